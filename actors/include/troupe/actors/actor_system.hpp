@@ -1,0 +1,86 @@
+#pragma once
+/// @file The actor system: owns the worker pool, the timers and every actor.
+
+#include <chrono>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+#include "troupe/actors/actor.hpp"
+#include "troupe/actors/actor_ref.hpp"
+#include "troupe/actors/detail/system_core.hpp"
+#include "troupe/actors/detail/typed_cell.hpp"
+#include "troupe/actors/system_config.hpp"
+#include "troupe/actors/system_stats.hpp"
+
+namespace troupe {
+
+/// Runs actors on a pool of worker threads.
+///
+/// Lifetime: the destructor shuts the system down (every actor stops, its
+/// state is destroyed, the threads are joined). Handles must not be used
+/// after the system is destroyed.
+class actor_system {
+ public:
+  /// Starts the workers and the timer thread.
+  /// @throws std::invalid_argument for an invalid config.
+  explicit actor_system(system_config cfg = {});
+  /// Shuts down (see `shutdown`).
+  ~actor_system();
+  actor_system(const actor_system&) = delete;
+  actor_system& operator=(const actor_system&) = delete;
+
+  /// Spawns an actor of type A constructed from `args`, with the system's
+  /// default mailbox. A must derive from `troupe::actor<A>`.
+  /// @throws std::logic_error after shutdown began; whatever A's constructor
+  /// throws (then nothing was spawned). @threadsafe
+  template <class A, class... Args>
+  actor_ref<A> spawn(Args&&... args) {
+    return spawn_with<A>(spawn_options{.mailbox = core_->config().default_mailbox}, std::forward<Args>(args)...);
+  }
+
+  /// Spawns with explicit options (mailbox capacity and policy, dedicated
+  /// thread). @throws std::invalid_argument for invalid options. @threadsafe
+  template <class A, class... Args>
+  actor_ref<A> spawn_with(const spawn_options& opts, Args&&... args) {
+    static_assert(std::is_base_of_v<actor<A>, A>, "troupe: an actor type A must derive from troupe::actor<A>");
+    auto* cell = new detail::typed_cell<A>(core_.get(), opts.mailbox, std::forward<Args>(args)...);
+    auto ref = actor_ref<A>::from_cell(cell);
+    core_->attach(cell, opts.dedicated_thread, detail::has_on_start<A>);
+    return ref;
+  }
+
+  /// Asks for a shutdown without waiting: `await_shutdown` returns and does
+  /// it. The way for an actor to end the program. @threadsafe
+  void request_shutdown() noexcept { core_->request_shutdown(); }
+
+  /// Blocks until `request_shutdown` is called, then shuts down. For main().
+  /// @note Not from an actor.
+  void await_shutdown() { core_->await_shutdown(); }
+
+  /// Stops every actor (system lane: before their queued messages), waits
+  /// until all have stopped and their state is destroyed, then joins the
+  /// threads. Idempotent. @note Not from an actor (use request_shutdown).
+  void shutdown() { core_->shutdown(); }
+
+  /// Blocks until no actor is alive, or the timeout. True when none is.
+  /// @note Not from an actor.
+  template <class Rep, class Period>
+  bool await_all_stopped(std::chrono::duration<Rep, Period> timeout) {
+    return core_->await_all_stopped(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+  }
+
+  /// A snapshot of the counters. @threadsafe
+  [[nodiscard]] system_stats stats() const noexcept { return core_->stats(); }
+
+  /// The config in force. @threadsafe
+  [[nodiscard]] const system_config& config() const noexcept { return core_->config(); }
+
+  /// For the runtime and extensions (inbox, transport).
+  [[nodiscard]] detail::system_core& core() noexcept { return *core_; }
+
+ private:
+  std::unique_ptr<detail::system_core> core_;
+};
+
+} // namespace troupe

@@ -1,0 +1,194 @@
+#pragma once
+/// @file The runtime object behind every actor: mailbox, reference count,
+/// scheduling state and the turn loop. Users never touch it directly;
+/// `actor_ref` and `actor` are its public faces.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "troupe/actors/envelope.hpp"
+#include "troupe/actors/exit_reason.hpp"
+#include "troupe/actors/send_result.hpp"
+#include "troupe/mailbox/mailbox.hpp"
+#include "troupe/scheduler/resumable.hpp"
+
+namespace troupe::detail {
+
+class system_core;
+struct cell_extras;
+struct mute_list;
+
+/// Something other than the pool that runs a cell (a dedicated thread, or
+/// an external thread reading an inbox).
+struct executor {
+  virtual ~executor() = default;
+  /// The cell became runnable. @threadsafe
+  virtual void notify() noexcept = 0;
+  /// The cell stopped; called from its last turn.
+  virtual void finish() noexcept {}
+};
+
+/// The actor currently running on this thread, if any.
+actor_cell* current_cell() noexcept;
+
+/// An actor's runtime state. Reference-counted: the system's registry holds
+/// one reference until the actor stops; each handle holds one.
+class actor_cell : public resumable {
+ public:
+  actor_cell(system_core* sys, const mailbox_options& opts);
+  actor_cell(const actor_cell&) = delete;
+  actor_cell& operator=(const actor_cell&) = delete;
+
+  /// @threadsafe
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  /// Frees the cell with the last reference. @threadsafe
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  /// Offers a user message; the cell owns `e` whatever the outcome.
+  /// @threadsafe
+  send_result enqueue(envelope* e) noexcept {
+    const admission a = mailbox_.push(e);
+    if (a == admission::accepted) [[likely]] return send_result::ok;
+    if (a == admission::accepted_schedule) {
+      schedule_hot();
+      return send_result::ok;
+    }
+    return enqueue_slow(e, a);
+  }
+
+  /// Offers a system message (never refused by the bound); the cell owns
+  /// `e` whatever the outcome. @threadsafe
+  void enqueue_system(envelope* e) noexcept;
+
+  /// Runs one turn: system messages first, then up to a quantum of user
+  /// messages. Called by the scheduler on one thread at a time.
+  result resume() override;
+
+  /// Requests a stop at the end of the current message.
+  /// @note Only from the actor's own turn.
+  void request_stop(exit_reason why) noexcept {
+    if (!stop_requested_) {
+      stop_requested_ = true;
+      stop_reason_ = why;
+    }
+  }
+
+  /// Records that the running actor sent to a full mute_sender mailbox.
+  /// @note Only from this actor's own turn.
+  void mute_on(actor_cell* receiver) noexcept;
+
+  /// Tries to register `sender` as muted on this (full) mailbox. False
+  /// when this mailbox already drained (or closed): the sender just goes on.
+  /// @threadsafe
+  bool add_muted(actor_cell* sender);
+
+  /// Blocks the calling (non-actor) thread until this mailbox has drained
+  /// to its low-water mark or closed. @threadsafe
+  void wait_for_room();
+
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+  [[nodiscard]] system_core& system() const noexcept { return *sys_; }
+  [[nodiscard]] const mailbox& box() const noexcept { return mailbox_; }
+  [[nodiscard]] void* instance() const noexcept { return instance_; }
+  /// The actor's type name for logs (demangled).
+  [[nodiscard]] std::string type_name() const;
+  /// Lazily allocated rarely used state (pending asks, timers).
+  /// @note Only from the actor's own turn.
+  cell_extras& extras();
+  /// The extras if allocated, else nullptr. @note Only from the actor's own turn.
+  [[nodiscard]] cell_extras* extras_if_any() const noexcept { return extras_; }
+  /// Records an exception that escaped a handler: logs it and stops the
+  /// actor with reason exception. @note Only from the actor's own turn.
+  void fail(const char* what) noexcept;
+
+  /// Runs the start hook (if the actor has one). Runtime only.
+  virtual void call_start() {}
+  /// Runs the stop hook (if the actor has one). Runtime only.
+  virtual void call_stop() {}
+
+  /// Takes the next user message when an outside thread is the consumer
+  /// (inbox); nullptr when none is visible. @note Only the inbox's owner.
+  envelope* external_pop() noexcept;
+  /// Closes a cell consumed by an outside thread; queued messages become
+  /// dead letters. @note Only the inbox's owner.
+  void external_close() noexcept;
+
+  void set_executor(executor* ex) noexcept { executor_ = ex; }
+  void set_id(std::uint64_t id) noexcept { id_ = id; }
+
+  // Registry links, guarded by the registry shard's mutex.
+  actor_cell* reg_prev_ = nullptr;
+  actor_cell* reg_next_ = nullptr;
+
+ protected:
+  virtual ~actor_cell();
+  /// Destroys the actor object (the state).
+  virtual void destroy_instance() noexcept = 0;
+  virtual const std::type_info& type() const noexcept = 0;
+
+  void* instance_ = nullptr;
+  bool instance_alive_ = false;
+
+ private:
+  send_result enqueue_slow(envelope* e, admission a) noexcept;
+  void schedule_hot() noexcept;
+  void schedule() noexcept;
+  result finish_turn(std::uint64_t consumed) noexcept;
+  result stop_now(std::uint64_t consumed) noexcept;
+  void wake_muted() noexcept;
+  void trim_oldest(std::uint64_t& consumed) noexcept;
+  mute_list& ensure_mute_list();
+  void close_and_drain(std::uint64_t consumed) noexcept;
+
+  std::atomic<std::uint32_t> refs_{1};
+  // Consumer-owned turn state.
+  bool stop_requested_ = false;
+  bool holding_token_ = false;
+  bool stopped_ = false;
+  exit_reason stop_reason_ = exit_reason::normal;
+  mailbox mailbox_;
+  system_core* sys_;
+  executor* executor_ = nullptr;
+  actor_cell* muted_on_ = nullptr;          // consumer-owned, strong reference
+  std::atomic<mute_list*> mute_list_{nullptr};
+  cell_extras* extras_ = nullptr;           // consumer-owned
+  std::uint64_t id_ = 0;
+};
+
+/// Intrusive strong reference to a cell.
+class cell_ptr {
+ public:
+  cell_ptr() noexcept = default;
+  /// Adopts one reference (does not add one).
+  static cell_ptr adopt(actor_cell* c) noexcept {
+    cell_ptr p;
+    p.c_ = c;
+    return p;
+  }
+  /// Shares `c` (adds one reference).
+  explicit cell_ptr(actor_cell* c) noexcept : c_(c) {
+    if (c_ != nullptr) c_->add_ref();
+  }
+  cell_ptr(const cell_ptr& o) noexcept : cell_ptr(o.c_) {}
+  cell_ptr(cell_ptr&& o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+  cell_ptr& operator=(cell_ptr o) noexcept {
+    std::swap(c_, o.c_);
+    return *this;
+  }
+  ~cell_ptr() {
+    if (c_ != nullptr) c_->release();
+  }
+  [[nodiscard]] actor_cell* get() const noexcept { return c_; }
+  actor_cell* operator->() const noexcept { return c_; }
+  explicit operator bool() const noexcept { return c_ != nullptr; }
+  friend bool operator==(const cell_ptr& a, const cell_ptr& b) noexcept { return a.c_ == b.c_; }
+
+ private:
+  actor_cell* c_ = nullptr;
+};
+
+} // namespace troupe::detail

@@ -1,0 +1,105 @@
+#pragma once
+/// @file The runtime behind `actor_system`: pool, timers, the registry of
+/// live actors (for shutdown), counters, and the dead-letter log.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <typeinfo>
+#include <vector>
+
+#include "troupe/actors/detail/actor_cell.hpp"
+#include "troupe/actors/system_config.hpp"
+#include "troupe/actors/system_stats.hpp"
+#include "troupe/scheduler/thread_pool.hpp"
+#include "troupe/scheduler/timer_service.hpp"
+
+namespace troupe::detail {
+
+/// Marks the calling thread as one that must never block in `tell` (the
+/// timer thread): a send to a full mailbox is accepted over the bound.
+struct never_block_scope {
+  never_block_scope() noexcept;
+  ~never_block_scope();
+  never_block_scope(const never_block_scope&) = delete;
+  never_block_scope& operator=(const never_block_scope&) = delete;
+  bool prev;
+};
+bool never_block() noexcept;
+
+class system_core {
+ public:
+  explicit system_core(system_config cfg);
+  ~system_core();
+  system_core(const system_core&) = delete;
+  system_core& operator=(const system_core&) = delete;
+
+  [[nodiscard]] thread_pool& pool() noexcept { return pool_; }
+  [[nodiscard]] timer_service& timers() noexcept { return timers_; }
+  [[nodiscard]] const system_config& config() const noexcept { return cfg_; }
+  [[nodiscard]] std::size_t quantum() const noexcept { return quantum_; }
+
+  /// Registers a freshly constructed cell (adopting one reference for the
+  /// registry), gives it a thread when asked, and queues its start hook.
+  /// @throws std::logic_error after shutdown began. @threadsafe
+  void attach(actor_cell* c, bool dedicated, bool has_start);
+
+  /// Called by a cell at the very end of its last turn: unregisters it and
+  /// drops the registry's reference (the cell may be freed). @threadsafe
+  void detach(actor_cell* c, exit_reason why) noexcept;
+
+  /// Counts and logs (rate-limited, per cause) a message that was not delivered.
+  /// @threadsafe
+  void count_drop(drop_reason r, const std::type_info& type) noexcept;
+
+  /// Logs an actor stopped by an exception (rate-limited). @threadsafe
+  void log_failure(const actor_cell& c, const char* what) noexcept;
+
+  void request_shutdown() noexcept;
+  void await_shutdown();
+  void shutdown();
+  bool await_all_stopped(std::chrono::nanoseconds timeout);
+  [[nodiscard]] system_stats stats() const noexcept;
+
+ private:
+  struct shard {
+    std::mutex mx;
+    actor_cell* head = nullptr;
+  };
+  struct log_gate {
+    std::atomic<std::int64_t> next_ns{0};
+    std::atomic<std::uint64_t> suppressed{0};
+  };
+  static constexpr std::size_t shard_count = 16;
+  bool gate_open(log_gate& g, std::uint64_t& suppressed) noexcept;
+  void stop_all_once();
+
+  system_config cfg_;
+  std::size_t quantum_;
+  thread_pool pool_;
+  timer_service timers_;
+  std::array<shard, shard_count> shards_;
+  std::atomic<std::uint64_t> next_id_{1};
+  std::atomic<bool> shutting_down_{false};
+  alignas(64) std::atomic<std::uint64_t> live_{0};
+  alignas(64) std::atomic<std::uint64_t> spawned_{0};
+  std::atomic<std::uint64_t> stopped_{0};
+  std::atomic<std::uint64_t> failed_{0};
+  std::array<std::atomic<std::uint64_t>, drop_reason_count> dead_{};
+  std::array<log_gate, drop_reason_count> drop_gates_{};
+  log_gate failure_gate_;
+
+  std::mutex state_mx_;
+  std::condition_variable state_cv_;
+  bool shutdown_requested_ = false;
+  bool shutdown_done_ = false;
+
+  std::mutex dedicated_mx_;
+  std::vector<std::unique_ptr<executor>> dedicated_;
+};
+
+} // namespace troupe::detail

@@ -1,0 +1,55 @@
+#pragma once
+/// @file A cell that holds an actor object of type A in place (one
+/// allocation per spawn: runtime state and actor state together).
+
+#include <new>
+#include <typeinfo>
+#include <utility>
+
+#include "troupe/actors/detail/actor_cell.hpp"
+
+namespace troupe::detail {
+
+actor_cell*& constructing_cell() noexcept;
+
+template <class A>
+concept has_on_start = requires(A& a) { a.on_start(); };
+template <class A>
+concept has_on_stop = requires(A& a) { a.on_stop(); };
+
+template <class A>
+class typed_cell final : public actor_cell {
+ public:
+  template <class... Args>
+  typed_cell(system_core* sys, const mailbox_options& opts, Args&&... args) : actor_cell(sys, opts) {
+    actor_cell*& slot = constructing_cell();
+    actor_cell* prev = std::exchange(slot, this);
+    try {
+      ::new (static_cast<void*>(storage_)) A(std::forward<Args>(args)...);
+    } catch (...) {
+      slot = prev;
+      throw;
+    }
+    slot = prev;
+    instance_ = storage_;
+    instance_alive_ = true;
+  }
+
+ public:
+  ~typed_cell() override {
+    if (instance_alive_) destroy_instance();  // spawn failed after construction
+  }
+  void call_start() override {
+    if constexpr (has_on_start<A>) static_cast<A*>(instance_)->on_start();
+  }
+  void call_stop() override {
+    if constexpr (has_on_stop<A>) static_cast<A*>(instance_)->on_stop();
+  }
+  void destroy_instance() noexcept override { std::launder(reinterpret_cast<A*>(storage_))->~A(); }
+  const std::type_info& type() const noexcept override { return typeid(A); }
+
+ private:
+  alignas(A) unsigned char storage_[sizeof(A)];
+};
+
+} // namespace troupe::detail

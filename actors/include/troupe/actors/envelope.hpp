@@ -1,0 +1,75 @@
+#pragma once
+/// @file The one allocation a message costs: an envelope holding the value.
+///
+/// Where a message lives and who frees it: `tell` allocates the envelope on
+/// the sending thread; the mailbox owns it while queued; the receiver's
+/// worker frees it after the handler returns (or the dead-letter path does).
+
+#include <cstdint>
+#include <string>
+#include <typeinfo>
+
+#include "troupe/actors/send_result.hpp"
+#include "troupe/mailbox/mpsc_queue.hpp"
+
+namespace troupe::detail {
+
+class actor_cell;
+struct envelope;
+
+/// The operations of one (receiver type, message type) pair, made at compile
+/// time by `tell`: dispatch needs no run-time type lookup.
+struct message_ops {
+  /// Runs the handler (or the system action) and frees the envelope, also
+  /// when it throws. Called on the receiver's thread.
+  void (*invoke)(actor_cell& self, envelope* e);
+  /// Frees the envelope without running it.
+  void (*destroy)(envelope* e) noexcept;
+  /// The message's type, for logs.
+  const std::type_info* type;
+};
+
+/// Where the reply of an ask goes. Used exactly once, then deleted.
+struct reply_slot_base {
+  virtual ~reply_slot_base() = default;
+  /// Reports that no reply will come.
+  virtual void fail(ask_error code, std::string message) noexcept = 0;
+};
+
+template <class R>
+struct reply_slot : reply_slot_base {
+  /// Delivers the reply.
+  virtual void deliver(R&& value) noexcept = 0;
+};
+
+/// Header of every message: queue link, operations, optional reply slot.
+struct envelope : mpsc_node {
+  explicit envelope(const message_ops* o) noexcept : ops(o) {}
+  const message_ops* ops;
+  reply_slot_base* reply = nullptr;
+};
+
+/// An envelope carrying a value of type M.
+template <class M>
+struct message_envelope final : envelope {
+  template <class... Args>
+  explicit message_envelope(const message_ops* o, Args&&... args) : envelope(o), value(std::forward<Args>(args)...) {}
+  M value;
+};
+
+template <class M>
+void destroy_envelope(envelope* e) noexcept {
+  delete static_cast<message_envelope<M>*>(e);
+}
+
+/// Fails the reply slot (if any) and frees the envelope.
+inline void discard(envelope* e, ask_error code, const char* why) noexcept {
+  if (e->reply != nullptr) {
+    e->reply->fail(code, why);
+    delete e->reply;
+    e->reply = nullptr;
+  }
+  e->ops->destroy(e);
+}
+
+} // namespace troupe::detail

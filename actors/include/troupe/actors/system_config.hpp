@@ -1,0 +1,34 @@
+#pragma once
+/// @file Settings of an actor system and of one spawn.
+
+#include <cstddef>
+
+#include "troupe/mailbox/mailbox_options.hpp"
+
+namespace troupe {
+
+/// Settings of an `actor_system`. Checked by the system's constructor.
+struct system_config {
+  /// Worker threads; 0 means one per core.
+  std::size_t threads = 0;
+  /// Messages an actor handles per turn before others get the worker. At least 1.
+  std::size_t quantum = 64;
+  /// Search rounds of an idle worker before it parks.
+  std::size_t spin_rounds = 64;
+  /// Mailbox of actors spawned without explicit options.
+  mailbox_options default_mailbox{};
+
+  /// Throws std::invalid_argument naming the bad field.
+  void validate() const;
+};
+
+/// How one actor is spawned.
+struct spawn_options {
+  /// Capacity and overflow policy of its mailbox.
+  mailbox_options mailbox{};
+  /// Run the actor on a thread of its own (for actors that block: file I/O,
+  /// blocking library calls), never on the pool's workers.
+  bool dedicated_thread = false;
+};
+
+} // namespace troupe

@@ -1,0 +1,64 @@
+#include <stdexcept>
+#include <string>
+
+#include "troupe/actors/actor_system.hpp"
+#include "troupe/actors/exit_reason.hpp"
+#include "troupe/actors/send_result.hpp"
+#include "troupe/actors/system_config.hpp"
+
+namespace troupe {
+
+std::string_view to_string(send_result r) noexcept {
+  switch (r) {
+    case send_result::ok: return "ok";
+    case send_result::muted: return "muted";
+    case send_result::full: return "full";
+    case send_result::dropped: return "dropped";
+    case send_result::dead: return "dead";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(ask_error e) noexcept {
+  switch (e) {
+    case ask_error::timeout: return "timeout";
+    case ask_error::actor_stopped: return "actor_stopped";
+    case ask_error::exception: return "exception";
+    case ask_error::mailbox_full: return "mailbox_full";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(exit_reason r) noexcept {
+  switch (r) {
+    case exit_reason::normal: return "normal";
+    case exit_reason::stopped: return "stopped";
+    case exit_reason::exception: return "exception";
+    case exit_reason::killed: return "killed";
+    case exit_reason::node_down: return "node_down";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(drop_reason r) noexcept {
+  switch (r) {
+    case drop_reason::receiver_stopped: return "receiver_stopped";
+    case drop_reason::mailbox_full: return "mailbox_full";
+    case drop_reason::dropped_newest: return "dropped_newest";
+    case drop_reason::dropped_oldest: return "dropped_oldest";
+    case drop_reason::late_reply: return "late_reply";
+  }
+  return "unknown";
+}
+
+void system_config::validate() const {
+  if (quantum == 0) throw std::invalid_argument("system_config: quantum must be at least 1");
+  if (threads > 1024) throw std::invalid_argument("system_config: threads must be at most 1024 (0 = one per core)");
+  default_mailbox.validate();
+}
+
+actor_system::actor_system(system_config cfg) : core_(std::make_unique<detail::system_core>(std::move(cfg))) {}
+
+actor_system::~actor_system() = default;
+
+} // namespace troupe

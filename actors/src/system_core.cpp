@@ -1,0 +1,225 @@
+#include "troupe/actors/detail/system_core.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cxxabi.h>
+
+#include <stdexcept>
+
+#include "troupe/actors/detail/ops.hpp"
+#include "troupe/scheduler/dedicated_thread.hpp"
+
+namespace troupe::detail {
+
+envelope* make_start_envelope();
+
+namespace {
+
+std::shared_ptr<spdlog::logger> make_logger() {
+  if (auto l = spdlog::get("troupe")) return l;
+  try {
+    return spdlog::stderr_color_mt("troupe");
+  } catch (const spdlog::spdlog_ex&) {
+    return spdlog::get("troupe");  // registered concurrently
+  }
+}
+
+spdlog::logger& log() {
+  static std::shared_ptr<spdlog::logger> l = make_logger();
+  return *l;
+}
+
+std::string demangle(const std::type_info& t) {
+  int status = 0;
+  char* d = abi::__cxa_demangle(t.name(), nullptr, nullptr, &status);
+  std::string out = (status == 0 && d != nullptr) ? d : t.name();
+  std::free(d);
+  return out;
+}
+
+/// Runs one cell on a thread of its own.
+struct dedicated_executor final : executor {
+  explicit dedicated_executor(resumable* r) : thread(r) {}
+  void notify() noexcept override { thread.notify(); }
+  void finish() noexcept override { thread.finish(); }
+  dedicated_thread thread;
+};
+
+std::int64_t now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+} // namespace
+
+system_core::system_core(system_config cfg)
+    : cfg_((cfg.validate(), std::move(cfg))),
+      quantum_(cfg_.quantum),
+      pool_(pool_options{.threads = cfg_.threads, .spin_rounds = cfg_.spin_rounds, .name = "troupe"}) {
+  log();  // create the logger before any worker may need it
+}
+
+system_core::~system_core() {
+  try {
+    shutdown();
+  } catch (const std::exception& ex) {
+    log().error("actor_system destroyed badly: {}", ex.what());
+  }
+}
+
+void system_core::attach(actor_cell* c, bool dedicated, bool has_start) {
+  if (shutting_down_.load(std::memory_order_acquire)) {
+    c->release();
+    throw std::logic_error("actor_system: spawn after shutdown began");
+  }
+  const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  c->set_id(id);
+  live_.fetch_add(1, std::memory_order_relaxed);
+  spawned_.fetch_add(1, std::memory_order_relaxed);
+  {
+    shard& s = shards_[id % shard_count];
+    std::lock_guard lock(s.mx);
+    c->reg_next_ = s.head;
+    if (s.head != nullptr) s.head->reg_prev_ = c;
+    s.head = c;
+  }
+  if (dedicated) {
+    auto ex = std::make_unique<dedicated_executor>(c);
+    c->set_executor(ex.get());
+    std::lock_guard lock(dedicated_mx_);
+    std::erase_if(dedicated_, [](const std::unique_ptr<executor>& e) {
+      return static_cast<dedicated_executor&>(*e).thread.finished();
+    });
+    dedicated_.push_back(std::move(ex));
+  }
+  if (has_start) c->enqueue_system(make_start_envelope());
+}
+
+void system_core::detach(actor_cell* c, exit_reason) noexcept {
+  stopped_.fetch_add(1, std::memory_order_relaxed);
+  {
+    shard& s = shards_[c->id() % shard_count];
+    std::lock_guard lock(s.mx);
+    if (c->reg_prev_ != nullptr) c->reg_prev_->reg_next_ = c->reg_next_;
+    else s.head = c->reg_next_;
+    if (c->reg_next_ != nullptr) c->reg_next_->reg_prev_ = c->reg_prev_;
+    c->reg_prev_ = c->reg_next_ = nullptr;
+  }
+  c->release();
+  if (live_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    std::lock_guard lock(state_mx_);
+    state_cv_.notify_all();
+  }
+}
+
+bool system_core::gate_open(log_gate& g, std::uint64_t& suppressed) noexcept {
+  const std::int64_t now = now_ns();
+  std::int64_t next = g.next_ns.load(std::memory_order_relaxed);
+  if (now >= next && g.next_ns.compare_exchange_strong(next, now + 1'000'000'000, std::memory_order_relaxed)) {
+    suppressed = g.suppressed.exchange(0, std::memory_order_relaxed);
+    return true;
+  }
+  g.suppressed.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+void system_core::count_drop(drop_reason r, const std::type_info& type) noexcept {
+  const auto i = static_cast<std::size_t>(r);
+  const std::uint64_t total = dead_[i].fetch_add(1, std::memory_order_relaxed) + 1;
+  std::uint64_t suppressed = 0;
+  if (!gate_open(drop_gates_[i], suppressed)) return;
+  try {
+    log().warn("dead letter ({}): {} [{} of this cause so far, {} not logged since the last report]", to_string(r),
+               demangle(type), total, suppressed);
+  } catch (...) {
+  }
+}
+
+void system_core::log_failure(const actor_cell& c, const char* what) noexcept {
+  failed_.fetch_add(1, std::memory_order_relaxed);
+  std::uint64_t suppressed = 0;
+  if (!gate_open(failure_gate_, suppressed)) return;
+  try {
+    log().error("actor {} ({}) stopped: exception: {} [{} similar failures not logged since the last report]", c.id(),
+                c.type_name(), what, suppressed);
+  } catch (...) {
+  }
+}
+
+void system_core::stop_all_once() {
+  std::vector<cell_ptr> cells;
+  for (shard& s : shards_) {
+    std::lock_guard lock(s.mx);
+    for (actor_cell* c = s.head; c != nullptr; c = c->reg_next_) cells.emplace_back(c);
+  }
+  for (auto& c : cells) c->enqueue_system(make_stop_envelope(exit_reason::stopped));
+}
+
+void system_core::request_shutdown() noexcept {
+  std::lock_guard lock(state_mx_);
+  shutdown_requested_ = true;
+  state_cv_.notify_all();
+}
+
+void system_core::await_shutdown() {
+  {
+    std::unique_lock lock(state_mx_);
+    state_cv_.wait(lock, [&] { return shutdown_requested_; });
+  }
+  shutdown();
+}
+
+void system_core::shutdown() {
+  if (current_cell() != nullptr || pool_.on_worker()) {
+    throw std::logic_error("actor_system::shutdown() called from an actor would wait for itself; use request_shutdown()");
+  }
+  {
+    std::lock_guard lock(state_mx_);
+    if (shutdown_done_) return;
+  }
+  shutting_down_.store(true, std::memory_order_release);
+  const auto started = std::chrono::steady_clock::now();
+  auto last_report = started;
+  while (live_.load(std::memory_order_acquire) != 0) {
+    stop_all_once();
+    std::unique_lock lock(state_mx_);
+    state_cv_.wait_for(lock, std::chrono::milliseconds(100),
+                       [&] { return live_.load(std::memory_order_acquire) == 0; });
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_report > std::chrono::seconds(5)) {
+      last_report = now;
+      log().warn("shutdown: {} actors still running after {} s (a handler that never returns blocks shutdown)",
+                 live_.load(), std::chrono::duration_cast<std::chrono::seconds>(now - started).count());
+    }
+  }
+  timers_.stop();
+  pool_.stop();
+  {
+    std::lock_guard lock(dedicated_mx_);
+    dedicated_.clear();  // joins
+  }
+  std::lock_guard lock(state_mx_);
+  shutdown_done_ = true;
+  shutdown_requested_ = true;
+  state_cv_.notify_all();
+}
+
+bool system_core::await_all_stopped(std::chrono::nanoseconds timeout) {
+  if (current_cell() != nullptr) throw std::logic_error("await_all_stopped() from an actor would wait for itself");
+  std::unique_lock lock(state_mx_);
+  return state_cv_.wait_for(lock, timeout, [&] { return live_.load(std::memory_order_acquire) == 0; });
+}
+
+system_stats system_core::stats() const noexcept {
+  system_stats s;
+  s.spawned = spawned_.load(std::memory_order_relaxed);
+  s.stopped = stopped_.load(std::memory_order_relaxed);
+  s.failed = failed_.load(std::memory_order_relaxed);
+  s.live = live_.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < drop_reason_count; ++i) s.dead_letters[i] = dead_[i].load(std::memory_order_relaxed);
+  s.pool = pool_.stats();
+  return s;
+}
+
+} // namespace troupe::detail

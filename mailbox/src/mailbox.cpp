@@ -1,0 +1,53 @@
+#include "troupe/mailbox/mailbox.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace troupe {
+
+std::string_view to_string(overflow o) noexcept {
+  switch (o) {
+    case overflow::mute_sender: return "mute_sender";
+    case overflow::fail: return "fail";
+    case overflow::drop_newest: return "drop_newest";
+    case overflow::drop_oldest: return "drop_oldest";
+  }
+  return "unknown";
+}
+
+std::optional<overflow> parse_overflow(std::string_view name) noexcept {
+  for (overflow o : {overflow::mute_sender, overflow::fail, overflow::drop_newest, overflow::drop_oldest}) {
+    if (name == to_string(o)) return o;
+  }
+  return std::nullopt;
+}
+
+void mailbox_options::validate() const {
+  if (capacity == 0) {
+    throw std::invalid_argument(
+        "mailbox_options: capacity must be at least 1 (use mailbox_options::make_unbounded() for no bound)");
+  }
+  switch (policy) {
+    case overflow::mute_sender:
+    case overflow::fail:
+    case overflow::drop_newest:
+    case overflow::drop_oldest: break;
+    default:
+      throw std::invalid_argument("mailbox_options: unknown overflow policy " +
+                                  std::to_string(static_cast<int>(policy)));
+  }
+  if (low_water && capacity != unbounded && *low_water >= capacity) {
+    throw std::invalid_argument("mailbox_options: low_water (" + std::to_string(*low_water) +
+                                ") must be below capacity (" + std::to_string(capacity) + ")");
+  }
+}
+
+mailbox::mailbox(const mailbox_options& opts)
+    : capacity_((opts.validate(), opts.capacity)),
+      policy_(opts.policy),
+      policy_refuses_(opts.capacity != mailbox_options::unbounded &&
+                      (opts.policy == overflow::fail || opts.policy == overflow::drop_newest)),
+      mutes_(opts.capacity != mailbox_options::unbounded && opts.policy == overflow::mute_sender),
+      low_water_(opts.effective_low_water()) {}
+
+} // namespace troupe

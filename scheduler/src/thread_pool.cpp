@@ -1,0 +1,227 @@
+#include "troupe/scheduler/thread_pool.hpp"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <semaphore>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+
+#include "troupe/scheduler/work_queue.hpp"
+
+namespace troupe {
+
+namespace {
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+} // namespace
+
+struct thread_pool::worker {
+  thread_pool* pool = nullptr;
+  std::size_t index = 0;
+  resumable* next = nullptr;        // owner only
+  unsigned hot_streak = 0;          // owner only
+  unsigned tick = 0;                // owner only
+  std::uint64_t rng = 0;            // owner only
+  work_queue<resumable, 256> local; // owner pushes, anyone pops
+  std::counting_semaphore<> wake{0};
+  std::thread thread;
+};
+
+namespace {
+thread_local thread_pool::worker* tls_worker = nullptr;
+constexpr unsigned max_hot_streak = 32;  // next-slot runs in a row before the queue gets a turn
+constexpr unsigned inject_check_every = 61;
+} // namespace
+
+void pool_options::validate() const {
+  if (threads > 1024) throw std::invalid_argument("pool_options: threads must be at most 1024 (0 = one per core)");
+}
+
+thread_pool::thread_pool(pool_options opts) : opts_(std::move(opts)) {
+  opts_.validate();
+  std::size_t n = opts_.threads;
+  if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+  workers_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto w = std::make_unique<worker>();
+    w->pool = this;
+    w->index = i;
+    w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
+    workers_.push_back(std::move(w));
+  }
+  for (auto& w : workers_) {
+    w->thread = std::thread([this, wp = w.get()] { run(*wp); });
+    std::string tname = opts_.name.substr(0, 10) + "/" + std::to_string(w->index);
+    pthread_setname_np(w->thread.native_handle(), tname.c_str());
+  }
+}
+
+thread_pool::~thread_pool() { stop(); }
+
+void thread_pool::stop() {
+  if (stopping_.exchange(true)) {
+    for (auto& w : workers_) {
+      if (w->thread.joinable()) w->thread.join();
+    }
+    return;
+  }
+  for (auto& w : workers_) w->wake.release();
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+bool thread_pool::on_worker() const noexcept { return tls_worker != nullptr && tls_worker->pool == this; }
+
+pool_stats thread_pool::stats() const noexcept {
+  return {steals_.load(std::memory_order_relaxed), parks_.load(std::memory_order_relaxed),
+          injected_total_.load(std::memory_order_relaxed)};
+}
+
+void thread_pool::schedule(resumable* r) noexcept {
+  worker* w = tls_worker;
+  if (w != nullptr && w->pool == this) {
+    push_local(*w, r);
+    return;
+  }
+  {
+    std::lock_guard lock(inject_mx_);
+    injected_.push_back(r);
+    injected_size_.store(injected_.size(), std::memory_order_relaxed);
+  }
+  injected_total_.fetch_add(1, std::memory_order_relaxed);
+  notify_one();
+}
+
+void thread_pool::schedule_hot(resumable* r) noexcept {
+  worker* w = tls_worker;
+  if (w == nullptr || w->pool != this) {
+    schedule(r);
+    return;
+  }
+  resumable* displaced = w->next;
+  w->next = r;
+  if (displaced != nullptr) push_local(*w, displaced);
+}
+
+void thread_pool::push_local(worker& w, resumable* r) noexcept {
+  if (!w.local.try_push(r)) {
+    std::lock_guard lock(inject_mx_);
+    injected_.push_back(r);
+    injected_size_.store(injected_.size(), std::memory_order_relaxed);
+  }
+  notify_one();
+}
+
+void thread_pool::notify_one() noexcept {
+  // Pairs with the fence in park(): either we see the parked worker, or it
+  // sees the work we just queued.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (idle_count_.load(std::memory_order_relaxed) == 0) return;
+  worker* w = nullptr;
+  {
+    std::lock_guard lock(idle_mx_);
+    if (idle_.empty()) return;
+    w = idle_.back();
+    idle_.pop_back();
+    idle_count_.store(idle_.size(), std::memory_order_relaxed);
+  }
+  w->wake.release();
+}
+
+resumable* thread_pool::pop_injected() {
+  if (injected_size_.load(std::memory_order_relaxed) == 0) return nullptr;
+  std::lock_guard lock(inject_mx_);
+  if (injected_.empty()) return nullptr;
+  resumable* r = injected_.front();
+  injected_.pop_front();
+  injected_size_.store(injected_.size(), std::memory_order_relaxed);
+  return r;
+}
+
+resumable* thread_pool::steal(worker& w) {
+  const std::size_t n = workers_.size();
+  if (n < 2) return nullptr;
+  w.rng ^= w.rng << 13;
+  w.rng ^= w.rng >> 7;
+  w.rng ^= w.rng << 17;
+  const std::size_t start = w.rng % n;
+  for (std::size_t i = 0; i < n; ++i) {
+    worker& victim = *workers_[(start + i) % n];
+    if (&victim == &w) continue;
+    if (resumable* r = victim.local.try_pop()) {
+      steals_.fetch_add(1, std::memory_order_relaxed);
+      return r;
+    }
+  }
+  return nullptr;
+}
+
+resumable* thread_pool::find_work(worker& w, bool take_next) {
+  if (take_next && w.next != nullptr) {
+    if (w.hot_streak < max_hot_streak || w.local.maybe_empty()) {
+      ++w.hot_streak;
+      return std::exchange(w.next, nullptr);
+    }
+    // Let the queue have a turn; the hot one goes to the back.
+    push_local(w, std::exchange(w.next, nullptr));
+  }
+  w.hot_streak = 0;
+  if (++w.tick % inject_check_every == 0) {
+    if (resumable* r = pop_injected()) return r;
+  }
+  if (resumable* r = w.local.try_pop()) return r;
+  if (resumable* r = pop_injected()) return r;
+  return steal(w);
+}
+
+bool thread_pool::cancel_park(worker& w) {
+  std::lock_guard lock(idle_mx_);
+  auto it = std::find(idle_.begin(), idle_.end(), &w);
+  if (it == idle_.end()) return false;  // somebody already woke us
+  idle_.erase(it);
+  idle_count_.store(idle_.size(), std::memory_order_relaxed);
+  return true;
+}
+
+resumable* thread_pool::park(worker& w) {
+  for (std::size_t i = 0; i < opts_.spin_rounds; ++i) {
+    if (resumable* r = find_work(w, false)) return r;
+    for (int k = 0; k < 16; ++k) cpu_relax();
+  }
+  {
+    std::lock_guard lock(idle_mx_);
+    idle_.push_back(&w);
+    idle_count_.store(idle_.size(), std::memory_order_relaxed);
+  }
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (resumable* r = find_work(w, false); r != nullptr || stopping_.load()) {
+    if (!cancel_park(w)) w.wake.acquire();  // consume the wake-up meant for us
+    return r;
+  }
+  parks_.fetch_add(1, std::memory_order_relaxed);
+  w.wake.acquire();
+  return nullptr;
+}
+
+void thread_pool::run(worker& w) {
+  tls_worker = &w;
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    resumable* r = find_work(w, true);
+    if (r == nullptr) {
+      r = park(w);
+      if (r == nullptr) continue;
+    }
+    if (r->resume() == resumable::result::yield) push_local(w, r);
+  }
+  tls_worker = nullptr;
+}
+
+} // namespace troupe

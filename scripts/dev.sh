@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# troupe developer entry point. Every command installs what is missing from
+# Debian 12's archive first, so a fresh clone on a fresh machine works.
+#
+#   scripts/dev.sh setup      install build dependencies (apt, with sudo when not root)
+#   scripts/dev.sh build      configure + build (Release) into build/
+#   scripts/dev.sh test       build, then run the whole suite with ctest
+#   scripts/dev.sh demo       build, then run the demo and explain what it shows
+#   scripts/dev.sh sanitize   ThreadSanitizer suite, then AddressSanitizer+UBSan suite
+#   scripts/dev.sh bench      build (with CAF peers when libcaf-dev is present) and print
+#                             troupe-bench lines beside caf-bench lines
+#   scripts/dev.sh peers      install the peer frameworks used for comparison (CAF, Erlang)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+jobs=${TROUPE_JOBS:-$(nproc)}
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Debian packages the build needs. Each entry is "package:file-that-proves-it".
+deps=(
+  "g++:/usr/bin/g++"
+  "cmake:/usr/bin/cmake"
+  "ninja-build:/usr/bin/ninja"
+  "libboost-dev:/usr/include/boost/asio.hpp"
+  "libboost-system-dev:/usr/lib/x86_64-linux-gnu/cmake/boost_system-1.74.0"
+  "libprotobuf-dev:/usr/include/google/protobuf/message.h"
+  "protobuf-compiler:/usr/bin/protoc"
+  "libspdlog-dev:/usr/include/spdlog/spdlog.h"
+  "libfmt-dev:/usr/include/fmt/format.h"
+  "libgtest-dev:/usr/include/gtest/gtest.h"
+  "libgmock-dev:/usr/include/gmock/gmock.h"
+  "libbenchmark-dev:/usr/include/benchmark/benchmark.h"
+  "libssl-dev:/usr/include/openssl/hmac.h"
+  "pkg-config:/usr/bin/pkg-config"
+)
+
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  log "installing: $*"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+setup() {
+  local missing=()
+  for d in "${deps[@]}"; do
+    local pkg=${d%%:*} file=${d#*:}
+    [ -e "$file" ] || missing+=("$pkg")
+  done
+  if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
+}
+
+peers() {
+  local missing=()
+  [ -e /usr/include/caf/all.hpp ] || missing+=(libcaf-dev)
+  command -v erl >/dev/null || missing+=(erlang-base)
+  if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
+}
+
+# configure DIR [cmake args...]
+configure() {
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+  else
+    cmake -S . -B "$dir" "$@" >/dev/null
+  fi
+}
+
+build() {
+  setup
+  log "building (Release) in build/"
+  configure build -DCMAKE_BUILD_TYPE=Release
+  cmake --build build -j "$jobs"
+}
+
+run_ctest() {
+  local dir=$1; shift
+  (cd "$dir" && ctest --output-on-failure --timeout 300 -j "$jobs" "$@")
+}
+
+test_cmd() {
+  build
+  log "running the test suite"
+  run_ctest build "$@"
+}
+
+sanitize() {
+  setup
+  log "ThreadSanitizer build in build-tsan/"
+  configure build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTROUPE_SANITIZE=thread
+  cmake --build build-tsan -j "$jobs"
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" run_ctest build-tsan -L runtime "$@"
+  if [ "${TROUPE_SANITIZE_ONLY_TSAN:-0}" = 1 ]; then return; fi
+  log "AddressSanitizer+UBSan build in build-asan/"
+  configure build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTROUPE_SANITIZE=address
+  cmake --build build-asan -j "$jobs"
+  ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+    run_ctest build-asan -L runtime "$@"
+}
+
+demo() {
+  build
+  exec build/examples/troupe-demo "$@"
+}
+
+bench() {
+  peers
+  build
+  local tb=build/benchmarks/troupe-bench cb=build/benchmarks/peers/caf/caf-bench
+  local t=${TROUPE_BENCH_THREADS:-2}
+  local runs=${TROUPE_BENCH_RUNS:-3}
+  for w in "pingpong --n 1000000" "fanin --k 2 --n 4000000 --capacity 1024" "spawn --n 200000" \
+           "ring --k 1000 --n 1000000" "idle --n 100000"; do
+    for ((i = 0; i < runs; i++)); do
+      echo "troupe $($tb $w --threads "$t")"
+      [ -x "$cb" ] && echo "caf    $($cb $w --threads "$t")"
+    done
+  done
+}
+
+cmd=${1:-test}
+shift || true
+case "$cmd" in
+  setup) setup ;;
+  peers) peers ;;
+  build) build ;;
+  test) test_cmd "$@" ;;
+  demo) demo "$@" ;;
+  sanitize) sanitize "$@" ;;
+  bench) bench ;;
+  *) echo "usage: scripts/dev.sh {setup|build|test|demo|sanitize|bench|peers}" >&2; exit 2 ;;
+esac
