@@ -1,0 +1,307 @@
+// troupe-bench: the fixed benchmark driver (see shared/BENCHMARKS.md).
+//
+//   troupe-bench WORKLOAD [--n N] [--k K] [--threads T] [--capacity C]
+//
+// Prints exactly one line of JSON on stdout. Usage errors go to stderr with
+// exit code 2; a failed correctness check (wrong count, stalled run) with 1.
+//
+// Workloads (unit of ns_per_op / ops_per_s in parentheses):
+//   pingpong  two actors, one message in flight, N round trips   (round trip)
+//   fanin     K senders each send N/K messages, in a loop from one handler,
+//             to one counter whose mailbox holds at most C (mute_sender) (message)
+//   spawn     a thread outside the system spawns N actors and sends each one
+//             message; each answers the spawner and stops         (actor)
+//   ring      K actors pass one token N hops                      (hop)
+//   idle      spawn N waiting actors; bytes_per_actor = RSS growth / N (actor)
+//
+// Only the workload is timed, not system start-up or set-up outside it.
+
+#include <troupe/troupe.hpp>
+
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using u64 = std::uint64_t;
+using steady = std::chrono::steady_clock;
+constexpr auto stall_limit = std::chrono::seconds(120);
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::fprintf(stderr,
+               "troupe-bench: %s\n"
+               "usage: troupe-bench pingpong|fanin|spawn|ring|idle [--n N] [--k K] [--threads T] [--capacity C]\n",
+               msg.c_str());
+  std::exit(2);
+}
+
+[[noreturn]] void fail(const std::string& msg) {
+  std::fprintf(stderr, "troupe-bench: %s\n", msg.c_str());
+  std::fflush(stderr);
+  std::_Exit(1);  // the system may be stuck: skip its destructor
+}
+
+u64 current_rss() {
+  unsigned long size = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<u64>(resident) * static_cast<u64>(sysconf(_SC_PAGESIZE));
+}
+
+double seconds_since(steady::time_point t0) { return std::chrono::duration<double>(steady::now() - t0).count(); }
+
+struct outcome {
+  u64 units;
+  double seconds;
+  std::string extra;  // extra JSON fields, each starting with a comma
+};
+
+/// Waits for one message on an inbox or fails the run.
+template <class M>
+M await(troupe::inbox<M>& in, const char* what) {
+  auto m = in.receive(stall_limit);
+  if (!m) fail(std::string(what) + ": no progress for 120 s");
+  return std::move(*m);
+}
+
+// -- pingpong -----------------------------------------------------------------
+
+struct done {
+  u64 value;
+};
+using report_ref = troupe::actor_ref<troupe::inbox<done>::actor_type>;
+
+struct pinger;
+struct ping {
+  troupe::actor_ref<pinger> from;
+};
+struct pong {};
+
+struct ponger : troupe::actor<ponger> {
+  void on(ping p) { p.from.tell(pong{}); }
+};
+
+struct pinger : troupe::actor<pinger> {
+  pinger(troupe::actor_ref<ponger> peer, report_ref report, u64 n) : peer_(std::move(peer)), report_(std::move(report)), left_(n) {}
+  void on(troupe::actor_ref<pinger>) { peer_.tell(ping{self()}); }  // start
+  void on(pong) {
+    if (--left_ == 0) {
+      report_.tell(done{0});
+      return;
+    }
+    peer_.tell(ping{self()});
+  }
+  troupe::actor_ref<ponger> peer_;
+  report_ref report_;
+  u64 left_;
+};
+
+outcome run_pingpong(troupe::actor_system& sys, u64 n) {
+  troupe::inbox<done> in(sys);
+  auto b = sys.spawn<ponger>();
+  auto a = sys.spawn<pinger>(b, in.ref(), n);
+  const auto t0 = steady::now();
+  a.tell(a);
+  await(in, "pingpong");
+  return {n, seconds_since(t0), ""};
+}
+
+// -- fanin --------------------------------------------------------------------
+
+struct counter : troupe::actor<counter> {
+  counter(report_ref report, u64 n) : report_(std::move(report)), n_(n) {}
+  void on(u64 v) {
+    sum_ += v;
+    if (++count_ == n_) report_.tell(done{sum_});
+  }
+  report_ref report_;
+  u64 n_, count_ = 0, sum_ = 0;
+};
+
+struct go {};
+struct sender : troupe::actor<sender> {
+  sender(troupe::actor_ref<counter> sink, u64 share) : sink_(std::move(sink)), share_(share) {}
+  // The loop runs until the share is sent or the sink's mailbox is full;
+  // when muted it continues with a deferred `go` once the sink has drained.
+  void on(go) {
+    while (next_ < share_) {
+      if (sink_.tell(next_++) == troupe::send_result::muted) break;
+    }
+    if (next_ < share_) defer(go{});
+  }
+  troupe::actor_ref<counter> sink_;
+  u64 share_, next_ = 0;
+};
+
+outcome run_fanin(troupe::actor_system& sys, u64 n, u64 k, u64 capacity) {
+  troupe::inbox<done> in(sys);
+  auto sink = sys.spawn_with<counter>({.mailbox = {.capacity = capacity, .policy = troupe::overflow::mute_sender}},
+                                      in.ref(), n);
+  std::vector<troupe::actor_ref<sender>> senders;
+  u64 expected_sum = 0;
+  for (u64 i = 0; i < k; ++i) {
+    const u64 share = n / k + (i < n % k ? 1 : 0);
+    expected_sum += share % 2 == 0 ? (share / 2) * (share - 1) : share * ((share - 1) / 2);
+    senders.push_back(sys.spawn<sender>(sink, share));
+  }
+  const auto t0 = steady::now();
+  for (auto& s : senders) s.tell(go{});
+  const done d = await(in, "fanin");
+  const double secs = seconds_since(t0);
+  if (d.value != expected_sum) fail("fanin: wrong payload sum (lost or duplicated messages)");
+  return {n, secs, ",\"k\":" + std::to_string(k) + ",\"capacity\":" + std::to_string(capacity)};
+}
+
+// -- spawn --------------------------------------------------------------------
+
+struct one_shot : troupe::actor<one_shot> {
+  void on(report_ref to) {
+    to.tell(done{1});
+    stop();
+  }
+};
+
+outcome run_spawn(troupe::actor_system& sys, u64 n) {
+  troupe::inbox<done> in(sys);
+  const auto ref = in.ref();
+  const auto t0 = steady::now();
+  for (u64 i = 0; i < n; ++i) sys.spawn<one_shot>().tell(ref);
+  u64 answers = 0;
+  while (answers < n) answers += await(in, "spawn").value;
+  const double secs = seconds_since(t0);
+  return {n, secs, ""};
+}
+
+// -- ring ---------------------------------------------------------------------
+
+struct ring_node;
+struct token {
+  u64 hops_left;
+};
+struct ring_node : troupe::actor<ring_node> {
+  ring_node(report_ref report) : report_(std::move(report)) {}
+  void on(troupe::actor_ref<ring_node> next) { next_ = std::move(next); }
+  void on(token t) {
+    if (t.hops_left == 0) {
+      report_.tell(done{0});
+      return;
+    }
+    next_.tell(token{t.hops_left - 1});
+  }
+  report_ref report_;
+  troupe::actor_ref<ring_node> next_;
+};
+
+outcome run_ring(troupe::actor_system& sys, u64 n, u64 k) {
+  troupe::inbox<done> in(sys);
+  std::vector<troupe::actor_ref<ring_node>> nodes;
+  nodes.reserve(k);
+  for (u64 i = 0; i < k; ++i) nodes.push_back(sys.spawn<ring_node>(in.ref()));
+  for (u64 i = 0; i < k; ++i) nodes[i].tell(nodes[(i + 1) % k]);
+  // Make sure every node knows its successor before the clock starts: a
+  // token that goes once round the ring proves it.
+  nodes[0].tell(token{k});
+  await(in, "ring set-up");
+  const auto t0 = steady::now();
+  nodes[0].tell(token{n});
+  await(in, "ring");
+  return {n, seconds_since(t0), ",\"k\":" + std::to_string(k)};
+}
+
+// -- idle ---------------------------------------------------------------------
+
+struct sleeper : troupe::actor<sleeper> {
+  void on(done) {}
+};
+
+outcome run_idle(troupe::actor_system& sys, u64 n) {
+  std::vector<troupe::actor_ref<sleeper>> refs;
+  refs.reserve(n);
+  const u64 before = current_rss();
+  const auto t0 = steady::now();
+  for (u64 i = 0; i < n; ++i) refs.push_back(sys.spawn<sleeper>());
+  const double secs = seconds_since(t0);
+  const u64 after = current_rss();
+  char buf[64];
+  std::snprintf(buf, sizeof buf, ",\"bytes_per_actor\":%.1f",
+                static_cast<double>(after > before ? after - before : 0) / static_cast<double>(n));
+  return {n, secs, buf};
+}
+
+// -- driver -------------------------------------------------------------------
+
+u64 parse_number(std::string_view flag, const char* text) {
+  u64 v = 0;
+  const std::string_view s(text);
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v == 0) {
+    usage_error(std::string(flag) + " needs a positive whole number, not '" + std::string(s) + "'");
+  }
+  return v;
+}
+
+struct options {
+  std::string workload;
+  u64 n = 0, k = 0, threads = 0, capacity = 0;
+};
+
+options parse(int argc, char** argv) {
+  if (argc < 2) usage_error("missing WORKLOAD");
+  options o;
+  o.workload = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (i + 1 >= argc) usage_error("flag " + std::string(a) + " needs a value");
+    if (a == "--n") o.n = parse_number(a, argv[++i]);
+    else if (a == "--k") o.k = parse_number(a, argv[++i]);
+    else if (a == "--threads") o.threads = parse_number(a, argv[++i]);
+    else if (a == "--capacity") o.capacity = parse_number(a, argv[++i]);
+    else usage_error("unknown flag " + std::string(a));
+  }
+  return o;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  options o = parse(argc, argv);
+  const std::string& w = o.workload;
+  auto def = [](u64& v, u64 d) { v = v != 0 ? v : d; };
+  if (w == "pingpong") def(o.n, 1'000'000);
+  else if (w == "fanin") def(o.n, 4'000'000), def(o.k, 2), def(o.capacity, 1024);
+  else if (w == "spawn") def(o.n, 200'000);
+  else if (w == "ring") def(o.n, 1'000'000), def(o.k, 1000);
+  else if (w == "idle") def(o.n, 100'000);
+  else usage_error("unknown workload '" + w + "'");
+  if (o.threads == 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
+
+  outcome r;
+  {
+    troupe::actor_system sys(troupe::system_config{.threads = o.threads});
+    if (w == "pingpong") r = run_pingpong(sys, o.n);
+    else if (w == "fanin") r = run_fanin(sys, o.n, o.k, o.capacity);
+    else if (w == "spawn") r = run_spawn(sys, o.n);
+    else if (w == "ring") r = run_ring(sys, o.n, o.k);
+    else r = run_idle(sys, o.n);
+    const u64 rss = current_rss();
+    std::printf("{\"workload\":\"%s\",\"n\":%llu,\"threads\":%llu,\"seconds\":%.6f,\"ns_per_op\":%.1f,"
+                "\"ops_per_s\":%.0f,\"rss_bytes\":%llu%s}\n",
+                w.c_str(), static_cast<unsigned long long>(o.n), static_cast<unsigned long long>(o.threads), r.seconds,
+                r.seconds * 1e9 / static_cast<double>(r.units), static_cast<double>(r.units) / r.seconds,
+                static_cast<unsigned long long>(rss), r.extra.c_str());
+    std::fflush(stdout);
+  }
+  return 0;
+}
