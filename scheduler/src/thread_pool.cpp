@@ -38,6 +38,7 @@ namespace {
 thread_local thread_pool::worker* tls_worker = nullptr;
 constexpr unsigned max_hot_streak = 32;  // next-slot runs in a row before the queue gets a turn
 constexpr unsigned inject_check_every = 61;
+constexpr std::size_t inject_batch = 32;
 } // namespace
 
 void pool_options::validate() const {
@@ -125,6 +126,8 @@ void thread_pool::notify_one() noexcept {
   // sees the work we just queued.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (idle_count_.load(std::memory_order_relaxed) == 0) return;
+  // A searching worker will find the work; it re-checks after it parks.
+  if (searching_.load(std::memory_order_relaxed) != 0) return;
   worker* w = nullptr;
   {
     std::lock_guard lock(idle_mx_);
@@ -136,12 +139,16 @@ void thread_pool::notify_one() noexcept {
   w->wake.release();
 }
 
-resumable* thread_pool::pop_injected() {
+resumable* thread_pool::pop_injected(worker& w) {
   if (injected_size_.load(std::memory_order_relaxed) == 0) return nullptr;
   std::lock_guard lock(inject_mx_);
   if (injected_.empty()) return nullptr;
   resumable* r = injected_.front();
   injected_.pop_front();
+  // Take a share of the rest into the local queue: one lock per batch, and
+  // the other workers can steal from there.
+  std::size_t batch = std::min<std::size_t>(injected_.size() / workers_.size(), inject_batch);
+  while (batch-- > 0 && w.local.try_push(injected_.front())) injected_.pop_front();
   injected_size_.store(injected_.size(), std::memory_order_relaxed);
   return r;
 }
@@ -175,10 +182,10 @@ resumable* thread_pool::find_work(worker& w, bool take_next) {
   }
   w.hot_streak = 0;
   if (++w.tick % inject_check_every == 0) {
-    if (resumable* r = pop_injected()) return r;
+    if (resumable* r = pop_injected(w)) return r;
   }
   if (resumable* r = w.local.try_pop()) return r;
-  if (resumable* r = pop_injected()) return r;
+  if (resumable* r = pop_injected(w)) return r;
   return steal(w);
 }
 
@@ -192,10 +199,17 @@ bool thread_pool::cancel_park(worker& w) {
 }
 
 resumable* thread_pool::park(worker& w) {
+  searching_.fetch_add(1, std::memory_order_relaxed);
   for (std::size_t i = 0; i < opts_.spin_rounds; ++i) {
-    if (resumable* r = find_work(w, false)) return r;
+    if (resumable* r = find_work(w, false)) {
+      searching_.fetch_sub(1, std::memory_order_relaxed);
+      // Wake-ups were skipped while we searched: pass one on if more is queued.
+      if (!w.local.maybe_empty() || injected_size_.load(std::memory_order_relaxed) != 0) notify_one();
+      return r;
+    }
     for (int k = 0; k < 16; ++k) cpu_relax();
   }
+  searching_.fetch_sub(1, std::memory_order_relaxed);
   {
     std::lock_guard lock(idle_mx_);
     idle_.push_back(&w);

@@ -9,6 +9,7 @@
 #include <string>
 #include <typeinfo>
 
+#include "troupe/actors/detail/message_pool.hpp"
 #include "troupe/actors/send_result.hpp"
 #include "troupe/mailbox/mpsc_queue.hpp"
 
@@ -43,7 +44,7 @@ struct reply_slot : reply_slot_base {
 };
 
 /// Header of every message: queue link, operations, optional reply slot.
-struct envelope : mpsc_node {
+struct envelope : mpsc_node, pool::pooled {
   explicit envelope(const message_ops* o) noexcept : ops(o) {}
   const message_ops* ops;
   reply_slot_base* reply = nullptr;

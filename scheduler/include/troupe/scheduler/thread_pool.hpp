@@ -78,7 +78,7 @@ class thread_pool {
   void run(worker& w);
   resumable* find_work(worker& w, bool take_next);
   resumable* steal(worker& w);
-  resumable* pop_injected();
+  resumable* pop_injected(worker& w);
   void push_local(worker& w, resumable* r) noexcept;
   void notify_one() noexcept;
   resumable* park(worker& w);
@@ -97,6 +97,7 @@ class thread_pool {
   std::mutex idle_mx_;
   std::vector<worker*> idle_;
   alignas(64) std::atomic<std::size_t> idle_count_{0};
+  std::atomic<std::size_t> searching_{0};  // workers spinning before they park
 
   std::atomic<std::uint64_t> steals_{0}, parks_{0}, injected_total_{0};
 };

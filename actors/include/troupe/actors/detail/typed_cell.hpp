@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "troupe/actors/detail/actor_cell.hpp"
+#include "troupe/actors/detail/message_pool.hpp"
 
 namespace troupe::detail {
 
@@ -18,7 +19,7 @@ template <class A>
 concept has_on_stop = requires(A& a) { a.on_stop(); };
 
 template <class A>
-class typed_cell final : public actor_cell {
+class typed_cell final : public actor_cell, public pool::pooled {
  public:
   template <class... Args>
   typed_cell(system_core* sys, const mailbox_options& opts, Args&&... args) : actor_cell(sys, opts) {
