@@ -130,8 +130,8 @@ void system_core::count_drop(drop_reason r, const std::type_info& type) noexcept
   std::uint64_t suppressed = 0;
   if (!gate_open(drop_gates_[i], suppressed)) return;
   try {
-    log().warn("dead letter ({}): {} [{} of this cause so far, {} not logged since the last report]", to_string(r),
-               demangle(type), total, suppressed);
+    log().warn("dead letter ({}): {} [{} of this cause so far{}]", to_string(r), demangle(type), total,
+               suppressed != 0 ? fmt::format(", {} not logged since the last report", suppressed) : std::string());
   } catch (...) {
   }
 }
@@ -141,8 +141,9 @@ void system_core::log_failure(const actor_cell& c, const char* what) noexcept {
   std::uint64_t suppressed = 0;
   if (!gate_open(failure_gate_, suppressed)) return;
   try {
-    log().error("actor {} ({}) stopped: exception: {} [{} similar failures not logged since the last report]", c.id(),
-                c.type_name(), what, suppressed);
+    log().error("actor {} ({}) stopped: exception: {}{}", c.id(), c.type_name(), what,
+                suppressed != 0 ? fmt::format(" [{} similar failures not logged since the last report]", suppressed)
+                                : std::string());
   } catch (...) {
   }
 }
