@@ -22,6 +22,12 @@ std::optional<overflow> parse_overflow(std::string_view name) noexcept {
   return std::nullopt;
 }
 
+overflow overflow_from_name(std::string_view name) {
+  if (auto o = parse_overflow(name)) return *o;
+  throw std::invalid_argument("unknown overflow policy '" + std::string(name) +
+                              "' (expected mute_sender, fail, drop_newest or drop_oldest)");
+}
+
 void mailbox_options::validate() const {
   if (capacity == 0) {
     throw std::invalid_argument(

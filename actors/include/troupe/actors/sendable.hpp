@@ -100,7 +100,7 @@ constexpr void check_sendable() {
   static_assert(!is_shared_mutable<T>::value,
                 "troupe: std::shared_ptr<T> to mutable data would let two actors touch the same state. "
                 "Send std::shared_ptr<const T> (read-only, like Rust's Arc<T>) or move the value in.");
-  static_assert(is_sendable_v<T>,
+  static_assert(std::is_pointer_v<T> || is_shared_mutable<T>::value || is_sendable_v<T>,
                 "troupe: this message type is not sendable: it holds a reference, a non-owning view "
                 "(string_view, span), a raw pointer or mutable shared data. Send owning values instead "
                 "(std::string, std::vector, std::unique_ptr, std::shared_ptr<const T>).");

@@ -31,6 +31,10 @@ enum class overflow : unsigned char {
 /// configuration files). Returns nullopt for anything else.
 [[nodiscard]] std::optional<overflow> parse_overflow(std::string_view name) noexcept;
 
+/// Parses a policy name like `parse_overflow`, for configuration given by a
+/// user: @throws std::invalid_argument naming the bad value and the valid ones.
+[[nodiscard]] overflow overflow_from_name(std::string_view name);
+
 /// Bound and policy of one mailbox.
 struct mailbox_options {
   /// Capacity that means "no bound". Unbounded is an explicit choice.
