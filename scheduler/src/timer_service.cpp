@@ -11,11 +11,14 @@ struct timer_state {
   std::function<void()> fn;
   timer_service::clock::duration period{};
   std::atomic<bool> active{true};
+  std::shared_ptr<std::atomic<std::size_t>> cancelled;  // the service's count of cancelled, still-queued timers
 };
 } // namespace detail
 
 void timer_handle::cancel() const noexcept {
-  if (state_) state_->active.store(false, std::memory_order_release);
+  if (state_ && state_->active.exchange(false, std::memory_order_acq_rel)) {
+    state_->cancelled->fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 bool timer_handle::active() const noexcept { return state_ && state_->active.load(std::memory_order_acquire); }
@@ -43,6 +46,7 @@ timer_handle timer_service::add(clock::time_point at, clock::duration period, st
   auto st = std::make_shared<detail::timer_state>();
   st->fn = std::move(fn);
   st->period = period;
+  st->cancelled = cancelled_;
   bool earliest = false;
   {
     std::lock_guard lock(mx_);
@@ -50,6 +54,7 @@ timer_handle timer_service::add(clock::time_point at, clock::duration period, st
       st->active.store(false);
       return timer_handle{st};
     }
+    purge_if_worth_it();
     earliest = heap_.empty() || at < heap_.top().at;
     heap_.push({at, st});
   }
@@ -71,6 +76,26 @@ timer_handle timer_service::schedule_periodic(clock::duration period, std::funct
   return add(clock::now() + period, period, std::move(fn));
 }
 
+void timer_service::purge_if_worth_it() {
+  // Cancelled timers (an ask answered long before its timeout) would sit in
+  // the heap until their deadline; drop them once they are the majority.
+  const std::size_t cancelled = cancelled_->load(std::memory_order_relaxed);
+  if (cancelled < 1024 || cancelled < heap_.size() / 2) return;
+  std::vector<entry> live;
+  live.reserve(heap_.size() - std::min(cancelled, heap_.size()));
+  std::size_t removed = 0;
+  while (!heap_.empty()) {
+    if (heap_.top().state->active.load(std::memory_order_acquire)) {
+      live.push_back(heap_.top());
+    } else {
+      ++removed;
+    }
+    heap_.pop();
+  }
+  heap_ = decltype(heap_)(std::greater<>{}, std::move(live));
+  cancelled_->fetch_sub(std::min(removed, cancelled), std::memory_order_relaxed);
+}
+
 void timer_service::run() {
   std::unique_lock lock(mx_);
   while (!stopping_) {
@@ -85,13 +110,17 @@ void timer_service::run() {
     }
     entry e = heap_.top();
     heap_.pop();
-    if (!e.state->active.load(std::memory_order_acquire)) continue;
+    if (!e.state->active.load(std::memory_order_acquire)) {
+      // Cancelled: it leaves the heap now (one-shots that fired were never counted).
+      if (cancelled_->load(std::memory_order_relaxed) > 0) cancelled_->fetch_sub(1, std::memory_order_relaxed);
+      continue;
+    }
     const bool periodic = e.state->period > clock::duration::zero();
     if (periodic) {
       // Next deadline from the planned one, so a periodic timer does not drift.
       heap_.push({e.at + e.state->period, e.state});
     } else {
-      e.state->active.store(false, std::memory_order_release);
+      e.state->active.store(false, std::memory_order_release);  // fired: cancel() is a no-op now
     }
     lock.unlock();
     e.state->fn();

@@ -6,6 +6,7 @@
 /// deadline, so an idle timer service uses no CPU.
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -69,12 +70,14 @@ class timer_service {
     bool operator>(const entry& o) const noexcept { return at > o.at; }
   };
   void run();
+  void purge_if_worth_it();
   timer_handle add(clock::time_point at, clock::duration period, std::function<void()> fn);
 
   std::mutex mx_;
   std::condition_variable cv_;
   std::priority_queue<entry, std::vector<entry>, std::greater<>> heap_;
   bool stopping_ = false;
+  std::shared_ptr<std::atomic<std::size_t>> cancelled_ = std::make_shared<std::atomic<std::size_t>>(0);
   std::thread thread_;
 };
 
