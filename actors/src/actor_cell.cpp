@@ -48,7 +48,7 @@ envelope* make_start_envelope() { return new message_envelope<start_tag>(&start_
 /// Senders waiting for a full mute_sender mailbox to drain.
 struct mute_list {
   std::mutex mx;
-  std::vector<actor_cell*> actors;                     // muted actors; each holds its scheduling token
+  std::vector<cell_ptr> actors;                        // muted actors (parked, or stale: unpark is a no-op)
   std::vector<std::binary_semaphore*> threads;         // blocked threads outside the system
   std::atomic<std::uint32_t> waiting{0};
 };
@@ -98,8 +98,16 @@ void actor_cell::enqueue_system(envelope* e) noexcept {
   switch (mailbox_.push_system(e)) {
     case admission::accepted_schedule: schedule(); break;
     case admission::closed: discard(e, ask_error::actor_stopped, "receiver stopped"); break;
-    default: break;
+    default: unpark(); break;  // a parked actor (muted, suspended) still serves its system lane
   }
+}
+
+bool actor_cell::unpark() noexcept {
+  // Pairs with park(): it stores parked_ then finishes (an RMW on the depth);
+  // we pushed (an RMW on the depth) then load parked_. One of us sees the other.
+  if (!parked_.load(std::memory_order_seq_cst) || !parked_.exchange(false, std::memory_order_acq_rel)) return false;
+  schedule();
+  return true;
 }
 
 send_result actor_cell::enqueue_slow(envelope* e, admission a) noexcept {
@@ -148,7 +156,7 @@ mute_list& actor_cell::ensure_mute_list() {
   return *ml;
 }
 
-bool actor_cell::add_muted(actor_cell* sender) {
+bool actor_cell::add_muted(const cell_ptr& sender) {
   mute_list& ml = ensure_mute_list();
   std::lock_guard lock(ml.mx);
   ml.waiting.fetch_add(1, std::memory_order_seq_cst);
@@ -180,7 +188,7 @@ void actor_cell::wait_for_room() {
 void actor_cell::wake_muted() noexcept {
   mute_list* ml = mute_list_.load(std::memory_order_acquire);
   if (ml == nullptr) return;
-  std::vector<actor_cell*> actors;
+  std::vector<cell_ptr> actors;
   std::vector<std::binary_semaphore*> threads;
   {
     std::lock_guard lock(ml->mx);
@@ -188,7 +196,7 @@ void actor_cell::wake_muted() noexcept {
     threads.swap(ml->threads);
     ml->waiting.store(0, std::memory_order_relaxed);
   }
-  for (actor_cell* a : actors) a->schedule();  // it holds its token: only we may schedule it
+  for (const cell_ptr& a : actors) a->unpark();  // no-op when a system message already woke it
   for (std::binary_semaphore* t : threads) t->release();
 }
 
@@ -209,20 +217,23 @@ void actor_cell::trim_oldest(std::uint64_t& consumed) noexcept {
 
 resumable::result actor_cell::resume() {
   actor_cell* prev = std::exchange(tls_current, this);
-  std::uint64_t consumed = holding_token_ ? 1 : 0;  // a held token is released with this turn
+  turn t;
+  t.user = holding_token_ ? 1 : 0;  // a held token is released with this turn
   holding_token_ = false;
   const std::size_t quantum = sys_->quantum();
   const bool trims = mailbox_.bounded() && mailbox_.policy() == overflow::drop_oldest;
   std::size_t handled = 0;
   while (handled < quantum) {
     auto* e = static_cast<envelope*>(mailbox_.pop_system());
-    if (e == nullptr) {
-      if (trims) trim_oldest(consumed);
+    if (e != nullptr) {
+      ++t.system;
+    } else {
+      if (trims) trim_oldest(t.user);
       e = static_cast<envelope*>(mailbox_.pop());
       if (e == nullptr) break;
       ++handled;
+      ++t.user;
     }
-    ++consumed;
     try {
       e->ops->invoke(*this, e);
     } catch (const std::exception& ex) {
@@ -233,33 +244,47 @@ resumable::result actor_cell::resume() {
     if (stop_requested_ || muted_on_ != nullptr) break;
   }
   tls_current = prev;
-  if (stop_requested_) return stop_now(consumed);
-  return finish_turn(consumed);
+  if (stop_requested_) return stop_now(t);
+  return finish_turn(t);
 }
 
-resumable::result actor_cell::finish_turn(std::uint64_t consumed) noexcept {
-  if (actor_cell* target = muted_on_) {
-    // Keep one token: no sender schedules us until the receiver drains.
-    muted_on_ = nullptr;
-    holding_token_ = true;
-    mailbox_.finish(consumed - 1);
-    const bool registered = target->add_muted(this);
-    target->release();
-    return registered ? result::idle : result::yield;
+resumable::result actor_cell::finish_turn(turn t) noexcept {
+  if (actor_cell* target = std::exchange(muted_on_, nullptr)) {
+    return park(t, cell_ptr::adopt(target));  // adopts the reference mute_on took
   }
   mute_list* ml = mute_list_.load(std::memory_order_acquire);
   if (ml == nullptr) {
     // Once finish() reports 0 another worker may run (or stop) this actor:
     // nothing below may touch *this.
-    return mailbox_.finish(consumed) != 0 ? result::yield : result::idle;
+    return mailbox_.finish(t.user, t.system) != 0 ? result::yield : result::idle;
   }
   cell_ptr keep(this);
-  const std::uint64_t left = mailbox_.finish(consumed);
-  if (left <= mailbox_.low_water() && ml->waiting.load(std::memory_order_seq_cst) != 0) wake_muted();
+  const std::uint64_t left = mailbox_.finish(t.user, t.system);
+  if (mailbox::user_part(left) <= mailbox_.low_water() && ml->waiting.load(std::memory_order_seq_cst) != 0) {
+    wake_muted();
+  }
   return left != 0 ? result::yield : result::idle;
 }
 
-resumable::result actor_cell::stop_now(std::uint64_t consumed) noexcept {
+resumable::result actor_cell::park(turn t, const cell_ptr& wait_on) noexcept {
+  // Keep one token so no sender schedules us: from now on only unpark()
+  // (a system message, the receiver draining) schedules this actor.
+  holding_token_ = true;
+  cell_ptr keep(this);
+  parked_.store(true, std::memory_order_seq_cst);
+  // Another worker may run this actor from here on: touch only atomics.
+  const std::uint64_t left = mailbox_.finish(t.user, t.system, /*hold=*/true);
+  bool waiting = true;
+  if (wait_on) waiting = wait_on->add_muted(keep);
+  if (!waiting || mailbox::has_system(left)) {
+    // Nothing to wait for after all, or a system message slipped in before
+    // we parked: run again unless somebody else already unparked us.
+    if (parked_.exchange(false, std::memory_order_acq_rel)) return result::yield;
+  }
+  return result::idle;
+}
+
+resumable::result actor_cell::stop_now(turn t) noexcept {
   actor_cell* prev = std::exchange(tls_current, this);
   stopped_ = true;
   if (instance_alive_) {
@@ -282,7 +307,7 @@ resumable::result actor_cell::stop_now(std::uint64_t consumed) noexcept {
     extras_->asks.clear();
     extras_->timers.clear();
   }
-  close_and_drain(consumed);
+  close_and_drain(t);
   if (executor_ != nullptr) executor_->finish();
   sys_->detach(this, stop_reason_);  // may free *this
   return result::idle;
@@ -308,7 +333,7 @@ void complete_ask(actor_cell& self, std::uint64_t id, void* r) {
 envelope* actor_cell::external_pop() noexcept {
   while (auto* s = static_cast<envelope*>(mailbox_.pop_system())) {
     discard(s, ask_error::actor_stopped, "an inbox has no system lane");
-    mailbox_.finish(1);
+    mailbox_.finish(0, 1);
   }
   auto* e = static_cast<envelope*>(mailbox_.pop());
   if (e != nullptr) {
@@ -318,17 +343,19 @@ envelope* actor_cell::external_pop() noexcept {
   return e;
 }
 
-void actor_cell::external_close() noexcept { close_and_drain(0); }
+void actor_cell::external_close() noexcept { close_and_drain(turn{}); }
 
-void actor_cell::close_and_drain(std::uint64_t consumed) noexcept {
+void actor_cell::close_and_drain(turn t) noexcept {
   // Close, then account for every message admitted before the close.
-  std::uint64_t outstanding = mailbox_.close() - consumed;
-  while (outstanding > 0) {
+  const std::uint64_t word = mailbox_.close();
+  std::uint64_t users = mailbox::user_part(word) - t.user;
+  std::uint64_t systems = mailbox::system_part(word) - t.system;
+  while (users + systems > 0) {
     if (auto* e = static_cast<envelope*>(mailbox_.pop_system())) {
-      --outstanding;
+      --systems;
       discard(e, ask_error::actor_stopped, "receiver stopped");
     } else if (auto* u = static_cast<envelope*>(mailbox_.pop())) {
-      --outstanding;
+      --users;
       sys_->count_drop(drop_reason::receiver_stopped, *u->ops->type);
       discard(u, ask_error::actor_stopped, "receiver stopped");
     } else {

@@ -98,6 +98,7 @@ void system_core::attach(actor_cell* c, bool dedicated, bool has_start) {
 
 void system_core::detach(actor_cell* c, exit_reason) noexcept {
   stopped_.fetch_add(1, std::memory_order_relaxed);
+  if (c->named()) registry_.forget(c);
   {
     shard& s = shards_[c->id() % shard_count];
     std::lock_guard lock(s.mx);

@@ -33,6 +33,9 @@ void mailbox_options::validate() const {
     throw std::invalid_argument(
         "mailbox_options: capacity must be at least 1 (use mailbox_options::make_unbounded() for no bound)");
   }
+  if (capacity != unbounded && capacity > 0xFFFF'FFFFull) {
+    throw std::invalid_argument("mailbox_options: capacity must be at most 4294967295 (or unbounded)");
+  }
   switch (policy) {
     case overflow::mute_sender:
     case overflow::fail:

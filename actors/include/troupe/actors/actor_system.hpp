@@ -70,6 +70,10 @@ class actor_system {
     return core_->await_all_stopped(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
   }
 
+  /// The name table: `registry().put("db", ref)`, `registry().get<db>("db")`.
+  /// A name is freed when its actor stops. @threadsafe
+  [[nodiscard]] troupe::registry& registry() noexcept { return core_->names(); }
+
   /// A snapshot of the counters. @threadsafe
   [[nodiscard]] system_stats stats() const noexcept { return core_->stats(); }
 

@@ -33,7 +33,13 @@ enum class admission : unsigned char {
 /// that is always served first and never refused by the bound.
 class mailbox {
  public:
+  /// Depth word layout: bits 0..31 user messages (plus held tokens), bits
+  /// 32..62 system messages, bit 63 closed.
   static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
+  static constexpr std::uint64_t system_unit = std::uint64_t{1} << 32;
+  static constexpr std::uint64_t user_mask = system_unit - 1;
+  /// Largest bounded capacity.
+  static constexpr std::size_t max_capacity = user_mask;
 
   /// @throws std::invalid_argument if `opts` is invalid.
   explicit mailbox(const mailbox_options& opts);
@@ -49,20 +55,20 @@ class mailbox {
   [[nodiscard]] admission push(mpsc_node* n) noexcept {
     if (policy_refuses_) {
       const std::uint64_t d = depth_.load(std::memory_order_relaxed);
-      if ((d & ~closed_bit) >= capacity_ && (d & closed_bit) == 0) return admission::refused;
+      if ((d & user_mask) >= capacity_ && (d & closed_bit) == 0) return admission::refused;
     }
     const std::uint64_t old = depth_.fetch_add(1, std::memory_order_seq_cst);
     if (old & closed_bit) return admission::closed;
     mpsc::push(user_tail_, n);
     if (old == 0) return admission::accepted_schedule;
-    if (mutes_ && old >= capacity_) return admission::accepted_over;
+    if (mutes_ && (old & user_mask) >= capacity_) return admission::accepted_over;
     return admission::accepted;
   }
 
-  /// Offers a system message: never refused by the bound.
-  /// @threadsafe
+  /// Offers a system message: never refused by the bound, not counted in
+  /// `depth()`. @threadsafe
   [[nodiscard]] admission push_system(mpsc_node* n) noexcept {
-    const std::uint64_t old = depth_.fetch_add(1, std::memory_order_seq_cst);
+    const std::uint64_t old = depth_.fetch_add(system_unit, std::memory_order_seq_cst);
     if (old & closed_bit) return admission::closed;
     system_.push(n);
     return old == 0 ? admission::accepted_schedule : admission::accepted;
@@ -74,29 +80,41 @@ class mailbox {
   /// Next user message or nullptr. @note Consumer only.
   [[nodiscard]] mpsc_node* pop() noexcept { return mpsc::pop(user_tail_, user_head_, user_stub_); }
 
-  /// Ends a consumer turn: removes `consumed` from the depth and returns the
-  /// depth left (closed bit masked). Zero means the consumer is now idle and
-  /// the next sender will schedule it; non-zero means it must run again.
-  /// A consumer may keep a token (consume one less) to stay "scheduled"
-  /// while it waits for something else, and release it in a later turn.
+  /// Ends a consumer turn: removes `user` user and `system` system messages
+  /// from the depth word and returns what is left (closed bit masked). Zero
+  /// means the consumer is now idle and the next sender schedules it;
+  /// non-zero means it must run again (`has_system` tells whether system
+  /// messages are among what is left). A consumer may keep a token (remove
+  /// one user message less, with `hold`) to stay "scheduled" while it waits
+  /// for something else, and count it as consumed in a later turn.
   /// @note Consumer only.
-  std::uint64_t finish(std::uint64_t consumed) noexcept {
-    if (consumed == 0) return depth();
-    return (depth_.fetch_sub(consumed, std::memory_order_seq_cst) - consumed) & ~closed_bit;
+  std::uint64_t finish(std::uint64_t user, std::uint64_t system = 0, bool hold = false) noexcept {
+    const std::uint64_t delta = user + system * system_unit - (hold ? 1 : 0);  // modular: hold may exceed user
+    if (delta == 0) return depth_.load(std::memory_order_seq_cst) & ~closed_bit;
+    return (depth_.fetch_sub(delta, std::memory_order_seq_cst) - delta) & ~closed_bit;
+  }
+
+  /// True when a value returned by `finish` or `close` counts system messages.
+  [[nodiscard]] static constexpr bool has_system(std::uint64_t word) noexcept { return (word & ~closed_bit) >= system_unit; }
+  /// User messages (and held tokens) in a value returned by `finish` or `close`.
+  [[nodiscard]] static constexpr std::uint64_t user_part(std::uint64_t word) noexcept { return word & user_mask; }
+  /// System messages in a value returned by `finish` or `close`.
+  [[nodiscard]] static constexpr std::uint64_t system_part(std::uint64_t word) noexcept {
+    return (word & ~closed_bit) >> 32;
   }
 
   /// Marks the mailbox closed: every later push reports `closed`. Returns
-  /// the depth at that moment: exactly the messages (plus held tokens and
-  /// consumed-but-unfinished ones) the consumer still has to account for;
-  /// a sender between its two steps links its node shortly.
+  /// the depth word at that moment (closed bit masked): exactly the messages
+  /// (plus held tokens and consumed-but-unfinished ones) the consumer still
+  /// has to account for; a sender between its two steps links its node shortly.
   /// @note Consumer only.
   std::uint64_t close() noexcept { return depth_.fetch_or(closed_bit, std::memory_order_seq_cst) & ~closed_bit; }
 
   /// @threadsafe (a snapshot)
   [[nodiscard]] bool is_closed() const noexcept { return (depth_.load(std::memory_order_seq_cst) & closed_bit) != 0; }
 
-  /// Messages queued plus tokens held. @threadsafe (a snapshot)
-  [[nodiscard]] std::uint64_t depth() const noexcept { return depth_.load(std::memory_order_seq_cst) & ~closed_bit; }
+  /// User messages queued (plus tokens held). @threadsafe (a snapshot)
+  [[nodiscard]] std::uint64_t depth() const noexcept { return depth_.load(std::memory_order_seq_cst) & user_mask; }
 
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
   [[nodiscard]] std::size_t low_water() const noexcept { return low_water_; }

@@ -1,6 +1,6 @@
 #pragma once
 /// @file Capacity and overflow policy of a mailbox, chosen by name where an
-/// actor is spawned: `mailbox_options{.capacity = 1024, .overflow = overflow::fail}`.
+/// actor is spawned: `mailbox_options{.capacity = 1024, .policy = overflow::fail}`.
 
 #include <cstddef>
 #include <cstdint>

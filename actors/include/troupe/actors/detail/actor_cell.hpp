@@ -19,6 +19,7 @@ namespace troupe::detail {
 class system_core;
 struct cell_extras;
 struct mute_list;
+class cell_ptr;
 
 /// Something other than the pool that runs a cell (a dedicated thread, or
 /// an external thread reading an inbox).
@@ -84,7 +85,11 @@ class actor_cell : public resumable {
   /// Tries to register `sender` as muted on this (full) mailbox. False
   /// when this mailbox already drained (or closed): the sender just goes on.
   /// @threadsafe
-  bool add_muted(actor_cell* sender);
+  bool add_muted(const cell_ptr& sender);
+
+  /// Schedules this actor if it is parked (muted or suspended, holding its
+  /// token); false when it was not. @threadsafe
+  bool unpark() noexcept;
 
   /// Blocks the calling (non-actor) thread until this mailbox has drained
   /// to its low-water mark or closed. @threadsafe
@@ -94,6 +99,8 @@ class actor_cell : public resumable {
   [[nodiscard]] system_core& system() const noexcept { return *sys_; }
   [[nodiscard]] const mailbox& box() const noexcept { return mailbox_; }
   [[nodiscard]] void* instance() const noexcept { return instance_; }
+  /// The actor's C++ type. @threadsafe
+  [[nodiscard]] const std::type_info& actor_type() const noexcept { return type(); }
   /// The actor's type name for logs (demangled).
   [[nodiscard]] std::string type_name() const;
   /// Lazily allocated rarely used state (pending asks, timers).
@@ -117,6 +124,10 @@ class actor_cell : public resumable {
   /// dead letters. @note Only the inbox's owner.
   void external_close() noexcept;
 
+  /// The registry bound a name to this actor. @threadsafe
+  void set_named() noexcept { named_.store(true, std::memory_order_release); }
+  [[nodiscard]] bool named() const noexcept { return named_.load(std::memory_order_acquire); }
+
   void set_executor(executor* ex) noexcept { executor_ = ex; }
   void set_id(std::uint64_t id) noexcept { id_ = id; }
 
@@ -134,15 +145,21 @@ class actor_cell : public resumable {
   bool instance_alive_ = false;
 
  private:
+  /// Messages taken in the current turn, by lane.
+  struct turn {
+    std::uint64_t user = 0;
+    std::uint64_t system = 0;
+  };
   send_result enqueue_slow(envelope* e, admission a) noexcept;
   void schedule_hot() noexcept;
   void schedule() noexcept;
-  result finish_turn(std::uint64_t consumed) noexcept;
-  result stop_now(std::uint64_t consumed) noexcept;
+  result finish_turn(turn t) noexcept;
+  result park(turn t, const cell_ptr& wait_on) noexcept;
+  result stop_now(turn t) noexcept;
   void wake_muted() noexcept;
   void trim_oldest(std::uint64_t& consumed) noexcept;
   mute_list& ensure_mute_list();
-  void close_and_drain(std::uint64_t consumed) noexcept;
+  void close_and_drain(turn t) noexcept;
 
   std::atomic<std::uint32_t> refs_{1};
   // Consumer-owned turn state.
@@ -150,6 +167,8 @@ class actor_cell : public resumable {
   bool holding_token_ = false;
   bool stopped_ = false;
   exit_reason stop_reason_ = exit_reason::normal;
+  std::atomic<bool> named_{false};
+  std::atomic<bool> parked_{false};
   mailbox mailbox_;
   system_core* sys_;
   executor* executor_ = nullptr;

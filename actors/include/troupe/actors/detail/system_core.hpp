@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "troupe/actors/detail/actor_cell.hpp"
+#include "troupe/actors/registry.hpp"
 #include "troupe/actors/system_config.hpp"
 #include "troupe/actors/system_stats.hpp"
 #include "troupe/scheduler/thread_pool.hpp"
@@ -42,6 +43,7 @@ class system_core {
   [[nodiscard]] timer_service& timers() noexcept { return timers_; }
   [[nodiscard]] const system_config& config() const noexcept { return cfg_; }
   [[nodiscard]] std::size_t quantum() const noexcept { return quantum_; }
+  [[nodiscard]] troupe::registry& names() noexcept { return registry_; }
 
   /// Registers a freshly constructed cell (adopting one reference for the
   /// registry), gives it a thread when asked, and queues its start hook.
@@ -97,6 +99,8 @@ class system_core {
   std::condition_variable state_cv_;
   bool shutdown_requested_ = false;
   bool shutdown_done_ = false;
+
+  troupe::registry registry_;
 
   std::mutex dedicated_mx_;
   std::vector<std::unique_ptr<executor>> dedicated_;

@@ -1,0 +1,81 @@
+#include "troupe/actors/registry.hpp"
+
+namespace troupe {
+
+namespace {
+struct category final : std::error_category {
+  const char* name() const noexcept override { return "troupe"; }
+  std::string message(int c) const override {
+    switch (static_cast<errc>(c)) {
+      case errc::name_taken: return "name is held by another live actor";
+      case errc::actor_stopped: return "actor has stopped";
+      case errc::invalid_name: return "invalid name";
+    }
+    return "unknown troupe error";
+  }
+};
+} // namespace
+
+const std::error_category& troupe_category() noexcept {
+  static const category c;
+  return c;
+}
+
+std::error_code registry::put(std::string_view name, const any_ref& ref) {
+  if (name.empty()) return errc::invalid_name;
+  if (!ref) return errc::actor_stopped;
+  std::lock_guard lock(mx_);
+  // Checked under the lock: a stopping actor closes its mailbox before it
+  // calls forget(), so it either sees this entry or we see it closed.
+  if (ref.cell()->box().is_closed()) return errc::actor_stopped;
+  auto it = by_name_.find(name);
+  if (it != by_name_.end()) return it->second == ref ? std::error_code{} : make_error_code(errc::name_taken);
+  by_name_.emplace(std::string(name), ref);
+  by_cell_.emplace(ref.cell(), std::string(name));
+  ref.cell()->set_named();
+  return {};
+}
+
+any_ref registry::get(std::string_view name) const {
+  std::lock_guard lock(mx_);
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? any_ref{} : it->second;
+}
+
+bool registry::erase(std::string_view name) {
+  std::lock_guard lock(mx_);
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) return false;
+  auto [b, e] = by_cell_.equal_range(it->second.cell());
+  for (auto i = b; i != e; ++i) {
+    if (i->second == name) {
+      by_cell_.erase(i);
+      break;
+    }
+  }
+  by_name_.erase(it);
+  return true;
+}
+
+std::size_t registry::size() const {
+  std::lock_guard lock(mx_);
+  return by_name_.size();
+}
+
+void registry::forget(const detail::actor_cell* c) noexcept {
+  std::vector<any_ref> released;  // destroyed after the lock: may free cells
+  {
+    std::lock_guard lock(mx_);
+    auto [b, e] = by_cell_.equal_range(c);
+    for (auto i = b; i != e; ++i) {
+      auto it = by_name_.find(i->second);
+      if (it != by_name_.end()) {
+        released.push_back(std::move(it->second));
+        by_name_.erase(it);
+      }
+    }
+    by_cell_.erase(c);
+  }
+}
+
+} // namespace troupe
