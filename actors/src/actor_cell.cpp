@@ -2,7 +2,9 @@
 
 #include <cxxabi.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <stdexcept>
 #include <mutex>
 #include <semaphore>
 #include <thread>
@@ -11,6 +13,7 @@
 #include "troupe/actors/detail/cell_extras.hpp"
 #include "troupe/actors/detail/ops.hpp"
 #include "troupe/actors/detail/system_core.hpp"
+#include "troupe/actors/signals.hpp"
 
 namespace troupe::detail {
 
@@ -19,20 +22,136 @@ thread_local actor_cell* tls_current = nullptr;
 thread_local actor_cell* tls_constructing = nullptr;
 thread_local bool tls_never_block = false;
 
+std::int64_t steady_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// -- stop / start ---------------------------------------------------------------
 void invoke_stop(actor_cell& self, envelope* e) {
   auto* me = static_cast<message_envelope<exit_reason>*>(e);
   const exit_reason why = me->value;
   delete me;
+  if (self.suspended()) return;  // already stopped; its supervisor decides
   self.request_stop(why);
 }
-constexpr message_ops stop_ops{&invoke_stop, &destroy_envelope<exit_reason>, &typeid(exit_reason)};
+constexpr message_ops stop_ops{&invoke_stop, &destroy_envelope<exit_reason>, &typeid(exit_reason), nullptr};
 
 struct start_tag {};
 void invoke_start(actor_cell& self, envelope* e) {
   delete static_cast<message_envelope<start_tag>*>(e);
   self.call_start();
 }
-constexpr message_ops start_ops{&invoke_start, &destroy_envelope<start_tag>, &typeid(start_tag)};
+constexpr message_ops start_ops{&invoke_start, &destroy_envelope<start_tag>, &typeid(start_tag), nullptr};
+
+// -- monitors -------------------------------------------------------------------
+struct monitor_request {
+  cell_ptr watcher;
+  std::uint64_t id;
+  const message_ops* down_ops;
+};
+void send_down(actor_cell& target, const monitor_request& r) noexcept {
+  try {
+    r.watcher->enqueue_system(new message_envelope<down>(
+        r.down_ops, down{any_ref::from_cell(&target), target.stop_reason(), target.exit_what(), r.id}));
+  } catch (...) {
+  }
+}
+void invoke_monitor(actor_cell& self, envelope* e) {
+  std::unique_ptr<message_envelope<monitor_request>> me(static_cast<message_envelope<monitor_request>*>(e));
+  self.extras().watchers.push_back(watcher{std::move(me->value.watcher), me->value.id, me->value.down_ops});
+}
+void monitor_target_gone(actor_cell& target, envelope* e) noexcept {
+  std::unique_ptr<message_envelope<monitor_request>> me(static_cast<message_envelope<monitor_request>*>(e));
+  send_down(target, me->value);  // monitoring a stopped actor: down at once
+}
+constexpr message_ops monitor_ops{&invoke_monitor, &destroy_envelope<monitor_request>, &typeid(monitor_request),
+                                  &monitor_target_gone};
+
+struct demonitor_request {
+  const actor_cell* watcher;
+  std::uint64_t id;
+};
+void invoke_demonitor(actor_cell& self, envelope* e) {
+  std::unique_ptr<message_envelope<demonitor_request>> me(static_cast<message_envelope<demonitor_request>*>(e));
+  if (cell_extras* x = self.extras_if_any()) {
+    std::erase_if(x->watchers, [&](const watcher& w) { return w.who.get() == me->value.watcher && w.id == me->value.id; });
+  }
+}
+constexpr message_ops demonitor_ops{&invoke_demonitor, &destroy_envelope<demonitor_request>,
+                                    &typeid(demonitor_request), nullptr};
+
+// -- links ----------------------------------------------------------------------
+void invoke_exit_signal(actor_cell& self, envelope* e);
+constexpr message_ops exit_signal_ops{&invoke_exit_signal, &destroy_envelope<exit_msg>, &typeid(exit_msg), nullptr};
+
+void send_exit(actor_cell& to, actor_cell& from, exit_reason why, std::string what) noexcept {
+  try {
+    to.enqueue_system(new message_envelope<exit_msg>(&exit_signal_ops, exit_msg{any_ref::from_cell(&from), why, std::move(what)}));
+  } catch (...) {
+  }
+}
+
+struct link_request {
+  cell_ptr from;
+};
+void invoke_link(actor_cell& self, envelope* e) {
+  std::unique_ptr<message_envelope<link_request>> me(static_cast<message_envelope<link_request>*>(e));
+  auto& links = self.extras().links;
+  if (std::find(links.begin(), links.end(), me->value.from) == links.end()) links.push_back(std::move(me->value.from));
+}
+void link_target_gone(actor_cell& target, envelope* e) noexcept {
+  std::unique_ptr<message_envelope<link_request>> me(static_cast<message_envelope<link_request>*>(e));
+  // Linking to an actor that is gone: the link fires at once.
+  send_exit(*me->value.from, target, target.stop_reason(), target.exit_what());
+}
+constexpr message_ops link_ops{&invoke_link, &destroy_envelope<link_request>, &typeid(link_request), &link_target_gone};
+
+struct unlink_request {
+  const actor_cell* from;
+};
+void invoke_unlink(actor_cell& self, envelope* e) {
+  std::unique_ptr<message_envelope<unlink_request>> me(static_cast<message_envelope<unlink_request>*>(e));
+  if (cell_extras* x = self.extras_if_any()) {
+    std::erase_if(x->links, [&](const cell_ptr& c) { return c.get() == me->value.from; });
+  }
+}
+constexpr message_ops unlink_ops{&invoke_unlink, &destroy_envelope<unlink_request>, &typeid(unlink_request), nullptr};
+
+void invoke_exit_signal(actor_cell& self, envelope* e) {
+  auto* me = static_cast<message_envelope<exit_msg>*>(e);
+  if (cell_extras* x = self.extras_if_any()) {
+    std::erase_if(x->links, [&](const cell_ptr& c) { return c.get() == me->value.from.cell(); });
+  }
+  if (me->value.reason == exit_reason::normal || self.suspended()) {
+    delete me;
+    return;
+  }
+  if (self.trap_exit(e)) return;  // the actor handles exit_msg itself
+  const exit_reason why = me->value.reason;
+  std::string what = "linked actor " + std::to_string(me->value.from.id()) + " stopped (" +
+                     std::string(to_string(why)) + (me->value.what.empty() ? "" : ": " + me->value.what) + ")";
+  delete me;
+  self.extras().exit_what = std::move(what);
+  self.request_stop(why);
+}
+
+// -- supervision ----------------------------------------------------------------
+void invoke_restart(actor_cell& self, envelope* e) {
+  delete static_cast<message_envelope<start_tag>*>(e);
+  self.restart_incarnation();
+}
+constexpr message_ops restart_ops{&invoke_restart, &destroy_envelope<start_tag>, &typeid(start_tag), nullptr};
+
+struct terminate_cmd {
+  exit_reason reason;
+  std::string what;
+};
+void invoke_terminate(actor_cell& self, envelope* e) {
+  std::unique_ptr<message_envelope<terminate_cmd>> me(static_cast<message_envelope<terminate_cmd>*>(e));
+  self.mark_final(me->value.reason, std::move(me->value.what));
+}
+constexpr message_ops terminate_ops{&invoke_terminate, &destroy_envelope<terminate_cmd>, &typeid(terminate_cmd), nullptr};
 } // namespace
 
 actor_cell* current_cell() noexcept { return tls_current; }
@@ -44,6 +163,10 @@ bool never_block() noexcept { return tls_never_block; }
 
 envelope* make_stop_envelope(exit_reason why) { return new message_envelope<exit_reason>(&stop_ops, why); }
 envelope* make_start_envelope() { return new message_envelope<start_tag>(&start_ops); }
+envelope* make_restart_envelope() { return new message_envelope<start_tag>(&restart_ops); }
+envelope* make_terminate_envelope(exit_reason why, std::string what) {
+  return new message_envelope<terminate_cmd>(&terminate_ops, terminate_cmd{why, std::move(what)});
+}
 
 /// Senders waiting for a full mute_sender mailbox to drain.
 struct mute_list {
@@ -56,9 +179,13 @@ struct mute_list {
 actor_cell::actor_cell(system_core* sys, const mailbox_options& opts) : mailbox_(opts), sys_(sys) {}
 
 actor_cell::~actor_cell() {
-  // Normally drained at stop; an inbox or a cell that never ran may still hold messages.
+  // Normally drained at stop; a cell that never ran may still hold messages.
   while (auto* n = mailbox_.pop_system()) discard(static_cast<envelope*>(n), ask_error::actor_stopped, "receiver stopped");
   while (auto* n = mailbox_.pop()) discard(static_cast<envelope*>(n), ask_error::actor_stopped, "receiver stopped");
+  if (extras_ != nullptr) {
+    for (envelope* e : extras_->stash) discard(e, ask_error::actor_stopped, "receiver stopped");
+    for (envelope* e : extras_->unstashed) discard(e, ask_error::actor_stopped, "receiver stopped");
+  }
   if (muted_on_ != nullptr) muted_on_->release();
   delete mute_list_.load(std::memory_order_acquire);
   delete extras_;
@@ -97,8 +224,16 @@ void actor_cell::schedule() noexcept {
 void actor_cell::enqueue_system(envelope* e) noexcept {
   switch (mailbox_.push_system(e)) {
     case admission::accepted_schedule: schedule(); break;
-    case admission::closed: discard(e, ask_error::actor_stopped, "receiver stopped"); break;
+    case admission::closed: system_undeliverable(e); break;
     default: unpark(); break;  // a parked actor (muted, suspended) still serves its system lane
+  }
+}
+
+void actor_cell::system_undeliverable(envelope* e) noexcept {
+  if (e->ops->undelivered != nullptr) {
+    e->ops->undelivered(*this, e);
+  } else {
+    discard(e, ask_error::actor_stopped, "receiver stopped");
   }
 }
 
@@ -227,6 +362,11 @@ resumable::result actor_cell::resume() {
     auto* e = static_cast<envelope*>(mailbox_.pop_system());
     if (e != nullptr) {
       ++t.system;
+    } else if (extras_ != nullptr && (extras_->suspended || !extras_->unstashed.empty())) [[unlikely]] {
+      if (extras_->suspended) break;  // between incarnations: only the system lane is served
+      e = extras_->unstashed.front();
+      extras_->unstashed.pop_front();
+      ++handled;
     } else {
       if (trims) trim_oldest(t.user);
       e = static_cast<envelope*>(mailbox_.pop());
@@ -243,8 +383,10 @@ resumable::result actor_cell::resume() {
     }
     if (stop_requested_ || muted_on_ != nullptr) break;
   }
+  if (extras_ != nullptr && extras_->idle_tracking) extras_->last_active_ns.store(steady_ns(), std::memory_order_relaxed);
   tls_current = prev;
-  if (stop_requested_) return stop_now(t);
+  if (stop_requested_) return end_of_life(t);
+  if (extras_ != nullptr && extras_->suspended) return park(t, {});
   return finish_turn(t);
 }
 
@@ -284,9 +426,15 @@ resumable::result actor_cell::park(turn t, const cell_ptr& wait_on) noexcept {
   return result::idle;
 }
 
-resumable::result actor_cell::stop_now(turn t) noexcept {
+resumable::result actor_cell::end_of_life(turn t) noexcept {
+  stop_requested_ = false;
+  end_incarnation();
+  if (extras_ != nullptr && extras_->supervisor && !extras_->final) return suspend(t);
+  return final_stop(t);
+}
+
+void actor_cell::end_incarnation() noexcept {
   actor_cell* prev = std::exchange(tls_current, this);
-  stopped_ = true;
   if (instance_alive_) {
     if (stop_reason_ != exit_reason::killed) {
       try {
@@ -301,16 +449,173 @@ resumable::result actor_cell::stop_now(turn t) noexcept {
     destroy_instance();
   }
   tls_current = prev;
+  if (extras_ == nullptr) return;
+  cell_extras& x = *extras_;
+  for (auto& tm : x.timers) tm.cancel();
+  x.timers.clear();
+  for (auto& [id, p] : x.asks) p->timeout.cancel();
+  x.asks.clear();
+  x.idle_timer.cancel();
+  x.idle_tracking = false;
+  x.behaviors.clear();
+  // A restarted incarnation gets the stashed messages back first.
+  for (auto it = x.stash.rbegin(); it != x.stash.rend(); ++it) x.unstashed.push_front(*it);
+  x.stash.clear();
+  // Links belong to the incarnation: each linked actor hears of this stop.
+  std::vector<cell_ptr> links = std::move(x.links);
+  x.links.clear();
+  const std::string what = x.exit_what;
+  for (const cell_ptr& l : links) send_exit(*l, *this, stop_reason_, what);
+}
+
+resumable::result actor_cell::suspend(turn t) noexcept {
+  cell_extras& x = *extras_;
+  x.suspended = true;
+  try {
+    x.supervisor->enqueue_system(new message_envelope<child_exit>(
+        x.child_exit_ops, child_exit{cell_ptr(this), stop_reason_, x.exit_what}));
+  } catch (...) {
+    x.final = true;  // cannot report: stop for good
+    return final_stop(t);
+  }
+  return park(t, {});  // the supervisor answers with restart or terminate
+}
+
+resumable::result actor_cell::final_stop(turn t) noexcept {
+  stopped_ = true;
   if (extras_ != nullptr) {
-    for (auto& t : extras_->timers) t.cancel();
-    for (auto& [id, p] : extras_->asks) p->timeout.cancel();
-    extras_->asks.clear();
-    extras_->timers.clear();
+    for (envelope* e : extras_->unstashed) {
+      sys_->count_drop(drop_reason::receiver_stopped, *e->ops->type);
+      discard(e, ask_error::actor_stopped, "receiver stopped");
+    }
+    extras_->unstashed.clear();
+    extras_->suspended = false;
   }
   close_and_drain(t);
+  if (extras_ != nullptr) {
+    std::vector<watcher> watchers = std::move(extras_->watchers);
+    extras_->watchers.clear();
+    for (const watcher& w : watchers) send_down(*this, monitor_request{w.who, w.id, w.down_ops});
+    extras_->monitoring.clear();
+    extras_->supervisor = cell_ptr();
+  }
   if (executor_ != nullptr) executor_->finish();
   sys_->detach(this, stop_reason_);  // may free *this
   return result::idle;
+}
+
+std::string actor_cell::exit_what() const { return extras_ != nullptr ? extras_->exit_what : std::string(); }
+
+bool actor_cell::suspended() const noexcept { return extras_ != nullptr && extras_->suspended; }
+
+std::uint64_t actor_cell::monitor(actor_cell& target, const message_ops* down_ops) {
+  cell_extras& x = extras();
+  const std::uint64_t id = x.next_monitor++;
+  x.monitoring.emplace(id, cell_ptr(&target));
+  target.enqueue_system(new message_envelope<monitor_request>(&monitor_ops, monitor_request{cell_ptr(this), id, down_ops}));
+  return id;
+}
+
+void actor_cell::demonitor(std::uint64_t id) {
+  if (extras_ == nullptr) return;
+  auto it = extras_->monitoring.find(id);
+  if (it == extras_->monitoring.end()) return;
+  cell_ptr target = std::move(it->second);
+  extras_->monitoring.erase(it);
+  target->enqueue_system(new message_envelope<demonitor_request>(&demonitor_ops, demonitor_request{this, id}));
+}
+
+bool actor_cell::take_monitor(std::uint64_t id) noexcept {
+  return extras_ != nullptr && extras_->monitoring.erase(id) == 1;
+}
+
+void actor_cell::link(actor_cell& other) {
+  if (&other == this) return;
+  auto& links = extras().links;
+  if (std::find_if(links.begin(), links.end(), [&](const cell_ptr& c) { return c.get() == &other; }) == links.end()) {
+    links.emplace_back(&other);
+  }
+  other.enqueue_system(new message_envelope<link_request>(&link_ops, link_request{cell_ptr(this)}));
+}
+
+void actor_cell::unlink(actor_cell& other) {
+  if (extras_ != nullptr) std::erase_if(extras_->links, [&](const cell_ptr& c) { return c.get() == &other; });
+  other.enqueue_system(new message_envelope<unlink_request>(&unlink_ops, unlink_request{this}));
+}
+
+void actor_cell::stash_current() {
+  cell_extras& x = extras();
+  const std::size_t cap = x.stash_capacity != 0 ? x.stash_capacity : mailbox_.capacity();
+  if (x.stash.size() >= cap) throw std::length_error("troupe: stash is full (" + std::to_string(cap) + " messages)");
+  x.stash_current = true;
+}
+
+void actor_cell::stash_take(envelope* e) noexcept {
+  extras_->stash_current = false;
+  try {
+    extras_->stash.push_back(e);
+  } catch (...) {
+    sys_->count_drop(drop_reason::receiver_stopped, *e->ops->type);
+    discard(e, ask_error::actor_stopped, "stash allocation failed");
+  }
+}
+
+void actor_cell::unstash_all() {
+  if (extras_ == nullptr || extras_->stash.empty()) return;
+  // Stashed messages go before anything given back earlier and not yet run.
+  for (auto it = extras_->stash.rbegin(); it != extras_->stash.rend(); ++it) extras_->unstashed.push_front(*it);
+  extras_->stash.clear();
+}
+
+void actor_cell::supervise_by(const cell_ptr& sup, const message_ops* child_exit_ops,
+                              std::function<void(actor_cell&)> rebuild) {
+  cell_extras& x = extras();
+  x.supervisor = sup;
+  x.child_exit_ops = child_exit_ops;
+  x.rebuild = std::move(rebuild);
+}
+
+void actor_cell::restart_incarnation() {
+  if (extras_ == nullptr || !extras_->rebuild) return;
+  if (instance_alive_) {
+    // A running sibling restarted with the failed one (one_for_all, rest_for_one).
+    stop_reason_ = exit_reason::stopped;
+    end_incarnation();
+  }
+  extras_->suspended = false;
+  extras_->exit_what.clear();
+  stop_reason_ = exit_reason::normal;
+  extras_->rebuild(*this);  // may throw: the new incarnation fails at once
+  call_start();
+}
+
+void actor_cell::mark_final(exit_reason why, std::string what) noexcept {
+  if (extras_ != nullptr) {
+    extras_->final = true;
+    if (extras_->suspended) {
+      // Already stopped: the reported reason stays, this only ends the wait.
+      extras_->suspended = false;
+      stop_reason_ = why;
+      if (!what.empty()) extras_->exit_what = std::move(what);
+      stop_requested_ = true;
+      return;
+    }
+  }
+  request_stop(why);
+}
+
+void actor_cell::set_idle_timeout(std::chrono::steady_clock::duration period, std::function<void()> fire) {
+  cell_extras& x = extras();
+  x.idle_timer.cancel();
+  x.idle_tracking = true;
+  x.last_active_ns.store(steady_ns(), std::memory_order_relaxed);
+  const auto period_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(period).count();
+  cell_ptr me(this);
+  x.idle_timer = sys_->timers().schedule_periodic(period, [me, period_ns, fire = std::move(fire)] {
+    // Read without the actor's turn: an atomic stamp the actor writes per turn.
+    const std::int64_t last = me->extras_if_any()->last_active_ns.load(std::memory_order_relaxed);
+    if (steady_ns() - last >= period_ns) fire();
+  });
 }
 
 void complete_ask(actor_cell& self, std::uint64_t id, void* r) {
@@ -332,7 +637,7 @@ void complete_ask(actor_cell& self, std::uint64_t id, void* r) {
 
 envelope* actor_cell::external_pop() noexcept {
   while (auto* s = static_cast<envelope*>(mailbox_.pop_system())) {
-    discard(s, ask_error::actor_stopped, "an inbox has no system lane");
+    system_undeliverable(s);  // an inbox has no system lane: monitors see it as gone
     mailbox_.finish(0, 1);
   }
   auto* e = static_cast<envelope*>(mailbox_.pop());
@@ -353,7 +658,7 @@ void actor_cell::close_and_drain(turn t) noexcept {
   while (users + systems > 0) {
     if (auto* e = static_cast<envelope*>(mailbox_.pop_system())) {
       --systems;
-      discard(e, ask_error::actor_stopped, "receiver stopped");
+      system_undeliverable(e);
     } else if (auto* u = static_cast<envelope*>(mailbox_.pop())) {
       --users;
       sys_->count_drop(drop_reason::receiver_stopped, *u->ops->type);

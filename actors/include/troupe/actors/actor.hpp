@@ -15,10 +15,14 @@
 
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
 #include "troupe/actors/actor_ref.hpp"
+#include "troupe/actors/any_ref.hpp"
+#include "troupe/actors/behavior.hpp"
+#include "troupe/actors/signals.hpp"
 #include "troupe/actors/detail/cell_extras.hpp"
 #include "troupe/actors/detail/system_core.hpp"
 
@@ -65,6 +69,61 @@ class actor {
         });
     track(h);
     return h;
+  }
+
+  /// Watches `target`: exactly one `down` arrives when it stops for good (at
+  /// once when it already has). This actor must handle `troupe::down`.
+  /// Returns the monitor id for `demonitor`.
+  std::uint64_t monitor(const any_ref& target) {
+    static_assert(handles<Derived, down>, "troupe: to monitor, the actor needs a handler `void on(troupe::down)`");
+    if (!target) throw std::invalid_argument("monitor: empty handle");
+    return cell_->monitor(*target.cell(), &detail::down_ops<Derived>::ops);
+  }
+  /// Cancels a monitor; its `down` will not be delivered (even if on its way).
+  void demonitor(std::uint64_t id) { cell_->demonitor(id); }
+
+  /// Links this actor with `other`, both ways: when either stops abnormally
+  /// the other stops too, unless it traps exits (handles `troupe::exit_msg`).
+  /// Linking to an actor that is gone fires at once.
+  void link(const any_ref& other) {
+    if (!other) throw std::invalid_argument("link: empty handle");
+    cell_->link(*other.cell());
+  }
+  /// Removes a link, both ways.
+  void unlink(const any_ref& other) {
+    if (other) cell_->unlink(*other.cell());
+  }
+
+  /// Puts the message being handled aside: it is not consumed, and comes
+  /// back (ahead of the mailbox, in order) at `unstash_all()`. An ask stays
+  /// unanswered until then. At most the mailbox's capacity messages;
+  /// @throws std::length_error beyond (the actor then fails).
+  void stash() { cell_->stash_current(); }
+  /// Gives every stashed message back, to be handled next.
+  void unstash_all() { cell_->unstash_all(); }
+
+  /// Switches to behaviour `b` (pushed on a stack): messages it handles go
+  /// to it; others to this actor's own `on` overloads.
+  void become(behavior b) { cell_->extras().behaviors.push_back(std::make_shared<const behavior>(std::move(b))); }
+  /// Returns to the previous behaviour (the class's own when none is left).
+  void unbecome() {
+    if (auto* x = cell_->extras_if_any(); x != nullptr && !x->behaviors.empty()) x->behaviors.pop_back();
+  }
+
+  /// After `period` with no message, this actor receives a copy of `msg`
+  /// (again after each further idle period) until it stops or calls this
+  /// again. @throws std::invalid_argument unless period > 0.
+  template <class M, class Rep, class Period>
+  void set_idle_timeout(std::chrono::duration<Rep, Period> period, M msg) {
+    static_assert(handles<Derived, M>, "troupe: the actor has no handler for the idle-timeout message");
+    if (period <= std::chrono::duration<Rep, Period>::zero()) {
+      throw std::invalid_argument("set_idle_timeout: period must be positive");
+    }
+    cell_->set_idle_timeout(std::chrono::duration_cast<std::chrono::steady_clock::duration>(period),
+                            [to = self(), msg] {
+                              detail::never_block_scope nb;
+                              to.tell(M(msg));
+                            });
   }
 
   /// Sends `msg` to this actor itself, behind what is already queued (the

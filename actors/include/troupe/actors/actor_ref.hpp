@@ -89,6 +89,11 @@ class actor_ref {
     if (cell_) cell_->enqueue_system(detail::make_stop_envelope(exit_reason::stopped));
   }
 
+  /// Stops the actor without running its stop hook (reason killed). @threadsafe
+  void kill() const {
+    if (cell_) cell_->enqueue_system(detail::make_stop_envelope(exit_reason::killed));
+  }
+
   /// True when this handle refers to an actor (alive or not).
   explicit operator bool() const noexcept { return static_cast<bool>(cell_); }
   /// Unique id of the actor within its system (0 for an empty handle).

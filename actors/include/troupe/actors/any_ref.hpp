@@ -4,12 +4,15 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <typeinfo>
 
-#include "troupe/actors/actor_ref.hpp"
 #include "troupe/actors/detail/actor_cell.hpp"
 
 namespace troupe {
+
+template <class A>
+class actor_ref;
 
 /// Handle to an actor whose type is not known statically. A value: cheap to
 /// copy, safe to share and to send. Compares equal to the typed handles of

@@ -28,6 +28,10 @@ struct message_ops {
   void (*destroy)(envelope* e) noexcept;
   /// The message's type, for logs.
   const std::type_info* type;
+  /// For system messages with something to say when their target is gone
+  /// (a monitor request answers with `down`): called instead of `destroy`
+  /// with the stopped target; must free the envelope. Usually nullptr.
+  void (*undelivered)(actor_cell& target, envelope* e) noexcept = nullptr;
 };
 
 /// Where the reply of an ask goes. Used exactly once, then deleted.

@@ -4,7 +4,9 @@
 /// `actor_ref` and `actor` are its public faces.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -30,6 +32,9 @@ struct executor {
   /// The cell stopped; called from its last turn.
   virtual void finish() noexcept {}
 };
+
+/// A system envelope asking an actor to stop. @threadsafe to create.
+envelope* make_stop_envelope(exit_reason why);
 
 /// The actor currently running on this thread, if any.
 actor_cell* current_cell() noexcept;
@@ -116,6 +121,50 @@ class actor_cell : public resumable {
   virtual void call_start() {}
   /// Runs the stop hook (if the actor has one). Runtime only.
   virtual void call_stop() {}
+  /// Hands an exit signal (an `exit_msg` envelope) to the actor's handler
+  /// if it traps exits; false (envelope untouched) when it does not.
+  virtual bool trap_exit(envelope*) { return false; }
+
+  // -- failure as a message (runtime; each from the named actor's own turn) --
+
+  /// This actor starts watching `target`; returns the monitor id. A `down`
+  /// comes through `down_ops` (made for this actor's type).
+  std::uint64_t monitor(actor_cell& target, const message_ops* down_ops);
+  /// Cancels monitor `id`; a `down` already on its way is dropped.
+  void demonitor(std::uint64_t id);
+  /// Links this actor and `other` (both ways).
+  void link(actor_cell& other);
+  /// Removes the link both ways.
+  void unlink(actor_cell& other);
+  /// For `down` delivery: true (and forgets it) when monitor `id` is active.
+  bool take_monitor(std::uint64_t id) noexcept;
+  /// Why the actor stopped, and the detail. @threadsafe once the mailbox is closed.
+  [[nodiscard]] exit_reason stop_reason() const noexcept { return stop_reason_; }
+  [[nodiscard]] std::string exit_what() const;
+
+  // -- stash --
+  /// Keeps the message being handled for `unstash_all`. @throws std::length_error when the stash is full.
+  void stash_current();
+  /// Puts every stashed message back, ahead of the mailbox, in stash order.
+  void unstash_all();
+  /// For handlers: keeps `e` when the handler stashed it. Runtime only.
+  void stash_take(envelope* e) noexcept;
+
+  // -- supervision --
+  /// Makes this (not yet running) actor a supervised child: its stops are
+  /// reported to `sup` through `child_exit_ops` and `rebuild` constructs a
+  /// new incarnation in place. Called by the supervisor before the child runs.
+  void supervise_by(const cell_ptr& sup, const message_ops* child_exit_ops, std::function<void(actor_cell&)> rebuild);
+  /// Builds a new incarnation (a restart command). Runtime only.
+  void restart_incarnation();
+  /// The next stop is for good (a terminate command). Runtime only.
+  void mark_final(exit_reason why, std::string what) noexcept;
+  /// True while between incarnations. @note Own turn only.
+  [[nodiscard]] bool suspended() const noexcept;
+
+  /// Idle timeout: `msg_env_factory` makes the message delivered after
+  /// `period` without a user message. @note Own turn only.
+  void set_idle_timeout(std::chrono::steady_clock::duration period, std::function<void()> fire);
 
   /// Takes the next user message when an outside thread is the consumer
   /// (inbox); nullptr when none is visible. @note Only the inbox's owner.
@@ -155,7 +204,11 @@ class actor_cell : public resumable {
   void schedule() noexcept;
   result finish_turn(turn t) noexcept;
   result park(turn t, const cell_ptr& wait_on) noexcept;
-  result stop_now(turn t) noexcept;
+  result end_of_life(turn t) noexcept;
+  void end_incarnation() noexcept;
+  result final_stop(turn t) noexcept;
+  result suspend(turn t) noexcept;
+  void system_undeliverable(envelope* e) noexcept;
   void wake_muted() noexcept;
   void trim_oldest(std::uint64_t& consumed) noexcept;
   mute_list& ensure_mute_list();
@@ -203,6 +256,7 @@ class cell_ptr {
   }
   [[nodiscard]] actor_cell* get() const noexcept { return c_; }
   actor_cell* operator->() const noexcept { return c_; }
+  actor_cell& operator*() const noexcept { return *c_; }
   explicit operator bool() const noexcept { return c_ != nullptr; }
   friend bool operator==(const cell_ptr& a, const cell_ptr& b) noexcept { return a.c_ == b.c_; }
 

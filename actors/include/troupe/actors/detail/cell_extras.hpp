@@ -2,12 +2,18 @@
 /// @file Rarely used per-actor state, allocated on first use so an idle
 /// actor stays small: pending asks made by the actor, and its timers.
 
+#include <atomic>
 #include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
 #include <memory>
 #include <unordered_map>
 #include <vector>
 
+#include "troupe/actors/behavior.hpp"
 #include "troupe/actors/detail/actor_cell.hpp"
+#include "troupe/actors/exit_reason.hpp"
 #include "troupe/actors/send_result.hpp"
 #include "troupe/scheduler/timer_service.hpp"
 
@@ -28,10 +34,57 @@ struct pending_ask final : pending_ask_base {
   F fn;
 };
 
+/// A supervised child's report that an incarnation ended.
+struct child_exit {
+  cell_ptr child;
+  exit_reason reason;
+  std::string what;
+};
+
+/// Somebody watching this actor (a monitor).
+struct watcher {
+  cell_ptr who;
+  std::uint64_t id;
+  const message_ops* down_ops;  ///< delivers `down` to the watcher's type
+};
+
 struct cell_extras {
+  // Asks this actor made, and its timers.
   std::unordered_map<std::uint64_t, std::unique_ptr<pending_ask_base>> asks;
   std::uint64_t next_request = 1;
-  std::vector<timer_handle> timers;  ///< cancelled when the actor stops
+  std::vector<timer_handle> timers;  ///< cancelled when an incarnation ends
+
+  // Monitors this actor holds (id -> target) and those watching it.
+  std::unordered_map<std::uint64_t, cell_ptr> monitoring;
+  std::uint64_t next_monitor = 1;
+  std::vector<watcher> watchers;
+
+  // Links of the current incarnation.
+  std::vector<cell_ptr> links;
+
+  // Stash: messages put aside by the current handler, and those given back.
+  std::deque<envelope*> stash;
+  std::deque<envelope*> unstashed;
+  bool stash_current = false;
+  std::size_t stash_capacity = 0;  ///< 0 = the mailbox's capacity
+
+  // Behaviours pushed by become().
+  std::vector<std::shared_ptr<const behavior>> behaviors;
+
+  // Supervision: who decides about this actor's restarts, how to rebuild it.
+  cell_ptr supervisor;
+  const message_ops* child_exit_ops = nullptr;
+  std::function<void(actor_cell&)> rebuild;
+  bool suspended = false;       ///< between incarnations, waiting for the supervisor
+  bool final = false;           ///< the next stop is for good
+
+  // Idle timeout.
+  timer_handle idle_timer;
+  std::atomic<std::int64_t> last_active_ns{0};
+  bool idle_tracking = false;
+
+  // Why the actor stopped (read by others once the mailbox is closed).
+  std::string exit_what;
 };
 
 /// The reply of an ask, travelling back to the asking actor's system lane.
@@ -51,7 +104,7 @@ struct reply_ops {
     std::unique_ptr<message_envelope<reply_message<R>>> me(static_cast<message_envelope<reply_message<R>>*>(e));
     complete_ask(self, me->value.request, &me->value.value);
   }
-  static constexpr message_ops ops{&invoke, &destroy_envelope<reply_message<R>>, &typeid(reply_message<R>)};
+  static constexpr message_ops ops{&invoke, &destroy_envelope<reply_message<R>>, &typeid(reply_message<R>), nullptr};
 };
 
 /// Reply slot of an ask made by an actor: the reply becomes a system

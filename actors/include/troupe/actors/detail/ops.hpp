@@ -4,10 +4,15 @@
 
 #include <concepts>
 #include <exception>
+#include <memory>
+#include <optional>
+#include <string>
 #include <type_traits>
 #include <utility>
 
 #include "troupe/actors/detail/actor_cell.hpp"
+#include "troupe/actors/detail/cell_extras.hpp"
+#include "troupe/actors/signals.hpp"
 #include "troupe/actors/envelope.hpp"
 
 namespace troupe {
@@ -23,38 +28,81 @@ using reply_t = std::remove_cvref_t<decltype(std::declval<A&>().on(std::declval<
 
 namespace detail {
 
+/// Runs `f` (a handler call); on an exception fails the envelope's reply
+/// slot, frees the envelope and rethrows (the actor then stops).
+template <class F>
+void guarded(envelope* e, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& ex) {
+    discard(e, ask_error::exception, ex.what());
+    throw;
+  } catch (...) {
+    discard(e, ask_error::exception, "unknown exception");
+    throw;
+  }
+}
+
+/// True (and the envelope kept) when the handler just stashed the message.
+inline bool stashed(actor_cell& self, envelope* e) noexcept {
+  cell_extras* x = self.extras_if_any();
+  if (x == nullptr || !x->stash_current) [[likely]] return false;
+  self.stash_take(e);
+  return true;
+}
+
 /// Operations for message type M sent to actor type A.
 template <class A, class M>
 struct user_ops {
   static void invoke(actor_cell& self, envelope* e) {
     auto* me = static_cast<message_envelope<M>*>(e);
+    if (cell_extras* x = self.extras_if_any(); x != nullptr && !x->behaviors.empty()) [[unlikely]] {
+      std::shared_ptr<const behavior> b = x->behaviors.back();  // alive even if the handler unbecomes
+      if (const auto* h = b->find(typeid(M))) {
+        guarded(e, [&] { (*h)(&me->value); });
+        if (stashed(self, e)) return;
+        discard(e, ask_error::exception, "handled by a behaviour, which does not reply");
+        return;
+      }
+    }
     A& a = *static_cast<A*>(self.instance());
     using R = reply_t<A, M>;
-    try {
-      if constexpr (std::is_void_v<R>) {
-        a.on(std::move(me->value));
-      } else {
-        R r = a.on(std::move(me->value));
-        if (me->reply != nullptr) {
-          static_cast<reply_slot<R>*>(me->reply)->deliver(std::move(r));
-          delete me->reply;
-          me->reply = nullptr;
-        }
+    if constexpr (std::is_void_v<R>) {
+      guarded(e, [&] { a.on(std::move(me->value)); });
+      if (stashed(self, e)) return;
+    } else {
+      std::optional<R> r;
+      guarded(e, [&] { r.emplace(a.on(std::move(me->value))); });
+      if (stashed(self, e)) return;
+      if (me->reply != nullptr) {
+        static_cast<reply_slot<R>*>(me->reply)->deliver(std::move(*r));
+        delete me->reply;
+        me->reply = nullptr;
       }
-    } catch (const std::exception& ex) {
-      discard(e, ask_error::exception, ex.what());
-      throw;
-    } catch (...) {
-      discard(e, ask_error::exception, "unknown exception");
-      throw;
     }
     delete me;
   }
-  static constexpr message_ops ops{&invoke, &destroy_envelope<M>, &typeid(M)};
+  static constexpr message_ops ops{&invoke, &destroy_envelope<M>, &typeid(M), nullptr};
 };
 
-/// A system envelope asking the actor to stop. @threadsafe to create.
-envelope* make_stop_envelope(exit_reason why);
+/// Delivers `down` to a watcher of type W, unless it demonitored meanwhile.
+template <class W>
+struct down_ops {
+  static void invoke(actor_cell& self, envelope* e) {
+    auto* me = static_cast<message_envelope<down>*>(e);
+    if (!self.take_monitor(me->value.monitor)) {
+      delete me;
+      return;
+    }
+    user_ops<W, down>::invoke(self, e);
+  }
+  static constexpr message_ops ops{&invoke, &destroy_envelope<down>, &typeid(down), nullptr};
+};
+
+/// A system envelope making a supervised child build a new incarnation.
+envelope* make_restart_envelope();
+/// A system envelope making a supervised child stop for good.
+envelope* make_terminate_envelope(exit_reason why, std::string what);
 
 } // namespace detail
 } // namespace troupe

@@ -8,6 +8,8 @@
 
 #include "troupe/actors/detail/actor_cell.hpp"
 #include "troupe/actors/detail/message_pool.hpp"
+#include "troupe/actors/detail/ops.hpp"
+#include "troupe/actors/signals.hpp"
 
 namespace troupe::detail {
 
@@ -23,6 +25,13 @@ class typed_cell final : public actor_cell, public pool::pooled {
  public:
   template <class... Args>
   typed_cell(system_core* sys, const mailbox_options& opts, Args&&... args) : actor_cell(sys, opts) {
+    construct(std::forward<Args>(args)...);
+  }
+
+  /// Builds the actor object in place (first spawn, or a restart).
+  /// @note Only while no incarnation is alive.
+  template <class... Args>
+  void construct(Args&&... args) {
     actor_cell*& slot = constructing_cell();
     actor_cell* prev = std::exchange(slot, this);
     try {
@@ -36,7 +45,6 @@ class typed_cell final : public actor_cell, public pool::pooled {
     instance_alive_ = true;
   }
 
- public:
   ~typed_cell() override {
     if (instance_alive_) destroy_instance();  // spawn failed after construction
   }
@@ -46,6 +54,16 @@ class typed_cell final : public actor_cell, public pool::pooled {
   void call_stop() override {
     if constexpr (has_on_stop<A>) static_cast<A*>(instance_)->on_stop();
   }
+  bool trap_exit(envelope* e) override {
+    if constexpr (handles<A, exit_msg>) {
+      user_ops<A, exit_msg>::invoke(*this, e);
+      return true;
+    } else {
+      return false;
+    }
+  }
+
+ protected:
   void destroy_instance() noexcept override { std::launder(reinterpret_cast<A*>(storage_))->~A(); }
   const std::type_info& type() const noexcept override { return typeid(A); }
 
