@@ -337,6 +337,12 @@ void actor_cell::wake_muted() noexcept {
 
 void actor_cell::fail(const char* what) noexcept {
   sys_->log_failure(*this, what);
+  if (!stop_requested_) {
+    try {
+      extras().exit_what = what;
+    } catch (...) {
+    }
+  }
   request_stop(exit_reason::exception);
 }
 
@@ -458,6 +464,7 @@ void actor_cell::end_incarnation() noexcept {
   x.idle_timer.cancel();
   x.idle_tracking = false;
   x.behaviors.clear();
+  x.monitoring.clear();  // a new incarnation starts with no monitors (stale downs are dropped)
   // A restarted incarnation gets the stashed messages back first.
   for (auto it = x.stash.rbegin(); it != x.stash.rend(); ++it) x.unstashed.push_front(*it);
   x.stash.clear();

@@ -36,6 +36,24 @@ std::error_code registry::put(std::string_view name, const any_ref& ref) {
   return {};
 }
 
+std::error_code registry::replace(std::string_view name, const any_ref& ref) {
+  if (name.empty()) return errc::invalid_name;
+  if (!ref) return errc::actor_stopped;
+  any_ref old;  // released after the lock
+  std::lock_guard lock(mx_);
+  if (ref.cell()->box().is_closed()) return errc::actor_stopped;
+  auto it = by_name_.find(name);
+  if (it != by_name_.end()) {
+    old = std::move(it->second);
+    it->second = ref;
+  } else {
+    by_name_.emplace(std::string(name), ref);
+  }
+  by_cell_.emplace(ref.cell(), std::string(name));
+  ref.cell()->set_named();
+  return {};
+}
+
 any_ref registry::get(std::string_view name) const {
   std::lock_guard lock(mx_);
   auto it = by_name_.find(name);
@@ -69,7 +87,7 @@ void registry::forget(const detail::actor_cell* c) noexcept {
     auto [b, e] = by_cell_.equal_range(c);
     for (auto i = b; i != e; ++i) {
       auto it = by_name_.find(i->second);
-      if (it != by_name_.end()) {
+      if (it != by_name_.end() && it->second.cell() == c) {  // not if rebound to another actor since
         released.push_back(std::move(it->second));
         by_name_.erase(it);
       }

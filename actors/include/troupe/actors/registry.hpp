@@ -23,6 +23,10 @@ class registry {
   /// again is fine), `errc::actor_stopped` (the actor is gone or `ref` empty).
   [[nodiscard]] std::error_code put(std::string_view name, const any_ref& ref);
 
+  /// Binds `name` to `ref`, replacing any earlier binding (a supervisor
+  /// re-registering the new incarnations of its children).
+  [[nodiscard]] std::error_code replace(std::string_view name, const any_ref& ref);
+
   /// The actor bound to `name`, or an empty handle.
   [[nodiscard]] any_ref get(std::string_view name) const;
 

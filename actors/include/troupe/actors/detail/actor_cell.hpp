@@ -104,6 +104,8 @@ class actor_cell : public resumable {
   [[nodiscard]] system_core& system() const noexcept { return *sys_; }
   [[nodiscard]] const mailbox& box() const noexcept { return mailbox_; }
   [[nodiscard]] void* instance() const noexcept { return instance_; }
+  /// True while an incarnation (the actor object) exists. @note Own turn only.
+  [[nodiscard]] bool alive() const noexcept { return instance_alive_; }
   /// The actor's C++ type. @threadsafe
   [[nodiscard]] const std::type_info& actor_type() const noexcept { return type(); }
   /// The actor's type name for logs (demangled).

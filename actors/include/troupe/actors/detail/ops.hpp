@@ -56,6 +56,12 @@ template <class A, class M>
 struct user_ops {
   static void invoke(actor_cell& self, envelope* e) {
     auto* me = static_cast<message_envelope<M>*>(e);
+    if (!self.alive()) [[unlikely]] {
+      // Between incarnations (a supervised actor waiting for its restart):
+      // nobody to hand it to.
+      discard(e, ask_error::actor_stopped, "actor is between incarnations");
+      return;
+    }
     if (cell_extras* x = self.extras_if_any(); x != nullptr && !x->behaviors.empty()) [[unlikely]] {
       std::shared_ptr<const behavior> b = x->behaviors.back();  // alive even if the handler unbecomes
       if (const auto* h = b->find(typeid(M))) {

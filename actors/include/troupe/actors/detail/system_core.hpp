@@ -44,6 +44,8 @@ class system_core {
   [[nodiscard]] const system_config& config() const noexcept { return cfg_; }
   [[nodiscard]] std::size_t quantum() const noexcept { return quantum_; }
   [[nodiscard]] troupe::registry& names() noexcept { return registry_; }
+  /// True once shutdown began (spawns are refused, supervisors stop restarting). @threadsafe
+  [[nodiscard]] bool shutting_down() const noexcept { return shutting_down_.load(std::memory_order_acquire); }
 
   /// Registers a freshly constructed cell (adopting one reference for the
   /// registry), gives it a thread when asked, and queues its start hook.
