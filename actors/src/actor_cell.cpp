@@ -21,6 +21,7 @@ namespace {
 thread_local actor_cell* tls_current = nullptr;
 thread_local actor_cell* tls_constructing = nullptr;
 thread_local bool tls_never_block = false;
+thread_local reply_slot_base* tls_pending_reply = nullptr;
 
 std::int64_t steady_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -155,6 +156,7 @@ constexpr message_ops terminate_ops{&invoke_terminate, &destroy_envelope<termina
 } // namespace
 
 actor_cell* current_cell() noexcept { return tls_current; }
+reply_slot_base*& pending_reply() noexcept { return tls_pending_reply; }
 actor_cell*& constructing_cell() noexcept { return tls_constructing; }
 
 never_block_scope::never_block_scope() noexcept : prev(tls_never_block) { tls_never_block = true; }

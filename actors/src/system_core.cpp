@@ -128,6 +128,16 @@ bool system_core::gate_open(log_gate& g, std::uint64_t& suppressed) noexcept {
 void system_core::count_drop(drop_reason r, const std::type_info& type) noexcept {
   const auto i = static_cast<std::size_t>(r);
   const std::uint64_t total = dead_[i].fetch_add(1, std::memory_order_relaxed) + 1;
+  // Observers: a dead letter caused while telling them of one is only counted.
+  thread_local bool publishing = false;
+  if (!publishing && dead_letters_.size() != 0) {
+    publishing = true;
+    try {
+      dead_letters_.publish(dead_letter{r, demangle(type)});
+    } catch (...) {
+    }
+    publishing = false;
+  }
   std::uint64_t suppressed = 0;
   if (!gate_open(drop_gates_[i], suppressed)) return;
   try {

@@ -74,6 +74,10 @@ class actor_system {
   /// A name is freed when its actor stops. @threadsafe
   [[nodiscard]] troupe::registry& registry() noexcept { return core_->names(); }
 
+  /// Every message that is not delivered is also published here:
+  /// `sys.dead_letters().subscribe(ref)` (ref handles `troupe::dead_letter`). @threadsafe
+  [[nodiscard]] topic<dead_letter>& dead_letters() noexcept { return core_->dead_letters(); }
+
   /// A snapshot of the counters. @threadsafe
   [[nodiscard]] system_stats stats() const noexcept { return core_->stats(); }
 

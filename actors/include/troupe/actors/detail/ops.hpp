@@ -14,6 +14,7 @@
 #include "troupe/actors/detail/cell_extras.hpp"
 #include "troupe/actors/signals.hpp"
 #include "troupe/actors/envelope.hpp"
+#include "troupe/actors/promise.hpp"
 
 namespace troupe {
 
@@ -24,7 +25,24 @@ concept handles = requires(A& a, M&& m) { a.on(std::move(m)); };
 /// The reply type of A's handler for M (void for fire-and-forget handlers).
 template <class A, class M>
   requires handles<A, M>
-using reply_t = std::remove_cvref_t<decltype(std::declval<A&>().on(std::declval<M&&>()))>;
+using handler_result_t = std::remove_cvref_t<decltype(std::declval<A&>().on(std::declval<M&&>()))>;
+
+namespace detail {
+template <class T>
+struct reply_of {
+  using type = T;
+};
+template <class R>
+struct reply_of<promise<R>> {
+  using type = R;
+};
+} // namespace detail
+
+/// The reply an asker of A with M gets: the handler's return type, or R for
+/// a handler returning `promise<R>` (void for fire-and-forget handlers).
+template <class A, class M>
+  requires handles<A, M>
+using reply_t = typename detail::reply_of<handler_result_t<A, M>>::type;
 
 namespace detail {
 
@@ -72,8 +90,26 @@ struct user_ops {
       }
     }
     A& a = *static_cast<A*>(self.instance());
+    using H = handler_result_t<A, M>;
     using R = reply_t<A, M>;
-    if constexpr (std::is_void_v<R>) {
+    if constexpr (is_promise<H>::value) {
+      // The handler takes the reply slot with make_promise() and answers later.
+      reply_slot_base*& pending = pending_reply();
+      pending = std::exchange(me->reply, nullptr);
+      try {
+        H p = a.on(std::move(me->value));
+        (void)p;  // settled (or dropped, which answers actor_stopped) by its owner
+      } catch (...) {
+        if (reply_slot_base* left = std::exchange(pending, nullptr)) me->reply = left;
+        discard(e, ask_error::exception, "handler threw");
+        throw;
+      }
+      if (reply_slot_base* left = std::exchange(pending, nullptr)) {
+        left->fail(ask_error::exception, "handler returned a promise it did not take with make_promise()");
+        delete left;
+      }
+      if (stashed(self, e)) return;
+    } else if constexpr (std::is_void_v<R>) {
       guarded(e, [&] { a.on(std::move(me->value)); });
       if (stashed(self, e)) return;
     } else {

@@ -14,10 +14,19 @@
 
 #include "troupe/actors/detail/actor_cell.hpp"
 #include "troupe/actors/registry.hpp"
+#include "troupe/actors/topic.hpp"
 #include "troupe/actors/system_config.hpp"
 #include "troupe/actors/system_stats.hpp"
 #include "troupe/scheduler/thread_pool.hpp"
 #include "troupe/scheduler/timer_service.hpp"
+
+namespace troupe {
+/// What a dead-letter subscriber receives.
+struct dead_letter {
+  drop_reason reason;
+  std::string message_type;  ///< demangled C++ type of the message
+};
+} // namespace troupe
 
 namespace troupe::detail {
 
@@ -44,6 +53,7 @@ class system_core {
   [[nodiscard]] const system_config& config() const noexcept { return cfg_; }
   [[nodiscard]] std::size_t quantum() const noexcept { return quantum_; }
   [[nodiscard]] troupe::registry& names() noexcept { return registry_; }
+  [[nodiscard]] topic<dead_letter>& dead_letters() noexcept { return dead_letters_; }
   /// True once shutdown began (spawns are refused, supervisors stop restarting). @threadsafe
   [[nodiscard]] bool shutting_down() const noexcept { return shutting_down_.load(std::memory_order_acquire); }
 
@@ -103,6 +113,7 @@ class system_core {
   bool shutdown_done_ = false;
 
   troupe::registry registry_;
+  topic<dead_letter> dead_letters_;
 
   std::mutex dedicated_mx_;
   std::vector<std::unique_ptr<executor>> dedicated_;
