@@ -1,0 +1,81 @@
+// Publish/subscribe: a price feed publishes ticks to three subscribers.
+// One is slow and keeps only the newest ticks (drop_oldest, capacity 4); it
+// never slows the others, which see every tick. A subscriber that stops is
+// removed from the topic on its own.
+#include <troupe/troupe.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+namespace {
+
+struct tick {
+  int seq;
+  double price;
+};
+struct report {
+  std::string who;
+  int received;
+  int last_seq;
+};
+using report_ref = troupe::actor_ref<troupe::inbox<report>::actor_type>;
+struct flush {};
+
+struct subscriber : troupe::actor<subscriber> {
+  subscriber(std::string name, report_ref out, std::chrono::microseconds work)
+      : name_(std::move(name)), out_(std::move(out)), work_(work) {}
+  void on(tick t) {
+    ++received_;
+    last_ = t.seq;
+    if (work_.count() > 0) std::this_thread::sleep_for(work_);  // a slow consumer (it could be I/O)
+  }
+  void on(flush) { out_.tell(report{name_, received_, last_}); }
+  std::string name_;
+  report_ref out_;
+  std::chrono::microseconds work_;
+  int received_ = 0, last_ = -1;
+};
+
+} // namespace
+
+int main() {
+  using namespace std::chrono_literals;
+  troupe::actor_system sys;
+  troupe::inbox<report> reports(sys);
+  troupe::topic<tick> prices;
+
+  auto fast1 = sys.spawn_with<subscriber>({.mailbox = troupe::mailbox_options::make_unbounded()}, "fast-1",
+                                          reports.ref(), 0us);
+  auto fast2 = sys.spawn_with<subscriber>({.mailbox = troupe::mailbox_options::make_unbounded()}, "fast-2",
+                                          reports.ref(), 0us);
+  auto slow = sys.spawn_with<subscriber>(
+      {.mailbox = {.capacity = 4, .policy = troupe::overflow::drop_oldest}}, "slow", reports.ref(), 200us);
+  auto quitter = sys.spawn<subscriber>("quitter", reports.ref(), 0us);
+  prices.subscribe(fast1);
+  prices.subscribe(fast2);
+  prices.subscribe(slow);
+  prices.subscribe(quitter);
+
+  constexpr int ticks = 20'000;
+  quitter.stop();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (sys.stats().stopped == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  for (int i = 0; i < ticks; ++i) prices.publish(tick{i, 100.0 + i * 0.01});
+  std::printf("pubsub: published %d ticks; subscribers left: %zu (the one that stopped was removed)\n", ticks,
+              prices.size());
+
+  for (auto* s : {&fast1, &fast2, &slow}) s->tell(flush{});
+  bool ok = prices.size() == 3;
+  for (int i = 0; i < 3; ++i) {
+    auto r = reports.receive(30s);
+    if (!r) return 1;
+    std::printf("  %-7s received %5d ticks, last #%d\n", r->who.c_str(), r->received, r->last_seq);
+    if (r->who != "slow") ok = ok && r->received == ticks;
+    else ok = ok && r->last_seq == ticks - 1;
+  }
+  std::printf("pubsub: fast subscribers saw every tick; the slow one dropped %llu old ticks and ended on the newest\n",
+              static_cast<unsigned long long>(sys.stats().dead(troupe::drop_reason::dropped_oldest)));
+  return ok ? 0 : 1;
+}
