@@ -26,6 +26,18 @@ inline constexpr bool sanitized = false;
 inline constexpr bool sanitized = false;
 #endif
 
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool address_sanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool address_sanitized = true;
+#else
+inline constexpr bool address_sanitized = false;
+#endif
+#else
+inline constexpr bool address_sanitized = false;
+#endif
+
 /// `normal` in an optimised build, `small` under a sanitizer (~10x slower).
 constexpr std::size_t scaled(std::size_t normal, std::size_t small) noexcept { return sanitized ? small : normal; }
 
@@ -49,10 +61,10 @@ bool wait_until(Pred&& pred, std::chrono::duration<Rep, Period> timeout) {
 class gate {
  public:
   void open() {
-    {
-      std::lock_guard lock(mx_);
-      open_ = true;
-    }
+    // Notify under the lock: a waiter may destroy the gate as soon as it
+    // can see it open.
+    std::lock_guard lock(mx_);
+    open_ = true;
     cv_.notify_all();
   }
   /// True when the gate opened before the timeout.

@@ -1,0 +1,447 @@
+// Tests of troupe/mailbox/mailbox.hpp and mailbox_options.hpp: admission
+// results per policy, the system lane, finish/close accounting, validation.
+#include "troupe/mailbox/mailbox.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "support/test_support.hpp"
+#include "troupe/mailbox/mailbox_options.hpp"
+
+namespace {
+
+using troupe::admission;
+using troupe::mailbox;
+using troupe::mailbox_options;
+using troupe::overflow;
+
+struct node : troupe::mpsc_node {
+  int value = 0;
+};
+
+/// A pool of nodes that outlives the mailbox under test.
+struct nodes {
+  explicit nodes(std::size_t n) : v(n) {
+    for (std::size_t i = 0; i < n; ++i) v[i].value = static_cast<int>(i);
+  }
+  node* operator[](std::size_t i) { return &v[i]; }
+  std::vector<node> v;
+};
+
+mailbox_options opts(std::size_t capacity, overflow p) { return {.capacity = capacity, .policy = p}; }
+
+// ---- options ----------------------------------------------------------------
+
+TEST(MailboxOptions, CapacityZeroThrows) {
+  EXPECT_THROW(opts(0, overflow::fail).validate(), std::invalid_argument);
+  EXPECT_THROW(mailbox{opts(0, overflow::mute_sender)}, std::invalid_argument);
+}
+
+TEST(MailboxOptions, LowWaterMustBeBelowCapacity) {
+  mailbox_options o{.capacity = 8, .policy = overflow::mute_sender, .low_water = 8};
+  EXPECT_THROW(o.validate(), std::invalid_argument);
+  o.low_water = 9;
+  EXPECT_THROW(o.validate(), std::invalid_argument);
+  EXPECT_THROW(mailbox{o}, std::invalid_argument);
+  o.low_water = 7;
+  EXPECT_NO_THROW(o.validate());
+  o.low_water = 0;
+  EXPECT_NO_THROW(o.validate());
+}
+
+TEST(MailboxOptions, LowWaterDefaultsToHalfCapacity) {
+  EXPECT_EQ(opts(10, overflow::mute_sender).effective_low_water(), 5u);
+  EXPECT_EQ(opts(1, overflow::mute_sender).effective_low_water(), 0u);
+  mailbox_options o{.capacity = 10, .low_water = 3};
+  EXPECT_EQ(o.effective_low_water(), 3u);
+  mailbox box(o);
+  EXPECT_EQ(box.low_water(), 3u);
+  EXPECT_EQ(box.capacity(), 10u);
+}
+
+TEST(MailboxOptions, DefaultsAreBoundedMuteSender) {
+  mailbox_options o;
+  EXPECT_EQ(o.capacity, 1024u);
+  EXPECT_EQ(o.policy, overflow::mute_sender);
+  EXPECT_NO_THROW(o.validate());
+}
+
+TEST(MailboxOptions, ParseOverflowRoundTrips) {
+  for (overflow o : {overflow::mute_sender, overflow::fail, overflow::drop_newest, overflow::drop_oldest}) {
+    auto parsed = troupe::parse_overflow(troupe::to_string(o));
+    ASSERT_TRUE(parsed.has_value()) << troupe::to_string(o);
+    EXPECT_EQ(*parsed, o);
+  }
+  EXPECT_EQ(troupe::parse_overflow("mute_sender"), overflow::mute_sender);
+  EXPECT_EQ(troupe::parse_overflow("fail"), overflow::fail);
+  EXPECT_EQ(troupe::parse_overflow("drop_newest"), overflow::drop_newest);
+  EXPECT_EQ(troupe::parse_overflow("drop_oldest"), overflow::drop_oldest);
+}
+
+TEST(MailboxOptions, ParseOverflowRejectsUnknownNames) {
+  EXPECT_EQ(troupe::parse_overflow("bogus"), std::nullopt);
+  EXPECT_EQ(troupe::parse_overflow(""), std::nullopt);
+  EXPECT_EQ(troupe::parse_overflow("FAIL"), std::nullopt);
+  EXPECT_EQ(troupe::parse_overflow("fail "), std::nullopt);
+}
+
+TEST(MailboxOptions, OverflowFromNameThrowsForUnknownNames) {
+  EXPECT_EQ(troupe::overflow_from_name("drop_oldest"), overflow::drop_oldest);
+  EXPECT_EQ(troupe::overflow_from_name("mute_sender"), overflow::mute_sender);
+  EXPECT_THROW((void)troupe::overflow_from_name("bogus"), std::invalid_argument);
+  EXPECT_THROW((void)troupe::overflow_from_name(""), std::invalid_argument);
+}
+
+TEST(MailboxOptions, UnknownPolicyValueThrows) {
+  mailbox_options o{.capacity = 4, .policy = static_cast<overflow>(42)};
+  EXPECT_THROW(o.validate(), std::invalid_argument);
+}
+
+// ---- admission --------------------------------------------------------------
+
+TEST(BoundedMailbox, FirstPushSchedulesLaterPushesDoNot) {
+  nodes n(3);
+  mailbox box(opts(8, overflow::mute_sender));
+  EXPECT_TRUE(box.bounded());
+  EXPECT_EQ(box.push(n[0]), admission::accepted_schedule);
+  EXPECT_EQ(box.push(n[1]), admission::accepted);
+  EXPECT_EQ(box.push(n[2]), admission::accepted);
+  EXPECT_EQ(box.depth(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(static_cast<node*>(box.pop())->value, i);
+  EXPECT_EQ(box.finish(3), 0u);
+  // Idle again: the next sender must schedule the consumer.
+  EXPECT_EQ(box.push(n[0]), admission::accepted_schedule);
+  EXPECT_EQ(box.pop(), n[0]);
+  EXPECT_EQ(box.finish(1), 0u);
+}
+
+TEST(BoundedMailbox, MuteSenderAcceptsOverCapacity) {
+  nodes n(5);
+  mailbox box(opts(2, overflow::mute_sender));
+  EXPECT_EQ(box.push(n[0]), admission::accepted_schedule);
+  EXPECT_EQ(box.push(n[1]), admission::accepted);
+  EXPECT_EQ(box.push(n[2]), admission::accepted_over);
+  EXPECT_EQ(box.push(n[3]), admission::accepted_over);
+  EXPECT_EQ(box.depth(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(static_cast<node*>(box.pop())->value, i);
+  EXPECT_EQ(box.finish(4), 0u);
+}
+
+TEST(BoundedMailbox, TryPushFailsWhenFull) {
+  nodes n(4);
+  mailbox box(opts(2, overflow::fail));
+  EXPECT_EQ(box.push(n[0]), admission::accepted_schedule);
+  EXPECT_EQ(box.push(n[1]), admission::accepted);
+  EXPECT_EQ(box.push(n[2]), admission::refused);
+  EXPECT_EQ(box.push(n[3]), admission::refused);
+  EXPECT_EQ(box.depth(), 2u) << "a refused push must not count";
+  EXPECT_EQ(box.pop(), n[0]);
+  EXPECT_EQ(box.finish(1), 1u);
+  EXPECT_EQ(box.push(n[2]), admission::accepted) << "room again after the consumer finished one";
+  EXPECT_EQ(box.pop(), n[1]);
+  EXPECT_EQ(box.pop(), n[2]);
+  EXPECT_EQ(box.pop(), nullptr);
+  EXPECT_EQ(box.finish(2), 0u);
+}
+
+TEST(BoundedMailbox, DropNewestRefusesWhenFull) {
+  nodes n(3);
+  mailbox box(opts(2, overflow::drop_newest));
+  EXPECT_EQ(box.push(n[0]), admission::accepted_schedule);
+  EXPECT_EQ(box.push(n[1]), admission::accepted);
+  EXPECT_EQ(box.push(n[2]), admission::refused);
+  EXPECT_EQ(box.depth(), 2u);
+  EXPECT_EQ(box.pop(), n[0]);
+  EXPECT_EQ(box.pop(), n[1]);
+  EXPECT_EQ(box.pop(), nullptr);
+  EXPECT_EQ(box.finish(2), 0u);
+}
+
+TEST(BoundedMailbox, DropOldestAcceptsAndLeavesTrimmingToTheConsumer) {
+  // The mailbox itself never refuses for drop_oldest: the consumer trims.
+  nodes n(4);
+  mailbox box(opts(2, overflow::drop_oldest));
+  EXPECT_EQ(box.push(n[0]), admission::accepted_schedule);
+  EXPECT_EQ(box.push(n[1]), admission::accepted);
+  EXPECT_EQ(box.push(n[2]), admission::accepted);
+  EXPECT_EQ(box.push(n[3]), admission::accepted);
+  EXPECT_EQ(box.depth(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(box.pop(), n[i]);
+  EXPECT_EQ(box.finish(4), 0u);
+}
+
+TEST(BoundedMailbox, ConsumedButUnfinishedMessagesStillCount) {
+  // The depth drops only when the consumer finishes its turn.
+  nodes n(3);
+  mailbox box(opts(2, overflow::fail));
+  ASSERT_EQ(box.push(n[0]), admission::accepted_schedule);
+  ASSERT_EQ(box.push(n[1]), admission::accepted);
+  ASSERT_EQ(box.pop(), n[0]);
+  ASSERT_EQ(box.pop(), n[1]);
+  EXPECT_EQ(box.push(n[2]), admission::refused);
+  EXPECT_EQ(box.finish(2), 0u);
+  EXPECT_EQ(box.push(n[2]), admission::accepted_schedule);
+  EXPECT_EQ(box.pop(), n[2]);
+  EXPECT_EQ(box.finish(1), 0u);
+}
+
+TEST(BoundedMailbox, FinishReturnsRemainingDepth) {
+  nodes n(5);
+  mailbox box(opts(16, overflow::mute_sender));
+  for (int i = 0; i < 5; ++i) (void)box.push(n[i]);
+  ASSERT_EQ(box.pop(), n[0]);
+  ASSERT_EQ(box.pop(), n[1]);
+  EXPECT_EQ(box.finish(2), 3u);
+  EXPECT_EQ(box.finish(0), 3u) << "finishing nothing reports the depth";
+  ASSERT_EQ(box.pop(), n[2]);
+  EXPECT_EQ(box.finish(1), 2u);
+  ASSERT_EQ(box.pop(), n[3]);
+  ASSERT_EQ(box.pop(), n[4]);
+  EXPECT_EQ(box.finish(2), 0u);
+  EXPECT_EQ(box.depth(), 0u);
+}
+
+TEST(BoundedMailbox, HeldTokenKeepsConsumerScheduled) {
+  // A consumer that keeps a token (`hold`) stays "scheduled": the next push
+  // must not ask for a schedule. The token counts as one user message.
+  nodes n(3);
+  mailbox box(opts(8, overflow::mute_sender));
+  ASSERT_EQ(box.push(n[0]), admission::accepted_schedule);
+  ASSERT_EQ(box.pop(), n[0]);
+  EXPECT_EQ(box.finish(1, 0, /*hold=*/true), 1u);
+  EXPECT_EQ(box.depth(), 1u);
+  EXPECT_EQ(box.push(n[1]), admission::accepted);
+  ASSERT_EQ(box.pop(), n[1]);
+  EXPECT_EQ(box.finish(2), 0u) << "the token is released with the next turn";
+  EXPECT_EQ(box.push(n[2]), admission::accepted_schedule);
+  ASSERT_EQ(box.pop(), n[2]);
+  EXPECT_EQ(box.finish(1), 0u);
+}
+
+TEST(BoundedMailbox, TokenCanBeHeldAfterASystemOnlyTurn) {
+  // A turn that took only system messages may still hold a token.
+  nodes n(2);
+  mailbox box(opts(8, overflow::mute_sender));
+  ASSERT_EQ(box.push_system(n[0]), admission::accepted_schedule);
+  ASSERT_EQ(box.pop_system(), n[0]);
+  const auto left = box.finish(0, 1, /*hold=*/true);
+  EXPECT_EQ(mailbox::user_part(left), 1u);
+  EXPECT_FALSE(mailbox::has_system(left));
+  EXPECT_EQ(box.push(n[1]), admission::accepted) << "held: no schedule";
+  ASSERT_EQ(box.pop(), n[1]);
+  EXPECT_EQ(box.finish(2), 0u);
+}
+
+TEST(BoundedMailbox, CloseReturnsDepthAndRefusesLaterPushes) {
+  nodes n(6);
+  mailbox box(opts(4, overflow::fail));
+  (void)box.push(n[0]);
+  (void)box.push(n[1]);
+  (void)box.push_system(n[2]);
+  EXPECT_FALSE(box.is_closed());
+  const auto word = box.close();
+  EXPECT_EQ(mailbox::user_part(word), 2u);
+  EXPECT_EQ(mailbox::system_part(word), 1u);
+  EXPECT_TRUE(mailbox::has_system(word));
+  EXPECT_TRUE(box.is_closed());
+  EXPECT_EQ(box.push(n[3]), admission::closed);
+  EXPECT_EQ(box.push_system(n[4]), admission::closed);
+  // What was queued before the close is still there for the consumer.
+  EXPECT_EQ(box.pop_system(), n[2]);
+  EXPECT_EQ(box.pop(), n[0]);
+  EXPECT_EQ(box.pop(), n[1]);
+  EXPECT_EQ(box.pop(), nullptr);
+}
+
+TEST(BoundedMailbox, CloseOnFullRefusingMailboxReportsClosed) {
+  nodes n(3);
+  mailbox box(opts(2, overflow::fail));
+  (void)box.push(n[0]);
+  (void)box.push(n[1]);
+  (void)box.close();
+  EXPECT_EQ(box.push(n[2]), admission::closed) << "closed takes precedence over full";
+}
+
+TEST(BoundedMailbox, ClosedPushesDoNotChangeTheDepth) {
+  // depth() is documented as "messages queued plus tokens held"; a push
+  // refused with `closed` queues nothing, so the depth must not move.
+  nodes n(4);
+  mailbox box(opts(8, overflow::mute_sender));
+  (void)box.push(n[0]);
+  ASSERT_EQ(box.close(), 1u);
+  EXPECT_EQ(box.push(n[1]), admission::closed);
+  EXPECT_EQ(box.push(n[2]), admission::closed);
+  EXPECT_EQ(box.push_system(n[3]), admission::closed);
+  EXPECT_EQ(box.depth(), 1u) << "BUG: mailbox::push/push_system fetch_add the depth before testing the closed bit "
+                                "and never undo it, so every send to a stopped actor inflates its depth";
+}
+
+// ---- system lane ------------------------------------------------------------
+
+TEST(BoundedMailbox, SystemLaneIsNeverRefusedByTheBound) {
+  nodes n(8);
+  for (overflow p : {overflow::fail, overflow::drop_newest, overflow::mute_sender, overflow::drop_oldest}) {
+    mailbox box(opts(1, p));
+    ASSERT_EQ(box.push(n[0]), admission::accepted_schedule);
+    for (int i = 1; i <= 5; ++i) {
+      EXPECT_EQ(box.push_system(n[i]), admission::accepted) << troupe::to_string(p);
+    }
+    EXPECT_EQ(box.depth(), 1u) << "depth() counts user messages only";
+    for (int i = 1; i <= 5; ++i) EXPECT_EQ(box.pop_system(), n[i]);
+    EXPECT_EQ(box.pop_system(), nullptr);
+    EXPECT_EQ(box.pop(), n[0]);
+    EXPECT_EQ(box.pop(), nullptr);
+    EXPECT_EQ(box.finish(1, 5), 0u);
+  }
+}
+
+TEST(BoundedMailbox, SystemLaneIsServedIndependently) {
+  nodes n(4);
+  mailbox box(opts(8, overflow::fail));
+  EXPECT_EQ(box.push_system(n[0]), admission::accepted_schedule) << "a system message wakes an idle consumer";
+  EXPECT_EQ(box.push(n[1]), admission::accepted);
+  EXPECT_EQ(box.push_system(n[2]), admission::accepted);
+  EXPECT_EQ(box.pop(), n[1]) << "the user lane holds only user messages";
+  EXPECT_EQ(box.pop(), nullptr);
+  EXPECT_EQ(box.pop_system(), n[0]);
+  EXPECT_EQ(box.pop_system(), n[2]);
+  EXPECT_EQ(box.pop_system(), nullptr);
+  const auto left = box.finish(1, 1);
+  EXPECT_EQ(mailbox::system_part(left), 1u) << "one system message is not accounted for yet";
+  EXPECT_EQ(mailbox::user_part(left), 0u);
+  EXPECT_EQ(box.finish(0, 1), 0u);
+}
+
+TEST(BoundedMailbox, SystemMessagesDoNotCountTowardsTheUserBound) {
+  nodes n(5);
+  for (overflow p : {overflow::fail, overflow::mute_sender}) {
+    mailbox box(opts(2, p));
+    (void)box.push_system(n[0]);
+    (void)box.push_system(n[1]);
+    (void)box.push_system(n[2]);
+    EXPECT_EQ(box.depth(), 0u);
+    EXPECT_EQ(box.push(n[3]), admission::accepted) << troupe::to_string(p);
+    EXPECT_EQ(box.push(n[4]), admission::accepted) << troupe::to_string(p);
+    for (int i = 0; i < 3; ++i) (void)box.pop_system();
+    (void)box.pop();
+    (void)box.pop();
+    EXPECT_EQ(box.finish(2, 3), 0u);
+  }
+}
+
+TEST(MailboxOptions, CapacityAboveTheDepthWordThrows) {
+  mailbox_options o{.capacity = mailbox::max_capacity + 1};
+  EXPECT_THROW(o.validate(), std::invalid_argument);
+  o.capacity = mailbox::max_capacity;
+  EXPECT_NO_THROW(o.validate());
+}
+
+// ---- unbounded ------------------------------------------------------------------
+
+TEST(UnboundedMailbox, NeverRefuses) {
+  const auto o = mailbox_options::make_unbounded();
+  EXPECT_EQ(o.capacity, mailbox_options::unbounded);
+  EXPECT_NO_THROW(o.validate());
+  for (overflow p : {overflow::mute_sender, overflow::fail, overflow::drop_newest, overflow::drop_oldest}) {
+    mailbox_options po = o;
+    po.policy = p;
+    mailbox box(po);
+    EXPECT_FALSE(box.bounded());
+    nodes n(5000);
+    EXPECT_EQ(box.push(n[0]), admission::accepted_schedule);
+    for (std::size_t i = 1; i < n.v.size(); ++i) {
+      ASSERT_EQ(box.push(n[i]), admission::accepted) << troupe::to_string(p) << " push " << i;
+    }
+    EXPECT_EQ(box.depth(), n.v.size());
+    for (std::size_t i = 0; i < n.v.size(); ++i) ASSERT_EQ(box.pop(), n[i]);
+    EXPECT_EQ(box.finish(n.v.size()), 0u);
+  }
+}
+
+// ---- concurrency ------------------------------------------------------------
+
+TEST(BoundedMailbox, ConcurrentSendersOvershootByLessThanSenderCount) {
+  // Documented: with S concurrent senders a refusing mailbox may exceed its
+  // capacity by at most S - 1.
+  constexpr std::size_t senders = 4;
+  constexpr std::size_t capacity = 16;
+  const std::size_t rounds = troupe::test::scaled(200, 40);
+  const std::size_t per_sender = 64;
+  for (std::size_t r = 0; r < rounds; ++r) {
+    mailbox box(opts(capacity, overflow::fail));
+    std::vector<std::vector<node>> n(senders);
+    for (auto& v : n) v = std::vector<node>(per_sender);
+    std::atomic<std::size_t> accepted{0};
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    for (std::size_t s = 0; s < senders; ++s) {
+      threads.emplace_back([&, s] {
+        while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+        for (auto& x : n[s]) {
+          if (box.push(&x) != admission::refused) accepted.fetch_add(1, std::memory_order_relaxed);
+        }
+      });
+    }
+    go.store(true, std::memory_order_release);
+    for (auto& t : threads) t.join();
+    ASSERT_GE(accepted.load(), capacity);
+    ASSERT_LE(accepted.load(), capacity + senders - 1) << "round " << r;
+    ASSERT_EQ(box.depth(), accepted.load());
+    std::size_t popped = 0;
+    while (box.pop() != nullptr) ++popped;
+    ASSERT_EQ(popped, accepted.load());
+    ASSERT_EQ(box.finish(popped), 0u);
+  }
+}
+
+TEST(BoundedMailbox, ConcurrentProducersAndConsumerScheduleExactlyOnce) {
+  // Whenever the consumer is idle, exactly one push reports
+  // accepted_schedule. Model: producers "schedule" by incrementing a counter;
+  // the consumer runs a turn per schedule and must never run concurrently.
+  constexpr std::size_t producers = 3;
+  const std::size_t per_producer = troupe::test::scaled(20'000, 2'000);
+  mailbox box(mailbox_options::make_unbounded());
+  std::vector<std::vector<node>> n(producers);
+  for (auto& v : n) v = std::vector<node>(per_producer);
+  std::atomic<std::size_t> schedules{0};
+  std::vector<std::thread> threads;
+  for (std::size_t p = 0; p < producers; ++p) {
+    threads.emplace_back([&, p] {
+      for (auto& x : n[p]) {
+        if (box.push(&x) == admission::accepted_schedule) schedules.fetch_add(1, std::memory_order_acq_rel);
+      }
+    });
+  }
+  std::size_t turns = 0, consumed = 0;
+  bool scheduled_while_running = false;
+  const auto deadline = std::chrono::steady_clock::now() + troupe::test::long_wait;
+  while (consumed < producers * per_producer && std::chrono::steady_clock::now() < deadline) {
+    if (schedules.load(std::memory_order_acquire) == turns) {
+      std::this_thread::yield();
+      continue;
+    }
+    ++turns;  // one turn per schedule: the consumer is now "running"
+    for (;;) {
+      std::size_t k = 0;
+      while (box.pop() != nullptr) ++k;
+      consumed += k;
+      // Still running (depth not yet given back): nobody may have been told to schedule.
+      if (schedules.load(std::memory_order_acquire) != turns) scheduled_while_running = true;
+      if (box.finish(k) == 0) break;  // idle: the next push schedules again
+      std::this_thread::yield();      // a producer is between its two steps
+    }
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_FALSE(scheduled_while_running);
+  EXPECT_GE(turns, 1u);
+  EXPECT_EQ(consumed, producers * per_producer);
+  EXPECT_EQ(box.depth(), 0u);
+}
+
+} // namespace
