@@ -174,7 +174,7 @@ envelope* make_terminate_envelope(exit_reason why, std::string what) {
 struct mute_list {
   std::mutex mx;
   std::vector<cell_ptr> actors;                        // muted actors (parked, or stale: unpark is a no-op)
-  std::vector<std::binary_semaphore*> threads;         // blocked threads outside the system
+  std::vector<std::shared_ptr<std::binary_semaphore>> threads;  // blocked threads outside the system
   std::atomic<std::uint32_t> waiting{0};
 };
 
@@ -284,31 +284,54 @@ void actor_cell::mute_on(actor_cell* receiver) noexcept {
   muted_on_ = receiver;
 }
 
-mute_list& actor_cell::ensure_mute_list() {
+mute_list& actor_cell::ensure_mute_list(bool& created) {
+  created = false;
   mute_list* ml = mute_list_.load(std::memory_order_acquire);
   if (ml != nullptr) return *ml;
   auto* fresh = new mute_list();
-  if (mute_list_.compare_exchange_strong(ml, fresh, std::memory_order_acq_rel)) return *fresh;
+  if (mute_list_.compare_exchange_strong(ml, fresh, std::memory_order_acq_rel)) {
+    created = true;
+    return *fresh;
+  }
   delete fresh;
   return *ml;
 }
 
+// The consumer reads mute_list_ before it ends a turn (after that it may no
+// longer touch the cell). A list created in between is missed by that turn:
+// whoever creates it therefore re-checks shortly after, on its own.
+constexpr auto first_mute_recheck = std::chrono::milliseconds(1);
+
 bool actor_cell::add_muted(const cell_ptr& sender) {
-  mute_list& ml = ensure_mute_list();
-  std::lock_guard lock(ml.mx);
-  ml.waiting.fetch_add(1, std::memory_order_seq_cst);
-  if (mailbox_.is_closed() || mailbox_.depth() <= mailbox_.low_water()) {
-    ml.waiting.fetch_sub(1, std::memory_order_relaxed);
-    return false;
+  bool created = false;
+  mute_list& ml = ensure_mute_list(created);
+  {
+    std::lock_guard lock(ml.mx);
+    ml.waiting.fetch_add(1, std::memory_order_seq_cst);
+    if (mailbox_.is_closed() || mailbox_.depth() <= mailbox_.low_water()) {
+      ml.waiting.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    ml.actors.push_back(sender);
   }
-  ml.actors.push_back(sender);
+  if (created) {
+    try {
+      // Wakes the muted senders then if this mailbox has drained by then
+      // (wake_muted re-checks); if not, a later turn of ours sees the list.
+      sys_->timers().schedule_after(first_mute_recheck, [me = cell_ptr(this)] { me->wake_muted(); });
+    } catch (...) {
+      return false;  // cannot arrange the re-check: do not wait at all
+    }
+  }
   return true;
 }
 
 void actor_cell::wait_for_room() {
-  mute_list& ml = ensure_mute_list();
+  bool created = false;
+  mute_list& ml = ensure_mute_list(created);
   for (;;) {
-    std::binary_semaphore sem{0};
+    // Shared: the waker may still be inside release() when we return.
+    auto sem = std::make_shared<std::binary_semaphore>(0);
     {
       std::lock_guard lock(ml.mx);
       ml.waiting.fetch_add(1, std::memory_order_seq_cst);
@@ -316,9 +339,25 @@ void actor_cell::wait_for_room() {
         ml.waiting.fetch_sub(1, std::memory_order_relaxed);
         return;
       }
-      ml.threads.push_back(&sem);
+      ml.threads.push_back(sem);
     }
-    sem.acquire();
+    if (!created) {
+      sem->acquire();
+      continue;
+    }
+    // First waiter ever on this mailbox: look again shortly in case the
+    // consumer went idle without seeing the fresh list.
+    created = false;
+    if (sem->try_acquire_for(first_mute_recheck)) continue;
+    bool still_listed = false;
+    {
+      std::lock_guard lock(ml.mx);
+      if (auto it = std::find(ml.threads.begin(), ml.threads.end(), sem); it != ml.threads.end()) {
+        ml.threads.erase(it);
+        still_listed = true;
+      }
+    }
+    if (!still_listed) sem->acquire();  // a wake-up is on its way: take it
   }
 }
 
@@ -326,20 +365,24 @@ void actor_cell::wake_muted() noexcept {
   mute_list* ml = mute_list_.load(std::memory_order_acquire);
   if (ml == nullptr) return;
   std::vector<cell_ptr> actors;
-  std::vector<std::binary_semaphore*> threads;
+  std::vector<std::shared_ptr<std::binary_semaphore>> threads;
   {
     std::lock_guard lock(ml->mx);
+    // Senders may have filled the mailbox again since the caller looked:
+    // wake nobody into a full mailbox (the consumer will come back here).
+    if (!mailbox_.is_closed() && mailbox_.depth() > mailbox_.low_water()) return;
     actors.swap(ml->actors);
     threads.swap(ml->threads);
     ml->waiting.store(0, std::memory_order_relaxed);
   }
   for (const cell_ptr& a : actors) a->unpark();  // no-op when a system message already woke it
-  for (std::binary_semaphore* t : threads) t->release();
+  for (const auto& t : threads) t->release();
 }
 
 void actor_cell::fail(const char* what) noexcept {
   sys_->log_failure(*this, what);
   if (!stop_requested_) {
+    sys_->count_failure();
     try {
       extras().exit_what = what;
     } catch (...) {

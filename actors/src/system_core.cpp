@@ -94,6 +94,7 @@ void system_core::attach(actor_cell* c, bool dedicated, bool has_start) {
     dedicated_.push_back(std::move(ex));
   }
   if (has_start) c->enqueue_system(make_start_envelope());
+  c->release_construction_token();
 }
 
 void system_core::detach(actor_cell* c, exit_reason) noexcept {
@@ -147,8 +148,9 @@ void system_core::count_drop(drop_reason r, const std::type_info& type) noexcept
   }
 }
 
+void system_core::count_failure() noexcept { failed_.fetch_add(1, std::memory_order_relaxed); }
+
 void system_core::log_failure(const actor_cell& c, const char* what) noexcept {
-  failed_.fetch_add(1, std::memory_order_relaxed);
   std::uint64_t suppressed = 0;
   if (!gate_open(failure_gate_, suppressed)) return;
   try {

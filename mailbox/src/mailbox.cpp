@@ -36,6 +36,9 @@ void mailbox_options::validate() const {
   if (capacity != unbounded && capacity > 0xFFFF'FFFFull) {
     throw std::invalid_argument("mailbox_options: capacity must be at most 4294967295 (or unbounded)");
   }
+  if (policy == overflow::drop_oldest && capacity != unbounded && capacity > 0x7FFF'FFFFull) {
+    throw std::invalid_argument("mailbox_options: capacity must be at most 2147483647 with drop_oldest");
+  }
   switch (policy) {
     case overflow::mute_sender:
     case overflow::fail:
@@ -53,9 +56,14 @@ void mailbox_options::validate() const {
 
 mailbox::mailbox(const mailbox_options& opts)
     : capacity_((opts.validate(), opts.capacity)),
+      // fail and drop_newest refuse at capacity. drop_oldest evicts when the
+      // consumer runs; while it is busy, the queue is capped at twice the
+      // capacity (then new messages are refused too), so memory stays bounded.
+      refuse_at_(opts.capacity == mailbox_options::unbounded ? 0
+                 : opts.policy == overflow::fail || opts.policy == overflow::drop_newest ? opts.capacity
+                 : opts.policy == overflow::drop_oldest ? 2 * opts.capacity
+                                                        : 0),
       policy_(opts.policy),
-      policy_refuses_(opts.capacity != mailbox_options::unbounded &&
-                      (opts.policy == overflow::fail || opts.policy == overflow::drop_newest)),
       mutes_(opts.capacity != mailbox_options::unbounded && opts.policy == overflow::mute_sender),
       low_water_(opts.effective_low_water()) {}
 

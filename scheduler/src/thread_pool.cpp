@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <chrono>
 #include <semaphore>
 #include <stdexcept>
 #include <thread>
@@ -25,7 +26,11 @@ inline void cpu_relax() noexcept {
 struct thread_pool::worker {
   thread_pool* pool = nullptr;
   std::size_t index = 0;
-  resumable* next = nullptr;        // owner only
+  // The hot hand-off slot. The owner sets and takes it; another worker may
+  // take it only when the owner has been stuck in one turn for a while.
+  std::atomic<resumable*> next{nullptr};
+  std::atomic<std::uint64_t> turns{0};  // owner-written turn counter (stuck detection)
+  std::vector<std::uint64_t> seen_turns;  // owner only: others' counters at our last look
   unsigned hot_streak = 0;          // owner only
   unsigned tick = 0;                // owner only
   std::uint64_t rng = 0;            // owner only
@@ -39,6 +44,7 @@ thread_local thread_pool::worker* tls_worker = nullptr;
 constexpr unsigned max_hot_streak = 32;  // next-slot runs in a row before the queue gets a turn
 constexpr unsigned inject_check_every = 61;
 constexpr std::size_t inject_batch = 32;
+constexpr auto stuck_check = std::chrono::milliseconds(2);
 } // namespace
 
 void pool_options::validate() const {
@@ -55,6 +61,7 @@ thread_pool::thread_pool(pool_options opts) : opts_(std::move(opts)) {
     w->pool = this;
     w->index = i;
     w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
+    w->seen_turns.assign(n, 0);
     workers_.push_back(std::move(w));
   }
   for (auto& w : workers_) {
@@ -107,8 +114,13 @@ void thread_pool::schedule_hot(resumable* r) noexcept {
     schedule(r);
     return;
   }
-  resumable* displaced = w->next;
-  w->next = r;
+  // Thieves only ever take a non-empty slot, so filling an empty one needs
+  // no read-modify-write.
+  if (w->next.load(std::memory_order_relaxed) == nullptr) {
+    w->next.store(r, std::memory_order_release);
+    return;
+  }
+  resumable* displaced = w->next.exchange(r, std::memory_order_acq_rel);
   if (displaced != nullptr) push_local(*w, displaced);
 }
 
@@ -141,15 +153,21 @@ void thread_pool::notify_one() noexcept {
 
 resumable* thread_pool::pop_injected(worker& w) {
   if (injected_size_.load(std::memory_order_relaxed) == 0) return nullptr;
-  std::lock_guard lock(inject_mx_);
+  std::unique_lock lock(inject_mx_);
   if (injected_.empty()) return nullptr;
   resumable* r = injected_.front();
   injected_.pop_front();
   // Take a share of the rest into the local queue: one lock per batch, and
   // the other workers can steal from there.
   std::size_t batch = std::min<std::size_t>(injected_.size() / workers_.size(), inject_batch);
-  while (batch-- > 0 && w.local.try_push(injected_.front())) injected_.pop_front();
+  bool moved = false;
+  while (batch-- > 0 && w.local.try_push(injected_.front())) {
+    injected_.pop_front();
+    moved = true;
+  }
   injected_size_.store(injected_.size(), std::memory_order_relaxed);
+  lock.unlock();
+  if (moved) notify_one();  // what we moved can be stolen: make sure somebody looks
   return r;
 }
 
@@ -171,14 +189,41 @@ resumable* thread_pool::steal(worker& w) {
   return nullptr;
 }
 
-resumable* thread_pool::find_work(worker& w, bool take_next) {
-  if (take_next && w.next != nullptr) {
-    if (w.hot_streak < max_hot_streak || w.local.maybe_empty()) {
-      ++w.hot_streak;
-      return std::exchange(w.next, nullptr);
+resumable* thread_pool::steal_stuck_next(worker& w) {
+  // A worker whose turn counter has not moved since our last look is stuck
+  // in one long turn: the actor waiting in its hot slot would starve.
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    worker& victim = *workers_[i];
+    if (&victim == &w) continue;
+    const std::uint64_t turns = victim.turns.load(std::memory_order_relaxed);
+    const bool stuck = turns == w.seen_turns[i];
+    w.seen_turns[i] = turns;
+    if (stuck && victim.next.load(std::memory_order_relaxed) != nullptr) {
+      if (resumable* r = victim.next.exchange(nullptr, std::memory_order_acq_rel)) {
+        steals_.fetch_add(1, std::memory_order_relaxed);
+        return r;
+      }
     }
-    // Let the queue have a turn; the hot one goes to the back.
-    push_local(w, std::exchange(w.next, nullptr));
+  }
+  return nullptr;
+}
+
+bool thread_pool::any_hot_slot_busy() const noexcept {
+  for (const auto& v : workers_) {
+    if (v->next.load(std::memory_order_relaxed) != nullptr) return true;
+  }
+  return false;
+}
+
+resumable* thread_pool::find_work(worker& w, bool take_next) {
+  if (take_next && w.next.load(std::memory_order_relaxed) != nullptr) {
+    if (resumable* hot = w.next.exchange(nullptr, std::memory_order_acq_rel)) {
+      if (w.hot_streak < max_hot_streak || w.local.maybe_empty()) {
+        ++w.hot_streak;
+        return hot;
+      }
+      push_local(w, hot);  // let the queue have a turn; the hot one goes to the back
+    }
   }
   w.hot_streak = 0;
   if (++w.tick % inject_check_every == 0) {
@@ -221,8 +266,20 @@ resumable* thread_pool::park(worker& w) {
     return r;
   }
   parks_.fetch_add(1, std::memory_order_relaxed);
-  w.wake.acquire();
-  return nullptr;
+  // While some worker holds an actor in its hot slot, look in now and then
+  // (every stuck_check) for one stuck behind a long turn; otherwise sleep
+  // until woken: an idle pool uses no CPU.
+  for (;;) {
+    if (!any_hot_slot_busy()) {
+      w.wake.acquire();
+      return nullptr;
+    }
+    if (w.wake.try_acquire_for(stuck_check)) return nullptr;
+    if (resumable* r = steal_stuck_next(w)) {
+      if (!cancel_park(w)) w.wake.acquire();  // consume the wake-up meant for us
+      return r;
+    }
+  }
 }
 
 void thread_pool::run(worker& w) {
@@ -233,6 +290,7 @@ void thread_pool::run(worker& w) {
       r = park(w);
       if (r == nullptr) continue;
     }
+    w.turns.store(w.turns.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (r->resume() == resumable::result::yield) push_local(w, r);
   }
   tls_worker = nullptr;

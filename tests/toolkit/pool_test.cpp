@@ -36,7 +36,8 @@ TEST(Pool, BoundsJobsInFlight) {
   peak = 0;
   troupe::test::gate hold;
   troupe::test::gate_opener release(hold);
-  troupe::actor_system sys({.threads = 2});
+  // Two workers will block their threads: leave threads for the pool actor.
+  troupe::actor_system sys({.threads = 4});
   auto pool = sys.spawn<troupe::worker_pool<pooled_worker>>(
       troupe::worker_pool_options{.workers = 4, .max_in_flight = 2}, &hold);
   std::vector<troupe::ask_future<int>> fs;

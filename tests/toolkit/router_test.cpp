@@ -16,7 +16,9 @@ struct routee : troupe::actor<routee> {
   explicit routee(troupe::test::gate* hold = nullptr) : hold_(hold) {}
   std::uint64_t on(keyed) { return self().id(); }
   std::uint64_t on(who) {
-    if (hold_ != nullptr) EXPECT_TRUE(hold_->wait_for(troupe::test::long_wait));
+    if (hold_ != nullptr) {
+      EXPECT_TRUE(hold_->wait_for(troupe::test::long_wait));
+    }
     hold_ = nullptr;
     return self().id();
   }
@@ -83,7 +85,9 @@ TEST(Router, SmallestMailboxAvoidsTheBusyRoutee) {
   auto busy = sys.spawn<routee>(&hold);
   auto idle = sys.spawn<routee>();
   auto blocked = busy.ask(who{}, 10s);  // busy is now stuck in a handler
-  for (int i = 0; i < 5; ++i) busy.tell(i);  // and has a backlog
+  // and has a backlog larger than a turn's quantum (depth counts messages
+  // taken in the current turn too, so a busy-but-fast actor can show up to 64)
+  for (int i = 0; i < 200; ++i) busy.tell(i);
   troupe::router<routee> r({busy, idle}, troupe::routing::smallest_mailbox);
   for (int i = 0; i < 10; ++i) EXPECT_EQ(r.ask(keyed{"x"}, 10s).get().value(), idle.id());
   hold.open();

@@ -138,7 +138,9 @@ TEST(Supervisor, TooManyRestartsMakeTheSupervisorFail) {
   (void)w.ask(watcher::watch{a}, 10s).get();
   for (int i = 0; i < 3; ++i) {
     a.tell(crash{});
-    if (i < 2) EXPECT_EQ(ping_of(a), 1);
+    if (i < 2) {
+      EXPECT_EQ(ping_of(a), 1);
+    }
   }
   // The child is stopped for good, then the supervisor fails.
   std::vector<event> downs{next(in), next(in)};

@@ -98,7 +98,7 @@ class actor_ref {
   explicit operator bool() const noexcept { return static_cast<bool>(cell_); }
   /// Unique id of the actor within its system (0 for an empty handle).
   [[nodiscard]] std::uint64_t id() const noexcept { return cell_ ? cell_->id() : 0; }
-  /// Messages queued now (a snapshot). @threadsafe
+  /// Messages not yet finished: queued plus those taken in the current turn (a snapshot). @threadsafe
   [[nodiscard]] std::uint64_t mailbox_depth() const noexcept { return cell_ ? cell_->box().depth() : 0; }
 
   friend bool operator==(const actor_ref& a, const actor_ref& b) noexcept { return a.cell_ == b.cell_; }

@@ -4,7 +4,7 @@
 /// A `router<A>` is a value (copies share their state) that picks a routee
 /// per message, on the sending thread: no extra hop, no extra actor.
 /// Strategies: round_robin, random, broadcast (a copy to each),
-/// smallest_mailbox (fewest queued messages now), consistent_hash (the
+/// smallest_mailbox (fewest unfinished messages now: see `mailbox::depth`), consistent_hash (the
 /// same key always reaches the same routee while the set is unchanged; a
 /// message type used with it has a member `routing_key()` whose result
 /// std::hash accepts). The routee set is fixed: for workers that are

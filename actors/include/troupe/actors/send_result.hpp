@@ -62,6 +62,11 @@ class result {
     check();
     return std::get<0>(std::move(v_));
   }
+  [[nodiscard]] const T& value() const& {
+    check();
+    return std::get<0>(v_);
+  }
+  [[nodiscard]] const T& operator*() const& { return value(); }
   [[nodiscard]] T& operator*() & { return value(); }
   [[nodiscard]] T* operator->() { return &value(); }
 

@@ -53,12 +53,15 @@ class mailbox {
   /// tail; no lock, no CAS loop.
   /// @threadsafe
   [[nodiscard]] admission push(mpsc_node* n) noexcept {
-    if (policy_refuses_) {
+    if (refuse_at_ != 0) {
       const std::uint64_t d = depth_.load(std::memory_order_relaxed);
-      if ((d & user_mask) >= capacity_ && (d & closed_bit) == 0) return admission::refused;
+      if ((d & user_mask) >= refuse_at_ && (d & closed_bit) == 0) return admission::refused;
     }
     const std::uint64_t old = depth_.fetch_add(1, std::memory_order_seq_cst);
-    if (old & closed_bit) return admission::closed;
+    if (old & closed_bit) [[unlikely]] {
+      depth_.fetch_sub(1, std::memory_order_relaxed);  // keep depth() truthful for a stopped actor
+      return admission::closed;
+    }
     mpsc::push(user_tail_, n);
     if (old == 0) return admission::accepted_schedule;
     if (mutes_ && (old & user_mask) >= capacity_) return admission::accepted_over;
@@ -69,7 +72,10 @@ class mailbox {
   /// `depth()`. @threadsafe
   [[nodiscard]] admission push_system(mpsc_node* n) noexcept {
     const std::uint64_t old = depth_.fetch_add(system_unit, std::memory_order_seq_cst);
-    if (old & closed_bit) return admission::closed;
+    if (old & closed_bit) [[unlikely]] {
+      depth_.fetch_sub(system_unit, std::memory_order_relaxed);
+      return admission::closed;
+    }
     system_.push(n);
     return old == 0 ? admission::accepted_schedule : admission::accepted;
   }
@@ -94,6 +100,11 @@ class mailbox {
     return (depth_.fetch_sub(delta, std::memory_order_seq_cst) - delta) & ~closed_bit;
   }
 
+  /// Takes a token before the consumer may run (a cell under construction):
+  /// senders see a busy consumer and schedule nothing until `finish(1)`.
+  /// @note Consumer only, before anyone else can see the mailbox.
+  void hold_token() noexcept { depth_.fetch_add(1, std::memory_order_relaxed); }
+
   /// True when a value returned by `finish` or `close` counts system messages.
   [[nodiscard]] static constexpr bool has_system(std::uint64_t word) noexcept { return (word & ~closed_bit) >= system_unit; }
   /// User messages (and held tokens) in a value returned by `finish` or `close`.
@@ -113,7 +124,9 @@ class mailbox {
   /// @threadsafe (a snapshot)
   [[nodiscard]] bool is_closed() const noexcept { return (depth_.load(std::memory_order_seq_cst) & closed_bit) != 0; }
 
-  /// User messages queued (plus tokens held). @threadsafe (a snapshot)
+  /// User messages not yet finished: queued, plus those the consumer took
+  /// in its current turn (up to a quantum), plus a token a parked consumer
+  /// holds. This is what the bound counts. @threadsafe (a snapshot)
   [[nodiscard]] std::uint64_t depth() const noexcept { return depth_.load(std::memory_order_seq_cst) & user_mask; }
 
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
@@ -126,10 +139,10 @@ class mailbox {
   std::atomic<std::uint64_t> depth_{0};
   std::atomic<mpsc_node*> user_tail_{&user_stub_};
   std::size_t capacity_;
+  std::size_t refuse_at_;  // depth at which a send is refused (0: never)
   overflow policy_;
-  bool policy_refuses_;
   bool mutes_;
-  char pad_[64 - 3 * sizeof(std::size_t) - 3];
+  char pad_[64 - 4 * sizeof(std::size_t) - 2];
   // Consumer line.
   mpsc_node* user_head_{&user_stub_};
   mpsc_node user_stub_;

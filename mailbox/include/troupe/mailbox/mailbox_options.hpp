@@ -20,7 +20,10 @@ enum class overflow : unsigned char {
   fail,
   /// Discard the message being sent (counted and logged as dropped).
   drop_newest,
-  /// Accept the message and discard the oldest queued one (counted and logged).
+  /// Accept the message and discard the oldest queued one (counted and
+  /// logged) when the receiver next runs. While it is busy the mailbox holds
+  /// up to twice the capacity; past that new messages are refused as
+  /// `drop_newest` would, so memory stays bounded.
   drop_oldest,
 };
 

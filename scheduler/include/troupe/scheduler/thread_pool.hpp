@@ -78,6 +78,8 @@ class thread_pool {
   void run(worker& w);
   resumable* find_work(worker& w, bool take_next);
   resumable* steal(worker& w);
+  resumable* steal_stuck_next(worker& w);
+  bool any_hot_slot_busy() const noexcept;
   resumable* pop_injected(worker& w);
   void push_local(worker& w, resumable* r) noexcept;
   void notify_one() noexcept;

@@ -96,6 +96,10 @@ class actor_cell : public resumable {
   /// token); false when it was not. @threadsafe
   bool unpark() noexcept;
 
+  /// Wakes the senders muted on this mailbox if it has drained to its low
+  /// water mark (or closed); otherwise leaves them waiting. @threadsafe
+  void wake_muted() noexcept;
+
   /// Blocks the calling (non-actor) thread until this mailbox has drained
   /// to its low-water mark or closed. @threadsafe
   void wait_for_room();
@@ -179,6 +183,15 @@ class actor_cell : public resumable {
   void set_named() noexcept { named_.store(true, std::memory_order_release); }
   [[nodiscard]] bool named() const noexcept { return named_.load(std::memory_order_acquire); }
 
+  /// Until released, nothing schedules this cell (it is being built).
+  /// @note Only by the spawning thread, before the cell is shared.
+  void hold_construction_token() noexcept { mailbox_.hold_token(); }
+  /// The cell is registered and ready: schedules it if messages arrived
+  /// meanwhile (from its own constructor, or its start hook). @note Spawner only.
+  void release_construction_token() noexcept {
+    if (mailbox_.finish(1) != 0) schedule();
+  }
+
   void set_executor(executor* ex) noexcept { executor_ = ex; }
   void set_id(std::uint64_t id) noexcept { id_ = id; }
 
@@ -203,7 +216,11 @@ class actor_cell : public resumable {
   };
   send_result enqueue_slow(envelope* e, admission a) noexcept;
   void schedule_hot() noexcept;
+ public:
+  /// Hands the cell to its executor (pool or own thread). Runtime only.
   void schedule() noexcept;
+
+ private:
   result finish_turn(turn t) noexcept;
   result park(turn t, const cell_ptr& wait_on) noexcept;
   result end_of_life(turn t) noexcept;
@@ -211,9 +228,8 @@ class actor_cell : public resumable {
   result final_stop(turn t) noexcept;
   result suspend(turn t) noexcept;
   void system_undeliverable(envelope* e) noexcept;
-  void wake_muted() noexcept;
   void trim_oldest(std::uint64_t& consumed) noexcept;
-  mute_list& ensure_mute_list();
+  mute_list& ensure_mute_list(bool& created);
   void close_and_drain(turn t) noexcept;
 
   std::atomic<std::uint32_t> refs_{1};

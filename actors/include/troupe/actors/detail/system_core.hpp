@@ -70,8 +70,10 @@ class system_core {
   /// @threadsafe
   void count_drop(drop_reason r, const std::type_info& type) noexcept;
 
-  /// Logs an actor stopped by an exception (rate-limited). @threadsafe
+  /// Logs an exception that escaped an actor (rate-limited). @threadsafe
   void log_failure(const actor_cell& c, const char* what) noexcept;
+  /// Counts an incarnation ended by an exception. @threadsafe
+  void count_failure() noexcept;
 
   void request_shutdown() noexcept;
   void await_shutdown();

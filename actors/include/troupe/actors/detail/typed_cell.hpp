@@ -25,6 +25,7 @@ class typed_cell final : public actor_cell, public pool::pooled {
  public:
   template <class... Args>
   typed_cell(system_core* sys, const mailbox_options& opts, Args&&... args) : actor_cell(sys, opts) {
+    hold_construction_token();  // messages sent from the constructor wait for attach()
     construct(std::forward<Args>(args)...);
   }
 
