@@ -66,6 +66,11 @@ int main() {
   std::printf("pubsub: published %d ticks; subscribers left: %zu (the one that stopped was removed)\n", ticks,
               prices.size());
 
+  // A full drop_oldest mailbox refuses new messages past twice its capacity
+  // (it only evicts when its owner runs): let the slow one catch up before
+  // asking it for its report.
+  const auto drain_deadline = std::chrono::steady_clock::now() + 30s;
+  while (slow.mailbox_depth() > 4 && std::chrono::steady_clock::now() < drain_deadline) std::this_thread::sleep_for(1ms);
   for (auto* s : {&fast1, &fast2, &slow}) s->tell(flush{});
   bool ok = prices.size() == 3;
   for (int i = 0; i < 3; ++i) {
