@@ -73,7 +73,7 @@ configure() {
 build() {
   setup
   log "building (Release) in build/"
-  configure build -DCMAKE_BUILD_TYPE=Release
+  configure build -DCMAKE_BUILD_TYPE=Release -DTROUPE_BUILD_TESTS=ON -DTROUPE_BUILD_EXAMPLES=ON -DTROUPE_BUILD_BENCHMARKS=ON
   cmake --build build -j "$jobs"
 }
 
