@@ -7,8 +7,8 @@
 #   scripts/dev.sh test       build, then run the whole suite with ctest
 #   scripts/dev.sh demo       build, then run the demo and explain what it shows
 #   scripts/dev.sh sanitize   ThreadSanitizer suite, then AddressSanitizer+UBSan suite
-#   scripts/dev.sh bench      build (with CAF peers when libcaf-dev is present) and print
-#                             troupe-bench lines beside caf-bench lines
+#   scripts/dev.sh bench      install CAF, build, print troupe-bench lines beside caf-bench
+#                             lines (TROUPE_BENCH_RUNS runs each, default 3) and their medians
 #   scripts/dev.sh peers      install the peer frameworks used for comparison (CAF, Erlang)
 set -euo pipefail
 
@@ -117,9 +117,20 @@ bench() {
            "ring --k 1000 --n 1000000" "idle --n 100000"; do
     for ((i = 0; i < runs; i++)); do
       echo "troupe $($tb $w --threads "$t")"
-      [ -x "$cb" ] && echo "caf    $($cb $w --threads "$t")"
+      sleep 1  # let the kernel reclaim the last run's memory before the next one
+      if [ -x "$cb" ]; then echo "caf    $($cb $w --threads "$t")"; sleep 1; fi
     done
-  done
+  done | tee /dev/stderr | python3 -c '
+import json, statistics, sys, collections
+runs = collections.defaultdict(list)
+for line in sys.stdin:
+    who, _, js = line.strip().partition(" ")
+    if js: runs[(json.loads(js)["workload"], who)].append(json.loads(js))
+print("\nmedians (ns_per_op; bytes_per_actor for idle):")
+for (w, who), rs in sorted(runs.items()):
+    key = "bytes_per_actor" if w == "idle" else "ns_per_op"
+    print(f"  {w:9s} {who:6s} {statistics.median(r[key] for r in rs):10.1f}")
+'
 }
 
 cmd=${1:-test}
