@@ -479,6 +479,8 @@ resumable::result actor_cell::park(turn t, const cell_ptr& wait_on) noexcept {
 
 resumable::result actor_cell::end_of_life(turn t) noexcept {
   stop_requested_ = false;
+  // A send of this last turn may have muted it: that wait ends with the turn.
+  if (actor_cell* m = std::exchange(muted_on_, nullptr)) m->release();
   end_incarnation();
   if (extras_ != nullptr && extras_->supervisor && !extras_->final) return suspend(t);
   return final_stop(t);

@@ -73,6 +73,26 @@ void system_core::attach(actor_cell* c, bool dedicated, bool has_start) {
     c->release();
     throw std::logic_error("actor_system: spawn after shutdown began");
   }
+  // Everything that can throw comes before the cell is registered, so a
+  // failure leaves nothing half-attached.
+  if (dedicated) {
+    std::unique_ptr<executor> ex;
+    try {
+      ex = std::make_unique<dedicated_executor>(c);
+      std::lock_guard lock(dedicated_mx_);
+      std::erase_if(dedicated_, [](const std::unique_ptr<executor>& e) {
+        return static_cast<dedicated_executor&>(*e).thread.finished();
+      });
+      dedicated_.push_back(nullptr);
+      c->set_executor(ex.get());
+      dedicated_.back() = std::move(ex);
+    } catch (...) {
+      if (ex) static_cast<dedicated_executor&>(*ex).thread.finish();
+      c->release();
+      throw;
+    }
+  }
+  envelope* start = has_start ? make_start_envelope() : nullptr;
   const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
   c->set_id(id);
   live_.fetch_add(1, std::memory_order_relaxed);
@@ -84,16 +104,7 @@ void system_core::attach(actor_cell* c, bool dedicated, bool has_start) {
     if (s.head != nullptr) s.head->reg_prev_ = c;
     s.head = c;
   }
-  if (dedicated) {
-    auto ex = std::make_unique<dedicated_executor>(c);
-    c->set_executor(ex.get());
-    std::lock_guard lock(dedicated_mx_);
-    std::erase_if(dedicated_, [](const std::unique_ptr<executor>& e) {
-      return static_cast<dedicated_executor&>(*e).thread.finished();
-    });
-    dedicated_.push_back(std::move(ex));
-  }
-  if (has_start) c->enqueue_system(make_start_envelope());
+  if (start != nullptr) c->enqueue_system(start);
   c->release_construction_token();
 }
 
