@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <chrono>
 #include <semaphore>
 #include <stdexcept>
@@ -64,6 +65,8 @@ thread_pool::thread_pool(pool_options opts) : opts_(std::move(opts)) {
     w->seen_turns.assign(n, 0);
     workers_.push_back(std::move(w));
   }
+  watchdog_ = std::thread([this] { watch(); });
+  pthread_setname_np(watchdog_.native_handle(), "troupe/watch");
   for (auto& w : workers_) {
     w->thread = std::thread([this, wp = w.get()] { run(*wp); });
     std::string tname = opts_.name.substr(0, 10) + "/" + std::to_string(w->index);
@@ -80,6 +83,12 @@ void thread_pool::stop() {
     }
     return;
   }
+  {
+    std::lock_guard lock(watchdog_mx_);
+    watchdog_stop_ = true;
+    watchdog_cv_.notify_all();
+  }
+  if (watchdog_.joinable()) watchdog_.join();
   for (auto& w : workers_) w->wake.release();
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();
@@ -118,10 +127,52 @@ void thread_pool::schedule_hot(resumable* r) noexcept {
   // no read-modify-write.
   if (w->next.load(std::memory_order_relaxed) == nullptr) {
     w->next.store(r, std::memory_order_release);
-    return;
+  } else if (resumable* displaced = w->next.exchange(r, std::memory_order_acq_rel)) {
+    push_local(*w, displaced);
   }
-  resumable* displaced = w->next.exchange(r, std::memory_order_acq_rel);
-  if (displaced != nullptr) push_local(*w, displaced);
+  // One relaxed load per hand-off while the watchdog is awake; waking it
+  // happens at most once per idle period of it (a few hundred times a second).
+  if (!watchdog_armed_.load(std::memory_order_relaxed)) arm_watchdog();
+}
+
+void thread_pool::arm_watchdog() noexcept {
+  if (watchdog_armed_.exchange(true, std::memory_order_acq_rel)) return;
+  std::lock_guard lock(watchdog_mx_);
+  watchdog_cv_.notify_one();
+}
+
+void thread_pool::watch() {
+  // Wakes a parked worker when an actor waits in the hot slot of a worker
+  // stuck in one long turn; that worker then steals it (steal_stuck_next).
+  std::vector<std::uint64_t> seen(workers_.size(), 0);
+  std::unique_lock lock(watchdog_mx_);
+  while (!watchdog_stop_) {
+    if (!watchdog_armed_.load(std::memory_order_acquire)) {
+      watchdog_cv_.wait(lock, [&] { return watchdog_stop_ || watchdog_armed_.load(std::memory_order_acquire); });
+      continue;
+    }
+    watchdog_cv_.wait_for(lock, stuck_check);
+    if (watchdog_stop_) break;
+    bool busy = false, stuck = false;
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      const std::uint64_t turns = workers_[i]->turns.load(std::memory_order_relaxed);
+      if (workers_[i]->next.load(std::memory_order_relaxed) != nullptr) {
+        busy = true;
+        stuck = stuck || turns == seen[i];
+      }
+      seen[i] = turns;
+    }
+    if (stuck) {
+      lock.unlock();
+      notify_one();
+      lock.lock();
+    }
+    if (!busy) {
+      // Go to sleep; a hand-off that raced with this look re-arms at once.
+      watchdog_armed_.store(false, std::memory_order_seq_cst);
+      if (any_hot_slot_busy()) watchdog_armed_.store(true, std::memory_order_relaxed);
+    }
+  }
 }
 
 void thread_pool::push_local(worker& w, resumable* r) noexcept {

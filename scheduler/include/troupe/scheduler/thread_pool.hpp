@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <cstddef>
+#include <condition_variable>
 #include <deque>
+#include <thread>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -80,6 +82,8 @@ class thread_pool {
   resumable* steal(worker& w);
   resumable* steal_stuck_next(worker& w);
   bool any_hot_slot_busy() const noexcept;
+  void arm_watchdog() noexcept;
+  void watch();
   resumable* pop_injected(worker& w);
   void push_local(worker& w, resumable* r) noexcept;
   void notify_one() noexcept;
@@ -102,6 +106,14 @@ class thread_pool {
   std::atomic<std::size_t> searching_{0};  // workers spinning before they park
 
   std::atomic<std::uint64_t> steals_{0}, parks_{0}, injected_total_{0};
+
+  // Watchdog for actors waiting in the hot slot of a worker stuck in a long
+  // turn. Asleep (no CPU) whenever no hot slot is in use.
+  std::mutex watchdog_mx_;
+  std::condition_variable watchdog_cv_;
+  bool watchdog_stop_ = false;
+  std::atomic<bool> watchdog_armed_{false};
+  std::thread watchdog_;
 };
 
 } // namespace troupe
