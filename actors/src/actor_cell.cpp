@@ -161,7 +161,6 @@ actor_cell*& constructing_cell() noexcept { return tls_constructing; }
 
 never_block_scope::never_block_scope() noexcept : prev(tls_never_block) { tls_never_block = true; }
 never_block_scope::~never_block_scope() { tls_never_block = prev; }
-bool never_block() noexcept { return tls_never_block; }
 
 envelope* make_stop_envelope(exit_reason why) { return new message_envelope<exit_reason>(&stop_ops, why); }
 envelope* make_start_envelope() { return new message_envelope<start_tag>(&start_ops); }
@@ -536,7 +535,6 @@ resumable::result actor_cell::suspend(turn t) noexcept {
 }
 
 resumable::result actor_cell::final_stop(turn t) noexcept {
-  stopped_ = true;
   if (extras_ != nullptr) {
     for (envelope* e : extras_->unstashed) {
       sys_->count_drop(drop_reason::receiver_stopped, *e->ops->type);
@@ -554,7 +552,7 @@ resumable::result actor_cell::final_stop(turn t) noexcept {
     extras_->supervisor = cell_ptr();
   }
   if (executor_ != nullptr) executor_->finish();
-  sys_->detach(this, stop_reason_);  // may free *this
+  sys_->detach(this);  // may free *this
   return result::idle;
 }
 

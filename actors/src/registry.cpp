@@ -21,31 +21,23 @@ const std::error_category& troupe_category() noexcept {
   return c;
 }
 
-std::error_code registry::put(std::string_view name, const any_ref& ref) {
+std::error_code registry::put(std::string_view name, const any_ref& ref) { return bind(name, ref, false); }
+
+std::error_code registry::replace(std::string_view name, const any_ref& ref) { return bind(name, ref, true); }
+
+std::error_code registry::bind(std::string_view name, const any_ref& ref, bool overwrite) {
   if (name.empty()) return errc::invalid_name;
   if (!ref) return errc::actor_stopped;
+  any_ref old;  // released after the lock: may free a cell
   std::lock_guard lock(mx_);
   // Checked under the lock: a stopping actor closes its mailbox before it
   // calls forget(), so it either sees this entry or we see it closed.
   if (ref.cell()->box().is_closed()) return errc::actor_stopped;
   auto it = by_name_.find(name);
-  if (it != by_name_.end()) return it->second == ref ? std::error_code{} : make_error_code(errc::name_taken);
-  by_name_.emplace(std::string(name), ref);
-  by_cell_.emplace(ref.cell(), std::string(name));
-  ref.cell()->set_named();
-  return {};
-}
-
-std::error_code registry::replace(std::string_view name, const any_ref& ref) {
-  if (name.empty()) return errc::invalid_name;
-  if (!ref) return errc::actor_stopped;
-  any_ref old;  // released after the lock
-  std::lock_guard lock(mx_);
-  if (ref.cell()->box().is_closed()) return errc::actor_stopped;
-  auto it = by_name_.find(name);
   if (it != by_name_.end()) {
-    old = std::move(it->second);
-    it->second = ref;
+    if (it->second == ref) return {};  // already bound to this actor
+    if (!overwrite) return errc::name_taken;
+    old = std::exchange(it->second, ref);  // the old actor's by_cell_ entry is skipped by forget()
   } else {
     by_name_.emplace(std::string(name), ref);
   }

@@ -139,11 +139,15 @@ supervisor_children supervisor::on(which_children) {
   return out;
 }
 
-supervisor_handle spawn_supervisor(actor_system& sys, supervisor_options opts, std::vector<child_spec> specs) {
+supervisor_handle spawn_supervisor(detail::system_core& core, supervisor_options opts, std::vector<child_spec> specs) {
   auto out = std::make_shared<supervisor_children>();
-  auto ref = sys.spawn_with<supervisor>(spawn_options{.mailbox = mailbox_options::make_unbounded()}, opts,
-                                        std::move(specs), out);
+  auto ref = detail::spawn_cell<supervisor>(core, spawn_options{.mailbox = mailbox_options::make_unbounded()}, opts,
+                                            std::move(specs), out);
   return supervisor_handle{std::move(ref), std::move(out)};
+}
+
+supervisor_handle spawn_supervisor(actor_system& sys, supervisor_options opts, std::vector<child_spec> specs) {
+  return spawn_supervisor(sys.core(), opts, std::move(specs));
 }
 
 } // namespace troupe

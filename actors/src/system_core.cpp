@@ -108,7 +108,7 @@ void system_core::attach(actor_cell* c, bool dedicated, bool has_start) {
   c->release_construction_token();
 }
 
-void system_core::detach(actor_cell* c, exit_reason) noexcept {
+void system_core::detach(actor_cell* c) noexcept {
   stopped_.fetch_add(1, std::memory_order_relaxed);
   if (c->named()) registry_.forget(c);
   {

@@ -27,11 +27,10 @@ inline void cpu_relax() noexcept {
 struct thread_pool::worker {
   thread_pool* pool = nullptr;
   std::size_t index = 0;
-  // The hot hand-off slot. The owner sets and takes it; another worker may
-  // take it only when the owner has been stuck in one turn for a while.
+  // The hot hand-off slot. The owner sets and takes it; the watchdog takes
+  // it only when the owner has been stuck in one turn for a while.
   std::atomic<resumable*> next{nullptr};
-  std::atomic<std::uint64_t> turns{0};  // owner-written turn counter (stuck detection)
-  std::vector<std::uint64_t> seen_turns;  // owner only: others' counters at our last look
+  std::atomic<std::uint64_t> turns{0};  // owner-written turn counter (the watchdog's stuck detection)
   unsigned hot_streak = 0;          // owner only
   unsigned tick = 0;                // owner only
   std::uint64_t rng = 0;            // owner only
@@ -62,7 +61,6 @@ thread_pool::thread_pool(pool_options opts) : opts_(std::move(opts)) {
     w->pool = this;
     w->index = i;
     w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
-    w->seen_turns.assign(n, 0);
     workers_.push_back(std::move(w));
   }
   watchdog_ = std::thread([this] { watch(); });
@@ -142,8 +140,9 @@ void thread_pool::arm_watchdog() noexcept {
 }
 
 void thread_pool::watch() {
-  // Wakes a parked worker when an actor waits in the hot slot of a worker
-  // stuck in one long turn; that worker then steals it (steal_stuck_next).
+  // Moves an actor waiting in the hot slot of a worker stuck in one long
+  // turn (its turn counter unchanged since the last look) to the injection
+  // queue, where any other worker can take it.
   std::vector<std::uint64_t> seen(workers_.size(), 0);
   std::unique_lock lock(watchdog_mx_);
   while (!watchdog_stop_) {
@@ -153,19 +152,21 @@ void thread_pool::watch() {
     }
     watchdog_cv_.wait_for(lock, stuck_check);
     if (watchdog_stop_) break;
-    bool busy = false, stuck = false;
+    bool busy = false;
     for (std::size_t i = 0; i < workers_.size(); ++i) {
-      const std::uint64_t turns = workers_[i]->turns.load(std::memory_order_relaxed);
-      if (workers_[i]->next.load(std::memory_order_relaxed) != nullptr) {
-        busy = true;
-        stuck = stuck || turns == seen[i];
-      }
+      worker& w = *workers_[i];
+      const std::uint64_t turns = w.turns.load(std::memory_order_relaxed);
+      const bool stuck = turns == seen[i];
       seen[i] = turns;
-    }
-    if (stuck) {
-      lock.unlock();
-      notify_one();
-      lock.lock();
+      if (w.next.load(std::memory_order_relaxed) == nullptr) continue;
+      busy = true;
+      if (!stuck) continue;
+      if (resumable* r = w.next.exchange(nullptr, std::memory_order_acq_rel)) {
+        steals_.fetch_add(1, std::memory_order_relaxed);
+        lock.unlock();
+        schedule(r);  // from this thread: the injection queue, and a wake-up
+        lock.lock();
+      }
     }
     if (!busy) {
       // Go to sleep; a hand-off that raced with this look re-arms at once.
@@ -240,25 +241,6 @@ resumable* thread_pool::steal(worker& w) {
   return nullptr;
 }
 
-resumable* thread_pool::steal_stuck_next(worker& w) {
-  // A worker whose turn counter has not moved since our last look is stuck
-  // in one long turn: the actor waiting in its hot slot would starve.
-  for (std::size_t i = 0; i < workers_.size(); ++i) {
-    worker& victim = *workers_[i];
-    if (&victim == &w) continue;
-    const std::uint64_t turns = victim.turns.load(std::memory_order_relaxed);
-    const bool stuck = turns == w.seen_turns[i];
-    w.seen_turns[i] = turns;
-    if (stuck && victim.next.load(std::memory_order_relaxed) != nullptr) {
-      if (resumable* r = victim.next.exchange(nullptr, std::memory_order_acq_rel)) {
-        steals_.fetch_add(1, std::memory_order_relaxed);
-        return r;
-      }
-    }
-  }
-  return nullptr;
-}
-
 bool thread_pool::any_hot_slot_busy() const noexcept {
   for (const auto& v : workers_) {
     if (v->next.load(std::memory_order_relaxed) != nullptr) return true;
@@ -317,20 +299,8 @@ resumable* thread_pool::park(worker& w) {
     return r;
   }
   parks_.fetch_add(1, std::memory_order_relaxed);
-  // While some worker holds an actor in its hot slot, look in now and then
-  // (every stuck_check) for one stuck behind a long turn; otherwise sleep
-  // until woken: an idle pool uses no CPU.
-  for (;;) {
-    if (!any_hot_slot_busy()) {
-      w.wake.acquire();
-      return nullptr;
-    }
-    if (w.wake.try_acquire_for(stuck_check)) return nullptr;
-    if (resumable* r = steal_stuck_next(w)) {
-      if (!cancel_park(w)) w.wake.acquire();  // consume the wake-up meant for us
-      return r;
-    }
-  }
+  w.wake.acquire();  // an idle pool uses no CPU
+  return nullptr;
 }
 
 void thread_pool::run(worker& w) {

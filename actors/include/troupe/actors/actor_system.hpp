@@ -9,7 +9,7 @@
 #include "troupe/actors/actor.hpp"
 #include "troupe/actors/actor_ref.hpp"
 #include "troupe/actors/detail/system_core.hpp"
-#include "troupe/actors/detail/typed_cell.hpp"
+#include "troupe/actors/detail/spawn.hpp"
 #include "troupe/actors/system_config.hpp"
 #include "troupe/actors/system_stats.hpp"
 
@@ -43,11 +43,7 @@ class actor_system {
   /// thread). @throws std::invalid_argument for invalid options. @threadsafe
   template <class A, class... Args>
   actor_ref<A> spawn_with(const spawn_options& opts, Args&&... args) {
-    static_assert(std::is_base_of_v<actor<A>, A>, "troupe: an actor type A must derive from troupe::actor<A>");
-    auto* cell = new detail::typed_cell<A>(core_.get(), opts.mailbox, std::forward<Args>(args)...);
-    auto ref = actor_ref<A>::from_cell(cell);
-    core_->attach(cell, opts.dedicated_thread, detail::has_on_start<A>);
-    return ref;
+    return detail::spawn_cell<A>(*core_, opts, std::forward<Args>(args)...);
   }
 
   /// Asks for a shutdown without waiting: `await_shutdown` returns and does

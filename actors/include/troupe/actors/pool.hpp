@@ -52,12 +52,12 @@ class worker_pool : public actor<worker_pool<W>> {
     for (std::size_t i = 0; i < opts.workers; ++i) {
       specs.push_back(child_spec::of<W>("worker-" + std::to_string(i), restart::permanent, args...));
     }
-    auto& core = this->self().cell()->system();
-    auto out = std::make_shared<supervisor_children>();
-    sup_ = spawn_in(core, supervisor_options{.how = strategy::one_for_one, .max_restarts = opts.max_restarts,
-                                             .window = opts.window},
-                    std::move(specs), out);
-    for (const auto& [name, ref] : out->list) workers_.push_back(slot{ref.template as<W>(), 0});
+    auto sup = spawn_supervisor(this->self().cell()->system(),
+                                supervisor_options{.how = strategy::one_for_one, .max_restarts = opts.max_restarts,
+                                                   .window = opts.window},
+                                std::move(specs));
+    sup_ = std::move(sup.ref);
+    for (const auto& [name, ref] : sup.children->list) workers_.push_back(slot{ref.template as<W>(), 0});
   }
 
   /// A job: runs on a worker when a place is free; answered with the worker's reply.
@@ -99,13 +99,6 @@ class worker_pool : public actor<worker_pool<W>> {
     actor_ref<W> ref;
     std::size_t in_flight;
   };
-  static actor_ref<supervisor> spawn_in(detail::system_core& core, supervisor_options o, std::vector<child_spec> specs,
-                                        std::shared_ptr<supervisor_children> out) {
-    auto* cell = new detail::typed_cell<supervisor>(&core, mailbox_options::make_unbounded(), o, std::move(specs), out);
-    auto ref = actor_ref<supervisor>::from_cell(cell);
-    core.attach(cell, false, false);
-    return ref;
-  }
   void dispatch() {
     while (in_flight_ < opts_.max_in_flight && !waiting_.empty()) {
       auto job = std::move(waiting_.front());

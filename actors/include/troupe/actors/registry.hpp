@@ -46,6 +46,8 @@ class registry {
   void forget(const detail::actor_cell* c) noexcept;
 
  private:
+  std::error_code bind(std::string_view name, const any_ref& ref, bool overwrite);
+
   struct hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }

@@ -29,7 +29,7 @@
 #include "troupe/actors/actor.hpp"
 #include "troupe/actors/actor_system.hpp"
 #include "troupe/actors/any_ref.hpp"
-#include "troupe/actors/detail/typed_cell.hpp"
+#include "troupe/actors/detail/spawn.hpp"
 
 namespace troupe {
 
@@ -92,13 +92,12 @@ class child_spec {
     s.kind_ = kind;
     s.start_ = [opts, args...](detail::system_core& core, const detail::cell_ptr& sup,
                                const detail::message_ops* exit_ops) -> any_ref {
-      auto* cell = new detail::typed_cell<A>(&core, opts.mailbox, args...);
-      any_ref ref = any_ref::from_cell(cell);
-      cell->supervise_by(sup, exit_ops, [args...](detail::actor_cell& c) {
-        static_cast<detail::typed_cell<A>&>(c).construct(args...);
-      });
-      core.attach(cell, opts.dedicated_thread, detail::has_on_start<A>);
-      return ref;
+      auto supervise = [&](detail::actor_cell& c) {
+        c.supervise_by(sup, exit_ops, [args...](detail::actor_cell& cc) {
+          static_cast<detail::typed_cell<A>&>(cc).construct(args...);
+        });
+      };
+      return detail::spawn_prepared<A>(core, opts, supervise, args...);
     };
     return s;
   }
@@ -196,5 +195,7 @@ struct supervisor_handle {
 /// Spawns a supervisor with its children. @throws std::invalid_argument
 /// for bad options or duplicate child names; what a child's constructor throws.
 supervisor_handle spawn_supervisor(actor_system& sys, supervisor_options opts, std::vector<child_spec> specs);
+/// The same, given the runtime (for actors that start supervisors of their own).
+supervisor_handle spawn_supervisor(detail::system_core& core, supervisor_options opts, std::vector<child_spec> specs);
 
 } // namespace troupe

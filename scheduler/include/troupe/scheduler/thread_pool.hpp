@@ -80,7 +80,6 @@ class thread_pool {
   void run(worker& w);
   resumable* find_work(worker& w, bool take_next);
   resumable* steal(worker& w);
-  resumable* steal_stuck_next(worker& w);
   bool any_hot_slot_busy() const noexcept;
   void arm_watchdog() noexcept;
   void watch();

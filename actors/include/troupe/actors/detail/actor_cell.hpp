@@ -236,7 +236,6 @@ class actor_cell : public resumable {
   // Consumer-owned turn state.
   bool stop_requested_ = false;
   bool holding_token_ = false;
-  bool stopped_ = false;
   exit_reason stop_reason_ = exit_reason::normal;
   std::atomic<bool> named_{false};
   std::atomic<bool> parked_{false};

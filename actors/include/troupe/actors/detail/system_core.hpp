@@ -39,7 +39,6 @@ struct never_block_scope {
   never_block_scope& operator=(const never_block_scope&) = delete;
   bool prev;
 };
-bool never_block() noexcept;
 
 class system_core {
  public:
@@ -64,7 +63,7 @@ class system_core {
 
   /// Called by a cell at the very end of its last turn: unregisters it and
   /// drops the registry's reference (the cell may be freed). @threadsafe
-  void detach(actor_cell* c, exit_reason why) noexcept;
+  void detach(actor_cell* c) noexcept;
 
   /// Counts and logs (rate-limited, per cause) a message that was not delivered.
   /// @threadsafe
