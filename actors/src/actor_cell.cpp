@@ -14,6 +14,7 @@
 #include "troupe/actors/detail/ops.hpp"
 #include "troupe/actors/detail/system_core.hpp"
 #include "troupe/actors/signals.hpp"
+#include "system_messages.hpp"
 
 namespace troupe::detail {
 
@@ -46,12 +47,7 @@ void invoke_start(actor_cell& self, envelope* e) {
 constexpr message_ops start_ops{&invoke_start, &destroy_envelope<start_tag>, &typeid(start_tag), nullptr};
 
 // -- monitors -------------------------------------------------------------------
-struct monitor_request {
-  cell_ptr watcher;
-  std::uint64_t id;
-  const message_ops* down_ops;
-};
-void send_down(actor_cell& target, const monitor_request& r) noexcept {
+void send_down_impl(actor_cell& target, const monitor_request& r) noexcept {
   try {
     r.watcher->enqueue_system(new message_envelope<down>(
         r.down_ops, down{any_ref::from_cell(&target), target.stop_reason(), target.exit_what(), r.id}));
@@ -69,10 +65,6 @@ void monitor_target_gone(actor_cell& target, envelope* e) noexcept {
 constexpr message_ops monitor_ops{&invoke_monitor, &destroy_envelope<monitor_request>, &typeid(monitor_request),
                                   &monitor_target_gone};
 
-struct demonitor_request {
-  const actor_cell* watcher;
-  std::uint64_t id;
-};
 void invoke_demonitor(actor_cell& self, envelope* e) {
   std::unique_ptr<message_envelope<demonitor_request>> me(static_cast<message_envelope<demonitor_request>*>(e));
   if (cell_extras* x = self.extras_if_any()) {
@@ -86,16 +78,13 @@ constexpr message_ops demonitor_ops{&invoke_demonitor, &destroy_envelope<demonit
 void invoke_exit_signal(actor_cell& self, envelope* e);
 constexpr message_ops exit_signal_ops{&invoke_exit_signal, &destroy_envelope<exit_msg>, &typeid(exit_msg), nullptr};
 
-void send_exit(actor_cell& to, actor_cell& from, exit_reason why, std::string what) noexcept {
+void send_exit_impl(actor_cell& to, actor_cell& from, exit_reason why, std::string what) noexcept {
   try {
     to.enqueue_system(new message_envelope<exit_msg>(&exit_signal_ops, exit_msg{any_ref::from_cell(&from), why, std::move(what)}));
   } catch (...) {
   }
 }
 
-struct link_request {
-  cell_ptr from;
-};
 void invoke_link(actor_cell& self, envelope* e) {
   std::unique_ptr<message_envelope<link_request>> me(static_cast<message_envelope<link_request>*>(e));
   auto& links = self.extras().links;
@@ -108,9 +97,6 @@ void link_target_gone(actor_cell& target, envelope* e) noexcept {
 }
 constexpr message_ops link_ops{&invoke_link, &destroy_envelope<link_request>, &typeid(link_request), &link_target_gone};
 
-struct unlink_request {
-  const actor_cell* from;
-};
 void invoke_unlink(actor_cell& self, envelope* e) {
   std::unique_ptr<message_envelope<unlink_request>> me(static_cast<message_envelope<unlink_request>*>(e));
   if (cell_extras* x = self.extras_if_any()) {
@@ -154,6 +140,29 @@ void invoke_terminate(actor_cell& self, envelope* e) {
 }
 constexpr message_ops terminate_ops{&invoke_terminate, &destroy_envelope<terminate_cmd>, &typeid(terminate_cmd), nullptr};
 } // namespace
+
+void send_down(actor_cell& target, const monitor_request& r) noexcept { send_down_impl(target, r); }
+void send_exit(actor_cell& to, actor_cell& from, exit_reason why, std::string what) noexcept {
+  send_exit_impl(to, from, why, std::move(what));
+}
+
+envelope* make_monitor_envelope(monitor_request r) {
+  return new message_envelope<monitor_request>(&monitor_ops, std::move(r));
+}
+envelope* make_demonitor_envelope(demonitor_request r) { return new message_envelope<demonitor_request>(&demonitor_ops, r); }
+envelope* make_link_envelope(link_request r) { return new message_envelope<link_request>(&link_ops, std::move(r)); }
+envelope* make_unlink_envelope(unlink_request r) { return new message_envelope<unlink_request>(&unlink_ops, r); }
+
+system_kind kind_of(const envelope* e) noexcept {
+  const message_ops* o = e->ops;
+  if (o == &stop_ops) return system_kind::stop;
+  if (o == &monitor_ops) return system_kind::monitor;
+  if (o == &demonitor_ops) return system_kind::demonitor;
+  if (o == &link_ops) return system_kind::link;
+  if (o == &unlink_ops) return system_kind::unlink;
+  if (o == &exit_signal_ops) return system_kind::exit;
+  return system_kind::other;
+}
 
 actor_cell* current_cell() noexcept { return tls_current; }
 reply_slot_base*& pending_reply() noexcept { return tls_pending_reply; }
@@ -270,8 +279,14 @@ send_result actor_cell::enqueue_slow(envelope* e, admission a) noexcept {
       return fail_policy ? send_result::full : send_result::dropped;
     }
     case admission::closed:
-      sys_->count_drop(drop_reason::receiver_stopped, *e->ops->type);
-      discard(e, ask_error::actor_stopped, "receiver stopped");
+      // stop_reason_ was written before the close that this push observed.
+      if (stop_reason_ == exit_reason::node_down) {
+        sys_->count_drop(drop_reason::node_down, *e->ops->type);
+        discard(e, ask_error::node_down, "the receiver's node is down");
+      } else {
+        sys_->count_drop(drop_reason::receiver_stopped, *e->ops->type);
+        discard(e, ask_error::actor_stopped, "receiver stopped");
+      }
       return send_result::dead;
     default: return send_result::ok;
   }
@@ -702,7 +717,8 @@ envelope* actor_cell::external_pop() noexcept {
 
 void actor_cell::external_close() noexcept { close_and_drain(turn{}); }
 
-void actor_cell::close_and_drain(turn t) noexcept {
+void actor_cell::close_and_drain(turn t, drop_reason why) noexcept {
+  const bool gone = why == drop_reason::node_down;
   // Close, then account for every message admitted before the close.
   const std::uint64_t word = mailbox_.close();
   std::uint64_t users = mailbox::user_part(word) - t.user;
@@ -713,8 +729,8 @@ void actor_cell::close_and_drain(turn t) noexcept {
       system_undeliverable(e);
     } else if (auto* u = static_cast<envelope*>(mailbox_.pop())) {
       --users;
-      sys_->count_drop(drop_reason::receiver_stopped, *u->ops->type);
-      discard(u, ask_error::actor_stopped, "receiver stopped");
+      sys_->count_drop(why, *u->ops->type);
+      discard(u, gone ? ask_error::node_down : ask_error::actor_stopped, gone ? "node down" : "receiver stopped");
     } else {
       std::this_thread::yield();  // a sender is between its two steps
     }

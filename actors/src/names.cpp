@@ -25,6 +25,7 @@ std::string_view to_string(ask_error e) noexcept {
     case ask_error::actor_stopped: return "actor_stopped";
     case ask_error::exception: return "exception";
     case ask_error::mailbox_full: return "mailbox_full";
+    case ask_error::node_down: return "node_down";
   }
   return "unknown";
 }
@@ -47,6 +48,9 @@ std::string_view to_string(drop_reason r) noexcept {
     case drop_reason::dropped_newest: return "dropped_newest";
     case drop_reason::dropped_oldest: return "dropped_oldest";
     case drop_reason::late_reply: return "late_reply";
+    case drop_reason::node_down: return "node_down";
+    case drop_reason::not_serializable: return "not_serializable";
+    case drop_reason::not_exposed: return "not_exposed";
   }
   return "unknown";
 }

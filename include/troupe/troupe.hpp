@@ -19,3 +19,5 @@
 #include "troupe/actors/system_config.hpp"
 #include "troupe/mailbox/mailbox_options.hpp"
 #include "troupe/scheduler/timer_service.hpp"
+#include "troupe/actors/wire.hpp"
+#include "troupe/transport/node.hpp"

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <typeinfo>
 
 #include "troupe/actors/detail/message_pool.hpp"
@@ -17,6 +18,22 @@ namespace troupe::detail {
 
 class actor_cell;
 struct envelope;
+
+struct reply_slot_base;
+
+/// How a message crosses a process boundary (see wire.hpp). Made at compile
+/// time for message types that are protobuf messages or have a codec.
+struct wire_ops {
+  /// The type's name on the wire.
+  const std::string& (*name)();
+  /// Appends the message's bytes to `out`. Called by a transport on its own
+  /// thread while it owns the envelope.
+  void (*encode)(const envelope& e, std::string& out);
+  /// For an ask: decodes the reply from `bytes` and delivers it into `slot`.
+  /// False (slot untouched) when the bytes are malformed. nullptr when the
+  /// handler replies nothing, or replies a type that cannot cross.
+  bool (*deliver_reply)(reply_slot_base& slot, std::string_view bytes);
+};
 
 /// The operations of one (receiver type, message type) pair, made at compile
 /// time by `tell`: dispatch needs no run-time type lookup.
@@ -32,9 +49,12 @@ struct message_ops {
   /// (a monitor request answers with `down`): called instead of `destroy`
   /// with the stopped target; must free the envelope. Usually nullptr.
   void (*undelivered)(actor_cell& target, envelope* e) noexcept = nullptr;
+  /// How the message crosses the network; nullptr when it cannot.
+  const wire_ops* wire = nullptr;
 };
 
 /// Where the reply of an ask goes. Used exactly once, then deleted.
+/// (Declared above for wire_ops.)
 struct reply_slot_base {
   virtual ~reply_slot_base() = default;
   /// Reports that no reply will come.

@@ -24,9 +24,12 @@ enum class drop_reason : unsigned char {
   dropped_newest,   ///< discarded by a full mailbox with policy `drop_newest`
   dropped_oldest,   ///< evicted from a full mailbox with policy `drop_oldest`
   late_reply,       ///< a reply that arrived after its ask timed out
+  node_down,        ///< sent to (or queued for) an actor on a node that became unreachable
+  not_serializable, ///< sent to a remote actor, but its type cannot cross the network (no protobuf, no codec)
+  not_exposed,      ///< arrived from another node for an actor (or a message type) this node does not expose
 };
 
-inline constexpr std::size_t drop_reason_count = 5;
+inline constexpr std::size_t drop_reason_count = 8;
 
 [[nodiscard]] std::string_view to_string(drop_reason r) noexcept;
 

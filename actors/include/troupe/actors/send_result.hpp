@@ -33,6 +33,7 @@ enum class ask_error : unsigned char {
   actor_stopped, ///< the receiver stopped (or had stopped) before answering
   exception,     ///< the handler threw; `message()` holds what()
   mailbox_full,  ///< the request was refused or dropped by the receiver's overflow policy
+  node_down,     ///< the receiver's node became unreachable (or the request could not cross the network)
 };
 
 [[nodiscard]] std::string_view to_string(ask_error e) noexcept;

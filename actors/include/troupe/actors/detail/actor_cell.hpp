@@ -49,6 +49,15 @@ class actor_cell : public resumable {
 
   /// @threadsafe
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  /// Adds a reference unless the count already dropped to zero (the cell is
+  /// being freed): for caches holding cells without a reference. @threadsafe
+  bool try_add_ref() noexcept {
+    std::uint32_t n = refs_.load(std::memory_order_relaxed);
+    while (n != 0) {
+      if (refs_.compare_exchange_weak(n, n + 1, std::memory_order_acquire, std::memory_order_relaxed)) return true;
+    }
+    return false;
+  }
   /// Frees the cell with the last reference. @threadsafe
   void release() noexcept {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
@@ -208,12 +217,20 @@ class actor_cell : public resumable {
   void* instance_ = nullptr;
   bool instance_alive_ = false;
 
- private:
+  // For cells with their own turn loop (the remote proxy).
   /// Messages taken in the current turn, by lane.
   struct turn {
     std::uint64_t user = 0;
     std::uint64_t system = 0;
   };
+  [[nodiscard]] troupe::mailbox& own_box() noexcept { return mailbox_; }
+  /// Ends a turn: mute bookkeeping, waking muted senders, idle or yield.
+  result finish_turn(turn t) noexcept;
+  /// Closes the mailbox and dead-letters (as `why`) what is queued beyond `t`.
+  void close_and_drain(turn t, drop_reason why = drop_reason::receiver_stopped) noexcept;
+  void set_stop_reason(exit_reason why) noexcept { stop_reason_ = why; }
+
+ private:
   send_result enqueue_slow(envelope* e, admission a) noexcept;
   void schedule_hot() noexcept;
  public:
@@ -221,7 +238,6 @@ class actor_cell : public resumable {
   void schedule() noexcept;
 
  private:
-  result finish_turn(turn t) noexcept;
   result park(turn t, const cell_ptr& wait_on) noexcept;
   result end_of_life(turn t) noexcept;
   void end_incarnation() noexcept;
@@ -230,7 +246,6 @@ class actor_cell : public resumable {
   void system_undeliverable(envelope* e) noexcept;
   void trim_oldest(std::uint64_t& consumed) noexcept;
   mute_list& ensure_mute_list(bool& created);
-  void close_and_drain(turn t) noexcept;
 
   std::atomic<std::uint32_t> refs_{1};
   // Consumer-owned turn state.

@@ -15,6 +15,7 @@
 #include "troupe/actors/signals.hpp"
 #include "troupe/actors/envelope.hpp"
 #include "troupe/actors/promise.hpp"
+#include "troupe/actors/wire.hpp"
 
 namespace troupe {
 
@@ -67,6 +68,43 @@ inline bool stashed(actor_cell& self, envelope* e) noexcept {
   if (x == nullptr || !x->stash_current) [[likely]] return false;
   self.stash_take(e);
   return true;
+}
+
+/// How message M for actor A (and the reply, for an ask) crosses the network.
+template <class A, class M>
+struct wire_ops_for {
+  using R = reply_t<A, M>;
+  static const std::string& name() { return wire_name<M>(); }
+  static void encode(const envelope& e, std::string& out) {
+    wire_encode(static_cast<const message_envelope<M>&>(e).value, out);
+  }
+  static bool deliver_reply(reply_slot_base& slot, std::string_view bytes) {
+    if constexpr (wire_type<R>) {
+      R value{};
+      if (!wire_decode(bytes, value)) return false;
+      static_cast<reply_slot<R>&>(slot).deliver(std::move(value));
+      return true;
+    } else {
+      return false;
+    }
+  }
+  static constexpr auto reply_fn() noexcept -> bool (*)(reply_slot_base&, std::string_view) {
+    if constexpr (wire_type<R>) {
+      return &deliver_reply;
+    } else {
+      return nullptr;
+    }
+  }
+  static constexpr wire_ops ops{&name, &encode, reply_fn()};
+};
+
+template <class A, class M>
+constexpr const wire_ops* wire_of() noexcept {
+  if constexpr (wire_type<M>) {
+    return &wire_ops_for<A, M>::ops;
+  } else {
+    return nullptr;
+  }
 }
 
 /// Operations for message type M sent to actor type A.
@@ -124,7 +162,7 @@ struct user_ops {
     }
     delete me;
   }
-  static constexpr message_ops ops{&invoke, &destroy_envelope<M>, &typeid(M), nullptr};
+  static constexpr message_ops ops{&invoke, &destroy_envelope<M>, &typeid(M), nullptr, wire_of<A, M>()};
 };
 
 /// Delivers `down` to a watcher of type W, unless it demonitored meanwhile.

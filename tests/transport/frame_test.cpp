@@ -1,0 +1,95 @@
+// Framing and the hand-written Envelope codec, checked against protoc's.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "troupe/proto/troupe.pb.h"
+#include "troupe/transport/frame.hpp"
+
+namespace {
+using namespace troupe::transport;
+
+TEST(Frame, HandWrittenEnvelopeIsWhatProtobufReads) {
+  for (std::size_t payload_size : {0u, 5u, 127u, 128u, 300u, 70000u}) {
+    const std::string payload(payload_size, 'p');
+    std::string out;
+    append_message_frame(out, 0x1122334455667788ull, 9, 3, "troupe_test.Ping", 77,
+                         [&](std::string& o) { o += payload; });
+    framing_error err{};
+    std::vector<frame_view> frames;
+    const auto used = split_frames(out, default_max_frame_bytes, err, [&](const frame_view& f) {
+      frames.push_back(f);
+      return true;
+    });
+    ASSERT_EQ(err, framing_error::none);
+    ASSERT_EQ(used, out.size());
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0].kind, static_cast<std::uint8_t>(frame_kind::message));
+    troupe::wire::Envelope e;
+    ASSERT_TRUE(e.ParseFromArray(frames[0].body.data(), static_cast<int>(frames[0].body.size())));
+    EXPECT_EQ(e.receiver(), 0x1122334455667788ull);
+    EXPECT_EQ(e.sender(), 9u);
+    EXPECT_EQ(e.type_id(), 3u);
+    EXPECT_EQ(e.type_name(), "troupe_test.Ping");
+    EXPECT_EQ(e.request_id(), 77u);
+    EXPECT_EQ(e.payload(), payload);
+  }
+}
+
+TEST(Frame, ProtobufEnvelopeIsWhatTheHandReaderReads) {
+  troupe::wire::Envelope e;
+  e.set_receiver(42);
+  e.set_type_id(7);
+  e.set_payload(std::string(200, 'x'));
+  e.set_request_id(1u << 20);
+  std::string body = e.SerializeAsString();
+  body += std::string("\x78\x01", 2);  // an unknown varint field 15: skipped
+  envelope_view v;
+  ASSERT_TRUE(decode_envelope(body, v));
+  EXPECT_EQ(v.receiver, 42u);
+  EXPECT_EQ(v.sender, 0u);
+  EXPECT_EQ(v.type_id, 7u);
+  EXPECT_TRUE(v.type_name.empty());
+  EXPECT_EQ(v.request_id, 1u << 20);
+  EXPECT_EQ(v.payload, std::string(200, 'x'));
+}
+
+TEST(Frame, MalformedEnvelopesAreRejected) {
+  envelope_view v;
+  EXPECT_FALSE(decode_envelope(std::string("\x32\x05\x01", 3), v));          // payload longer than the body
+  EXPECT_FALSE(decode_envelope(std::string("\x09\x01\x02", 3), v));          // truncated fixed64
+  EXPECT_FALSE(decode_envelope(std::string("\x0b", 1), v));                  // group wire type
+  EXPECT_FALSE(decode_envelope(std::string("\x18\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12), v));  // 11-byte varint
+  EXPECT_FALSE(decode_envelope(std::string("\x08\x01", 2), v));              // field 1 with the wrong wire type
+  EXPECT_FALSE(decode_envelope(std::string("\x00", 1), v));                  // field number 0
+}
+
+TEST(Frame, SplitsManyFramesAndWaitsForTheRest) {
+  std::string out;
+  for (int i = 0; i < 3; ++i) append_frame(out, frame_kind::heartbeat, std::string(10, char('a' + i)));
+  framing_error err{};
+  int n = 0;
+  // All but the last byte: two complete frames, the third waits.
+  auto used = split_frames(std::string_view(out).substr(0, out.size() - 1), 1024, err, [&](const frame_view& f) {
+    EXPECT_EQ(f.body, std::string(10, char('a' + n)));
+    ++n;
+    return true;
+  });
+  EXPECT_EQ(err, framing_error::none);
+  EXPECT_EQ(n, 2);
+  EXPECT_EQ(used, 2 * (frame_header_bytes + 10));
+}
+
+TEST(Frame, EmptyAndOversizeLengthsAreErrors) {
+  framing_error err{};
+  const std::string zero("\0\0\0\0\x1e", 5);
+  split_frames(zero, 1024, err, [](const frame_view&) { return true; });
+  EXPECT_EQ(err, framing_error::empty_frame);
+  const std::string huge("\xff\xff\xff\x7f\x0a", 5);
+  split_frames(huge, 1024, err, [](const frame_view&) { return true; });
+  EXPECT_EQ(err, framing_error::oversize);
+  EXPECT_EQ(peek_frame_length(huge), 0x7fffffffu);
+}
+
+} // namespace

@@ -1,0 +1,117 @@
+// Nodes in separate processes: order across the network, a peer killed with
+// SIGKILL or frozen with SIGSTOP declared down within the timeout, and a
+// restarted peer reached again as a new incarnation.
+#include <fcntl.h>
+
+#include "child_node.hpp"
+#include "transport_fixture.hpp"
+
+namespace transport_test {
+namespace {
+
+using troupe_test::Count;
+using troupe_test::Ping;
+
+class with_child : public ::testing::Test {
+ protected:
+  void SetUp() override { n = std::make_unique<troupe::node>(sys, node_opts("parent")); }
+  void TearDown() override { n.reset(); }
+  /// The child's echo actor, watched by a probe that reports to `in`.
+  troupe::actor_ref<echo> watched_echo(const child_node& child, events& in) {
+    auto p = n->connect("127.0.0.1", child.port(), 10s);
+    EXPECT_TRUE(p.ok()) << p.message();
+    if (!p.ok()) return {};
+    auto e = p.value().lookup<echo>("echo", 10s);
+    EXPECT_TRUE(e.ok()) << e.message();
+    if (!e.ok()) return {};
+    auto w = sys.spawn<probe>(in.ref());
+    EXPECT_TRUE(w.ask(probe::watch{e.value()}, 10s).get().ok());
+    return e.value();
+  }
+  troupe::actor_system sys{two_threads()};
+  std::unique_ptr<troupe::node> n;
+};
+
+TEST_F(with_child, MessagesToAChildProcessArriveInOrder) {
+  child_node child("child-order");
+  auto p = n->connect("127.0.0.1", child.port(), 10s);
+  ASSERT_TRUE(p.ok()) << p.message();
+  auto e = p.value().lookup<echo>("echo", 10s);
+  ASSERT_TRUE(e.ok()) << e.message();
+  const std::int64_t count = troupe::test::scaled(50000, 5000);
+  for (std::int64_t i = 0; i < count; ++i) {
+    Ping ping;
+    ping.set_seq(i);
+    e.value().tell(ping);
+  }
+  auto c = e.value().ask(Count{}, 30s).get();
+  ASSERT_TRUE(c.ok()) << c.message();
+  EXPECT_EQ(c.value().n(), count);
+  EXPECT_TRUE(c.value().in_order());
+}
+
+TEST_F(with_child, AKilledPeerIsDownWithinTheTimeoutForMonitorsAndAsks) {
+  child_node child("child-kill");
+  events in(sys);
+  auto e = watched_echo(child, in);
+  ASSERT_TRUE(e);
+  ASSERT_TRUE(e.ask(Count{}, 10s).get().ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  child.kill();
+  const event ev = next(in, 10s);
+  EXPECT_EQ(ev.kind, "down");
+  EXPECT_EQ(ev.reason, troupe::exit_reason::node_down);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  auto r = e.ask(Count{}, 10s).get();
+  EXPECT_EQ(r.error(), troupe::ask_error::node_down);
+}
+
+TEST_F(with_child, AFrozenPeerIsDeclaredDownByTheHeartbeat) {
+  child_node child("child-stop");
+  events in(sys);
+  ASSERT_TRUE(watched_echo(child, in));
+  auto pending_before = n->stats().heartbeat_timeouts;
+  const auto t0 = std::chrono::steady_clock::now();
+  child.signal(SIGSTOP);  // the socket stays open: only silence tells
+  const event ev = next(in, 10s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  child.signal(SIGCONT);
+  EXPECT_EQ(ev.reason, troupe::exit_reason::node_down);
+  EXPECT_GE(took, 500ms);  // not before the 600 ms timeout (minus one tick)
+  EXPECT_LT(took, 3s);
+  EXPECT_EQ(n->stats().heartbeat_timeouts, pending_before + 1);
+}
+
+TEST_F(with_child, ARestartedPeerIsANewIncarnationReachedByReconnecting) {
+  std::uint16_t port = 0;
+  troupe::actor_ref<echo> old_ref;
+  std::uint64_t old_incarnation = 0;
+  {
+    child_node first("child-restart");
+    port = first.port();
+    auto p = n->connect("127.0.0.1", port, 10s);
+    ASSERT_TRUE(p.ok()) << p.message();
+    old_incarnation = p.value().incarnation();
+    old_ref = p.value().lookup<echo>("echo", 10s).value();
+    ASSERT_TRUE(old_ref.ask(Count{}, 10s).get().ok());
+  }  // killed
+  child_node second("child-restart", port);
+  // The node dials the old address again by itself (backoff 50..400 ms).
+  ASSERT_TRUE(troupe::test::wait_until(
+      [&] {
+        auto s = n->find_peer("child-restart");
+        return s && s->incarnation() != old_incarnation;
+      },
+      troupe::test::long_wait));
+  auto fresh = n->find_peer("child-restart").value();
+  // The old handle reports the old incarnation down; it does not reach the new process.
+  EXPECT_EQ(old_ref.ask(Count{}, 10s).get().error(), troupe::ask_error::node_down);
+  auto e = fresh.lookup<echo>("echo", 10s);
+  ASSERT_TRUE(e.ok()) << e.message();
+  auto c = e.value().ask(Count{}, 10s).get();
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c.value().n(), 0);  // a new process: nothing of the old one's traffic
+}
+
+} // namespace
+} // namespace transport_test

@@ -1,0 +1,240 @@
+// Two nodes in one process over loopback TCP: remote tell, ask, lookup,
+// monitors, links, node down, and the run-time refusals.
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "transport_fixture.hpp"
+#include "troupe/transport/cookie.hpp"
+
+namespace transport_test {
+namespace {
+
+using troupe_test::Add;
+using troupe_test::Count;
+using troupe_test::Crash;
+using troupe_test::Ping;
+
+TEST_F(two_nodes, TellsArriveExactlyOnceInOrderAndAsksReply) {
+  b->publish("echo", sys_b.spawn<echo>());
+  troupe::peer pb = connect_a_to_b();
+  ASSERT_TRUE(pb);
+  EXPECT_EQ(pb.name(), "beta");
+  EXPECT_EQ(pb.incarnation(), b->incarnation());
+  auto r = pb.lookup<echo>("echo", 10s);
+  ASSERT_TRUE(r.ok()) << r.message();
+  troupe::actor_ref<echo> e = r.value();
+
+  const std::int64_t n = troupe::test::scaled(20000, 2000);
+  for (std::int64_t i = 0; i < n; ++i) {
+    Ping p;
+    p.set_seq(i);
+    p.set_note("sixteen bytes...");
+    ASSERT_TRUE(troupe::accepted(e.tell(p)));
+  }
+  auto c = e.ask(Count{}, 20s).get();
+  ASSERT_TRUE(c.ok()) << c.message();
+  EXPECT_EQ(c.value().n(), n);
+  EXPECT_EQ(c.value().last_seq(), n - 1);
+  EXPECT_TRUE(c.value().in_order());
+
+  Add add;
+  add.set_a(40);
+  add.set_b(2);
+  auto s = e.ask(add, 10s).get();
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(s.value().value(), 42);
+  EXPECT_GE(a->stats().messages_out, std::uint64_t(n));
+  EXPECT_GE(b->stats().messages_in, std::uint64_t(n));
+  // Many frames per write: far fewer writes than messages.
+  EXPECT_LT(a->stats().writes, std::uint64_t(n));
+}
+
+TEST_F(two_nodes, LookupOfAMissingNameOrTheWrongTypeFailsClearly) {
+  b->publish("echo", sys_b.spawn<echo>());
+  troupe::peer pb = connect_a_to_b();
+  auto missing = pb.lookup<echo>("nobody", 10s);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error(), troupe::ask_error::actor_stopped);
+  EXPECT_NE(missing.message().find("nothing is published as 'nobody'"), std::string::npos) << missing.message();
+  auto wrong = pb.lookup<holder>("echo", 10s);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.message().find("not of the requested actor type"), std::string::npos) << wrong.message();
+}
+
+TEST_F(two_nodes, ConnectingTwiceGivesTheSameSessionOrARefusalThatNamesIt) {
+  troupe::peer first = connect_a_to_b();
+  auto again = a->find_peer("beta");
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(*again, first);
+}
+
+TEST_F(two_nodes, MonitorOfARemoteActorSeesItsCrash) {
+  b->publish("echo", sys_b.spawn<echo>());
+  auto e = connect_a_to_b().lookup<echo>("echo", 10s).value();
+  events in(sys_a);
+  auto w = sys_a.spawn<probe>(in.ref());
+  ASSERT_TRUE(w.ask(probe::watch{e}, 10s).get().ok());
+  e.tell(Crash{});
+  const event ev = next(in);
+  EXPECT_EQ(ev.kind, "down");
+  EXPECT_EQ(ev.reason, troupe::exit_reason::exception);
+  EXPECT_EQ(ev.what, "crash requested");
+}
+
+TEST_F(two_nodes, LinkToARemoteActorCarriesItsExit) {
+  b->publish("echo", sys_b.spawn<echo>());
+  auto e = connect_a_to_b().lookup<echo>("echo", 10s).value();
+  events in(sys_a);
+  auto l = sys_a.spawn<probe>(in.ref());
+  ASSERT_TRUE(l.ask(probe::link_to{e}, 10s).get().ok());
+  // The link is in place on beta once an ask behind it is answered.
+  ASSERT_TRUE(e.ask(Count{}, 10s).get().ok());
+  e.tell(Crash{});
+  const event ev = next(in);
+  EXPECT_EQ(ev.kind, "exit");
+  EXPECT_EQ(ev.reason, troupe::exit_reason::exception);
+}
+
+TEST_F(two_nodes, RemoteStopStopsThePublishedActor) {
+  auto local = sys_b.spawn<echo>();
+  b->publish("echo", local);
+  auto e = connect_a_to_b().lookup<echo>("echo", 10s).value();
+  events in(sys_a);
+  auto w = sys_a.spawn<probe>(in.ref());
+  ASSERT_TRUE(w.ask(probe::watch{e}, 10s).get().ok());
+  e.stop();
+  const event ev = next(in);
+  EXPECT_EQ(ev.kind, "down");
+  EXPECT_EQ(ev.reason, troupe::exit_reason::stopped);
+}
+
+TEST_F(two_nodes, NodeDownReachesMonitorsLinksAsksAndLaterSends) {
+  b->publish("echo", sys_b.spawn<echo>());
+  b->publish("holder", sys_b.spawn<holder>());
+  troupe::peer pb = connect_a_to_b();
+  auto e = pb.lookup<echo>("echo", 10s).value();
+  auto h = pb.lookup<holder>("holder", 10s).value();
+  events in(sys_a);
+  auto w = sys_a.spawn<probe>(in.ref());
+  auto l = sys_a.spawn<probe>(in.ref());
+  ASSERT_TRUE(w.ask(probe::watch{e}, 10s).get().ok());
+  ASSERT_TRUE(l.ask(probe::link_to{e}, 10s).get().ok());
+  auto pending = h.ask(Ping{}, 30s);
+  ASSERT_TRUE(e.ask(Count{}, 10s).get().ok());  // everything above reached beta
+
+  const auto t0 = std::chrono::steady_clock::now();
+  b.reset();  // beta goes away
+  auto r = pending.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), troupe::ask_error::node_down);
+  std::set<std::string> kinds;
+  for (int i = 0; i < 2; ++i) {
+    const event ev = next(in);
+    EXPECT_EQ(ev.reason, troupe::exit_reason::node_down) << ev.kind;
+    kinds.insert(ev.kind);
+  }
+  EXPECT_EQ(kinds, (std::set<std::string>{"down", "exit"}));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  EXPECT_FALSE(pb.alive());
+  EXPECT_EQ(e.tell(Ping{}), troupe::send_result::dead);
+  const auto dead = sys_a.stats().dead_letters[static_cast<std::size_t>(troupe::drop_reason::node_down)];
+  EXPECT_GE(dead, 1u);
+  // A monitor placed after the fact fires at once.
+  auto late = sys_a.spawn<probe>(in.ref());
+  ASSERT_TRUE(late.ask(probe::watch{e}, 10s).get().ok());
+  EXPECT_EQ(next(in).reason, troupe::exit_reason::node_down);
+  auto again = pb.lookup<echo>("echo", 1s);
+  EXPECT_EQ(again.error(), troupe::ask_error::node_down);
+}
+
+struct plain {
+  int x = 0;
+};
+/// Handles a type that cannot cross the network as well as one that can.
+struct mixed : troupe::actor<mixed> {
+  using remote_interface = troupe::accepts<Ping>;
+  troupe_test::Pong on(Ping) { return {}; }
+  void on(plain) {}
+};
+
+TEST_F(two_nodes, SendingATypeThatCannotCrossIsACountedDeadLetter) {
+  b->publish("mixed", sys_b.spawn<mixed>());
+  auto m = connect_a_to_b().lookup<mixed>("mixed", 10s).value();
+  EXPECT_TRUE(troupe::accepted(m.tell(plain{7})));
+  const auto idx = static_cast<std::size_t>(troupe::drop_reason::not_serializable);
+  EXPECT_TRUE(troupe::test::wait_until([&] { return sys_a.stats().dead_letters[idx] == 1; }, troupe::test::long_wait));
+  EXPECT_TRUE(m.ask(Ping{}, 10s).get().ok());  // the session is fine
+}
+
+TEST_F(two_nodes, AWrongCookieIsRefusedOnBothSidesWithTheReason) {
+  troupe::actor_system sys_c{two_threads()};
+  auto opts = node_opts("gamma");
+  opts.cookie = "another-cookie";
+  troupe::node c(sys_c, opts);
+  auto r = c.connect("127.0.0.1", b->port(), 10s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("authentication failed"), std::string::npos) << r.message();
+  EXPECT_TRUE(troupe::test::wait_until([&] { return b->stats().auth_failures == 1; }, troupe::test::long_wait));
+  EXPECT_EQ(c.stats().auth_failures, 1u);
+  EXPECT_FALSE(b->find_peer("gamma").has_value());
+  EXPECT_TRUE(connect_a_to_b().alive());  // beta still serves others
+}
+
+TEST(NodeOptions, BadValuesAreRefusedWhereGiven) {
+  troupe::actor_system sys{two_threads()};
+  auto with = [](auto change) {
+    auto o = node_opts("x");
+    change(o);
+    return o;
+  };
+  EXPECT_THROW(troupe::node(sys, with([](auto& o) { o.heartbeat_timeout = o.heartbeat_interval; })), std::invalid_argument);
+  EXPECT_THROW(troupe::node(sys, with([](auto& o) { o.max_frame_bytes = 10; })), std::invalid_argument);
+  EXPECT_THROW(troupe::node(sys, with([](auto& o) { o.handshake_timeout = -1ms; })), std::invalid_argument);
+  EXPECT_THROW(troupe::node(sys, with([](auto& o) { o.listen_host = "not-an-address"; })), std::invalid_argument);
+  EXPECT_THROW(troupe::node(sys, with([](auto& o) { o.remote_mailbox_capacity = 0; })), std::invalid_argument);
+  EXPECT_THROW(troupe::node(sys, with([](auto& o) { o.name = std::string(300, 'n'); })), std::invalid_argument);
+}
+
+TEST(NodeOptions, ConnectToAClosedPortFailsWithTheReason) {
+  troupe::actor_system sys{two_threads()};
+  troupe::node n(sys, node_opts("lonely"));
+  std::uint16_t closed_port = 0;
+  {
+    troupe::actor_system s2{two_threads()};
+    troupe::node gone(s2, node_opts("gone"));
+    closed_port = gone.port();
+  }
+  auto r = n.connect("127.0.0.1", closed_port, 10s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.message().find("cannot connect"), std::string::npos) << r.message();
+}
+
+TEST(Cookie, CreatedPrivateOnFirstUseAndRefusedWhenOthersCanRead) {
+  ::unsetenv("TROUPE_COOKIE");
+  const auto dir = std::filesystem::temp_directory_path() / ("troupe-cookie-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const std::string path = (dir / "cookie").string();
+  const std::string secret = troupe::transport::load_cookie(path);
+  EXPECT_EQ(secret.size(), 64u);
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(troupe::transport::load_cookie(path), secret);  // stable
+  ::chmod(path.c_str(), 0644);
+  try {
+    (void)troupe::transport::load_cookie(path);
+    ADD_FAILURE() << "a world-readable cookie was accepted";
+  } catch (const std::runtime_error& ex) {
+    EXPECT_NE(std::string(ex.what()).find("chmod 600"), std::string::npos) << ex.what();
+  }
+  ::setenv("TROUPE_COOKIE", "from-the-environment", 1);
+  EXPECT_EQ(troupe::transport::load_cookie(path), "from-the-environment");
+  ::unsetenv("TROUPE_COOKIE");
+  std::filesystem::remove_all(dir);
+}
+
+} // namespace
+} // namespace transport_test

@@ -1,0 +1,43 @@
+#pragma once
+// Actors and helpers shared by the transport tests and their child node.
+
+#include <stdexcept>
+
+#include "test_messages.pb.h"
+#include "troupe/troupe.hpp"
+
+namespace troupe_test {
+
+/// Answers pings and sums, counts what it got (and whether in order), and
+/// fails on request.
+struct echo : troupe::actor<echo> {
+  using remote_interface = troupe::accepts<Ping, Add, Crash, Count, Blob>;
+  std::int64_t n = 0;
+  std::int64_t last = -1;
+  bool in_order = true;
+
+  Pong on(Ping p) {
+    if (p.seq() != last + 1) in_order = false;
+    last = p.seq();
+    ++n;
+    Pong r;
+    r.set_seq(p.seq());
+    return r;
+  }
+  Sum on(Add a) {
+    Sum s;
+    s.set_value(a.a() + a.b());
+    return s;
+  }
+  void on(Crash) { throw std::runtime_error("crash requested"); }
+  Counted on(Count) {
+    Counted c;
+    c.set_n(n);
+    c.set_last_seq(last);
+    c.set_in_order(in_order);
+    return c;
+  }
+  void on(Blob) { ++n; }
+};
+
+} // namespace troupe_test

@@ -1,0 +1,39 @@
+// A child node for the multi-process tests: publishes an `echo` actor as
+// "echo", prints "PORT <n>" on stdout, and runs until stdin closes (the test
+// ended) or it is killed.
+//   troupe-test-node --name NAME [--port P] [--heartbeat-ms H]
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "test_actors.hpp"
+
+int main(int argc, char** argv) {
+  troupe::node_options opts;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    const std::string value = argv[i + 1];
+    if (flag == "--name") {
+      opts.name = value;
+    } else if (flag == "--port") {
+      opts.listen_port = static_cast<std::uint16_t>(std::stoi(value));
+    } else if (flag == "--heartbeat-ms") {
+      opts.heartbeat_interval = std::chrono::milliseconds(std::stoi(value));
+      opts.heartbeat_timeout = opts.heartbeat_interval * 6;
+    } else {
+      std::fprintf(stderr, "troupe-test-node: unknown flag %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  troupe::actor_system sys;
+  troupe::node node(sys, opts);
+  node.publish("echo", sys.spawn<troupe_test::echo>());
+  std::printf("PORT %u\n", static_cast<unsigned>(node.port()));
+  std::fflush(stdout);
+  char buf[64];
+  while (::read(0, buf, sizeof buf) > 0) {
+  }
+  return 0;
+}

@@ -1,0 +1,111 @@
+#pragma once
+// Two nodes in one process, each with its own actor system, talking over
+// real loopback TCP; and the probe actors the transport tests use.
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "support/test_support.hpp"
+#include "test_actors.hpp"
+#include "troupe/troupe.hpp"
+
+namespace transport_test {
+
+using namespace std::chrono_literals;
+using troupe_test::echo;
+
+inline constexpr const char* test_cookie = "transport-test-cookie";
+
+/// Options for a test node: loopback, ephemeral port, the test cookie, and
+/// heartbeats fast enough for failure tests to end quickly.
+inline troupe::node_options node_opts(std::string name) {
+  troupe::node_options o;
+  o.name = std::move(name);
+  o.cookie = test_cookie;
+  o.heartbeat_interval = 100ms;
+  o.heartbeat_timeout = 600ms;
+  o.handshake_timeout = 2s;
+  o.reconnect_min = 50ms;
+  o.reconnect_max = 400ms;
+  return o;
+}
+
+inline troupe::system_config two_threads() {
+  troupe::system_config c;
+  c.threads = 2;
+  return c;
+}
+
+/// What a probe saw, reported to the test thread.
+struct event {
+  std::string kind;  // "down", "exit"
+  troupe::exit_reason reason = troupe::exit_reason::normal;
+  std::string what;
+};
+using events = troupe::inbox<event>;
+using events_ref = troupe::actor_ref<events::actor_type>;
+
+inline event next(events& in, std::chrono::milliseconds within = 20s) {
+  auto e = in.receive(within);
+  if (!e) {
+    ADD_FAILURE() << "no event within " << within.count() << " ms";
+    return event{"timeout", troupe::exit_reason::normal, ""};
+  }
+  return *e;
+}
+
+/// Monitors or links (trapping exits) whatever it is told to, and reports.
+struct probe : troupe::actor<probe> {
+  explicit probe(events_ref out) : out_(std::move(out)) {}
+  struct watch {
+    troupe::any_ref who;
+  };
+  struct link_to {
+    troupe::any_ref who;
+  };
+  std::uint64_t on(watch w) { return monitor(w.who); }
+  bool on(link_to l) {
+    link(l.who);
+    return true;
+  }
+  void on(troupe::down d) { out_.tell(event{"down", d.reason, d.what}); }
+  void on(troupe::exit_msg x) { out_.tell(event{"exit", x.reason, x.what}); }
+  events_ref out_;
+};
+
+/// Keeps the promise of every ask it gets, so the asks stay pending.
+struct holder : troupe::actor<holder> {
+  using remote_interface = troupe::accepts<troupe_test::Ping>;
+  troupe::promise<troupe_test::Pong> on(troupe_test::Ping) {
+    held.push_back(troupe::make_promise<troupe_test::Pong>());
+    return {};  // the held promise answers (never, or actor_stopped when dropped)
+  }
+  std::vector<troupe::promise<troupe_test::Pong>> held;
+};
+
+class two_nodes : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    a = std::make_unique<troupe::node>(sys_a, node_opts("alpha"));
+    b = std::make_unique<troupe::node>(sys_b, node_opts("beta"));
+  }
+  void TearDown() override {
+    a.reset();
+    b.reset();
+  }
+  /// alpha's session with beta.
+  troupe::peer connect_a_to_b() {
+    auto p = a->connect("127.0.0.1", b->port(), 10s);
+    EXPECT_TRUE(p.ok()) << p.message();
+    return p.ok() ? p.value() : troupe::peer();
+  }
+
+  troupe::actor_system sys_a{two_threads()};
+  troupe::actor_system sys_b{two_threads()};
+  std::unique_ptr<troupe::node> a;
+  std::unique_ptr<troupe::node> b;
+};
+
+} // namespace transport_test

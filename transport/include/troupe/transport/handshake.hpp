@@ -1,0 +1,75 @@
+#pragma once
+/// @file The connection handshake as a pure state machine (no I/O), so that
+/// every transport shares it and a fuzzer can drive it.
+///
+/// Both sides send HELLO at once; each answers the other's HELLO with AUTH,
+/// an HMAC-SHA256 proof over both challenges, both names and its role, keyed
+/// with the shared cookie. The accepting side, once it has verified the
+/// connecting side's proof, decides (a node may refuse a duplicate) and sends
+/// WELCOME or REFUSE; the connecting side is established on WELCOME. Any
+/// other frame before that ends the handshake as a failure.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "troupe/transport/frame.hpp"
+
+namespace troupe::transport {
+
+/// The protocol version in HELLO; nodes talk only to equal versions.
+inline constexpr std::uint32_t protocol_version = 1;
+
+class handshake {
+ public:
+  enum class role : std::uint8_t { connector, acceptor };
+  enum class status : std::uint8_t {
+    in_progress,    ///< keep feeding frames
+    authenticated,  ///< acceptor only: the peer proved the cookie; call welcome() or refuse()
+    established,    ///< done: the connection carries traffic
+    failed,         ///< reason() says why; close the connection
+  };
+
+  handshake(role r, std::string name, std::uint64_t incarnation, std::string cookie, std::uint32_t max_frame);
+
+  /// Appends this side's HELLO to `out`.
+  void start(std::string& out);
+  /// Feeds one frame from the peer; may append frames to `out`.
+  status on_frame(const frame_view& f, std::string& out);
+  /// Acceptor, after `authenticated`: accept the peer.
+  void welcome(std::string& out);
+  /// Refuses the peer with `reason` (sent to it), ending in `failed`.
+  void refuse(std::string reason, std::string& out);
+
+  [[nodiscard]] status state() const noexcept { return state_; }
+  /// Why the handshake failed (for logs, and REFUSE).
+  [[nodiscard]] const std::string& reason() const noexcept { return reason_; }
+  /// True when the failure is the peer's or our proof (a wrong cookie).
+  [[nodiscard]] bool auth_failure() const noexcept { return auth_failure_; }
+  [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
+  [[nodiscard]] std::uint64_t peer_incarnation() const noexcept { return peer_incarnation_; }
+  [[nodiscard]] std::uint32_t peer_max_frame() const noexcept { return peer_max_frame_; }
+
+ private:
+  status fail(std::string reason, std::string& out, bool auth = false);
+  [[nodiscard]] std::string proof(char role_char, std::string_view challenge_a, std::string_view challenge_b,
+                                  std::string_view name_a, std::string_view name_b) const;
+
+  role role_;
+  std::string name_;
+  std::uint64_t incarnation_;
+  std::string cookie_;
+  std::uint32_t max_frame_;
+  std::string challenge_;
+  std::string peer_challenge_;
+  std::string peer_name_;
+  std::uint64_t peer_incarnation_ = 0;
+  std::uint32_t peer_max_frame_ = 0;
+  bool got_hello_ = false;
+  bool verified_ = false;
+  bool auth_failure_ = false;
+  status state_ = status::in_progress;
+  std::string reason_;
+};
+
+} // namespace troupe::transport

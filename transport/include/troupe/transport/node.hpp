@@ -1,0 +1,144 @@
+#pragma once
+/// @file A node: this process's presence on the network. It listens on a
+/// TCP endpoint, connects to other nodes, authenticates them, publishes
+/// local actors under names and hands out handles to remote ones, which
+/// are plain `actor_ref<A>` values with the same tell and ask.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+#include <vector>
+
+#include "troupe/actors/actor_ref.hpp"
+#include "troupe/actors/actor_system.hpp"
+#include "troupe/actors/remote.hpp"
+#include "troupe/actors/send_result.hpp"
+#include "troupe/transport/node_options.hpp"
+
+namespace troupe {
+
+namespace transport {
+class node_impl;
+class session;
+} // namespace transport
+
+/// Counters of one node (a snapshot).
+struct node_stats {
+  std::uint64_t connections_accepted = 0;
+  std::uint64_t connections_dialed = 0;
+  std::uint64_t sessions_up = 0;           ///< handshakes completed
+  std::uint64_t sessions_down = 0;         ///< established sessions that ended
+  std::uint64_t handshake_failures = 0;    ///< refused or broken handshakes (wrong cookie, version, garbage)
+  std::uint64_t auth_failures = 0;         ///< of which: wrong cookie
+  std::uint64_t handshake_timeouts = 0;    ///< connections that never finished the handshake
+  std::uint64_t bad_frames = 0;            ///< connections closed for a bad frame after the handshake
+  std::uint64_t heartbeat_timeouts = 0;    ///< peers declared down for silence
+  std::uint64_t messages_out = 0;
+  std::uint64_t messages_in = 0;
+  std::uint64_t bytes_out = 0;
+  std::uint64_t bytes_in = 0;
+  std::uint64_t writes = 0;                ///< write syscalls (completed async writes)
+};
+
+/// Another node this node has a session with (or had: a handle outlives the
+/// session; then `alive()` is false and lookups fail with node_down).
+/// A value: cheap to copy, safe to share.
+class peer {
+ public:
+  peer() = default;
+  [[nodiscard]] const std::string& name() const noexcept;
+  [[nodiscard]] std::uint64_t incarnation() const noexcept;
+  [[nodiscard]] bool alive() const noexcept;
+  explicit operator bool() const noexcept { return static_cast<bool>(s_); }
+
+  /// The actor published under `name` on that node, as a handle of type A.
+  /// Blocks up to `timeout`: call it from a thread outside the actor system
+  /// (main, a test, an inbox thread), not from a handler.
+  /// Fails with actor_stopped when nothing is published under `name` or the
+  /// published actor is not an A; node_down when the peer is gone; timeout.
+  template <class A>
+  [[nodiscard]] result<actor_ref<A>> lookup(std::string_view name, std::chrono::milliseconds timeout) const {
+    auto r = lookup_cell(name, typeid(A), timeout);
+    if (!r.ok()) return failure{r.error(), std::string(r.message())};
+    return actor_ref<A>::from_cell(r.value().get());
+  }
+
+  /// A handle to actor `id` of that node without asking it (ids travel in
+  /// messages, see node::address_of). Sends to an id that does not exist,
+  /// or is not published, become dead letters on that node.
+  template <class A>
+  [[nodiscard]] actor_ref<A> resolve(std::uint64_t id) const {
+    detail::cell_ptr c = resolve_cell(id, typeid(A));
+    return c ? actor_ref<A>::from_cell(c.get()) : actor_ref<A>();
+  }
+
+  friend bool operator==(const peer& a, const peer& b) noexcept { return a.s_ == b.s_; }
+
+  /// For the transport.
+  explicit peer(std::shared_ptr<transport::session> s) noexcept : s_(std::move(s)) {}
+
+ private:
+  [[nodiscard]] result<detail::cell_ptr> lookup_cell(std::string_view name, const std::type_info& type,
+                                                     std::chrono::milliseconds timeout) const;
+  [[nodiscard]] detail::cell_ptr resolve_cell(std::uint64_t id, const std::type_info& type) const;
+  std::shared_ptr<transport::session> s_;
+};
+
+/// This process's node. Create it after the actor_system and destroy it
+/// before (it stops first: every remote handle then reports node_down).
+class node {
+ public:
+  /// Starts the node's I/O thread and, unless `opts.listen` is false,
+  /// listens. @throws std::invalid_argument for a bad option,
+  /// std::runtime_error when the cookie cannot be loaded or the endpoint
+  /// cannot be bound.
+  explicit node(actor_system& sys, node_options opts = {});
+  ~node();
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  [[nodiscard]] const std::string& name() const noexcept;
+  /// Random per node start: a restarted process is a new incarnation.
+  [[nodiscard]] std::uint64_t incarnation() const noexcept;
+  /// The port it listens on (0 when not listening).
+  [[nodiscard]] std::uint16_t port() const noexcept;
+
+  /// Connects to the node at host:port and completes the handshake, or
+  /// fails (connection refused, wrong cookie, version, timeout) with the
+  /// reason. Returns the existing session when already connected to it.
+  /// Blocks: call from outside the actor system. @threadsafe
+  [[nodiscard]] result<peer> connect(const std::string& host, std::uint16_t port,
+                                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  /// The session with the node called `name`, if there is one now.
+  [[nodiscard]] std::optional<peer> find_peer(std::string_view name) const;
+
+  /// Publishes `ref` under `name`: other nodes may look it up and send it
+  /// the messages its `remote_interface` lists. Replaces an earlier
+  /// publication of the same name. @threadsafe
+  template <class A>
+  void publish(std::string name, const actor_ref<A>& ref) {
+    publish_cell(std::move(name), ref.cell(), typeid(A), remote::interface<A>());
+  }
+  /// Makes `ref` reachable by id (without a name), e.g. to send its
+  /// address in a message. @threadsafe
+  template <class A>
+  void expose(const actor_ref<A>& ref) {
+    publish_cell({}, ref.cell(), typeid(A), remote::interface<A>());
+  }
+  /// Removes a publication (the actor stays reachable by id until it stops).
+  void unpublish(std::string_view name);
+
+  [[nodiscard]] node_stats stats() const noexcept;
+
+ private:
+  void publish_cell(std::string name, detail::actor_cell* c, const std::type_info& type,
+                    std::vector<remote::inbound_type> accepts);
+  std::shared_ptr<transport::node_impl> impl_;
+};
+
+} // namespace troupe

@@ -1,0 +1,48 @@
+#pragma once
+/// @file How a node is set up. Every option is checked where it is given
+/// (the node constructor): a bad value throws std::invalid_argument.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "troupe/transport/frame.hpp"
+
+namespace troupe {
+
+struct node_options {
+  /// The node's name, unique among the nodes it talks to (1..255 bytes).
+  /// Default: "node-<pid>".
+  std::string name;
+  /// Where to accept connections; `listen = false` for a node that only connects.
+  bool listen = true;
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 0;  ///< 0: an ephemeral port (see node::port())
+  /// The shared secret. Empty: TROUPE_COOKIE, else `cookie_file`.
+  std::string cookie;
+  /// Empty: ~/.troupe/cookie (created, mode 0600, on first use).
+  std::string cookie_file;
+  /// The largest frame accepted (and sent); a larger one closes the connection.
+  std::uint32_t max_frame_bytes = transport::default_max_frame_bytes;
+  /// A connection that has not finished its handshake by then is closed.
+  std::chrono::milliseconds handshake_timeout{5000};
+  /// How often an established connection sends a heartbeat.
+  std::chrono::milliseconds heartbeat_interval{500};
+  /// A peer heard nothing from for this long is declared down.
+  std::chrono::milliseconds heartbeat_timeout{2000};
+  /// Reconnect to peers this node connected to, after they go down, with
+  /// exponential backoff from `reconnect_min` to `reconnect_max`.
+  bool reconnect = true;
+  std::chrono::milliseconds reconnect_min{100};
+  std::chrono::milliseconds reconnect_max{5000};
+  /// Outgoing queue bound per remote actor (mute_sender backpressure on
+  /// local senders while the connection cannot keep up).
+  std::size_t remote_mailbox_capacity = 8192;
+
+  /// @throws std::invalid_argument naming the option and the rule.
+  void validate() const;
+};
+
+} // namespace troupe

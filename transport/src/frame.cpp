@@ -1,0 +1,160 @@
+#include "troupe/transport/frame.hpp"
+
+#include <google/protobuf/message_lite.h>
+
+#include <cstring>
+
+namespace troupe::transport {
+
+std::uint32_t peek_frame_length(std::string_view data) noexcept {
+  if (data.size() < 4) return 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  return std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 | std::uint32_t(p[3]) << 24;
+}
+
+std::size_t begin_frame(std::string& out, frame_kind kind) {
+  const std::size_t start = out.size();
+  out.append(4, '\0');
+  out.push_back(static_cast<char>(kind));
+  return start;
+}
+
+void end_frame(std::string& out, std::size_t start) noexcept {
+  const auto len = static_cast<std::uint32_t>(out.size() - start - 4);
+  auto* p = reinterpret_cast<unsigned char*>(out.data() + start);
+  p[0] = static_cast<unsigned char>(len);
+  p[1] = static_cast<unsigned char>(len >> 8);
+  p[2] = static_cast<unsigned char>(len >> 16);
+  p[3] = static_cast<unsigned char>(len >> 24);
+}
+
+void append_frame(std::string& out, frame_kind kind, const google::protobuf::MessageLite& body) {
+  const std::size_t start = begin_frame(out, kind);
+  const std::size_t n = body.ByteSizeLong();
+  const std::size_t at = out.size();
+  out.resize(at + n);
+  body.SerializeWithCachedSizesToArray(reinterpret_cast<std::uint8_t*>(out.data() + at));
+  end_frame(out, start);
+}
+
+void append_frame(std::string& out, frame_kind kind, std::string_view body) {
+  const std::size_t start = begin_frame(out, kind);
+  out.append(body);
+  end_frame(out, start);
+}
+
+namespace framing {
+void put_varint(std::string& out, std::uint64_t v) {
+  char buf[10];
+  int n = 0;
+  while (v >= 0x80) {
+    buf[n++] = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  buf[n++] = static_cast<char>(v);
+  out.append(buf, static_cast<std::size_t>(n));
+}
+
+void put_fixed64(std::string& out, std::uint64_t v) {
+  char buf[8];
+  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));
+  out.append(buf, 8);
+}
+
+void patch_length(std::string& out, std::size_t at) {
+  const std::size_t len = out.size() - at - 1;
+  if (len < 0x80) {
+    out[at] = static_cast<char>(len);
+    return;
+  }
+  std::string v;
+  put_varint(v, len);
+  out.insert(at + 1, v.size() - 1, '\0');  // moves the payload along
+  std::memcpy(out.data() + at, v.data(), v.size());
+}
+} // namespace framing
+
+namespace {
+struct reader {
+  const unsigned char* p;
+  const unsigned char* end;
+  bool varint(std::uint64_t& v) noexcept {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p == end) return false;
+      const unsigned char b = *p++;
+      v |= std::uint64_t(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return true;
+    }
+    return false;  // more than 10 bytes
+  }
+  bool fixed64(std::uint64_t& v) noexcept {
+    if (end - p < 8) return false;
+    v = 0;
+    for (int i = 0; i < 8; ++i) v |= std::uint64_t(p[i]) << (8 * i);
+    p += 8;
+    return true;
+  }
+  bool bytes(std::string_view& s) noexcept {
+    std::uint64_t n = 0;
+    if (!varint(n) || n > std::uint64_t(end - p)) return false;
+    s = std::string_view(reinterpret_cast<const char*>(p), n);
+    p += n;
+    return true;
+  }
+  bool skip(std::uint32_t wire_type) noexcept {
+    std::uint64_t v = 0;
+    std::string_view s;
+    switch (wire_type) {
+      case 0: return varint(v);
+      case 1: return fixed64(v);
+      case 2: return bytes(s);
+      case 5:
+        if (end - p < 4) return false;
+        p += 4;
+        return true;
+      default: return false;  // groups (3, 4) and invalid types
+    }
+  }
+};
+} // namespace
+
+bool decode_envelope(std::string_view body, envelope_view& out) noexcept {
+  out = envelope_view{};
+  reader r{reinterpret_cast<const unsigned char*>(body.data()),
+           reinterpret_cast<const unsigned char*>(body.data()) + body.size()};
+  while (r.p != r.end) {
+    std::uint64_t key = 0;
+    if (!r.varint(key)) return false;
+    const auto field = key >> 3;
+    const auto wt = static_cast<std::uint32_t>(key & 7);
+    if (field == 0) return false;
+    std::uint64_t v = 0;
+    switch (field) {
+      case 1:
+        if (wt != 1 || !r.fixed64(out.receiver)) return false;
+        break;
+      case 2:
+        if (wt != 1 || !r.fixed64(out.sender)) return false;
+        break;
+      case 3:
+        if (wt != 0 || !r.varint(v)) return false;
+        out.type_id = static_cast<std::uint32_t>(v);
+        break;
+      case 4:
+        if (wt != 2 || !r.bytes(out.type_name)) return false;
+        break;
+      case 5:
+        if (wt != 0 || !r.varint(out.request_id)) return false;
+        break;
+      case 6:
+        if (wt != 2 || !r.bytes(out.payload)) return false;
+        break;
+      default:
+        if (!r.skip(wt)) return false;
+    }
+  }
+  return true;
+}
+
+} // namespace troupe::transport

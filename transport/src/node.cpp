@@ -1,0 +1,359 @@
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+#include "node_impl.hpp"
+#include "troupe/actors/detail/system_core.hpp"
+#include "troupe/transport/cookie.hpp"
+
+namespace troupe {
+
+// -- options ---------------------------------------------------------------------
+
+void node_options::validate() const {
+  auto bad = [](const std::string& what) { throw std::invalid_argument("troupe::node_options: " + what); };
+  if (name.size() > 255) bad("name is longer than 255 bytes");
+  if (listen && listen_host.empty()) bad("listen_host is empty");
+  if (max_frame_bytes < 1024) bad("max_frame_bytes must be at least 1024");
+  if (max_frame_bytes > (1u << 30)) bad("max_frame_bytes must be at most 1 GiB");
+  if (handshake_timeout.count() <= 0) bad("handshake_timeout must be positive");
+  if (heartbeat_interval.count() <= 0) bad("heartbeat_interval must be positive");
+  if (heartbeat_timeout <= heartbeat_interval) bad("heartbeat_timeout must be longer than heartbeat_interval");
+  if (reconnect_min.count() <= 0 || reconnect_max < reconnect_min) bad("need 0 < reconnect_min <= reconnect_max");
+  if (remote_mailbox_capacity == 0 || remote_mailbox_capacity > (1u << 30)) {
+    bad("remote_mailbox_capacity must be between 1 and 2^30");
+  }
+}
+
+namespace transport {
+
+namespace {
+std::uint64_t random_incarnation() {
+  std::uint64_t v = 0;
+  while (v == 0) {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1) {
+      throw std::runtime_error("troupe: no random bytes for the node incarnation");
+    }
+  }
+  return v;
+}
+
+node_options checked(node_options o) {
+  o.validate();
+  if (o.name.empty()) o.name = "node-" + std::to_string(::getpid());
+  return o;
+}
+} // namespace
+
+node_impl::node_impl(actor_system& s, node_options o)
+    : sys(s), core(s.core()), opts(checked(std::move(o))), incarnation(random_incarnation()) {
+  cookie = opts.cookie.empty() ? load_cookie(opts.cookie_file) : opts.cookie;
+  work_.emplace(io.get_executor());
+  if (opts.listen) {
+    boost::system::error_code ec;
+    const auto addr = asio::ip::make_address(opts.listen_host, ec);
+    if (ec) throw std::invalid_argument("troupe::node_options: listen_host '" + opts.listen_host + "' is not an IP address");
+    acceptor_ = std::make_unique<tcp::acceptor>(io);
+    const tcp::endpoint ep(addr, opts.listen_port);
+    acceptor_->open(ep.protocol(), ec);
+    if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(ep, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      throw std::runtime_error("troupe: node " + opts.name + " cannot listen on " + opts.listen_host + ":" +
+                               std::to_string(opts.listen_port) + ": " + ec.message());
+    }
+    port = acceptor_->local_endpoint().port();
+    accept_next();
+  }
+  thread_ = std::thread([this] {
+    detail::never_block_scope never_block;  // a full local mailbox must not stall the network
+    for (;;) {
+      try {
+        io.run();
+        return;
+      } catch (const std::exception& ex) {
+        log().error("troupe node {}: I/O thread: {}", opts.name, ex.what());
+      }
+    }
+  });
+  log().info("troupe node {} (incarnation {:016x}) up{}", opts.name, incarnation,
+             opts.listen ? ", listening on " + opts.listen_host + ":" + std::to_string(port) : std::string());
+}
+
+node_impl::~node_impl() { stop(); }
+
+void node_impl::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  stopping_.store(true);
+  asio::post(io, [this] {
+    if (acceptor_) {
+      boost::system::error_code ec;
+      acceptor_->close(ec);
+    }
+    std::vector<std::shared_ptr<session>> all;
+    {
+      std::lock_guard lock(mx_);
+      for (auto& [n, s] : sessions_) all.push_back(s);
+      for (auto& s : handshaking_) all.push_back(s);
+    }
+    for (auto& s : all) s->leave("node " + opts.name + " is shutting down");
+    work_.reset();
+    io.stop();
+  });
+  if (thread_.joinable()) thread_.join();
+  acceptor_.reset();
+  std::lock_guard lock(mx_);
+  sessions_.clear();
+  handshaking_.clear();
+  published_.clear();
+  exposed_.clear();
+}
+
+void node_impl::accept_next() {
+  acceptor_->async_accept([this](const boost::system::error_code& ec, tcp::socket sock) {
+    if (stopping_.load()) return;
+    if (!ec) {
+      counters.accepted.fetch_add(1, std::memory_order_relaxed);
+      auto s = std::make_shared<session>(*this, std::move(sock), handshake::role::acceptor, std::nullopt, nullptr);
+      {
+        std::lock_guard lock(mx_);
+        handshaking_.insert(s);
+      }
+      s->start();
+    } else if (ec == asio::error::operation_aborted) {
+      return;
+    } else {
+      log().warn("troupe node {}: accept failed: {}", opts.name, ec.message());
+    }
+    accept_next();
+  });
+}
+
+void node_impl::dial(dial_target target, std::shared_ptr<dial_state> waiter) {
+  if (stopping_.load()) {
+    if (waiter) waiter->finish(nullptr, "node is shutting down");
+    return;
+  }
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(target.host, ec);
+  tcp::endpoint ep;
+  if (!ec) {
+    ep = tcp::endpoint(addr, target.port);
+  } else {
+    tcp::resolver resolver(io);
+    auto results = resolver.resolve(target.host, std::to_string(target.port), ec);
+    if (ec || results.empty()) {
+      const std::string err = "cannot resolve " + target.host + ": " + ec.message();
+      if (waiter) waiter->finish(nullptr, err);
+      if (!waiter) schedule_reconnect(std::move(target));
+      return;
+    }
+    ep = *results.begin();
+  }
+  auto sock = std::make_shared<tcp::socket>(io);
+  counters.dialed.fetch_add(1, std::memory_order_relaxed);
+  sock->async_connect(ep, [this, sock, target, waiter](const boost::system::error_code& cec) mutable {
+    if (stopping_.load()) {
+      if (waiter) waiter->finish(nullptr, "node is shutting down");
+      return;
+    }
+    if (cec) {
+      const std::string err = "cannot connect to " + target.host + ":" + std::to_string(target.port) + ": " + cec.message();
+      if (waiter) {
+        waiter->finish(nullptr, err);
+      } else {
+        schedule_reconnect(std::move(target));
+      }
+      return;
+    }
+    auto s = std::make_shared<session>(*this, std::move(*sock), handshake::role::connector, target, waiter);
+    {
+      std::lock_guard lock(mx_);
+      handshaking_.insert(s);
+    }
+    s->start();
+  });
+}
+
+void node_impl::schedule_reconnect(dial_target target) {
+  if (!opts.reconnect || stopping_.load()) return;
+  target.backoff = target.backoff.count() == 0 ? opts.reconnect_min : std::min(target.backoff * 2, opts.reconnect_max);
+  auto timer = std::make_shared<asio::steady_timer>(io, target.backoff);
+  timer->async_wait([this, timer, target](const boost::system::error_code& ec) {
+    if (ec || stopping_.load()) return;
+    dial(target, nullptr);
+  });
+}
+
+std::string node_impl::admit(const session& s) {
+  std::lock_guard lock(mx_);
+  auto it = sessions_.find(s.peer_name());
+  if (it != sessions_.end() && it->second->alive() && it->second->peer_incarnation() == s.peer_incarnation()) {
+    return "already connected";
+  }
+  return {};
+}
+
+void node_impl::session_up(const std::shared_ptr<session>& s) {
+  std::shared_ptr<session> old;
+  {
+    std::lock_guard lock(mx_);
+    handshaking_.erase(s);
+    auto& slot = sessions_[s->peer_name()];
+    if (slot && slot != s) old = std::move(slot);
+    slot = s;
+  }
+  counters.up.fetch_add(1, std::memory_order_relaxed);
+  // A new incarnation of a name: the old process is gone for good.
+  if (old) old->down("replaced by a new incarnation of " + s->peer_name());
+}
+
+void node_impl::session_down(session& s, const std::string& reason, bool was_established) {
+  (void)reason;
+  {
+    std::lock_guard lock(mx_);
+    for (auto it = handshaking_.begin(); it != handshaking_.end(); ++it) {
+      if (it->get() == &s) {
+        handshaking_.erase(it);
+        break;
+      }
+    }
+    if (was_established) {
+      auto it = sessions_.find(s.peer_name());
+      if (it != sessions_.end() && it->second.get() == &s) sessions_.erase(it);
+    }
+  }
+  if (was_established) counters.down.fetch_add(1, std::memory_order_relaxed);
+  // Dialled peers are dialled again (with backoff) once they are gone, and
+  // so is a reconnect attempt that failed; a connect() that failed is not.
+  if (s.dialled() && (was_established || !s.has_waiter())) {
+    dial_target t = *s.dialled();
+    if (was_established) t.backoff = {};
+    schedule_reconnect(std::move(t));
+  }
+}
+
+std::shared_ptr<exposed_actor> node_impl::find_exposed(std::uint64_t id) const {
+  std::lock_guard lock(mx_);
+  auto it = exposed_.find(id);
+  return it == exposed_.end() ? nullptr : it->second;
+}
+
+std::optional<std::pair<std::uint64_t, std::string>> node_impl::find_published(const std::string& name) const {
+  std::lock_guard lock(mx_);
+  auto it = published_.find(name);
+  if (it == published_.end()) return std::nullopt;
+  return std::make_pair(it->second->cell->id(), std::string(it->second->type->name()));
+}
+
+bool node_impl::knows_type(const std::string& wire_name) const {
+  std::lock_guard lock(mx_);
+  return known_types_.contains(wire_name);
+}
+
+void node_impl::publish(std::string name, detail::actor_cell* c, const std::type_info& type,
+                        std::vector<remote::inbound_type> accepts) {
+  if (c == nullptr) throw std::invalid_argument("troupe::node::publish: empty actor_ref");
+  auto ex = std::make_shared<exposed_actor>();
+  ex->cell = detail::cell_ptr(c);
+  ex->type = &type;
+  for (const auto& in : accepts) ex->accepts.emplace(*in.name, in);
+  std::lock_guard lock(mx_);
+  auto [it, fresh] = exposed_.try_emplace(c->id(), ex);
+  if (fresh) {
+    for (const auto& [n, in] : ex->accepts) ++known_types_[n];
+  } else {
+    ex = it->second;
+  }
+  if (!name.empty()) published_[std::move(name)] = ex;
+  gen_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void node_impl::unpublish(std::string_view name) {
+  std::lock_guard lock(mx_);
+  published_.erase(std::string(name));
+  gen_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+result<peer> node_impl::connect(const std::string& host, std::uint16_t p, std::chrono::milliseconds timeout) {
+  if (timeout.count() < 0) throw std::invalid_argument("troupe::node::connect: timeout must not be negative");
+  auto waiter = std::make_shared<dial_state>();
+  asio::post(io, [this, t = dial_target{host, p, {}}, waiter]() mutable { dial(std::move(t), waiter); });
+  std::unique_lock lock(waiter->mx);
+  if (!waiter->cv.wait_for(lock, timeout, [&] { return waiter->done; })) {
+    return failure{ask_error::timeout, "no session with " + host + ":" + std::to_string(p) + " within the timeout"};
+  }
+  if (waiter->established) return peer(waiter->established);
+  return failure{ask_error::node_down, waiter->error};
+}
+
+std::optional<peer> node_impl::find_peer(std::string_view name) const {
+  std::lock_guard lock(mx_);
+  auto it = sessions_.find(std::string(name));
+  if (it == sessions_.end() || !it->second->alive()) return std::nullopt;
+  return peer(it->second);
+}
+
+} // namespace transport
+
+// -- node / peer -------------------------------------------------------------------
+
+node::node(actor_system& sys, node_options opts) : impl_(std::make_shared<transport::node_impl>(sys, std::move(opts))) {}
+node::~node() { impl_->stop(); }
+const std::string& node::name() const noexcept { return impl_->opts.name; }
+std::uint64_t node::incarnation() const noexcept { return impl_->incarnation; }
+std::uint16_t node::port() const noexcept { return impl_->port; }
+result<peer> node::connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout) {
+  return impl_->connect(host, port, timeout);
+}
+std::optional<peer> node::find_peer(std::string_view name) const { return impl_->find_peer(name); }
+void node::publish_cell(std::string name, detail::actor_cell* c, const std::type_info& type,
+                        std::vector<remote::inbound_type> accepts) {
+  impl_->publish(std::move(name), c, type, std::move(accepts));
+}
+void node::unpublish(std::string_view name) { impl_->unpublish(name); }
+
+node_stats node::stats() const noexcept {
+  const auto& c = impl_->counters;
+  auto ld = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  node_stats s;
+  s.connections_accepted = ld(c.accepted);
+  s.connections_dialed = ld(c.dialed);
+  s.sessions_up = ld(c.up);
+  s.sessions_down = ld(c.down);
+  s.handshake_failures = ld(c.hs_failures);
+  s.auth_failures = ld(c.auth_failures);
+  s.handshake_timeouts = ld(c.hs_timeouts);
+  s.bad_frames = ld(c.bad_frames);
+  s.heartbeat_timeouts = ld(c.hb_timeouts);
+  s.messages_out = ld(c.msgs_out);
+  s.messages_in = ld(c.msgs_in);
+  s.bytes_out = ld(c.bytes_out);
+  s.bytes_in = ld(c.bytes_in);
+  s.writes = ld(c.writes);
+  return s;
+}
+
+const std::string& peer::name() const noexcept {
+  static const std::string none;
+  return s_ ? s_->peer_name() : none;
+}
+std::uint64_t peer::incarnation() const noexcept { return s_ ? s_->peer_incarnation() : 0; }
+bool peer::alive() const noexcept { return s_ && s_->alive(); }
+
+result<detail::cell_ptr> peer::lookup_cell(std::string_view name, const std::type_info& type,
+                                           std::chrono::milliseconds timeout) const {
+  if (timeout.count() < 0) throw std::invalid_argument("troupe::peer::lookup: timeout must not be negative");
+  if (!s_) return failure{ask_error::node_down, "empty peer handle"};
+  return s_->lookup(name, type, timeout);
+}
+
+detail::cell_ptr peer::resolve_cell(std::uint64_t id, const std::type_info& type) const {
+  if (!s_ || id == 0) return {};
+  return s_->proxy_for(id, type);
+}
+
+} // namespace troupe

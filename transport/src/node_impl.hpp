@@ -1,0 +1,91 @@
+#pragma once
+// Private to the transport: the node's shared state and its I/O thread.
+
+#include <atomic>
+#include <utility>  // Boost 1.74 Asio uses std::exchange without it
+#include <boost/asio.hpp>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "session.hpp"
+#include "troupe/actors/actor_system.hpp"
+#include "troupe/transport/node.hpp"
+
+namespace troupe::transport {
+
+/// A local actor other nodes may address.
+struct exposed_actor {
+  detail::cell_ptr cell;
+  const std::type_info* type = nullptr;
+  std::unordered_map<std::string, remote::inbound_type> accepts;  // by wire name
+};
+
+struct node_counters {
+  std::atomic<std::uint64_t> accepted{0}, dialed{0}, up{0}, down{0}, hs_failures{0}, auth_failures{0},
+      hs_timeouts{0}, bad_frames{0}, hb_timeouts{0}, msgs_out{0}, msgs_in{0}, bytes_out{0}, bytes_in{0}, writes{0};
+};
+
+class node_impl {
+ public:
+  node_impl(actor_system& sys, node_options opts);
+  ~node_impl();
+  node_impl(const node_impl&) = delete;
+  node_impl& operator=(const node_impl&) = delete;
+
+  /// Closes every session (peers see a goodbye) and joins the I/O thread.
+  void stop();
+
+  result<peer> connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout);
+  std::optional<peer> find_peer(std::string_view name) const;
+  void publish(std::string name, detail::actor_cell* c, const std::type_info& type,
+               std::vector<remote::inbound_type> accepts);
+  void unpublish(std::string_view name);
+
+  // -- for sessions --
+  /// The acceptor decides whether an authenticated peer may have a session:
+  /// an empty string admits it, anything else is the refusal's reason.
+  std::string admit(const session& s);
+  void session_up(const std::shared_ptr<session>& s);
+  void session_down(session& s, const std::string& reason, bool was_established);
+  std::shared_ptr<exposed_actor> find_exposed(std::uint64_t id) const;
+  /// The published actor called `name`: (id, type name) or nothing.
+  std::optional<std::pair<std::uint64_t, std::string>> find_published(const std::string& name) const;
+  bool knows_type(const std::string& wire_name) const;
+  [[nodiscard]] std::uint64_t exposed_generation() const noexcept { return gen_.load(std::memory_order_acquire); }
+  void dial(dial_target target, std::shared_ptr<dial_state> waiter);
+
+  actor_system& sys;
+  detail::system_core& core;
+  node_options opts;
+  std::string cookie;
+  std::uint64_t incarnation = 0;
+  std::uint16_t port = 0;
+  asio::io_context io;
+  node_counters counters;
+
+ private:
+  void accept_next();
+  void schedule_reconnect(dial_target target);
+
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::unique_ptr<tcp::acceptor> acceptor_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  bool stopped_ = false;
+
+  mutable std::mutex mx_;
+  std::unordered_map<std::string, std::shared_ptr<session>> sessions_;  // established, by peer name
+  std::unordered_set<std::shared_ptr<session>> handshaking_;
+  std::unordered_map<std::string, std::shared_ptr<exposed_actor>> published_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<exposed_actor>> exposed_;
+  std::unordered_map<std::string, std::size_t> known_types_;
+  std::atomic<std::uint64_t> gen_{0};
+};
+
+} // namespace troupe::transport

@@ -1,0 +1,725 @@
+#include "session.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+
+#include <cstring>
+
+#include "node_impl.hpp"
+#include "troupe/proto/troupe.pb.h"
+
+namespace troupe::transport {
+
+spdlog::logger& log() {
+  static std::shared_ptr<spdlog::logger> l = [] {
+    if (auto existing = spdlog::get("troupe")) return existing;
+    try {
+      return spdlog::stderr_color_mt("troupe");
+    } catch (const spdlog::spdlog_ex&) {
+      return spdlog::get("troupe");
+    }
+  }();
+  return *l;
+}
+
+namespace {
+constexpr std::size_t read_chunk = 256 * 1024;
+
+wire::ExitReason to_wire(exit_reason r) {
+  switch (r) {
+    case exit_reason::normal: return wire::EXIT_NORMAL;
+    case exit_reason::stopped: return wire::EXIT_STOPPED;
+    case exit_reason::exception: return wire::EXIT_EXCEPTION;
+    case exit_reason::killed: return wire::EXIT_KILLED;
+    case exit_reason::node_down: return wire::EXIT_NODE_DOWN;
+  }
+  return wire::EXIT_STOPPED;
+}
+
+exit_reason from_wire(int r) {
+  switch (r) {
+    case wire::EXIT_NORMAL: return exit_reason::normal;
+    case wire::EXIT_STOPPED: return exit_reason::stopped;
+    case wire::EXIT_EXCEPTION: return exit_reason::exception;
+    case wire::EXIT_KILLED: return exit_reason::killed;
+    default: return exit_reason::node_down;
+  }
+}
+
+wire::AskError to_wire(ask_error e) {
+  switch (e) {
+    case ask_error::timeout: return wire::ASK_TIMEOUT;
+    case ask_error::actor_stopped: return wire::ASK_ACTOR_STOPPED;
+    case ask_error::exception: return wire::ASK_EXCEPTION;
+    case ask_error::mailbox_full: return wire::ASK_MAILBOX_FULL;
+    case ask_error::node_down: return wire::ASK_NODE_DOWN;
+  }
+  return wire::ASK_EXCEPTION;
+}
+
+ask_error ask_from_wire(int e) {
+  switch (e) {
+    case wire::ASK_TIMEOUT: return ask_error::timeout;
+    case wire::ASK_ACTOR_STOPPED: return ask_error::actor_stopped;
+    case wire::ASK_MAILBOX_FULL: return ask_error::mailbox_full;
+    case wire::ASK_NODE_DOWN: return ask_error::node_down;
+    default: return ask_error::exception;
+  }
+}
+
+template <class M>
+bool parse(M& m, const frame_view& f) {
+  return m.ParseFromArray(f.body.data(), static_cast<int>(f.body.size()));
+}
+
+std::string reply_frame(std::uint64_t request, ask_error code, std::string_view message, std::string_view payload) {
+  wire::Reply r;
+  r.set_request_id(request);
+  if (code != ask_error{}) {
+    r.set_error(to_wire(code));
+    r.set_message(std::string(message));
+  } else {
+    r.set_payload(std::string(payload));
+  }
+  std::string f;
+  append_frame(f, frame_kind::reply, r);
+  return f;
+}
+
+/// Answers the peer's asks: frames go through the session's outbox.
+class session_sink final : public remote::reply_sink {
+ public:
+  explicit session_sink(std::weak_ptr<session> s) : s_(std::move(s)) {}
+  void reply(std::uint64_t request, std::string&& payload) noexcept override {
+    try {
+      if (auto s = s_.lock()) s->post_frame(reply_frame(request, ask_error{}, {}, payload));
+    } catch (...) {
+    }
+  }
+  void reply_error(std::uint64_t request, ask_error code, const std::string& message) noexcept override {
+    try {
+      if (auto s = s_.lock()) s->post_frame(reply_frame(request, code, message, {}));
+    } catch (...) {
+    }
+  }
+
+ private:
+  std::weak_ptr<session> s_;
+};
+} // namespace
+
+session::session(node_impl& node, tcp::socket sock, handshake::role role, std::optional<dial_target> dial,
+                 std::shared_ptr<dial_state> waiter)
+    : node_(node),
+      sock_(std::make_unique<tcp::socket>(std::move(sock))),
+      hs_(role, node.opts.name, node.incarnation, node.cookie, node.opts.max_frame_bytes),
+      role_(role),
+      dial_(std::move(dial)),
+      waiter_(std::move(waiter)) {
+  boost::system::error_code ec;
+  const auto ep = sock_->remote_endpoint(ec);
+  endpoint_ = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
+  sock_->set_option(tcp::no_delay(true), ec);
+  rbuf_.resize(read_chunk);
+}
+
+session::~session() {
+  for (auto& [id, a] : asks_) {
+    a.slot->fail(ask_error::node_down, "node down");
+    delete a.slot;
+  }
+}
+
+void session::start() {
+  last_read_ = std::chrono::steady_clock::now();
+  hs_.start(out_);
+  flush();
+  timer_ = std::make_unique<asio::steady_timer>(node_.io);
+  timer_->expires_after(node_.opts.handshake_timeout);
+  timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || self->closed_ || self->established_) return;
+    self->node_.counters.hs_timeouts.fetch_add(1, std::memory_order_relaxed);
+    self->down("handshake not finished within " + std::to_string(self->node_.opts.handshake_timeout.count()) + " ms");
+  });
+  read_more();
+}
+
+void session::read_more() {
+  if (closed_) return;
+  sock_->async_read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
+                         [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                           if (self->closed_) return;
+                           if (ec) {
+                             self->down(ec == asio::error::eof ? std::string("connection closed by the peer")
+                                                               : "read failed: " + ec.message());
+                             return;
+                           }
+                           self->on_read(n);
+                         });
+}
+
+void session::on_read(std::size_t n) {
+  rlen_ += n;
+  last_read_ = std::chrono::steady_clock::now();
+  node_.counters.bytes_in.fetch_add(n, std::memory_order_relaxed);
+  framing_error err = framing_error::none;
+  const std::size_t used = split_frames(std::string_view(rbuf_.data(), rlen_), node_.opts.max_frame_bytes, err,
+                                        [this](const frame_view& f) { return on_frame(f); });
+  if (closed_) return;
+  if (err != framing_error::none) {
+    bad_frame(err == framing_error::oversize
+                  ? "frame length " + std::to_string(peek_frame_length(std::string_view(rbuf_.data() + used, rlen_ - used))) +
+                        " exceeds the maximum of " + std::to_string(node_.opts.max_frame_bytes) + " bytes"
+                  : std::string("frame of length 0"));
+    return;
+  }
+  if (used > 0) {
+    std::memmove(rbuf_.data(), rbuf_.data() + used, rlen_ - used);
+    rlen_ -= used;
+  }
+  if (rlen_ == rbuf_.size()) {
+    // One frame larger than the buffer (its length was checked): grow to fit it.
+    rbuf_.resize(std::size_t(peek_frame_length(rbuf_)) + 4);
+  } else if (rbuf_.size() > read_chunk && rlen_ < read_chunk) {
+    rbuf_.resize(read_chunk);
+    rbuf_.shrink_to_fit();
+  }
+  flush();
+  read_more();
+}
+
+bool session::on_frame(const frame_view& f) {
+  if (closed_) return false;
+  if (!established_) return on_handshake_frame(f);
+  if (f.kind == static_cast<std::uint8_t>(frame_kind::message)) return on_message(f);
+  return on_control(f);
+}
+
+bool session::on_handshake_frame(const frame_view& f) {
+  const auto st = hs_.on_frame(f, out_);
+  switch (st) {
+    case handshake::status::in_progress: return true;
+    case handshake::status::authenticated: {
+      peer_name_ = hs_.peer_name();
+      peer_incarnation_ = hs_.peer_incarnation();
+      const std::string refusal = node_.admit(*this);
+      if (!refusal.empty()) {
+        hs_.refuse(refusal, out_);
+        node_.counters.hs_failures.fetch_add(1, std::memory_order_relaxed);
+        down("refused " + peer_name_ + ": " + refusal);
+        return false;
+      }
+      hs_.welcome(out_);
+      established();
+      return !closed_;
+    }
+    case handshake::status::established:
+      peer_name_ = hs_.peer_name();
+      peer_incarnation_ = hs_.peer_incarnation();
+      established();
+      return !closed_;
+    case handshake::status::failed:
+      node_.counters.hs_failures.fetch_add(1, std::memory_order_relaxed);
+      if (hs_.auth_failure()) node_.counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
+      down("handshake failed: " + hs_.reason());
+      return false;
+  }
+  return false;
+}
+
+void session::established() {
+  established_ = true;
+  peer_max_frame_ = hs_.peer_max_frame() != 0 ? hs_.peer_max_frame() : default_max_frame_bytes;
+  {
+    std::lock_guard lock(mx_);
+    outbox_ = detail::cell_ptr::adopt(new remote::proxy(&node_.core, mailbox_options::make_unbounded(),
+                                                        shared_from_this(), 0, typeid(remote::unknown_actor)));
+    sink_ = std::make_shared<session_sink>(weak_from_this());
+    alive_.store(true, std::memory_order_release);
+  }
+  node_.session_up(shared_from_this());
+  log().info("troupe node {}: connected to {} ({}, incarnation {:016x})", node_.opts.name, peer_name_, endpoint_,
+             peer_incarnation_);
+  if (waiter_) waiter_->finish(shared_from_this(), {});
+  arm_heartbeat();
+}
+
+void session::arm_heartbeat() {
+  if (closed_) return;
+  timer_->expires_after(node_.opts.heartbeat_interval);
+  timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || self->closed_) return;
+    const auto silent = std::chrono::steady_clock::now() - self->last_read_;
+    if (silent > self->node_.opts.heartbeat_timeout) {
+      self->node_.counters.hb_timeouts.fetch_add(1, std::memory_order_relaxed);
+      self->down("no heartbeat for " +
+                 std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(silent).count()) + " ms");
+      return;
+    }
+    wire::Heartbeat h;
+    h.set_sequence(++self->heartbeat_seq_);
+    append_frame(self->out_, frame_kind::heartbeat, h);
+    self->flush();
+    self->arm_heartbeat();
+  });
+}
+
+bool session::bad_frame(const std::string& why) {
+  node_.counters.bad_frames.fetch_add(1, std::memory_order_relaxed);
+  down("bad frame: " + why);
+  return false;
+}
+
+void session::flush() {
+  if (writing_ || out_.empty() || closed_) return;
+  writing_ = true;
+  wbuf_.swap(out_);
+  out_.clear();
+  asio::async_write(*sock_, asio::buffer(wbuf_),
+                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                      self->writing_ = false;
+                      self->wbuf_.clear();
+                      if (self->closed_) return;
+                      if (ec) {
+                        self->down("write failed: " + ec.message());
+                        return;
+                      }
+                      self->node_.counters.bytes_out.fetch_add(n, std::memory_order_relaxed);
+                      self->node_.counters.writes.fetch_add(1, std::memory_order_relaxed);
+                      self->flush();
+                    });
+}
+
+void session::down(const std::string& reason, bool log_warning) {
+  if (closed_) return;
+  closed_ = true;
+  if (timer_) timer_->cancel();
+  if (sock_) {
+    boost::system::error_code ec;
+    if (!writing_ && !out_.empty()) {
+      // Best effort: a REFUSE or GOODBYE just queued goes out before the close.
+      sock_->non_blocking(true, ec);
+      asio::write(*sock_, asio::buffer(out_), ec);
+    }
+    sock_->shutdown(tcp::socket::shutdown_both, ec);
+    sock_->close(ec);
+  }
+  const bool was_established = established_;
+  if (log_warning) {
+    log().warn("troupe node {}: connection {} {}{} closed: {}", node_.opts.name, endpoint_,
+               peer_name_.empty() ? "" : "with ", peer_name_, reason);
+  }
+  std::vector<detail::cell_ptr> proxies;
+  detail::cell_ptr outbox;
+  std::unordered_map<std::uint64_t, std::shared_ptr<lookup_state>> lookups;
+  {
+    std::lock_guard lock(mx_);
+    alive_.store(false, std::memory_order_release);
+    for (auto& [id, p] : proxies_) {
+      if (p->try_add_ref()) proxies.push_back(detail::cell_ptr::adopt(p));
+    }
+    outbox = std::move(outbox_);
+    outbox_ = detail::cell_ptr();
+    lookups.swap(lookups_);
+  }
+  for (auto& p : proxies) static_cast<remote::proxy&>(*p).node_down();
+  if (outbox) static_cast<remote::proxy&>(*outbox).node_down();
+  for (auto& [rid, a] : asks_) {
+    a.slot->fail(ask_error::node_down, "node " + peer_name_ + " is down: " + reason);
+    delete a.slot;
+  }
+  asks_.clear();
+  for (auto& [rid, l] : lookups) {
+    std::lock_guard lock(l->mx);
+    l->done = true;
+    l->error = "node " + peer_name_ + " is down: " + reason;
+    l->cv.notify_all();
+  }
+  exposed_cache_.clear();
+  if (waiter_) waiter_->finish(nullptr, reason);
+  node_.session_down(*this, reason, was_established);
+  sock_.reset();  // pending operations end with operation_aborted
+}
+
+void session::leave(const std::string& reason) {
+  if (closed_) return;
+  if (established_) {
+    wire::Goodbye g;
+    g.set_reason(reason);
+    append_frame(out_, frame_kind::goodbye, g);
+  }
+  down(reason, false);
+}
+
+// -- inbound -------------------------------------------------------------------
+
+std::shared_ptr<exposed_actor> session::exposed(std::uint64_t id) {
+  const std::uint64_t gen = node_.exposed_generation();
+  if (gen != exposed_gen_) {
+    exposed_cache_.clear();
+    exposed_gen_ = gen;
+  }
+  auto it = exposed_cache_.find(id);
+  if (it != exposed_cache_.end()) return it->second;
+  auto ex = node_.find_exposed(id);
+  exposed_cache_.emplace(id, ex);
+  return ex;
+}
+
+void session::reply_error_now(std::uint64_t request, ask_error code, const std::string& message) {
+  out_ += reply_frame(request, code, message, {});
+}
+
+void session::drop_inbound(std::uint64_t request, const std::string& why) {
+  node_.core.count_drop(drop_reason::not_exposed, typeid(void));
+  if (request != 0) reply_error_now(request, ask_error::actor_stopped, why);
+}
+
+bool session::on_message(const frame_view& f) {
+  envelope_view v;
+  if (!decode_envelope(f.body, v)) return bad_frame("malformed MESSAGE");
+  if (!v.type_name.empty()) {
+    if (v.type_id == 0) return bad_frame("MESSAGE names a type without an id");
+    auto [it, fresh] = types_in_.try_emplace(v.type_id);
+    if (!fresh && it->second.name != v.type_name) return bad_frame("MESSAGE redefines type id " + std::to_string(v.type_id));
+    if (fresh) it->second.name.assign(v.type_name);
+  }
+  auto t = types_in_.find(v.type_id);
+  if (t == types_in_.end()) return bad_frame("unknown message type id " + std::to_string(v.type_id));
+  type_in& ti = t->second;
+  const std::uint64_t gen = node_.exposed_generation();
+  if (ti.gen != gen) {
+    ti.known = node_.knows_type(ti.name);
+    ti.gen = gen;
+  }
+  if (!ti.known) return bad_frame("unknown message type '" + ti.name.substr(0, 128) + "'");
+  node_.counters.msgs_in.fetch_add(1, std::memory_order_relaxed);
+  auto ex = exposed(v.receiver);
+  if (!ex) {
+    drop_inbound(v.request_id, "no actor " + std::to_string(v.receiver) + " is published on " + node_.opts.name);
+    return true;
+  }
+  auto in = ex->accepts.find(ti.name);
+  if (in == ex->accepts.end()) {
+    drop_inbound(v.request_id, "the actor does not accept " + ti.name + " from other nodes");
+    return true;
+  }
+  detail::envelope* e = in->second.decode(v.payload);
+  if (e == nullptr) return bad_frame("malformed payload of " + ti.name);
+  if (v.request_id != 0) {
+    e->reply = in->second.reply_to(sink_, v.request_id);
+    if (e->reply == nullptr) reply_error_now(v.request_id, ask_error::exception, "the handler replies nothing");
+  }
+  ex->cell->enqueue(e);  // never blocks: the I/O thread is a never-block thread
+  return true;
+}
+
+detail::cell_ptr session::find_proxy(std::uint64_t id) {
+  std::lock_guard lock(mx_);
+  auto it = proxies_.find(id);
+  if (it == proxies_.end() || !it->second->try_add_ref()) return {};
+  return detail::cell_ptr::adopt(it->second);
+}
+
+bool session::on_control(const frame_view& f) {
+  switch (static_cast<frame_kind>(f.kind)) {
+    case frame_kind::reply: {
+      wire::Reply r;
+      if (!parse(r, f)) return bad_frame("malformed REPLY");
+      auto it = asks_.find(r.request_id());
+      if (it == asks_.end()) return true;  // the asker gave up long ago: nothing waits
+      pending_ask a = it->second;
+      asks_.erase(it);
+      if (r.error() == wire::ASK_OK) {
+        if (!a.deliver(*a.slot, r.payload())) a.slot->fail(ask_error::exception, "malformed reply from " + peer_name_);
+      } else {
+        a.slot->fail(ask_from_wire(r.error()), r.message());
+      }
+      delete a.slot;
+      return true;
+    }
+    case frame_kind::lookup: {
+      wire::Lookup l;
+      if (!parse(l, f)) return bad_frame("malformed LOOKUP");
+      wire::LookupReply r;
+      r.set_request_id(l.request_id());
+      if (auto p = node_.find_published(l.name())) {
+        r.set_found(true);
+        r.set_actor(p->first);
+        r.set_actor_type(p->second);
+      }
+      append_frame(out_, frame_kind::lookup_reply, r);
+      return true;
+    }
+    case frame_kind::lookup_reply: {
+      wire::LookupReply r;
+      if (!parse(r, f)) return bad_frame("malformed LOOKUP_REPLY");
+      std::shared_ptr<lookup_state> l;
+      {
+        std::lock_guard lock(mx_);
+        auto it = lookups_.find(r.request_id());
+        if (it == lookups_.end()) return true;  // timed out
+        l = std::move(it->second);
+        lookups_.erase(it);
+      }
+      std::lock_guard lock(l->mx);
+      l->done = true;
+      l->found = r.found();
+      l->actor = r.actor();
+      l->actor_type = r.actor_type();
+      l->cv.notify_all();
+      return true;
+    }
+    case frame_kind::stop: {
+      wire::Stop s;
+      if (!parse(s, f)) return bad_frame("malformed STOP");
+      if (auto ex = exposed(s.target())) {
+        ex->cell->enqueue_system(detail::make_stop_envelope(from_wire(s.reason()) == exit_reason::killed
+                                                                ? exit_reason::killed
+                                                                : exit_reason::stopped));
+      }
+      return true;
+    }
+    case frame_kind::monitor:
+    case frame_kind::demonitor: {
+      wire::Monitor m;
+      if (!parse(m, f)) return bad_frame("malformed MONITOR");
+      auto ex = exposed(m.target());
+      detail::cell_ptr watcher;
+      {
+        std::lock_guard lock(mx_);
+        watcher = outbox_;
+      }
+      if (f.kind == static_cast<std::uint8_t>(frame_kind::demonitor)) {
+        if (ex && watcher) ex->cell->enqueue_system(remote::make_remote_demonitor(watcher.get(), m.ref()));
+        return true;
+      }
+      if (ex && watcher) {
+        ex->cell->enqueue_system(remote::make_remote_monitor(watcher, m.ref()));
+      } else {
+        send_down(m.target(), m.ref(), exit_reason::stopped, "no such actor");
+      }
+      return true;
+    }
+    case frame_kind::down: {
+      wire::Down d;
+      if (!parse(d, f)) return bad_frame("malformed DOWN");
+      if (auto p = find_proxy(d.actor())) {
+        static_cast<remote::proxy&>(*p).remote_down(d.ref(), from_wire(d.reason()), d.what());
+      }
+      return true;
+    }
+    case frame_kind::link:
+    case frame_kind::unlink: {
+      wire::Link l;
+      if (!parse(l, f)) return bad_frame("malformed LINK");
+      auto ex = exposed(l.target());
+      if (f.kind == static_cast<std::uint8_t>(frame_kind::unlink)) {
+        if (auto p = find_proxy(l.from()); p && ex) {
+          static_cast<remote::proxy&>(*p).remote_unlink(ex->cell->id());
+          ex->cell->enqueue_system(remote::make_unlink_request(p.get()));
+        }
+        return true;
+      }
+      if (!ex) {
+        send_exit(l.from(), l.target(), exit_reason::stopped, "no such actor");
+        return true;
+      }
+      detail::cell_ptr p = proxy_for(l.from(), typeid(remote::unknown_actor));
+      static_cast<remote::proxy&>(*p).remote_link(*ex->cell);
+      ex->cell->enqueue_system(remote::make_link_request(p));
+      return true;
+    }
+    case frame_kind::exit: {
+      wire::Exit x;
+      if (!parse(x, f)) return bad_frame("malformed EXIT");
+      if (auto p = find_proxy(x.from())) {
+        static_cast<remote::proxy&>(*p).remote_exit(x.target(), from_wire(x.reason()), x.what());
+      }
+      return true;
+    }
+    case frame_kind::heartbeat: return true;
+    case frame_kind::flow_credit: return true;  // reserved: cross-node credit is not granted yet
+    case frame_kind::goodbye: {
+      wire::Goodbye g;
+      std::string why = parse(g, f) ? g.reason() : std::string("(unreadable)");
+      down("the peer left: " + why.substr(0, 256), false);
+      log().info("troupe node {}: {} left: {}", node_.opts.name, peer_name_, why.substr(0, 256));
+      return false;
+    }
+    case frame_kind::hello:
+    case frame_kind::auth:
+    case frame_kind::welcome:
+    case frame_kind::refuse: return bad_frame("handshake frame after the handshake");
+    default: return bad_frame("unknown frame kind " + std::to_string(f.kind));
+  }
+}
+
+// -- outbound (I/O thread, from proxies) -------------------------------------------
+
+void session::schedule(remote::proxy& p) noexcept {
+  asio::post(node_.io, [self = shared_from_this(), keep = detail::cell_ptr(&p)] {
+    auto& px = static_cast<remote::proxy&>(*keep);
+    if (px.resume() == resumable::result::yield) self->schedule(px);
+    self->flush();
+  });
+}
+
+void session::send_message(std::uint64_t target, detail::envelope* e) {
+  const detail::wire_ops* w = e->ops->wire;
+  std::uint64_t request = 0;
+  if (e->reply != nullptr) {
+    if (w->deliver_reply == nullptr) {
+      detail::discard(e, ask_error::exception, "the reply type cannot cross the network");
+      return;
+    }
+    request = next_request_++;
+    asks_.emplace(request, pending_ask{e->reply, w->deliver_reply});
+    e->reply = nullptr;
+  }
+  auto [it, fresh] = types_out_.try_emplace(w, next_type_id_);
+  if (fresh) ++next_type_id_;
+  const std::size_t start = out_.size();
+  append_message_frame(out_, target, 0, it->second, fresh ? std::string_view(w->name()) : std::string_view(), request,
+                       [&](std::string& o) { w->encode(*e, o); });
+  if (out_.size() - start - 4 > peer_max_frame_) {
+    out_.resize(start);
+    if (fresh) types_out_.erase(it), --next_type_id_;
+    log().error("troupe node {}: a {} of {} bytes is larger than {} accepts ({} bytes): dropped", node_.opts.name,
+                w->name(), out_.size() - start, peer_name_, peer_max_frame_);
+    node_.core.count_drop(drop_reason::not_serializable, *e->ops->type);
+    if (request != 0) {
+      auto a = asks_.find(request);
+      a->second.slot->fail(ask_error::exception, "message larger than the peer's maximum frame");
+      delete a->second.slot;
+      asks_.erase(a);
+    }
+  } else {
+    node_.counters.msgs_out.fetch_add(1, std::memory_order_relaxed);
+  }
+  e->ops->destroy(e);
+}
+
+void session::send_stop(std::uint64_t target, exit_reason why) {
+  wire::Stop s;
+  s.set_target(target);
+  s.set_reason(to_wire(why));
+  append_frame(out_, frame_kind::stop, s);
+}
+
+void session::send_monitor(std::uint64_t target, std::uint64_t ref) {
+  wire::Monitor m;
+  m.set_target(target);
+  m.set_ref(ref);
+  append_frame(out_, frame_kind::monitor, m);
+}
+
+void session::send_demonitor(std::uint64_t target, std::uint64_t ref) {
+  wire::Monitor m;
+  m.set_target(target);
+  m.set_ref(ref);
+  append_frame(out_, frame_kind::demonitor, m);
+}
+
+void session::send_link(std::uint64_t target, std::uint64_t local) {
+  wire::Link l;
+  l.set_target(target);
+  l.set_from(local);
+  append_frame(out_, frame_kind::link, l);
+}
+
+void session::send_unlink(std::uint64_t target, std::uint64_t local) {
+  wire::Link l;
+  l.set_target(target);
+  l.set_from(local);
+  append_frame(out_, frame_kind::unlink, l);
+}
+
+void session::send_exit(std::uint64_t target, std::uint64_t local, exit_reason why, const std::string& what) {
+  wire::Exit x;
+  x.set_target(target);
+  x.set_from(local);
+  x.set_reason(to_wire(why));
+  x.set_what(what);
+  append_frame(out_, frame_kind::exit, x);
+}
+
+void session::send_down(std::uint64_t local, std::uint64_t ref, exit_reason why, const std::string& what) {
+  wire::Down d;
+  d.set_actor(local);
+  d.set_ref(ref);
+  d.set_reason(to_wire(why));
+  d.set_what(what);
+  append_frame(out_, frame_kind::down, d);
+}
+
+void session::send_raw(std::string&& frame) { out_ += frame; }
+
+void session::forget(remote::proxy& p) noexcept {
+  std::lock_guard lock(mx_);
+  auto it = proxies_.find(p.remote_id());
+  if (it != proxies_.end() && it->second == &p) proxies_.erase(it);
+}
+
+// -- any thread ------------------------------------------------------------------
+
+bool session::post_frame(std::string frame) {
+  detail::cell_ptr ob;
+  {
+    std::lock_guard lock(mx_);
+    ob = outbox_;
+  }
+  if (!ob) return false;
+  return accepted(ob->enqueue(remote::make_raw_frame(std::move(frame))));
+}
+
+detail::cell_ptr session::proxy_for(std::uint64_t id, const std::type_info& type) {
+  std::unique_lock lock(mx_);
+  auto it = proxies_.find(id);
+  if (it != proxies_.end() && it->second->try_add_ref()) return detail::cell_ptr::adopt(it->second);
+  mailbox_options mo;
+  mo.capacity = node_.opts.remote_mailbox_capacity;
+  mo.low_water = mo.capacity / 2;
+  auto* p = new remote::proxy(&node_.core, mo, shared_from_this(), id, type);
+  proxies_[id] = p;
+  const bool gone = !alive_.load(std::memory_order_acquire);
+  lock.unlock();
+  detail::cell_ptr out = detail::cell_ptr::adopt(p);
+  if (gone) p->node_down();  // nobody else has it yet: safe off the I/O thread
+  return out;
+}
+
+result<detail::cell_ptr> session::lookup(std::string_view name, const std::type_info& type,
+                                         std::chrono::milliseconds timeout) {
+  auto l = std::make_shared<lookup_state>();
+  std::uint64_t rid = 0;
+  {
+    std::lock_guard lock(mx_);
+    if (!alive_.load(std::memory_order_acquire)) return failure{ask_error::node_down, "node " + peer_name_ + " is down"};
+    rid = next_lookup_++;
+    lookups_.emplace(rid, l);
+  }
+  wire::Lookup req;
+  req.set_request_id(rid);
+  req.set_name(std::string(name));
+  std::string frame;
+  append_frame(frame, frame_kind::lookup, req);
+  if (!post_frame(std::move(frame))) return failure{ask_error::node_down, "node " + peer_name_ + " is down"};
+  std::unique_lock lk(l->mx);
+  if (!l->cv.wait_for(lk, timeout, [&] { return l->done; })) {
+    lk.unlock();
+    std::lock_guard lock(mx_);
+    lookups_.erase(rid);
+    return failure{ask_error::timeout, "no answer from " + peer_name_ + " within the timeout"};
+  }
+  if (!l->error.empty()) return failure{ask_error::node_down, l->error};
+  if (!l->found) return failure{ask_error::actor_stopped, "nothing is published as '" + std::string(name) + "' on " + peer_name_};
+  if (l->actor_type != type.name()) {
+    return failure{ask_error::actor_stopped, "'" + std::string(name) + "' on " + peer_name_ +
+                                                 " is not of the requested actor type (it is " + l->actor_type + ")"};
+  }
+  const std::uint64_t id = l->actor;
+  lk.unlock();
+  return proxy_for(id, type);
+}
+
+} // namespace troupe::transport

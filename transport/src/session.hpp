@@ -1,0 +1,180 @@
+#pragma once
+// Private to the transport: one connection to a peer node, from the first
+// byte through the handshake to its end, and (once established) the port
+// its remote actors' proxies use. All state is owned by the node's I/O
+// thread except where a member says otherwise.
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <utility>  // Boost 1.74 Asio uses std::exchange without it
+#include <boost/asio.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "troupe/actors/remote.hpp"
+#include "troupe/transport/frame.hpp"
+#include "troupe/transport/handshake.hpp"
+#include "troupe/transport/node.hpp"
+
+namespace troupe::transport {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+class node_impl;
+struct exposed_actor;
+
+spdlog::logger& log();
+
+/// Where a dial's outcome goes (a blocking connect() waits on it).
+struct dial_state {
+  std::mutex mx;
+  std::condition_variable cv;
+  bool done = false;
+  std::shared_ptr<session> established;
+  std::string error;
+  void finish(std::shared_ptr<session> s, std::string err) {
+    std::lock_guard lock(mx);
+    if (done) return;
+    done = true;
+    established = std::move(s);
+    error = std::move(err);
+    cv.notify_all();
+  }
+};
+
+/// Host and port a session was dialled to (for reconnects).
+struct dial_target {
+  std::string host;
+  std::uint16_t port = 0;
+  std::chrono::milliseconds backoff{0};
+};
+
+struct lookup_state {
+  std::mutex mx;
+  std::condition_variable cv;
+  bool done = false;
+  bool found = false;
+  std::uint64_t actor = 0;
+  std::string actor_type;
+  std::string error;  // set when the session ended first
+};
+
+class session final : public remote::port, public std::enable_shared_from_this<session> {
+ public:
+  session(node_impl& node, tcp::socket sock, handshake::role role, std::optional<dial_target> dial,
+          std::shared_ptr<dial_state> waiter);
+  ~session() override;
+
+  /// Sends HELLO, starts reading and the handshake timer. I/O thread.
+  void start();
+  /// Ends the session (I/O thread): closes the socket; when established,
+  /// the peer is down for every proxy, ask and lookup. Idempotent.
+  void down(const std::string& reason, bool log_warning = true);
+  /// Says GOODBYE (when established), then down(). I/O thread.
+  void leave(const std::string& reason);
+  [[nodiscard]] const std::optional<dial_target>& dialled() const noexcept { return dial_; }
+  [[nodiscard]] bool has_waiter() const noexcept { return waiter_ != nullptr; }
+
+  // -- any thread --
+  [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
+  [[nodiscard]] std::uint64_t peer_incarnation() const noexcept { return peer_incarnation_; }
+  [[nodiscard]] bool alive() const noexcept { return alive_.load(std::memory_order_acquire); }
+  result<detail::cell_ptr> lookup(std::string_view name, const std::type_info& type, std::chrono::milliseconds timeout);
+  detail::cell_ptr proxy_for(std::uint64_t id, const std::type_info& type);
+  /// Queues a complete frame for the peer, in order with the session's other
+  /// frames made off the I/O thread. False when the session is over.
+  bool post_frame(std::string frame);
+  [[nodiscard]] const std::string& remote_endpoint() const noexcept { return endpoint_; }
+
+  // -- remote::port --
+  void schedule(remote::proxy& p) noexcept override;
+  void send_message(std::uint64_t target, detail::envelope* e) override;
+  void send_stop(std::uint64_t target, exit_reason why) override;
+  void send_monitor(std::uint64_t target, std::uint64_t ref) override;
+  void send_demonitor(std::uint64_t target, std::uint64_t ref) override;
+  void send_link(std::uint64_t target, std::uint64_t local) override;
+  void send_unlink(std::uint64_t target, std::uint64_t local) override;
+  void send_exit(std::uint64_t target, std::uint64_t local, exit_reason why, const std::string& what) override;
+  void send_down(std::uint64_t local, std::uint64_t ref, exit_reason why, const std::string& what) override;
+  void send_raw(std::string&& frame) override;
+  void forget(remote::proxy& p) noexcept override;
+
+ private:
+  struct pending_ask {
+    detail::reply_slot_base* slot;
+    bool (*deliver)(detail::reply_slot_base&, std::string_view);
+  };
+  struct type_in {
+    std::string name;
+    std::uint64_t gen = ~std::uint64_t{0};
+    bool known = false;
+  };
+
+  void read_more();
+  void on_read(std::size_t n);
+  bool on_frame(const frame_view& f);
+  bool on_handshake_frame(const frame_view& f);
+  bool on_message(const frame_view& f);
+  bool on_control(const frame_view& f);
+  void established();
+  bool bad_frame(const std::string& why);
+  void flush();
+  void arm_heartbeat();
+  void reply_error_now(std::uint64_t request, ask_error code, const std::string& message);
+  std::shared_ptr<exposed_actor> exposed(std::uint64_t id);
+  detail::cell_ptr find_proxy(std::uint64_t id);
+  void drop_inbound(std::uint64_t request, const std::string& why);
+
+  node_impl& node_;
+  std::unique_ptr<tcp::socket> sock_;
+  handshake hs_;
+  handshake::role role_;
+  std::optional<dial_target> dial_;
+  std::shared_ptr<dial_state> waiter_;
+  std::string endpoint_;
+  std::string peer_name_;             // written before established, then read-only
+  std::uint64_t peer_incarnation_ = 0;
+  std::uint32_t peer_max_frame_ = 0;
+  bool established_ = false;
+  bool closed_ = false;
+  std::atomic<bool> alive_{false};
+
+  // Reading.
+  std::string rbuf_;
+  std::size_t rlen_ = 0;
+  std::chrono::steady_clock::time_point last_read_;
+  // Writing: frames accumulate in out_ while wbuf_ is being written.
+  std::string out_;
+  std::string wbuf_;
+  bool writing_ = false;
+  std::unique_ptr<asio::steady_timer> timer_;  // handshake timeout, then heartbeats
+  std::uint64_t heartbeat_seq_ = 0;
+
+  // Outgoing message types (connection-local ids).
+  std::unordered_map<const detail::wire_ops*, std::uint32_t> types_out_;
+  std::uint32_t next_type_id_ = 1;
+  // Incoming message types.
+  std::unordered_map<std::uint32_t, type_in> types_in_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<exposed_actor>> exposed_cache_;
+  std::uint64_t exposed_gen_ = ~std::uint64_t{0};
+  // Asks to the peer awaiting replies.
+  std::unordered_map<std::uint64_t, pending_ask> asks_;
+  std::uint64_t next_request_ = 1;
+
+  // Shared with other threads.
+  mutable std::mutex mx_;
+  std::unordered_map<std::uint64_t, remote::proxy*> proxies_;  // not owning: proxies forget() themselves
+  detail::cell_ptr outbox_;                                    // frames made off the I/O thread; the remote watcher
+  std::unordered_map<std::uint64_t, std::shared_ptr<lookup_state>> lookups_;
+  std::uint64_t next_lookup_ = 1;
+  std::shared_ptr<remote::reply_sink> sink_;
+};
+
+} // namespace troupe::transport
