@@ -18,6 +18,9 @@
 
 #include <troupe/troupe.hpp>
 
+#include "bench_common.hpp"
+#include "remote_workloads.hpp"
+
 #include <unistd.h>
 
 #include <charconv>
@@ -33,48 +36,7 @@
 
 namespace {
 
-using u64 = std::uint64_t;
-using steady = std::chrono::steady_clock;
-constexpr auto stall_limit = std::chrono::seconds(120);
-
-[[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr,
-               "troupe-bench: %s\n"
-               "usage: troupe-bench pingpong|fanin|spawn|ring|idle [--n N] [--k K] [--threads T] [--capacity C]\n",
-               msg.c_str());
-  std::exit(2);
-}
-
-[[noreturn]] void fail(const std::string& msg) {
-  std::fprintf(stderr, "troupe-bench: %s\n", msg.c_str());
-  std::fflush(stderr);
-  std::_Exit(1);  // the system may be stuck: skip its destructor
-}
-
-u64 current_rss() {
-  unsigned long size = 0, resident = 0;
-  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
-    std::fclose(f);
-  }
-  return static_cast<u64>(resident) * static_cast<u64>(sysconf(_SC_PAGESIZE));
-}
-
-double seconds_since(steady::time_point t0) { return std::chrono::duration<double>(steady::now() - t0).count(); }
-
-struct outcome {
-  u64 units;
-  double seconds;
-  std::string extra;  // extra JSON fields, each starting with a comma
-};
-
-/// Waits for one message on an inbox or fails the run.
-template <class M>
-M await(troupe::inbox<M>& in, const char* what) {
-  auto m = in.receive(stall_limit);
-  if (!m) fail(std::string(what) + ": no progress for 120 s");
-  return std::move(*m);
-}
+using namespace bench;
 
 // -- pingpong -----------------------------------------------------------------
 
@@ -254,7 +216,9 @@ u64 parse_number(std::string_view flag, const char* text) {
 
 struct options {
   std::string workload;
-  u64 n = 0, k = 0, threads = 0, capacity = 0;
+  u64 n = 0, k = 0, threads = 0, capacity = 0, port = 0;
+  std::string connect;
+  bool port_given = false;
 };
 
 options parse(int argc, char** argv) {
@@ -268,6 +232,13 @@ options parse(int argc, char** argv) {
     else if (a == "--k") o.k = parse_number(a, argv[++i]);
     else if (a == "--threads") o.threads = parse_number(a, argv[++i]);
     else if (a == "--capacity") o.capacity = parse_number(a, argv[++i]);
+    else if (a == "--connect") o.connect = argv[++i];
+    else if (a == "--port") {
+      const std::string_view v = argv[++i];
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), o.port);
+      if (ec != std::errc() || p != v.data() + v.size() || o.port > 65535) usage_error("--port needs 0..65535, not '" + std::string(v) + "'");
+      o.port_given = true;
+    }
     else usage_error("unknown flag " + std::string(a));
   }
   return o;
@@ -284,8 +255,26 @@ int main(int argc, char** argv) {
   else if (w == "spawn") def(o.n, 200'000);
   else if (w == "ring") def(o.n, 1'000'000), def(o.k, 1000);
   else if (w == "idle") def(o.n, 100'000);
+  else if (w == "remote-pingpong") def(o.n, 20'000);
+  else if (w == "remote-flood") def(o.n, 5'000'000);
+  else if (w == "serve") {}
   else usage_error("unknown workload '" + w + "'");
   if (o.threads == 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
+  const bool remote = w == "remote-pingpong" || w == "remote-flood";
+  if (!o.connect.empty() && !remote) usage_error("--connect is for the remote workloads");
+  if (o.port_given && w != "serve") usage_error("--port is for serve");
+  if (w == "serve") run_serve(static_cast<std::uint16_t>(o.port), o.threads);
+  if (remote) {
+    const remote_options ro{o.n, o.threads, o.connect, "/proc/self/exe"};
+    const outcome r = w == "remote-pingpong" ? run_remote_pingpong(ro) : run_remote_flood(ro);
+    std::printf("{\"workload\":\"%s\",\"n\":%llu,\"threads\":%llu,\"seconds\":%.6f,\"ns_per_op\":%.1f,"
+                "\"ops_per_s\":%.0f,\"rss_bytes\":%llu%s}\n",
+                w.c_str(), static_cast<unsigned long long>(o.n), static_cast<unsigned long long>(o.threads), r.seconds,
+                r.seconds * 1e9 / static_cast<double>(r.units), static_cast<double>(r.units) / r.seconds,
+                static_cast<unsigned long long>(current_rss()), r.extra.c_str());
+    std::fflush(stdout);
+    return 0;
+  }
 
   outcome r;
   {

@@ -217,7 +217,7 @@ cell_extras& actor_cell::extras() {
 
 void actor_cell::schedule_hot() noexcept {
   if (executor_ != nullptr) {
-    executor_->notify();
+    executor_->notify_hot();
   } else {
     sys_->pool().schedule_hot(this);
   }

@@ -1,6 +1,8 @@
 #include "troupe/actors/remote.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <new>
 
 #include "troupe/actors/detail/cell_extras.hpp"
 #include "troupe/actors/detail/system_core.hpp"
@@ -18,17 +20,29 @@ constexpr detail::message_ops raw_frame_ops{&invoke_raw, &detail::destroy_envelo
                                             &typeid(std::string), nullptr};
 
 void invoke_remote_down(detail::actor_cell&, envelope* e) { delete static_cast<message_envelope<down>*>(e); }
-constexpr detail::message_ops remote_down_ops_v{&invoke_remote_down, &detail::destroy_envelope<down>, &typeid(down),
-                                                nullptr};
+constexpr detail::message_ops remote_down_ops{&invoke_remote_down, &detail::destroy_envelope<down>, &typeid(down),
+                                              nullptr};
 
-// Turns handed to the port in one go before it may write (and others run).
+/// What the transport tells a proxy about its remote actor (system lane).
+struct peer_event {
+  enum class kind : unsigned char { down, link, unlink, exit, node_down } what_kind;
+  std::uint64_t id = 0;  // the monitor ref (down) or the local actor's id (unlink, exit)
+  exit_reason why = exit_reason::normal;
+  std::string what;
+  detail::cell_ptr local;  // link
+};
+void invoke_peer_event(detail::actor_cell&, envelope* e) { delete static_cast<message_envelope<peer_event>*>(e); }
+constexpr detail::message_ops peer_event_ops{&invoke_peer_event, &detail::destroy_envelope<peer_event>,
+                                             &typeid(peer_event), nullptr};
+
+// Messages handed to the port in one turn: one batch, one write.
 constexpr std::size_t proxy_quantum = 4096;
 } // namespace
 
 envelope* make_raw_frame(std::string frame) { return new message_envelope<std::string>(&raw_frame_ops, std::move(frame)); }
 
 envelope* make_remote_monitor(const detail::cell_ptr& watcher, std::uint64_t ref) {
-  return detail::make_monitor_envelope(detail::monitor_request{watcher, ref, &remote_down_ops_v});
+  return detail::make_monitor_envelope(detail::monitor_request{watcher, ref, &remote_down_ops});
 }
 envelope* make_remote_demonitor(const detail::actor_cell* watcher, std::uint64_t ref) {
   return detail::make_demonitor_envelope(detail::demonitor_request{watcher, ref});
@@ -40,25 +54,98 @@ envelope* make_unlink_request(const detail::actor_cell* peer_actor) {
   return detail::make_unlink_envelope(detail::unlink_request{peer_actor});
 }
 
+// -- inbound ---------------------------------------------------------------------
+
+wire_envelope* wire_envelope::make(const detail::message_ops* ops, std::string_view payload) {
+  void* mem = detail::pool::allocate(sizeof(wire_envelope) + payload.size());
+  auto* e = ::new (mem) wire_envelope(ops, static_cast<std::uint32_t>(payload.size()));
+  std::memcpy(static_cast<void*>(e + 1), payload.data(), payload.size());
+  return e;
+}
+
+void wire_envelope::destroy(envelope* e) noexcept {
+  auto* w = static_cast<wire_envelope*>(e);
+  const std::size_t n = sizeof(wire_envelope) + w->size;
+  w->~wire_envelope();
+  detail::pool::deallocate(w, n);
+}
+
+bool well_formed_protobuf(std::string_view bytes) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const auto* end = p + bytes.size();
+  auto varint = [&](std::uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p == end) return false;
+      const unsigned char b = *p++;
+      v |= std::uint64_t(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return true;
+    }
+    return false;
+  };
+  while (p != end) {
+    std::uint64_t key = 0, v = 0;
+    if (!varint(key) || (key >> 3) == 0) return false;
+    switch (key & 7) {
+      case 0:
+        if (!varint(v)) return false;
+        break;
+      case 1:
+        if (end - p < 8) return false;
+        p += 8;
+        break;
+      case 2:
+        if (!varint(v) || v > std::uint64_t(end - p)) return false;
+        p += v;
+        break;
+      case 5:
+        if (end - p < 4) return false;
+        p += 4;
+        break;
+      default: return false;  // groups are not used by proto3; 6 and 7 are invalid
+    }
+  }
+  return true;
+}
+
+void malformed_inbound(detail::actor_cell& self, envelope* e) noexcept {
+  self.system().count_drop(drop_reason::malformed, *e->ops->type);
+  detail::discard(e, ask_error::exception, "the message from the other node did not decode");
+}
+
+// -- proxy -------------------------------------------------------------------------
+
 proxy::proxy(detail::system_core* sys, const mailbox_options& opts, std::shared_ptr<port> p, std::uint64_t remote_id,
              const std::type_info& type)
     : actor_cell(sys, opts), port_(std::move(p)), remote_id_(remote_id), type_(&type) {
-  set_executor(this);
   set_id(remote_id);
+  set_executor(this);
+}
+
+void proxy::notify() noexcept {
+  add_ref();  // released when a turn ends idle
+  actor_cell::system().pool().schedule(this);
+}
+
+void proxy::notify_hot() noexcept {
+  add_ref();
+  actor_cell::system().pool().schedule_hot(this);
 }
 
 proxy::~proxy() { port_->forget(*this); }
 
-void proxy::notify() noexcept { port_->schedule(*this); }
-
 proxy::result proxy::resume() {
-  if (down_) return result::idle;  // a run scheduled before the peer went down
   turn t;
-  mailbox& box = own_box();
-  for (std::size_t n = 0; n < proxy_quantum; ++n) {
+  troupe::mailbox& box = own_box();
+  port_->begin_turn();
+  for (std::size_t n = 0; n < proxy_quantum && !down_; ++n) {
     if (auto* s = static_cast<envelope*>(box.pop_system())) {
       ++t.system;
-      forward_guarded(s, true);
+      if (s->ops == &peer_event_ops) {
+        on_event(s);
+      } else {
+        forward_guarded(s, true);
+      }
       continue;
     }
     auto* e = static_cast<envelope*>(box.pop());
@@ -66,15 +153,25 @@ proxy::result proxy::resume() {
     ++t.user;
     forward_guarded(e, false);
   }
-  return finish_turn(t);
+  port_->end_turn();
+  if (down_) {
+    go_down();
+    close_and_drain(t, drop_reason::node_down);
+    release();  // closed: nothing schedules this proxy again
+    return result::idle;
+  }
+  const result r = finish_turn(t);
+  if (r == result::idle) release();  // may free *this
+  return r;
 }
 
 void proxy::forward_guarded(envelope* e, bool system) noexcept {
   try {
     forward(e, system);
-  } catch (const std::exception& ex) {
+  } catch (const std::exception&) {
     // The port could not take it (out of memory): a dead letter, not a crash.
     actor_cell::system().count_drop(drop_reason::node_down, *e->ops->type);
+    detail::discard(e, ask_error::node_down, "could not queue the message for the network");
   }
 }
 
@@ -87,7 +184,7 @@ void proxy::forward(envelope* e, bool system) {
   if (!system) {
     if (e->ops->wire == nullptr) {
       actor_cell::system().count_drop(drop_reason::not_serializable, *e->ops->type);
-      detail::discard(e, ask_error::node_down,
+      detail::discard(e, ask_error::exception,
                       "the message type cannot cross the network: make it a protobuf message or specialise "
                       "troupe::codec for it");
       return;
@@ -95,7 +192,7 @@ void proxy::forward(envelope* e, bool system) {
     port_->send_message(remote_id_, e);
     return;
   }
-  if (e->ops == &remote_down_ops_v) {
+  if (e->ops == &remote_down_ops) {
     std::unique_ptr<message_envelope<down>> me(static_cast<message_envelope<down>*>(e));
     port_->send_down(me->value.actor.id(), me->value.monitor, me->value.reason, me->value.what);
     return;
@@ -155,44 +252,68 @@ void proxy::forward(envelope* e, bool system) {
   }
 }
 
+void proxy::on_event(envelope* e) {
+  std::unique_ptr<message_envelope<peer_event>> me(static_cast<message_envelope<peer_event>*>(e));
+  peer_event& ev = me->value;
+  switch (ev.what_kind) {
+    case peer_event::kind::down: {
+      auto it = watches_.find(ev.id);
+      if (it == watches_.end()) return;  // demonitored meanwhile
+      remote_watch w = std::move(it->second);
+      watches_.erase(it);
+      w.watcher->enqueue_system(new message_envelope<down>(w.down_ops, down{any_ref::from_cell(this), ev.why, ev.what, w.id}));
+      return;
+    }
+    case peer_event::kind::link:
+      if (std::find(links_.begin(), links_.end(), ev.local) == links_.end()) links_.push_back(std::move(ev.local));
+      return;
+    case peer_event::kind::unlink:
+      std::erase_if(links_, [&](const detail::cell_ptr& c) { return c->id() == ev.id; });
+      return;
+    case peer_event::kind::exit: {
+      auto it = std::find_if(links_.begin(), links_.end(), [&](const detail::cell_ptr& c) { return c->id() == ev.id; });
+      if (it == links_.end()) return;  // unlinked meanwhile
+      detail::cell_ptr l = std::move(*it);
+      links_.erase(it);
+      detail::send_exit(*l, *this, ev.why, ev.what);
+      return;
+    }
+    case peer_event::kind::node_down: down_ = true; return;
+  }
+}
+
+void proxy::post_event(envelope* e) noexcept { enqueue_system(e); }
+
 void proxy::remote_down(std::uint64_t ref, exit_reason why, const std::string& what) {
-  auto it = watches_.find(ref);
-  if (it == watches_.end()) return;  // demonitored meanwhile
-  remote_watch w = std::move(it->second);
-  watches_.erase(it);
+  post_event(new message_envelope<peer_event>(&peer_event_ops, peer_event{peer_event::kind::down, ref, why, what, {}}));
+}
+
+void proxy::remote_link(detail::actor_cell& local) {
+  post_event(new message_envelope<peer_event>(
+      &peer_event_ops, peer_event{peer_event::kind::link, 0, exit_reason::normal, {}, detail::cell_ptr(&local)}));
+}
+
+void proxy::remote_unlink(std::uint64_t local) {
+  post_event(new message_envelope<peer_event>(&peer_event_ops,
+                                              peer_event{peer_event::kind::unlink, local, exit_reason::normal, {}, {}}));
+}
+
+void proxy::remote_exit(std::uint64_t local, exit_reason why, const std::string& what) {
+  post_event(new message_envelope<peer_event>(&peer_event_ops, peer_event{peer_event::kind::exit, local, why, what, {}}));
+}
+
+void proxy::node_down() noexcept {
   try {
-    w.watcher->enqueue_system(
-        new message_envelope<down>(w.down_ops, down{any_ref::from_cell(this), why, what, w.id}));
+    post_event(new message_envelope<peer_event>(
+        &peer_event_ops, peer_event{peer_event::kind::node_down, 0, exit_reason::node_down, {}, {}}));
   } catch (...) {
   }
 }
 
-void proxy::remote_link(detail::actor_cell& local) {
-  if (std::find_if(links_.begin(), links_.end(), [&](const detail::cell_ptr& c) { return c.get() == &local; }) ==
-      links_.end()) {
-    links_.emplace_back(&local);
-  }
-}
-
-void proxy::remote_unlink(std::uint64_t local) {
-  std::erase_if(links_, [&](const detail::cell_ptr& c) { return c->id() == local; });
-}
-
-void proxy::remote_exit(std::uint64_t local, exit_reason why, const std::string& what) {
-  auto it = std::find_if(links_.begin(), links_.end(), [&](const detail::cell_ptr& c) { return c->id() == local; });
-  if (it == links_.end()) return;  // unlinked meanwhile
-  detail::cell_ptr l = std::move(*it);
-  links_.erase(it);
-  detail::send_exit(*l, *this, why, what);
-}
-
-void proxy::node_down() noexcept {
-  if (down_) return;
-  down_ = true;
+void proxy::go_down() {
+  // Close first (close_and_drain, by the caller, right after): queued
+  // monitor and link requests then answer at once from the stop reason.
   set_stop_reason(exit_reason::node_down);
-  // Queued messages become dead letters; queued monitor and link requests
-  // answer at once (down / exit with node_down, from the stop reason).
-  close_and_drain(turn{}, drop_reason::node_down);
   auto watches = std::move(watches_);
   watches_.clear();
   for (auto& [ref, w] : watches) {

@@ -119,6 +119,7 @@ session::session(node_impl& node, tcp::socket sock, handshake::role role, std::o
   const auto ep = sock_->remote_endpoint(ec);
   endpoint_ = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
   sock_->set_option(tcp::no_delay(true), ec);
+  fd_ = sock_->native_handle();
   rbuf_.resize(read_chunk);
 }
 
@@ -131,8 +132,7 @@ session::~session() {
 
 void session::start() {
   last_read_ = std::chrono::steady_clock::now();
-  hs_.start(out_);
-  flush();
+  append([&](std::string& out) { hs_.start(out); });
   timer_ = std::make_unique<asio::steady_timer>(node_.io);
   timer_->expires_after(node_.opts.handshake_timeout);
   timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
@@ -183,7 +183,6 @@ void session::on_read(std::size_t n) {
     rbuf_.resize(read_chunk);
     rbuf_.shrink_to_fit();
   }
-  flush();
   read_more();
 }
 
@@ -195,20 +194,25 @@ bool session::on_frame(const frame_view& f) {
 }
 
 bool session::on_handshake_frame(const frame_view& f) {
-  const auto st = hs_.on_frame(f, out_);
+  std::string reply;
+  const auto st = hs_.on_frame(f, reply);
   switch (st) {
-    case handshake::status::in_progress: return true;
+    case handshake::status::in_progress:
+      if (!reply.empty()) append([&](std::string& out) { out += reply; });
+      return true;
     case handshake::status::authenticated: {
       peer_name_ = hs_.peer_name();
       peer_incarnation_ = hs_.peer_incarnation();
       const std::string refusal = node_.admit(*this);
       if (!refusal.empty()) {
-        hs_.refuse(refusal, out_);
+        hs_.refuse(refusal, reply);
+        append([&](std::string& out) { out += reply; });
         node_.counters.hs_failures.fetch_add(1, std::memory_order_relaxed);
         down("refused " + peer_name_ + ": " + refusal);
         return false;
       }
-      hs_.welcome(out_);
+      hs_.welcome(reply);
+      append([&](std::string& out) { out += reply; });
       established();
       return !closed_;
     }
@@ -218,6 +222,7 @@ bool session::on_handshake_frame(const frame_view& f) {
       established();
       return !closed_;
     case handshake::status::failed:
+      append([&](std::string& out) { out += reply; });  // the REFUSE, with the reason
       node_.counters.hs_failures.fetch_add(1, std::memory_order_relaxed);
       if (hs_.auth_failure()) node_.counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
       down("handshake failed: " + hs_.reason());
@@ -228,7 +233,10 @@ bool session::on_handshake_frame(const frame_view& f) {
 
 void session::established() {
   established_ = true;
-  peer_max_frame_ = hs_.peer_max_frame() != 0 ? hs_.peer_max_frame() : default_max_frame_bytes;
+  {
+    std::lock_guard lock(wmx_);
+    peer_max_frame_ = hs_.peer_max_frame() != 0 ? hs_.peer_max_frame() : default_max_frame_bytes;
+  }
   {
     std::lock_guard lock(mx_);
     outbox_ = detail::cell_ptr::adopt(new remote::proxy(&node_.core, mailbox_options::make_unbounded(),
@@ -257,8 +265,7 @@ void session::arm_heartbeat() {
     }
     wire::Heartbeat h;
     h.set_sequence(++self->heartbeat_seq_);
-    append_frame(self->out_, frame_kind::heartbeat, h);
-    self->flush();
+    self->append([&](std::string& out) { append_frame(out, frame_kind::heartbeat, h); });
     self->arm_heartbeat();
   });
 }
@@ -269,37 +276,75 @@ bool session::bad_frame(const std::string& why) {
   return false;
 }
 
-void session::flush() {
-  if (writing_ || out_.empty() || closed_) return;
+template <class F>
+void session::append(F&& f) {
+  std::lock_guard lock(wmx_);
+  if (wclosed_) return;
+  f(out_);
+  flush_locked();
+}
+
+void session::flush_locked() noexcept {
+  if (wclosed_ || writing_ || out_.empty()) return;
+  const ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n == static_cast<ssize_t>(out_.size())) {
+    node_.counters.bytes_out.fetch_add(out_.size(), std::memory_order_relaxed);
+    node_.counters.writes.fetch_add(1, std::memory_order_relaxed);
+    out_.clear();
+    return;
+  }
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    // The read side sees the same end and reports it; stop writing.
+    wclosed_ = true;
+    out_.clear();
+    return;
+  }
+  // The socket took part (or nothing): the I/O thread writes the rest.
+  const std::size_t sent = n > 0 ? static_cast<std::size_t>(n) : 0;
+  node_.counters.bytes_out.fetch_add(sent, std::memory_order_relaxed);
   writing_ = true;
-  wbuf_.swap(out_);
+  wbuf_.assign(out_, sent);
   out_.clear();
-  asio::async_write(*sock_, asio::buffer(wbuf_),
-                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-                      self->writing_ = false;
-                      self->wbuf_.clear();
-                      if (self->closed_) return;
-                      if (ec) {
-                        self->down("write failed: " + ec.message());
-                        return;
-                      }
-                      self->node_.counters.bytes_out.fetch_add(n, std::memory_order_relaxed);
-                      self->node_.counters.writes.fetch_add(1, std::memory_order_relaxed);
-                      self->flush();
-                    });
+  try {
+    asio::post(node_.io, [self = shared_from_this()] { self->write_pending(); });
+  } catch (...) {
+    wclosed_ = true;
+  }
+}
+
+void session::write_pending() {
+  if (closed_) return;
+  asio::async_write(*sock_, asio::buffer(wbuf_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+    {
+      std::lock_guard lock(self->wmx_);
+      self->writing_ = false;
+      self->wbuf_.clear();
+      if (!ec) {
+        self->node_.counters.bytes_out.fetch_add(n, std::memory_order_relaxed);
+        self->node_.counters.writes.fetch_add(1, std::memory_order_relaxed);
+        self->flush_locked();
+        return;
+      }
+    }
+    if (!self->closed_) self->down("write failed: " + ec.message());
+  });
 }
 
 void session::down(const std::string& reason, bool log_warning) {
   if (closed_) return;
   closed_ = true;
   if (timer_) timer_->cancel();
+  std::unordered_map<std::uint64_t, pending_ask> asks;
+  {
+    // What was queued (a REFUSE, a GOODBYE) went out with the last flush,
+    // as far as the socket took it; nothing is written from here on.
+    std::lock_guard lock(wmx_);
+    wclosed_ = true;
+    out_.clear();
+    asks.swap(asks_);
+  }
   if (sock_) {
     boost::system::error_code ec;
-    if (!writing_ && !out_.empty()) {
-      // Best effort: a REFUSE or GOODBYE just queued goes out before the close.
-      sock_->non_blocking(true, ec);
-      asio::write(*sock_, asio::buffer(out_), ec);
-    }
     sock_->shutdown(tcp::socket::shutdown_both, ec);
     sock_->close(ec);
   }
@@ -323,11 +368,10 @@ void session::down(const std::string& reason, bool log_warning) {
   }
   for (auto& p : proxies) static_cast<remote::proxy&>(*p).node_down();
   if (outbox) static_cast<remote::proxy&>(*outbox).node_down();
-  for (auto& [rid, a] : asks_) {
+  for (auto& [rid, a] : asks) {
     a.slot->fail(ask_error::node_down, "node " + peer_name_ + " is down: " + reason);
     delete a.slot;
   }
-  asks_.clear();
   for (auto& [rid, l] : lookups) {
     std::lock_guard lock(l->mx);
     l->done = true;
@@ -345,7 +389,7 @@ void session::leave(const std::string& reason) {
   if (established_) {
     wire::Goodbye g;
     g.set_reason(reason);
-    append_frame(out_, frame_kind::goodbye, g);
+    append([&](std::string& out) { append_frame(out, frame_kind::goodbye, g); });
   }
   down(reason, false);
 }
@@ -366,7 +410,8 @@ std::shared_ptr<exposed_actor> session::exposed(std::uint64_t id) {
 }
 
 void session::reply_error_now(std::uint64_t request, ask_error code, const std::string& message) {
-  out_ += reply_frame(request, code, message, {});
+  std::string f = reply_frame(request, code, message, {});
+  append([&](std::string& out) { out += f; });
 }
 
 void session::drop_inbound(std::uint64_t request, const std::string& why) {
@@ -403,10 +448,11 @@ bool session::on_message(const frame_view& f) {
     drop_inbound(v.request_id, "the actor does not accept " + ti.name + " from other nodes");
     return true;
   }
-  detail::envelope* e = in->second.decode(v.payload);
-  if (e == nullptr) return bad_frame("malformed payload of " + ti.name);
+  const remote::inbound_type& it_in = in->second;
+  if (it_in.protobuf && !remote::well_formed_protobuf(v.payload)) return bad_frame("malformed payload of " + ti.name);
+  detail::envelope* e = remote::wire_envelope::make(it_in.ops, v.payload);
   if (v.request_id != 0) {
-    e->reply = in->second.reply_to(sink_, v.request_id);
+    e->reply = it_in.reply_to(sink_, v.request_id);
     if (e->reply == nullptr) reply_error_now(v.request_id, ask_error::exception, "the handler replies nothing");
   }
   ex->cell->enqueue(e);  // never blocks: the I/O thread is a never-block thread
@@ -425,10 +471,14 @@ bool session::on_control(const frame_view& f) {
     case frame_kind::reply: {
       wire::Reply r;
       if (!parse(r, f)) return bad_frame("malformed REPLY");
-      auto it = asks_.find(r.request_id());
-      if (it == asks_.end()) return true;  // the asker gave up long ago: nothing waits
-      pending_ask a = it->second;
-      asks_.erase(it);
+      pending_ask a{};
+      {
+        std::lock_guard lock(wmx_);
+        auto it = asks_.find(r.request_id());
+        if (it == asks_.end()) return true;  // the session's asks were failed already
+        a = it->second;
+        asks_.erase(it);
+      }
       if (r.error() == wire::ASK_OK) {
         if (!a.deliver(*a.slot, r.payload())) a.slot->fail(ask_error::exception, "malformed reply from " + peer_name_);
       } else {
@@ -447,7 +497,7 @@ bool session::on_control(const frame_view& f) {
         r.set_actor(p->first);
         r.set_actor_type(p->second);
       }
-      append_frame(out_, frame_kind::lookup_reply, r);
+      append([&](std::string& out) { append_frame(out, frame_kind::lookup_reply, r); });
       return true;
     }
     case frame_kind::lookup_reply: {
@@ -496,7 +546,9 @@ bool session::on_control(const frame_view& f) {
       if (ex && watcher) {
         ex->cell->enqueue_system(remote::make_remote_monitor(watcher, m.ref()));
       } else {
+        std::lock_guard lock(wmx_);
         send_down(m.target(), m.ref(), exit_reason::stopped, "no such actor");
+        flush_locked();
       }
       return true;
     }
@@ -521,7 +573,9 @@ bool session::on_control(const frame_view& f) {
         return true;
       }
       if (!ex) {
+        std::lock_guard lock(wmx_);
         send_exit(l.from(), l.target(), exit_reason::stopped, "no such actor");
+        flush_locked();
         return true;
       }
       detail::cell_ptr p = proxy_for(l.from(), typeid(remote::unknown_actor));
@@ -556,15 +610,19 @@ bool session::on_control(const frame_view& f) {
 
 // -- outbound (I/O thread, from proxies) -------------------------------------------
 
-void session::schedule(remote::proxy& p) noexcept {
-  asio::post(node_.io, [self = shared_from_this(), keep = detail::cell_ptr(&p)] {
-    auto& px = static_cast<remote::proxy&>(*keep);
-    if (px.resume() == resumable::result::yield) self->schedule(px);
-    self->flush();
-  });
+void session::begin_turn() { wmx_.lock(); }
+
+void session::end_turn() noexcept {
+  flush_locked();
+  wmx_.unlock();
 }
 
 void session::send_message(std::uint64_t target, detail::envelope* e) {
+  if (wclosed_) {
+    node_.core.count_drop(drop_reason::node_down, *e->ops->type);
+    detail::discard(e, ask_error::node_down, "the connection to the receiver's node is closed");
+    return;
+  }
   const detail::wire_ops* w = e->ops->wire;
   std::uint64_t request = 0;
   if (e->reply != nullptr) {
@@ -581,11 +639,11 @@ void session::send_message(std::uint64_t target, detail::envelope* e) {
   const std::size_t start = out_.size();
   append_message_frame(out_, target, 0, it->second, fresh ? std::string_view(w->name()) : std::string_view(), request,
                        [&](std::string& o) { w->encode(*e, o); });
-  if (out_.size() - start - 4 > peer_max_frame_) {
+  if (const std::size_t frame_len = out_.size() - start - 4; frame_len > peer_max_frame_) {
     out_.resize(start);
     if (fresh) types_out_.erase(it), --next_type_id_;
     log().error("troupe node {}: a {} of {} bytes is larger than {} accepts ({} bytes): dropped", node_.opts.name,
-                w->name(), out_.size() - start, peer_name_, peer_max_frame_);
+                w->name(), frame_len, peer_name_, peer_max_frame_);
     node_.core.count_drop(drop_reason::not_serializable, *e->ops->type);
     if (request != 0) {
       auto a = asks_.find(request);
@@ -652,7 +710,9 @@ void session::send_down(std::uint64_t local, std::uint64_t ref, exit_reason why,
   append_frame(out_, frame_kind::down, d);
 }
 
-void session::send_raw(std::string&& frame) { out_ += frame; }
+void session::send_raw(std::string&& frame) {
+  if (!wclosed_) out_ += frame;
+}
 
 void session::forget(remote::proxy& p) noexcept {
   std::lock_guard lock(mx_);

@@ -93,8 +93,9 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   bool post_frame(std::string frame);
   [[nodiscard]] const std::string& remote_endpoint() const noexcept { return endpoint_; }
 
-  // -- remote::port --
-  void schedule(remote::proxy& p) noexcept override;
+  // -- remote::port (proxy turns, on workers) --
+  void begin_turn() override;
+  void end_turn() noexcept override;
   void send_message(std::uint64_t target, detail::envelope* e) override;
   void send_stop(std::uint64_t target, exit_reason why) override;
   void send_monitor(std::uint64_t target, std::uint64_t ref) override;
@@ -125,7 +126,12 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   bool on_control(const frame_view& f);
   void established();
   bool bad_frame(const std::string& why);
-  void flush();
+  /// Appends frames made by `f(std::string&)` and writes them. Any thread.
+  template <class F>
+  void append(F&& f);
+  /// Writes out_ (wmx_ held): a direct send, the rest by the I/O thread.
+  void flush_locked() noexcept;
+  void write_pending();  // I/O thread
   void arm_heartbeat();
   void reply_error_now(std::uint64_t request, ask_error code, const std::string& message);
   std::shared_ptr<exposed_actor> exposed(std::uint64_t id);
@@ -150,21 +156,25 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   std::string rbuf_;
   std::size_t rlen_ = 0;
   std::chrono::steady_clock::time_point last_read_;
-  // Writing: frames accumulate in out_ while wbuf_ is being written.
+  // Writing, all under wmx_: frames accumulate in out_ while wbuf_ is
+  // being written by the I/O thread.
+  std::mutex wmx_;
+  int fd_ = -1;
+  bool wclosed_ = false;
   std::string out_;
   std::string wbuf_;
   bool writing_ = false;
   std::unique_ptr<asio::steady_timer> timer_;  // handshake timeout, then heartbeats
   std::uint64_t heartbeat_seq_ = 0;
 
-  // Outgoing message types (connection-local ids).
+  // Outgoing message types (connection-local ids), under wmx_.
   std::unordered_map<const detail::wire_ops*, std::uint32_t> types_out_;
   std::uint32_t next_type_id_ = 1;
   // Incoming message types.
   std::unordered_map<std::uint32_t, type_in> types_in_;
   std::unordered_map<std::uint64_t, std::shared_ptr<exposed_actor>> exposed_cache_;
   std::uint64_t exposed_gen_ = ~std::uint64_t{0};
-  // Asks to the peer awaiting replies.
+  // Asks to the peer awaiting replies, under wmx_.
   std::unordered_map<std::uint64_t, pending_ask> asks_;
   std::uint64_t next_request_ = 1;
 

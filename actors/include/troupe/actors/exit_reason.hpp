@@ -27,9 +27,10 @@ enum class drop_reason : unsigned char {
   node_down,        ///< sent to (or queued for) an actor on a node that became unreachable
   not_serializable, ///< sent to a remote actor, but its type cannot cross the network (no protobuf, no codec)
   not_exposed,      ///< arrived from another node for an actor (or a message type) this node does not expose
+  malformed,        ///< arrived from another node, but its bytes did not decode as its type
 };
 
-inline constexpr std::size_t drop_reason_count = 8;
+inline constexpr std::size_t drop_reason_count = 9;
 
 [[nodiscard]] std::string_view to_string(drop_reason r) noexcept;
 

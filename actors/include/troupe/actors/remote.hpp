@@ -6,10 +6,16 @@
 /// A remote actor is represented locally by a `remote::proxy`: an actor cell
 /// whose mailbox is the outgoing queue to that actor. `tell` pushes into it
 /// exactly as into a local mailbox (one exchange, the same bound and mute
-/// backpressure); instead of running handlers, the proxy's turn hands each
-/// message to its `port` (the transport's session with the peer node), on the
-/// port's own thread. Monitors, links and stops sent to a proxy become calls
-/// on the port too; the transport turns them into control frames.
+/// backpressure), and the scheduler runs it like any actor: usually right
+/// after the sender's turn, on the sender's worker. Instead of running
+/// handlers, the proxy's turn hands each message to its `port` (the
+/// transport's session with the peer node), which encodes the whole batch
+/// and writes it with one syscall. Monitors, links and stops sent to a proxy
+/// become calls on the port too; the transport turns them into control frames.
+///
+/// Inbound, the transport pushes a `wire_envelope` (the payload bytes, one
+/// pooled allocation) into the receiver's mailbox; the receiver decodes it
+/// in its own turn, so a decoded message is allocated and freed on one thread.
 
 #include <cstdint>
 #include <memory>
@@ -39,14 +45,15 @@ namespace remote {
 
 class proxy;
 
-/// The transport's session with one peer node. Every call except `schedule`
-/// is made on the port's own thread (where `schedule` runs proxies).
+/// The transport's session with one peer node. A proxy's turn calls
+/// `begin_turn`, then any of the `send_*` for each message, then `end_turn`
+/// (which writes what the turn produced); turns of several proxies may run
+/// at once on different workers, so the port serialises them itself.
 class port {
  public:
   virtual ~port() = default;
-  /// `p` has work: call `p.resume()` on the port's thread (again while it
-  /// returns `yield`). @threadsafe
-  virtual void schedule(proxy& p) noexcept = 0;
+  virtual void begin_turn() = 0;
+  virtual void end_turn() noexcept = 0;
   /// A user message for remote actor `target`; `e->ops->wire` is set. Takes
   /// `e` and its reply slot (an ask), which it must answer eventually.
   virtual void send_message(std::uint64_t target, detail::envelope* e) = 0;
@@ -79,10 +86,10 @@ class proxy final : public detail::actor_cell, private detail::executor {
 
   [[nodiscard]] std::uint64_t remote_id() const noexcept { return remote_id_; }
 
-  /// Hands queued messages to the port. @note Port thread only.
+  /// Hands queued messages to the port. Run by the scheduler.
   result resume() override;
 
-  // -- events from the peer; port thread only --
+  // -- events from the peer: queued on the proxy's system lane. @threadsafe --
   /// The peer's monitor `ref` (made by this proxy) fired.
   void remote_down(std::uint64_t ref, exit_reason why, const std::string& what);
   /// The remote actor and local actor `local` are linked (the peer asked).
@@ -96,7 +103,6 @@ class proxy final : public detail::actor_cell, private detail::executor {
   /// The peer is gone for good: queued and later messages become dead
   /// letters (node_down), asks fail with node_down, monitors get `down`
   /// (node_down), linked actors an exit (node_down). Idempotent.
-  /// @note Port thread only (or after it ended).
   void node_down() noexcept;
 
  protected:
@@ -105,9 +111,15 @@ class proxy final : public detail::actor_cell, private detail::executor {
   const std::type_info& type() const noexcept override { return *type_; }
 
  private:
+  // Scheduled on the pool like an actor, holding a reference while it is
+  // (nothing else keeps a proxy alive between its turns).
   void notify() noexcept override;
+  void notify_hot() noexcept override;
   void forward(detail::envelope* e, bool system);
   void forward_guarded(detail::envelope* e, bool system) noexcept;
+  void post_event(detail::envelope* e) noexcept;
+  void on_event(detail::envelope* e);
+  void go_down();
   struct remote_watch {
     detail::cell_ptr watcher;
     std::uint64_t id;
@@ -116,10 +128,11 @@ class proxy final : public detail::actor_cell, private detail::executor {
   std::shared_ptr<port> port_;
   std::uint64_t remote_id_;
   const std::type_info* type_;
-  bool down_ = false;                                        // port thread
-  std::uint64_t next_ref_ = 1;                               // port thread
-  std::unordered_map<std::uint64_t, remote_watch> watches_;  // port thread
-  std::vector<detail::cell_ptr> links_;                      // port thread
+  // Owned by the proxy's turn.
+  bool down_ = false;
+  std::uint64_t next_ref_ = 1;
+  std::unordered_map<std::uint64_t, remote_watch> watches_;
+  std::vector<detail::cell_ptr> links_;
 };
 
 /// Wraps a complete frame made on any thread so that a proxy can carry it
@@ -145,12 +158,52 @@ class reply_sink {
   virtual void reply_error(std::uint64_t request, ask_error code, const std::string& message) noexcept = 0;
 };
 
+/// A message from the peer still in wire form: the payload bytes, in one
+/// pooled block. Its ops decode it in the receiver's turn.
+struct wire_envelope final : detail::envelope {
+  std::uint32_t size;
+  [[nodiscard]] std::string_view payload() const noexcept {
+    return {reinterpret_cast<const char*>(this + 1), size};
+  }
+  /// @throws std::bad_alloc
+  static wire_envelope* make(const detail::message_ops* ops, std::string_view payload);
+  static void destroy(detail::envelope* e) noexcept;
+
+ private:
+  wire_envelope(const detail::message_ops* o, std::uint32_t n) noexcept : envelope(o), size(n) {}
+};
+
+/// True when `bytes` are well-formed protobuf wire format at the top level
+/// (every field's tag, and its length, fits): what a transport checks before
+/// it queues a protobuf payload, so that garbage closes the connection.
+[[nodiscard]] bool well_formed_protobuf(std::string_view bytes) noexcept;
+
+/// Counts and logs a payload that passed the transport's check but that the
+/// type's decoder refused (a dead letter, drop_reason::malformed).
+void malformed_inbound(detail::actor_cell& self, detail::envelope* e) noexcept;
+
+/// Operations of message M for actor A arriving in wire form.
+template <class A, class M>
+struct inbound_ops {
+  static void invoke(detail::actor_cell& self, detail::envelope* e) {
+    M value{};
+    if (!wire_decode(static_cast<wire_envelope*>(e)->payload(), value)) {
+      malformed_inbound(self, e);
+      return;
+    }
+    detail::user_ops<A, M>::run(self, e, value);
+  }
+  static constexpr detail::message_ops ops{&invoke, &wire_envelope::destroy, &typeid(M), nullptr,
+                                           detail::wire_of<A, M>()};
+};
+
 /// A message type that a published actor accepts from the peer.
 struct inbound_type {
   const std::string* name;
-  /// A new envelope holding the decoded message, or nullptr when the bytes
-  /// are malformed. The envelope's ops are the actor's own.
-  detail::envelope* (*decode)(std::string_view payload);
+  /// Operations for its wire_envelope.
+  const detail::message_ops* ops;
+  /// A protobuf message (its bytes can be checked before they are queued).
+  bool protobuf;
   /// For an ask: the slot that sends the reply back. nullptr when the
   /// handler replies nothing.
   detail::reply_slot_base* (*reply_to)(std::shared_ptr<reply_sink> sink, std::uint64_t request);
@@ -175,16 +228,6 @@ struct sink_reply_slot final : detail::reply_slot<R> {
 };
 
 template <class A, class M>
-detail::envelope* decode_inbound(std::string_view payload) {
-  auto* e = new detail::message_envelope<M>(&detail::user_ops<A, M>::ops);
-  if (!wire_decode(payload, e->value)) {
-    delete e;
-    return nullptr;
-  }
-  return e;
-}
-
-template <class A, class M>
 detail::reply_slot_base* reply_inbound(std::shared_ptr<reply_sink> sink, std::uint64_t request) {
   using R = reply_t<A, M>;
   if constexpr (std::is_void_v<R>) {
@@ -204,7 +247,7 @@ inbound_type inbound_for() {
   static_assert(std::is_void_v<R> || wire_type<R>,
                 "troupe: the reply of a handler in remote_interface cannot cross the network: make it a protobuf "
                 "message or specialise troupe::codec<R>");
-  return inbound_type{&wire_name<M>(), &decode_inbound<A, M>, &reply_inbound<A, M>};
+  return inbound_type{&wire_name<M>(), &inbound_ops<A, M>::ops, protobuf_message<M>, &reply_inbound<A, M>};
 }
 
 template <class A>

@@ -29,6 +29,9 @@ struct executor {
   virtual ~executor() = default;
   /// The cell became runnable. @threadsafe
   virtual void notify() noexcept = 0;
+  /// The cell became runnable through a send from the running actor (the
+  /// pool's cache-hot hand-off applies). @threadsafe
+  virtual void notify_hot() noexcept { notify(); }
   /// The cell stopped; called from its last turn.
   virtual void finish() noexcept {}
 };

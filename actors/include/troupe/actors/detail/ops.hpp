@@ -110,8 +110,12 @@ constexpr const wire_ops* wire_of() noexcept {
 /// Operations for message type M sent to actor type A.
 template <class A, class M>
 struct user_ops {
-  static void invoke(actor_cell& self, envelope* e) {
-    auto* me = static_cast<message_envelope<M>*>(e);
+  static void invoke(actor_cell& self, envelope* e) { run(self, e, static_cast<message_envelope<M>*>(e)->value); }
+
+  /// Hands `value`, carried by `e`, to the handler, then frees `e` (unless
+  /// the handler stashed it). `e` may be any envelope whose ops make `value`
+  /// again on a replay (a decoded wire message is decoded again).
+  static void run(actor_cell& self, envelope* e, M& value) {
     if (!self.alive()) [[unlikely]] {
       // Between incarnations (a supervised actor waiting for its restart):
       // nobody to hand it to.
@@ -121,7 +125,7 @@ struct user_ops {
     if (cell_extras* x = self.extras_if_any(); x != nullptr && !x->behaviors.empty()) [[unlikely]] {
       std::shared_ptr<const behavior> b = x->behaviors.back();  // alive even if the handler unbecomes
       if (const auto* h = b->find(typeid(M))) {
-        guarded(e, [&] { (*h)(&me->value); });
+        guarded(e, [&] { (*h)(&value); });
         if (stashed(self, e)) return;
         discard(e, ask_error::exception, "handled by a behaviour, which does not reply");
         return;
@@ -133,12 +137,12 @@ struct user_ops {
     if constexpr (is_promise<H>::value) {
       // The handler takes the reply slot with make_promise() and answers later.
       reply_slot_base*& pending = pending_reply();
-      pending = std::exchange(me->reply, nullptr);
+      pending = std::exchange(e->reply, nullptr);
       try {
-        H p = a.on(std::move(me->value));
+        H p = a.on(std::move(value));
         (void)p;  // settled (or dropped, which answers actor_stopped) by its owner
       } catch (...) {
-        if (reply_slot_base* left = std::exchange(pending, nullptr)) me->reply = left;
+        if (reply_slot_base* left = std::exchange(pending, nullptr)) e->reply = left;
         discard(e, ask_error::exception, "handler threw");
         throw;
       }
@@ -148,19 +152,19 @@ struct user_ops {
       }
       if (stashed(self, e)) return;
     } else if constexpr (std::is_void_v<R>) {
-      guarded(e, [&] { a.on(std::move(me->value)); });
+      guarded(e, [&] { a.on(std::move(value)); });
       if (stashed(self, e)) return;
     } else {
       std::optional<R> r;
-      guarded(e, [&] { r.emplace(a.on(std::move(me->value))); });
+      guarded(e, [&] { r.emplace(a.on(std::move(value))); });
       if (stashed(self, e)) return;
-      if (me->reply != nullptr) {
-        static_cast<reply_slot<R>*>(me->reply)->deliver(std::move(*r));
-        delete me->reply;
-        me->reply = nullptr;
+      if (e->reply != nullptr) {
+        static_cast<reply_slot<R>*>(e->reply)->deliver(std::move(*r));
+        delete e->reply;
+        e->reply = nullptr;
       }
     }
-    delete me;
+    e->ops->destroy(e);
   }
   static constexpr message_ops ops{&invoke, &destroy_envelope<M>, &typeid(M), nullptr, wire_of<A, M>()};
 };

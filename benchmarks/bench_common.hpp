@@ -1,0 +1,62 @@
+#pragma once
+// Helpers shared by troupe-bench's workloads.
+
+#include <troupe/troupe.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace bench {
+
+using u64 = std::uint64_t;
+using steady = std::chrono::steady_clock;
+inline constexpr auto stall_limit = std::chrono::seconds(120);
+
+[[noreturn]] inline void usage_error(const std::string& msg) {
+  std::fprintf(stderr,
+               "troupe-bench: %s\n"
+               "usage: troupe-bench pingpong|fanin|spawn|ring|idle|remote-pingpong|remote-flood|serve\n"
+               "                    [--n N] [--k K] [--threads T] [--capacity C] [--connect HOST:PORT] [--port P]\n",
+               msg.c_str());
+  std::exit(2);
+}
+
+[[noreturn]] inline void fail(const std::string& msg) {
+  std::fprintf(stderr, "troupe-bench: %s\n", msg.c_str());
+  std::fflush(stderr);
+  std::_Exit(1);  // the system may be stuck: skip its destructor
+}
+
+inline u64 current_rss() {
+  unsigned long size = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<u64>(resident) * static_cast<u64>(sysconf(_SC_PAGESIZE));
+}
+
+inline double seconds_since(steady::time_point t0) {
+  return std::chrono::duration<double>(steady::now() - t0).count();
+}
+
+struct outcome {
+  u64 units;
+  double seconds;
+  std::string extra;  // extra JSON fields, each starting with a comma
+};
+
+/// Waits for one message on an inbox or fails the run.
+template <class M>
+M await(troupe::inbox<M>& in, const char* what) {
+  auto m = in.receive(stall_limit);
+  if (!m) fail(std::string(what) + ": no progress for 120 s");
+  return std::move(*m);
+}
+
+} // namespace bench

@@ -1,0 +1,247 @@
+#include "remote_workloads.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <thread>
+
+#include "bench.pb.h"
+
+namespace bench {
+
+namespace {
+
+using troupe_bench::Ball;
+using troupe_bench::FloodDone;
+using troupe_bench::FloodStart;
+using troupe_bench::Item;
+
+// -- the serving side -------------------------------------------------------------
+
+struct ponger : troupe::actor<ponger> {
+  using remote_interface = troupe::accepts<Ball>;
+  Ball on(Ball b) { return b; }
+};
+
+struct flood_sink : troupe::actor<flood_sink> {
+  using remote_interface = troupe::accepts<FloodStart, Item>;
+  troupe::promise<FloodDone> on(FloodStart s) {
+    expect_ = s.n();
+    count_ = 0;
+    sum_ = 0;
+    malformed_ = 0;
+    done_ = troupe::make_promise<FloodDone>();
+    maybe_done();
+    return {};
+  }
+  void on(Item i) {
+    ++count_;
+    sum_ += i.value();
+    if (i.tag().size() != 16) ++malformed_;
+    maybe_done();
+  }
+  void maybe_done() {
+    if (count_ != expect_ || !done_.pending()) return;
+    FloodDone d;
+    d.set_count(malformed_ == 0 ? count_ : -1);
+    d.set_sum(sum_);
+    d.set_rss_bytes(current_rss());
+    done_.deliver(std::move(d));
+  }
+  std::int64_t expect_ = -1, count_ = 0, sum_ = 0, malformed_ = 0;
+  troupe::promise<FloodDone> done_;
+};
+
+troupe::node_options client_options() {
+  troupe::node_options o;
+  o.name = "bench-client-" + std::to_string(::getpid());
+  o.listen = false;
+  o.reconnect = false;
+  return o;
+}
+
+/// A serve process started by this one (killed with it), or an address given.
+class server {
+ public:
+  explicit server(const remote_options& o) {
+    if (!o.connect.empty()) {
+      const auto colon = o.connect.rfind(':');
+      if (colon == std::string::npos) usage_error("--connect needs HOST:PORT, not '" + o.connect + "'");
+      host_ = o.connect.substr(0, colon);
+      port_ = static_cast<std::uint16_t>(std::stoul(o.connect.substr(colon + 1)));
+      return;
+    }
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) fail("pipe failed");
+    const std::string threads = std::to_string(o.threads);
+    pid_ = ::fork();
+    if (pid_ < 0) fail("fork failed");
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::dup2(out[1], 1);
+      ::execl(o.self.c_str(), o.self.c_str(), "serve", "--port", "0", "--threads", threads.c_str(),
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    std::string line;
+    const auto deadline = steady::now() + std::chrono::seconds(30);
+    while (line.find('\n') == std::string::npos) {
+      if (steady::now() > deadline) fail("the serve process did not start");
+      pollfd p{out[0], POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buf[256];
+      const ssize_t n = ::read(out[0], buf, sizeof buf);
+      if (n <= 0) fail("the serve process exited at start");
+      line.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(out[0]);
+    const auto at = line.find("\"port\":");
+    if (at == std::string::npos) fail("unexpected serve output: " + line);
+    port_ = static_cast<std::uint16_t>(std::stoul(line.substr(at + 7)));
+    host_ = "127.0.0.1";
+  }
+  ~server() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  template <class A>
+  troupe::actor_ref<A> lookup(troupe::node& n, const char* name) {
+    auto p = n.connect(host_, port_, std::chrono::seconds(10));
+    if (!p.ok()) fail("cannot reach the serve node: " + std::string(p.message()));
+    auto r = p.value().lookup<A>(name, std::chrono::seconds(10));
+    if (!r.ok()) fail("lookup of " + std::string(name) + ": " + std::string(r.message()));
+    return r.value();
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::string host_;
+  std::uint16_t port_ = 0;
+};
+
+// -- remote-pingpong ----------------------------------------------------------------
+
+struct done {
+  u64 value;
+};
+using report_ref = troupe::actor_ref<troupe::inbox<done>::actor_type>;
+
+struct start {};
+struct pinger : troupe::actor<pinger> {
+  pinger(troupe::actor_ref<ponger> peer, report_ref report, u64 n)
+      : peer_(std::move(peer)), report_(std::move(report)), n_(static_cast<std::int64_t>(n)) {}
+  void on(start) { serve(0); }
+  void serve(std::int64_t seq) {
+    Ball b;
+    b.set_seq(seq);
+    ask(peer_, std::move(b), stall_limit, [this](troupe::result<Ball> r) {
+      if (!r.ok()) fail("remote-pingpong: " + std::string(r.message()));
+      if (r.value().seq() + 1 == n_) {
+        report_.tell(done{0});
+      } else {
+        serve(r.value().seq() + 1);
+      }
+    });
+  }
+  troupe::actor_ref<ponger> peer_;
+  report_ref report_;
+  std::int64_t n_;
+};
+
+// -- remote-flood --------------------------------------------------------------------
+
+struct go {};
+struct flooder : troupe::actor<flooder> {
+  flooder(troupe::actor_ref<flood_sink> sink, u64 n) : sink_(std::move(sink)), n_(static_cast<std::int64_t>(n)) {}
+  // Sends until done or muted (the connection's queue to the sink is full);
+  // when muted it goes on with a deferred `go` once the queue has drained.
+  void on(go) {
+    while (next_ < n_) {
+      Item it;
+      it.set_value(next_++);
+      it.set_tag("0123456789abcdef");
+      if (sink_.tell(std::move(it)) == troupe::send_result::muted) break;
+    }
+    if (next_ < n_) defer(go{});
+  }
+  troupe::actor_ref<flood_sink> sink_;
+  std::int64_t n_;
+  std::int64_t next_ = 0;
+};
+
+troupe::system_config config(u64 threads) {
+  troupe::system_config c;
+  c.threads = threads;
+  return c;
+}
+
+} // namespace
+
+outcome run_remote_pingpong(const remote_options& o) {
+  server srv(o);
+  troupe::actor_system sys(config(o.threads));
+  troupe::node n(sys, client_options());
+  auto peer = srv.lookup<ponger>(n, "ponger");
+  troupe::inbox<done> in(sys);
+  // Warm the path (connection, proxies, type ids) before the clock starts.
+  for (int i = 0; i < 100; ++i) {
+    if (!peer.ask(Ball{}, stall_limit).get().ok()) fail("remote-pingpong: warm-up ask failed");
+  }
+  auto a = sys.spawn<pinger>(peer, in.ref(), o.n);
+  const auto t0 = steady::now();
+  a.tell(start{});
+  await(in, "remote-pingpong");
+  return {o.n, seconds_since(t0), ""};
+}
+
+outcome run_remote_flood(const remote_options& o) {
+  server srv(o);
+  troupe::actor_system sys(config(o.threads));
+  troupe::node n(sys, client_options());
+  auto sink = srv.lookup<flood_sink>(n, "flood-sink");
+  FloodStart s;
+  s.set_n(static_cast<std::int64_t>(o.n));
+  auto finished = sink.ask(s, std::chrono::seconds(600));
+  auto f = sys.spawn<flooder>(sink, o.n);
+  const auto t0 = steady::now();
+  f.tell(go{});
+  auto r = finished.get();
+  const double secs = seconds_since(t0);
+  if (!r.ok()) fail("remote-flood: " + std::string(r.message()));
+  const auto nn = static_cast<std::int64_t>(o.n);
+  if (r.value().count() != nn) fail("remote-flood: the receiver counted malformed messages");
+  if (r.value().sum() != nn * (nn - 1) / 2) fail("remote-flood: wrong sum (lost or duplicated messages)");
+  const auto st = n.stats();
+  char buf[160];
+  std::snprintf(buf, sizeof buf, ",\"peer_rss_bytes\":%llu,\"writes\":%llu,\"bytes_out\":%llu",
+                static_cast<unsigned long long>(r.value().rss_bytes()), static_cast<unsigned long long>(st.writes),
+                static_cast<unsigned long long>(st.bytes_out));
+  return {o.n, secs, buf};
+}
+
+void run_serve(std::uint16_t port, u64 threads) {
+  troupe::actor_system sys(config(threads));
+  troupe::node_options opts;
+  opts.name = "bench-serve-" + std::to_string(::getpid());
+  opts.listen_port = port;
+  troupe::node n(sys, opts);
+  n.publish("ponger", sys.spawn<ponger>());
+  n.publish("flood-sink", sys.spawn<flood_sink>());
+  std::printf("{\"workload\":\"serve\",\"port\":%u,\"node\":\"%s\"}\n", static_cast<unsigned>(n.port()),
+              opts.name.c_str());
+  std::fflush(stdout);
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+
+} // namespace bench

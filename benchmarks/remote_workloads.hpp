@@ -1,0 +1,26 @@
+#pragma once
+// troupe-bench's network workloads: remote-pingpong, remote-flood, serve.
+
+#include <cstdint>
+#include <string>
+
+#include "bench_common.hpp"
+
+namespace bench {
+
+struct remote_options {
+  u64 n = 0;
+  u64 threads = 0;
+  std::string connect;  // HOST:PORT of a `serve` node; empty: start one
+  std::string self;     // this program, to start the serve process
+};
+
+/// One Ball to a ponger in the other process and its reply, N times, one in flight.
+outcome run_remote_pingpong(const remote_options& o);
+/// N Items (an int64 and a 16-byte string) to a counting actor in the other
+/// process; ends when it has counted N.
+outcome run_remote_flood(const remote_options& o);
+/// The receiving side, until killed. Prints one JSON line with its port.
+[[noreturn]] void run_serve(std::uint16_t port, u64 threads);
+
+} // namespace bench
