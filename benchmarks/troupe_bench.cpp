@@ -17,6 +17,7 @@
 // Only the workload is timed, not system start-up or set-up outside it.
 
 #include <troupe/troupe.hpp>
+#include <spdlog/spdlog.h>
 
 #include "bench_common.hpp"
 #include "remote_workloads.hpp"
@@ -248,6 +249,8 @@ options parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   options o = parse(argc, argv);
+  // stdout carries exactly one JSON line; keep stderr to warnings and errors.
+  spdlog::set_level(spdlog::level::warn);
   const std::string& w = o.workload;
   auto def = [](u64& v, u64 d) { v = v != 0 ? v : d; };
   if (w == "pingpong") def(o.n, 1'000'000);

@@ -6,7 +6,8 @@
 #   scripts/dev.sh build      configure + build (Release) into build/
 #   scripts/dev.sh test       build, then run the whole suite with ctest
 #   scripts/dev.sh demo       build, then run the demo and explain what it shows
-#   scripts/dev.sh sanitize   ThreadSanitizer suite, then AddressSanitizer+UBSan suite
+#   scripts/dev.sh sanitize   ThreadSanitizer suite, then AddressSanitizer+UBSan suite, then fuzz
+#   scripts/dev.sh fuzz       libFuzzer on the frame decoder and handshake (clang), TROUPE_FUZZ_SECONDS each
 #   scripts/dev.sh bench      install CAF, build, print troupe-bench lines beside caf-bench
 #                             lines (TROUPE_BENCH_RUNS runs each, default 3) and their medians
 #   scripts/dev.sh peers      install the peer frameworks used for comparison (CAF, Erlang)
@@ -100,6 +101,31 @@ sanitize() {
   cmake --build build-asan -j "$jobs"
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
     run_ctest build-asan -L runtime "$@"
+  fuzz
+}
+
+# libFuzzer on the frame decoder and the handshake, when clang is installed,
+# for TROUPE_FUZZ_SECONDS (default 30) each.
+fuzz() {
+  if ! command -v clang++ >/dev/null; then
+    log "clang++ not installed: skipping the fuzz targets (apt install clang)"
+    return
+  fi
+  log "libFuzzer build in build-fuzz/"
+  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTROUPE_FUZZ=ON \
+    -DTROUPE_BUILD_TESTS=OFF -DTROUPE_BUILD_EXAMPLES=OFF -DTROUPE_BUILD_BENCHMARKS=OFF >/dev/null
+  cmake --build build-fuzz -j "$jobs" --target frame_fuzz handshake_fuzz
+  local corpus
+  for t in frame_fuzz handshake_fuzz; do
+    corpus=$(mktemp -d)
+    cp tests/fuzz/corpus/* "$corpus"/
+    log "fuzzing $t for ${TROUPE_FUZZ_SECONDS:-30} s"
+    build-fuzz/tests/fuzz/$t -max_total_time="${TROUPE_FUZZ_SECONDS:-30}" -max_len=4096 -print_final_stats=1 \
+      "$corpus" 2>&1 | tail -n 12
+    local rc=${PIPESTATUS[0]}
+    rm -rf "$corpus"
+    if [ "$rc" != 0 ]; then echo "dev.sh: $t found a crash (exit $rc)" >&2; exit 1; fi
+  done
 }
 
 demo() {
@@ -143,5 +169,6 @@ case "$cmd" in
   demo) demo "$@" ;;
   sanitize) sanitize "$@" ;;
   bench) bench ;;
-  *) echo "usage: scripts/dev.sh {setup|build|test|demo|sanitize|bench|peers}" >&2; exit 2 ;;
+  fuzz) fuzz ;;
+  *) echo "usage: scripts/dev.sh {setup|build|test|demo|sanitize|fuzz|bench|peers}" >&2; exit 2 ;;
 esac

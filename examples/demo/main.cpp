@@ -1,6 +1,8 @@
-// troupe-demo: the in-process runtime at work, explained as it runs.
-// Started by `scripts/dev.sh demo`.
+// troupe-demo: the runtime at work, explained as it runs: first in one
+// process, then two nodes in two processes. Started by `scripts/dev.sh demo`.
 #include <troupe/troupe.hpp>
+
+#include "network.hpp"
 
 #include <time.h>
 
@@ -124,7 +126,8 @@ T wait_for(troupe::inbox<T>& in) {
 
 } // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc == 2 && std::string(argv[1]) == "--node-b") return node_b_main();
   const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   std::printf("troupe demo: an actor system with %u worker threads (one per core).\n\n", threads);
   troupe::actor_system sys;
@@ -200,7 +203,8 @@ int main() {
   }
   std::printf("6. Shutdown: every actor is stopped and its state destroyed.\n");
   sys.shutdown();
-  std::printf("   actor objects still alive: %d. Spawned %llu actors in all.\n", live_states.load(),
+  std::printf("   actor objects still alive: %d. Spawned %llu actors in all.\n\n", live_states.load(),
               static_cast<unsigned long long>(sys.stats().spawned));
-  return live_states.load() == 0 ? 0 : 1;
+  if (live_states.load() != 0) return 1;
+  return network_demo("/proc/self/exe");
 }

@@ -87,6 +87,20 @@ node_impl::~node_impl() { stop(); }
 void node_impl::stop() {
   if (stopped_) return;
   stopped_ = true;
+  // Messages already sent to remote actors go out before the goodbye, for
+  // up to a second (a peer that does not read is not waited for longer).
+  const auto drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  for (;;) {
+    std::vector<std::shared_ptr<session>> live;
+    {
+      std::lock_guard lock(mx_);
+      for (auto& [n, s] : sessions_) live.push_back(s);
+    }
+    bool pending = false;
+    for (auto& s : live) pending = pending || s->has_pending_output();
+    if (!pending || std::chrono::steady_clock::now() > drain_deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   stopping_.store(true);
   asio::post(io, [this] {
     if (acceptor_) {
@@ -242,11 +256,10 @@ std::shared_ptr<exposed_actor> node_impl::find_exposed(std::uint64_t id) const {
   return it == exposed_.end() ? nullptr : it->second;
 }
 
-std::optional<std::pair<std::uint64_t, std::string>> node_impl::find_published(const std::string& name) const {
+std::shared_ptr<exposed_actor> node_impl::find_published(const std::string& name) const {
   std::lock_guard lock(mx_);
   auto it = published_.find(name);
-  if (it == published_.end()) return std::nullopt;
-  return std::make_pair(it->second->cell->id(), std::string(it->second->type->name()));
+  return it == published_.end() ? nullptr : it->second;
 }
 
 bool node_impl::knows_type(const std::string& wire_name) const {
@@ -345,10 +358,10 @@ std::uint64_t peer::incarnation() const noexcept { return s_ ? s_->peer_incarnat
 bool peer::alive() const noexcept { return s_ && s_->alive(); }
 
 result<detail::cell_ptr> peer::lookup_cell(std::string_view name, const std::type_info& type,
-                                           std::chrono::milliseconds timeout) const {
+                                           std::vector<std::string> required, std::chrono::milliseconds timeout) const {
   if (timeout.count() < 0) throw std::invalid_argument("troupe::peer::lookup: timeout must not be negative");
   if (!s_) return failure{ask_error::node_down, "empty peer handle"};
-  return s_->lookup(name, type, timeout);
+  return s_->lookup(name, type, required, timeout);
 }
 
 detail::cell_ptr peer::resolve_cell(std::uint64_t id, const std::type_info& type) const {

@@ -54,8 +54,8 @@ class node_impl {
   void session_up(const std::shared_ptr<session>& s);
   void session_down(session& s, const std::string& reason, bool was_established);
   std::shared_ptr<exposed_actor> find_exposed(std::uint64_t id) const;
-  /// The published actor called `name`: (id, type name) or nothing.
-  std::optional<std::pair<std::uint64_t, std::string>> find_published(const std::string& name) const;
+  /// The published actor called `name`, or nullptr.
+  std::shared_ptr<exposed_actor> find_published(const std::string& name) const;
   bool knows_type(const std::string& wire_name) const;
   [[nodiscard]] std::uint64_t exposed_generation() const noexcept { return gen_.load(std::memory_order_acquire); }
   void dial(dial_target target, std::shared_ptr<dial_state> waiter);

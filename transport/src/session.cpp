@@ -2,6 +2,7 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "node_impl.hpp"
@@ -494,8 +495,9 @@ bool session::on_control(const frame_view& f) {
       r.set_request_id(l.request_id());
       if (auto p = node_.find_published(l.name())) {
         r.set_found(true);
-        r.set_actor(p->first);
-        r.set_actor_type(p->second);
+        r.set_actor(p->cell->id());
+        r.set_actor_type(p->type->name());
+        for (const auto& [wire_name, in] : p->accepts) r.add_accepts(wire_name);
       }
       append([&](std::string& out) { append_frame(out, frame_kind::lookup_reply, r); });
       return true;
@@ -516,6 +518,7 @@ bool session::on_control(const frame_view& f) {
       l->found = r.found();
       l->actor = r.actor();
       l->actor_type = r.actor_type();
+      l->accepts.assign(r.accepts().begin(), r.accepts().end());
       l->cv.notify_all();
       return true;
     }
@@ -722,6 +725,19 @@ void session::forget(remote::proxy& p) noexcept {
 
 // -- any thread ------------------------------------------------------------------
 
+bool session::has_pending_output() {
+  {
+    std::lock_guard lock(wmx_);
+    if (wclosed_) return false;
+    if (writing_ || !out_.empty()) return true;
+  }
+  std::lock_guard lock(mx_);
+  for (auto& [id, p] : proxies_) {
+    if (p->box().depth() != 0) return true;
+  }
+  return outbox_ && outbox_->box().depth() != 0;
+}
+
 bool session::post_frame(std::string frame) {
   detail::cell_ptr ob;
   {
@@ -749,7 +765,7 @@ detail::cell_ptr session::proxy_for(std::uint64_t id, const std::type_info& type
 }
 
 result<detail::cell_ptr> session::lookup(std::string_view name, const std::type_info& type,
-                                         std::chrono::milliseconds timeout) {
+                                         const std::vector<std::string>& required, std::chrono::milliseconds timeout) {
   auto l = std::make_shared<lookup_state>();
   std::uint64_t rid = 0;
   {
@@ -773,9 +789,15 @@ result<detail::cell_ptr> session::lookup(std::string_view name, const std::type_
   }
   if (!l->error.empty()) return failure{ask_error::node_down, l->error};
   if (!l->found) return failure{ask_error::actor_stopped, "nothing is published as '" + std::string(name) + "' on " + peer_name_};
-  if (l->actor_type != type.name()) {
+  if (required.empty() && l->actor_type != type.name()) {
     return failure{ask_error::actor_stopped, "'" + std::string(name) + "' on " + peer_name_ +
                                                  " is not of the requested actor type (it is " + l->actor_type + ")"};
+  }
+  for (const std::string& m : required) {
+    if (std::find(l->accepts.begin(), l->accepts.end(), m) == l->accepts.end()) {
+      return failure{ask_error::actor_stopped,
+                     "'" + std::string(name) + "' on " + peer_name_ + " does not accept " + m + " from other nodes"};
+    }
   }
   const std::uint64_t id = l->actor;
   lk.unlock();

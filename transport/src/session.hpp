@@ -63,6 +63,7 @@ struct lookup_state {
   bool found = false;
   std::uint64_t actor = 0;
   std::string actor_type;
+  std::vector<std::string> accepts;
   std::string error;  // set when the session ended first
 };
 
@@ -86,12 +87,15 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
   [[nodiscard]] std::uint64_t peer_incarnation() const noexcept { return peer_incarnation_; }
   [[nodiscard]] bool alive() const noexcept { return alive_.load(std::memory_order_acquire); }
-  result<detail::cell_ptr> lookup(std::string_view name, const std::type_info& type, std::chrono::milliseconds timeout);
+  result<detail::cell_ptr> lookup(std::string_view name, const std::type_info& type,
+                                  const std::vector<std::string>& required, std::chrono::milliseconds timeout);
   detail::cell_ptr proxy_for(std::uint64_t id, const std::type_info& type);
   /// Queues a complete frame for the peer, in order with the session's other
   /// frames made off the I/O thread. False when the session is over.
   bool post_frame(std::string frame);
   [[nodiscard]] const std::string& remote_endpoint() const noexcept { return endpoint_; }
+  /// True while messages for the peer wait in a proxy or in a buffer.
+  [[nodiscard]] bool has_pending_output();
 
   // -- remote::port (proxy turns, on workers) --
   void begin_turn() override;

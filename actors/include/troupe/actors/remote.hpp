@@ -258,11 +258,24 @@ struct interface_of;
 template <class A, class... M>
 struct interface_of<A, accepts<M...>> {
   static std::vector<inbound_type> list() { return {inbound_for<A, M>()...}; }
+  static std::vector<std::string> names() { return {wire_name<M>()...}; }
 };
+
+/// For a lookup of interface type I: the wire names the published actor
+/// must accept. Empty for an actor type (looked up by its exact type).
+template <class I>
+std::vector<std::string> required_names() {
+  if constexpr (interface_type<I>) {
+    static_assert(exposable<I>, "troupe: an interface needs `using remote_interface = troupe::accepts<M...>;`");
+    return interface_of<I, typename I::remote_interface>::names();
+  } else {
+    return {};
+  }
+}
 
 /// The message types actor A accepts from other nodes.
 template <class A>
-std::vector<inbound_type> interface() {
+std::vector<inbound_type> accepted_types() {
   static_assert(exposable<A>,
                 "troupe: to publish an actor on a node, declare the messages it accepts from other nodes in the "
                 "actor class: `using remote_interface = troupe::accepts<M1, M2>;`");

@@ -39,6 +39,25 @@ concept protobuf_message = requires(const T& c, T& m, const void* p, int n, std:
   { T::default_instance().GetTypeName() } -> std::convertible_to<std::string>;
 };
 
+/// Base of a handle-only view of a remote actor: a class that declares the
+/// handlers of an actor another program implements (declarations only, no
+/// bodies) and its `remote_interface`, so that `actor_ref<I>` has the same
+/// compile-time checked tell and ask without the implementation:
+/// ```
+/// struct lobby_api : troupe::interface {
+///   using remote_interface = troupe::accepts<chat::Join, chat::Say>;
+///   chat::Joined on(chat::Join);
+///   void on(chat::Say);
+/// };
+/// auto lobby = peer.lookup<lobby_api>("lobby", 5s);  // checked: it accepts both
+/// ```
+/// An interface is never spawned; `node::peer::lookup` checks that the
+/// published actor accepts every type it lists.
+struct interface {};
+
+template <class T>
+concept interface_type = std::is_base_of_v<interface, T>;
+
 /// True for types with a user `codec<T>` specialisation.
 template <class T>
 concept has_codec = requires(const T& c, T& m, std::string& out, std::string_view in) {

@@ -55,14 +55,16 @@ class peer {
   [[nodiscard]] bool alive() const noexcept;
   explicit operator bool() const noexcept { return static_cast<bool>(s_); }
 
-  /// The actor published under `name` on that node, as a handle of type A.
+  /// The actor published under `name` on that node, as a handle of type A:
+  /// its actor type, or an interface (troupe::interface) it satisfies.
   /// Blocks up to `timeout`: call it from a thread outside the actor system
   /// (main, a test, an inbox thread), not from a handler.
   /// Fails with actor_stopped when nothing is published under `name` or the
-  /// published actor is not an A; node_down when the peer is gone; timeout.
+  /// published actor is not an A (does not accept every type of interface
+  /// A); node_down when the peer is gone; timeout.
   template <class A>
   [[nodiscard]] result<actor_ref<A>> lookup(std::string_view name, std::chrono::milliseconds timeout) const {
-    auto r = lookup_cell(name, typeid(A), timeout);
+    auto r = lookup_cell(name, typeid(A), remote::required_names<A>(), timeout);
     if (!r.ok()) return failure{r.error(), std::string(r.message())};
     return actor_ref<A>::from_cell(r.value().get());
   }
@@ -83,6 +85,7 @@ class peer {
 
  private:
   [[nodiscard]] result<detail::cell_ptr> lookup_cell(std::string_view name, const std::type_info& type,
+                                                     std::vector<std::string> required,
                                                      std::chrono::milliseconds timeout) const;
   [[nodiscard]] detail::cell_ptr resolve_cell(std::uint64_t id, const std::type_info& type) const;
   std::shared_ptr<transport::session> s_;
@@ -122,13 +125,13 @@ class node {
   /// publication of the same name. @threadsafe
   template <class A>
   void publish(std::string name, const actor_ref<A>& ref) {
-    publish_cell(std::move(name), ref.cell(), typeid(A), remote::interface<A>());
+    publish_cell(std::move(name), ref.cell(), typeid(A), remote::accepted_types<A>());
   }
   /// Makes `ref` reachable by id (without a name), e.g. to send its
   /// address in a message. @threadsafe
   template <class A>
   void expose(const actor_ref<A>& ref) {
-    publish_cell({}, ref.cell(), typeid(A), remote::interface<A>());
+    publish_cell({}, ref.cell(), typeid(A), remote::accepted_types<A>());
   }
   /// Removes a publication (the actor stays reachable by id until it stops).
   void unpublish(std::string_view name);

@@ -15,15 +15,15 @@ namespace troupe {
 struct node_options {
   /// The node's name, unique among the nodes it talks to (1..255 bytes).
   /// Default: "node-<pid>".
-  std::string name;
+  std::string name{};
   /// Where to accept connections; `listen = false` for a node that only connects.
   bool listen = true;
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 0;  ///< 0: an ephemeral port (see node::port())
   /// The shared secret. Empty: TROUPE_COOKIE, else `cookie_file`.
-  std::string cookie;
+  std::string cookie{};
   /// Empty: ~/.troupe/cookie (created, mode 0600, on first use).
-  std::string cookie_file;
+  std::string cookie_file{};
   /// The largest frame accepted (and sent); a larger one closes the connection.
   std::uint32_t max_frame_bytes = transport::default_max_frame_bytes;
   /// A connection that has not finished its handshake by then is closed.

@@ -166,7 +166,18 @@ struct user_ops {
     }
     e->ops->destroy(e);
   }
-  static constexpr message_ops ops{&invoke, &destroy_envelope<M>, &typeid(M), nullptr, wire_of<A, M>()};
+  /// An interface type has no handler bodies: only a remote actor can run.
+  static void refuse(actor_cell&, envelope* e) {
+    discard(e, ask_error::actor_stopped, "an interface handle reached a local cell");
+  }
+  static constexpr auto pick() noexcept -> void (*)(actor_cell&, envelope*) {
+    if constexpr (interface_type<A>) {
+      return &refuse;
+    } else {
+      return &invoke;
+    }
+  }
+  static constexpr message_ops ops{pick(), &destroy_envelope<M>, &typeid(M), nullptr, wire_of<A, M>()};
 };
 
 /// Delivers `down` to a watcher of type W, unless it demonitored meanwhile.
