@@ -137,14 +137,29 @@ bench() {
   peers
   build
   local tb=build/benchmarks/troupe-bench cb=build/benchmarks/peers/caf/caf-bench
+  local tcp=build/benchmarks/peers/tcp/tcp-pingpong
   local t=${TROUPE_BENCH_THREADS:-2}
   local runs=${TROUPE_BENCH_RUNS:-3}
-  for w in "pingpong --n 1000000" "fanin --k 2 --n 4000000 --capacity 1024" "spawn --n 200000" \
-           "ring --k 1000 --n 1000000" "idle --n 100000"; do
+  # TROUPE_BENCH_ONLY=remote (or local) runs one half.
+  local only=${TROUPE_BENCH_ONLY:-all}
+  local workloads=()
+  if [ "$only" != remote ]; then
+    workloads+=("pingpong --n 1000000" "fanin --k 2 --n 4000000 --capacity 1024" "spawn --n 200000"
+                "ring --k 1000 --n 1000000" "idle --n 100000")
+  fi
+  if [ "$only" != local ]; then
+    workloads+=("remote-pingpong --n 20000" "remote-flood --n 2000000")
+  fi
+  for w in "${workloads[@]}"; do
     for ((i = 0; i < runs; i++)); do
       echo "troupe $($tb $w --threads "$t")"
       sleep 1  # let the kernel reclaim the last run's memory before the next one
-      if [ -x "$cb" ]; then echo "caf    $($cb $w --threads "$t")"; sleep 1; fi
+      if [ -x "$cb" ]; then
+        # CAF's remote flood runs far ahead of its receiver (unbounded queues): a smaller n.
+        local cw=${w/remote-flood --n 2000000/remote-flood --n 200000}
+        echo "caf    $($cb $cw --threads "$t")"; sleep 1
+      fi
+      if [[ $w == remote-pingpong* && -x $tcp ]]; then echo "c-tcp  $($tcp $w)"; sleep 1; fi
     done
   done | tee /dev/stderr | python3 -c '
 import json, statistics, sys, collections
@@ -152,10 +167,11 @@ runs = collections.defaultdict(list)
 for line in sys.stdin:
     who, _, js = line.strip().partition(" ")
     if js: runs[(json.loads(js)["workload"], who)].append(json.loads(js))
-print("\nmedians (ns_per_op; bytes_per_actor for idle):")
+print("\nmedians (ns_per_op and ops_per_s; bytes_per_actor for idle):")
 for (w, who), rs in sorted(runs.items()):
     key = "bytes_per_actor" if w == "idle" else "ns_per_op"
-    print(f"  {w:9s} {who:6s} {statistics.median(r[key] for r in rs):10.1f}")
+    ops = statistics.median(r["ops_per_s"] for r in rs)
+    print(f"  {w:16s} {who:6s} {statistics.median(r[key] for r in rs):12.1f} {ops:14.0f}/s")
 '
 }
 

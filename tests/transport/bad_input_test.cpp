@@ -226,3 +226,28 @@ TEST_F(bad_input, AMalformedPayloadOrUnknownKindClosesTheConnection) {
 
 } // namespace
 } // namespace transport_test
+
+namespace transport_test {
+namespace {
+
+TEST_F(bad_input, CodecBytesThatDoNotDecodeAreACountedDeadLetterNotADelivery) {
+  auto k = sys.spawn<bank>();
+  n->publish("bank", k);
+  raw_client c(n->port());
+  ASSERT_TRUE(c.handshake_with(test_cookie));
+  std::string m;
+  // A codec's bytes cannot be checked before the receiver decodes them: the
+  // receiver's turn refuses them (a dead letter), the connection stays.
+  append_message_frame(m, k.id(), 0, 1, "transport_test.money", 0, [](std::string& o) { o += "not-money"; });
+  c.send(m);
+  const auto idx = static_cast<std::size_t>(troupe::drop_reason::malformed);
+  EXPECT_TRUE(troupe::test::wait_until([&] { return sys.stats().dead_letters[idx] == 1; }, troupe::test::long_wait));
+  auto total = k.ask(money{0, "EUR"}, 10s).get();
+  ASSERT_TRUE(total.ok());
+  EXPECT_EQ(total.value().cents, 0);  // nothing was delivered
+  EXPECT_EQ(n->stats().bad_frames, 0u);
+  still_serves_and_nothing_delivered();
+}
+
+} // namespace
+} // namespace transport_test

@@ -2,6 +2,7 @@
 // monitors, links, node down, and the run-time refusals.
 #include <sys/stat.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -167,6 +168,51 @@ TEST_F(two_nodes, SendingATypeThatCannotCrossIsACountedDeadLetter) {
   const auto idx = static_cast<std::size_t>(troupe::drop_reason::not_serializable);
   EXPECT_TRUE(troupe::test::wait_until([&] { return sys_a.stats().dead_letters[idx] == 1; }, troupe::test::long_wait));
   EXPECT_TRUE(m.ask(Ping{}, 10s).get().ok());  // the session is fine
+}
+
+TEST_F(two_nodes, ATypeWithACodecCrossesBothWays) {
+  b->publish("bank", sys_b.spawn<bank>());
+  auto k = connect_a_to_b().lookup<bank>("bank", 10s).value();
+  k.tell(money{250, "EUR"});
+  auto r = k.ask(money{50, "EUR"}, 10s).get();
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(r.value().cents, 300);
+  EXPECT_EQ(r.value().currency, "EUR");
+}
+
+TEST_F(two_nodes, ARemoteAskTimesOutWhenNoReplyComes) {
+  b->publish("holder", sys_b.spawn<holder>());
+  auto h = connect_a_to_b().lookup<holder>("holder", 10s).value();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = h.ask(Ping{}, 200ms).get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), troupe::ask_error::timeout);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 150ms);
+}
+
+/// What a program without the echo's code sees: its handlers, no bodies.
+struct echo_api : troupe::interface {
+  using remote_interface = troupe::accepts<Ping, Count>;
+  troupe_test::Pong on(Ping);
+  troupe_test::Counted on(Count);
+};
+struct sum_api : troupe::interface {
+  using remote_interface = troupe::accepts<money>;
+  money on(money);
+};
+
+TEST_F(two_nodes, AnInterfaceHandleIsCheckedAgainstWhatThePublishedActorAccepts) {
+  b->publish("echo", sys_b.spawn<echo>());
+  troupe::peer pb = connect_a_to_b();
+  auto e = pb.lookup<echo_api>("echo", 10s);
+  ASSERT_TRUE(e.ok()) << e.message();
+  Ping p;
+  p.set_seq(0);
+  auto pong = e.value().ask(p, 10s).get();
+  ASSERT_TRUE(pong.ok()) << pong.message();
+  auto wrong = pb.lookup<sum_api>("echo", 10s);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.message().find("does not accept transport_test.money"), std::string::npos) << wrong.message();
 }
 
 TEST_F(two_nodes, AWrongCookieIsRefusedOnBothSidesWithTheReason) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <charconv>
 #include <memory>
 #include <string>
 
@@ -83,6 +84,44 @@ struct holder : troupe::actor<holder> {
     return {};  // the held promise answers (never, or actor_stopped when dropped)
   }
   std::vector<troupe::promise<troupe_test::Pong>> held;
+};
+
+/// Not protobuf: crosses the network through its codec.
+struct money {
+  std::int64_t cents = 0;
+  std::string currency;
+};
+} // namespace transport_test
+
+template <>
+struct troupe::codec<transport_test::money> {
+  static constexpr std::string_view name = "transport_test.money";
+  static void encode(const transport_test::money& m, std::string& out) {
+    out += std::to_string(m.cents);
+    out += ' ';
+    out += m.currency;
+  }
+  static bool decode(std::string_view in, transport_test::money& m) {
+    const auto sp = in.find(' ');
+    if (sp == std::string_view::npos || sp == 0) return false;
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(in.data(), in.data() + sp, v);
+    if (ec != std::errc() || p != in.data() + sp) return false;
+    m.cents = v;
+    m.currency = std::string(in.substr(sp + 1));
+    return true;
+  }
+};
+
+namespace transport_test {
+
+struct bank : troupe::actor<bank> {
+  using remote_interface = troupe::accepts<money>;
+  money on(money m) {
+    total += m.cents;
+    return money{total, m.currency};
+  }
+  std::int64_t total = 0;
 };
 
 class two_nodes : public ::testing::Test {

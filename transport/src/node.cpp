@@ -114,11 +114,29 @@ void node_impl::stop() {
       for (auto& s : handshaking_) all.push_back(s);
     }
     for (auto& s : all) s->leave("node " + opts.name + " is shutting down");
+    {
+      std::lock_guard lock(mx_);
+      ended_ = std::move(all);
+    }
     work_.reset();
     io.stop();
   });
   if (thread_.joinable()) thread_.join();
   acceptor_.reset();
+  // Every proxy runs its node_down turn on the pool (alive: the node goes
+  // before its actor system); wait for that so none is left queued.
+  std::vector<std::shared_ptr<session>> ended;
+  {
+    std::lock_guard lock(mx_);
+    ended = std::move(ended_);
+    ended_.clear();
+  }
+  const auto close_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (auto& s : ended) {
+    while (!s->proxies_closed() && std::chrono::steady_clock::now() < close_deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
   std::lock_guard lock(mx_);
   sessions_.clear();
   handshaking_.clear();

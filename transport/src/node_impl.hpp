@@ -82,6 +82,7 @@ class node_impl {
   mutable std::mutex mx_;
   std::unordered_map<std::string, std::shared_ptr<session>> sessions_;  // established, by peer name
   std::unordered_set<std::shared_ptr<session>> handshaking_;
+  std::vector<std::shared_ptr<session>> ended_;  // closed by stop(), until their proxies have closed
   std::unordered_map<std::string, std::shared_ptr<exposed_actor>> published_;
   std::unordered_map<std::uint64_t, std::shared_ptr<exposed_actor>> exposed_;
   std::unordered_map<std::string, std::size_t> known_types_;

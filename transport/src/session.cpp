@@ -115,7 +115,10 @@ session::session(node_impl& node, tcp::socket sock, handshake::role role, std::o
       hs_(role, node.opts.name, node.incarnation, node.cookie, node.opts.max_frame_bytes),
       role_(role),
       dial_(std::move(dial)),
-      waiter_(std::move(waiter)) {
+      waiter_(std::move(waiter)),
+      user_dial_(waiter_ != nullptr),
+      core_(&node.core),
+      proxy_capacity_(node.opts.remote_mailbox_capacity) {
   boost::system::error_code ec;
   const auto ep = sock_->remote_endpoint(ec);
   endpoint_ = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -240,15 +243,13 @@ void session::established() {
   }
   {
     std::lock_guard lock(mx_);
-    outbox_ = detail::cell_ptr::adopt(new remote::proxy(&node_.core, mailbox_options::make_unbounded(),
-                                                        shared_from_this(), 0, typeid(remote::unknown_actor)));
     sink_ = std::make_shared<session_sink>(weak_from_this());
     alive_.store(true, std::memory_order_release);
   }
   node_.session_up(shared_from_this());
   log().info("troupe node {}: connected to {} ({}, incarnation {:016x})", node_.opts.name, peer_name_, endpoint_,
              peer_incarnation_);
-  if (waiter_) waiter_->finish(shared_from_this(), {});
+  if (auto w = std::exchange(waiter_, nullptr)) w->finish(shared_from_this(), {});
   arm_heartbeat();
 }
 
@@ -355,7 +356,6 @@ void session::down(const std::string& reason, bool log_warning) {
                peer_name_.empty() ? "" : "with ", peer_name_, reason);
   }
   std::vector<detail::cell_ptr> proxies;
-  detail::cell_ptr outbox;
   std::unordered_map<std::uint64_t, std::shared_ptr<lookup_state>> lookups;
   {
     std::lock_guard lock(mx_);
@@ -363,12 +363,9 @@ void session::down(const std::string& reason, bool log_warning) {
     for (auto& [id, p] : proxies_) {
       if (p->try_add_ref()) proxies.push_back(detail::cell_ptr::adopt(p));
     }
-    outbox = std::move(outbox_);
-    outbox_ = detail::cell_ptr();
     lookups.swap(lookups_);
   }
   for (auto& p : proxies) static_cast<remote::proxy&>(*p).node_down();
-  if (outbox) static_cast<remote::proxy&>(*outbox).node_down();
   for (auto& [rid, a] : asks) {
     a.slot->fail(ask_error::node_down, "node " + peer_name_ + " is down: " + reason);
     delete a.slot;
@@ -380,9 +377,12 @@ void session::down(const std::string& reason, bool log_warning) {
     l->cv.notify_all();
   }
   exposed_cache_.clear();
-  if (waiter_) waiter_->finish(nullptr, reason);
+  if (auto w = std::exchange(waiter_, nullptr)) w->finish(nullptr, reason);
   node_.session_down(*this, reason, was_established);
-  sock_.reset();  // pending operations end with operation_aborted
+  // Pending operations end with operation_aborted. The session itself may
+  // outlive the node (a proxy holds it): nothing of the I/O context stays.
+  sock_.reset();
+  timer_.reset();
 }
 
 void session::leave(const std::string& reason) {
@@ -537,11 +537,7 @@ bool session::on_control(const frame_view& f) {
       wire::Monitor m;
       if (!parse(m, f)) return bad_frame("malformed MONITOR");
       auto ex = exposed(m.target());
-      detail::cell_ptr watcher;
-      {
-        std::lock_guard lock(mx_);
-        watcher = outbox_;
-      }
+      detail::cell_ptr watcher = outbox();
       if (f.kind == static_cast<std::uint8_t>(frame_kind::demonitor)) {
         if (ex && watcher) ex->cell->enqueue_system(remote::make_remote_demonitor(watcher.get(), m.ref()));
         return true;
@@ -622,7 +618,7 @@ void session::end_turn() noexcept {
 
 void session::send_message(std::uint64_t target, detail::envelope* e) {
   if (wclosed_) {
-    node_.core.count_drop(drop_reason::node_down, *e->ops->type);
+    core_->count_drop(drop_reason::node_down, *e->ops->type);
     detail::discard(e, ask_error::node_down, "the connection to the receiver's node is closed");
     return;
   }
@@ -647,7 +643,7 @@ void session::send_message(std::uint64_t target, detail::envelope* e) {
     if (fresh) types_out_.erase(it), --next_type_id_;
     log().error("troupe node {}: a {} of {} bytes is larger than {} accepts ({} bytes): dropped", node_.opts.name,
                 w->name(), frame_len, peer_name_, peer_max_frame_);
-    node_.core.count_drop(drop_reason::not_serializable, *e->ops->type);
+    core_->count_drop(drop_reason::not_serializable, *e->ops->type);
     if (request != 0) {
       auto a = asks_.find(request);
       a->second.slot->fail(ask_error::exception, "message larger than the peer's maximum frame");
@@ -735,27 +731,33 @@ bool session::has_pending_output() {
   for (auto& [id, p] : proxies_) {
     if (p->box().depth() != 0) return true;
   }
-  return outbox_ && outbox_->box().depth() != 0;
+  return false;
+}
+
+bool session::proxies_closed() {
+  std::lock_guard lock(mx_);
+  for (auto& [id, p] : proxies_) {
+    if (!p->box().is_closed()) return false;
+  }
+  return true;
 }
 
 bool session::post_frame(std::string frame) {
-  detail::cell_ptr ob;
-  {
-    std::lock_guard lock(mx_);
-    ob = outbox_;
-  }
-  if (!ob) return false;
-  return accepted(ob->enqueue(remote::make_raw_frame(std::move(frame))));
+  if (!alive()) return false;
+  return accepted(outbox()->enqueue(remote::make_raw_frame(std::move(frame))));
 }
 
 detail::cell_ptr session::proxy_for(std::uint64_t id, const std::type_info& type) {
   std::unique_lock lock(mx_);
   auto it = proxies_.find(id);
   if (it != proxies_.end() && it->second->try_add_ref()) return detail::cell_ptr::adopt(it->second);
-  mailbox_options mo;
-  mo.capacity = node_.opts.remote_mailbox_capacity;
-  mo.low_water = mo.capacity / 2;
-  auto* p = new remote::proxy(&node_.core, mo, shared_from_this(), id, type);
+  // The outbox (id 0) carries replies: unbounded, so that answering never mutes an actor.
+  mailbox_options mo = mailbox_options::make_unbounded();
+  if (id != 0) {
+    mo.capacity = proxy_capacity_;
+    mo.low_water = mo.capacity / 2;
+  }
+  auto* p = new remote::proxy(core_, mo, shared_from_this(), id, type);
   proxies_[id] = p;
   const bool gone = !alive_.load(std::memory_order_acquire);
   lock.unlock();

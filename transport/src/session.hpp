@@ -81,7 +81,8 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   /// Says GOODBYE (when established), then down(). I/O thread.
   void leave(const std::string& reason);
   [[nodiscard]] const std::optional<dial_target>& dialled() const noexcept { return dial_; }
-  [[nodiscard]] bool has_waiter() const noexcept { return waiter_ != nullptr; }
+  /// True when a connect() call made this session (not a reconnect).
+  [[nodiscard]] bool has_waiter() const noexcept { return user_dial_; }
 
   // -- any thread --
   [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
@@ -96,6 +97,8 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   [[nodiscard]] const std::string& remote_endpoint() const noexcept { return endpoint_; }
   /// True while messages for the peer wait in a proxy or in a buffer.
   [[nodiscard]] bool has_pending_output();
+  /// After down(): true once every proxy has closed (run its node_down).
+  [[nodiscard]] bool proxies_closed();
 
   // -- remote::port (proxy turns, on workers) --
   void begin_turn() override;
@@ -140,6 +143,8 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   void reply_error_now(std::uint64_t request, ask_error code, const std::string& message);
   std::shared_ptr<exposed_actor> exposed(std::uint64_t id);
   detail::cell_ptr find_proxy(std::uint64_t id);
+  /// The outbox proxy (made on first use, freed when nobody needs it).
+  detail::cell_ptr outbox() { return proxy_for(0, typeid(remote::unknown_actor)); }
   void drop_inbound(std::uint64_t request, const std::string& why);
 
   node_impl& node_;
@@ -147,7 +152,11 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   handshake hs_;
   handshake::role role_;
   std::optional<dial_target> dial_;
-  std::shared_ptr<dial_state> waiter_;
+  std::shared_ptr<dial_state> waiter_;  // until the dial's outcome is known (it holds us then)
+  bool user_dial_ = false;
+  // What proxies need, copied: a peer handle may outlive the node.
+  detail::system_core* core_;
+  std::size_t proxy_capacity_;
   std::string endpoint_;
   std::string peer_name_;             // written before established, then read-only
   std::uint64_t peer_incarnation_ = 0;
@@ -184,8 +193,9 @@ class session final : public remote::port, public std::enable_shared_from_this<s
 
   // Shared with other threads.
   mutable std::mutex mx_;
-  std::unordered_map<std::uint64_t, remote::proxy*> proxies_;  // not owning: proxies forget() themselves
-  detail::cell_ptr outbox_;                                    // frames made off the I/O thread; the remote watcher
+  // Not owning: proxies forget() themselves. Id 0 is the session's outbox:
+  // frames made off the I/O thread, and the watcher of the peer's monitors.
+  std::unordered_map<std::uint64_t, remote::proxy*> proxies_;
   std::unordered_map<std::uint64_t, std::shared_ptr<lookup_state>> lookups_;
   std::uint64_t next_lookup_ = 1;
   std::shared_ptr<remote::reply_sink> sink_;

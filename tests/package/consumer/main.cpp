@@ -1,8 +1,10 @@
-// Uses the installed package: spawn an actor, ask it, print the answer.
+// Uses the installed package: spawn an actor, ask it, print the answer;
+// then connect two nodes.
 #include <troupe/troupe.hpp>
 
 #include <chrono>
 #include <cstdio>
+#include <string>
 
 struct square {
   int x;
@@ -20,5 +22,19 @@ int main() {
     return 1;
   }
   std::printf("consumer: 12^2 = %d via an installed troupe\n", *r);
+
+  // The transport links too: two nodes, one handshake over loopback.
+  troupe::node_options o;
+  o.cookie = "package-test";
+  o.name = "one";
+  troupe::node one(sys, o);
+  o.name = "two";
+  troupe::node two(sys, o);
+  auto p = two.connect("127.0.0.1", one.port(), std::chrono::seconds(10));
+  if (!p.ok()) {
+    std::fprintf(stderr, "consumer: %s\n", std::string(p.message()).c_str());
+    return 1;
+  }
+  std::printf("consumer: node two connected to node %s\n", p.value().name().c_str());
   return 0;
 }
