@@ -136,7 +136,12 @@ proxy::~proxy() { port_->forget(*this); }
 
 proxy::result proxy::resume() {
   turn t;
+  if (holding_) {
+    t.user = 1;  // the token kept while parked is released with this turn
+    holding_ = false;
+  }
   troupe::mailbox& box = own_box();
+  bool congested = false;
   port_->begin_turn();
   for (std::size_t n = 0; n < proxy_quantum && !down_; ++n) {
     if (auto* s = static_cast<envelope*>(box.pop_system())) {
@@ -148,6 +153,7 @@ proxy::result proxy::resume() {
       }
       continue;
     }
+    if ((congested = port_->congested())) break;
     auto* e = static_cast<envelope*>(box.pop());
     if (e == nullptr) break;
     ++t.user;
@@ -158,6 +164,16 @@ proxy::result proxy::resume() {
     go_down();
     close_and_drain(t, drop_reason::node_down);
     release();  // closed: nothing schedules this proxy again
+    return result::idle;
+  }
+  if (congested) {
+    // The connection cannot take more now: keep a token (senders then
+    // schedule nothing; once this mailbox is full they are muted) and wait
+    // for the port to drain. Backpressure from the socket to the senders.
+    holding_ = true;
+    own_box().finish(t.user, t.system, /*hold=*/true);
+    if (!port_->wait_writable(*this)) return result::yield;  // drained meanwhile
+    release();  // the port holds its own reference until it wakes us
     return result::idle;
   }
   const result r = finish_turn(t);

@@ -101,6 +101,7 @@ class bad_input : public ::testing::Test {
   void SetUp() override {
     auto o = node_opts("target");
     o.handshake_timeout = 300ms;
+    o.remote_mailbox_capacity = 64;
     n = std::make_unique<troupe::node>(sys, o);
     e = sys.spawn<echo>();
     n->publish("echo", e);
@@ -247,6 +248,47 @@ TEST_F(bad_input, CodecBytesThatDoNotDecodeAreACountedDeadLetterNotADelivery) {
   EXPECT_EQ(total.value().cents, 0);  // nothing was delivered
   EXPECT_EQ(n->stats().bad_frames, 0u);
   still_serves_and_nothing_delivered();
+}
+
+} // namespace
+} // namespace transport_test
+
+namespace transport_test {
+namespace {
+
+/// Sends blobs to a remote actor until the connection pushes back.
+struct blob_sender : troupe::actor<blob_sender> {
+  struct go {};
+  using report = troupe::actor_ref<troupe::inbox<std::int64_t>::actor_type>;
+  blob_sender(troupe::actor_ref<echo> to, report r) : to_(std::move(to)), report_(std::move(r)) {}
+  void on(go) {
+    troupe_test::Blob b;
+    b.set_data(std::string(64 * 1024, 'b'));
+    for (std::int64_t i = 0; i < 5000; ++i) {
+      if (to_.tell(troupe_test::Blob(b)) == troupe::send_result::muted) {
+        report_.tell(i);
+        return;
+      }
+    }
+    report_.tell(-1);  // never muted
+  }
+  troupe::actor_ref<echo> to_;
+  report report_;
+};
+
+TEST_F(bad_input, APeerThatDoesNotReadMutesItsSendersInsteadOfGrowingMemory) {
+  raw_client c(n->port());
+  ASSERT_TRUE(c.handshake_with(test_cookie));  // ... and then never reads
+  ASSERT_TRUE(troupe::test::wait_until([&] { return n->find_peer("raw").has_value(); }, troupe::test::long_wait));
+  auto remote_echo = n->find_peer("raw")->resolve<echo>(1);
+  troupe::inbox<std::int64_t> in(sys);
+  sys.spawn<blob_sender>(remote_echo, in.ref()).tell(blob_sender::go{});
+  auto muted_after = in.receive(30s);
+  ASSERT_TRUE(muted_after.has_value());
+  // Muted once the socket, the 4 MiB write buffer and the proxy's queue are
+  // full: a few hundred 64 KiB blobs, not all 5000 (320 MiB).
+  EXPECT_GE(*muted_after, 0);
+  EXPECT_LT(*muted_after, 2000);
 }
 
 } // namespace

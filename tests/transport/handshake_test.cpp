@@ -61,32 +61,43 @@ TEST(Handshake, WrongCookieFailsBothSidesAsAnAuthFailure) {
   EXPECT_NE(p.a.reason().find("authentication failed"), std::string::npos);
 }
 
-TEST(Handshake, AReflectedProofIsRejected) {
-  // An attacker without the cookie echoes our own AUTH back: the role in the
-  // proof makes it wrong.
-  handshake c(handshake::role::connector, "c", 1, "secret", 1 << 20);
-  std::string out;
-  c.start(out);
+/// Our own HELLO, as an attacker without the cookie would replay it, under `name`.
+std::string replayed_hello(const std::string& our_hello_frames, const std::string& name) {
   troupe::wire::Hello h;
-  h.set_magic("troupe");
-  h.set_version(protocol_version);
-  h.set_node_name("c");  // same name, other incarnation
-  h.set_incarnation(9);
   framing_error err{};
-  std::string hello_frame;
-  split_frames(out, 1 << 20, err, [&](const frame_view& f) {
+  split_frames(our_hello_frames, 1 << 20, err, [&](const frame_view& f) {
     h.ParseFromArray(f.body.data(), static_cast<int>(f.body.size()));
     return false;
   });
+  h.set_node_name(name);
   h.set_incarnation(9);
-  append_frame(hello_frame, frame_kind::hello, h);  // our own challenge back
-  std::string reply;
-  deliver(hello_frame, c, reply);
-  // reply holds our AUTH; send it back to us.
-  std::string auth = reply.substr(0);
+  std::string frame;
+  append_frame(frame, frame_kind::hello, h);  // our own challenge, back at us
+  return frame;
+}
+
+TEST(Handshake, AReflectedProofIsRejected) {
+  // An attacker without the cookie echoes our HELLO and then our own AUTH:
+  // the role and the names in the proof make it wrong.
+  handshake c(handshake::role::connector, "c", 1, "secret", 1 << 20);
+  std::string out;
+  c.start(out);
+  std::string hello = replayed_hello(out, "x");
+  std::string our_auth;
+  deliver(hello, c, our_auth);
   std::string ignored;
-  EXPECT_EQ(deliver(auth, c, ignored), st::failed);
+  EXPECT_EQ(deliver(our_auth, c, ignored), st::failed);
   EXPECT_TRUE(c.auth_failure());
+}
+
+TEST(Handshake, APeerWithThisNodesOwnNameIsRefused) {
+  handshake c(handshake::role::connector, "c", 1, "secret", 1 << 20);
+  std::string out;
+  c.start(out);
+  std::string hello = replayed_hello(out, "c");
+  std::string reply;
+  EXPECT_EQ(deliver(hello, c, reply), st::failed);
+  EXPECT_NE(c.reason().find("own name"), std::string::npos) << c.reason();
 }
 
 TEST(Handshake, VersionMismatchAndEarlyFramesFailWithAReason) {

@@ -2,6 +2,8 @@
 // monitors, links, node down, and the run-time refusals.
 #include <sys/stat.h>
 
+#include <thread>
+
 #include <charconv>
 #include <cstdlib>
 #include <filesystem>
@@ -65,11 +67,40 @@ TEST_F(two_nodes, LookupOfAMissingNameOrTheWrongTypeFailsClearly) {
   EXPECT_NE(wrong.message().find("not of the requested actor type"), std::string::npos) << wrong.message();
 }
 
-TEST_F(two_nodes, ConnectingTwiceGivesTheSameSessionOrARefusalThatNamesIt) {
+TEST_F(two_nodes, ConnectingTwiceGivesTheSameSession) {
   troupe::peer first = connect_a_to_b();
-  auto again = a->find_peer("beta");
-  ASSERT_TRUE(again.has_value());
-  EXPECT_EQ(*again, first);
+  auto again = a->connect("127.0.0.1", b->port(), 10s);
+  ASSERT_TRUE(again.ok()) << again.message();
+  EXPECT_EQ(again.value(), first);
+  EXPECT_EQ(a->find_peer("beta").value(), first);
+  EXPECT_EQ(a->stats().handshake_failures, 0u);
+  EXPECT_EQ(b->stats().handshake_failures, 0u);
+}
+
+TEST_F(two_nodes, NodesDiallingEachOtherAtOnceKeepOneWorkingSession) {
+  b->publish("echo", sys_b.spawn<echo>());
+  a->publish("echo", sys_a.spawn<echo>());
+  troupe::result<troupe::peer> from_a = troupe::failure{troupe::ask_error::timeout, ""};
+  troupe::result<troupe::peer> from_b = troupe::failure{troupe::ask_error::timeout, ""};
+  std::thread t([&] { from_b = b->connect("127.0.0.1", a->port(), 10s); });
+  from_a = a->connect("127.0.0.1", b->port(), 10s);
+  t.join();
+  ASSERT_TRUE(from_a.ok()) << from_a.message();
+  ASSERT_TRUE(from_b.ok()) << from_b.message();
+  // Whatever the interleaving, each side ends with one live session that works.
+  ASSERT_TRUE(troupe::test::wait_until(
+      [&] {
+        auto pa = a->find_peer("beta");
+        auto pb = b->find_peer("alpha");
+        return pa && pb && pa->alive() && pb->alive();
+      },
+      troupe::test::long_wait));
+  auto e1 = a->find_peer("beta")->lookup<echo>("echo", 10s);
+  auto e2 = b->find_peer("alpha")->lookup<echo>("echo", 10s);
+  ASSERT_TRUE(e1.ok()) << e1.message();
+  ASSERT_TRUE(e2.ok()) << e2.message();
+  EXPECT_TRUE(e1.value().ask(Count{}, 10s).get().ok());
+  EXPECT_TRUE(e2.value().ask(Count{}, 10s).get().ok());
 }
 
 TEST_F(two_nodes, MonitorOfARemoteActorSeesItsCrash) {

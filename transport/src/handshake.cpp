@@ -38,9 +38,10 @@ void handshake::start(std::string& out) {
 }
 
 std::string handshake::proof(char role_char, std::string_view challenge_a, std::string_view challenge_b,
-                             std::string_view name_a, std::string_view name_b) const {
+                             std::string_view name_a, std::string_view name_b, std::uint64_t incarnation_a,
+                             std::uint64_t incarnation_b) const {
   std::string data;
-  data.reserve(auth_label.size() + 1 + challenge_a.size() + challenge_b.size() + name_a.size() + name_b.size() + 2);
+  data.reserve(auth_label.size() + 1 + challenge_a.size() + challenge_b.size() + name_a.size() + name_b.size() + 18);
   data.append(auth_label);
   data.push_back(role_char);
   data.append(challenge_a);
@@ -48,6 +49,10 @@ std::string handshake::proof(char role_char, std::string_view challenge_a, std::
   data.append(name_a);
   data.push_back('\0');
   data.append(name_b);
+  data.push_back('\0');
+  for (std::uint64_t v : {incarnation_a, incarnation_b}) {
+    for (int i = 0; i < 8; ++i) data.push_back(static_cast<char>(v >> (8 * i)));
+  }
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (HMAC(EVP_sha256(), cookie_.data(), static_cast<int>(cookie_.size()),
@@ -82,7 +87,9 @@ handshake::status handshake::on_frame(const frame_view& f, std::string& out) {
       }
       if (h.node_name().empty() || h.node_name().size() > max_name_bytes) return fail("bad node name in HELLO", out);
       if (h.challenge().size() != challenge_bytes) return fail("bad challenge in HELLO", out);
-      if (h.node_name() == name_ && h.incarnation() == incarnation_) return fail("connected to itself", out);
+      // Two nodes of one name would be one identity; and a peer claiming our
+      // own name could replay our proof between two connections.
+      if (h.node_name() == name_) return fail("the peer uses this node's own name '" + name_ + "'", out);
       got_hello_ = true;
       peer_name_ = h.node_name();
       peer_incarnation_ = h.incarnation();
@@ -90,7 +97,7 @@ handshake::status handshake::on_frame(const frame_view& f, std::string& out) {
       peer_challenge_ = h.challenge();
       wire::Auth a;
       const char me = role_ == role::connector ? 'C' : 'A';
-      a.set_proof(proof(me, peer_challenge_, challenge_, name_, peer_name_));
+      a.set_proof(proof(me, peer_challenge_, challenge_, name_, peer_name_, incarnation_, peer_incarnation_));
       append_frame(out, frame_kind::auth, a);
       return state_;
     }
@@ -100,7 +107,8 @@ handshake::status handshake::on_frame(const frame_view& f, std::string& out) {
       wire::Auth a;
       if (!a.ParseFromArray(f.body.data(), static_cast<int>(f.body.size()))) return fail("malformed AUTH", out);
       const char peer_role = role_ == role::connector ? 'A' : 'C';
-      const std::string expected = proof(peer_role, challenge_, peer_challenge_, peer_name_, name_);
+      const std::string expected =
+          proof(peer_role, challenge_, peer_challenge_, peer_name_, name_, peer_incarnation_, incarnation_);
       if (expected.empty() || a.proof().size() != expected.size() ||
           CRYPTO_memcmp(a.proof().data(), expected.data(), expected.size()) != 0) {
         return fail("authentication failed: the nodes do not share the same cookie", out, true);

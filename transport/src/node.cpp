@@ -1,6 +1,7 @@
 #include <openssl/rand.h>
 #include <unistd.h>
 
+#include <random>
 #include <stdexcept>
 
 #include "node_impl.hpp"
@@ -171,19 +172,32 @@ void node_impl::dial(dial_target target, std::shared_ptr<dial_state> waiter) {
   }
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(target.host, ec);
-  tcp::endpoint ep;
   if (!ec) {
-    ep = tcp::endpoint(addr, target.port);
-  } else {
-    tcp::resolver resolver(io);
-    auto results = resolver.resolve(target.host, std::to_string(target.port), ec);
-    if (ec || results.empty()) {
-      const std::string err = "cannot resolve " + target.host + ": " + ec.message();
-      if (waiter) waiter->finish(nullptr, err);
-      if (!waiter) schedule_reconnect(std::move(target));
-      return;
-    }
-    ep = *results.begin();
+    dial_endpoint(std::move(target), tcp::endpoint(addr, target.port), std::move(waiter));
+    return;
+  }
+  // A name: resolved without blocking the I/O thread (its heartbeats go on).
+  auto resolver = std::make_shared<tcp::resolver>(io);
+  resolver->async_resolve(target.host, std::to_string(target.port),
+                          [this, resolver, target, waiter](const boost::system::error_code& rec,
+                                                           const tcp::resolver::results_type& results) mutable {
+                            if (rec || results.empty()) {
+                              const std::string err = "cannot resolve " + target.host + ": " + rec.message();
+                              if (waiter) {
+                                waiter->finish(nullptr, err);
+                              } else {
+                                schedule_reconnect(std::move(target));
+                              }
+                              return;
+                            }
+                            dial_endpoint(std::move(target), *results.begin(), std::move(waiter));
+                          });
+}
+
+void node_impl::dial_endpoint(dial_target target, tcp::endpoint ep, std::shared_ptr<dial_state> waiter) {
+  if (stopping_.load()) {
+    if (waiter) waiter->finish(nullptr, "node is shutting down");
+    return;
   }
   auto sock = std::make_shared<tcp::socket>(io);
   counters.dialed.fetch_add(1, std::memory_order_relaxed);
@@ -213,7 +227,11 @@ void node_impl::dial(dial_target target, std::shared_ptr<dial_state> waiter) {
 void node_impl::schedule_reconnect(dial_target target) {
   if (!opts.reconnect || stopping_.load()) return;
   target.backoff = target.backoff.count() == 0 ? opts.reconnect_min : std::min(target.backoff * 2, opts.reconnect_max);
-  auto timer = std::make_shared<asio::steady_timer>(io, target.backoff);
+  // +-20 % jitter: nodes that lost each other do not redial in lockstep.
+  static thread_local std::minstd_rand rng{std::random_device{}()};
+  const auto jitter = std::uniform_real_distribution<double>(0.8, 1.2)(rng);
+  auto timer = std::make_shared<asio::steady_timer>(
+      io, std::chrono::duration_cast<std::chrono::milliseconds>(target.backoff * jitter));
   timer->async_wait([this, timer, target](const boost::system::error_code& ec) {
     if (ec || stopping_.load()) return;
     dial(target, nullptr);
@@ -224,23 +242,42 @@ std::string node_impl::admit(const session& s) {
   std::lock_guard lock(mx_);
   auto it = sessions_.find(s.peer_name());
   if (it != sessions_.end() && it->second->alive() && it->second->peer_incarnation() == s.peer_incarnation()) {
-    return "already connected";
+    return already_connected;
   }
   return {};
 }
 
-void node_impl::session_up(const std::shared_ptr<session>& s) {
+bool node_impl::session_up(const std::shared_ptr<session>& s) {
   std::shared_ptr<session> old;
+  std::shared_ptr<session> loser;
   {
     std::lock_guard lock(mx_);
     handshaking_.erase(s);
     auto& slot = sessions_[s->peer_name()];
-    if (slot && slot != s) old = std::move(slot);
-    slot = s;
+    if (slot && slot != s && slot->alive() && slot->peer_incarnation() == s->peer_incarnation()) {
+      // Both nodes dialled each other at once. Both keep the connection
+      // dialled by the node with the smaller name, so they agree.
+      const bool s_dialled_by_me = s->dialled().has_value();
+      const std::string& dialler = s_dialled_by_me ? opts.name : s->peer_name();
+      const bool keep_new = dialler == std::min(opts.name, s->peer_name());
+      loser = keep_new ? slot : s;
+      if (keep_new) slot = s;
+    } else {
+      if (slot && slot != s) old = std::move(slot);
+      slot = s;
+    }
   }
   counters.up.fetch_add(1, std::memory_order_relaxed);
   // A new incarnation of a name: the old process is gone for good.
   if (old) old->down("replaced by a new incarnation of " + s->peer_name());
+  if (loser) loser->leave("a second connection to " + s->peer_name() + " (both nodes dialled); keeping the other");
+  return loser != s;
+}
+
+std::shared_ptr<session> node_impl::find_session(const std::string& name) const {
+  std::lock_guard lock(mx_);
+  auto it = sessions_.find(name);
+  return it != sessions_.end() && it->second->alive() ? it->second : nullptr;
 }
 
 void node_impl::session_down(session& s, const std::string& reason, bool was_established) {
@@ -261,7 +298,7 @@ void node_impl::session_down(session& s, const std::string& reason, bool was_est
   if (was_established) counters.down.fetch_add(1, std::memory_order_relaxed);
   // Dialled peers are dialled again (with backoff) once they are gone, and
   // so is a reconnect attempt that failed; a connect() that failed is not.
-  if (s.dialled() && (was_established || !s.has_waiter())) {
+  if (s.dialled() && !s.duplicate() && (was_established || !s.has_waiter())) {
     dial_target t = *s.dialled();
     if (was_established) t.backoff = {};
     schedule_reconnect(std::move(t));
@@ -293,6 +330,7 @@ void node_impl::publish(std::string name, detail::actor_cell* c, const std::type
   ex->type = &type;
   for (const auto& in : accepts) ex->accepts.emplace(*in.name, in);
   std::lock_guard lock(mx_);
+  purge_stopped_locked();
   auto [it, fresh] = exposed_.try_emplace(c->id(), ex);
   if (fresh) {
     for (const auto& [n, in] : ex->accepts) ++known_types_[n];
@@ -301,6 +339,22 @@ void node_impl::publish(std::string name, detail::actor_cell* c, const std::type
   }
   if (!name.empty()) published_[std::move(name)] = ex;
   gen_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void node_impl::purge_stopped_locked() {
+  // Actors that stopped are forgotten (their cells freed); a later message
+  // to one is a dead letter (not exposed).
+  for (auto it = exposed_.begin(); it != exposed_.end();) {
+    if (!it->second->cell->box().is_closed()) {
+      ++it;
+      continue;
+    }
+    for (const auto& [n, in] : it->second->accepts) {
+      if (auto k = known_types_.find(n); k != known_types_.end() && --k->second == 0) known_types_.erase(k);
+    }
+    it = exposed_.erase(it);
+  }
+  std::erase_if(published_, [](const auto& kv) { return kv.second->cell->box().is_closed(); });
 }
 
 void node_impl::unpublish(std::string_view name) {

@@ -51,7 +51,10 @@ class node_impl {
   /// The acceptor decides whether an authenticated peer may have a session:
   /// an empty string admits it, anything else is the refusal's reason.
   std::string admit(const session& s);
-  void session_up(const std::shared_ptr<session>& s);
+  /// Registers an established session; false when it lost to a duplicate
+  /// (both nodes dialled each other) and has been closed.
+  bool session_up(const std::shared_ptr<session>& s);
+  std::shared_ptr<session> find_session(const std::string& name) const;
   void session_down(session& s, const std::string& reason, bool was_established);
   std::shared_ptr<exposed_actor> find_exposed(std::uint64_t id) const;
   /// The published actor called `name`, or nullptr.
@@ -59,6 +62,7 @@ class node_impl {
   bool knows_type(const std::string& wire_name) const;
   [[nodiscard]] std::uint64_t exposed_generation() const noexcept { return gen_.load(std::memory_order_acquire); }
   void dial(dial_target target, std::shared_ptr<dial_state> waiter);
+  void dial_endpoint(dial_target target, tcp::endpoint ep, std::shared_ptr<dial_state> waiter);
 
   actor_system& sys;
   detail::system_core& core;
@@ -72,6 +76,7 @@ class node_impl {
  private:
   void accept_next();
   void schedule_reconnect(dial_target target);
+  void purge_stopped_locked();
 
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::unique_ptr<tcp::acceptor> acceptor_;

@@ -24,6 +24,15 @@ spdlog::logger& log() {
 
 namespace {
 constexpr std::size_t read_chunk = 256 * 1024;
+// A proxy stops handing messages to a connection holding more unwritten
+// bytes than this, and is woken when they are below the low mark.
+constexpr std::size_t out_high_water = 4u << 20;
+constexpr std::size_t out_low_water = 1u << 20;
+// Before the handshake ends only HELLO, AUTH and REFUSE arrive (well under
+// 1 KiB): a larger length from an unauthenticated peer closes the connection.
+constexpr std::uint32_t handshake_max_frame = 4096;
+// A reason string sent with EXIT and DOWN is cut to this.
+constexpr std::size_t max_what_bytes = 4096;
 
 wire::ExitReason to_wire(exit_reason r) {
   switch (r) {
@@ -166,13 +175,22 @@ void session::on_read(std::size_t n) {
   last_read_ = std::chrono::steady_clock::now();
   node_.counters.bytes_in.fetch_add(n, std::memory_order_relaxed);
   framing_error err = framing_error::none;
-  const std::size_t used = split_frames(std::string_view(rbuf_.data(), rlen_), node_.opts.max_frame_bytes, err,
-                                        [this](const frame_view& f) { return on_frame(f); });
-  if (closed_) return;
+  std::size_t used = 0;
+  std::uint32_t limit = 0;
+  for (;;) {
+    // The limit grows when the handshake ends: split again from there.
+    const bool was_established = established_;
+    limit = was_established ? node_.opts.max_frame_bytes : handshake_max_frame;
+    used += split_frames(std::string_view(rbuf_.data() + used, rlen_ - used), limit, err,
+                         [&](const frame_view& f) { return on_frame(f) && established_ == was_established; });
+    if (closed_) return;
+    if (err != framing_error::none || established_ == was_established) break;
+  }
   if (err != framing_error::none) {
     bad_frame(err == framing_error::oversize
                   ? "frame length " + std::to_string(peek_frame_length(std::string_view(rbuf_.data() + used, rlen_ - used))) +
-                        " exceeds the maximum of " + std::to_string(node_.opts.max_frame_bytes) + " bytes"
+                        " exceeds the maximum of " + std::to_string(limit) + " bytes" +
+                        (established_ ? "" : " before the handshake")
                   : std::string("frame of length 0"));
     return;
   }
@@ -211,8 +229,13 @@ bool session::on_handshake_frame(const frame_view& f) {
       if (!refusal.empty()) {
         hs_.refuse(refusal, reply);
         append([&](std::string& out) { out += reply; });
-        node_.counters.hs_failures.fetch_add(1, std::memory_order_relaxed);
-        down("refused " + peer_name_ + ": " + refusal);
+        if (refusal == already_connected) {
+          duplicate_ = true;  // not a failure: the peer uses the session it has
+          down("refused " + peer_name_ + ": " + refusal, false);
+        } else {
+          node_.counters.hs_failures.fetch_add(1, std::memory_order_relaxed);
+          down("refused " + peer_name_ + ": " + refusal);
+        }
         return false;
       }
       hs_.welcome(reply);
@@ -226,6 +249,13 @@ bool session::on_handshake_frame(const frame_view& f) {
       established();
       return !closed_;
     case handshake::status::failed:
+      if (hs_.reason().ends_with(std::string(": ") + already_connected)) {
+        // connect() to a node we already have a session with: that session.
+        duplicate_ = true;
+        peer_name_ = hs_.peer_name();
+        down("handshake failed: " + hs_.reason(), false);
+        return false;
+      }
       append([&](std::string& out) { out += reply; });  // the REFUSE, with the reason
       node_.counters.hs_failures.fetch_add(1, std::memory_order_relaxed);
       if (hs_.auth_failure()) node_.counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
@@ -246,10 +276,15 @@ void session::established() {
     sink_ = std::make_shared<session_sink>(weak_from_this());
     alive_.store(true, std::memory_order_release);
   }
-  node_.session_up(shared_from_this());
+  auto w = std::exchange(waiter_, nullptr);
+  if (!node_.session_up(shared_from_this())) {
+    // Both nodes dialled each other; the other connection carries on.
+    if (w) w->finish(node_.find_session(peer_name_), "a duplicate connection was closed");
+    return;
+  }
   log().info("troupe node {}: connected to {} ({}, incarnation {:016x})", node_.opts.name, peer_name_, endpoint_,
              peer_incarnation_);
-  if (auto w = std::exchange(waiter_, nullptr)) w->finish(shared_from_this(), {});
+  if (w) w->finish(shared_from_this(), {});
   arm_heartbeat();
 }
 
@@ -296,9 +331,13 @@ void session::flush_locked() noexcept {
     return;
   }
   if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-    // The read side sees the same end and reports it; stop writing.
-    wclosed_ = true;
+    const std::string why = std::string("send failed: ") + std::strerror(errno);
+    wclosed_ = true;  // nothing more is written; the I/O thread ends the session
     out_.clear();
+    try {
+      asio::post(node_.io, [self = shared_from_this(), why] { self->down(why); });
+    } catch (...) {
+    }
     return;
   }
   // The socket took part (or nothing): the I/O thread writes the rest.
@@ -317,6 +356,7 @@ void session::flush_locked() noexcept {
 void session::write_pending() {
   if (closed_) return;
   asio::async_write(*sock_, asio::buffer(wbuf_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+    std::vector<detail::cell_ptr> wake;
     {
       std::lock_guard lock(self->wmx_);
       self->writing_ = false;
@@ -325,10 +365,11 @@ void session::write_pending() {
         self->node_.counters.bytes_out.fetch_add(n, std::memory_order_relaxed);
         self->node_.counters.writes.fetch_add(1, std::memory_order_relaxed);
         self->flush_locked();
-        return;
+        wake = self->drained_locked();
       }
     }
-    if (!self->closed_) self->down("write failed: " + ec.message());
+    for (auto& p : wake) static_cast<remote::proxy&>(*p).wake();
+    if (ec && !self->closed_) self->down("write failed: " + ec.message());
   });
 }
 
@@ -337,6 +378,7 @@ void session::down(const std::string& reason, bool log_warning) {
   closed_ = true;
   if (timer_) timer_->cancel();
   std::unordered_map<std::uint64_t, pending_ask> asks;
+  std::vector<detail::cell_ptr> parked;
   {
     // What was queued (a REFUSE, a GOODBYE) went out with the last flush,
     // as far as the socket took it; nothing is written from here on.
@@ -344,6 +386,7 @@ void session::down(const std::string& reason, bool log_warning) {
     wclosed_ = true;
     out_.clear();
     asks.swap(asks_);
+    parked.swap(waiting_);
   }
   if (sock_) {
     boost::system::error_code ec;
@@ -366,6 +409,7 @@ void session::down(const std::string& reason, bool log_warning) {
     lookups.swap(lookups_);
   }
   for (auto& p : proxies) static_cast<remote::proxy&>(*p).node_down();
+  for (auto& p : parked) static_cast<remote::proxy&>(*p).wake();  // to run their node_down
   for (auto& [rid, a] : asks) {
     a.slot->fail(ask_error::node_down, "node " + peer_name_ + " is down: " + reason);
     delete a.slot;
@@ -377,7 +421,10 @@ void session::down(const std::string& reason, bool log_warning) {
     l->cv.notify_all();
   }
   exposed_cache_.clear();
-  if (auto w = std::exchange(waiter_, nullptr)) w->finish(nullptr, reason);
+  if (auto w = std::exchange(waiter_, nullptr)) {
+    auto existing = duplicate_ ? node_.find_session(peer_name_) : nullptr;
+    w->finish(existing, reason);
+  }
   node_.session_down(*this, reason, was_established);
   // Pending operations end with operation_aborted. The session itself may
   // outlive the node (a proxy holds it): nothing of the I/O context stays.
@@ -611,6 +658,25 @@ bool session::on_control(const frame_view& f) {
 
 void session::begin_turn() { wmx_.lock(); }
 
+bool session::congested() const noexcept {
+  return !wclosed_ && out_.size() + (writing_ ? wbuf_.size() : 0) > out_high_water;
+}
+
+bool session::wait_writable(remote::proxy& p) {
+  std::lock_guard lock(wmx_);
+  if (!congested()) return false;
+  waiting_.emplace_back(&p);
+  return true;
+}
+
+std::vector<detail::cell_ptr> session::drained_locked() {
+  std::vector<detail::cell_ptr> wake;
+  if (!waiting_.empty() && (wclosed_ || out_.size() + (writing_ ? wbuf_.size() : 0) < out_low_water)) {
+    wake.swap(waiting_);
+  }
+  return wake;
+}
+
 void session::end_turn() noexcept {
   flush_locked();
   wmx_.unlock();
@@ -636,20 +702,35 @@ void session::send_message(std::uint64_t target, detail::envelope* e) {
   auto [it, fresh] = types_out_.try_emplace(w, next_type_id_);
   if (fresh) ++next_type_id_;
   const std::size_t start = out_.size();
-  append_message_frame(out_, target, 0, it->second, fresh ? std::string_view(w->name()) : std::string_view(), request,
-                       [&](std::string& o) { w->encode(*e, o); });
-  if (const std::size_t frame_len = out_.size() - start - 4; frame_len > peer_max_frame_) {
+  // Takes the frame back out: nothing of it may reach the peer.
+  auto undo = [&](const char* why, drop_reason r) {
     out_.resize(start);
     if (fresh) types_out_.erase(it), --next_type_id_;
-    log().error("troupe node {}: a {} of {} bytes is larger than {} accepts ({} bytes): dropped", node_.opts.name,
-                w->name(), frame_len, peer_name_, peer_max_frame_);
-    core_->count_drop(drop_reason::not_serializable, *e->ops->type);
+    core_->count_drop(r, *e->ops->type);
     if (request != 0) {
       auto a = asks_.find(request);
-      a->second.slot->fail(ask_error::exception, "message larger than the peer's maximum frame");
+      a->second.slot->fail(ask_error::exception, why);
       delete a->second.slot;
       asks_.erase(a);
     }
+  };
+  try {
+    append_message_frame(out_, target, 0, it->second, fresh ? std::string_view(w->name()) : std::string_view(),
+                         request, [&](std::string& o) { w->encode(*e, o); });
+  } catch (const std::exception& ex) {
+    log().error("troupe node {}: encoding a {} failed: {}", node_.opts.name, w->name(), ex.what());
+    undo("the message could not be encoded", drop_reason::not_serializable);
+    e->ops->destroy(e);
+    return;
+  } catch (...) {
+    undo("the message could not be encoded", drop_reason::not_serializable);
+    e->ops->destroy(e);
+    return;
+  }
+  if (const std::size_t frame_len = out_.size() - start - 4; frame_len > peer_max_frame_) {
+    log().error("troupe node {}: a {} of {} bytes is larger than {} accepts ({} bytes): dropped", node_.opts.name,
+                w->name(), frame_len, peer_name_, peer_max_frame_);
+    undo("message larger than the peer's maximum frame", drop_reason::not_serializable);
   } else {
     node_.counters.msgs_out.fetch_add(1, std::memory_order_relaxed);
   }
@@ -696,7 +777,7 @@ void session::send_exit(std::uint64_t target, std::uint64_t local, exit_reason w
   x.set_target(target);
   x.set_from(local);
   x.set_reason(to_wire(why));
-  x.set_what(what);
+  x.set_what(what.substr(0, max_what_bytes));
   append_frame(out_, frame_kind::exit, x);
 }
 
@@ -705,12 +786,25 @@ void session::send_down(std::uint64_t local, std::uint64_t ref, exit_reason why,
   d.set_actor(local);
   d.set_ref(ref);
   d.set_reason(to_wire(why));
-  d.set_what(what);
+  d.set_what(what.substr(0, max_what_bytes));
   append_frame(out_, frame_kind::down, d);
 }
 
 void session::send_raw(std::string&& frame) {
-  if (!wclosed_) out_ += frame;
+  if (wclosed_) return;
+  if (frame.size() - 4 > peer_max_frame_) {
+    // Only replies are large enough: answer with an error the peer accepts.
+    if (frame.size() > frame_header_bytes && frame[4] == static_cast<char>(frame_kind::reply)) {
+      wire::Reply r;
+      if (r.ParseFromArray(frame.data() + frame_header_bytes, static_cast<int>(frame.size() - frame_header_bytes))) {
+        log().error("troupe node {}: a reply of {} bytes is larger than {} accepts ({} bytes)", node_.opts.name,
+                    frame.size(), peer_name_, peer_max_frame_);
+        out_ += reply_frame(r.request_id(), ask_error::exception, "the reply is larger than the asker's maximum frame", {});
+      }
+    }
+    return;
+  }
+  out_ += frame;
 }
 
 void session::forget(remote::proxy& p) noexcept {
@@ -722,16 +816,15 @@ void session::forget(remote::proxy& p) noexcept {
 // -- any thread ------------------------------------------------------------------
 
 bool session::has_pending_output() {
+  // Proxies first: a turn moves their messages into the buffers below.
   {
-    std::lock_guard lock(wmx_);
-    if (wclosed_) return false;
-    if (writing_ || !out_.empty()) return true;
+    std::lock_guard lock(mx_);
+    for (auto& [id, p] : proxies_) {
+      if (p->box().depth() != 0 && !p->box().is_closed()) return true;
+    }
   }
-  std::lock_guard lock(mx_);
-  for (auto& [id, p] : proxies_) {
-    if (p->box().depth() != 0) return true;
-  }
-  return false;
+  std::lock_guard lock(wmx_);
+  return !wclosed_ && (writing_ || !out_.empty());
 }
 
 bool session::proxies_closed() {

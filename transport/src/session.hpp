@@ -32,6 +32,9 @@ struct exposed_actor;
 
 spdlog::logger& log();
 
+/// The acceptor's refusal of a second connection from a peer it has a session with.
+inline constexpr const char* already_connected = "already connected";
+
 /// Where a dial's outcome goes (a blocking connect() waits on it).
 struct dial_state {
   std::mutex mx;
@@ -81,6 +84,9 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   /// Says GOODBYE (when established), then down(). I/O thread.
   void leave(const std::string& reason);
   [[nodiscard]] const std::optional<dial_target>& dialled() const noexcept { return dial_; }
+  /// True when this connection was refused as a second one to a peer
+  /// already connected (the existing session serves instead).
+  [[nodiscard]] bool duplicate() const noexcept { return duplicate_; }
   /// True when a connect() call made this session (not a reconnect).
   [[nodiscard]] bool has_waiter() const noexcept { return user_dial_; }
 
@@ -103,6 +109,8 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   // -- remote::port (proxy turns, on workers) --
   void begin_turn() override;
   void end_turn() noexcept override;
+  [[nodiscard]] bool congested() const noexcept override;
+  bool wait_writable(remote::proxy& p) override;
   void send_message(std::uint64_t target, detail::envelope* e) override;
   void send_stop(std::uint64_t target, exit_reason why) override;
   void send_monitor(std::uint64_t target, std::uint64_t ref) override;
@@ -139,6 +147,8 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   /// Writes out_ (wmx_ held): a direct send, the rest by the I/O thread.
   void flush_locked() noexcept;
   void write_pending();  // I/O thread
+  /// wmx_ held: the parked proxies to wake, when the buffers have drained.
+  std::vector<detail::cell_ptr> drained_locked();
   void arm_heartbeat();
   void reply_error_now(std::uint64_t request, ask_error code, const std::string& message);
   std::shared_ptr<exposed_actor> exposed(std::uint64_t id);
@@ -163,6 +173,7 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   std::uint32_t peer_max_frame_ = 0;
   bool established_ = false;
   bool closed_ = false;
+  bool duplicate_ = false;
   std::atomic<bool> alive_{false};
 
   // Reading.
@@ -177,6 +188,7 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   std::string out_;
   std::string wbuf_;
   bool writing_ = false;
+  std::vector<detail::cell_ptr> waiting_;  // proxies parked until the buffers drain
   std::unique_ptr<asio::steady_timer> timer_;  // handshake timeout, then heartbeats
   std::uint64_t heartbeat_seq_ = 0;
 

@@ -54,6 +54,13 @@ class port {
   virtual ~port() = default;
   virtual void begin_turn() = 0;
   virtual void end_turn() noexcept = 0;
+  /// Inside a turn: true when the connection has more unwritten bytes than
+  /// it wants; the proxy then stops taking user messages.
+  [[nodiscard]] virtual bool congested() const noexcept = 0;
+  /// After a congested turn: true when still congested, and then the port
+  /// keeps `p` (a reference) and calls `p.wake()` once it has drained.
+  /// False when it drained meanwhile (the proxy goes on).
+  virtual bool wait_writable(proxy& p) = 0;
   /// A user message for remote actor `target`; `e->ops->wire` is set. Takes
   /// `e` and its reply slot (an ask), which it must answer eventually.
   virtual void send_message(std::uint64_t target, detail::envelope* e) = 0;
@@ -100,6 +107,9 @@ class proxy final : public detail::actor_cell, private detail::executor {
   /// while linked to local actor `local`.
   void remote_exit(std::uint64_t local, exit_reason why, const std::string& what);
 
+  /// Schedules a proxy the port parked (see port::wait_writable). @threadsafe
+  void wake() noexcept { notify(); }
+
   /// The peer is gone for good: queued and later messages become dead
   /// letters (node_down), asks fail with node_down, monitors get `down`
   /// (node_down), linked actors an exit (node_down). Idempotent.
@@ -130,6 +140,7 @@ class proxy final : public detail::actor_cell, private detail::executor {
   const std::type_info* type_;
   // Owned by the proxy's turn.
   bool down_ = false;
+  bool holding_ = false;  // parked on a congested connection with a token kept
   std::uint64_t next_ref_ = 1;
   std::unordered_map<std::uint64_t, remote_watch> watches_;
   std::vector<detail::cell_ptr> links_;

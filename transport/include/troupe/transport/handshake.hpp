@@ -3,8 +3,9 @@
 /// every transport shares it and a fuzzer can drive it.
 ///
 /// Both sides send HELLO at once; each answers the other's HELLO with AUTH,
-/// an HMAC-SHA256 proof over both challenges, both names and its role, keyed
-/// with the shared cookie. The accepting side, once it has verified the
+/// an HMAC-SHA256 proof over both challenges, both names, both incarnations
+/// and its role, keyed with the shared cookie. A peer using this node's own
+/// name is refused. The accepting side, once it has verified the
 /// connecting side's proof, decides (a node may refuse a duplicate) and sends
 /// WELCOME or REFUSE; the connecting side is established on WELCOME. Any
 /// other frame before that ends the handshake as a failure.
@@ -53,7 +54,8 @@ class handshake {
  private:
   status fail(std::string reason, std::string& out, bool auth = false);
   [[nodiscard]] std::string proof(char role_char, std::string_view challenge_a, std::string_view challenge_b,
-                                  std::string_view name_a, std::string_view name_b) const;
+                                  std::string_view name_a, std::string_view name_b, std::uint64_t incarnation_a,
+                                  std::uint64_t incarnation_b) const;
 
   role role_;
   std::string name_;
