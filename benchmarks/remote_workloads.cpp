@@ -23,9 +23,34 @@ using troupe_bench::Item;
 
 // -- the serving side -------------------------------------------------------------
 
+/// The pinger as the serving side knows it: it accepts a Ball.
+struct ball_catcher : troupe::interface {
+  using remote_interface = troupe::accepts<Ball>;
+  void on(Ball);
+};
+
+/// Sends every ball back to where it came from, with a tell (asks are
+/// answered too, for the warm-up).
 struct ponger : troupe::actor<ponger> {
   using remote_interface = troupe::accepts<Ball>;
-  Ball on(Ball b) { return b; }
+  explicit ponger(troupe::node* n) : node_(n) {}
+  Ball on(Ball b) {
+    if (b.from() != 0) {
+      if (b.from() != back_id_ || b.node() != back_node_) {
+        auto p = node_->find_peer(b.node());
+        if (!p) return b;
+        back_ = p->resolve<ball_catcher>(b.from());
+        back_id_ = b.from();
+        back_node_ = b.node();
+      }
+      back_.tell(b);
+    }
+    return b;
+  }
+  troupe::node* node_;
+  troupe::actor_ref<ball_catcher> back_;
+  std::uint64_t back_id_ = 0;
+  std::string back_node_;
 };
 
 struct flood_sink : troupe::actor<flood_sink> {
@@ -138,25 +163,30 @@ struct done {
 using report_ref = troupe::actor_ref<troupe::inbox<done>::actor_type>;
 
 struct start {};
+/// One ball in flight: each one that comes back goes out again.
 struct pinger : troupe::actor<pinger> {
-  pinger(troupe::actor_ref<ponger> peer, report_ref report, u64 n)
-      : peer_(std::move(peer)), report_(std::move(report)), n_(static_cast<std::int64_t>(n)) {}
+  using remote_interface = troupe::accepts<Ball>;
+  pinger(troupe::actor_ref<ponger> peer, report_ref report, u64 n, std::string node)
+      : peer_(std::move(peer)), report_(std::move(report)), n_(static_cast<std::int64_t>(n)), node_(std::move(node)) {}
   void on(start) { serve(0); }
+  void on(Ball b) {
+    if (b.seq() + 1 == n_) {
+      report_.tell(done{0});
+    } else {
+      serve(b.seq() + 1);
+    }
+  }
   void serve(std::int64_t seq) {
     Ball b;
     b.set_seq(seq);
-    ask(peer_, std::move(b), stall_limit, [this](troupe::result<Ball> r) {
-      if (!r.ok()) fail("remote-pingpong: " + std::string(r.message()));
-      if (r.value().seq() + 1 == n_) {
-        report_.tell(done{0});
-      } else {
-        serve(r.value().seq() + 1);
-      }
-    });
+    b.set_node(node_);
+    b.set_from(self().id());
+    peer_.tell(std::move(b));
   }
   troupe::actor_ref<ponger> peer_;
   report_ref report_;
   std::int64_t n_;
+  std::string node_;
 };
 
 // -- remote-flood --------------------------------------------------------------------
@@ -198,7 +228,8 @@ outcome run_remote_pingpong(const remote_options& o) {
   for (int i = 0; i < 100; ++i) {
     if (!peer.ask(Ball{}, stall_limit).get().ok()) fail("remote-pingpong: warm-up ask failed");
   }
-  auto a = sys.spawn<pinger>(peer, in.ref(), o.n);
+  auto a = sys.spawn<pinger>(peer, in.ref(), o.n, n.name());
+  n.expose(a);  // the ponger answers it by id
   const auto t0 = steady::now();
   a.tell(start{});
   await(in, "remote-pingpong");
@@ -236,7 +267,7 @@ void run_serve(std::uint16_t port, u64 threads) {
   opts.name = "bench-serve-" + std::to_string(::getpid());
   opts.listen_port = port;
   troupe::node n(sys, opts);
-  n.publish("ponger", sys.spawn<ponger>());
+  n.publish("ponger", sys.spawn<ponger>(&n));
   n.publish("flood-sink", sys.spawn<flood_sink>());
   std::printf("{\"workload\":\"serve\",\"port\":%u,\"node\":\"%s\"}\n", static_cast<unsigned>(n.port()),
               opts.name.c_str());
