@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "node_impl.hpp"
+#include "tcp_stream.hpp"
 #include "troupe/actors/detail/system_core.hpp"
 #include "troupe/transport/cookie.hpp"
 
@@ -150,7 +151,8 @@ void node_impl::accept_next() {
     if (stopping_.load()) return;
     if (!ec) {
       counters.accepted.fetch_add(1, std::memory_order_relaxed);
-      auto s = std::make_shared<session>(*this, std::move(sock), handshake::role::acceptor, std::nullopt, nullptr);
+      auto s = std::make_shared<session>(*this, make_tcp_stream(std::move(sock)), handshake::role::acceptor,
+                                         std::nullopt, nullptr);
       {
         std::lock_guard lock(mx_);
         handshaking_.insert(s);
@@ -215,7 +217,8 @@ void node_impl::dial_endpoint(dial_target target, tcp::endpoint ep, std::shared_
       }
       return;
     }
-    auto s = std::make_shared<session>(*this, std::move(*sock), handshake::role::connector, target, waiter);
+    auto s = std::make_shared<session>(*this, make_tcp_stream(std::move(*sock)), handshake::role::connector, target,
+                                       waiter);
     {
       std::lock_guard lock(mx_);
       handshaking_.insert(s);

@@ -117,10 +117,10 @@ class session_sink final : public remote::reply_sink {
 };
 } // namespace
 
-session::session(node_impl& node, tcp::socket sock, handshake::role role, std::optional<dial_target> dial,
-                 std::shared_ptr<dial_state> waiter)
+session::session(node_impl& node, std::unique_ptr<byte_stream> stream, handshake::role role,
+                 std::optional<dial_target> dial, std::shared_ptr<dial_state> waiter)
     : node_(node),
-      sock_(std::make_unique<tcp::socket>(std::move(sock))),
+      stream_(std::move(stream)),
       hs_(role, node.opts.name, node.incarnation, node.cookie, node.opts.max_frame_bytes),
       role_(role),
       dial_(std::move(dial)),
@@ -128,11 +128,7 @@ session::session(node_impl& node, tcp::socket sock, handshake::role role, std::o
       user_dial_(waiter_ != nullptr),
       core_(&node.core),
       proxy_capacity_(node.opts.remote_mailbox_capacity) {
-  boost::system::error_code ec;
-  const auto ep = sock_->remote_endpoint(ec);
-  endpoint_ = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
-  sock_->set_option(tcp::no_delay(true), ec);
-  fd_ = sock_->native_handle();
+  endpoint_ = stream_->describe();
   rbuf_.resize(read_chunk);
 }
 
@@ -158,7 +154,7 @@ void session::start() {
 
 void session::read_more() {
   if (closed_) return;
-  sock_->async_read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
+  stream_->async_read_some(rbuf_.data() + rlen_, rbuf_.size() - rlen_,
                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
                            if (self->closed_) return;
                            if (ec) {
@@ -323,7 +319,7 @@ void session::append(F&& f) {
 
 void session::flush_locked() noexcept {
   if (wclosed_ || writing_ || out_.empty()) return;
-  const ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  const ssize_t n = stream_->try_write(out_.data(), out_.size());
   if (n == static_cast<ssize_t>(out_.size())) {
     node_.counters.bytes_out.fetch_add(out_.size(), std::memory_order_relaxed);
     node_.counters.writes.fetch_add(1, std::memory_order_relaxed);
@@ -355,7 +351,7 @@ void session::flush_locked() noexcept {
 
 void session::write_pending() {
   if (closed_) return;
-  asio::async_write(*sock_, asio::buffer(wbuf_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+  stream_->async_write(wbuf_.data(), wbuf_.size(), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
     std::vector<detail::cell_ptr> wake;
     {
       std::lock_guard lock(self->wmx_);
@@ -388,11 +384,7 @@ void session::down(const std::string& reason, bool log_warning) {
     asks.swap(asks_);
     parked.swap(waiting_);
   }
-  if (sock_) {
-    boost::system::error_code ec;
-    sock_->shutdown(tcp::socket::shutdown_both, ec);
-    sock_->close(ec);
-  }
+  if (stream_) stream_->close();
   const bool was_established = established_;
   if (log_warning) {
     log().warn("troupe node {}: connection {} {}{} closed: {}", node_.opts.name, endpoint_,
@@ -428,7 +420,7 @@ void session::down(const std::string& reason, bool log_warning) {
   node_.session_down(*this, reason, was_established);
   // Pending operations end with operation_aborted. The session itself may
   // outlive the node (a proxy holds it): nothing of the I/O context stays.
-  sock_.reset();
+  stream_.reset();
   timer_.reset();
 }
 

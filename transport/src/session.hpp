@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "troupe/actors/remote.hpp"
+#include "troupe/transport/byte_stream.hpp"
 #include "troupe/transport/frame.hpp"
 #include "troupe/transport/handshake.hpp"
 #include "troupe/transport/node.hpp"
@@ -72,8 +73,8 @@ struct lookup_state {
 
 class session final : public remote::port, public std::enable_shared_from_this<session> {
  public:
-  session(node_impl& node, tcp::socket sock, handshake::role role, std::optional<dial_target> dial,
-          std::shared_ptr<dial_state> waiter);
+  session(node_impl& node, std::unique_ptr<byte_stream> stream, handshake::role role,
+          std::optional<dial_target> dial, std::shared_ptr<dial_state> waiter);
   ~session() override;
 
   /// Sends HELLO, starts reading and the handshake timer. I/O thread.
@@ -158,7 +159,7 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   void drop_inbound(std::uint64_t request, const std::string& why);
 
   node_impl& node_;
-  std::unique_ptr<tcp::socket> sock_;
+  std::unique_ptr<byte_stream> stream_;
   handshake hs_;
   handshake::role role_;
   std::optional<dial_target> dial_;
@@ -183,7 +184,6 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   // Writing, all under wmx_: frames accumulate in out_ while wbuf_ is
   // being written by the I/O thread.
   std::mutex wmx_;
-  int fd_ = -1;
   bool wclosed_ = false;
   std::string out_;
   std::string wbuf_;
