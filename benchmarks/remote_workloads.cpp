@@ -93,7 +93,7 @@ troupe::node_options client_options() {
 /// A serve process started by this one (killed with it), or an address given.
 class server {
  public:
-  explicit server(const remote_options& o) {
+  server(const remote_options& o, link how) : how_(how) {
     if (!o.connect.empty()) {
       const auto colon = o.connect.rfind(':');
       if (colon == std::string::npos) usage_error("--connect needs HOST:PORT, not '" + o.connect + "'");
@@ -103,17 +103,43 @@ class server {
     }
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) fail("pipe failed");
+    int to_child[2] = {-1, -1}, from_child[2] = {-1, -1};
+    if (how_ == link::pipes && (::pipe2(to_child, O_CLOEXEC) != 0 || ::pipe2(from_child, O_CLOEXEC) != 0)) fail("pipe failed");
     const std::string threads = std::to_string(o.threads);
+    path_ = "/tmp/troupe-bench-" + std::to_string(::getpid()) + ".sock";
     pid_ = ::fork();
     if (pid_ < 0) fail("fork failed");
     if (pid_ == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       ::dup2(out[1], 1);
-      ::execl(o.self.c_str(), o.self.c_str(), "serve", "--port", "0", "--threads", threads.c_str(),
-              static_cast<char*>(nullptr));
+      std::string fds;
+      if (how_ == link::pipes) {
+        // The child's ends survive exec (dup2 clears close-on-exec).
+        ::dup2(to_child[0], 3);
+        ::dup2(from_child[1], 4);
+        fds = "3,4";
+      }
+      const char* self = o.self.c_str();
+      switch (how_) {
+        case link::tcp:
+          ::execl(self, self, "serve", "--port", "0", "--threads", threads.c_str(), static_cast<char*>(nullptr));
+          break;
+        case link::unix_socket:
+          ::execl(self, self, "serve", "--unix", path_.c_str(), "--threads", threads.c_str(), static_cast<char*>(nullptr));
+          break;
+        case link::pipes:
+          ::execl(self, self, "serve", "--fds", fds.c_str(), "--threads", threads.c_str(), static_cast<char*>(nullptr));
+          break;
+      }
       ::_exit(127);
     }
     ::close(out[1]);
+    if (how_ == link::pipes) {
+      ::close(to_child[0]);
+      ::close(from_child[1]);
+      read_fd_ = from_child[0];
+      write_fd_ = to_child[1];
+    }
     std::string line;
     const auto deadline = steady::now() + std::chrono::seconds(30);
     while (line.find('\n') == std::string::npos) {
@@ -126,10 +152,12 @@ class server {
       line.append(buf, static_cast<std::size_t>(n));
     }
     ::close(out[0]);
-    const auto at = line.find("\"port\":");
-    if (at == std::string::npos) fail("unexpected serve output: " + line);
-    port_ = static_cast<std::uint16_t>(std::stoul(line.substr(at + 7)));
-    host_ = "127.0.0.1";
+    if (how_ == link::tcp) {
+      const auto at = line.find("\"port\":");
+      if (at == std::string::npos) fail("unexpected serve output: " + line);
+      port_ = static_cast<std::uint16_t>(std::stoul(line.substr(at + 7)));
+      host_ = "127.0.0.1";
+    }
   }
   ~server() {
     if (pid_ > 0) {
@@ -142,7 +170,12 @@ class server {
 
   template <class A>
   troupe::actor_ref<A> lookup(troupe::node& n, const char* name) {
-    auto p = n.connect(host_, port_, std::chrono::seconds(10));
+    troupe::result<troupe::peer> p = troupe::failure{troupe::ask_error::timeout, ""};
+    switch (how_) {
+      case link::tcp: p = n.connect(host_, port_, std::chrono::seconds(10)); break;
+      case link::unix_socket: p = n.connect_unix(path_, std::chrono::seconds(10)); break;
+      case link::pipes: p = n.adopt(read_fd_, write_fd_, /*initiator=*/true, std::chrono::seconds(10)); break;
+    }
     if (!p.ok()) fail("cannot reach the serve node: " + std::string(p.message()));
     auto r = p.value().lookup<A>(name, std::chrono::seconds(10));
     if (!r.ok()) fail("lookup of " + std::string(name) + ": " + std::string(r.message()));
@@ -150,9 +183,13 @@ class server {
   }
 
  private:
+  link how_;
   pid_t pid_ = -1;
   std::string host_;
   std::uint16_t port_ = 0;
+  std::string path_;
+  int read_fd_ = -1;
+  int write_fd_ = -1;
 };
 
 // -- remote-pingpong ----------------------------------------------------------------
@@ -218,8 +255,8 @@ troupe::system_config config(u64 threads) {
 
 } // namespace
 
-outcome run_remote_pingpong(const remote_options& o) {
-  server srv(o);
+outcome run_remote_pingpong(const remote_options& o, link how) {
+  server srv(o, how);
   troupe::actor_system sys(config(o.threads));
   troupe::node n(sys, client_options());
   auto peer = srv.lookup<ponger>(n, "ponger");
@@ -237,7 +274,7 @@ outcome run_remote_pingpong(const remote_options& o) {
 }
 
 outcome run_remote_flood(const remote_options& o) {
-  server srv(o);
+  server srv(o, link::tcp);
   troupe::actor_system sys(config(o.threads));
   troupe::node n(sys, client_options());
   auto sink = srv.lookup<flood_sink>(n, "flood-sink");
@@ -261,17 +298,23 @@ outcome run_remote_flood(const remote_options& o) {
   return {o.n, secs, buf};
 }
 
-void run_serve(std::uint16_t port, u64 threads) {
+void run_serve(const serve_options& so, u64 threads) {
   troupe::actor_system sys(config(threads));
   troupe::node_options opts;
   opts.name = "bench-serve-" + std::to_string(::getpid());
-  opts.listen_port = port;
+  opts.listen_port = so.port;
+  opts.listen = so.unix_path.empty() && so.read_fd < 0;
+  opts.listen_unix = so.unix_path;
   troupe::node n(sys, opts);
   n.publish("ponger", sys.spawn<ponger>(&n));
   n.publish("flood-sink", sys.spawn<flood_sink>());
   std::printf("{\"workload\":\"serve\",\"port\":%u,\"node\":\"%s\"}\n", static_cast<unsigned>(n.port()),
               opts.name.c_str());
   std::fflush(stdout);
+  if (so.read_fd >= 0) {
+    auto p = n.adopt(so.read_fd, so.write_fd, /*initiator=*/false, std::chrono::seconds(30));
+    if (!p.ok()) fail("serve: " + std::string(p.message()));
+  }
   for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
 }
 

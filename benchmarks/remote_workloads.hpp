@@ -15,12 +15,24 @@ struct remote_options {
   std::string self;     // this program, to start the serve process
 };
 
-/// One Ball to a ponger in the other process and its reply, N times, one in flight.
-outcome run_remote_pingpong(const remote_options& o);
+/// How the two processes are connected.
+enum class link { tcp, unix_socket, pipes };
+
+/// Where `serve` waits: a TCP port, a Unix socket path, or two inherited
+/// pipe descriptors.
+struct serve_options {
+  std::uint16_t port = 0;
+  std::string unix_path;
+  int read_fd = -1;
+  int write_fd = -1;
+};
+
+/// One Ball to a ponger in the other process and back, N times, one in flight.
+outcome run_remote_pingpong(const remote_options& o, link how);
 /// N Items (an int64 and a 16-byte string) to a counting actor in the other
 /// process; ends when it has counted N.
 outcome run_remote_flood(const remote_options& o);
 /// The receiving side, until killed. Prints one JSON line with its port.
-[[noreturn]] void run_serve(std::uint16_t port, u64 threads);
+[[noreturn]] void run_serve(const serve_options& so, u64 threads);
 
 } // namespace bench

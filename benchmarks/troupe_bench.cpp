@@ -219,6 +219,8 @@ struct options {
   std::string workload;
   u64 n = 0, k = 0, threads = 0, capacity = 0, port = 0;
   std::string connect;
+  std::string unix_path;
+  std::string fds;
   bool port_given = false;
 };
 
@@ -234,6 +236,8 @@ options parse(int argc, char** argv) {
     else if (a == "--threads") o.threads = parse_number(a, argv[++i]);
     else if (a == "--capacity") o.capacity = parse_number(a, argv[++i]);
     else if (a == "--connect") o.connect = argv[++i];
+    else if (a == "--unix") o.unix_path = argv[++i];
+    else if (a == "--fds") o.fds = argv[++i];
     else if (a == "--port") {
       const std::string_view v = argv[++i];
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), o.port);
@@ -258,18 +262,35 @@ int main(int argc, char** argv) {
   else if (w == "spawn") def(o.n, 200'000);
   else if (w == "ring") def(o.n, 1'000'000), def(o.k, 1000);
   else if (w == "idle") def(o.n, 100'000);
-  else if (w == "remote-pingpong") def(o.n, 20'000);
+  else if (w == "remote-pingpong" || w == "uds-pingpong" || w == "pipe-pingpong") def(o.n, 20'000);
   else if (w == "remote-flood") def(o.n, 5'000'000);
   else if (w == "serve") {}
   else usage_error("unknown workload '" + w + "'");
   if (o.threads == 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
   const bool remote = w == "remote-pingpong" || w == "remote-flood";
+  const bool local_link = w == "uds-pingpong" || w == "pipe-pingpong";
   if (!o.connect.empty() && !remote) usage_error("--connect is for the remote workloads");
-  if (o.port_given && w != "serve") usage_error("--port is for serve");
-  if (w == "serve") run_serve(static_cast<std::uint16_t>(o.port), o.threads);
-  if (remote) {
+  if ((o.port_given || !o.unix_path.empty() || !o.fds.empty()) && w != "serve") {
+    usage_error("--port, --unix and --fds are for serve");
+  }
+  if (w == "serve") {
+    serve_options so;
+    so.port = static_cast<std::uint16_t>(o.port);
+    so.unix_path = o.unix_path;
+    if (!o.fds.empty()) {
+      const auto comma = o.fds.find(',');
+      if (comma == std::string::npos) usage_error("--fds needs READ,WRITE descriptors");
+      so.read_fd = std::atoi(o.fds.substr(0, comma).c_str());
+      so.write_fd = std::atoi(o.fds.substr(comma + 1).c_str());
+    }
+    run_serve(so, o.threads);
+  }
+  if (remote || local_link) {
     const remote_options ro{o.n, o.threads, o.connect, "/proc/self/exe"};
-    const outcome r = w == "remote-pingpong" ? run_remote_pingpong(ro) : run_remote_flood(ro);
+    const outcome r = w == "remote-flood"      ? run_remote_flood(ro)
+                      : w == "uds-pingpong"    ? run_remote_pingpong(ro, link::unix_socket)
+                      : w == "pipe-pingpong"   ? run_remote_pingpong(ro, link::pipes)
+                                               : run_remote_pingpong(ro, link::tcp);
     std::printf("{\"workload\":\"%s\",\"n\":%llu,\"threads\":%llu,\"seconds\":%.6f,\"ns_per_op\":%.1f,"
                 "\"ops_per_s\":%.0f,\"rss_bytes\":%llu%s}\n",
                 w.c_str(), static_cast<unsigned long long>(o.n), static_cast<unsigned long long>(o.threads), r.seconds,

@@ -148,18 +148,18 @@ bench() {
                 "ring --k 1000 --n 1000000" "idle --n 100000")
   fi
   if [ "$only" != local ]; then
-    workloads+=("remote-pingpong --n 20000" "remote-flood --n 2000000")
+    workloads+=("remote-pingpong --n 20000" "remote-flood --n 2000000" "uds-pingpong --n 20000" "pipe-pingpong --n 20000")
   fi
   for w in "${workloads[@]}"; do
     for ((i = 0; i < runs; i++)); do
       echo "troupe $($tb $w --threads "$t")"
       sleep 1  # let the kernel reclaim the last run's memory before the next one
-      if [ -x "$cb" ]; then
+      if [[ -x $cb && $w != uds-* && $w != pipe-* ]]; then
         # CAF's remote flood runs far ahead of its receiver (unbounded queues): a smaller n.
         local cw=${w/remote-flood --n 2000000/remote-flood --n 200000}
         echo "caf    $($cb $cw --threads "$t")"; sleep 1
       fi
-      if [[ $w == remote-pingpong* && -x $tcp ]]; then echo "c-tcp  $($tcp $w)"; sleep 1; fi
+      if [[ $w == *-pingpong* && $w != pingpong* && -x $tcp ]]; then echo "plainc $($tcp $w)"; sleep 1; fi
     done
   done | tee /dev/stderr | python3 -c '
 import json, statistics, sys, collections

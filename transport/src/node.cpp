@@ -1,11 +1,15 @@
 #include <openssl/rand.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <random>
 #include <stdexcept>
 
 #include "node_impl.hpp"
+#include "local_streams.hpp"
 #include "tcp_stream.hpp"
+
+#include <sys/stat.h>
 #include "troupe/actors/detail/system_core.hpp"
 #include "troupe/transport/cookie.hpp"
 
@@ -23,6 +27,7 @@ void node_options::validate() const {
   if (heartbeat_interval.count() <= 0) bad("heartbeat_interval must be positive");
   if (heartbeat_timeout <= heartbeat_interval) bad("heartbeat_timeout must be longer than heartbeat_interval");
   if (reconnect_min.count() <= 0 || reconnect_max < reconnect_min) bad("need 0 < reconnect_min <= reconnect_max");
+  if (listen_unix.size() >= sizeof(sockaddr_un::sun_path)) bad("listen_unix is longer than a Unix socket path may be");
   if (remote_mailbox_capacity == 0 || remote_mailbox_capacity > (1u << 30)) {
     bad("remote_mailbox_capacity must be between 1 and 2^30");
   }
@@ -69,6 +74,23 @@ node_impl::node_impl(actor_system& s, node_options o)
     port = acceptor_->local_endpoint().port();
     accept_next();
   }
+  if (!opts.listen_unix.empty()) {
+    using local = asio::local::stream_protocol;
+    // A stale socket file from an earlier run is replaced; nothing else is.
+    struct stat st {};
+    if (::lstat(opts.listen_unix.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(opts.listen_unix.c_str());
+    boost::system::error_code ec;
+    unix_acceptor_ = std::make_unique<local::acceptor>(io);
+    unix_acceptor_->open(local(), ec);
+    if (!ec) unix_acceptor_->bind(local::endpoint(opts.listen_unix), ec);
+    if (!ec) ::chmod(opts.listen_unix.c_str(), 0600);  // this user's processes only (and the cookie still applies)
+    if (!ec) unix_acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      throw std::runtime_error("troupe: node " + opts.name + " cannot listen on unix:" + opts.listen_unix + ": " +
+                               ec.message());
+    }
+    accept_next_unix();
+  }
   thread_ = std::thread([this] {
     detail::never_block_scope never_block;  // a full local mailbox must not stall the network
     for (;;) {
@@ -80,8 +102,9 @@ node_impl::node_impl(actor_system& s, node_options o)
       }
     }
   });
-  log().info("troupe node {} (incarnation {:016x}) up{}", opts.name, incarnation,
-             opts.listen ? ", listening on " + opts.listen_host + ":" + std::to_string(port) : std::string());
+  log().info("troupe node {} (incarnation {:016x}) up{}{}", opts.name, incarnation,
+             opts.listen ? ", listening on " + opts.listen_host + ":" + std::to_string(port) : std::string(),
+             opts.listen_unix.empty() ? std::string() : ", on unix:" + opts.listen_unix);
 }
 
 node_impl::~node_impl() { stop(); }
@@ -105,9 +128,11 @@ void node_impl::stop() {
   }
   stopping_.store(true);
   asio::post(io, [this] {
-    if (acceptor_) {
-      boost::system::error_code ec;
-      acceptor_->close(ec);
+    boost::system::error_code ec;
+    if (acceptor_) acceptor_->close(ec);
+    if (unix_acceptor_) {
+      unix_acceptor_->close(ec);
+      ::unlink(opts.listen_unix.c_str());
     }
     std::vector<std::shared_ptr<session>> all;
     {
@@ -125,6 +150,7 @@ void node_impl::stop() {
   });
   if (thread_.joinable()) thread_.join();
   acceptor_.reset();
+  unix_acceptor_.reset();
   // Every proxy runs its node_down turn on the pool (alive: the node goes
   // before its actor system); wait for that so none is left queued.
   std::vector<std::shared_ptr<session>> ended;
@@ -146,18 +172,30 @@ void node_impl::stop() {
   exposed_.clear();
 }
 
+void node_impl::start_session(std::unique_ptr<byte_stream> stream, handshake::role role,
+                              std::optional<dial_target> target, std::shared_ptr<dial_state> waiter) {
+  auto s = std::make_shared<session>(*this, std::move(stream), role, std::move(target), std::move(waiter));
+  {
+    std::lock_guard lock(mx_);
+    if (role == handshake::role::acceptor && handshaking_.size() >= max_handshaking) {
+      // Unauthenticated connections cost memory: refuse beyond the cap.
+      counters.hs_failures.fetch_add(1, std::memory_order_relaxed);
+      log().warn("troupe node {}: refusing {}: {} connections are already in their handshake", opts.name,
+                 s->remote_endpoint(), max_handshaking);
+      s->abandon();
+      return;
+    }
+    handshaking_.insert(s);
+  }
+  s->start();
+}
+
 void node_impl::accept_next() {
   acceptor_->async_accept([this](const boost::system::error_code& ec, tcp::socket sock) {
     if (stopping_.load()) return;
     if (!ec) {
       counters.accepted.fetch_add(1, std::memory_order_relaxed);
-      auto s = std::make_shared<session>(*this, make_tcp_stream(std::move(sock)), handshake::role::acceptor,
-                                         std::nullopt, nullptr);
-      {
-        std::lock_guard lock(mx_);
-        handshaking_.insert(s);
-      }
-      s->start();
+      start_session(make_tcp_stream(std::move(sock)), handshake::role::acceptor, std::nullopt, nullptr);
     } else if (ec == asio::error::operation_aborted) {
       return;
     } else {
@@ -167,9 +205,47 @@ void node_impl::accept_next() {
   });
 }
 
+void node_impl::accept_next_unix() {
+  unix_acceptor_->async_accept([this](const boost::system::error_code& ec, asio::local::stream_protocol::socket sock) {
+    if (stopping_.load()) return;
+    if (!ec) {
+      counters.accepted.fetch_add(1, std::memory_order_relaxed);
+      start_session(make_unix_stream(std::move(sock), "unix:" + opts.listen_unix), handshake::role::acceptor,
+                    std::nullopt, nullptr);
+    } else if (ec == asio::error::operation_aborted) {
+      return;
+    } else {
+      log().warn("troupe node {}: accept on unix:{} failed: {}", opts.name, opts.listen_unix, ec.message());
+    }
+    accept_next_unix();
+  });
+}
+
 void node_impl::dial(dial_target target, std::shared_ptr<dial_state> waiter) {
   if (stopping_.load()) {
     if (waiter) waiter->finish(nullptr, "node is shutting down");
+    return;
+  }
+  if (!target.unix_path.empty()) {
+    using local = asio::local::stream_protocol;
+    auto sock = std::make_shared<local::socket>(io);
+    counters.dialed.fetch_add(1, std::memory_order_relaxed);
+    sock->async_connect(local::endpoint(target.unix_path), [this, sock, target, waiter](const boost::system::error_code& cec) mutable {
+      if (stopping_.load()) {
+        if (waiter) waiter->finish(nullptr, "node is shutting down");
+        return;
+      }
+      if (cec) {
+        if (waiter) {
+          waiter->finish(nullptr, "cannot connect to unix:" + target.unix_path + ": " + cec.message());
+        } else {
+          schedule_reconnect(std::move(target));
+        }
+        return;
+      }
+      start_session(make_unix_stream(std::move(*sock), "unix:" + target.unix_path), handshake::role::connector, target,
+                    waiter);
+    });
     return;
   }
   boost::system::error_code ec;
@@ -217,13 +293,7 @@ void node_impl::dial_endpoint(dial_target target, tcp::endpoint ep, std::shared_
       }
       return;
     }
-    auto s = std::make_shared<session>(*this, make_tcp_stream(std::move(*sock)), handshake::role::connector, target,
-                                       waiter);
-    {
-      std::lock_guard lock(mx_);
-      handshaking_.insert(s);
-    }
-    s->start();
+    start_session(make_tcp_stream(std::move(*sock)), handshake::role::connector, target, waiter);
   });
 }
 
@@ -366,16 +436,35 @@ void node_impl::unpublish(std::string_view name) {
   gen_.fetch_add(1, std::memory_order_acq_rel);
 }
 
-result<peer> node_impl::connect(const std::string& host, std::uint16_t p, std::chrono::milliseconds timeout) {
+result<peer> node_impl::connect(dial_target target, std::chrono::milliseconds timeout) {
   if (timeout.count() < 0) throw std::invalid_argument("troupe::node::connect: timeout must not be negative");
+  const std::string where = target.unix_path.empty() ? target.host + ":" + std::to_string(target.port)
+                                                     : "unix:" + target.unix_path;
   auto waiter = std::make_shared<dial_state>();
-  asio::post(io, [this, t = dial_target{host, p, {}}, waiter]() mutable { dial(std::move(t), waiter); });
-  std::unique_lock lock(waiter->mx);
-  if (!waiter->cv.wait_for(lock, timeout, [&] { return waiter->done; })) {
-    return failure{ask_error::timeout, "no session with " + host + ":" + std::to_string(p) + " within the timeout"};
+  asio::post(io, [this, t = std::move(target), waiter]() mutable { dial(std::move(t), waiter); });
+  return await_dial(*waiter, where, timeout);
+}
+
+result<peer> node_impl::await_dial(dial_state& waiter, const std::string& where, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(waiter.mx);
+  if (!waiter.cv.wait_for(lock, timeout, [&] { return waiter.done; })) {
+    return failure{ask_error::timeout, "no session with " + where + " within the timeout"};
   }
-  if (waiter->established) return peer(waiter->established);
-  return failure{ask_error::node_down, waiter->error};
+  if (waiter.established) return peer(waiter.established);
+  return failure{ask_error::node_down, waiter.error};
+}
+
+result<peer> node_impl::adopt(int read_fd, int write_fd, bool initiator, std::chrono::milliseconds timeout) {
+  if (timeout.count() < 0) throw std::invalid_argument("troupe::node::adopt: timeout must not be negative");
+  if (read_fd < 0 || write_fd < 0) throw std::invalid_argument("troupe::node::adopt: bad descriptor");
+  auto stream = make_fd_stream(io, read_fd, write_fd);  // owns them from here on (throws for a bad socket)
+  const std::string where = stream->describe();
+  auto waiter = std::make_shared<dial_state>();
+  asio::post(io, [this, st = std::move(stream), initiator, waiter]() mutable {
+    start_session(std::move(st), initiator ? handshake::role::connector : handshake::role::acceptor, std::nullopt,
+                  waiter);
+  });
+  return await_dial(*waiter, where, timeout);
 }
 
 std::optional<peer> node_impl::find_peer(std::string_view name) const {
@@ -395,7 +484,14 @@ const std::string& node::name() const noexcept { return impl_->opts.name; }
 std::uint64_t node::incarnation() const noexcept { return impl_->incarnation; }
 std::uint16_t node::port() const noexcept { return impl_->port; }
 result<peer> node::connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout) {
-  return impl_->connect(host, port, timeout);
+  return impl_->connect(transport::dial_target{host, port, {}, {}}, timeout);
+}
+result<peer> node::connect_unix(const std::string& path, std::chrono::milliseconds timeout) {
+  if (path.empty()) throw std::invalid_argument("troupe::node::connect_unix: empty path");
+  return impl_->connect(transport::dial_target{{}, 0, {}, path}, timeout);
+}
+result<peer> node::adopt(int read_fd, int write_fd, bool initiator, std::chrono::milliseconds timeout) {
+  return impl_->adopt(read_fd, write_fd, initiator, timeout);
 }
 std::optional<peer> node::find_peer(std::string_view name) const { return impl_->find_peer(name); }
 void node::publish_cell(std::string name, detail::actor_cell* c, const std::type_info& type,

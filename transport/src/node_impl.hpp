@@ -41,7 +41,8 @@ class node_impl {
   /// Closes every session (peers see a goodbye) and joins the I/O thread.
   void stop();
 
-  result<peer> connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout);
+  result<peer> connect(dial_target target, std::chrono::milliseconds timeout);
+  result<peer> adopt(int read_fd, int write_fd, bool initiator, std::chrono::milliseconds timeout);
   std::optional<peer> find_peer(std::string_view name) const;
   void publish(std::string name, detail::actor_cell* c, const std::type_info& type,
                std::vector<remote::inbound_type> accepts);
@@ -75,11 +76,17 @@ class node_impl {
 
  private:
   void accept_next();
+  void accept_next_unix();
+  void start_session(std::unique_ptr<byte_stream> stream, handshake::role role, std::optional<dial_target> target,
+                     std::shared_ptr<dial_state> waiter);
+  result<peer> await_dial(dial_state& waiter, const std::string& where, std::chrono::milliseconds timeout);
+  static constexpr std::size_t max_handshaking = 1024;
   void schedule_reconnect(dial_target target);
   void purge_stopped_locked();
 
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::unique_ptr<tcp::acceptor> acceptor_;
+  std::unique_ptr<asio::local::stream_protocol::acceptor> unix_acceptor_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;

@@ -424,6 +424,16 @@ void session::down(const std::string& reason, bool log_warning) {
   timer_.reset();
 }
 
+void session::abandon() {
+  closed_ = true;
+  {
+    std::lock_guard lock(wmx_);
+    wclosed_ = true;
+  }
+  if (stream_) stream_->close();
+  stream_.reset();
+}
+
 void session::leave(const std::string& reason) {
   if (closed_) return;
   if (established_) {

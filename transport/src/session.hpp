@@ -53,11 +53,13 @@ struct dial_state {
   }
 };
 
-/// Host and port a session was dialled to (for reconnects).
+/// Where a session was dialled to (for reconnects): host and port, or a
+/// Unix socket path.
 struct dial_target {
   std::string host;
   std::uint16_t port = 0;
   std::chrono::milliseconds backoff{0};
+  std::string unix_path;
 };
 
 struct lookup_state {
@@ -84,6 +86,8 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   void down(const std::string& reason, bool log_warning = true);
   /// Says GOODBYE (when established), then down(). I/O thread.
   void leave(const std::string& reason);
+  /// Drops a session that never started (closes its stream quietly). I/O thread.
+  void abandon();
   [[nodiscard]] const std::optional<dial_target>& dialled() const noexcept { return dial_; }
   /// True when this connection was refused as a second one to a peer
   /// already connected (the existing session serves instead).

@@ -117,6 +117,20 @@ class node {
   [[nodiscard]] result<peer> connect(const std::string& host, std::uint16_t port,
                                      std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
+  /// The same over a Unix socket (a node listening with `listen_unix`).
+  [[nodiscard]] result<peer> connect_unix(const std::string& path,
+                                          std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  /// Runs a session over descriptors this process already has: one stream
+  /// socket (`read_fd == write_fd`, e.g. a socketpair end) or a pipe pair
+  /// (e.g. inherited across fork/exec). The node owns them from now on.
+  /// Exactly one side passes `initiator = true`. No reconnect: when the
+  /// stream ends, the peer is down for good. A pipe's SIGPIPE disposition is
+  /// set to ignore if it was the default (write errors are handled instead).
+  /// @throws std::invalid_argument for a bad descriptor.
+  [[nodiscard]] result<peer> adopt(int read_fd, int write_fd, bool initiator,
+                                   std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
   /// The session with the node called `name`, if there is one now.
   [[nodiscard]] std::optional<peer> find_peer(std::string_view name) const;
 

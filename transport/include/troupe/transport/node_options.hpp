@@ -20,6 +20,9 @@ struct node_options {
   bool listen = true;
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 0;  ///< 0: an ephemeral port (see node::port())
+  /// Also listen on this Unix socket path (empty: none). The socket file is
+  /// made mode 0600; a stale one from an earlier run is replaced.
+  std::string listen_unix{};
   /// The shared secret. Empty: TROUPE_COOKIE, else `cookie_file`.
   std::string cookie{};
   /// Empty: ~/.troupe/cookie (created, mode 0600, on first use).
