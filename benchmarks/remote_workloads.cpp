@@ -298,6 +298,36 @@ outcome run_remote_flood(const remote_options& o) {
   return {o.n, secs, buf};
 }
 
+// -- worker-spawn ---------------------------------------------------------------------
+
+namespace {
+/// The root actor of a worker process: answers one ball.
+struct worker_root : troupe::actor<worker_root> {
+  using remote_interface = troupe::accepts<Ball>;
+  Ball on(Ball b) { return b; }
+};
+} // namespace
+
+void worker_init(troupe::actor_system& sys, troupe::node& n, const std::vector<std::string>&) {
+  n.publish("root", sys.spawn<worker_root>());
+}
+
+outcome run_worker_spawn(const remote_options& o) {
+  troupe::actor_system sys(config(o.threads));
+  troupe::node n(sys, client_options());
+  const auto t0 = steady::now();
+  for (u64 i = 0; i < o.n; ++i) {
+    auto w = troupe::spawn_worker<worker_root>(n);
+    if (!w.ok()) fail("worker-spawn: " + std::string(w.message()));
+    Ball b;
+    b.set_seq(static_cast<std::int64_t>(i));
+    auto r = w.value().root.ask(b, stall_limit).get();
+    if (!r.ok() || r.value().seq() != static_cast<std::int64_t>(i)) fail("worker-spawn: no answer from the worker");
+    w.value().link.close("done");  // the worker exits; the node reaps it
+  }
+  return {o.n, seconds_since(t0), ""};
+}
+
 void run_serve(const serve_options& so, u64 threads) {
   troupe::actor_system sys(config(threads));
   troupe::node_options opts;

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "bench_common.hpp"
 
@@ -32,6 +33,12 @@ outcome run_remote_pingpong(const remote_options& o, link how);
 /// N Items (an int64 and a 16-byte string) to a counting actor in the other
 /// process; ends when it has counted N.
 outcome run_remote_flood(const remote_options& o);
+/// Spawns N worker processes one after another; each answers one message
+/// and exits.
+outcome run_worker_spawn(const remote_options& o);
+/// What a worker process of troupe-bench runs (main calls it through
+/// troupe::run_worker_if_asked).
+void worker_init(troupe::actor_system& sys, troupe::node& n, const std::vector<std::string>& args);
 /// The receiving side, until killed. Prints one JSON line with its port.
 [[noreturn]] void run_serve(const serve_options& so, u64 threads);
 

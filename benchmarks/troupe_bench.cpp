@@ -252,9 +252,11 @@ options parse(int argc, char** argv) {
 } // namespace
 
 int main(int argc, char** argv) {
-  options o = parse(argc, argv);
   // stdout carries exactly one JSON line; keep stderr to warnings and errors.
   spdlog::set_level(spdlog::level::warn);
+  // troupe-bench is also the program its worker-spawn workers run.
+  if (auto rc = troupe::run_worker_if_asked(argc, argv, bench::worker_init)) return *rc;
+  options o = parse(argc, argv);
   const std::string& w = o.workload;
   auto def = [](u64& v, u64 d) { v = v != 0 ? v : d; };
   if (w == "pingpong") def(o.n, 1'000'000);
@@ -264,11 +266,12 @@ int main(int argc, char** argv) {
   else if (w == "idle") def(o.n, 100'000);
   else if (w == "remote-pingpong" || w == "uds-pingpong" || w == "pipe-pingpong") def(o.n, 20'000);
   else if (w == "remote-flood") def(o.n, 5'000'000);
+  else if (w == "worker-spawn") def(o.n, 200);
   else if (w == "serve") {}
   else usage_error("unknown workload '" + w + "'");
   if (o.threads == 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
   const bool remote = w == "remote-pingpong" || w == "remote-flood";
-  const bool local_link = w == "uds-pingpong" || w == "pipe-pingpong";
+  const bool local_link = w == "uds-pingpong" || w == "pipe-pingpong" || w == "worker-spawn";
   if (!o.connect.empty() && !remote) usage_error("--connect is for the remote workloads");
   if ((o.port_given || !o.unix_path.empty() || !o.fds.empty()) && w != "serve") {
     usage_error("--port, --unix and --fds are for serve");
@@ -288,6 +291,7 @@ int main(int argc, char** argv) {
   if (remote || local_link) {
     const remote_options ro{o.n, o.threads, o.connect, "/proc/self/exe"};
     const outcome r = w == "remote-flood"      ? run_remote_flood(ro)
+                      : w == "worker-spawn"    ? run_worker_spawn(ro)
                       : w == "uds-pingpong"    ? run_remote_pingpong(ro, link::unix_socket)
                       : w == "pipe-pingpong"   ? run_remote_pingpong(ro, link::pipes)
                                                : run_remote_pingpong(ro, link::tcp);

@@ -294,7 +294,10 @@ void proxy::on_event(envelope* e) {
       detail::send_exit(*l, *this, ev.why, ev.what);
       return;
     }
-    case peer_event::kind::node_down: down_ = true; return;
+    case peer_event::kind::node_down:
+      down_ = true;
+      down_what_ = std::move(ev.what);
+      return;
   }
 }
 
@@ -318,10 +321,10 @@ void proxy::remote_exit(std::uint64_t local, exit_reason why, const std::string&
   post_event(new message_envelope<peer_event>(&peer_event_ops, peer_event{peer_event::kind::exit, local, why, what, {}}));
 }
 
-void proxy::node_down() noexcept {
+void proxy::node_down(std::string what) noexcept {
   try {
     post_event(new message_envelope<peer_event>(
-        &peer_event_ops, peer_event{peer_event::kind::node_down, 0, exit_reason::node_down, {}, {}}));
+        &peer_event_ops, peer_event{peer_event::kind::node_down, 0, exit_reason::node_down, std::move(what), {}}));
   } catch (...) {
   }
 }
@@ -335,13 +338,13 @@ void proxy::go_down() {
   for (auto& [ref, w] : watches) {
     try {
       w.watcher->enqueue_system(new message_envelope<down>(
-          w.down_ops, down{any_ref::from_cell(this), exit_reason::node_down, "node down", w.id}));
+          w.down_ops, down{any_ref::from_cell(this), exit_reason::node_down, down_what_, w.id}));
     } catch (...) {
     }
   }
   auto links = std::move(links_);
   links_.clear();
-  for (const detail::cell_ptr& l : links) detail::send_exit(*l, *this, exit_reason::node_down, "node down");
+  for (const detail::cell_ptr& l : links) detail::send_exit(*l, *this, exit_reason::node_down, down_what_);
 }
 
 } // namespace troupe::remote

@@ -21,3 +21,4 @@
 #include "troupe/scheduler/timer_service.hpp"
 #include "troupe/actors/wire.hpp"
 #include "troupe/transport/node.hpp"
+#include "troupe/transport/worker.hpp"

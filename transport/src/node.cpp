@@ -1,7 +1,14 @@
+#include <fcntl.h>
 #include <openssl/rand.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <future>
 #include <random>
 #include <stdexcept>
 
@@ -12,6 +19,9 @@
 #include <sys/stat.h>
 #include "troupe/actors/detail/system_core.hpp"
 #include "troupe/transport/cookie.hpp"
+#include "troupe/transport/worker.hpp"
+
+extern char** environ;
 
 namespace troupe {
 
@@ -165,6 +175,8 @@ void node_impl::stop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
+  // Workers got a goodbye and end by themselves; none outlives its node.
+  reap_workers(std::chrono::seconds(1));
   std::lock_guard lock(mx_);
   sessions_.clear();
   handshaking_.clear();
@@ -173,8 +185,9 @@ void node_impl::stop() {
 }
 
 void node_impl::start_session(std::unique_ptr<byte_stream> stream, handshake::role role,
-                              std::optional<dial_target> target, std::shared_ptr<dial_state> waiter) {
+                              std::optional<dial_target> target, std::shared_ptr<dial_state> waiter, int worker_pid) {
   auto s = std::make_shared<session>(*this, std::move(stream), role, std::move(target), std::move(waiter));
+  if (worker_pid > 0) s->set_worker_pid(worker_pid);
   {
     std::lock_guard lock(mx_);
     if (role == handshake::role::acceptor && handshaking_.size() >= max_handshaking) {
@@ -454,15 +467,16 @@ result<peer> node_impl::await_dial(dial_state& waiter, const std::string& where,
   return failure{ask_error::node_down, waiter.error};
 }
 
-result<peer> node_impl::adopt(int read_fd, int write_fd, bool initiator, std::chrono::milliseconds timeout) {
+result<peer> node_impl::adopt(int read_fd, int write_fd, bool initiator, std::chrono::milliseconds timeout,
+                              int worker_pid) {
   if (timeout.count() < 0) throw std::invalid_argument("troupe::node::adopt: timeout must not be negative");
   if (read_fd < 0 || write_fd < 0) throw std::invalid_argument("troupe::node::adopt: bad descriptor");
   auto stream = make_fd_stream(io, read_fd, write_fd);  // owns them from here on (throws for a bad socket)
   const std::string where = stream->describe();
   auto waiter = std::make_shared<dial_state>();
-  asio::post(io, [this, st = std::move(stream), initiator, waiter]() mutable {
+  asio::post(io, [this, st = std::move(stream), initiator, waiter, worker_pid]() mutable {
     start_session(std::move(st), initiator ? handshake::role::connector : handshake::role::acceptor, std::nullopt,
-                  waiter);
+                  waiter, worker_pid);
   });
   return await_dial(*waiter, where, timeout);
 }
@@ -472,6 +486,132 @@ std::optional<peer> node_impl::find_peer(std::string_view name) const {
   auto it = sessions_.find(std::string(name));
   if (it == sessions_.end() || !it->second->alive()) return std::nullopt;
   return peer(it->second);
+}
+
+namespace {
+std::string describe_exit(int pid, int status) {
+  if (WIFEXITED(status)) {
+    return "worker process " + std::to_string(pid) + " exited with code " + std::to_string(WEXITSTATUS(status));
+  }
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const char* name = ::strsignal(sig);
+    return "worker process " + std::to_string(pid) + " was killed by signal " + std::to_string(sig) +
+           (name != nullptr ? std::string(" (") + name + ")" : std::string());
+  }
+  return "worker process " + std::to_string(pid) + " ended";
+}
+} // namespace
+
+std::string node_impl::worker_exit(int pid, const std::string& reason) {
+  // The stream closes as the process dies: its exit status follows shortly.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  for (;;) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      std::lock_guard lock(mx_);
+      std::erase(workers_, pid);
+      return describe_exit(pid, status);
+    }
+    if (r < 0 || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return "worker process " + std::to_string(pid) + " is unreachable: " + reason;
+}
+
+void node_impl::reap_workers(std::chrono::milliseconds grace) {
+  std::vector<int> pids;
+  {
+    std::lock_guard lock(mx_);
+    pids.swap(workers_);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  for (int pid : pids) {
+    int status = 0;
+    while (::waitpid(pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+}
+
+result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
+  if (o.start_timeout.count() < 0) throw std::invalid_argument("troupe::worker_options: start_timeout must not be negative");
+  if (stopping_.load()) return failure{ask_error::node_down, "the node is shutting down"};
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    return failure{ask_error::node_down, std::string("socketpair: ") + std::strerror(errno)};
+  }
+  static std::atomic<unsigned> seq{0};
+  const std::string name = o.name.empty() ? opts.name + "-worker-" + std::to_string(++seq) : o.name;
+  // Everything the child needs is made before fork: after it, only
+  // async-signal-safe calls until exec.
+  struct plan {
+    std::string exe;
+    std::vector<std::string> args, env;
+    std::vector<char*> argv, envp;
+    int child_fd = -1;
+    pid_t parent = 0;
+    std::promise<pid_t> forked;
+  };
+  auto p = std::make_shared<plan>();
+  p->exe = o.executable.empty() ? "/proc/self/exe" : o.executable;
+  p->args = {p->exe, "--troupe-worker", "3", name, "--"};
+  p->args.insert(p->args.end(), o.args.begin(), o.args.end());
+  for (auto& a : p->args) p->argv.push_back(a.data());
+  p->argv.push_back(nullptr);
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "TROUPE_COOKIE=", 14) != 0) p->env.emplace_back(*e);
+  }
+  p->env.push_back("TROUPE_COOKIE=" + cookie);  // the child proves the parent's secret
+  for (auto& e : p->env) p->envp.push_back(e.data());
+  p->envp.push_back(nullptr);
+  p->child_fd = sv[1];
+  p->parent = ::getpid();
+  auto pid_future = p->forked.get_future();
+  // Fork on the I/O thread: PR_SET_PDEATHSIG follows the forking thread,
+  // and this one lives exactly as long as the node.
+  asio::post(io, [p] {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != p->parent) ::_exit(1);  // the parent died already
+      if (p->child_fd == 3) {
+        ::fcntl(3, F_SETFD, 0);
+      } else {
+        ::dup2(p->child_fd, 3);  // a dup has no close-on-exec
+      }
+      ::execve(p->exe.c_str(), p->argv.data(), p->envp.data());
+      ::_exit(127);
+    }
+    p->forked.set_value(pid);
+  });
+  if (pid_future.wait_for(o.start_timeout) != std::future_status::ready) {
+    ::close(sv[0]);
+    ::close(sv[1]);
+    return failure{ask_error::timeout, "the node did not start the worker in time"};
+  }
+  const pid_t pid = pid_future.get();
+  ::close(sv[1]);
+  if (pid < 0) {
+    ::close(sv[0]);
+    return failure{ask_error::node_down, std::string("fork: ") + std::strerror(errno)};
+  }
+  {
+    std::lock_guard lock(mx_);
+    workers_.push_back(pid);
+  }
+  auto link = adopt(sv[0], sv[0], /*initiator=*/true, o.start_timeout, pid);
+  if (!link.ok()) {
+    ::kill(pid, SIGKILL);
+    return failure{link.error(), "worker " + name + " did not start: " + std::string(link.message())};
+  }
+  return std::make_pair(link.value(), static_cast<int>(pid));
 }
 
 } // namespace transport
@@ -492,6 +632,13 @@ result<peer> node::connect_unix(const std::string& path, std::chrono::millisecon
 }
 result<peer> node::adopt(int read_fd, int write_fd, bool initiator, std::chrono::milliseconds timeout) {
   return impl_->adopt(read_fd, write_fd, initiator, timeout);
+}
+result<std::pair<peer, int>> node::start_worker(const worker_options& opts) { return impl_->start_worker(opts); }
+void peer::close(const std::string& reason) const {
+  if (s_) s_->close(reason);
+}
+void peer::wait_down() const {
+  if (s_) s_->wait_ended();
 }
 std::optional<peer> node::find_peer(std::string_view name) const { return impl_->find_peer(name); }
 void node::publish_cell(std::string name, detail::actor_cell* c, const std::type_info& type,

@@ -42,7 +42,11 @@ class node_impl {
   void stop();
 
   result<peer> connect(dial_target target, std::chrono::milliseconds timeout);
-  result<peer> adopt(int read_fd, int write_fd, bool initiator, std::chrono::milliseconds timeout);
+  result<peer> adopt(int read_fd, int write_fd, bool initiator, std::chrono::milliseconds timeout,
+                     int worker_pid = -1);
+  result<std::pair<peer, int>> start_worker(const worker_options& o);
+  /// A worker's session ended: how its process ended (waits briefly for it).
+  std::string worker_exit(int pid, const std::string& reason);
   std::optional<peer> find_peer(std::string_view name) const;
   void publish(std::string name, detail::actor_cell* c, const std::type_info& type,
                std::vector<remote::inbound_type> accepts);
@@ -78,7 +82,8 @@ class node_impl {
   void accept_next();
   void accept_next_unix();
   void start_session(std::unique_ptr<byte_stream> stream, handshake::role role, std::optional<dial_target> target,
-                     std::shared_ptr<dial_state> waiter);
+                     std::shared_ptr<dial_state> waiter, int worker_pid = -1);
+  void reap_workers(std::chrono::milliseconds grace);
   result<peer> await_dial(dial_state& waiter, const std::string& where, std::chrono::milliseconds timeout);
   static constexpr std::size_t max_handshaking = 1024;
   void schedule_reconnect(dial_target target);
@@ -99,6 +104,7 @@ class node_impl {
   std::unordered_map<std::uint64_t, std::shared_ptr<exposed_actor>> exposed_;
   std::unordered_map<std::string, std::size_t> known_types_;
   std::atomic<std::uint64_t> gen_{0};
+  std::vector<int> workers_;  // worker processes not yet reaped (mx_)
 };
 
 } // namespace troupe::transport

@@ -400,16 +400,18 @@ void session::down(const std::string& reason, bool log_warning) {
     }
     lookups.swap(lookups_);
   }
-  for (auto& p : proxies) static_cast<remote::proxy&>(*p).node_down();
+  std::string what = "node " + peer_name_ + " is down: " + reason;
+  if (worker_pid_ > 0) what = node_.worker_exit(worker_pid_, reason);
+  for (auto& p : proxies) static_cast<remote::proxy&>(*p).node_down(what);
   for (auto& p : parked) static_cast<remote::proxy&>(*p).wake();  // to run their node_down
   for (auto& [rid, a] : asks) {
-    a.slot->fail(ask_error::node_down, "node " + peer_name_ + " is down: " + reason);
+    a.slot->fail(ask_error::node_down, what);
     delete a.slot;
   }
   for (auto& [rid, l] : lookups) {
     std::lock_guard lock(l->mx);
     l->done = true;
-    l->error = "node " + peer_name_ + " is down: " + reason;
+    l->error = what;
     l->cv.notify_all();
   }
   exposed_cache_.clear();
@@ -418,6 +420,11 @@ void session::down(const std::string& reason, bool log_warning) {
     w->finish(existing, reason);
   }
   node_.session_down(*this, reason, was_established);
+  {
+    std::lock_guard lock(mx_);
+    ended_ = true;
+  }
+  ended_cv_.notify_all();
   // Pending operations end with operation_aborted. The session itself may
   // outlive the node (a proxy holds it): nothing of the I/O context stays.
   stream_.reset();
@@ -827,6 +834,15 @@ bool session::has_pending_output() {
   }
   std::lock_guard lock(wmx_);
   return !wclosed_ && (writing_ || !out_.empty());
+}
+
+void session::wait_ended() {
+  std::unique_lock lock(mx_);
+  ended_cv_.wait(lock, [&] { return ended_; });
+}
+
+void session::close(const std::string& reason) {
+  asio::post(node_.io, [self = shared_from_this(), reason] { self->leave(reason); });
 }
 
 bool session::proxies_closed() {

@@ -108,6 +108,12 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   [[nodiscard]] const std::string& remote_endpoint() const noexcept { return endpoint_; }
   /// True while messages for the peer wait in a proxy or in a buffer.
   [[nodiscard]] bool has_pending_output();
+  /// Blocks until the session has ended. @threadsafe
+  void wait_ended();
+  /// Ends the session with a goodbye (queued to the I/O thread). @threadsafe
+  void close(const std::string& reason);
+  /// The session is a worker process's: down() reports its exit status.
+  void set_worker_pid(int pid) noexcept { worker_pid_ = pid; }
   /// After down(): true once every proxy has closed (run its node_down).
   [[nodiscard]] bool proxies_closed();
 
@@ -214,6 +220,9 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   std::unordered_map<std::uint64_t, remote::proxy*> proxies_;
   std::unordered_map<std::uint64_t, std::shared_ptr<lookup_state>> lookups_;
   std::uint64_t next_lookup_ = 1;
+  bool ended_ = false;
+  std::condition_variable ended_cv_;
+  int worker_pid_ = -1;  // set before the session starts
   std::shared_ptr<remote::reply_sink> sink_;
 };
 

@@ -112,8 +112,9 @@ class proxy final : public detail::actor_cell, private detail::executor {
 
   /// The peer is gone for good: queued and later messages become dead
   /// letters (node_down), asks fail with node_down, monitors get `down`
-  /// (node_down), linked actors an exit (node_down). Idempotent.
-  void node_down() noexcept;
+  /// (node_down), linked actors an exit (node_down); `what` says why.
+  /// Idempotent.
+  void node_down(std::string what = "node down") noexcept;
 
  protected:
   ~proxy() override;
@@ -141,6 +142,7 @@ class proxy final : public detail::actor_cell, private detail::executor {
   // Owned by the proxy's turn.
   bool down_ = false;
   bool holding_ = false;  // parked on a congested connection with a token kept
+  std::string down_what_;
   std::uint64_t next_ref_ = 1;
   std::unordered_map<std::uint64_t, remote_watch> watches_;
   std::vector<detail::cell_ptr> links_;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <typeinfo>
 #include <vector>
 
@@ -20,6 +21,8 @@
 #include "troupe/transport/node_options.hpp"
 
 namespace troupe {
+
+struct worker_options;
 
 namespace transport {
 class node_impl;
@@ -78,6 +81,12 @@ class peer {
     return c ? actor_ref<A>::from_cell(c.get()) : actor_ref<A>();
   }
 
+  /// Ends the session with a goodbye; its handles then report node_down.
+  /// @threadsafe
+  void close(const std::string& reason = "closed") const;
+  /// Blocks until the session has ended. @threadsafe
+  void wait_down() const;
+
   friend bool operator==(const peer& a, const peer& b) noexcept { return a.s_ == b.s_; }
 
   /// For the transport.
@@ -130,6 +139,11 @@ class node {
   /// @throws std::invalid_argument for a bad descriptor.
   [[nodiscard]] result<peer> adopt(int read_fd, int write_fd, bool initiator,
                                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  /// Starts a worker process connected over a socketpair: its session and
+  /// process id. Use troupe::spawn_worker (worker.hpp), which also looks up
+  /// its root actor.
+  [[nodiscard]] result<std::pair<peer, int>> start_worker(const worker_options& opts);
 
   /// The session with the node called `name`, if there is one now.
   [[nodiscard]] std::optional<peer> find_peer(std::string_view name) const;

@@ -1,0 +1,122 @@
+// Worker processes: spawned from this very test binary (its main runs the
+// worker when asked), reached through their root actor, and their end --
+// exit code, signal, closed link -- reported to monitors.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <fstream>
+
+#include "child_node.hpp"
+#include "transport_fixture.hpp"
+
+namespace transport_test {
+
+/// The root actor of the test workers: answers pings, exits on request.
+struct worker_root : troupe::actor<worker_root> {
+  using remote_interface = troupe::accepts<troupe_test::Ping, troupe_test::Add>;
+  troupe_test::Pong on(troupe_test::Ping p) {
+    troupe_test::Pong r;
+    r.set_seq(p.seq() + static_cast<std::int64_t>(::getpid()) * 0);
+    return r;
+  }
+  troupe_test::Sum on(troupe_test::Add a) {
+    if (a.b() == 0) std::_Exit(static_cast<int>(a.a()));  // "exit with code a"
+    troupe_test::Sum s;
+    s.set_value(::getpid());
+    return s;
+  }
+};
+
+void worker_init(troupe::actor_system& sys, troupe::node& n, const std::vector<std::string>&) {
+  n.publish("root", sys.spawn<worker_root>());
+}
+
+namespace {
+
+bool process_gone(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return true;
+  std::string line;
+  std::getline(stat, line);
+  const auto close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() || line[close + 2] == 'Z' || line[close + 2] == 'X';
+}
+
+class workers : public ::testing::Test {
+ protected:
+  void SetUp() override { n = std::make_unique<troupe::node>(sys, node_opts("parent")); }
+  void TearDown() override { n.reset(); }
+  troupe::worker<worker_root> spawn() {
+    auto w = troupe::spawn_worker<worker_root>(*n);
+    EXPECT_TRUE(w.ok()) << w.message();
+    return w.ok() ? w.value() : troupe::worker<worker_root>{};
+  }
+  troupe::actor_system sys{two_threads()};
+  std::unique_ptr<troupe::node> n;
+};
+
+TEST_F(workers, AWorkerIsAnotherProcessReachedThroughItsRootActor) {
+  auto w = spawn();
+  ASSERT_TRUE(w.root);
+  EXPECT_NE(w.pid, ::getpid());
+  troupe_test::Add who;
+  who.set_a(1);
+  who.set_b(1);
+  auto r = w.root.ask(who, 10s).get();
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(r.value().value(), w.pid);  // answered from the worker's own process
+}
+
+TEST_F(workers, AWorkersExitCodeReachesItsMonitors) {
+  auto w = spawn();
+  events in(sys);
+  auto p = sys.spawn<probe>(in.ref());
+  ASSERT_TRUE(p.ask(probe::watch{w.root}, 10s).get().ok());
+  troupe_test::Add quit;
+  quit.set_a(7);
+  quit.set_b(0);
+  w.root.tell(quit);
+  const event ev = next(in);
+  EXPECT_EQ(ev.reason, troupe::exit_reason::node_down);
+  EXPECT_NE(ev.what.find("exited with code 7"), std::string::npos) << ev.what;
+}
+
+TEST_F(workers, AKilledWorkerIsReportedWithItsSignal) {
+  auto w = spawn();
+  events in(sys);
+  auto p = sys.spawn<probe>(in.ref());
+  ASSERT_TRUE(p.ask(probe::watch{w.root}, 10s).get().ok());
+  ::kill(w.pid, SIGKILL);
+  const event ev = next(in);
+  EXPECT_EQ(ev.reason, troupe::exit_reason::node_down);
+  EXPECT_NE(ev.what.find("killed by signal 9"), std::string::npos) << ev.what;
+}
+
+TEST_F(workers, ClosingTheLinkEndsTheWorkerCleanly) {
+  auto w = spawn();
+  events in(sys);
+  auto p = sys.spawn<probe>(in.ref());
+  ASSERT_TRUE(p.ask(probe::watch{w.root}, 10s).get().ok());
+  w.link.close("done with it");
+  const event ev = next(in);
+  EXPECT_NE(ev.what.find("exited with code 0"), std::string::npos) << ev.what;
+  EXPECT_TRUE(troupe::test::wait_until([&] { return process_gone(w.pid); }, troupe::test::long_wait));
+}
+
+TEST(WorkerOrphans, AWorkerDiesWithItsParent) {
+  child_node parent("worker-parent", 0, 100, /*spawn_worker=*/true);
+  const int worker = parent.worker_pid();
+  ASSERT_GT(worker, 0);
+  EXPECT_FALSE(process_gone(worker));
+  parent.kill();  // SIGKILL: no goodbye, no cleanup
+  EXPECT_TRUE(troupe::test::wait_until([&] { return process_gone(worker); }, troupe::test::long_wait));
+}
+
+} // namespace
+} // namespace transport_test
+
+int main(int argc, char** argv) {
+  if (auto rc = troupe::run_worker_if_asked(argc, argv, transport_test::worker_init)) return *rc;
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

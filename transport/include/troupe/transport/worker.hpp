@@ -1,0 +1,86 @@
+#pragma once
+/// @file Worker processes (the Worker / postMessage pattern): a child
+/// process running actors, connected to its parent's node over a
+/// socketpair, reached through a handle to its root actor. Messages to it
+/// are copied by serialisation, like any remote message.
+///
+/// The same executable serves as the worker: call `run_worker_if_asked`
+/// first thing in `main`.
+/// ```
+/// int main(int argc, char** argv) {
+///   if (auto rc = troupe::run_worker_if_asked(argc, argv, [](troupe::actor_system& sys, troupe::node& n,
+///                                                         const std::vector<std::string>& args) {
+///         n.publish("root", sys.spawn<cruncher>());
+///       }))
+///     return *rc;
+///   troupe::actor_system sys;
+///   troupe::node node(sys, {.name = "parent", .listen = false});
+///   auto w = troupe::spawn_worker<cruncher>(node);   // result<troupe::worker<cruncher>>
+///   auto answer = w.value().root.ask(job, 5s).get();
+/// }
+/// ```
+/// The child dies with its parent (PR_SET_PDEATHSIG, tied to the parent
+/// node's I/O thread, which lives as long as the node). The child's death
+/// reaches the parent's monitors of its actors as `down{node_down}` whose
+/// `what` gives the exit code or the signal.
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "troupe/actors/actor_ref.hpp"
+#include "troupe/transport/node.hpp"
+
+namespace troupe {
+
+struct worker_options {
+  /// The worker node's name (default "<parent>-worker-<pid>").
+  std::string name{};
+  /// The name the worker's init publishes its root actor under.
+  std::string root = "root";
+  /// Handed to the worker's init.
+  std::vector<std::string> args{};
+  /// The program to run (default: this one, /proc/self/exe).
+  std::string executable{};
+  /// Until the worker's root actor answers the lookup.
+  std::chrono::milliseconds start_timeout{10000};
+};
+
+/// A running worker process.
+template <class A>
+struct worker {
+  actor_ref<A> root;  ///< its root actor (a remote handle)
+  int pid = -1;       ///< its process id
+  peer link;          ///< the session with it: `link.close()` ends the worker
+};
+
+/// Starts a worker process and returns a handle to its root actor of type A
+/// (its actor type, or an interface it satisfies). Blocks until the worker
+/// answered or `start_timeout` passed (then the worker is killed): call it
+/// from outside the actor system. @threadsafe
+template <class A>
+result<worker<A>> spawn_worker(node& n, const worker_options& opts = {}) {
+  auto started = n.start_worker(opts);
+  if (!started.ok()) return failure{started.error(), std::string(started.message())};
+  auto [link, pid] = started.value();
+  auto root = link.template lookup<A>(opts.root, opts.start_timeout);
+  if (!root.ok()) {
+    link.close("the worker's root actor was not found");
+    return failure{root.error(), std::string(root.message())};
+  }
+  return worker<A>{root.value(), pid, link};
+}
+
+/// What a worker runs at start, before its parent connects: publish the
+/// root actor (under worker_options::root) on `n`.
+using worker_init = std::function<void(actor_system& sys, node& n, const std::vector<std::string>& args)>;
+
+/// In a process started by spawn_worker: runs the worker (an actor system,
+/// a node connected to the parent, `init`) until the parent goes away or
+/// closes the link, and returns the exit code (0, or 3 when the parent
+/// could not be reached). Otherwise std::nullopt: this is not a worker.
+std::optional<int> run_worker_if_asked(int argc, char** argv, const worker_init& init);
+
+} // namespace troupe

@@ -1,0 +1,34 @@
+#include "troupe/transport/worker.hpp"
+
+#include <fcntl.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "session.hpp"
+
+namespace troupe {
+
+std::optional<int> run_worker_if_asked(int argc, char** argv, const worker_init& init) {
+  if (argc < 5 || std::strcmp(argv[1], "--troupe-worker") != 0) return std::nullopt;
+  const int fd = std::atoi(argv[2]);
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // not inherited by the worker's own children
+  std::vector<std::string> args;
+  for (int i = 5; i < argc; ++i) args.emplace_back(argv[i]);
+  node_options o;
+  o.name = argv[3];
+  o.listen = false;
+  o.reconnect = false;
+  actor_system sys;
+  node n(sys, o);
+  init(sys, n, args);
+  auto parent = n.adopt(fd, fd, /*initiator=*/false, std::chrono::seconds(30));
+  if (!parent.ok()) {
+    transport::log().error("troupe worker {}: cannot reach its parent: {}", o.name, parent.message());
+    return 3;
+  }
+  parent.value().wait_down();  // the parent closed the link, or died
+  return 0;
+}
+
+} // namespace troupe
