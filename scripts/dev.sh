@@ -148,13 +148,14 @@ bench() {
                 "ring --k 1000 --n 1000000" "idle --n 100000")
   fi
   if [ "$only" != local ]; then
-    workloads+=("remote-pingpong --n 20000" "remote-flood --n 2000000" "uds-pingpong --n 20000" "pipe-pingpong --n 20000")
+    workloads+=("remote-pingpong --n 20000" "remote-flood --n 2000000" "uds-pingpong --n 20000" "pipe-pingpong --n 20000"
+                "worker-spawn --n 200")
   fi
   for w in "${workloads[@]}"; do
     for ((i = 0; i < runs; i++)); do
       echo "troupe $($tb $w --threads "$t")"
       sleep 1  # let the kernel reclaim the last run's memory before the next one
-      if [[ -x $cb && $w != uds-* && $w != pipe-* ]]; then
+      if [[ -x $cb && $w != uds-* && $w != pipe-* && $w != worker-* ]]; then
         # CAF's remote flood runs far ahead of its receiver (unbounded queues): a smaller n.
         local cw=${w/remote-flood --n 2000000/remote-flood --n 200000}
         echo "caf    $($cb $cw --threads "$t")"; sleep 1

@@ -122,7 +122,6 @@ session::session(node_impl& node, std::unique_ptr<byte_stream> stream, handshake
     : node_(node),
       stream_(std::move(stream)),
       hs_(role, node.opts.name, node.incarnation, node.cookie, node.opts.max_frame_bytes),
-      role_(role),
       dial_(std::move(dial)),
       waiter_(std::move(waiter)),
       user_dial_(waiter_ != nullptr),
@@ -708,7 +707,9 @@ void session::send_message(std::uint64_t target, detail::envelope* e) {
     asks_.emplace(request, pending_ask{e->reply, w->deliver_reply});
     e->reply = nullptr;
   }
-  auto [it, fresh] = types_out_.try_emplace(w, next_type_id_);
+  const auto inserted = types_out_.try_emplace(w, next_type_id_);
+  const auto it = inserted.first;  // no structured binding: lambdas below use them (clang 14)
+  const bool fresh = inserted.second;
   if (fresh) ++next_type_id_;
   const std::size_t start = out_.size();
   // Takes the frame back out: nothing of it may reach the peer.

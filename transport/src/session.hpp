@@ -171,7 +171,6 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   node_impl& node_;
   std::unique_ptr<byte_stream> stream_;
   handshake hs_;
-  handshake::role role_;
   std::optional<dial_target> dial_;
   std::shared_ptr<dial_state> waiter_;  // until the dial's outcome is known (it holds us then)
   bool user_dial_ = false;
