@@ -25,7 +25,7 @@ constexpr detail::message_ops remote_down_ops{&invoke_remote_down, &detail::dest
 
 /// What the transport tells a proxy about its remote actor (system lane).
 struct peer_event {
-  enum class kind : unsigned char { down, link, unlink, exit, node_down } what_kind;
+  enum class kind : unsigned char { down, link, unlink, exit, node_down, credit } what_kind;
   std::uint64_t id = 0;  // the monitor ref (down) or the local actor's id (unlink, exit)
   exit_reason why = exit_reason::normal;
   std::string what;
@@ -56,16 +56,21 @@ envelope* make_unlink_request(const detail::actor_cell* peer_actor) {
 
 // -- inbound ---------------------------------------------------------------------
 
-wire_envelope* wire_envelope::make(const detail::message_ops* ops, std::string_view payload) {
+wire_envelope* wire_envelope::make(const detail::message_ops* ops, std::string_view payload, credit_account* account) {
   void* mem = detail::pool::allocate(sizeof(wire_envelope) + payload.size());
-  auto* e = ::new (mem) wire_envelope(ops, static_cast<std::uint32_t>(payload.size()));
+  auto* e = ::new (mem) wire_envelope(ops, static_cast<std::uint32_t>(payload.size()), account);
   std::memcpy(static_cast<void*>(e + 1), payload.data(), payload.size());
+  if (account != nullptr) account->retain();
   return e;
 }
 
 void wire_envelope::destroy(envelope* e) noexcept {
   auto* w = static_cast<wire_envelope*>(e);
   const std::size_t n = sizeof(wire_envelope) + w->size;
+  if (credit_account* a = w->account) {
+    a->consumed();  // handled or dropped: the sender may send one more
+    a->release();
+  }
   w->~wire_envelope();
   detail::pool::deallocate(w, n);
 }
@@ -142,6 +147,7 @@ proxy::result proxy::resume() {
   }
   troupe::mailbox& box = own_box();
   bool congested = false;
+  bool no_credit = false;
   port_->begin_turn();
   for (std::size_t n = 0; n < proxy_quantum && !down_; ++n) {
     if (auto* s = static_cast<envelope*>(box.pop_system())) {
@@ -154,8 +160,12 @@ proxy::result proxy::resume() {
       continue;
     }
     if ((congested = port_->congested())) break;
+    if ((no_credit = remote_id_ != 0 && credit_ <= 0)) break;
     auto* e = static_cast<envelope*>(box.pop());
-    if (e == nullptr) break;
+    if (e == nullptr) {
+      no_credit = false;
+      break;
+    }
     ++t.user;
     forward_guarded(e, false);
   }
@@ -174,6 +184,19 @@ proxy::result proxy::resume() {
     own_box().finish(t.user, t.system, /*hold=*/true);
     if (!port_->wait_writable(*this)) return result::yield;  // drained meanwhile
     release();  // the port holds its own reference until it wakes us
+    return result::idle;
+  }
+  if (no_credit && own_box().depth() > t.user) {  // messages wait beyond those of this turn
+    // The receiver has all it may take from us: wait, holding a token, for
+    // its credit (a peer event on the system lane). Backpressure across
+    // the network: its handling speed mutes our senders.
+    holding_ = true;
+    own_box().finish(t.user, t.system, /*hold=*/true);
+    waiting_credit_.store(true, std::memory_order_seq_cst);
+    // Pairs with post_event: it pushes, then takes the flag; we set the
+    // flag, then look for a push. One of us sees the other.
+    if (mailbox::has_system(own_box().finish(0, 0)) && waiting_credit_.exchange(false)) return result::yield;
+    release();  // whoever takes the flag schedules us (with a reference)
     return result::idle;
   }
   const result r = finish_turn(t);
@@ -205,7 +228,7 @@ void proxy::forward(envelope* e, bool system) {
                       "troupe::codec for it");
       return;
     }
-    port_->send_message(remote_id_, e);
+    if (port_->send_message(remote_id_, e)) --credit_;
     return;
   }
   if (e->ops == &remote_down_ops) {
@@ -294,6 +317,9 @@ void proxy::on_event(envelope* e) {
       detail::send_exit(*l, *this, ev.why, ev.what);
       return;
     }
+    case peer_event::kind::credit:
+      credit_ += static_cast<std::int64_t>(ev.id);
+      return;
     case peer_event::kind::node_down:
       down_ = true;
       down_what_ = std::move(ev.what);
@@ -301,7 +327,17 @@ void proxy::on_event(envelope* e) {
   }
 }
 
-void proxy::post_event(envelope* e) noexcept { enqueue_system(e); }
+void proxy::post_event(envelope* e) noexcept {
+  enqueue_system(e);
+  // A proxy parked for credit holds its token: nothing else schedules it.
+  if (waiting_credit_.load(std::memory_order_seq_cst) && waiting_credit_.exchange(false)) notify();
+}
+
+void proxy::remote_credit(std::int64_t messages) {
+  if (messages <= 0) return;
+  post_event(new message_envelope<peer_event>(
+      &peer_event_ops, peer_event{peer_event::kind::credit, static_cast<std::uint64_t>(messages), exit_reason::normal, {}, {}}));
+}
 
 void proxy::remote_down(std::uint64_t ref, exit_reason why, const std::string& what) {
   post_event(new message_envelope<peer_event>(&peer_event_ops, peer_event{peer_event::kind::down, ref, why, what, {}}));

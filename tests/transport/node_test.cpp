@@ -182,6 +182,71 @@ TEST_F(two_nodes, NodeDownReachesMonitorsLinksAsksAndLaterSends) {
   EXPECT_EQ(again.error(), troupe::ask_error::node_down);
 }
 
+/// Blocks in its first message until the test opens the gate, then counts.
+struct stalled : troupe::actor<stalled> {
+  using remote_interface = troupe::accepts<Ping, Count>;
+  explicit stalled(troupe::test::gate* g) : gate_(g) {}
+  troupe_test::Pong on(Ping p) {
+    if (n == 0) (void)gate_->wait_for(troupe::test::long_wait);
+    if (p.seq() != last + 1) in_order = false;
+    last = p.seq();
+    ++n;
+    return {};
+  }
+  troupe_test::Counted on(Count) {
+    troupe_test::Counted c;
+    c.set_n(n);
+    c.set_in_order(in_order);
+    return c;
+  }
+  troupe::test::gate* gate_;
+  std::int64_t n = 0, last = -1;
+  bool in_order = true;
+};
+
+/// Sends pings to a remote actor until it is muted; reports how many went.
+struct flooder : troupe::actor<flooder> {
+  struct go {};
+  using report = troupe::actor_ref<troupe::inbox<std::int64_t>::actor_type>;
+  flooder(troupe::actor_ref<stalled> to, report r) : to_(std::move(to)), report_(std::move(r)) {}
+  void on(go) {
+    for (std::int64_t i = 0; i < 100000; ++i) {
+      Ping p;
+      p.set_seq(i);
+      if (to_.tell(p) == troupe::send_result::muted) {
+        report_.tell(i + 1);
+        return;
+      }
+    }
+    report_.tell(-1);  // never muted
+  }
+  troupe::actor_ref<stalled> to_;
+  report report_;
+};
+
+TEST_F(two_nodes, ASlowRemoteReceiverMutesItsSendersAcrossTheNetwork) {
+  troupe::test::gate g;
+  troupe::test::gate_opener opener(g);
+  b->publish("slow", sys_b.spawn<stalled>(&g));
+  auto slow = connect_a_to_b().lookup<stalled>("slow", 10s).value();
+  troupe::inbox<std::int64_t> in(sys_a);
+  sys_a.spawn<flooder>(slow, in.ref()).tell(flooder::go{});
+  auto sent = in.receive(30s);
+  ASSERT_TRUE(sent.has_value());
+  // Muted once the receiver's credit (in flight) and the proxy's queue are
+  // used up: far fewer than the 100,000 it would send otherwise.
+  ASSERT_GT(*sent, 0);
+  EXPECT_LE(*sent, troupe::remote::initial_credit + 8192 + 1);
+  g.open();  // the receiver catches up; credit flows back; everything arrives
+  ASSERT_TRUE(troupe::test::wait_until(
+      [&] {
+        auto c = slow.ask(Count{}, 10s).get();
+        return c.ok() && c.value().n() == *sent;
+      },
+      troupe::test::long_wait));
+  EXPECT_TRUE(slow.ask(Count{}, 10s).get().value().in_order());
+}
+
 struct plain {
   int x = 0;
 };

@@ -5,7 +5,11 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <pthread.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
 
 namespace troupe::transport {
 
@@ -27,7 +31,24 @@ class pipe_stream final : public byte_stream {
   void async_write(const char* data, std::size_t size, handler done) override {
     asio::async_write(out_, asio::buffer(data, size), std::move(done));
   }
-  ssize_t try_write(const char* data, std::size_t size) noexcept override { return ::write(write_fd_, data, size); }
+  ssize_t try_write(const char* data, std::size_t size) noexcept override {
+    // A pipe whose reader is gone raises SIGPIPE in the writing thread:
+    // block it around the write and take it back, so EPIPE is all we see
+    // (the process's disposition is left alone).
+    sigset_t pipe_only, old;
+    ::sigemptyset(&pipe_only);
+    ::sigaddset(&pipe_only, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    const ssize_t n = ::write(write_fd_, data, size);
+    const int err = errno;
+    if (n < 0 && err == EPIPE && !::sigismember(&old, SIGPIPE)) {
+      const timespec none{0, 0};
+      ::sigtimedwait(&pipe_only, nullptr, &none);
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    errno = err;
+    return n;
+  }
   void close() noexcept override {
     boost::system::error_code ec;
     in_.close(ec);
@@ -53,14 +74,22 @@ std::unique_ptr<byte_stream> make_fd_stream(asio::io_context& io, int read_fd, i
     unix_socket s(io);
     boost::system::error_code ec;
     s.assign(asio::local::stream_protocol(), read_fd, ec);
-    if (ec) throw std::invalid_argument("troupe: descriptor " + std::to_string(read_fd) + " is not a stream socket: " + ec.message());
+    if (ec) {
+      ::close(read_fd);  // ours from the call on, whatever happens
+      throw std::invalid_argument("troupe: descriptor " + std::to_string(read_fd) + " is not a stream socket: " +
+                                  ec.message());
+    }
     return std::make_unique<socket_stream<unix_socket>>(std::move(s), "socket " + std::to_string(read_fd));
   }
-  // A write to a pipe whose reader is gone raises SIGPIPE; the session
-  // handles EPIPE instead. Only a default disposition is changed.
-  struct sigaction old {};
-  if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
-  return std::make_unique<pipe_stream>(io, read_fd, write_fd);
+  try {
+    return std::make_unique<pipe_stream>(io, read_fd, write_fd);
+  } catch (const std::exception& ex) {
+    // The read end may be closed already by its descriptor object.
+    if (::fcntl(read_fd, F_GETFD) != -1) ::close(read_fd);
+    ::close(write_fd);
+    throw std::invalid_argument("troupe: descriptors " + std::to_string(read_fd) + "/" + std::to_string(write_fd) +
+                                " are not a usable pipe pair: " + ex.what());
+  }
 }
 
 } // namespace troupe::transport

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <future>
 #include <random>
@@ -86,14 +87,26 @@ node_impl::node_impl(actor_system& s, node_options o)
   }
   if (!opts.listen_unix.empty()) {
     using local = asio::local::stream_protocol;
-    // A stale socket file from an earlier run is replaced; nothing else is.
+    // A stale socket file from an earlier run (nobody accepts on it) is
+    // replaced; a live one, or anything else, is an error.
     struct stat st {};
-    if (::lstat(opts.listen_unix.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(opts.listen_unix.c_str());
     boost::system::error_code ec;
+    if (::lstat(opts.listen_unix.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+      local::socket probe(io);
+      probe.connect(local::endpoint(opts.listen_unix), ec);
+      if (ec == asio::error::connection_refused) {
+        ::unlink(opts.listen_unix.c_str());
+      } else if (!ec) {
+        throw std::runtime_error("troupe: node " + opts.name + ": unix:" + opts.listen_unix +
+                                 " is in use by another process");
+      }
+      ec.clear();
+    }
     unix_acceptor_ = std::make_unique<local::acceptor>(io);
     unix_acceptor_->open(local(), ec);
     if (!ec) unix_acceptor_->bind(local::endpoint(opts.listen_unix), ec);
     if (!ec) ::chmod(opts.listen_unix.c_str(), 0600);  // this user's processes only (and the cookie still applies)
+    if (!ec && ::stat(opts.listen_unix.c_str(), &st) == 0) unix_file_ = {st.st_dev, st.st_ino};
     if (!ec) unix_acceptor_->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
       throw std::runtime_error("troupe: node " + opts.name + " cannot listen on unix:" + opts.listen_unix + ": " +
@@ -103,6 +116,11 @@ node_impl::node_impl(actor_system& s, node_options o)
   }
   thread_ = std::thread([this] {
     detail::never_block_scope never_block;  // a full local mailbox must not stall the network
+    // A pipe's closed reader shows as EPIPE on this thread, not as SIGPIPE.
+    sigset_t pipe_only;
+    ::sigemptyset(&pipe_only);
+    ::sigaddset(&pipe_only, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &pipe_only, nullptr);
     for (;;) {
       try {
         io.run();
@@ -142,7 +160,11 @@ void node_impl::stop() {
     if (acceptor_) acceptor_->close(ec);
     if (unix_acceptor_) {
       unix_acceptor_->close(ec);
-      ::unlink(opts.listen_unix.c_str());
+      // Only our own socket file (another node may have replaced it since).
+      struct stat st {};
+      if (::stat(opts.listen_unix.c_str(), &st) == 0 && st.st_dev == unix_file_.first && st.st_ino == unix_file_.second) {
+        ::unlink(opts.listen_unix.c_str());
+      }
     }
     std::vector<std::shared_ptr<session>> all;
     {
@@ -185,12 +207,13 @@ void node_impl::stop() {
 }
 
 void node_impl::start_session(std::unique_ptr<byte_stream> stream, handshake::role role,
-                              std::optional<dial_target> target, std::shared_ptr<dial_state> waiter, int worker_pid) {
+                              std::optional<dial_target> target, std::shared_ptr<dial_state> waiter, int worker_pid,
+                              bool accepted) {
   auto s = std::make_shared<session>(*this, std::move(stream), role, std::move(target), std::move(waiter));
   if (worker_pid > 0) s->set_worker_pid(worker_pid);
   {
     std::lock_guard lock(mx_);
-    if (role == handshake::role::acceptor && handshaking_.size() >= max_handshaking) {
+    if (accepted && handshaking_.size() >= max_handshaking) {
       // Unauthenticated connections cost memory: refuse beyond the cap.
       counters.hs_failures.fetch_add(1, std::memory_order_relaxed);
       log().warn("troupe node {}: refusing {}: {} connections are already in their handshake", opts.name,
@@ -208,7 +231,7 @@ void node_impl::accept_next() {
     if (stopping_.load()) return;
     if (!ec) {
       counters.accepted.fetch_add(1, std::memory_order_relaxed);
-      start_session(make_tcp_stream(std::move(sock)), handshake::role::acceptor, std::nullopt, nullptr);
+      start_session(make_tcp_stream(std::move(sock)), handshake::role::acceptor, std::nullopt, nullptr, -1, true);
     } else if (ec == asio::error::operation_aborted) {
       return;
     } else {
@@ -224,7 +247,7 @@ void node_impl::accept_next_unix() {
     if (!ec) {
       counters.accepted.fetch_add(1, std::memory_order_relaxed);
       start_session(make_unix_stream(std::move(sock), "unix:" + opts.listen_unix), handshake::role::acceptor,
-                    std::nullopt, nullptr);
+                    std::nullopt, nullptr, -1, true);
     } else if (ec == asio::error::operation_aborted) {
       return;
     } else {
@@ -505,16 +528,20 @@ std::string describe_exit(int pid, int status) {
 
 std::string node_impl::worker_exit(int pid, const std::string& reason) {
   // The stream closes as the process dies: its exit status follows shortly.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
   for (;;) {
     int status = 0;
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) {
-      std::lock_guard lock(mx_);
-      std::erase(workers_, pid);
-      return describe_exit(pid, status);
+    {
+      std::lock_guard lock(mx_);  // reaping and forgetting the pid are one step
+      const pid_t r = ::waitpid(pid, &status, WNOHANG);
+      if (r == pid) {
+        std::erase(workers_, pid);
+        return describe_exit(pid, status);
+      }
+      if (r < 0) break;
     }
-    if (r < 0 || std::chrono::steady_clock::now() > deadline) break;
+    // Stopping: no waiting here (reap_workers ends them after the goodbye).
+    if (stopping_.load() || std::chrono::steady_clock::now() > deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return "worker process " + std::to_string(pid) + " is unreachable: " + reason;
@@ -543,6 +570,15 @@ void node_impl::reap_workers(std::chrono::milliseconds grace) {
 result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
   if (o.start_timeout.count() < 0) throw std::invalid_argument("troupe::worker_options: start_timeout must not be negative");
   if (stopping_.load()) return failure{ask_error::node_down, "the node is shutting down"};
+  {
+    // Workers that ended without their exit status being collected (a
+    // busy worker outlives its link by a while): reap them now.
+    std::lock_guard lock(mx_);
+    std::erase_if(workers_, [](int pid) {
+      int status = 0;
+      return ::waitpid(pid, &status, WNOHANG) == pid;
+    });
+  }
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     return failure{ask_error::node_down, std::string("socketpair: ") + std::strerror(errno)};
@@ -558,6 +594,7 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
     int child_fd = -1;
     pid_t parent = 0;
     std::promise<pid_t> forked;
+    std::atomic<int> state{0};  // 0 pending, 1 forking (the I/O thread took it), 2 abandoned (timed out)
   };
   auto p = std::make_shared<plan>();
   p->exe = o.executable.empty() ? "/proc/self/exe" : o.executable;
@@ -577,6 +614,8 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
   // Fork on the I/O thread: PR_SET_PDEATHSIG follows the forking thread,
   // and this one lives exactly as long as the node.
   asio::post(io, [p] {
+    int expected = 0;
+    if (!p->state.compare_exchange_strong(expected, 1)) return;  // the caller gave up: no child
     const pid_t pid = ::fork();
     if (pid == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -586,21 +625,29 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
       } else {
         ::dup2(p->child_fd, 3);  // a dup has no close-on-exec
       }
+      // Asio's sockets are not close-on-exec: the worker must not inherit
+      // this process's listeners and connections.
+      ::close_range(4, ~0U, 0);
       ::execve(p->exe.c_str(), p->argv.data(), p->envp.data());
       ::_exit(127);
     }
-    p->forked.set_value(pid);
+    const int err = errno;
+    ::close(p->child_fd);
+    p->forked.set_value(pid < 0 ? -err : pid);
   });
   if (pid_future.wait_for(o.start_timeout) != std::future_status::ready) {
-    ::close(sv[0]);
-    ::close(sv[1]);
-    return failure{ask_error::timeout, "the node did not start the worker in time"};
+    int expected = 0;
+    if (p->state.compare_exchange_strong(expected, 2)) {
+      ::close(sv[0]);
+      ::close(sv[1]);
+      return failure{ask_error::timeout, "the node did not start the worker in time"};
+    }
+    pid_future.wait();  // the fork is under way: see it through
   }
   const pid_t pid = pid_future.get();
-  ::close(sv[1]);
   if (pid < 0) {
     ::close(sv[0]);
-    return failure{ask_error::node_down, std::string("fork: ") + std::strerror(errno)};
+    return failure{ask_error::node_down, std::string("fork: ") + std::strerror(-pid)};
   }
   {
     std::lock_guard lock(mx_);
@@ -608,7 +655,10 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
   }
   auto link = adopt(sv[0], sv[0], /*initiator=*/true, o.start_timeout, pid);
   if (!link.ok()) {
-    ::kill(pid, SIGKILL);
+    {
+      std::lock_guard lock(mx_);  // not a pid reaped (and maybe reused) meanwhile
+      if (std::find(workers_.begin(), workers_.end(), pid) != workers_.end()) ::kill(pid, SIGKILL);
+    }
     return failure{link.error(), "worker " + name + " did not start: " + std::string(link.message())};
   }
   return std::make_pair(link.value(), static_cast<int>(pid));
@@ -627,7 +677,10 @@ result<peer> node::connect(const std::string& host, std::uint16_t port, std::chr
   return impl_->connect(transport::dial_target{host, port, {}, {}}, timeout);
 }
 result<peer> node::connect_unix(const std::string& path, std::chrono::milliseconds timeout) {
-  if (path.empty()) throw std::invalid_argument("troupe::node::connect_unix: empty path");
+  if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path)) {
+    throw std::invalid_argument("troupe::node::connect_unix: the path must have 1 to " +
+                                std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes");
+  }
   return impl_->connect(transport::dial_target{{}, 0, {}, path}, timeout);
 }
 result<peer> node::adopt(int read_fd, int write_fd, bool initiator, std::chrono::milliseconds timeout) {

@@ -1,6 +1,8 @@
 #pragma once
 // Private to the transport: the node's shared state and its I/O thread.
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <utility>  // Boost 1.74 Asio uses std::exchange without it
 #include <boost/asio.hpp>
@@ -82,7 +84,7 @@ class node_impl {
   void accept_next();
   void accept_next_unix();
   void start_session(std::unique_ptr<byte_stream> stream, handshake::role role, std::optional<dial_target> target,
-                     std::shared_ptr<dial_state> waiter, int worker_pid = -1);
+                     std::shared_ptr<dial_state> waiter, int worker_pid = -1, bool accepted = false);
   void reap_workers(std::chrono::milliseconds grace);
   result<peer> await_dial(dial_state& waiter, const std::string& where, std::chrono::milliseconds timeout);
   static constexpr std::size_t max_handshaking = 1024;
@@ -92,6 +94,7 @@ class node_impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<asio::local::stream_protocol::acceptor> unix_acceptor_;
+  std::pair<dev_t, ino_t> unix_file_{0, 0};  // the socket file we made
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;

@@ -95,6 +95,29 @@ std::string reply_frame(std::uint64_t request, ask_error code, std::string_view 
   return f;
 }
 
+/// Grants the peer credit for one of our actors, through the outbox.
+class session_account final : public remote::credit_account {
+ public:
+  session_account(std::weak_ptr<session> s, std::uint64_t target) : s_(std::move(s)), target_(target) {}
+
+ private:
+  void grant(std::int64_t messages) noexcept override {
+    try {
+      auto s = s_.lock();
+      if (!s) return;
+      wire::FlowCredit c;
+      c.set_messages(static_cast<std::uint64_t>(messages));
+      c.set_target(target_);
+      std::string f;
+      append_frame(f, frame_kind::flow_credit, c);
+      s->post_frame(std::move(f));
+    } catch (...) {
+    }
+  }
+  std::weak_ptr<session> s_;
+  std::uint64_t target_;
+};
+
 /// Answers the peer's asks: frames go through the session's outbox.
 class session_sink final : public remote::reply_sink {
  public:
@@ -131,7 +154,14 @@ session::session(node_impl& node, std::unique_ptr<byte_stream> stream, handshake
   rbuf_.resize(read_chunk);
 }
 
+remote::credit_account* session::account_for(std::uint64_t target) {
+  auto [it, fresh] = accounts_.try_emplace(target, nullptr);
+  if (fresh) it->second = new session_account(weak_from_this(), target);
+  return it->second;
+}
+
 session::~session() {
+  for (auto& [id, a] : accounts_) a->release();
   for (auto& [id, a] : asks_) {
     a.slot->fail(ask_error::node_down, "node down");
     delete a.slot;
@@ -470,8 +500,9 @@ void session::reply_error_now(std::uint64_t request, ask_error code, const std::
   append([&](std::string& out) { out += f; });
 }
 
-void session::drop_inbound(std::uint64_t request, const std::string& why) {
+void session::drop_inbound(std::uint64_t target, std::uint64_t request, const std::string& why) {
   node_.core.count_drop(drop_reason::not_exposed, typeid(void));
+  account_for(target)->consumed();  // the sender's credit comes back all the same
   if (request != 0) reply_error_now(request, ask_error::actor_stopped, why);
 }
 
@@ -496,17 +527,17 @@ bool session::on_message(const frame_view& f) {
   node_.counters.msgs_in.fetch_add(1, std::memory_order_relaxed);
   auto ex = exposed(v.receiver);
   if (!ex) {
-    drop_inbound(v.request_id, "no actor " + std::to_string(v.receiver) + " is published on " + node_.opts.name);
+    drop_inbound(v.receiver, v.request_id, "no actor " + std::to_string(v.receiver) + " is published on " + node_.opts.name);
     return true;
   }
   auto in = ex->accepts.find(ti.name);
   if (in == ex->accepts.end()) {
-    drop_inbound(v.request_id, "the actor does not accept " + ti.name + " from other nodes");
+    drop_inbound(v.receiver, v.request_id, "the actor does not accept " + ti.name + " from other nodes");
     return true;
   }
   const remote::inbound_type& it_in = in->second;
   if (it_in.protobuf && !remote::well_formed_protobuf(v.payload)) return bad_frame("malformed payload of " + ti.name);
-  detail::envelope* e = remote::wire_envelope::make(it_in.ops, v.payload);
+  detail::envelope* e = remote::wire_envelope::make(it_in.ops, v.payload, account_for(v.receiver));
   if (v.request_id != 0) {
     e->reply = it_in.reply_to(sink_, v.request_id);
     if (e->reply == nullptr) reply_error_now(v.request_id, ask_error::exception, "the handler replies nothing");
@@ -646,7 +677,15 @@ bool session::on_control(const frame_view& f) {
       return true;
     }
     case frame_kind::heartbeat: return true;
-    case frame_kind::flow_credit: return true;  // reserved: cross-node credit is not granted yet
+    case frame_kind::flow_credit: {
+      wire::FlowCredit c;
+      if (!parse(c, f)) return bad_frame("malformed FLOW_CREDIT");
+      if (c.messages() > static_cast<std::uint64_t>(1) << 32) return bad_frame("FLOW_CREDIT grants too much");
+      if (auto p = find_proxy(c.target())) {
+        static_cast<remote::proxy&>(*p).remote_credit(static_cast<std::int64_t>(c.messages()));
+      }
+      return true;
+    }
     case frame_kind::goodbye: {
       wire::Goodbye g;
       std::string why = parse(g, f) ? g.reason() : std::string("(unreadable)");
@@ -690,18 +729,18 @@ void session::end_turn() noexcept {
   wmx_.unlock();
 }
 
-void session::send_message(std::uint64_t target, detail::envelope* e) {
+bool session::send_message(std::uint64_t target, detail::envelope* e) {
   if (wclosed_) {
     core_->count_drop(drop_reason::node_down, *e->ops->type);
     detail::discard(e, ask_error::node_down, "the connection to the receiver's node is closed");
-    return;
+    return false;
   }
   const detail::wire_ops* w = e->ops->wire;
   std::uint64_t request = 0;
   if (e->reply != nullptr) {
     if (w->deliver_reply == nullptr) {
       detail::discard(e, ask_error::exception, "the reply type cannot cross the network");
-      return;
+      return false;
     }
     request = next_request_++;
     asks_.emplace(request, pending_ask{e->reply, w->deliver_reply});
@@ -731,20 +770,23 @@ void session::send_message(std::uint64_t target, detail::envelope* e) {
     log().error("troupe node {}: encoding a {} failed: {}", node_.opts.name, w->name(), ex.what());
     undo("the message could not be encoded", drop_reason::not_serializable);
     e->ops->destroy(e);
-    return;
+    return false;
   } catch (...) {
     undo("the message could not be encoded", drop_reason::not_serializable);
     e->ops->destroy(e);
-    return;
+    return false;
   }
+  bool sent = true;
   if (const std::size_t frame_len = out_.size() - start - 4; frame_len > peer_max_frame_) {
     log().error("troupe node {}: a {} of {} bytes is larger than {} accepts ({} bytes): dropped", node_.opts.name,
                 w->name(), frame_len, peer_name_, peer_max_frame_);
     undo("message larger than the peer's maximum frame", drop_reason::not_serializable);
+    sent = false;
   } else {
     node_.counters.msgs_out.fetch_add(1, std::memory_order_relaxed);
   }
   e->ops->destroy(e);
+  return sent;
 }
 
 void session::send_stop(std::uint64_t target, exit_reason why) {
@@ -843,6 +885,8 @@ void session::wait_ended() {
 }
 
 void session::close(const std::string& reason) {
+  std::lock_guard lock(mx_);
+  if (ended_) return;  // over (and the node, with its I/O context, may be gone)
   asio::post(node_.io, [self = shared_from_this(), reason] { self->leave(reason); });
 }
 

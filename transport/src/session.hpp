@@ -122,7 +122,7 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   void end_turn() noexcept override;
   [[nodiscard]] bool congested() const noexcept override;
   bool wait_writable(remote::proxy& p) override;
-  void send_message(std::uint64_t target, detail::envelope* e) override;
+  bool send_message(std::uint64_t target, detail::envelope* e) override;
   void send_stop(std::uint64_t target, exit_reason why) override;
   void send_monitor(std::uint64_t target, std::uint64_t ref) override;
   void send_demonitor(std::uint64_t target, std::uint64_t ref) override;
@@ -166,7 +166,7 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   detail::cell_ptr find_proxy(std::uint64_t id);
   /// The outbox proxy (made on first use, freed when nobody needs it).
   detail::cell_ptr outbox() { return proxy_for(0, typeid(remote::unknown_actor)); }
-  void drop_inbound(std::uint64_t request, const std::string& why);
+  void drop_inbound(std::uint64_t target, std::uint64_t request, const std::string& why);
 
   node_impl& node_;
   std::unique_ptr<byte_stream> stream_;
@@ -207,6 +207,9 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   // Incoming message types.
   std::unordered_map<std::uint32_t, type_in> types_in_;
   std::unordered_map<std::uint64_t, std::shared_ptr<exposed_actor>> exposed_cache_;
+  // Flow credit owed to the peer, per local actor it sends to (one reference each).
+  std::unordered_map<std::uint64_t, remote::credit_account*> accounts_;
+  remote::credit_account* account_for(std::uint64_t target);
   std::uint64_t exposed_gen_ = ~std::uint64_t{0};
   // Asks to the peer awaiting replies, under wmx_.
   std::unordered_map<std::uint64_t, pending_ask> asks_;

@@ -17,6 +17,7 @@
 /// pooled allocation) into the receiver's mailbox; the receiver decodes it
 /// in its own turn, so a decoded message is allocated and freed on one thread.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -45,6 +46,13 @@ namespace remote {
 
 class proxy;
 
+/// Messages a sender node may have in flight to one remote actor before the
+/// receiver grants more (flow credit): the sender's proxy stops, and its
+/// senders are muted, until the receiver has handled some.
+inline constexpr std::int64_t initial_credit = 8192;
+/// The receiver grants credit back in steps of this many handled messages.
+inline constexpr std::int64_t credit_step = 1024;
+
 /// The transport's session with one peer node. A proxy's turn calls
 /// `begin_turn`, then any of the `send_*` for each message, then `end_turn`
 /// (which writes what the turn produced); turns of several proxies may run
@@ -63,7 +71,8 @@ class port {
   virtual bool wait_writable(proxy& p) = 0;
   /// A user message for remote actor `target`; `e->ops->wire` is set. Takes
   /// `e` and its reply slot (an ask), which it must answer eventually.
-  virtual void send_message(std::uint64_t target, detail::envelope* e) = 0;
+  /// True when the message went to the peer (it then uses one credit).
+  virtual bool send_message(std::uint64_t target, detail::envelope* e) = 0;
   virtual void send_stop(std::uint64_t target, exit_reason why) = 0;
   /// Remote monitor `ref` on `target`; answered by a down (see proxy::remote_down).
   virtual void send_monitor(std::uint64_t target, std::uint64_t ref) = 0;
@@ -106,6 +115,8 @@ class proxy final : public detail::actor_cell, private detail::executor {
   /// The remote actor (or, for a reverse proxy, the peer's actor) stopped
   /// while linked to local actor `local`.
   void remote_exit(std::uint64_t local, exit_reason why, const std::string& what);
+  /// The receiver granted `messages` more flow credit.
+  void remote_credit(std::int64_t messages);
 
   /// Schedules a proxy the port parked (see port::wait_writable). @threadsafe
   void wake() noexcept { notify(); }
@@ -141,7 +152,9 @@ class proxy final : public detail::actor_cell, private detail::executor {
   const std::type_info* type_;
   // Owned by the proxy's turn.
   bool down_ = false;
-  bool holding_ = false;  // parked on a congested connection with a token kept
+  bool holding_ = false;  // parked (congested connection, or no credit) with a token kept
+  std::int64_t credit_ = initial_credit;  // messages the receiver still takes (id 0: unlimited)
+  std::atomic<bool> waiting_credit_{false};
   std::string down_what_;
   std::uint64_t next_ref_ = 1;
   std::unordered_map<std::uint64_t, remote_watch> watches_;
@@ -171,19 +184,52 @@ class reply_sink {
   virtual void reply_error(std::uint64_t request, ask_error code, const std::string& message) noexcept = 0;
 };
 
+/// The receiving side's count of handled messages for one (peer, actor):
+/// each inbound envelope holds a reference; handling (or dropping) it calls
+/// `consumed`, which grants credit back every credit_step messages.
+class credit_account {
+ public:
+  credit_account() = default;
+  credit_account(const credit_account&) = delete;
+  credit_account& operator=(const credit_account&) = delete;
+  void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+  /// A message counted on this account was handled or dropped. @threadsafe
+  void consumed() noexcept {
+    if (pending_.fetch_add(1, std::memory_order_relaxed) + 1 == credit_step) {
+      pending_.fetch_sub(credit_step, std::memory_order_relaxed);
+      grant(credit_step);
+    }
+  }
+
+ protected:
+  virtual ~credit_account() = default;
+  /// Sends `messages` more credit to the sender. @threadsafe
+  virtual void grant(std::int64_t messages) noexcept = 0;
+
+ private:
+  std::atomic<std::int32_t> refs_{1};
+  std::atomic<std::int64_t> pending_{0};
+};
+
 /// A message from the peer still in wire form: the payload bytes, in one
 /// pooled block. Its ops decode it in the receiver's turn.
 struct wire_envelope final : detail::envelope {
   std::uint32_t size;
+  credit_account* account;  ///< told when the message is handled or dropped (may be null)
   [[nodiscard]] std::string_view payload() const noexcept {
     return {reinterpret_cast<const char*>(this + 1), size};
   }
-  /// @throws std::bad_alloc
-  static wire_envelope* make(const detail::message_ops* ops, std::string_view payload);
+  /// Takes a reference on `account` (if any). @throws std::bad_alloc
+  static wire_envelope* make(const detail::message_ops* ops, std::string_view payload,
+                             credit_account* account = nullptr);
   static void destroy(detail::envelope* e) noexcept;
 
  private:
-  wire_envelope(const detail::message_ops* o, std::uint32_t n) noexcept : envelope(o), size(n) {}
+  wire_envelope(const detail::message_ops* o, std::uint32_t n, credit_account* a) noexcept
+      : envelope(o), size(n), account(a) {}
 };
 
 /// True when `bytes` are well-formed protobuf wire format at the top level

@@ -134,9 +134,9 @@ class node {
   /// socket (`read_fd == write_fd`, e.g. a socketpair end) or a pipe pair
   /// (e.g. inherited across fork/exec). The node owns them from now on.
   /// Exactly one side passes `initiator = true`. No reconnect: when the
-  /// stream ends, the peer is down for good. A pipe's SIGPIPE disposition is
-  /// set to ignore if it was the default (write errors are handled instead).
-  /// @throws std::invalid_argument for a bad descriptor.
+  /// stream ends, the peer is down for good. A closed pipe shows as a write
+  /// error, never as SIGPIPE (the process's disposition is left alone).
+  /// @throws std::invalid_argument for a bad descriptor (which is closed).
   [[nodiscard]] result<peer> adopt(int read_fd, int write_fd, bool initiator,
                                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
