@@ -280,13 +280,7 @@ send_result actor_cell::enqueue_slow(envelope* e, admission a) noexcept {
     }
     case admission::closed:
       // stop_reason_ was written before the close that this push observed.
-      if (stop_reason_ == exit_reason::node_down) {
-        sys_->count_drop(drop_reason::node_down, *e->ops->type);
-        discard(e, ask_error::node_down, "the receiver's node is down");
-      } else {
-        sys_->count_drop(drop_reason::receiver_stopped, *e->ops->type);
-        discard(e, ask_error::actor_stopped, "receiver stopped");
-      }
+      dead_letter(e);
       return send_result::dead;
     default: return send_result::ok;
   }
@@ -717,8 +711,18 @@ envelope* actor_cell::external_pop() noexcept {
 
 void actor_cell::external_close() noexcept { close_and_drain(turn{}); }
 
-void actor_cell::close_and_drain(turn t, drop_reason why) noexcept {
-  const bool gone = why == drop_reason::node_down;
+void actor_cell::dead_letter(envelope* e) noexcept {
+  // A cell closed because its node is gone (a remote proxy) says so.
+  if (stop_reason_ == exit_reason::node_down) {
+    sys_->count_drop(drop_reason::node_down, *e->ops->type);
+    discard(e, ask_error::node_down, "the receiver's node is down");
+  } else {
+    sys_->count_drop(drop_reason::receiver_stopped, *e->ops->type);
+    discard(e, ask_error::actor_stopped, "receiver stopped");
+  }
+}
+
+void actor_cell::close_and_drain(turn t) noexcept {
   // Close, then account for every message admitted before the close.
   const std::uint64_t word = mailbox_.close();
   std::uint64_t users = mailbox::user_part(word) - t.user;
@@ -729,8 +733,7 @@ void actor_cell::close_and_drain(turn t, drop_reason why) noexcept {
       system_undeliverable(e);
     } else if (auto* u = static_cast<envelope*>(mailbox_.pop())) {
       --users;
-      sys_->count_drop(why, *u->ops->type);
-      discard(u, gone ? ask_error::node_down : ask_error::actor_stopped, gone ? "node down" : "receiver stopped");
+      dead_letter(u);
     } else {
       std::this_thread::yield();  // a sender is between its two steps
     }

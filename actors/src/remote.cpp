@@ -75,44 +75,6 @@ void wire_envelope::destroy(envelope* e) noexcept {
   detail::pool::deallocate(w, n);
 }
 
-bool well_formed_protobuf(std::string_view bytes) noexcept {
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  const auto* end = p + bytes.size();
-  auto varint = [&](std::uint64_t& v) {
-    v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (p == end) return false;
-      const unsigned char b = *p++;
-      v |= std::uint64_t(b & 0x7f) << shift;
-      if ((b & 0x80) == 0) return true;
-    }
-    return false;
-  };
-  while (p != end) {
-    std::uint64_t key = 0, v = 0;
-    if (!varint(key) || (key >> 3) == 0) return false;
-    switch (key & 7) {
-      case 0:
-        if (!varint(v)) return false;
-        break;
-      case 1:
-        if (end - p < 8) return false;
-        p += 8;
-        break;
-      case 2:
-        if (!varint(v) || v > std::uint64_t(end - p)) return false;
-        p += v;
-        break;
-      case 5:
-        if (end - p < 4) return false;
-        p += 4;
-        break;
-      default: return false;  // groups are not used by proto3; 6 and 7 are invalid
-    }
-  }
-  return true;
-}
-
 void malformed_inbound(detail::actor_cell& self, envelope* e) noexcept {
   self.system().count_drop(drop_reason::malformed, *e->ops->type);
   detail::discard(e, ask_error::exception, "the message from the other node did not decode");
@@ -172,7 +134,7 @@ proxy::result proxy::resume() {
   port_->end_turn();
   if (down_) {
     go_down();
-    close_and_drain(t, drop_reason::node_down);
+    close_and_drain(t);  // node_down: go_down set the stop reason
     release();  // closed: nothing schedules this proxy again
     return result::idle;
   }

@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     switch (static_cast<frame_kind>(f.kind)) {
       case frame_kind::message: {
         envelope_view v;
-        if (decode_envelope(f.body, v)) (void)troupe::remote::well_formed_protobuf(v.payload);
+        if (decode_envelope(f.body, v)) (void)well_formed_protobuf(v.payload);
         break;
       }
       case frame_kind::hello: parse_as<troupe::wire::Hello>(f.body); break;

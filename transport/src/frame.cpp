@@ -76,6 +76,8 @@ void patch_length(std::string& out, std::size_t at) {
 
 namespace {
 struct reader {
+  explicit reader(std::string_view s) noexcept
+      : p(reinterpret_cast<const unsigned char*>(s.data())), end(p + s.size()) {}
   const unsigned char* p;
   const unsigned char* end;
   bool varint(std::uint64_t& v) noexcept {
@@ -119,10 +121,18 @@ struct reader {
 };
 } // namespace
 
+bool well_formed_protobuf(std::string_view bytes) noexcept {
+  reader r(bytes);
+  while (r.p != r.end) {
+    std::uint64_t key = 0;
+    if (!r.varint(key) || (key >> 3) == 0 || !r.skip(static_cast<std::uint32_t>(key & 7))) return false;
+  }
+  return true;
+}
+
 bool decode_envelope(std::string_view body, envelope_view& out) noexcept {
   out = envelope_view{};
-  reader r{reinterpret_cast<const unsigned char*>(body.data()),
-           reinterpret_cast<const unsigned char*>(body.data()) + body.size()};
+  reader r(body);
   while (r.p != r.end) {
     std::uint64_t key = 0;
     if (!r.varint(key)) return false;

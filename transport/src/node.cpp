@@ -389,8 +389,7 @@ std::shared_ptr<session> node_impl::find_session(const std::string& name) const 
   return it != sessions_.end() && it->second->alive() ? it->second : nullptr;
 }
 
-void node_impl::session_down(session& s, const std::string& reason, bool was_established) {
-  (void)reason;
+void node_impl::session_down(session& s, bool was_established) {
   {
     std::lock_guard lock(mx_);
     for (auto it = handshaking_.begin(); it != handshaking_.end(); ++it) {

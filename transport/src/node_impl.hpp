@@ -62,7 +62,7 @@ class node_impl {
   /// (both nodes dialled each other) and has been closed.
   bool session_up(const std::shared_ptr<session>& s);
   std::shared_ptr<session> find_session(const std::string& name) const;
-  void session_down(session& s, const std::string& reason, bool was_established);
+  void session_down(session& s, bool was_established);
   std::shared_ptr<exposed_actor> find_exposed(std::uint64_t id) const;
   /// The published actor called `name`, or nullptr.
   std::shared_ptr<exposed_actor> find_published(const std::string& name) const;

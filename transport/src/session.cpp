@@ -33,6 +33,8 @@ constexpr std::size_t out_low_water = 1u << 20;
 constexpr std::uint32_t handshake_max_frame = 4096;
 // A reason string sent with EXIT and DOWN is cut to this.
 constexpr std::size_t max_what_bytes = 4096;
+// A REPLY frame's bytes around its payload (kind, request id, tags, lengths).
+constexpr std::size_t reply_overhead = 32;
 
 wire::ExitReason to_wire(exit_reason r) {
   switch (r) {
@@ -74,6 +76,21 @@ ask_error ask_from_wire(int e) {
     case wire::ASK_NODE_DOWN: return ask_error::node_down;
     default: return ask_error::exception;
   }
+}
+
+/// MONITOR and DEMONITOR share a body, as do LINK and UNLINK.
+wire::Monitor monitor_body(std::uint64_t target, std::uint64_t ref) {
+  wire::Monitor m;
+  m.set_target(target);
+  m.set_ref(ref);
+  return m;
+}
+
+wire::Link link_body(std::uint64_t target, std::uint64_t from) {
+  wire::Link l;
+  l.set_target(target);
+  l.set_from(from);
+  return l;
 }
 
 template <class M>
@@ -124,7 +141,16 @@ class session_sink final : public remote::reply_sink {
   explicit session_sink(std::weak_ptr<session> s) : s_(std::move(s)) {}
   void reply(std::uint64_t request, std::string&& payload) noexcept override {
     try {
-      if (auto s = s_.lock()) s->post_frame(reply_frame(request, ask_error{}, {}, payload));
+      auto s = s_.lock();
+      if (!s) return;
+      // The asker's node refuses frames above its maximum: say so instead.
+      if (payload.size() + reply_overhead > s->peer_max_frame()) {
+        log().error("troupe: a reply of {} bytes is larger than {} accepts ({} bytes)", payload.size(),
+                    s->peer_name(), s->peer_max_frame());
+        s->post_frame(reply_frame(request, ask_error::exception, "the reply is larger than the asker's maximum frame", {}));
+        return;
+      }
+      s->post_frame(reply_frame(request, ask_error{}, {}, payload));
     } catch (...) {
     }
   }
@@ -448,7 +474,7 @@ void session::down(const std::string& reason, bool log_warning) {
     auto existing = duplicate_ ? node_.find_session(peer_name_) : nullptr;
     w->finish(existing, reason);
   }
-  node_.session_down(*this, reason, was_established);
+  node_.session_down(*this, was_established);
   {
     std::lock_guard lock(mx_);
     ended_ = true;
@@ -482,17 +508,21 @@ void session::leave(const std::string& reason) {
 
 // -- inbound -------------------------------------------------------------------
 
-std::shared_ptr<exposed_actor> session::exposed(std::uint64_t id) {
-  const std::uint64_t gen = node_.exposed_generation();
+const session::target* session::exposed(std::uint64_t id, std::uint64_t gen) {
   if (gen != exposed_gen_) {
     exposed_cache_.clear();
     exposed_gen_ = gen;
   }
   auto it = exposed_cache_.find(id);
-  if (it != exposed_cache_.end()) return it->second;
+  if (it != exposed_cache_.end()) return &it->second;
   auto ex = node_.find_exposed(id);
-  exposed_cache_.emplace(id, ex);
-  return ex;
+  if (!ex) return nullptr;  // not cached: a peer cannot grow the cache with made-up ids
+  return &exposed_cache_.emplace(id, target{std::move(ex), account_for(id)}).first->second;
+}
+
+detail::actor_cell* session::exposed_cell(std::uint64_t id) {
+  const target* to = exposed(id, node_.exposed_generation());
+  return to != nullptr ? to->ex->cell.get() : nullptr;
 }
 
 void session::reply_error_now(std::uint64_t request, ask_error code, const std::string& message) {
@@ -500,9 +530,18 @@ void session::reply_error_now(std::uint64_t request, ask_error code, const std::
   append([&](std::string& out) { out += f; });
 }
 
-void session::drop_inbound(std::uint64_t target, std::uint64_t request, const std::string& why) {
+void session::drop_inbound(std::uint64_t receiver, const target* to, std::uint64_t request, const std::string& why) {
   node_.core.count_drop(drop_reason::not_exposed, typeid(void));
-  account_for(target)->consumed();  // the sender's credit comes back all the same
+  // The sender's credit comes back all the same: through the actor's
+  // account, or at once for an id that is no actor of ours.
+  if (to != nullptr) {
+    to->account->consumed();
+  } else {
+    wire::FlowCredit c;
+    c.set_messages(1);
+    c.set_target(receiver);
+    append([&](std::string& out) { append_frame(out, frame_kind::flow_credit, c); });
+  }
   if (request != 0) reply_error_now(request, ask_error::actor_stopped, why);
 }
 
@@ -518,31 +557,38 @@ bool session::on_message(const frame_view& f) {
   auto t = types_in_.find(v.type_id);
   if (t == types_in_.end()) return bad_frame("unknown message type id " + std::to_string(v.type_id));
   type_in& ti = t->second;
-  const std::uint64_t gen = node_.exposed_generation();
+  const std::uint64_t gen = node_.exposed_generation();  // once: the caches below are of this generation
   if (ti.gen != gen) {
     ti.known = node_.knows_type(ti.name);
     ti.gen = gen;
+    ti.actor = nullptr;
+    ti.in = nullptr;
   }
   if (!ti.known) return bad_frame("unknown message type '" + ti.name.substr(0, 128) + "'");
   node_.counters.msgs_in.fetch_add(1, std::memory_order_relaxed);
-  auto ex = exposed(v.receiver);
-  if (!ex) {
-    drop_inbound(v.receiver, v.request_id, "no actor " + std::to_string(v.receiver) + " is published on " + node_.opts.name);
+  const target* to = exposed(v.receiver, gen);
+  if (to == nullptr) {
+    drop_inbound(v.receiver, nullptr, v.request_id,
+                 "no actor " + std::to_string(v.receiver) + " is published on " + node_.opts.name);
     return true;
   }
-  auto in = ex->accepts.find(ti.name);
-  if (in == ex->accepts.end()) {
-    drop_inbound(v.receiver, v.request_id, "the actor does not accept " + ti.name + " from other nodes");
-    return true;
+  if (ti.actor != to->ex.get()) {
+    // This type to another actor than last time: look its entry up by name.
+    auto in = to->ex->accepts.find(ti.name);
+    if (in == to->ex->accepts.end()) {
+      drop_inbound(v.receiver, to, v.request_id, "the actor does not accept " + ti.name + " from other nodes");
+      return true;
+    }
+    ti.actor = to->ex.get();
+    ti.in = &in->second;
   }
-  const remote::inbound_type& it_in = in->second;
-  if (it_in.protobuf && !remote::well_formed_protobuf(v.payload)) return bad_frame("malformed payload of " + ti.name);
-  detail::envelope* e = remote::wire_envelope::make(it_in.ops, v.payload, account_for(v.receiver));
+  if (ti.in->protobuf && !well_formed_protobuf(v.payload)) return bad_frame("malformed payload of " + ti.name);
+  detail::envelope* e = remote::wire_envelope::make(ti.in->ops, v.payload, to->account);
   if (v.request_id != 0) {
-    e->reply = it_in.reply_to(sink_, v.request_id);
+    e->reply = ti.in->reply_to(sink_, v.request_id);
     if (e->reply == nullptr) reply_error_now(v.request_id, ask_error::exception, "the handler replies nothing");
   }
-  ex->cell->enqueue(e);  // never blocks: the I/O thread is a never-block thread
+  to->ex->cell->enqueue(e);  // never blocks: the I/O thread is a never-block thread
   return true;
 }
 
@@ -611,8 +657,8 @@ bool session::on_control(const frame_view& f) {
     case frame_kind::stop: {
       wire::Stop s;
       if (!parse(s, f)) return bad_frame("malformed STOP");
-      if (auto ex = exposed(s.target())) {
-        ex->cell->enqueue_system(detail::make_stop_envelope(from_wire(s.reason()) == exit_reason::killed
+      if (detail::actor_cell* to = exposed_cell(s.target())) {
+        to->enqueue_system(detail::make_stop_envelope(from_wire(s.reason()) == exit_reason::killed
                                                                 ? exit_reason::killed
                                                                 : exit_reason::stopped));
       }
@@ -622,14 +668,14 @@ bool session::on_control(const frame_view& f) {
     case frame_kind::demonitor: {
       wire::Monitor m;
       if (!parse(m, f)) return bad_frame("malformed MONITOR");
-      auto ex = exposed(m.target());
+      detail::actor_cell* ex = exposed_cell(m.target());
       detail::cell_ptr watcher = outbox();
       if (f.kind == static_cast<std::uint8_t>(frame_kind::demonitor)) {
-        if (ex && watcher) ex->cell->enqueue_system(remote::make_remote_demonitor(watcher.get(), m.ref()));
+        if (ex && watcher) ex->enqueue_system(remote::make_remote_demonitor(watcher.get(), m.ref()));
         return true;
       }
       if (ex && watcher) {
-        ex->cell->enqueue_system(remote::make_remote_monitor(watcher, m.ref()));
+        ex->enqueue_system(remote::make_remote_monitor(watcher, m.ref()));
       } else {
         std::lock_guard lock(wmx_);
         send_down(m.target(), m.ref(), exit_reason::stopped, "no such actor");
@@ -649,11 +695,11 @@ bool session::on_control(const frame_view& f) {
     case frame_kind::unlink: {
       wire::Link l;
       if (!parse(l, f)) return bad_frame("malformed LINK");
-      auto ex = exposed(l.target());
+      detail::actor_cell* ex = exposed_cell(l.target());
       if (f.kind == static_cast<std::uint8_t>(frame_kind::unlink)) {
         if (auto p = find_proxy(l.from()); p && ex) {
-          static_cast<remote::proxy&>(*p).remote_unlink(ex->cell->id());
-          ex->cell->enqueue_system(remote::make_unlink_request(p.get()));
+          static_cast<remote::proxy&>(*p).remote_unlink(ex->id());
+          ex->enqueue_system(remote::make_unlink_request(p.get()));
         }
         return true;
       }
@@ -664,8 +710,8 @@ bool session::on_control(const frame_view& f) {
         return true;
       }
       detail::cell_ptr p = proxy_for(l.from(), typeid(remote::unknown_actor));
-      static_cast<remote::proxy&>(*p).remote_link(*ex->cell);
-      ex->cell->enqueue_system(remote::make_link_request(p));
+      static_cast<remote::proxy&>(*p).remote_link(*ex);
+      ex->enqueue_system(remote::make_link_request(p));
       return true;
     }
     case frame_kind::exit: {
@@ -797,31 +843,19 @@ void session::send_stop(std::uint64_t target, exit_reason why) {
 }
 
 void session::send_monitor(std::uint64_t target, std::uint64_t ref) {
-  wire::Monitor m;
-  m.set_target(target);
-  m.set_ref(ref);
-  append_frame(out_, frame_kind::monitor, m);
+  append_frame(out_, frame_kind::monitor, monitor_body(target, ref));
 }
 
 void session::send_demonitor(std::uint64_t target, std::uint64_t ref) {
-  wire::Monitor m;
-  m.set_target(target);
-  m.set_ref(ref);
-  append_frame(out_, frame_kind::demonitor, m);
+  append_frame(out_, frame_kind::demonitor, monitor_body(target, ref));
 }
 
 void session::send_link(std::uint64_t target, std::uint64_t local) {
-  wire::Link l;
-  l.set_target(target);
-  l.set_from(local);
-  append_frame(out_, frame_kind::link, l);
+  append_frame(out_, frame_kind::link, link_body(target, local));
 }
 
 void session::send_unlink(std::uint64_t target, std::uint64_t local) {
-  wire::Link l;
-  l.set_target(target);
-  l.set_from(local);
-  append_frame(out_, frame_kind::unlink, l);
+  append_frame(out_, frame_kind::unlink, link_body(target, local));
 }
 
 void session::send_exit(std::uint64_t target, std::uint64_t local, exit_reason why, const std::string& what) {
@@ -843,20 +877,7 @@ void session::send_down(std::uint64_t local, std::uint64_t ref, exit_reason why,
 }
 
 void session::send_raw(std::string&& frame) {
-  if (wclosed_) return;
-  if (frame.size() - 4 > peer_max_frame_) {
-    // Only replies are large enough: answer with an error the peer accepts.
-    if (frame.size() > frame_header_bytes && frame[4] == static_cast<char>(frame_kind::reply)) {
-      wire::Reply r;
-      if (r.ParseFromArray(frame.data() + frame_header_bytes, static_cast<int>(frame.size() - frame_header_bytes))) {
-        log().error("troupe node {}: a reply of {} bytes is larger than {} accepts ({} bytes)", node_.opts.name,
-                    frame.size(), peer_name_, peer_max_frame_);
-        out_ += reply_frame(r.request_id(), ask_error::exception, "the reply is larger than the asker's maximum frame", {});
-      }
-    }
-    return;
-  }
-  out_ += frame;
+  if (!wclosed_) out_ += frame;  // sizes were checked where the frames were made
 }
 
 void session::forget(remote::proxy& p) noexcept {

@@ -99,6 +99,9 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
   [[nodiscard]] std::uint64_t peer_incarnation() const noexcept { return peer_incarnation_; }
   [[nodiscard]] bool alive() const noexcept { return alive_.load(std::memory_order_acquire); }
+  /// The largest frame the peer accepts. Set when the session is established,
+  /// before anything can reply to the peer.
+  [[nodiscard]] std::uint32_t peer_max_frame() const noexcept { return peer_max_frame_; }
   result<detail::cell_ptr> lookup(std::string_view name, const std::type_info& type,
                                   const std::vector<std::string>& required, std::chrono::milliseconds timeout);
   detail::cell_ptr proxy_for(std::uint64_t id, const std::type_info& type);
@@ -142,6 +145,15 @@ class session final : public remote::port, public std::enable_shared_from_this<s
     std::string name;
     std::uint64_t gen = ~std::uint64_t{0};
     bool known = false;
+    // The last receiver of this type and its entry (valid for `gen`).
+    const exposed_actor* actor = nullptr;
+    const remote::inbound_type* in = nullptr;
+  };
+  /// A published actor as a session sees it: the actor, and the account
+  /// of credit owed to the peer for it.
+  struct target {
+    std::shared_ptr<exposed_actor> ex;
+    remote::credit_account* account = nullptr;
   };
 
   void read_more();
@@ -162,11 +174,13 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   std::vector<detail::cell_ptr> drained_locked();
   void arm_heartbeat();
   void reply_error_now(std::uint64_t request, ask_error code, const std::string& message);
-  std::shared_ptr<exposed_actor> exposed(std::uint64_t id);
+  /// The published actor `id` (cached for generation `gen`), or nullptr.
+  const target* exposed(std::uint64_t id, std::uint64_t gen);
+  detail::actor_cell* exposed_cell(std::uint64_t id);
   detail::cell_ptr find_proxy(std::uint64_t id);
   /// The outbox proxy (made on first use, freed when nobody needs it).
   detail::cell_ptr outbox() { return proxy_for(0, typeid(remote::unknown_actor)); }
-  void drop_inbound(std::uint64_t target, std::uint64_t request, const std::string& why);
+  void drop_inbound(std::uint64_t receiver, const target* to, std::uint64_t request, const std::string& why);
 
   node_impl& node_;
   std::unique_ptr<byte_stream> stream_;
@@ -206,7 +220,7 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   std::uint32_t next_type_id_ = 1;
   // Incoming message types.
   std::unordered_map<std::uint32_t, type_in> types_in_;
-  std::unordered_map<std::uint64_t, std::shared_ptr<exposed_actor>> exposed_cache_;
+  std::unordered_map<std::uint64_t, target> exposed_cache_;
   // Flow credit owed to the peer, per local actor it sends to (one reference each).
   std::unordered_map<std::uint64_t, remote::credit_account*> accounts_;
   remote::credit_account* account_for(std::uint64_t target);

@@ -232,11 +232,6 @@ struct wire_envelope final : detail::envelope {
       : envelope(o), size(n), account(a) {}
 };
 
-/// True when `bytes` are well-formed protobuf wire format at the top level
-/// (every field's tag, and its length, fits): what a transport checks before
-/// it queues a protobuf payload, so that garbage closes the connection.
-[[nodiscard]] bool well_formed_protobuf(std::string_view bytes) noexcept;
-
 /// Counts and logs a payload that passed the transport's check but that the
 /// type's decoder refused (a dead letter, drop_reason::malformed).
 void malformed_inbound(detail::actor_cell& self, detail::envelope* e) noexcept;

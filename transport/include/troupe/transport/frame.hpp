@@ -111,6 +111,11 @@ struct envelope_view {
 /// (as protobuf does), so a newer sender may add fields.
 [[nodiscard]] bool decode_envelope(std::string_view body, envelope_view& out) noexcept;
 
+/// True when `bytes` are well-formed protobuf wire format at the top level
+/// (every field's tag, and its length, fits): checked before a protobuf
+/// payload is queued, so that garbage closes the connection.
+[[nodiscard]] bool well_formed_protobuf(std::string_view bytes) noexcept;
+
 /// Appends a whole MESSAGE frame. `type_name` is omitted when empty. The
 /// payload is produced by `encode_payload(std::string&)`, which appends it.
 template <class Payload>

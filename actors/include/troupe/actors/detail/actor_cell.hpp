@@ -229,12 +229,15 @@ class actor_cell : public resumable {
   [[nodiscard]] troupe::mailbox& own_box() noexcept { return mailbox_; }
   /// Ends a turn: mute bookkeeping, waking muted senders, idle or yield.
   result finish_turn(turn t) noexcept;
-  /// Closes the mailbox and dead-letters (as `why`) what is queued beyond `t`.
-  void close_and_drain(turn t, drop_reason why = drop_reason::receiver_stopped) noexcept;
+  /// Closes the mailbox and dead-letters what is queued beyond `t`.
+  void close_and_drain(turn t) noexcept;
   void set_stop_reason(exit_reason why) noexcept { stop_reason_ = why; }
 
  private:
   send_result enqueue_slow(envelope* e, admission a) noexcept;
+  /// Counts and discards a user message the closed cell will not run, as
+  /// receiver_stopped, or node_down for a cell whose node is gone.
+  void dead_letter(envelope* e) noexcept;
   void schedule_hot() noexcept;
  public:
   /// Hands the cell to its executor (pool or own thread). Runtime only.
