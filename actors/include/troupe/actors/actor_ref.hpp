@@ -10,6 +10,7 @@
 
 #include "troupe/actors/ask_future.hpp"
 #include "troupe/actors/detail/actor_cell.hpp"
+#include "troupe/actors/detail/handle_base.hpp"
 #include "troupe/actors/detail/ops.hpp"
 #include "troupe/actors/sendable.hpp"
 #include "troupe/actors/send_result.hpp"
@@ -32,7 +33,7 @@ std::chrono::steady_clock::duration checked_timeout(std::chrono::duration<Rep, P
 ///
 /// Handles must not be used after their actor_system is destroyed.
 template <class A>
-class actor_ref {
+class actor_ref : public detail::handle_base {
  public:
   actor_ref() noexcept = default;
 
@@ -83,37 +84,21 @@ class actor_ref {
     return ask_future<R>(std::move(state), deadline);
   }
 
-  /// Asks the actor to stop; its system lane serves this before any queued
-  /// user message. Stopping twice is harmless. @threadsafe
-  void stop() const {
-    if (cell_) cell_->enqueue_system(detail::make_stop_envelope(exit_reason::stopped));
-  }
-
   /// Stops the actor without running its stop hook (reason killed). @threadsafe
   void kill() const {
     if (cell_) cell_->enqueue_system(detail::make_stop_envelope(exit_reason::killed));
   }
 
-  /// True when this handle refers to an actor (alive or not).
-  explicit operator bool() const noexcept { return static_cast<bool>(cell_); }
-  /// Unique id of the actor within its system (0 for an empty handle).
-  [[nodiscard]] std::uint64_t id() const noexcept { return cell_ ? cell_->id() : 0; }
   /// Messages not yet finished: queued plus those taken in the current turn (a snapshot). @threadsafe
   [[nodiscard]] std::uint64_t mailbox_depth() const noexcept { return cell_ ? cell_->box().depth() : 0; }
 
   friend bool operator==(const actor_ref& a, const actor_ref& b) noexcept { return a.cell_ == b.cell_; }
 
-  /// For the runtime: the cell behind the handle.
-  [[nodiscard]] detail::actor_cell* cell() const noexcept { return cell_.get(); }
   /// For the runtime: shares `c` (adds a reference).
-  static actor_ref from_cell(detail::actor_cell* c) noexcept {
-    actor_ref r;
-    r.cell_ = detail::cell_ptr(c);
-    return r;
-  }
+  static actor_ref from_cell(detail::actor_cell* c) noexcept { return actor_ref(c); }
 
  private:
-  detail::cell_ptr cell_;
+  explicit actor_ref(detail::actor_cell* c) noexcept : handle_base(c) {}
 };
 
 } // namespace troupe

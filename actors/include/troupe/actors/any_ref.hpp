@@ -7,7 +7,7 @@
 #include <string>
 #include <typeinfo>
 
-#include "troupe/actors/detail/actor_cell.hpp"
+#include "troupe/actors/detail/handle_base.hpp"
 
 namespace troupe {
 
@@ -17,21 +17,12 @@ class actor_ref;
 /// Handle to an actor whose type is not known statically. A value: cheap to
 /// copy, safe to share and to send. Compares equal to the typed handles of
 /// the same actor.
-class any_ref {
+class any_ref : public detail::handle_base {
  public:
   any_ref() noexcept = default;
   /// Forgets the type of `r`. @threadsafe
   template <class A>
-  any_ref(const actor_ref<A>& r) noexcept : cell_(r.cell()) {}  // NOLINT(google-explicit-constructor)
-
-  /// Unique id of the actor within its system (0 when empty).
-  [[nodiscard]] std::uint64_t id() const noexcept { return cell_ ? cell_->id() : 0; }
-  explicit operator bool() const noexcept { return static_cast<bool>(cell_); }
-
-  /// Asks the actor to stop (system lane). @threadsafe
-  void stop() const {
-    if (cell_) cell_->enqueue_system(detail::make_stop_envelope(exit_reason::stopped));
-  }
+  any_ref(const actor_ref<A>& r) noexcept : handle_base(r.cell()) {}  // NOLINT(google-explicit-constructor)
 
   /// The typed handle, or an empty one when the actor is not of type A. @threadsafe
   template <class A>
@@ -49,17 +40,11 @@ class any_ref {
     return a.cell_.get() == b.cell();
   }
 
-  /// For the runtime: the cell behind the handle.
-  [[nodiscard]] detail::actor_cell* cell() const noexcept { return cell_.get(); }
   /// For the runtime: shares `c`.
-  static any_ref from_cell(detail::actor_cell* c) noexcept {
-    any_ref r;
-    r.cell_ = detail::cell_ptr(c);
-    return r;
-  }
+  static any_ref from_cell(detail::actor_cell* c) noexcept { return any_ref(c); }
 
  private:
-  detail::cell_ptr cell_;
+  explicit any_ref(detail::actor_cell* c) noexcept : handle_base(c) {}
 };
 
 } // namespace troupe
