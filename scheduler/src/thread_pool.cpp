@@ -10,19 +10,10 @@
 #include <thread>
 #include <utility>
 
+#include "troupe/scheduler/cpu_relax.hpp"
 #include "troupe/scheduler/work_queue.hpp"
 
 namespace troupe {
-
-namespace {
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-} // namespace
 
 struct thread_pool::worker {
   thread_pool* pool = nullptr;

@@ -1,5 +1,5 @@
 // One conformance suite run against every transport: TCP, a Unix socket, a
-// socketpair and a pipe pair. The session, framing and handshake are the
+// socketpair, a pipe pair and shared memory. The session, framing and handshake are the
 // same; only the byte stream differs, and each must behave the same.
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -19,7 +19,7 @@ using troupe_test::Count;
 using troupe_test::Crash;
 using troupe_test::Ping;
 
-enum class kind { tcp, unix_socket, socketpair, pipes };
+enum class kind { tcp, unix_socket, socketpair, pipes, shm };
 
 std::string name_of(kind k) {
   switch (k) {
@@ -27,6 +27,7 @@ std::string name_of(kind k) {
     case kind::unix_socket: return "UnixSocket";
     case kind::socketpair: return "Socketpair";
     case kind::pipes: return "Pipes";
+    case kind::shm: return "SharedMemory";
   }
   return "?";
 }
@@ -51,9 +52,9 @@ class conformance : public ::testing::TestWithParam<kind> {
  protected:
   void SetUp() override {
     auto ob = node_opts("beta");
-    if (GetParam() == kind::unix_socket) {
+    if (GetParam() == kind::unix_socket || GetParam() == kind::shm) {
       path_ = (std::filesystem::temp_directory_path() / ("troupe-conf-" + std::to_string(::getpid()) + ".sock")).string();
-      ob.listen_unix = path_;
+      (GetParam() == kind::shm ? ob.listen_shm : ob.listen_unix) = path_;
     }
     a = std::make_unique<troupe::node>(sys_a, node_opts("alpha"));
     b = std::make_unique<troupe::node>(sys_b, ob);
@@ -69,6 +70,7 @@ class conformance : public ::testing::TestWithParam<kind> {
     switch (GetParam()) {
       case kind::tcp: r = a->connect("127.0.0.1", b->port(), 10s); break;
       case kind::unix_socket: r = a->connect_unix(path_, 10s); break;
+      case kind::shm: r = a->connect_shm(path_, 10s); break;
       case kind::socketpair:
       case kind::pipes: {
         const ends e = make_ends(GetParam());
@@ -136,7 +138,7 @@ TEST_P(garbage_on, TheStreamClosesThatSessionOnly) {
   b->publish("echo", sys_b.spawn<echo>());
   troupe::peer good = connect();  // a working session next to the bad one
   const std::string garbage("\x05\x00\x00\x00\x63junk and more junk", 23);
-  if (GetParam() == kind::unix_socket) {
+  if (GetParam() == kind::unix_socket || GetParam() == kind::shm) {
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
@@ -160,11 +162,11 @@ TEST_P(garbage_on, TheStreamClosesThatSessionOnly) {
   EXPECT_TRUE(good.lookup<echo>("echo", 10s).ok());  // the other session is untouched
 }
 
-INSTANTIATE_TEST_SUITE_P(streams, garbage_on, ::testing::Values(kind::unix_socket, kind::socketpair, kind::pipes),
+INSTANTIATE_TEST_SUITE_P(streams, garbage_on, ::testing::Values(kind::unix_socket, kind::socketpair, kind::pipes, kind::shm),
                          [](const ::testing::TestParamInfo<kind>& i) { return name_of(i.param); });
 
 INSTANTIATE_TEST_SUITE_P(transports, conformance,
-                         ::testing::Values(kind::tcp, kind::unix_socket, kind::socketpair, kind::pipes),
+                         ::testing::Values(kind::tcp, kind::unix_socket, kind::socketpair, kind::pipes, kind::shm),
                          [](const ::testing::TestParamInfo<kind>& i) { return name_of(i.param); });
 
 } // namespace

@@ -42,12 +42,22 @@ bool process_gone(int pid) {
   return close == std::string::npos || close + 2 >= line.size() || line[close + 2] == 'Z' || line[close + 2] == 'X';
 }
 
+/// True when process `pid` has a troupe shared-memory segment mapped.
+bool maps_shared_segment(int pid) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    if (line.find("memfd:troupe-shm") != std::string::npos) return true;
+  }
+  return false;
+}
+
 class workers : public ::testing::Test {
  protected:
   void SetUp() override { n = std::make_unique<troupe::node>(sys, node_opts("parent")); }
   void TearDown() override { n.reset(); }
-  troupe::worker<worker_root> spawn() {
-    auto w = troupe::spawn_worker<worker_root>(*n);
+  troupe::worker<worker_root> spawn(troupe::worker_link link = troupe::worker_link::shared_memory) {
+    auto w = troupe::spawn_worker<worker_root>(*n, {.link = link});
     EXPECT_TRUE(w.ok()) << w.message();
     return w.ok() ? w.value() : troupe::worker<worker_root>{};
   }
@@ -65,6 +75,19 @@ TEST_F(workers, AWorkerIsAnotherProcessReachedThroughItsRootActor) {
   auto r = w.root.ask(who, 10s).get();
   ASSERT_TRUE(r.ok()) << r.message();
   EXPECT_EQ(r.value().value(), w.pid);  // answered from the worker's own process
+  EXPECT_TRUE(maps_shared_segment(w.pid));  // the default link is shared memory
+}
+
+TEST_F(workers, AWorkerCanBeLinkedOverASocketpairInstead) {
+  auto w = spawn(troupe::worker_link::socketpair);
+  ASSERT_TRUE(w.root);
+  EXPECT_FALSE(maps_shared_segment(w.pid));
+  troupe_test::Add who;
+  who.set_a(1);
+  who.set_b(1);
+  auto r = w.root.ask(who, 10s).get();
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(r.value().value(), w.pid);
 }
 
 TEST_F(workers, AWorkersExitCodeReachesItsMonitors) {

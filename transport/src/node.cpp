@@ -15,6 +15,9 @@
 
 #include "node_impl.hpp"
 #include "local_streams.hpp"
+#include "shm_rendezvous.hpp"
+#include "shm_segment.hpp"
+#include "shm_stream.hpp"
 #include "tcp_stream.hpp"
 
 #include <sys/stat.h>
@@ -39,6 +42,12 @@ void node_options::validate() const {
   if (heartbeat_timeout <= heartbeat_interval) bad("heartbeat_timeout must be longer than heartbeat_interval");
   if (reconnect_min.count() <= 0 || reconnect_max < reconnect_min) bad("need 0 < reconnect_min <= reconnect_max");
   if (listen_unix.size() >= sizeof(sockaddr_un::sun_path)) bad("listen_unix is longer than a Unix socket path may be");
+  if (listen_shm.size() >= sizeof(sockaddr_un::sun_path)) bad("listen_shm is longer than a Unix socket path may be");
+  if (!listen_shm.empty() && listen_shm == listen_unix) bad("listen_shm and listen_unix must be different paths");
+  if (shm_ring_bytes < transport::shm::min_ring_bytes || shm_ring_bytes > transport::shm::max_ring_bytes ||
+      (shm_ring_bytes & (shm_ring_bytes - 1)) != 0) {
+    bad("shm_ring_bytes must be a power of two from 4 KiB to 1 GiB");
+  }
   if (remote_mailbox_capacity == 0 || remote_mailbox_capacity > (1u << 30)) {
     bad("remote_mailbox_capacity must be between 1 and 2^30");
   }
@@ -64,6 +73,43 @@ node_options checked(node_options o) {
 }
 } // namespace
 
+std::unique_ptr<asio::local::stream_protocol::acceptor> node_impl::open_unix_listener(const std::string& path,
+                                                                                      std::pair<dev_t, ino_t>& file) {
+  using local = asio::local::stream_protocol;
+  // A stale socket file from an earlier run (nobody accepts on it) is
+  // replaced; a live one, or anything else, is an error.
+  struct stat st {};
+  boost::system::error_code ec;
+  if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+    local::socket probe(io);
+    probe.connect(local::endpoint(path), ec);
+    if (ec == asio::error::connection_refused) {
+      ::unlink(path.c_str());
+    } else if (!ec) {
+      throw std::runtime_error("troupe: node " + opts.name + ": unix:" + path + " is in use by another process");
+    }
+    ec.clear();
+  }
+  auto acceptor = std::make_unique<local::acceptor>(io);
+  acceptor->open(local(), ec);
+  if (!ec) acceptor->bind(local::endpoint(path), ec);
+  if (!ec) ::chmod(path.c_str(), 0600);  // this user's processes only (and the cookie still applies)
+  if (!ec && ::stat(path.c_str(), &st) == 0) file = {st.st_dev, st.st_ino};
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error("troupe: node " + opts.name + " cannot listen on unix:" + path + ": " + ec.message());
+  return acceptor;
+}
+
+void node_impl::close_unix_listener(std::unique_ptr<asio::local::stream_protocol::acceptor>& acceptor,
+                                    const std::string& path, std::pair<dev_t, ino_t> file) {
+  if (!acceptor) return;
+  boost::system::error_code ec;
+  acceptor->close(ec);
+  // Only our own socket file (another node may have replaced it since).
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && st.st_dev == file.first && st.st_ino == file.second) ::unlink(path.c_str());
+}
+
 node_impl::node_impl(actor_system& s, node_options o)
     : sys(s), core(s.core()), opts(checked(std::move(o))), incarnation(random_incarnation()) {
   cookie = opts.cookie.empty() ? load_cookie(opts.cookie_file) : opts.cookie;
@@ -86,33 +132,12 @@ node_impl::node_impl(actor_system& s, node_options o)
     accept_next();
   }
   if (!opts.listen_unix.empty()) {
-    using local = asio::local::stream_protocol;
-    // A stale socket file from an earlier run (nobody accepts on it) is
-    // replaced; a live one, or anything else, is an error.
-    struct stat st {};
-    boost::system::error_code ec;
-    if (::lstat(opts.listen_unix.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
-      local::socket probe(io);
-      probe.connect(local::endpoint(opts.listen_unix), ec);
-      if (ec == asio::error::connection_refused) {
-        ::unlink(opts.listen_unix.c_str());
-      } else if (!ec) {
-        throw std::runtime_error("troupe: node " + opts.name + ": unix:" + opts.listen_unix +
-                                 " is in use by another process");
-      }
-      ec.clear();
-    }
-    unix_acceptor_ = std::make_unique<local::acceptor>(io);
-    unix_acceptor_->open(local(), ec);
-    if (!ec) unix_acceptor_->bind(local::endpoint(opts.listen_unix), ec);
-    if (!ec) ::chmod(opts.listen_unix.c_str(), 0600);  // this user's processes only (and the cookie still applies)
-    if (!ec && ::stat(opts.listen_unix.c_str(), &st) == 0) unix_file_ = {st.st_dev, st.st_ino};
-    if (!ec) unix_acceptor_->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      throw std::runtime_error("troupe: node " + opts.name + " cannot listen on unix:" + opts.listen_unix + ": " +
-                               ec.message());
-    }
+    unix_acceptor_ = open_unix_listener(opts.listen_unix, unix_file_);
     accept_next_unix();
+  }
+  if (!opts.listen_shm.empty()) {
+    shm_acceptor_ = open_unix_listener(opts.listen_shm, shm_file_);
+    accept_next_shm();
   }
   thread_ = std::thread([this] {
     detail::never_block_scope never_block;  // a full local mailbox must not stall the network
@@ -130,9 +155,10 @@ node_impl::node_impl(actor_system& s, node_options o)
       }
     }
   });
-  log().info("troupe node {} (incarnation {:016x}) up{}{}", opts.name, incarnation,
+  log().info("troupe node {} (incarnation {:016x}) up{}{}{}", opts.name, incarnation,
              opts.listen ? ", listening on " + opts.listen_host + ":" + std::to_string(port) : std::string(),
-             opts.listen_unix.empty() ? std::string() : ", on unix:" + opts.listen_unix);
+             opts.listen_unix.empty() ? std::string() : ", on unix:" + opts.listen_unix,
+             opts.listen_shm.empty() ? std::string() : ", shared memory through unix:" + opts.listen_shm);
 }
 
 node_impl::~node_impl() { stop(); }
@@ -158,14 +184,8 @@ void node_impl::stop() {
   asio::post(io, [this] {
     boost::system::error_code ec;
     if (acceptor_) acceptor_->close(ec);
-    if (unix_acceptor_) {
-      unix_acceptor_->close(ec);
-      // Only our own socket file (another node may have replaced it since).
-      struct stat st {};
-      if (::stat(opts.listen_unix.c_str(), &st) == 0 && st.st_dev == unix_file_.first && st.st_ino == unix_file_.second) {
-        ::unlink(opts.listen_unix.c_str());
-      }
-    }
+    close_unix_listener(unix_acceptor_, opts.listen_unix, unix_file_);
+    close_unix_listener(shm_acceptor_, opts.listen_shm, shm_file_);
     std::vector<std::shared_ptr<session>> all;
     {
       std::lock_guard lock(mx_);
@@ -183,6 +203,7 @@ void node_impl::stop() {
   if (thread_.joinable()) thread_.join();
   acceptor_.reset();
   unix_acceptor_.reset();
+  shm_acceptor_.reset();
   // Every proxy runs its node_down turn on the pool (alive: the node goes
   // before its actor system); wait for that so none is left queued.
   std::vector<std::shared_ptr<session>> ended;
@@ -257,6 +278,40 @@ void node_impl::accept_next_unix() {
   });
 }
 
+void node_impl::accept_next_shm() {
+  shm_acceptor_->async_accept([this](const boost::system::error_code& ec, asio::local::stream_protocol::socket sock) {
+    if (stopping_.load()) return;
+    if (!ec) {
+      counters.accepted.fetch_add(1, std::memory_order_relaxed);
+      if (rendezvous_.load(std::memory_order_relaxed) >= max_handshaking) {
+        counters.hs_failures.fetch_add(1, std::memory_order_relaxed);
+        log().warn("troupe node {}: refusing a shared-memory connection: {} are already in their handshake", opts.name,
+                   max_handshaking);
+      } else {
+        rendezvous_.fetch_add(1, std::memory_order_relaxed);
+        shm_rendezvous(*this, std::move(sock), /*connector=*/false, opts.listen_shm,
+                       [this](std::unique_ptr<byte_stream> stream, const std::string& error, bool auth) {
+                         rendezvous_.fetch_sub(1, std::memory_order_relaxed);
+                         if (stopping_.load()) return;
+                         if (!stream) {
+                           counters.hs_failures.fetch_add(1, std::memory_order_relaxed);
+                           if (auth) counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
+                           log().warn("troupe node {}: shared-memory connection on unix:{} refused: {}", opts.name,
+                                      opts.listen_shm, error);
+                           return;
+                         }
+                         start_session(std::move(stream), handshake::role::acceptor, std::nullopt, nullptr, -1, true);
+                       });
+      }
+    } else if (ec == asio::error::operation_aborted) {
+      return;
+    } else {
+      log().warn("troupe node {}: accept on unix:{} failed: {}", opts.name, opts.listen_shm, ec.message());
+    }
+    accept_next_shm();
+  });
+}
+
 void node_impl::dial(dial_target target, std::shared_ptr<dial_state> waiter) {
   if (stopping_.load()) {
     if (waiter) waiter->finish(nullptr, "node is shutting down");
@@ -279,8 +334,30 @@ void node_impl::dial(dial_target target, std::shared_ptr<dial_state> waiter) {
         }
         return;
       }
-      start_session(make_unix_stream(std::move(*sock), "unix:" + target.unix_path), handshake::role::connector, target,
-                    waiter);
+      if (!target.shm) {
+        start_session(make_unix_stream(std::move(*sock), "unix:" + target.unix_path), handshake::role::connector,
+                      target, waiter);
+        return;
+      }
+      const std::string path = target.unix_path;
+      shm_rendezvous(*this, std::move(*sock), /*connector=*/true, path,
+                     [this, target, waiter](std::unique_ptr<byte_stream> stream, const std::string& error, bool auth) mutable {
+                       if (stopping_.load()) {
+                         if (waiter) waiter->finish(nullptr, "node is shutting down");
+                         return;
+                       }
+                       if (!stream) {
+                         counters.hs_failures.fetch_add(1, std::memory_order_relaxed);
+                         if (auth) counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
+                         if (waiter) {
+                           waiter->finish(nullptr, "shared memory through unix:" + target.unix_path + ": " + error);
+                         } else {
+                           schedule_reconnect(std::move(target));
+                         }
+                         return;
+                       }
+                       start_session(std::move(stream), handshake::role::connector, target, waiter);
+                     });
     });
     return;
   }
@@ -473,8 +550,8 @@ void node_impl::unpublish(std::string_view name) {
 
 result<peer> node_impl::connect(dial_target target, std::chrono::milliseconds timeout) {
   if (timeout.count() < 0) throw std::invalid_argument("troupe::node::connect: timeout must not be negative");
-  const std::string where = target.unix_path.empty() ? target.host + ":" + std::to_string(target.port)
-                                                     : "unix:" + target.unix_path;
+  const std::string where = !target.unix_path.empty() ? (target.shm ? "shm:" : "unix:") + target.unix_path
+                                                      : target.host + ":" + std::to_string(target.port);
   auto waiter = std::make_shared<dial_state>();
   asio::post(io, [this, t = std::move(target), waiter]() mutable { dial(std::move(t), waiter); });
   return await_dial(*waiter, where, timeout);
@@ -493,7 +570,12 @@ result<peer> node_impl::adopt(int read_fd, int write_fd, bool initiator, std::ch
                               int worker_pid) {
   if (timeout.count() < 0) throw std::invalid_argument("troupe::node::adopt: timeout must not be negative");
   if (read_fd < 0 || write_fd < 0) throw std::invalid_argument("troupe::node::adopt: bad descriptor");
-  auto stream = make_fd_stream(io, read_fd, write_fd);  // owns them from here on (throws for a bad socket)
+  return adopt_stream(make_fd_stream(io, read_fd, write_fd),  // owns them from here on (throws for a bad socket)
+                      initiator, timeout, worker_pid);
+}
+
+result<peer> node_impl::adopt_stream(std::unique_ptr<byte_stream> stream, bool initiator,
+                                     std::chrono::milliseconds timeout, int worker_pid) {
   const std::string where = stream->describe();
   auto waiter = std::make_shared<dial_state>();
   asio::post(io, [this, st = std::move(stream), initiator, waiter, worker_pid]() mutable {
@@ -582,6 +664,19 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     return failure{ask_error::node_down, std::string("socketpair: ") + std::strerror(errno)};
   }
+  // Over shared memory the socketpair is the control socket; the child
+  // inherits the segment and both doorbells as descriptors 4, 5 and 6.
+  shm::link_fds mine, theirs;
+  if (o.link == worker_link::shared_memory) {
+    try {
+      mine = shm::make_segment(opts.shm_ring_bytes, theirs);
+    } catch (const std::exception& ex) {
+      ::close(sv[0]);
+      ::close(sv[1]);
+      return failure{ask_error::node_down, std::string("cannot make the shared segment: ") + ex.what()};
+    }
+    mine.control = sv[0];
+  }
   static std::atomic<unsigned> seq{0};
   const std::string name = o.name.empty() ? opts.name + "-worker-" + std::to_string(++seq) : o.name;
   // Everything the child needs is made before fork: after it, only
@@ -590,14 +685,14 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
     std::string exe;
     std::vector<std::string> args, env;
     std::vector<char*> argv, envp;
-    int child_fd = -1;
+    int child_fds[4] = {-1, -1, -1, -1};  // become 3, 4, 5, 6
     pid_t parent = 0;
     std::promise<pid_t> forked;
     std::atomic<int> state{0};  // 0 pending, 1 forking (the I/O thread took it), 2 abandoned (timed out)
   };
   auto p = std::make_shared<plan>();
   p->exe = o.executable.empty() ? "/proc/self/exe" : o.executable;
-  p->args = {p->exe, "--troupe-worker", "3", name, "--"};
+  p->args = {p->exe, "--troupe-worker", o.link == worker_link::shared_memory ? "shm" : "socket", name, "--"};
   p->args.insert(p->args.end(), o.args.begin(), o.args.end());
   for (auto& a : p->args) p->argv.push_back(a.data());
   p->argv.push_back(nullptr);
@@ -607,7 +702,10 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
   p->env.push_back("TROUPE_COOKIE=" + cookie);  // the child proves the parent's secret
   for (auto& e : p->env) p->envp.push_back(e.data());
   p->envp.push_back(nullptr);
-  p->child_fd = sv[1];
+  p->child_fds[0] = sv[1];
+  p->child_fds[1] = theirs.segment;
+  p->child_fds[2] = theirs.doorbell;
+  p->child_fds[3] = theirs.peer_bell;
   p->parent = ::getpid();
   auto pid_future = p->forked.get_future();
   // Fork on the I/O thread: PR_SET_PDEATHSIG follows the forking thread,
@@ -619,26 +717,34 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
     if (pid == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != p->parent) ::_exit(1);  // the parent died already
-      if (p->child_fd == 3) {
-        ::fcntl(3, F_SETFD, 0);
-      } else {
-        ::dup2(p->child_fd, 3);  // a dup has no close-on-exec
+      // Out of the way first (a source may sit on a target number), then
+      // into place; a dup has no close-on-exec.
+      int high[4];
+      for (int i = 0; i < 4; ++i) high[i] = p->child_fds[i] < 0 ? -1 : ::fcntl(p->child_fds[i], F_DUPFD, 100);
+      for (int i = 0; i < 4; ++i) {
+        if (high[i] >= 0) ::dup2(high[i], 3 + i);
       }
       // Asio's sockets are not close-on-exec: the worker must not inherit
       // this process's listeners and connections.
-      ::close_range(4, ~0U, 0);
+      ::close_range(p->child_fds[1] < 0 ? 4 : 7, ~0U, 0);
       ::execve(p->exe.c_str(), p->argv.data(), p->envp.data());
       ::_exit(127);
     }
     const int err = errno;
-    ::close(p->child_fd);
+    for (int fd : p->child_fds) {
+      if (fd >= 0) ::close(fd);
+    }
     p->forked.set_value(pid < 0 ? -err : pid);
   });
   if (pid_future.wait_for(o.start_timeout) != std::future_status::ready) {
     int expected = 0;
     if (p->state.compare_exchange_strong(expected, 2)) {
       ::close(sv[0]);
-      ::close(sv[1]);
+      for (int fd : p->child_fds) {
+        if (fd >= 0) ::close(fd);
+      }
+      mine.control = -1;
+      mine.close_all();
       return failure{ask_error::timeout, "the node did not start the worker in time"};
     }
     pid_future.wait();  // the fork is under way: see it through
@@ -646,13 +752,17 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
   const pid_t pid = pid_future.get();
   if (pid < 0) {
     ::close(sv[0]);
+    mine.control = -1;
+    mine.close_all();
     return failure{ask_error::node_down, std::string("fork: ") + std::strerror(-pid)};
   }
   {
     std::lock_guard lock(mx_);
     workers_.push_back(pid);
   }
-  auto link = adopt(sv[0], sv[0], /*initiator=*/true, o.start_timeout, pid);
+  auto link = o.link == worker_link::shared_memory
+                  ? adopt_stream(make_shm_stream(io, mine, "shm worker " + std::to_string(pid)), true, o.start_timeout, pid)
+                  : adopt(sv[0], sv[0], /*initiator=*/true, o.start_timeout, pid);
   if (!link.ok()) {
     {
       std::lock_guard lock(mx_);  // not a pid reaped (and maybe reused) meanwhile
@@ -682,6 +792,24 @@ result<peer> node::connect_unix(const std::string& path, std::chrono::millisecon
   }
   return impl_->connect(transport::dial_target{{}, 0, {}, path}, timeout);
 }
+result<peer> node::connect_shm(const std::string& path, std::chrono::milliseconds timeout) {
+  if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path)) {
+    throw std::invalid_argument("troupe::node::connect_shm: the path must have 1 to " +
+                                std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes");
+  }
+  return impl_->connect(transport::dial_target{{}, 0, {}, path, true}, timeout);
+}
+
+result<peer> node::adopt_shm_worker_link(int first_fd, std::chrono::milliseconds timeout) {
+  transport::shm::link_fds fds;
+  fds.control = first_fd;
+  fds.segment = first_fd + 1;
+  fds.doorbell = first_fd + 2;
+  fds.peer_bell = first_fd + 3;
+  fds.side = 1;
+  return impl_->adopt_stream(transport::make_shm_stream(impl_->io, fds, "shm parent"), /*initiator=*/false, timeout);
+}
+
 result<peer> node::adopt(int read_fd, int write_fd, bool initiator, std::chrono::milliseconds timeout) {
   return impl_->adopt(read_fd, write_fd, initiator, timeout);
 }

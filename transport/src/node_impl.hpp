@@ -46,6 +46,9 @@ class node_impl {
   result<peer> connect(dial_target target, std::chrono::milliseconds timeout);
   result<peer> adopt(int read_fd, int write_fd, bool initiator, std::chrono::milliseconds timeout,
                      int worker_pid = -1);
+  /// Runs a session over `stream` (any thread; blocks until it is up or failed).
+  result<peer> adopt_stream(std::unique_ptr<byte_stream> stream, bool initiator, std::chrono::milliseconds timeout,
+                            int worker_pid = -1);
   result<std::pair<peer, int>> start_worker(const worker_options& o);
   /// A worker's session ended: how its process ended (waits briefly for it).
   std::string worker_exit(int pid, const std::string& reason);
@@ -83,6 +86,11 @@ class node_impl {
  private:
   void accept_next();
   void accept_next_unix();
+  void accept_next_shm();
+  std::unique_ptr<asio::local::stream_protocol::acceptor> open_unix_listener(const std::string& path,
+                                                                             std::pair<dev_t, ino_t>& file);
+  static void close_unix_listener(std::unique_ptr<asio::local::stream_protocol::acceptor>& acceptor,
+                                  const std::string& path, std::pair<dev_t, ino_t> file);
   void start_session(std::unique_ptr<byte_stream> stream, handshake::role role, std::optional<dial_target> target,
                      std::shared_ptr<dial_state> waiter, int worker_pid = -1, bool accepted = false);
   void reap_workers(std::chrono::milliseconds grace);
@@ -95,6 +103,9 @@ class node_impl {
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::unique_ptr<asio::local::stream_protocol::acceptor> unix_acceptor_;
   std::pair<dev_t, ino_t> unix_file_{0, 0};  // the socket file we made
+  std::unique_ptr<asio::local::stream_protocol::acceptor> shm_acceptor_;
+  std::pair<dev_t, ino_t> shm_file_{0, 0};
+  std::atomic<std::size_t> rendezvous_{0};  // shared-memory handshakes under way (I/O thread)
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   bool stopped_ = false;

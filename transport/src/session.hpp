@@ -60,6 +60,7 @@ struct dial_target {
   std::uint16_t port = 0;
   std::chrono::milliseconds backoff{0};
   std::string unix_path;
+  bool shm = false;  ///< through a `listen_shm` socket at unix_path
 };
 
 struct lookup_state {

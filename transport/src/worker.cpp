@@ -11,8 +11,10 @@ namespace troupe {
 
 std::optional<int> run_worker_if_asked(int argc, char** argv, const worker_init& init) {
   if (argc < 5 || std::strcmp(argv[1], "--troupe-worker") != 0) return std::nullopt;
-  const int fd = std::atoi(argv[2]);
-  ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // not inherited by the worker's own children
+  // The parent's link: descriptor 3 (the socketpair, or the control socket
+  // of shared memory), then the segment and the doorbells as 4, 5 and 6.
+  const bool shm = std::strcmp(argv[2], "shm") == 0;
+  for (int fd = 3; fd <= (shm ? 6 : 3); ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // not for the worker's own children
   std::vector<std::string> args;
   for (int i = 5; i < argc; ++i) args.emplace_back(argv[i]);
   node_options o;
@@ -22,7 +24,8 @@ std::optional<int> run_worker_if_asked(int argc, char** argv, const worker_init&
   actor_system sys;
   node n(sys, o);
   init(sys, n, args);
-  auto parent = n.adopt(fd, fd, /*initiator=*/false, std::chrono::seconds(30));
+  auto parent = shm ? n.adopt_shm_worker_link(3, std::chrono::seconds(30))
+                    : n.adopt(3, 3, /*initiator=*/false, std::chrono::seconds(30));
   if (!parent.ok()) {
     transport::log().error("troupe worker {}: cannot reach its parent: {}", o.name, parent.message());
     return 3;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -130,6 +131,14 @@ class node {
   [[nodiscard]] result<peer> connect_unix(const std::string& path,
                                           std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
+  /// The same over shared memory, with a node listening with `listen_shm`
+  /// on this host: the handshake runs over the Unix socket at `path`, then
+  /// this node makes the segment (two rings of `shm_ring_bytes`) and passes
+  /// it with SCM_RIGHTS; messages then go through the rings, with no system
+  /// call per message while both sides are busy. Reconnects like connect().
+  [[nodiscard]] result<peer> connect_shm(const std::string& path,
+                                         std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
   /// Runs a session over descriptors this process already has: one stream
   /// socket (`read_fd == write_fd`, e.g. a socketpair end) or a pipe pair
   /// (e.g. inherited across fork/exec). The node owns them from now on.
@@ -140,7 +149,8 @@ class node {
   [[nodiscard]] result<peer> adopt(int read_fd, int write_fd, bool initiator,
                                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
-  /// Starts a worker process connected over a socketpair: its session and
+  /// Starts a worker process connected over shared memory or a socketpair
+  /// (worker_options::link): its session and
   /// process id. Use troupe::spawn_worker (worker.hpp), which also looks up
   /// its root actor.
   [[nodiscard]] result<std::pair<peer, int>> start_worker(const worker_options& opts);
@@ -167,6 +177,9 @@ class node {
   [[nodiscard]] node_stats stats() const noexcept;
 
  private:
+  friend std::optional<int> run_worker_if_asked(int argc, char** argv, const std::function<void(actor_system&, node&, const std::vector<std::string>&)>& init);
+  /// In a worker: the parent's link, inherited as descriptors first_fd..first_fd+3.
+  [[nodiscard]] result<peer> adopt_shm_worker_link(int first_fd, std::chrono::milliseconds timeout);
   void publish_cell(std::string name, detail::actor_cell* c, const std::type_info& type,
                     std::vector<remote::inbound_type> accepts);
   std::shared_ptr<transport::node_impl> impl_;

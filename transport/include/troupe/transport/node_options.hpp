@@ -23,6 +23,14 @@ struct node_options {
   /// Also listen on this Unix socket path (empty: none). The socket file is
   /// made mode 0600; a stale one from an earlier run is replaced.
   std::string listen_unix{};
+  /// Also accept shared-memory connections (node::connect_shm) through this
+  /// Unix socket path (empty: none). Mode 0600 like `listen_unix`; the
+  /// socket only carries the handshake and the segment's descriptors.
+  std::string listen_shm{};
+  /// Size of each of the two rings of a shared-memory connection (this
+  /// node's when it connects or starts a worker): a power of two from
+  /// 4 KiB to 1 GiB. Frames larger than a ring stream through it.
+  std::size_t shm_ring_bytes = std::size_t{1} << 20;
   /// The shared secret. Empty: TROUPE_COOKIE, else `cookie_file`.
   std::string cookie{};
   /// Empty: ~/.troupe/cookie (created, mode 0600, on first use).

@@ -1,7 +1,7 @@
 #pragma once
 /// @file Worker processes (the Worker / postMessage pattern): a child
-/// process running actors, connected to its parent's node over a
-/// socketpair, reached through a handle to its root actor. Messages to it
+/// process running actors, connected to its parent's node over shared
+/// memory (or a socketpair when asked), reached through a handle to its root actor. Messages to it
 /// are copied by serialisation, like any remote message.
 ///
 /// The same executable serves as the worker: call `run_worker_if_asked`
@@ -35,6 +35,14 @@
 
 namespace troupe {
 
+/// How a worker is connected to its parent.
+enum class worker_link : unsigned char {
+  /// Two rings in a shared segment (the default: the fastest on one host).
+  shared_memory,
+  /// A socketpair (when shared memory is unavailable, e.g. a sandbox without memfd).
+  socketpair,
+};
+
 struct worker_options {
   /// The worker node's name (default "<parent>-worker-<pid>").
   std::string name{};
@@ -44,6 +52,8 @@ struct worker_options {
   std::vector<std::string> args{};
   /// The program to run (default: this one, /proc/self/exe).
   std::string executable{};
+  /// The connection to the worker.
+  worker_link link = worker_link::shared_memory;
   /// Until the worker's root actor answers the lookup.
   std::chrono::milliseconds start_timeout{10000};
 };

@@ -1,0 +1,236 @@
+#include "shm_rendezvous.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "node_impl.hpp"
+#include "shm_segment.hpp"
+#include "shm_stream.hpp"
+
+namespace troupe::transport {
+
+namespace {
+using local = asio::local::stream_protocol;
+constexpr char segment_tag = 'S';
+constexpr int passed_fds = 3;  // segment, the receiver's doorbell, the sender's doorbell
+
+class rendezvous final : public std::enable_shared_from_this<rendezvous> {
+ public:
+  rendezvous(node_impl& node, local::socket sock, bool connector, std::string what, rendezvous_done done)
+      : node_(node),
+        sock_(std::move(sock)),
+        hs_(connector ? handshake::role::connector : handshake::role::acceptor, node.opts.name, node.incarnation,
+            node.cookie, 4096),
+        what_(std::move(what)),
+        done_(std::move(done)),
+        timer_(node.io) {}
+
+  void start() {
+    timer_.expires_after(node_.opts.handshake_timeout);
+    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->fail("handshake not finished within " + std::to_string(self->node_.opts.handshake_timeout.count()) + " ms");
+    });
+    std::string out;
+    hs_.start(out);
+    send(std::move(out));
+    read_more();
+  }
+
+ private:
+  void send(std::string bytes) {
+    if (bytes.empty()) return;
+    auto buf = std::make_shared<std::string>(std::move(bytes));
+    asio::async_write(sock_, asio::buffer(*buf), [self = shared_from_this(), buf](const boost::system::error_code& ec, std::size_t) {
+      if (ec) self->fail("write failed: " + ec.message());
+    });
+  }
+
+  void read_more() {
+    if (finished_) return;
+    if (rbuf_.size() - rlen_ < 512) rbuf_.resize(rbuf_.size() + 4096);
+    sock_.async_read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
+                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                            if (self->finished_) return;
+                            if (ec) {
+                              self->fail(ec == asio::error::eof ? std::string("connection closed by the peer")
+                                                                : "read failed: " + ec.message());
+                              return;
+                            }
+                            self->rlen_ += n;
+                            self->on_bytes();
+                          });
+  }
+
+  void on_bytes() {
+    framing_error err{};
+    std::string out;
+    bool stop = false;
+    const std::size_t used = split_frames(std::string_view(rbuf_.data(), rlen_), 4096, err, [&](const frame_view& f) {
+      const auto st = hs_.on_frame(f, out);
+      if (st == handshake::status::in_progress) return true;
+      stop = true;
+      return false;
+    });
+    rbuf_.erase(0, used);
+    rlen_ -= used;
+    if (err != framing_error::none) return fail("bad frame in the handshake");
+    switch (hs_.state()) {
+      case handshake::status::in_progress:
+        send(std::move(out));
+        return read_more();
+      case handshake::status::failed:
+        send(std::move(out));  // a REFUSE, when there is one
+        return fail(hs_.reason(), hs_.auth_failure());
+      case handshake::status::authenticated:
+        // Acceptor: the peer proved the cookie; it sends nothing more until
+        // our WELCOME, then exactly the descriptors.
+        if (rlen_ != 0) return fail("bytes after the handshake");
+        hs_.welcome(out);
+        send(std::move(out));
+        return await_descriptors();
+      case handshake::status::established:
+        if (!stop || rlen_ != 0) return fail("bytes after the handshake");
+        return pass_segment();
+    }
+  }
+
+  /// Connector: makes the segment and passes the acceptor its descriptors.
+  void pass_segment() {
+    shm::link_fds theirs;
+    shm::link_fds mine;
+    try {
+      mine = shm::make_segment(node_.opts.shm_ring_bytes, theirs);
+    } catch (const std::exception& ex) {
+      return fail(std::string("cannot make the shared segment: ") + ex.what());
+    }
+    const int fds[passed_fds] = {theirs.segment, theirs.doorbell, theirs.peer_bell};
+    char tag = segment_tag;
+    iovec iov{&tag, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof fds);
+    std::memcpy(CMSG_DATA(c), fds, sizeof fds);
+    const ssize_t n = ::sendmsg(sock_.native_handle(), &msg, MSG_NOSIGNAL);
+    const int err = errno;
+    theirs.close_all();  // the peer has its copies
+    if (n != 1) {
+      mine.close_all();
+      return fail(std::string("cannot pass the shared segment: ") + std::strerror(err));
+    }
+    mine.control = release_socket();
+    if (mine.control < 0) {
+      mine.close_all();
+      return fail("cannot keep the control socket");
+    }
+    finish_with(std::move(mine));
+  }
+
+  /// Acceptor: waits for the one byte that carries the descriptors.
+  void await_descriptors() {
+    sock_.async_wait(local::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+      if (self->finished_) return;
+      if (ec) return self->fail("wait failed: " + ec.message());
+      self->receive_descriptors();
+    });
+  }
+
+  void receive_descriptors() {
+    char tag = 0;
+    iovec iov{&tag, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * passed_fds)] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(sock_.native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return await_descriptors();
+    // Whatever arrived is ours to close, whether or not it is what we wanted.
+    std::vector<int> got;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < count; ++i) {
+        int fd = -1;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        got.push_back(fd);
+      }
+    }
+    auto close_got = [&] {
+      for (int fd : got) ::close(fd);
+    };
+    if (n == 0) {
+      close_got();
+      return fail("connection closed by the peer");
+    }
+    if (n != 1 || tag != segment_tag || got.size() != passed_fds || (msg.msg_flags & MSG_CTRUNC) != 0) {
+      close_got();
+      return fail("the peer did not pass a shared segment as agreed");
+    }
+    shm::link_fds mine;
+    mine.segment = got[0];
+    mine.doorbell = got[1];
+    mine.peer_bell = got[2];
+    mine.side = 1;
+    mine.control = release_socket();
+    if (mine.control < 0) {
+      mine.close_all();
+      return fail("cannot keep the control socket");
+    }
+    finish_with(std::move(mine));
+  }
+
+  int release_socket() {
+    boost::system::error_code ec;
+    const int fd = sock_.release(ec);
+    return ec ? -1 : fd;
+  }
+
+  void finish_with(shm::link_fds fds) {
+    std::unique_ptr<byte_stream> stream;
+    try {
+      stream = make_shm_stream(node_.io, fds, "shm:" + what_);
+    } catch (const std::exception& ex) {
+      return fail(std::string("unusable shared segment: ") + ex.what());
+    }
+    finished_ = true;
+    timer_.cancel();
+    done_(std::move(stream), {}, false);
+  }
+
+  void fail(const std::string& why, bool auth = false) {
+    if (finished_) return;
+    finished_ = true;
+    timer_.cancel();
+    boost::system::error_code ec;
+    sock_.close(ec);
+    done_(nullptr, why, auth);
+  }
+
+  node_impl& node_;
+  local::socket sock_;
+  handshake hs_;
+  std::string what_;
+  rendezvous_done done_;
+  asio::steady_timer timer_;
+  std::string rbuf_;
+  std::size_t rlen_ = 0;
+  bool finished_ = false;
+};
+} // namespace
+
+void shm_rendezvous(node_impl& node, local::socket sock, bool connector, std::string what, rendezvous_done done) {
+  std::make_shared<rendezvous>(node, std::move(sock), connector, std::move(what), std::move(done))->start();
+}
+
+} // namespace troupe::transport

@@ -1,0 +1,122 @@
+#include "shm_segment.hpp"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <system_error>
+
+namespace troupe::transport::shm {
+
+namespace {
+constexpr std::size_t data_offset = (sizeof(header) + 4095) & ~std::size_t{4095};
+constexpr unsigned required_seals = F_SEAL_SHRINK | F_SEAL_GROW;
+
+[[noreturn]] void sys_fail(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
+
+void close_fd(int& fd) noexcept {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+} // namespace
+
+void link_fds::close_all() noexcept {
+  close_fd(control);
+  close_fd(segment);
+  close_fd(doorbell);
+  close_fd(peer_bell);
+}
+
+link_fds make_segment(std::size_t ring_bytes, link_fds& peer) {
+  if (ring_bytes < min_ring_bytes || ring_bytes > max_ring_bytes || (ring_bytes & (ring_bytes - 1)) != 0) {
+    throw std::invalid_argument("troupe: shared-memory ring size must be a power of two in [4 KiB, 1 GiB]");
+  }
+  link_fds me;
+  try {
+    me.segment = ::memfd_create("troupe-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (me.segment < 0) sys_fail("memfd_create");
+    const std::size_t size = data_offset + 2 * ring_bytes;
+    if (::ftruncate(me.segment, static_cast<off_t>(size)) != 0) sys_fail("ftruncate");
+    if (::fcntl(me.segment, F_ADD_SEALS, required_seals | F_SEAL_SEAL) != 0) sys_fail("F_ADD_SEALS");
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, me.segment, 0);
+    if (p == MAP_FAILED) sys_fail("mmap");
+    auto* h = new (p) header{};  // the memfd is zero-filled: the atomics start at 0
+    h->magic = segment_magic;
+    h->version = segment_version;
+    h->data_offset = static_cast<std::uint32_t>(data_offset);
+    h->ring_bytes = ring_bytes;
+    ::munmap(p, size);
+    me.doorbell = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (me.doorbell < 0) sys_fail("eventfd");
+    me.peer_bell = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (me.peer_bell < 0) sys_fail("eventfd");
+    peer.segment = ::fcntl(me.segment, F_DUPFD_CLOEXEC, 0);
+    if (peer.segment < 0) sys_fail("dup");
+    peer.doorbell = ::fcntl(me.peer_bell, F_DUPFD_CLOEXEC, 0);
+    if (peer.doorbell < 0) sys_fail("dup");
+    peer.peer_bell = ::fcntl(me.doorbell, F_DUPFD_CLOEXEC, 0);
+    if (peer.peer_bell < 0) sys_fail("dup");
+    peer.side = 1;
+  } catch (...) {
+    me.close_all();
+    peer.close_all();
+    throw;
+  }
+  return me;
+}
+
+mapping::mapping(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) sys_fail("fstat of the shared segment");
+  const int seals = ::fcntl(fd, F_GET_SEALS);
+  if (seals < 0 || (static_cast<unsigned>(seals) & required_seals) != required_seals) {
+    throw std::runtime_error("the shared segment is not a memfd sealed against resizing");
+  }
+  size_ = static_cast<std::size_t>(st.st_size);
+  if (size_ < data_offset + 2 * min_ring_bytes) throw std::runtime_error("the shared segment is too small");
+  void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) sys_fail("mmap of the shared segment");
+  hdr_ = static_cast<header*>(p);
+  // Read the peer-written fields once; from here on only our copies count.
+  const std::uint64_t magic = hdr_->magic;
+  const std::uint32_t version = hdr_->version;
+  ring_bytes_ = hdr_->ring_bytes;
+  data_offset_ = hdr_->data_offset;
+  const char* bad = nullptr;
+  if (magic != segment_magic) {
+    bad = "bad magic";
+  } else if (version != segment_version) {
+    bad = "unknown version";
+  } else if (ring_bytes_ < min_ring_bytes || ring_bytes_ > max_ring_bytes || (ring_bytes_ & (ring_bytes_ - 1)) != 0) {
+    bad = "bad ring size";
+  } else if (data_offset_ != data_offset || data_offset_ + 2 * ring_bytes_ != size_) {
+    bad = "ring layout does not match the segment size";
+  }
+  if (bad != nullptr) {
+    ::munmap(p, size_);
+    hdr_ = nullptr;
+    throw std::runtime_error(std::string("the shared segment's header is invalid: ") + bad);
+  }
+}
+
+mapping::~mapping() {
+  if (hdr_ != nullptr) ::munmap(hdr_, size_);
+}
+
+void check_eventfd(int fd, const char* what) {
+  char path[64];
+  char target[64] = {};
+  std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  const ssize_t n = ::readlink(path, target, sizeof target - 1);
+  if (n <= 0 || std::strcmp(target, "anon_inode:[eventfd]") != 0) {
+    throw std::runtime_error(std::string(what) + " is not an eventfd");
+  }
+}
+
+} // namespace troupe::transport::shm

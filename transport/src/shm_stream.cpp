@@ -1,0 +1,298 @@
+#include "shm_stream.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "troupe/scheduler/cpu_relax.hpp"
+
+namespace troupe::transport {
+
+namespace {
+namespace asio = boost::asio;
+using clock = std::chrono::steady_clock;
+
+class shm_error_category final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "troupe.shm"; }
+  std::string message(int ev) const override {
+    switch (static_cast<shm_error>(ev)) {
+      case shm_error::bad_index: return "the peer wrote an impossible shared-memory ring index";
+    }
+    return "shared-memory transport error";
+  }
+};
+
+/// How long the reader polls an empty ring before it sleeps: adapted to
+/// the traffic (doubled when a spin catches data, halved when it does not).
+constexpr std::chrono::nanoseconds min_spin{2'000};
+constexpr std::chrono::nanoseconds max_spin{60'000};
+
+class shm_stream final : public byte_stream {
+ public:
+  /// Takes the descriptors it keeps out of `fds` (set to -1 there).
+  shm_stream(asio::io_context& io, shm::link_fds& fds, std::string what)
+      : io_(io), map_(fds.segment), bell_(io), control_(io), peer_bell_(fds.peer_bell), what_(std::move(what)) {
+    shm::check_eventfd(fds.doorbell, "the doorbell");
+    shm::check_eventfd(fds.peer_bell, "the peer's doorbell");
+    ::close(fds.segment);  // the mapping keeps the memory
+    fds.segment = -1;
+    out_ = &map_.head().ring[fds.side];
+    in_ = &map_.head().ring[1 - fds.side];
+    out_data_ = map_.ring_data(fds.side);
+    in_data_ = map_.ring_data(1 - fds.side);
+    size_ = map_.ring_bytes();
+    mask_ = size_ - 1;
+    // Our own positions: the peer cannot move them, only we publish them.
+    tail_ = out_->tail.load(std::memory_order_relaxed);
+    head_ = in_->head.load(std::memory_order_relaxed);
+    bell_.assign(fds.doorbell);
+    fds.doorbell = -1;
+    control_.assign(asio::local::stream_protocol(), fds.control);
+    fds.control = -1;
+    fds.peer_bell = -1;  // ours now (closed by the destructor)
+    watch_control();
+  }
+  ~shm_stream() override {
+    *alive_ = false;  // handlers still queued in the reactor see it
+    ::close(peer_bell_);
+  }
+
+  void async_read_some(char* data, std::size_t size, handler done) override {
+    read_ = {data, size, std::move(done)};
+    if (service_read()) return;
+    // Nothing there yet: poll a little before sleeping (a reply is often
+    // microseconds away, and a wake-up costs tens of them).
+    const auto until = clock::now() + spin_;
+    int k = 0;
+    while (!closed_) {
+      if (in_->tail.load(std::memory_order_acquire) != head_) {
+        spin_ = std::min(spin_ * 2, std::chrono::nanoseconds(max_spin));
+        service_read();
+        return;
+      }
+      if ((++k & 63) == 0 && clock::now() > until) break;
+      cpu_relax();
+    }
+    spin_ = std::max(spin_ / 2, std::chrono::nanoseconds(min_spin));
+    sleep_or_service();
+  }
+
+  void async_write(const char* data, std::size_t size, handler done) override {
+    write_ = {data, size, 0, std::move(done)};
+    if (!service_write()) sleep_or_service();
+  }
+
+  ssize_t try_write(const char* data, std::size_t size) noexcept override {
+    if (broken_.load(std::memory_order_acquire)) {
+      errno = EPIPE;
+      return -1;
+    }
+    const std::uint64_t head = out_->head.load(std::memory_order_acquire);
+    if (tail_ - head > size_) {  // head ahead of tail, or lagging more than the ring
+      broken_.store(true, std::memory_order_release);
+      errno = EPROTO;
+      return -1;
+    }
+    const std::size_t n = std::min<std::uint64_t>(size, size_ - (tail_ - head));
+    if (n == 0) {
+      errno = EAGAIN;
+      return -1;
+    }
+    const std::size_t at = tail_ & mask_;
+    const std::size_t first = std::min(n, size_ - at);
+    std::memcpy(out_data_ + at, data, first);
+    std::memcpy(out_data_, data + first, n - first);
+    tail_ += n;
+    out_->tail.store(tail_, std::memory_order_release);
+    // Dekker with the reader: it sets reader_sleeping, then looks at tail.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (out_->reader_sleeping.load(std::memory_order_relaxed) != 0 && out_->reader_sleeping.exchange(0) != 0) ring();
+    return static_cast<ssize_t>(n);
+  }
+
+  void close() noexcept override {
+    if (closed_) return;
+    closed_ = true;
+    broken_.store(true, std::memory_order_release);
+    boost::system::error_code ec;
+    bell_.close(ec);
+    control_.shutdown(asio::local::stream_protocol::socket::shutdown_both, ec);
+    control_.close(ec);
+    complete_read(asio::error::operation_aborted, 0);
+    complete_write(asio::error::operation_aborted);
+  }
+
+  [[nodiscard]] std::string describe() const override { return what_; }
+
+ private:
+  struct pending_read {
+    char* data = nullptr;
+    std::size_t size = 0;
+    handler done;
+  };
+  struct pending_write {
+    const char* data = nullptr;
+    std::size_t size = 0;
+    std::size_t written = 0;
+    handler done;
+  };
+
+  void ring() noexcept {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t r = ::write(peer_bell_, &one, sizeof one);
+  }
+
+  /// Completes the pending read if bytes (or an error) are there.
+  bool service_read() {
+    if (!read_.done) return true;
+    const std::uint64_t tail = in_->tail.load(std::memory_order_acquire);
+    if (tail - head_ > size_) {
+      broken_.store(true, std::memory_order_release);
+      complete_read(boost::system::error_code(static_cast<int>(shm_error::bad_index), shm_category()), 0);
+      return true;
+    }
+    const std::size_t n = std::min<std::uint64_t>(read_.size, tail - head_);
+    if (n == 0) {
+      if (peer_gone_) {
+        complete_read(asio::error::eof, 0);
+        return true;
+      }
+      return false;
+    }
+    const std::size_t at = head_ & mask_;
+    const std::size_t first = std::min(n, size_ - at);
+    std::memcpy(read_.data, in_data_ + at, first);
+    std::memcpy(read_.data + first, in_data_, n - first);
+    head_ += n;
+    in_->head.store(head_, std::memory_order_release);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (in_->writer_waiting.load(std::memory_order_relaxed) != 0 && in_->writer_waiting.exchange(0) != 0) ring();
+    complete_read({}, n);
+    return true;
+  }
+
+  /// Writes what fits of the pending write; true when it is complete.
+  bool service_write() {
+    if (!write_.done) return true;
+    while (write_.written < write_.size) {
+      const ssize_t n = try_write(write_.data + write_.written, write_.size - write_.written);
+      if (n < 0) {
+        if (errno == EAGAIN) return false;
+        complete_write(errno == EPROTO
+                           ? boost::system::error_code(static_cast<int>(shm_error::bad_index), shm_category())
+                           : boost::system::error_code(asio::error::broken_pipe));
+        return true;
+      }
+      write_.written += static_cast<std::size_t>(n);
+    }
+    complete_write({});
+    return true;
+  }
+
+  /// Announces that we sleep (as reader and/or as blocked writer), checks
+  /// once more, and waits on the doorbell if there is still nothing to do.
+  void sleep_or_service() {
+    if (closed_) return;
+    if (read_.done) in_->reader_sleeping.store(1, std::memory_order_relaxed);
+    if (write_.done) out_->writer_waiting.store(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const bool progressed_read = read_.done && service_read();
+    const bool progressed_write = write_.done && service_write();
+    if (progressed_read || progressed_write) {
+      // Something moved: whatever is still pending goes round again.
+      if (read_.done || write_.done) asio::post(io_, [this, alive = alive_] {
+        if (*alive) sleep_or_service();
+      });
+      return;
+    }
+    if (waiting_) return;
+    waiting_ = true;
+    bell_.async_wait(asio::posix::stream_descriptor::wait_read, [this, alive = alive_](const boost::system::error_code& ec) {
+      if (!*alive) return;
+      waiting_ = false;
+      if (ec) return;  // closed
+      std::uint64_t v = 0;
+      [[maybe_unused]] const ssize_t r = ::read(bell_.native_handle(), &v, sizeof v);
+      if (read_.done) in_->reader_sleeping.store(0, std::memory_order_relaxed);
+      if (write_.done) out_->writer_waiting.store(0, std::memory_order_relaxed);
+      const bool r_done = service_read();
+      const bool w_done = service_write();
+      if (!r_done || !w_done) sleep_or_service();
+    });
+  }
+
+  /// The control socket never carries data: readable means the peer is gone.
+  void watch_control() {
+    control_.async_wait(asio::local::stream_protocol::socket::wait_read,
+                        [this, alive = alive_](const boost::system::error_code& ec) {
+                          if (!*alive || ec) return;
+                          peer_gone_ = true;
+                          broken_.store(true, std::memory_order_release);
+                          // Bytes already in the ring are still delivered, then EOF.
+                          service_read();
+                          complete_write(asio::error::broken_pipe);
+                        });
+  }
+
+  void complete_read(const boost::system::error_code& ec, std::size_t n) {
+    if (!read_.done) return;
+    asio::post(io_, [h = std::move(read_.done), ec, n] { h(ec, n); });
+    read_ = {};
+  }
+  void complete_write(const boost::system::error_code& ec) {
+    if (!write_.done) return;
+    asio::post(io_, [h = std::move(write_.done), ec, n = write_.written] { h(ec, n); });
+    write_ = {};
+  }
+
+  asio::io_context& io_;
+  shm::mapping map_;
+  asio::posix::stream_descriptor bell_;
+  asio::local::stream_protocol::socket control_;
+  int peer_bell_;
+  std::string what_;
+  shm::ring_control* out_ = nullptr;
+  shm::ring_control* in_ = nullptr;
+  char* out_data_ = nullptr;
+  char* in_data_ = nullptr;
+  std::uint64_t size_ = 0;
+  std::uint64_t mask_ = 0;
+  std::uint64_t tail_ = 0;  // try_write's (serialised by the session)
+  std::uint64_t head_ = 0;  // the I/O thread's
+  std::atomic<bool> broken_{false};
+  // I/O thread only.
+  pending_read read_;
+  pending_write write_;
+  bool waiting_ = false;
+  bool closed_ = false;
+  bool peer_gone_ = false;
+  std::chrono::nanoseconds spin_{20'000};
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+ public:
+  shm_stream(const shm_stream&) = delete;
+  shm_stream& operator=(const shm_stream&) = delete;
+};
+
+} // namespace
+
+const boost::system::error_category& shm_category() noexcept {
+  static const shm_error_category category;
+  return category;
+}
+
+std::unique_ptr<byte_stream> make_shm_stream(asio::io_context& io, shm::link_fds fds, std::string what) {
+  try {
+    return std::make_unique<shm_stream>(io, fds, std::move(what));  // takes what it keeps
+  } catch (...) {
+    fds.close_all();
+    throw;
+  }
+}
+
+} // namespace troupe::transport
