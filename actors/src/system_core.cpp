@@ -1,4 +1,5 @@
 #include "troupe/actors/detail/system_core.hpp"
+#include "troupe/detail/logger.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -16,19 +17,7 @@ envelope* make_start_envelope();
 
 namespace {
 
-std::shared_ptr<spdlog::logger> make_logger() {
-  if (auto l = spdlog::get("troupe")) return l;
-  try {
-    return spdlog::stderr_color_mt("troupe");
-  } catch (const spdlog::spdlog_ex&) {
-    return spdlog::get("troupe");  // registered concurrently
-  }
-}
-
-spdlog::logger& log() {
-  static std::shared_ptr<spdlog::logger> l = make_logger();
-  return *l;
-}
+spdlog::logger& log() { return logger(); }
 
 std::string demangle(const std::type_info& t) {
   int status = 0;
