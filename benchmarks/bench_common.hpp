@@ -20,8 +20,10 @@ inline constexpr auto stall_limit = std::chrono::seconds(120);
 [[noreturn]] inline void usage_error(const std::string& msg) {
   std::fprintf(stderr,
                "troupe-bench: %s\n"
-               "usage: troupe-bench pingpong|fanin|spawn|ring|idle|remote-pingpong|remote-flood|uds-pingpong|pipe-pingpong|worker-spawn|serve\n"
-               "                    [--n N] [--k K] [--threads T] [--capacity C] [--connect HOST:PORT] [--port P]\n",
+               "usage: troupe-bench pingpong|fanin|spawn|ring|idle|remote-pingpong|remote-flood|uds-pingpong|pipe-pingpong|\n"
+               "                    shm-pingpong|shm-flood|worker-spawn|serve\n"
+               "                    [--n N] [--k K] [--threads T] [--capacity C] [--connect HOST:PORT]\n"
+               "       troupe-bench serve [--port P | --unix PATH | --shm PATH | --fds R,W] [--threads T]\n",
                msg.c_str());
   std::exit(2);
 }

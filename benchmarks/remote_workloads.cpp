@@ -127,6 +127,9 @@ class server {
         case link::unix_socket:
           ::execl(self, self, "serve", "--unix", path_.c_str(), "--threads", threads.c_str(), static_cast<char*>(nullptr));
           break;
+        case link::shm:
+          ::execl(self, self, "serve", "--shm", path_.c_str(), "--threads", threads.c_str(), static_cast<char*>(nullptr));
+          break;
         case link::pipes:
           ::execl(self, self, "serve", "--fds", fds.c_str(), "--threads", threads.c_str(), static_cast<char*>(nullptr));
           break;
@@ -174,6 +177,7 @@ class server {
     switch (how_) {
       case link::tcp: p = n.connect(host_, port_, std::chrono::seconds(10)); break;
       case link::unix_socket: p = n.connect_unix(path_, std::chrono::seconds(10)); break;
+      case link::shm: p = n.connect_shm(path_, std::chrono::seconds(10)); break;
       case link::pipes: p = n.adopt(read_fd_, write_fd_, /*initiator=*/true, std::chrono::seconds(10)); break;
     }
     if (!p.ok()) fail("cannot reach the serve node: " + std::string(p.message()));
@@ -273,8 +277,8 @@ outcome run_remote_pingpong(const remote_options& o, link how) {
   return {o.n, seconds_since(t0), ""};
 }
 
-outcome run_remote_flood(const remote_options& o) {
-  server srv(o, link::tcp);
+outcome run_remote_flood(const remote_options& o, link how) {
+  server srv(o, how);
   troupe::actor_system sys(config(o.threads));
   troupe::node n(sys, client_options());
   auto sink = srv.lookup<flood_sink>(n, "flood-sink");
@@ -333,8 +337,9 @@ void run_serve(const serve_options& so, u64 threads) {
   troupe::node_options opts;
   opts.name = "bench-serve-" + std::to_string(::getpid());
   opts.listen_port = so.port;
-  opts.listen = so.unix_path.empty() && so.read_fd < 0;
+  opts.listen = so.unix_path.empty() && so.shm_path.empty() && so.read_fd < 0;
   opts.listen_unix = so.unix_path;
+  opts.listen_shm = so.shm_path;
   troupe::node n(sys, opts);
   n.publish("ponger", sys.spawn<ponger>(&n));
   n.publish("flood-sink", sys.spawn<flood_sink>());

@@ -17,13 +17,14 @@ struct remote_options {
 };
 
 /// How the two processes are connected.
-enum class link { tcp, unix_socket, pipes };
+enum class link { tcp, unix_socket, pipes, shm };
 
-/// Where `serve` waits: a TCP port, a Unix socket path, or two inherited
-/// pipe descriptors.
+/// Where `serve` waits: a TCP port, a Unix socket path (plain, or for
+/// shared memory), or two inherited pipe descriptors.
 struct serve_options {
   std::uint16_t port = 0;
   std::string unix_path;
+  std::string shm_path;  ///< listen_shm
   int read_fd = -1;
   int write_fd = -1;
 };
@@ -32,7 +33,7 @@ struct serve_options {
 outcome run_remote_pingpong(const remote_options& o, link how);
 /// N Items (an int64 and a 16-byte string) to a counting actor in the other
 /// process; ends when it has counted N.
-outcome run_remote_flood(const remote_options& o);
+outcome run_remote_flood(const remote_options& o, link how);
 /// Spawns N worker processes one after another; each answers one message
 /// and exits.
 outcome run_worker_spawn(const remote_options& o);

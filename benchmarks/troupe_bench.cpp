@@ -220,6 +220,7 @@ struct options {
   u64 n = 0, k = 0, threads = 0, capacity = 0, port = 0;
   std::string connect;
   std::string unix_path;
+  std::string shm_path;
   std::string fds;
   bool port_given = false;
 };
@@ -237,6 +238,7 @@ options parse(int argc, char** argv) {
     else if (a == "--capacity") o.capacity = parse_number(a, argv[++i]);
     else if (a == "--connect") o.connect = argv[++i];
     else if (a == "--unix") o.unix_path = argv[++i];
+    else if (a == "--shm") o.shm_path = argv[++i];
     else if (a == "--fds") o.fds = argv[++i];
     else if (a == "--port") {
       const std::string_view v = argv[++i];
@@ -265,21 +267,24 @@ int main(int argc, char** argv) {
   else if (w == "ring") def(o.n, 1'000'000), def(o.k, 1000);
   else if (w == "idle") def(o.n, 100'000);
   else if (w == "remote-pingpong" || w == "uds-pingpong" || w == "pipe-pingpong") def(o.n, 20'000);
-  else if (w == "remote-flood") def(o.n, 5'000'000);
+  else if (w == "shm-pingpong") def(o.n, 200'000);
+  else if (w == "remote-flood" || w == "shm-flood") def(o.n, 5'000'000);
   else if (w == "worker-spawn") def(o.n, 200);
   else if (w == "serve") {}
   else usage_error("unknown workload '" + w + "'");
   if (o.threads == 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
   const bool remote = w == "remote-pingpong" || w == "remote-flood";
-  const bool local_link = w == "uds-pingpong" || w == "pipe-pingpong" || w == "worker-spawn";
+  const bool local_link = w == "uds-pingpong" || w == "pipe-pingpong" || w == "shm-pingpong" || w == "shm-flood" ||
+                          w == "worker-spawn";
   if (!o.connect.empty() && !remote) usage_error("--connect is for the remote workloads");
-  if ((o.port_given || !o.unix_path.empty() || !o.fds.empty()) && w != "serve") {
-    usage_error("--port, --unix and --fds are for serve");
+  if ((o.port_given || !o.unix_path.empty() || !o.shm_path.empty() || !o.fds.empty()) && w != "serve") {
+    usage_error("--port, --unix, --shm and --fds are for serve");
   }
   if (w == "serve") {
     serve_options so;
     so.port = static_cast<std::uint16_t>(o.port);
     so.unix_path = o.unix_path;
+    so.shm_path = o.shm_path;
     if (!o.fds.empty()) {
       const auto comma = o.fds.find(',');
       if (comma == std::string::npos) usage_error("--fds needs READ,WRITE descriptors");
@@ -290,10 +295,12 @@ int main(int argc, char** argv) {
   }
   if (remote || local_link) {
     const remote_options ro{o.n, o.threads, o.connect, "/proc/self/exe"};
-    const outcome r = w == "remote-flood"      ? run_remote_flood(ro)
+    const outcome r = w == "remote-flood"      ? run_remote_flood(ro, link::tcp)
+                      : w == "shm-flood"       ? run_remote_flood(ro, link::shm)
                       : w == "worker-spawn"    ? run_worker_spawn(ro)
                       : w == "uds-pingpong"    ? run_remote_pingpong(ro, link::unix_socket)
                       : w == "pipe-pingpong"   ? run_remote_pingpong(ro, link::pipes)
+                      : w == "shm-pingpong"    ? run_remote_pingpong(ro, link::shm)
                                                : run_remote_pingpong(ro, link::tcp);
     std::printf("{\"workload\":\"%s\",\"n\":%llu,\"threads\":%llu,\"seconds\":%.6f,\"ns_per_op\":%.1f,"
                 "\"ops_per_s\":%.0f,\"rss_bytes\":%llu%s}\n",

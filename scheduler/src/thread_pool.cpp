@@ -28,6 +28,11 @@ struct thread_pool::worker {
   work_queue<resumable, 256> local; // owner pushes, anyone pops
   std::counting_semaphore<> wake{0};
   std::thread thread;
+  // Odd while the worker watches pollers (from the start to the end of a
+  // search); remove_poller waits for it to change.
+  std::atomic<std::uint64_t> poll_epoch{0};
+  idle_poller* watched[max_pollers] = {};  // owner only: what this search watches
+  std::size_t watching = 0;
 };
 
 namespace {
@@ -36,6 +41,7 @@ constexpr unsigned max_hot_streak = 32;  // next-slot runs in a row before the q
 constexpr unsigned inject_check_every = 61;
 constexpr std::size_t inject_batch = 32;
 constexpr auto stuck_check = std::chrono::milliseconds(2);
+constexpr std::size_t poll_spin_factor = 4;
 } // namespace
 
 void pool_options::validate() const {
@@ -82,6 +88,66 @@ void thread_pool::stop() {
   for (auto& w : workers_) {
     if (w->thread.joinable()) w->thread.join();
   }
+}
+
+bool thread_pool::add_poller(idle_poller* p) {
+  std::lock_guard lock(pollers_mx_);
+  for (std::size_t i = 0; i < max_pollers; ++i) {
+    if (pollers_[i].load(std::memory_order_relaxed) != nullptr) continue;
+    pollers_[i].store(p, std::memory_order_release);
+    if (poller_slots_.load(std::memory_order_relaxed) <= i) poller_slots_.store(i + 1, std::memory_order_release);
+    return true;
+  }
+  return false;
+}
+
+void thread_pool::remove_poller(idle_poller* p) {
+  {
+    std::lock_guard lock(pollers_mx_);
+    for (auto& slot : pollers_) {
+      if (slot.load(std::memory_order_relaxed) == p) slot.store(nullptr, std::memory_order_release);
+    }
+  }
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // A worker that saw `p` is in a search: wait until that search is over.
+  for (auto& w : workers_) {
+    const std::uint64_t e = w->poll_epoch.load(std::memory_order_acquire);
+    if ((e & 1) == 0) continue;
+    while (w->poll_epoch.load(std::memory_order_acquire) == e) std::this_thread::yield();
+  }
+}
+
+void thread_pool::begin_watch(worker& w) noexcept {
+  const std::size_t slots = poller_slots_.load(std::memory_order_acquire);
+  // One watcher at a time: more would only take CPU from the work.
+  if (slots == 0 || watcher_.load(std::memory_order_relaxed) || watcher_.exchange(true, std::memory_order_acquire)) return;
+  w.poll_epoch.store(w.poll_epoch.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with remove_poller
+  w.watching = 0;
+  for (std::size_t i = 0; i < slots; ++i) {
+    if (idle_poller* p = pollers_[i].load(std::memory_order_acquire)) {
+      p->watch(true);
+      w.watched[w.watching++] = p;
+    }
+  }
+  if (w.watching == 0) {
+    w.poll_epoch.store(w.poll_epoch.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    watcher_.store(false, std::memory_order_release);
+  }
+}
+
+bool thread_pool::poll_watched(worker& w) noexcept {
+  bool found = false;
+  for (std::size_t i = 0; i < w.watching; ++i) found = w.watched[i]->poll() || found;
+  return found;
+}
+
+void thread_pool::end_watch(worker& w) noexcept {
+  if (w.watching == 0) return;
+  for (std::size_t i = 0; i < w.watching; ++i) w.watched[i]->watch(false);
+  w.watching = 0;
+  w.poll_epoch.store(w.poll_epoch.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  watcher_.store(false, std::memory_order_release);
 }
 
 bool thread_pool::on_worker() const noexcept { return tls_worker != nullptr && tls_worker->pool == this; }
@@ -269,8 +335,17 @@ bool thread_pool::cancel_park(worker& w) {
 
 resumable* thread_pool::park(worker& w) {
   searching_.fetch_add(1, std::memory_order_relaxed);
-  for (std::size_t i = 0; i < opts_.spin_rounds; ++i) {
-    if (resumable* r = find_work(w, false)) {
+  begin_watch(w);
+  // The watcher searches longer: a message from another process is a few
+  // microseconds away while the peer is busy, and missing it costs two
+  // wake-ups (the I/O thread's, then a worker's).
+  const std::size_t rounds = w.watching != 0 ? opts_.spin_rounds * poll_spin_factor : opts_.spin_rounds;
+  for (std::size_t i = 0; i < rounds; ++i) {
+    // What a poller takes in is scheduled on this worker: look again at once.
+    // (A poller runs on this worker: what it wakes may be in our hot slot.)
+    if (w.watching != 0 && poll_watched(w)) i = 0;
+    if (resumable* r = find_work(w, true)) {
+      end_watch(w);
       searching_.fetch_sub(1, std::memory_order_relaxed);
       // Wake-ups were skipped while we searched: pass one on if more is queued.
       if (!w.local.maybe_empty() || injected_size_.load(std::memory_order_relaxed) != 0) notify_one();
@@ -278,6 +353,7 @@ resumable* thread_pool::park(worker& w) {
     }
     for (int k = 0; k < 16; ++k) cpu_relax();
   }
+  end_watch(w);  // its last look may schedule work: found below
   searching_.fetch_sub(1, std::memory_order_relaxed);
   {
     std::lock_guard lock(idle_mx_);
@@ -285,7 +361,7 @@ resumable* thread_pool::park(worker& w) {
     idle_count_.store(idle_.size(), std::memory_order_relaxed);
   }
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (resumable* r = find_work(w, false); r != nullptr || stopping_.load()) {
+  if (resumable* r = find_work(w, true); r != nullptr || stopping_.load()) {
     if (!cancel_park(w)) w.wake.acquire();  // consume the wake-up meant for us
     return r;
   }

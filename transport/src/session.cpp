@@ -1,4 +1,5 @@
 #include "session.hpp"
+#include "troupe/detail/logger.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 
@@ -6,21 +7,13 @@
 #include <cstring>
 
 #include "node_impl.hpp"
+#include "shm_stream.hpp"
+#include "troupe/actors/detail/system_core.hpp"
 #include "troupe/proto/troupe.pb.h"
 
 namespace troupe::transport {
 
-spdlog::logger& log() {
-  static std::shared_ptr<spdlog::logger> l = [] {
-    if (auto existing = spdlog::get("troupe")) return existing;
-    try {
-      return spdlog::stderr_color_mt("troupe");
-    } catch (const spdlog::spdlog_ex&) {
-      return spdlog::get("troupe");
-    }
-  }();
-  return *l;
-}
+spdlog::logger& log() { return detail::logger(); }
 
 namespace {
 constexpr std::size_t read_chunk = 256 * 1024;
@@ -195,7 +188,7 @@ session::~session() {
 }
 
 void session::start() {
-  last_read_ = std::chrono::steady_clock::now();
+  last_read_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
   append([&](std::string& out) { hs_.start(out); });
   timer_ = std::make_unique<asio::steady_timer>(node_.io);
   timer_->expires_after(node_.opts.handshake_timeout);
@@ -209,6 +202,14 @@ void session::start() {
 
 void session::read_more() {
   if (closed_) return;
+  if (polled_) {
+    // From here on idle workers read too; the I/O thread waits on the doorbell.
+    polling_ = core_->pool().add_poller(this);
+    if (!polling_) log().info("troupe node {}: {}: too many polled connections: this one is read by the I/O thread only",
+                              node_.opts.name, endpoint_);
+    wait_polled();
+    return;
+  }
   stream_->async_read_some(rbuf_.data() + rlen_, rbuf_.size() - rlen_,
                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
                            if (self->closed_) return;
@@ -222,8 +223,72 @@ void session::read_more() {
 }
 
 void session::on_read(std::size_t n) {
+  if (consume(n)) read_more();
+}
+
+void session::wait_polled(bool if_ready_now) {
+  if (closed_) return;
+  stream_->async_wait_readable(
+      [self = shared_from_this()] {
+        if (self->closed_) return;
+        // Busy: a worker holds the token and looks again when it lets go;
+        // we sleep until the doorbell rings.
+        self->wait_polled(self->drain() != drained::busy);
+      },
+      if_ready_now);
+}
+
+session::drained session::drain() noexcept {
+  if (reading_.exchange(true, std::memory_order_acquire)) return drained::busy;
+  detail::never_block_scope never_block;  // as on the I/O thread: a full mailbox must not stall the connection
+  bool any = false;
+  for (;;) {
+    while (!closed_.load(std::memory_order_relaxed) && !read_stopped_.load(std::memory_order_relaxed)) {
+      boost::system::error_code ec;
+      const std::size_t n = stream_->read_now(rbuf_.data() + rlen_, rbuf_.size() - rlen_, ec);
+      if (ec) {
+        if (ec.category() == shm_category()) node_.counters.bad_frames.fetch_add(1, std::memory_order_relaxed);
+        end_from_reader(ec == asio::error::eof ? std::string("connection closed by the peer") : "read failed: " + ec.message());
+        break;
+      }
+      if (n == 0) break;
+      any = true;
+      if (!consume(n)) break;
+    }
+    reading_.store(false, std::memory_order_release);
+    // Bytes that came while we held the token, seen by nobody else: ours.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (closed_.load(std::memory_order_relaxed) || read_stopped_.load(std::memory_order_relaxed) || !stream_->readable() ||
+        reading_.exchange(true, std::memory_order_acquire)) {
+      break;
+    }
+  }
+  return any ? drained::some : drained::nothing;
+}
+
+void session::watch(bool on) noexcept {
+  stream_->watch(on);
+  // Bytes written while the writer saw us watching rang no doorbell.
+  if (!on) poll();
+}
+
+bool session::poll() noexcept {
+  if (!stream_->readable()) return false;
+  return drain() == drained::some;
+}
+
+void session::end_from_reader(const std::string& reason, bool log_warning) {
+  if (node_.io.get_executor().running_in_this_thread()) {
+    down(reason, log_warning);
+    return;
+  }
+  if (read_stopped_.exchange(true)) return;
+  asio::post(node_.io, [self = shared_from_this(), reason, log_warning] { self->down(reason, log_warning); });
+}
+
+bool session::consume(std::size_t n) {
   rlen_ += n;
-  last_read_ = std::chrono::steady_clock::now();
+  last_read_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
   node_.counters.bytes_in.fetch_add(n, std::memory_order_relaxed);
   framing_error err = framing_error::none;
   std::size_t used = 0;
@@ -234,7 +299,7 @@ void session::on_read(std::size_t n) {
     limit = was_established ? node_.opts.max_frame_bytes : handshake_max_frame;
     used += split_frames(std::string_view(rbuf_.data() + used, rlen_ - used), limit, err,
                          [&](const frame_view& f) { return on_frame(f) && established_ == was_established; });
-    if (closed_) return;
+    if (closed_ || read_stopped_) return false;
     if (err != framing_error::none || established_ == was_established) break;
   }
   if (err != framing_error::none) {
@@ -243,7 +308,7 @@ void session::on_read(std::size_t n) {
                         " exceeds the maximum of " + std::to_string(limit) + " bytes" +
                         (established_ ? "" : " before the handshake")
                   : std::string("frame of length 0"));
-    return;
+    return false;
   }
   if (used > 0) {
     std::memmove(rbuf_.data(), rbuf_.data() + used, rlen_ - used);
@@ -256,11 +321,11 @@ void session::on_read(std::size_t n) {
     rbuf_.resize(read_chunk);
     rbuf_.shrink_to_fit();
   }
-  read_more();
+  return true;
 }
 
 bool session::on_frame(const frame_view& f) {
-  if (closed_) return false;
+  if (closed_ || read_stopped_) return false;
   if (!established_) return on_handshake_frame(f);
   if (f.kind == static_cast<std::uint8_t>(frame_kind::message)) return on_message(f);
   return on_control(f);
@@ -318,6 +383,7 @@ bool session::on_handshake_frame(const frame_view& f) {
 
 void session::established() {
   established_ = true;
+  polled_ = stream_->pollable();
   {
     std::lock_guard lock(wmx_);
     peer_max_frame_ = hs_.peer_max_frame() != 0 ? hs_.peer_max_frame() : default_max_frame_bytes;
@@ -344,7 +410,8 @@ void session::arm_heartbeat() {
   timer_->expires_after(node_.opts.heartbeat_interval);
   timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (ec || self->closed_) return;
-    const auto silent = std::chrono::steady_clock::now() - self->last_read_;
+    const auto silent = std::chrono::steady_clock::now() -
+                        std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(self->last_read_.load()));
     if (silent > self->node_.opts.heartbeat_timeout) {
       self->node_.counters.hb_timeouts.fetch_add(1, std::memory_order_relaxed);
       self->down("no heartbeat for " +
@@ -360,7 +427,7 @@ void session::arm_heartbeat() {
 
 bool session::bad_frame(const std::string& why) {
   node_.counters.bad_frames.fetch_add(1, std::memory_order_relaxed);
-  down("bad frame: " + why);
+  end_from_reader("bad frame: " + why);
   return false;
 }
 
@@ -427,6 +494,10 @@ void session::write_pending() {
 void session::down(const std::string& reason, bool log_warning) {
   if (closed_) return;
   closed_ = true;
+  if (polling_) {
+    polling_ = false;
+    core_->pool().remove_poller(this);  // no worker reads from here on
+  }
   if (timer_) timer_->cancel();
   std::unordered_map<std::uint64_t, pending_ask> asks;
   std::vector<detail::cell_ptr> parked;
@@ -735,7 +806,7 @@ bool session::on_control(const frame_view& f) {
     case frame_kind::goodbye: {
       wire::Goodbye g;
       std::string why = parse(g, f) ? g.reason() : std::string("(unreadable)");
-      down("the peer left: " + why.substr(0, 256), false);
+      end_from_reader("the peer left: " + why.substr(0, 256), false);
       log().info("troupe node {}: {} left: {}", node_.opts.name, peer_name_, why.substr(0, 256));
       return false;
     }

@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "troupe/actors/remote.hpp"
+#include "troupe/scheduler/idle_poller.hpp"
 #include "troupe/transport/byte_stream.hpp"
 #include "troupe/transport/frame.hpp"
 #include "troupe/transport/handshake.hpp"
@@ -74,7 +75,7 @@ struct lookup_state {
   std::string error;  // set when the session ended first
 };
 
-class session final : public remote::port, public std::enable_shared_from_this<session> {
+class session final : public remote::port, public idle_poller, public std::enable_shared_from_this<session> {
  public:
   session(node_impl& node, std::unique_ptr<byte_stream> stream, handshake::role role,
           std::optional<dial_target> dial, std::shared_ptr<dial_state> waiter);
@@ -137,6 +138,10 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   void send_raw(std::string&& frame) override;
   void forget(remote::proxy& p) noexcept override;
 
+  // -- idle_poller (a polled stream, once established: pool workers) --
+  void watch(bool on) noexcept override;
+  bool poll() noexcept override;
+
  private:
   struct pending_ask {
     detail::reply_slot_base* slot;
@@ -159,6 +164,18 @@ class session final : public remote::port, public std::enable_shared_from_this<s
 
   void read_more();
   void on_read(std::size_t n);
+  /// Splits and handles the frames in rbuf_ after `n` new bytes. The I/O
+  /// thread, or whoever holds the read token of a polled stream. False
+  /// when the session is over (or ending).
+  bool consume(std::size_t n);
+  enum class drained : std::uint8_t { nothing, some, busy };
+  /// Reads a polled stream until it is empty, under the read token. Any thread.
+  drained drain() noexcept;
+  /// I/O thread: drains when the stream's doorbell rings, for ever.
+  void wait_polled(bool if_ready_now = true);
+  /// Ends the session from the read path: at once on the I/O thread, from
+  /// a poller by a post (and no frame is handled after this one).
+  void end_from_reader(const std::string& reason, bool log_warning = true);
   bool on_frame(const frame_view& f);
   bool on_handshake_frame(const frame_view& f);
   bool on_message(const frame_view& f);
@@ -197,14 +214,20 @@ class session final : public remote::port, public std::enable_shared_from_this<s
   std::uint64_t peer_incarnation_ = 0;
   std::uint32_t peer_max_frame_ = 0;
   bool established_ = false;
-  bool closed_ = false;
+  std::atomic<bool> closed_{false};  // written by the I/O thread; pollers read it
   bool duplicate_ = false;
   std::atomic<bool> alive_{false};
 
   // Reading.
   std::string rbuf_;
   std::size_t rlen_ = 0;
-  std::chrono::steady_clock::time_point last_read_;
+  std::atomic<std::chrono::steady_clock::rep> last_read_{0};  // steady_clock ticks
+  // A polled stream (shared memory): read by whoever holds the token, the
+  // I/O thread or an idle pool worker; the state above is the token's.
+  bool polled_ = false;             // set when established
+  bool polling_ = false;            // registered with the pool (I/O thread)
+  std::atomic<bool> reading_{false};   // the read token
+  std::atomic<bool> read_stopped_{false};  // a poller ended the session: handle no more frames
   // Writing, all under wmx_: frames accumulate in out_ while wbuf_ is
   // being written by the I/O thread.
   std::mutex wmx_;

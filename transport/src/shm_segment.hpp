@@ -31,6 +31,10 @@ struct ring_control {
   /// The producer waits for space; the consumer that clears it rings the
   /// producer's doorbell.
   alignas(64) std::atomic<std::uint32_t> writer_waiting;
+  /// Threads of the consumer polling the ring: while any does, the producer
+  /// rings no doorbell. Only a hint: a wrong value costs a wake-up or delay,
+  /// never a lost byte (the consumer's I/O thread keeps its doorbell armed).
+  alignas(64) std::atomic<std::uint32_t> watchers;
 };
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "rings need address-free 64-bit atomics");
 

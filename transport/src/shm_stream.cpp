@@ -49,7 +49,7 @@ class shm_stream final : public byte_stream {
     mask_ = size_ - 1;
     // Our own positions: the peer cannot move them, only we publish them.
     tail_ = out_->tail.load(std::memory_order_relaxed);
-    head_ = in_->head.load(std::memory_order_relaxed);
+    head_.store(in_->head.load(std::memory_order_relaxed), std::memory_order_relaxed);
     bell_.assign(fds.doorbell);
     fds.doorbell = -1;
     control_.assign(asio::local::stream_protocol(), fds.control);
@@ -70,7 +70,7 @@ class shm_stream final : public byte_stream {
     const auto until = clock::now() + spin_;
     int k = 0;
     while (!closed_) {
-      if (in_->tail.load(std::memory_order_acquire) != head_) {
+      if (in_->tail.load(std::memory_order_acquire) != head_.load(std::memory_order_relaxed)) {
         spin_ = std::min(spin_ * 2, std::chrono::nanoseconds(max_spin));
         service_read();
         return;
@@ -111,7 +111,10 @@ class shm_stream final : public byte_stream {
     out_->tail.store(tail_, std::memory_order_release);
     // Dekker with the reader: it sets reader_sleeping, then looks at tail.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (out_->reader_sleeping.load(std::memory_order_relaxed) != 0 && out_->reader_sleeping.exchange(0) != 0) ring();
+    if (out_->watchers.load(std::memory_order_relaxed) == 0 && out_->reader_sleeping.load(std::memory_order_relaxed) != 0 &&
+        out_->reader_sleeping.exchange(0) != 0) {
+      ring();
+    }
     return static_cast<ssize_t>(n);
   }
 
@@ -150,30 +153,71 @@ class shm_stream final : public byte_stream {
   /// Completes the pending read if bytes (or an error) are there.
   bool service_read() {
     if (!read_.done) return true;
+    boost::system::error_code ec;
+    const std::size_t n = read_now(read_.data, read_.size, ec);
+    if (n == 0 && !ec) return false;
+    complete_read(ec, n);
+    return true;
+  }
+
+ public:
+  [[nodiscard]] bool pollable() const noexcept override { return true; }
+
+  std::size_t read_now(char* data, std::size_t size, boost::system::error_code& ec) noexcept override {
+    const std::uint64_t head = head_.load(std::memory_order_relaxed);
     const std::uint64_t tail = in_->tail.load(std::memory_order_acquire);
-    if (tail - head_ > size_) {
+    if (tail - head > size_) {
       broken_.store(true, std::memory_order_release);
-      complete_read(boost::system::error_code(static_cast<int>(shm_error::bad_index), shm_category()), 0);
-      return true;
+      ec = boost::system::error_code(static_cast<int>(shm_error::bad_index), shm_category());
+      return 0;
     }
-    const std::size_t n = std::min<std::uint64_t>(read_.size, tail - head_);
+    const std::size_t n = std::min<std::uint64_t>(size, tail - head);
     if (n == 0) {
-      if (peer_gone_) {
-        complete_read(asio::error::eof, 0);
-        return true;
-      }
-      return false;
+      if (peer_gone_.load(std::memory_order_acquire)) ec = asio::error::eof;
+      return 0;
     }
-    const std::size_t at = head_ & mask_;
+    const std::size_t at = head & mask_;
     const std::size_t first = std::min(n, size_ - at);
-    std::memcpy(read_.data, in_data_ + at, first);
-    std::memcpy(read_.data + first, in_data_, n - first);
-    head_ += n;
-    in_->head.store(head_, std::memory_order_release);
+    std::memcpy(data, in_data_ + at, first);
+    std::memcpy(data + first, in_data_, n - first);
+    head_.store(head + n, std::memory_order_relaxed);
+    in_->head.store(head + n, std::memory_order_release);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (in_->writer_waiting.load(std::memory_order_relaxed) != 0 && in_->writer_waiting.exchange(0) != 0) ring();
-    complete_read({}, n);
-    return true;
+    return n;
+  }
+
+  [[nodiscard]] bool readable() const noexcept override {
+    return in_->tail.load(std::memory_order_acquire) != head_.load(std::memory_order_relaxed) ||
+           peer_gone_.load(std::memory_order_acquire);
+  }
+
+  void watch(bool on) noexcept override {
+    if (on) {
+      in_->watchers.fetch_add(1, std::memory_order_seq_cst);
+    } else {
+      in_->watchers.fetch_sub(1, std::memory_order_seq_cst);
+    }
+  }
+
+  void async_wait_readable(std::function<void()> ready, bool if_ready_now) override {
+    if (closed_) return;
+    ready_ = std::move(ready);
+    in_->reader_sleeping.store(1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (if_ready_now && readable()) {
+      in_->reader_sleeping.store(0, std::memory_order_relaxed);
+      asio::post(io_, [this, alive = alive_] {
+        if (*alive) fire_ready();
+      });
+      return;
+    }
+    arm_bell();
+  }
+
+ private:
+  void fire_ready() {
+    if (auto r = std::exchange(ready_, nullptr)) r();
   }
 
   /// Writes what fits of the pending write; true when it is complete.
@@ -210,6 +254,11 @@ class shm_stream final : public byte_stream {
       });
       return;
     }
+    arm_bell();
+  }
+
+  /// Waits on our doorbell (once, whoever asks). I/O thread.
+  void arm_bell() {
     if (waiting_) return;
     waiting_ = true;
     bell_.async_wait(asio::posix::stream_descriptor::wait_read, [this, alive = alive_](const boost::system::error_code& ec) {
@@ -222,6 +271,7 @@ class shm_stream final : public byte_stream {
       if (write_.done) out_->writer_waiting.store(0, std::memory_order_relaxed);
       const bool r_done = service_read();
       const bool w_done = service_write();
+      fire_ready();
       if (!r_done || !w_done) sleep_or_service();
     });
   }
@@ -231,10 +281,11 @@ class shm_stream final : public byte_stream {
     control_.async_wait(asio::local::stream_protocol::socket::wait_read,
                         [this, alive = alive_](const boost::system::error_code& ec) {
                           if (!*alive || ec) return;
-                          peer_gone_ = true;
+                          peer_gone_.store(true, std::memory_order_release);
                           broken_.store(true, std::memory_order_release);
                           // Bytes already in the ring are still delivered, then EOF.
                           service_read();
+                          fire_ready();
                           complete_write(asio::error::broken_pipe);
                         });
   }
@@ -263,14 +314,15 @@ class shm_stream final : public byte_stream {
   std::uint64_t size_ = 0;
   std::uint64_t mask_ = 0;
   std::uint64_t tail_ = 0;  // try_write's (serialised by the session)
-  std::uint64_t head_ = 0;  // the I/O thread's
+  std::atomic<std::uint64_t> head_{0};  // the reader's (one thread at a time)
   std::atomic<bool> broken_{false};
   // I/O thread only.
   pending_read read_;
   pending_write write_;
   bool waiting_ = false;
   bool closed_ = false;
-  bool peer_gone_ = false;
+  std::atomic<bool> peer_gone_{false};
+  std::function<void()> ready_;  // async_wait_readable's
   std::chrono::nanoseconds spin_{20'000};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "troupe/scheduler/idle_poller.hpp"
 #include "troupe/scheduler/resumable.hpp"
 
 namespace troupe {
@@ -74,6 +75,15 @@ class thread_pool {
   /// @threadsafe (a snapshot)
   [[nodiscard]] pool_stats stats() const noexcept;
 
+  /// Idle workers poll `p` from now on (see idle_poller). At most
+  /// `max_pollers` at once: false when full (`p` is then not polled).
+  /// @threadsafe
+  bool add_poller(idle_poller* p);
+  /// Stops polling `p`; returns once no worker is in a call on it. Must not
+  /// be called from a worker. @threadsafe
+  void remove_poller(idle_poller* p);
+  static constexpr std::size_t max_pollers = 32;
+
   struct worker;  // private to the implementation
 
  private:
@@ -87,6 +97,9 @@ class thread_pool {
   void push_local(worker& w, resumable* r) noexcept;
   void notify_one() noexcept;
   resumable* park(worker& w);
+  void begin_watch(worker& w) noexcept;
+  bool poll_watched(worker& w) noexcept;
+  void end_watch(worker& w) noexcept;
   bool cancel_park(worker& w);
 
   pool_options opts_;
@@ -105,6 +118,12 @@ class thread_pool {
   std::atomic<std::size_t> searching_{0};  // workers spinning before they park
 
   std::atomic<std::uint64_t> steals_{0}, parks_{0}, injected_total_{0};
+
+  // Idle pollers: a fixed table (null = free), read by searching workers.
+  std::mutex pollers_mx_;
+  std::atomic<idle_poller*> pollers_[max_pollers] = {};
+  std::atomic<std::size_t> poller_slots_{0};  // slots in use are below this
+  std::atomic<bool> watcher_{false};          // a worker watches the pollers
 
   // Watchdog for actors waiting in the hot slot of a worker stuck in a long
   // turn. Asleep (no CPU) whenever no hot slot is in use.

@@ -16,6 +16,7 @@
 #include <string>
 #include <system_error>
 
+#include <boost/asio/error.hpp>
 #include <boost/system/error_code.hpp>
 
 namespace troupe::transport {
@@ -37,6 +38,31 @@ class byte_stream {
   virtual void close() noexcept = 0;
   /// The other end, for logs ("127.0.0.1:4242", "pipe 7").
   [[nodiscard]] virtual std::string describe() const = 0;
+
+  // -- Polled streams (shared memory): bytes can be taken without a system
+  // -- call, so the session also reads from idle pool workers (idle_poller).
+  /// True for a polled stream; the rest of this section applies only then.
+  [[nodiscard]] virtual bool pollable() const noexcept { return false; }
+  /// Copies what has arrived into [data, data + size): the count, 0 when
+  /// nothing has. Sets `ec` when the stream is over (eof once the peer is
+  /// gone and everything it wrote was read). One thread at a time.
+  virtual std::size_t read_now(char* data, std::size_t size, boost::system::error_code& ec) noexcept;
+  /// True when read_now would return bytes or an error. Any thread.
+  [[nodiscard]] virtual bool readable() const noexcept { return false; }
+  /// One more (on) or one fewer (off) thread polls: while any does, the
+  /// writer need not ring the doorbell. Any thread.
+  virtual void watch(bool /*on*/) noexcept {}
+  /// I/O thread: runs `ready` on the I/O thread once bytes may have arrived
+  /// unseen by any poller, or the stream broke; at once when bytes are
+  /// there now, unless `if_ready_now` is false (the reader that holds them
+  /// looks again when it lets go).
+  virtual void async_wait_readable(std::function<void()> ready, bool if_ready_now);
 };
+
+inline std::size_t byte_stream::read_now(char*, std::size_t, boost::system::error_code& ec) noexcept {
+  ec = boost::asio::error::operation_not_supported;
+  return 0;
+}
+inline void byte_stream::async_wait_readable(std::function<void()>, bool) {}
 
 } // namespace troupe::transport
