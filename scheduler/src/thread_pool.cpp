@@ -41,7 +41,6 @@ constexpr unsigned max_hot_streak = 32;  // next-slot runs in a row before the q
 constexpr unsigned inject_check_every = 61;
 constexpr std::size_t inject_batch = 32;
 constexpr auto stuck_check = std::chrono::milliseconds(2);
-constexpr std::size_t poll_spin_factor = 4;
 } // namespace
 
 void pool_options::validate() const {
@@ -335,12 +334,10 @@ bool thread_pool::cancel_park(worker& w) {
 
 resumable* thread_pool::park(worker& w) {
   searching_.fetch_add(1, std::memory_order_relaxed);
+  // The watcher polls shared-memory connections while it searches: a
+  // message from another process is then run here, with no wake-up.
   begin_watch(w);
-  // The watcher searches longer: a message from another process is a few
-  // microseconds away while the peer is busy, and missing it costs two
-  // wake-ups (the I/O thread's, then a worker's).
-  const std::size_t rounds = w.watching != 0 ? opts_.spin_rounds * poll_spin_factor : opts_.spin_rounds;
-  for (std::size_t i = 0; i < rounds; ++i) {
+  for (std::size_t i = 0; i < opts_.spin_rounds; ++i) {
     // What a poller takes in is scheduled on this worker: look again at once.
     // (A poller runs on this worker: what it wakes may be in our hot slot.)
     if (w.watching != 0 && poll_watched(w)) i = 0;
