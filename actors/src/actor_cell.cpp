@@ -13,6 +13,7 @@
 #include "troupe/actors/detail/cell_extras.hpp"
 #include "troupe/actors/detail/ops.hpp"
 #include "troupe/actors/detail/system_core.hpp"
+#include "spill_box.hpp"
 #include "troupe/actors/signals.hpp"
 #include "system_messages.hpp"
 
@@ -199,6 +200,7 @@ actor_cell::~actor_cell() {
   if (muted_on_ != nullptr) muted_on_->release();
   delete mute_list_.load(std::memory_order_acquire);
   delete extras_;
+  delete spill_;
 }
 
 std::string actor_cell::type_name() const {
@@ -273,6 +275,7 @@ send_result actor_cell::enqueue_slow(envelope* e, admission a) noexcept {
       return send_result::ok;
     }
     case admission::refused: {
+      if (spill_ != nullptr) return spill_offer(e);
       const bool fail_policy = mailbox_.policy() == overflow::fail;
       sys_->count_drop(fail_policy ? drop_reason::mailbox_full : drop_reason::dropped_newest, *e->ops->type);
       discard(e, ask_error::mailbox_full, fail_policy ? "mailbox full" : "dropped: mailbox full (drop_newest)");
@@ -283,6 +286,50 @@ send_result actor_cell::enqueue_slow(envelope* e, admission a) noexcept {
       dead_letter(e);
       return send_result::dead;
     default: return send_result::ok;
+  }
+}
+
+void actor_cell::attach_spill(const spill_options& o, std::vector<remote::inbound_type> accepts) {
+  spill_ = new spill_box(*this, o, std::move(accepts));
+}
+
+send_result actor_cell::spill_offer(envelope* e) noexcept {
+  for (;;) {
+    bool schedule_me = false;
+    const auto out = spill_->offer(e, schedule_me);
+    if (schedule_me) schedule();
+    switch (out) {
+      case spill_box::outcome::spilled: return send_result::ok;
+      case spill_box::outcome::held: {
+        // Behind a full disk (or not serialisable): the sender waits, as
+        // with mute_sender.
+        actor_cell* cur = tls_current;
+        if (cur == this) return send_result::ok;
+        if (cur != nullptr) {
+          cur->mute_on(this);
+          return send_result::muted;
+        }
+        if (!tls_never_block) spill_->wait_until_drained();
+        return send_result::ok;
+      }
+      case spill_box::outcome::full:
+        sys_->count_drop(drop_reason::mailbox_full, *e->ops->type);
+        discard(e, ask_error::mailbox_full, "mailbox full (spill disk full)");
+        return send_result::full;
+      case spill_box::outcome::closed:
+        dead_letter(e);
+        return send_result::dead;
+      case spill_box::outcome::retry: {
+        const admission a = mailbox_.push(e);
+        if (a == admission::accepted) return send_result::ok;
+        if (a == admission::accepted_schedule) {
+          schedule_hot();
+          return send_result::ok;
+        }
+        if (a == admission::refused) continue;
+        return enqueue_slow(e, a);
+      }
+    }
   }
 }
 
@@ -378,7 +425,9 @@ void actor_cell::wake_muted() noexcept {
     std::lock_guard lock(ml->mx);
     // Senders may have filled the mailbox again since the caller looked:
     // wake nobody into a full mailbox (the consumer will come back here).
-    if (!mailbox_.is_closed() && mailbox_.depth() > mailbox_.low_water()) return;
+    if (!mailbox_.is_closed() && (mailbox_.depth() > mailbox_.low_water() || (spill_ != nullptr && spill_->holding()))) {
+      return;
+    }
     actors.swap(ml->actors);
     threads.swap(ml->threads);
     ml->waiting.store(0, std::memory_order_relaxed);
@@ -429,9 +478,18 @@ resumable::result actor_cell::resume() {
     } else {
       if (trims) trim_oldest(t.user);
       e = static_cast<envelope*>(mailbox_.pop());
-      if (e == nullptr) break;
+      if (e != nullptr) {
+        ++t.user;
+      } else if (spill_ != nullptr) [[unlikely]] {
+        // Memory is empty: the spilled messages, oldest first.
+        bool released = false;
+        e = spill_->next(released);
+        if (released) ++t.user;  // the spill's token
+        if (e == nullptr) break;
+      } else {
+        break;
+      }
       ++handled;
-      ++t.user;
     }
     try {
       e->ops->invoke(*this, e);
@@ -552,6 +610,7 @@ resumable::result actor_cell::final_stop(turn t) noexcept {
     extras_->unstashed.clear();
     extras_->suspended = false;
   }
+  if (spill_ != nullptr) t.user += spill_->shut_down();
   close_and_drain(t);
   if (extras_ != nullptr) {
     std::vector<watcher> watchers = std::move(extras_->watchers);

@@ -53,9 +53,9 @@ class mailbox {
   /// tail; no lock, no CAS loop.
   /// @threadsafe
   [[nodiscard]] admission push(mpsc_node* n) noexcept {
-    if (refuse_at_ != 0) {
+    if (const std::size_t limit = refuse_at_.load(std::memory_order_relaxed); limit != never) {
       const std::uint64_t d = depth_.load(std::memory_order_relaxed);
-      if ((d & user_mask) >= refuse_at_ && (d & closed_bit) == 0) return admission::refused;
+      if ((d & user_mask) >= limit && (d & closed_bit) == 0) return admission::refused;
     }
     const std::uint64_t old = depth_.fetch_add(1, std::memory_order_seq_cst);
     if (old & closed_bit) [[unlikely]] {
@@ -134,15 +134,27 @@ class mailbox {
   [[nodiscard]] overflow policy() const noexcept { return policy_; }
   [[nodiscard]] bool bounded() const noexcept { return capacity_ != mailbox_options::unbounded; }
 
+  /// For a refusing policy (spill): refuse every user message (`all`), or
+  /// refuse at capacity again. A push racing with the change may go either
+  /// way. @threadsafe
+  void refuse_all(bool all) noexcept { refuse_at_.store(all ? 0 : capacity_, std::memory_order_relaxed); }
+
+  /// Counts one user message that is not in the queue (the consumer keeps
+  /// it elsewhere): the consumer is scheduled as for a message, and removes
+  /// the token with `finish` like one. True when the caller must schedule
+  /// it (it was idle). @threadsafe
+  [[nodiscard]] bool add_token() noexcept { return depth_.fetch_add(1, std::memory_order_seq_cst) == 0; }
+
  private:
   // Producer line: written by senders, read-only options beside it.
   std::atomic<std::uint64_t> depth_{0};
   std::atomic<mpsc_node*> user_tail_{&user_stub_};
   std::size_t capacity_;
-  std::size_t refuse_at_;  // depth at which a send is refused (0: never)
+  std::atomic<std::size_t> refuse_at_;  // depth at which a send is refused (`never`: no bound)
   overflow policy_;
   bool mutes_;
   char pad_[64 - 4 * sizeof(std::size_t) - 2];
+  static constexpr std::size_t never = ~std::size_t{0};
   // Consumer line.
   mpsc_node* user_head_{&user_stub_};
   mpsc_node user_stub_;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace troupe {
@@ -25,12 +26,42 @@ enum class overflow : unsigned char {
   /// up to twice the capacity; past that new messages are refused as
   /// `drop_newest` would, so memory stays bounded.
   drop_oldest,
+  /// Keep every message: past `capacity` in memory, messages go to
+  /// append-only files on disk (`mailbox_options::spill`), and the actor
+  /// receives them all in order, from memory, then from disk. When the disk
+  /// capacity is full too, `spill_options::on_disk_full` applies. Only the
+  /// message types the actor lists in its `remote_interface` can be
+  /// serialised; others (and asks) wait in memory behind the spilled ones.
+  spill,
+};
+
+/// Where and how much a `spill` mailbox writes to disk.
+struct spill_options {
+  /// The directory of this actor's spill files (made, mode 0700, if
+  /// missing). One actor per directory. Required for overflow::spill.
+  std::string dir{};
+  /// Bytes of spill files at most (at least one segment).
+  std::uint64_t disk_capacity_bytes = std::uint64_t{1} << 30;
+  /// Size of one spill file; a file is deleted once all of it was delivered.
+  std::uint64_t segment_bytes = std::uint64_t{4} << 20;
+  /// When the disk capacity is full as well: `mute_sender` (senders wait;
+  /// messages wait in memory behind the spilled ones) or `fail` (the send
+  /// reports full; counted as a dead letter).
+  overflow on_disk_full = overflow::mute_sender;
+  /// Messages spilled but not yet delivered survive a crash of the process
+  /// and are delivered first to the actor spawned again with this `dir`.
+  /// When false, files left in `dir` by an earlier run are discarded at
+  /// spawn (counted and logged).
+  bool durable = false;
+  /// fdatasync after each write (survives a machine crash, not only a
+  /// process crash; thousands of messages per second instead of a million).
+  bool fsync = false;
 };
 
 /// Name of a policy as accepted by `parse_overflow`.
 [[nodiscard]] std::string_view to_string(overflow o) noexcept;
 
-/// Parses "mute_sender", "fail", "drop_newest" or "drop_oldest" (for
+/// Parses "mute_sender", "fail", "drop_newest", "drop_oldest" or "spill" (for
 /// configuration files). Returns nullopt for anything else.
 [[nodiscard]] std::optional<overflow> parse_overflow(std::string_view name) noexcept;
 
@@ -52,12 +83,15 @@ struct mailbox_options {
   /// Muted senders resume when the depth falls to this. Must be below
   /// `capacity`; nullopt means capacity / 2.
   std::optional<std::size_t> low_water{};
+  /// For policy `spill`: the disk side.
+  spill_options spill{};
 
   /// Options for an unbounded mailbox (the policy never applies).
   [[nodiscard]] static mailbox_options make_unbounded() noexcept { return {.capacity = unbounded}; }
 
   /// Throws std::invalid_argument naming the bad field (capacity 0, low
-  /// water not below capacity).
+  /// water not below capacity, spill without a directory or with a disk
+  /// policy other than mute_sender or fail).
   void validate() const;
 
   /// `low_water` with its default applied.

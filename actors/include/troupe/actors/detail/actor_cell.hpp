@@ -16,9 +16,14 @@
 #include "troupe/mailbox/mailbox.hpp"
 #include "troupe/scheduler/resumable.hpp"
 
+namespace troupe::remote {
+struct inbound_type;
+}
+
 namespace troupe::detail {
 
 class system_core;
+class spill_box;
 struct cell_extras;
 struct mute_list;
 class cell_ptr;
@@ -204,6 +209,12 @@ class actor_cell : public resumable {
     if (mailbox_.finish(1) != 0) schedule();
   }
 
+  /// Gives a `spill` mailbox its disk side (the message types it can read
+  /// back). @note Spawner only, before the cell runs. @throws like spill_box.
+  void attach_spill(const spill_options& o, std::vector<remote::inbound_type> accepts);
+  /// The spill's counters, or nullptr when the mailbox does not spill. @threadsafe
+  [[nodiscard]] const spill_box* spill() const noexcept { return spill_; }
+
   void set_executor(executor* ex) noexcept { executor_ = ex; }
   void set_id(std::uint64_t id) noexcept { id_ = id; }
 
@@ -234,7 +245,9 @@ class actor_cell : public resumable {
   void set_stop_reason(exit_reason why) noexcept { stop_reason_ = why; }
 
  private:
+  friend class spill_box;
   send_result enqueue_slow(envelope* e, admission a) noexcept;
+  send_result spill_offer(envelope* e) noexcept;
   /// Counts and discards a user message the closed cell will not run, as
   /// receiver_stopped, or node_down for a cell whose node is gone.
   void dead_letter(envelope* e) noexcept;
@@ -266,6 +279,7 @@ class actor_cell : public resumable {
   actor_cell* muted_on_ = nullptr;          // consumer-owned, strong reference
   std::atomic<mute_list*> mute_list_{nullptr};
   cell_extras* extras_ = nullptr;           // consumer-owned
+  spill_box* spill_ = nullptr;              // overflow::spill only; set before the cell runs
   std::uint64_t id_ = 0;
 };
 

@@ -2,12 +2,14 @@
 /// @file The one place a cell is made and attached: spawn, supervisor
 /// children and internal supervisors all go through `spawn_prepared`.
 
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
 #include "troupe/actors/actor_ref.hpp"
 #include "troupe/actors/detail/system_core.hpp"
 #include "troupe/actors/detail/typed_cell.hpp"
+#include "troupe/actors/remote.hpp"
 #include "troupe/actors/system_config.hpp"
 
 namespace troupe {
@@ -26,6 +28,15 @@ actor_ref<A> spawn_prepared(system_core& core, const spawn_options& opts, Prepar
   static_assert(std::is_base_of_v<actor<A>, A>, "troupe: an actor type A must derive from troupe::actor<A>");
   auto* cell = new typed_cell<A>(&core, opts.mailbox, std::forward<Args>(args)...);
   auto ref = actor_ref<A>::from_cell(cell);  // frees the cell if anything below throws
+  if (opts.mailbox.policy == overflow::spill) {
+    if constexpr (remote::exposable<A>) {
+      cell->attach_spill(opts.mailbox.spill, remote::accepted_types<A>());
+    } else {
+      throw std::invalid_argument(
+          "troupe: overflow::spill writes messages to disk: list the types the actor accepts in "
+          "`using remote_interface = troupe::accepts<M...>;` (protobuf messages or types with a codec)");
+    }
+  }
   prepare(*cell);
   core.attach(cell, opts.dedicated_thread, has_on_start<A>);
   return ref;

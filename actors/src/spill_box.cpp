@@ -1,0 +1,218 @@
+#include "spill_box.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <system_error>
+
+#include "troupe/actors/detail/system_core.hpp"
+#include "troupe/detail/logger.hpp"
+
+namespace troupe::detail {
+
+namespace {
+spill::store_options store_options_of(const spill_options& o) {
+  spill::store_options s;
+  s.dir = o.dir;
+  s.disk_capacity_bytes = o.disk_capacity_bytes;
+  s.segment_bytes = o.segment_bytes;
+  s.fsync = o.fsync;
+  return s;
+}
+} // namespace
+
+spill_box::spill_box(actor_cell& cell, const spill_options& o, std::vector<remote::inbound_type> accepts)
+    : cell_(cell), opts_(o) {
+  for (const auto& t : accepts) {
+    inbound_.emplace(*t.name, t.ops);
+    names_.emplace(t.ops, t.name);
+  }
+  store_ = spill::store::open(store_options_of(o));
+  if (store_->empty()) return;
+  if (!opts_.durable) {
+    const std::uint64_t stale = store_->size();
+    while (store_->front()) store_->pop();
+    n_.discarded = stale;
+    logger().warn("troupe: spill {}: discarded {} messages left by an earlier run (durable is off)", opts_.dir, stale);
+    return;
+  }
+  // Delivered before anything sent from now on (the cell is not running yet:
+  // its construction token keeps it from being scheduled).
+  logger().info("troupe: spill {}: {} messages recovered from an earlier run", opts_.dir, store_->size());
+  bool schedule = false;
+  take_token_locked(schedule);
+}
+
+spill_box::~spill_box() {
+  for (envelope* e : held_) discard(e, ask_error::actor_stopped, "receiver stopped");
+}
+
+void spill_box::take_token_locked(bool& schedule) noexcept {
+  if (token_) return;
+  token_ = true;
+  cell_.own_box().refuse_all(true);  // keep order: nothing overtakes the spill in memory
+  schedule = cell_.own_box().add_token();
+}
+
+bool spill_box::append_locked(envelope* e, bool& disk_full) {
+  disk_full = false;
+  if (e->reply != nullptr) return false;  // an ask's reply slot lives in this process
+  const std::string* name = nullptr;
+  std::string_view payload;
+  if (e->ops->destroy == &remote::wire_envelope::destroy) {
+    // From another node: its bytes as they came.
+    auto it = names_.find(e->ops);
+    if (it == names_.end()) return false;
+    name = it->second;
+    payload = static_cast<remote::wire_envelope*>(e)->payload();
+  } else {
+    if (e->ops->wire == nullptr) return false;
+    name = &e->ops->wire->name();
+    if (!inbound_.contains(*name)) return false;  // could not be read back
+    scratch_.clear();
+    try {
+      e->ops->wire->encode(*e, scratch_);
+    } catch (const std::exception& ex) {
+      logger().error("troupe: spill {}: cannot encode a {}: {}", opts_.dir, *name, ex.what());
+      return false;
+    }
+    payload = scratch_;
+  }
+  try {
+    if (store_->append(*name, payload) == spill::append_result::full) {
+      disk_full = true;
+      return false;
+    }
+  } catch (const std::exception& ex) {
+    logger().error("troupe: spill {}: cannot write: {}", opts_.dir, ex.what());
+    disk_full = true;
+    return false;
+  }
+  ++n_.spilled;
+  n_.spilled_bytes += payload.size();
+  e->ops->destroy(e);
+  return true;
+}
+
+spill_box::outcome spill_box::offer(envelope* e, bool& schedule) noexcept {
+  std::lock_guard lock(mx_);
+  if (closed_) return outcome::closed;
+  if (!token_ && cell_.own_box().depth() < cell_.own_box().capacity()) return outcome::retry;  // drained meanwhile
+  if (held_.empty()) {
+    bool disk_full = false;
+    if (append_locked(e, disk_full)) {
+      take_token_locked(schedule);
+      return outcome::spilled;
+    }
+    if (disk_full && opts_.on_disk_full == overflow::fail) {
+      ++n_.refused;
+      return outcome::full;
+    }
+  }
+  // Behind the disk: in memory, in order, and the sender waits.
+  try {
+    held_.push_back(e);
+  } catch (...) {
+    ++n_.refused;
+    return outcome::full;
+  }
+  ++n_.held;
+  take_token_locked(schedule);
+  return outcome::held;
+}
+
+envelope* spill_box::next(bool& released) noexcept {
+  released = false;
+  std::unique_lock lock(mx_);
+  try {
+    while (auto rec = store_->front()) {
+      auto it = inbound_.find(std::string(rec->type_name));
+      if (it == inbound_.end()) {
+        // Written by an earlier version of this actor that accepted it.
+        ++n_.corrupt;
+        logger().error("troupe: spill {}: record {} has a type this actor does not accept ({}): not delivered",
+                       opts_.dir, rec->sequence, std::string(rec->type_name).substr(0, 128));
+        store_->pop();
+        continue;
+      }
+      envelope* e = remote::wire_envelope::make(it->second, rec->payload);
+      store_->pop();
+      ++n_.unspooled;
+      return e;
+    }
+  } catch (const std::exception& ex) {
+    // An unreadable disk: what is held still goes; the records stay for later.
+    logger().error("troupe: spill {}: cannot read: {}", opts_.dir, ex.what());
+  }
+  if (!store_->empty()) return nullptr;  // read error: try again next turn
+  if (!held_.empty()) {
+    envelope* e = held_.front();
+    held_.pop_front();
+    if (held_.empty()) drained_cv_.notify_all();
+    return e;
+  }
+  if (token_) {
+    token_ = false;
+    cell_.own_box().refuse_all(false);
+    released = true;
+  }
+  return nullptr;
+}
+
+bool spill_box::holding() const noexcept {
+  std::lock_guard lock(mx_);
+  return !held_.empty();
+}
+
+void spill_box::wait_until_drained() {
+  std::unique_lock lock(mx_);
+  drained_cv_.wait(lock, [&] { return held_.empty() || closed_; });
+}
+
+std::uint64_t spill_box::shut_down() noexcept {
+  std::deque<envelope*> held;
+  std::uint64_t token = 0;
+  {
+    std::lock_guard lock(mx_);
+    closed_ = true;
+    held.swap(held_);
+    token = token_ ? 1 : 0;
+    token_ = false;
+    if (!opts_.durable) {
+      std::uint64_t dropped = 0;
+      try {
+        while (store_->front()) {
+          store_->pop();
+          ++dropped;
+        }
+      } catch (const std::exception& ex) {
+        logger().error("troupe: spill {}: cannot discard: {}", opts_.dir, ex.what());
+      }
+      if (dropped != 0) {
+        n_.discarded += dropped;
+        logger().warn("troupe: spill {}: the actor stopped with {} messages undelivered on disk (dropped: durable is off)",
+                      opts_.dir, dropped);
+      }
+    } else if (!store_->empty()) {
+      logger().info("troupe: spill {}: {} messages stay on disk for the next spawn", opts_.dir, store_->size());
+    }
+  }
+  drained_cv_.notify_all();
+  for (envelope* e : held) {
+    cell_.system().count_drop(drop_reason::receiver_stopped, *e->ops->type);
+    discard(e, ask_error::actor_stopped, "receiver stopped");
+  }
+  return token;
+}
+
+spill_box::counters spill_box::stats() const {
+  std::lock_guard lock(mx_);
+  counters c = n_;
+  const auto s = store_->stats();
+  c.disk_bytes = s.bytes_on_disk;
+  c.max_disk_bytes = s.max_bytes_on_disk;
+  c.on_disk = s.records;
+  c.corrupt += s.corrupt_records;
+  return c;
+}
+
+} // namespace troupe::detail

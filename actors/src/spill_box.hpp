@@ -1,0 +1,101 @@
+#pragma once
+// Private to actors: the disk side of a `spill` mailbox (overflow::spill).
+//
+// While the spill holds anything, the memory queue refuses every user
+// message (mailbox::refuse_all), so each sender's messages keep their order:
+// memory first (older), then the spill files, then `held_` (messages that
+// cannot be written: no codec, an ask, or the disk is full and the second
+// policy is mute_sender). The spill owns one token in the mailbox's depth
+// while it holds anything, so the consumer stays scheduled until the spill
+// is empty.
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "troupe/actors/detail/actor_cell.hpp"
+#include "troupe/actors/remote.hpp"
+#include "troupe/spill/store.hpp"
+
+namespace troupe::detail {
+
+class spill_box {
+ public:
+  /// Opens the store in `o.dir`: recovers what an earlier run left when
+  /// `o.durable`, discards it (counted, logged) otherwise. Recovered
+  /// messages are delivered first. @throws std::runtime_error (the
+  /// directory is unusable or taken), std::invalid_argument.
+  spill_box(actor_cell& cell, const spill_options& o, std::vector<remote::inbound_type> accepts);
+  ~spill_box();
+  spill_box(const spill_box&) = delete;
+  spill_box& operator=(const spill_box&) = delete;
+
+  enum class outcome : unsigned char {
+    spilled,  ///< on disk (or held behind the disk, for a sender that may not wait)
+    held,     ///< kept in memory behind the spill: mute or block the sender
+    full,     ///< disk full and on_disk_full is fail: the caller discards it
+    closed,   ///< the actor is stopping: the caller dead-letters it
+    retry,    ///< the spill is empty again: offer it to the memory queue
+  };
+  /// A sender: `e` was refused by the memory queue. Takes `e` unless the
+  /// outcome is full, closed or retry. `schedule` is set when the consumer
+  /// must be scheduled (it was idle). @threadsafe
+  outcome offer(envelope* e, bool& schedule) noexcept;
+
+  /// The consumer, once the memory queue is empty: the next spilled message
+  /// (nullptr when none); `released` is set once when the spill has become
+  /// empty and gives its token back (count one more user message finished).
+  envelope* next(bool& released) noexcept;
+
+  /// True while messages wait in memory behind a full disk (muted senders
+  /// are not woken then). @threadsafe
+  [[nodiscard]] bool holding() const noexcept;
+  /// A thread outside the system blocks here after a `held` outcome until
+  /// the held messages are delivered or the actor stops. @threadsafe
+  void wait_until_drained();
+
+  /// The consumer, at its final stop: no more offers; held messages are
+  /// dead-lettered, and so are the files' when not durable (durable files
+  /// stay for the next spawn). Returns 1 when the spill's token was still
+  /// in the depth (the caller finishes it), else 0.
+  std::uint64_t shut_down() noexcept;
+
+  struct counters {
+    std::uint64_t spilled = 0;        ///< messages written to disk
+    std::uint64_t spilled_bytes = 0;  ///< their payload bytes
+    std::uint64_t unspooled = 0;      ///< read back and delivered
+    std::uint64_t held = 0;           ///< kept in memory behind the spill
+    std::uint64_t refused = 0;        ///< refused with disk full (on_disk_full = fail)
+    std::uint64_t corrupt = 0;        ///< records found corrupt (never delivered)
+    std::uint64_t discarded = 0;      ///< left on disk without durability, dropped at spawn or stop
+    std::uint64_t disk_bytes = 0;     ///< now
+    std::uint64_t max_disk_bytes = 0; ///< high-water mark
+    std::uint64_t on_disk = 0;        ///< records now
+  };
+  [[nodiscard]] counters stats() const;
+
+ private:
+  /// Writes `e` to disk and frees it; false (e untouched) when it cannot
+  /// be written (`disk_full` says whether for lack of space).
+  bool append_locked(envelope* e, bool& disk_full);
+  void take_token_locked(bool& schedule) noexcept;
+
+  actor_cell& cell_;
+  spill_options opts_;
+  std::unordered_map<std::string, const message_ops*> inbound_;      // wire name -> ops of a wire_envelope
+  std::unordered_map<const message_ops*, const std::string*> names_;  // inbound ops -> wire name
+  mutable std::mutex mx_;
+  std::condition_variable drained_cv_;
+  std::unique_ptr<spill::store> store_;
+  std::deque<envelope*> held_;
+  bool token_ = false;
+  bool closed_ = false;
+  std::string scratch_;
+  counters n_;
+};
+
+} // namespace troupe::detail

@@ -1,0 +1,316 @@
+// The spill overflow policy: past its memory capacity a mailbox writes to
+// disk, the actor still gets every message in order, the files go once
+// consumed; a full disk applies the second policy; durable spills survive
+// kill -9 of the process.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <cstdlib>
+#include <filesystem>
+#include <semaphore>
+#include <string>
+#include <vector>
+
+#include "support/test_support.hpp"
+#include "troupe/troupe.hpp"
+
+namespace spill_test {
+/// A message that can go to disk (a codec, as a protobuf message would).
+struct item {
+  std::int64_t seq = 0;
+};
+} // namespace spill_test
+
+template <>
+struct troupe::codec<spill_test::item> {
+  static constexpr std::string_view name = "spill_test.item";
+  static void encode(const spill_test::item& m, std::string& out) { out += std::to_string(m.seq); }
+  static bool decode(std::string_view in, spill_test::item& m) {
+    auto [p, ec] = std::from_chars(in.data(), in.data() + in.size(), m.seq);
+    return ec == std::errc() && p == in.data() + in.size();
+  }
+};
+
+namespace spill_test {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+using troupe::overflow;
+
+/// Held by the first message until the test lets the consumer go.
+struct gate {
+  std::binary_semaphore* open;
+};
+struct report {
+  std::int64_t count = 0;
+  std::int64_t first = -1;
+  std::int64_t last = -1;
+  bool in_order = true;
+};
+struct get_report {};
+
+/// Counts items and checks their order; a `gate` blocks it (own thread).
+struct consumer : troupe::actor<consumer> {
+  using remote_interface = troupe::accepts<item>;
+  void on(gate g) { g.open->acquire(); }
+  void on(item i) {
+    if (r_.count == 0) r_.first = i.seq;
+    if (r_.count != 0 && i.seq != r_.last + 1) r_.in_order = false;
+    r_.last = i.seq;
+    ++r_.count;
+  }
+  report on(get_report) { return r_; }
+  report r_;
+};
+
+/// Not serialisable: spill refuses it at spawn.
+struct plain : troupe::actor<plain> {
+  void on(int) {}
+};
+
+class temp_dir {
+ public:
+  temp_dir() {
+    std::string t = (fs::temp_directory_path() / "troupe-spill-test-XXXXXX").string();
+    if (::mkdtemp(t.data()) == nullptr) throw std::runtime_error("mkdtemp");
+    path_ = t;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+std::size_t segment_files(const fs::path& dir) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) n += e.path().extension() == ".seg" ? 1 : 0;
+  return n;
+}
+
+troupe::spawn_options spilling(const fs::path& dir, std::size_t capacity = 8) {
+  troupe::spawn_options o;
+  o.dedicated_thread = true;  // the gate blocks it
+  o.mailbox.capacity = capacity;
+  o.mailbox.policy = overflow::spill;
+  o.mailbox.spill.dir = dir.string();
+  return o;
+}
+
+TEST(SpillMailbox, EveryMessageArrivesInOrderThroughTheDiskAndTheFilesGo) {
+  temp_dir d;
+  troupe::actor_system sys(troupe::system_config{.threads = 2});
+  std::binary_semaphore open(0);
+  auto c = sys.spawn_with<consumer>(spilling(d.path() / "c"));
+  c.tell(gate{&open});
+  const std::int64_t n = 5000;
+  for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(c.tell(item{i}), troupe::send_result::ok) << i;
+  EXPECT_GT(segment_files(d.path() / "c"), 0u) << "past 8 in memory, the rest is on disk";
+  EXPECT_LE(c.cell()->box().depth(), 9u) << "memory holds the capacity (and the spill's token)";
+  open.release();
+  auto r = c.ask(get_report{}, troupe::test::long_wait).get();
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(r.value().count, n);
+  EXPECT_EQ(r.value().first, 0);
+  EXPECT_EQ(r.value().last, n - 1);
+  EXPECT_TRUE(r.value().in_order);
+  EXPECT_TRUE(troupe::test::wait_until([&] { return segment_files(d.path() / "c") == 0; }, troupe::test::long_wait));
+  EXPECT_EQ(sys.stats().total_dead(), 0u);
+  // Once drained, messages go to memory again.
+  for (std::int64_t i = n; i < n + 4; ++i) ASSERT_EQ(c.tell(item{i}), troupe::send_result::ok);
+  EXPECT_EQ(c.ask(get_report{}, troupe::test::long_wait).get().value().count, n + 4);
+  EXPECT_EQ(segment_files(d.path() / "c"), 0u);
+}
+
+TEST(SpillMailbox, AFullDiskWithFailRefusesTheRestAndCountsIt) {
+  temp_dir d;
+  troupe::actor_system sys(troupe::system_config{.threads = 2});
+  std::binary_semaphore open(0);
+  auto o = spilling(d.path() / "c");
+  o.mailbox.spill.segment_bytes = 4096;
+  o.mailbox.spill.disk_capacity_bytes = 8192;
+  o.mailbox.spill.on_disk_full = overflow::fail;
+  auto c = sys.spawn_with<consumer>(o);
+  c.tell(gate{&open});
+  std::int64_t accepted = 0, refused = 0, last_accepted = -1;
+  for (std::int64_t i = 0; i < 5000; ++i) {
+    const auto r = c.tell(item{i});
+    if (r == troupe::send_result::ok) {
+      ++accepted;
+      last_accepted = i;
+    } else {
+      ASSERT_EQ(r, troupe::send_result::full);
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_EQ(sys.stats().dead(troupe::drop_reason::mailbox_full), static_cast<std::uint64_t>(refused));
+  open.release();
+  auto r = c.ask(get_report{}, troupe::test::long_wait).get();
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(r.value().count, accepted);
+  EXPECT_EQ(r.value().last, last_accepted);
+}
+
+/// Sends n items as fast as it may; reports to the test the first time it is muted.
+struct flooder : troupe::actor<flooder> {
+  struct go {};
+  flooder(troupe::actor_ref<consumer> to, std::int64_t n, std::binary_semaphore* muted)
+      : to_(std::move(to)), n_(n), muted_(muted) {}
+  void on(go) {
+    while (next_ < n_) {
+      if (to_.tell(item{next_++}) == troupe::send_result::muted) {
+        if (!told_) muted_->release();
+        told_ = true;
+        break;
+      }
+    }
+    if (next_ < n_) defer(go{});
+  }
+  troupe::actor_ref<consumer> to_;
+  std::int64_t n_;
+  std::int64_t next_ = 0;
+  std::binary_semaphore* muted_;
+  bool told_ = false;
+};
+
+TEST(SpillMailbox, AFullDiskWithMuteSenderMutesTheSenderAndLosesNothing) {
+  temp_dir d;
+  troupe::actor_system sys(troupe::system_config{.threads = 2});
+  std::binary_semaphore open(0), muted(0);
+  auto o = spilling(d.path() / "c");
+  o.mailbox.spill.segment_bytes = 4096;
+  o.mailbox.spill.disk_capacity_bytes = 8192;
+  auto c = sys.spawn_with<consumer>(o);
+  c.tell(gate{&open});
+  const std::int64_t n = 20000;
+  auto f = sys.spawn<flooder>(c, n, &muted);
+  f.tell(flooder::go{});
+  ASSERT_TRUE(muted.try_acquire_for(troupe::test::long_wait)) << "the sender is muted once memory and disk are full";
+  open.release();
+  auto r = c.ask(get_report{}, troupe::test::long_wait).get();
+  ASSERT_TRUE(r.ok()) << r.message();
+  // The ask may overtake the flooder's last messages: wait for all of them.
+  std::int64_t count = r.value().count;
+  ASSERT_TRUE(troupe::test::wait_until(
+      [&] {
+        auto q = c.ask(get_report{}, troupe::test::long_wait).get();
+        if (!q.ok() || !q.value().in_order) return true;
+        count = q.value().count;
+        return count == n;
+      },
+      troupe::test::long_wait));
+  auto last = c.ask(get_report{}, troupe::test::long_wait).get();
+  EXPECT_EQ(last.value().count, n);
+  EXPECT_TRUE(last.value().in_order);
+  EXPECT_EQ(last.value().last, n - 1);
+  EXPECT_EQ(sys.stats().total_dead(), 0u);
+}
+
+TEST(SpillMailbox, ActorsWithoutSerialisableMessagesCannotSpill) {
+  temp_dir d;
+  troupe::actor_system sys(troupe::system_config{.threads = 1});
+  troupe::spawn_options o;
+  o.mailbox.policy = overflow::spill;
+  o.mailbox.spill.dir = d.path().string();
+  EXPECT_THROW(sys.spawn_with<plain>(o), std::invalid_argument);
+}
+
+TEST(SpillMailbox, BadSpillOptionsAreRefusedAtSpawn) {
+  troupe::actor_system sys(troupe::system_config{.threads = 1});
+  troupe::spawn_options o;
+  o.mailbox.policy = overflow::spill;
+  EXPECT_THROW(sys.spawn_with<consumer>(o), std::invalid_argument) << "no directory";
+  o.mailbox.spill.dir = "/tmp/x";
+  o.mailbox.spill.on_disk_full = overflow::drop_newest;
+  EXPECT_THROW(sys.spawn_with<consumer>(o), std::invalid_argument) << "a disk policy that loses messages";
+  o.mailbox.spill.on_disk_full = overflow::fail;
+  o.mailbox.spill.disk_capacity_bytes = 100;
+  EXPECT_THROW(sys.spawn_with<consumer>(o), std::invalid_argument) << "less disk than one segment";
+  EXPECT_EQ(troupe::parse_overflow("spill"), overflow::spill);
+}
+
+/// In a child process: spills `n` items behind a closed gate, reports how
+/// many went to disk on `ready`, and waits to be killed.
+[[noreturn]] void spill_and_wait(const fs::path& dir, std::int64_t n, int ready) {
+  troupe::actor_system sys(troupe::system_config{.threads = 1});
+  auto o = spilling(dir);
+  o.mailbox.spill.durable = true;
+  std::binary_semaphore never(0);
+  auto c = sys.spawn_with<consumer>(o);
+  c.tell(gate{&never});
+  for (std::int64_t i = 0; i < n; ++i) c.tell(item{i});
+  const std::int64_t on_disk = n - static_cast<std::int64_t>(c.cell()->box().depth()) + 2;  // the gate and the token are not items
+  const auto text = std::to_string(on_disk) + "\n";
+  if (::write(ready, text.data(), text.size()) < 0) std::_Exit(2);
+  ::pause();
+  std::_Exit(3);
+}
+
+/// Forks a child that spills and is killed with SIGKILL; returns how many
+/// items it had on disk.
+std::int64_t spill_in_a_killed_child(const fs::path& dir, std::int64_t n) {
+  int p[2];
+  if (::pipe(p) != 0) throw std::runtime_error("pipe");
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(p[0]);
+    spill_and_wait(dir, n, p[1]);
+  }
+  ::close(p[1]);
+  std::string got;
+  char buf[64];
+  ssize_t k;
+  while (got.find('\n') == std::string::npos && (k = ::read(p[0], buf, sizeof buf)) > 0) got.append(buf, static_cast<std::size_t>(k));
+  ::close(p[0]);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  return got.empty() ? -1 : std::stoll(got);
+}
+
+TEST(SpillMailbox, DurableSpillSurvivesKill9AndIsDeliveredInOrderToTheNextSpawn) {
+  temp_dir d;
+  const std::int64_t n = 3000;
+  const std::int64_t on_disk = spill_in_a_killed_child(d.path() / "durable", n);
+  ASSERT_GT(on_disk, 0);
+  ASSERT_LT(on_disk, n);
+  troupe::actor_system sys(troupe::system_config{.threads = 2});
+  auto o = spilling(d.path() / "durable");
+  o.mailbox.spill.durable = true;
+  auto c = sys.spawn_with<consumer>(o);
+  auto r = c.ask(get_report{}, troupe::test::long_wait).get();
+  ASSERT_TRUE(r.ok()) << r.message();
+  // What was in memory died with the process; every spilled item arrives.
+  EXPECT_EQ(r.value().count, on_disk);
+  EXPECT_EQ(r.value().first, n - on_disk);
+  EXPECT_EQ(r.value().last, n - 1);
+  EXPECT_TRUE(r.value().in_order);
+  EXPECT_TRUE(troupe::test::wait_until([&] { return segment_files(d.path() / "durable") == 0; }, troupe::test::long_wait));
+}
+
+TEST(SpillMailbox, WithoutDurabilityWhatAnEarlierRunLeftIsDiscardedNotDelivered) {
+  temp_dir d;
+  ASSERT_GT(spill_in_a_killed_child(d.path() / "c", 500), 0);
+  troupe::actor_system sys(troupe::system_config{.threads = 2});
+  auto c = sys.spawn_with<consumer>(spilling(d.path() / "c"));  // durable is off
+  c.tell(item{7});
+  auto r = c.ask(get_report{}, troupe::test::long_wait).get();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value().count, 1);
+  EXPECT_EQ(r.value().first, 7);
+  EXPECT_EQ(segment_files(d.path() / "c"), 0u);
+}
+
+} // namespace
+} // namespace spill_test
