@@ -289,6 +289,20 @@ send_result actor_cell::enqueue_slow(envelope* e, admission a) noexcept {
   }
 }
 
+mailbox_metrics actor_cell::metrics() const {
+  mailbox_metrics m;
+  m.depth = mailbox_.depth();
+  m.capacity = mailbox_.bounded() ? mailbox_.capacity() : 0;
+  m.closed = mailbox_.is_closed();
+  if (mute_list* ml = mute_list_.load(std::memory_order_acquire)) m.muted_senders = ml->waiting.load(std::memory_order_relaxed);
+  if (spill_ != nullptr) {
+    const auto s = spill_->stats();
+    m.spill = {s.spilled, s.spilled_bytes, s.unspooled, s.on_disk, s.disk_bytes, s.max_disk_bytes, s.held, s.refused,
+               s.corrupt, s.discarded};
+  }
+  return m;
+}
+
 void actor_cell::attach_spill(const spill_options& o, std::vector<remote::inbound_type> accepts) {
   spill_ = new spill_box(*this, o, std::move(accepts));
 }

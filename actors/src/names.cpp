@@ -60,6 +60,10 @@ void system_config::validate() const {
   if (quantum == 0) throw std::invalid_argument("system_config: quantum must be at least 1");
   if (threads > 1024) throw std::invalid_argument("system_config: threads must be at most 1024 (0 = one per core)");
   default_mailbox.validate();
+  if (metrics_log_interval.count() < 0) throw std::invalid_argument("system_config: metrics_log_interval must not be negative");
+  if (default_mailbox.policy == overflow::spill) {
+    throw std::invalid_argument("system_config: default_mailbox cannot spill (each spill mailbox needs its own directory)");
+  }
 }
 
 actor_system::actor_system(system_config cfg) : core_(std::make_unique<detail::system_core>(std::move(cfg))) {}

@@ -47,6 +47,24 @@ system_core::system_core(system_config cfg)
       quantum_(cfg_.quantum),
       pool_(pool_options{.threads = cfg_.threads, .spin_rounds = cfg_.spin_rounds, .name = "troupe"}) {
   log();  // create the logger before any worker may need it
+  if (cfg_.metrics_log_interval.count() > 0) arm_metrics_log();
+}
+
+void system_core::arm_metrics_log() {
+  timers_.schedule_after(cfg_.metrics_log_interval, [this] {
+    if (shutting_down_.load(std::memory_order_acquire)) return;
+    const system_stats s = stats();
+    std::string dead;
+    for (std::size_t r = 0; r < drop_reason_count; ++r) {
+      if (s.dead_letters[r] == 0) continue;
+      dead += fmt::format("{}{}={}", dead.empty() ? "" : " ", to_string(static_cast<drop_reason>(r)), s.dead_letters[r]);
+    }
+    log().info("troupe metrics: actors live={} spawned={} stopped={} failed={}; dead letters {} ({}); "
+               "scheduler steals={} parks={} injected={}",
+               s.live, s.spawned, s.stopped, s.failed, s.total_dead(), dead.empty() ? "none" : dead, s.pool.steals,
+               s.pool.parks, s.pool.injected);
+    arm_metrics_log();
+  });
 }
 
 system_core::~system_core() {

@@ -115,7 +115,12 @@ TEST(SpillMailbox, EveryMessageArrivesInOrderThroughTheDiskAndTheFilesGo) {
   const std::int64_t n = 5000;
   for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(c.tell(item{i}), troupe::send_result::ok) << i;
   EXPECT_GT(segment_files(d.path() / "c"), 0u) << "past 8 in memory, the rest is on disk";
-  EXPECT_LE(c.cell()->box().depth(), 9u) << "memory holds the capacity (and the spill's token)";
+  const auto during = c.metrics();
+  EXPECT_LE(during.depth, 9u) << "memory holds the capacity (and the spill's token)";
+  EXPECT_EQ(during.capacity, 8u);
+  EXPECT_GT(during.spill.spilled, n - 10);
+  EXPECT_EQ(during.spill.on_disk, during.spill.spilled);
+  EXPECT_GT(during.spill.disk_bytes, 0u);
   open.release();
   auto r = c.ask(get_report{}, troupe::test::long_wait).get();
   ASSERT_TRUE(r.ok()) << r.message();
@@ -125,6 +130,11 @@ TEST(SpillMailbox, EveryMessageArrivesInOrderThroughTheDiskAndTheFilesGo) {
   EXPECT_TRUE(r.value().in_order);
   EXPECT_TRUE(troupe::test::wait_until([&] { return segment_files(d.path() / "c") == 0; }, troupe::test::long_wait));
   EXPECT_EQ(sys.stats().total_dead(), 0u);
+  const auto after = c.metrics();
+  EXPECT_EQ(after.spill.unspooled, during.spill.spilled);
+  EXPECT_EQ(after.spill.on_disk, 0u);
+  EXPECT_EQ(after.spill.disk_bytes, 0u);
+  EXPECT_GE(after.spill.max_disk_bytes, during.spill.disk_bytes);
   // Once drained, messages go to memory again.
   for (std::int64_t i = n; i < n + 4; ++i) ASSERT_EQ(c.tell(item{i}), troupe::send_result::ok);
   EXPECT_EQ(c.ask(get_report{}, troupe::test::long_wait).get().value().count, n + 4);
@@ -196,6 +206,8 @@ TEST(SpillMailbox, AFullDiskWithMuteSenderMutesTheSenderAndLosesNothing) {
   auto f = sys.spawn<flooder>(c, n, &muted);
   f.tell(flooder::go{});
   ASSERT_TRUE(muted.try_acquire_for(troupe::test::long_wait)) << "the sender is muted once memory and disk are full";
+  EXPECT_TRUE(troupe::test::wait_until([&] { return c.metrics().muted_senders == 1; }, troupe::test::long_wait));
+  EXPECT_GT(c.metrics().spill.held, 0u);
   open.release();
   auto r = c.ask(get_report{}, troupe::test::long_wait).get();
   ASSERT_TRUE(r.ok()) << r.message();

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "support/captured_log.hpp"
 #include "transport_fixture.hpp"
 #include "troupe/transport/cookie.hpp"
 
@@ -376,6 +377,37 @@ TEST(Cookie, CreatedPrivateOnFirstUseAndRefusedWhenOthersCanRead) {
   EXPECT_EQ(troupe::transport::load_cookie(path), "from-the-environment");
   ::unsetenv("TROUPE_COOKIE");
   std::filesystem::remove_all(dir);
+}
+
+} // namespace
+} // namespace transport_test
+
+namespace transport_test {
+namespace {
+
+TEST(NodeMetrics, ANodeLogsItsCountersWhenAskedAndCountsFrames) {
+  troupe::test::captured_log log;
+  troupe::actor_system sys_a{two_threads()};
+  troupe::actor_system sys_b{two_threads()};
+  auto oa = node_opts("alpha");
+  oa.metrics_log_interval = 5ms;
+  troupe::node a(sys_a, oa);
+  troupe::node b(sys_b, node_opts("beta"));
+  b.publish("echo", sys_b.spawn<echo>());
+  auto p = a.connect("127.0.0.1", b.port(), 10s);
+  ASSERT_TRUE(p.ok()) << p.message();
+  auto e = p.value().lookup<echo>("echo", 10s);
+  ASSERT_TRUE(e.ok()) << e.message();
+  ASSERT_TRUE(e.value().ask(Count{}, 10s).get().ok());
+  const auto st = a.stats();
+  EXPECT_GE(st.frames_out, 4u) << "handshake, lookup, ask";
+  EXPECT_GE(st.frames_in, 4u);
+  EXPECT_EQ(st.reconnects, 0u);
+  EXPECT_TRUE(troupe::test::wait_until([&] { return log.contains("troupe node alpha metrics: sessions 1 (up 1"); },
+                                       troupe::test::long_wait));
+  troupe::node_options bad = node_opts("gamma");
+  bad.metrics_log_interval = -1ms;
+  EXPECT_THROW(troupe::node(sys_a, bad), std::invalid_argument);
 }
 
 } // namespace

@@ -48,6 +48,7 @@ void node_options::validate() const {
       (shm_ring_bytes & (shm_ring_bytes - 1)) != 0) {
     bad("shm_ring_bytes must be a power of two from 4 KiB to 1 GiB");
   }
+  if (metrics_log_interval.count() < 0) bad("metrics_log_interval must not be negative");
   if (remote_mailbox_capacity == 0 || remote_mailbox_capacity > (1u << 30)) {
     bad("remote_mailbox_capacity must be between 1 and 2^30");
   }
@@ -139,6 +140,7 @@ node_impl::node_impl(actor_system& s, node_options o)
     shm_acceptor_ = open_unix_listener(opts.listen_shm, shm_file_);
     accept_next_shm();
   }
+  if (opts.metrics_log_interval.count() > 0) arm_metrics_log();
   thread_ = std::thread([this] {
     detail::never_block_scope never_block;  // a full local mailbox must not stall the network
     // A pipe's closed reader shows as EPIPE on this thread, not as SIGPIPE.
@@ -197,6 +199,7 @@ void node_impl::stop() {
       std::lock_guard lock(mx_);
       ended_ = std::move(all);
     }
+    if (metrics_timer_) metrics_timer_->cancel();
     work_.reset();
     io.stop();
   });
@@ -410,6 +413,28 @@ void node_impl::dial_endpoint(dial_target target, tcp::endpoint ep, std::shared_
   });
 }
 
+void node_impl::arm_metrics_log() {
+  if (!metrics_timer_) metrics_timer_ = std::make_unique<asio::steady_timer>(io);
+  metrics_timer_->expires_after(opts.metrics_log_interval);
+  metrics_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_.load()) return;
+    std::size_t sessions = 0;
+    {
+      std::lock_guard lock(mx_);
+      sessions = sessions_.size();
+    }
+    auto ld = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+    const auto& c = counters;
+    log().info("troupe node {} metrics: sessions {} (up {}, down {}, reconnects {}); frames in {} out {}; messages in {} "
+               "out {}; bytes in {} out {}; refused: handshakes {} (auth {}, timeouts {}), bad frames {}, heartbeat "
+               "timeouts {}",
+               opts.name, sessions, ld(c.up), ld(c.down), ld(c.reconnects), ld(c.frames_in), ld(c.frames_out),
+               ld(c.msgs_in), ld(c.msgs_out), ld(c.bytes_in), ld(c.bytes_out), ld(c.hs_failures), ld(c.auth_failures),
+               ld(c.hs_timeouts), ld(c.bad_frames), ld(c.hb_timeouts));
+    arm_metrics_log();
+  });
+}
+
 void node_impl::schedule_reconnect(dial_target target) {
   if (!opts.reconnect || stopping_.load()) return;
   target.backoff = target.backoff.count() == 0 ? opts.reconnect_min : std::min(target.backoff * 2, opts.reconnect_max);
@@ -420,6 +445,7 @@ void node_impl::schedule_reconnect(dial_target target) {
       io, std::chrono::duration_cast<std::chrono::milliseconds>(target.backoff * jitter));
   timer->async_wait([this, timer, target](const boost::system::error_code& ec) {
     if (ec || stopping_.load()) return;
+    counters.reconnects.fetch_add(1, std::memory_order_relaxed);
     dial(target, nullptr);
   });
 }
@@ -845,6 +871,9 @@ node_stats node::stats() const noexcept {
   s.bytes_out = ld(c.bytes_out);
   s.bytes_in = ld(c.bytes_in);
   s.writes = ld(c.writes);
+  s.frames_out = ld(c.frames_out);
+  s.frames_in = ld(c.frames_in);
+  s.reconnects = ld(c.reconnects);
   return s;
 }
 

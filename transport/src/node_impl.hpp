@@ -30,7 +30,8 @@ struct exposed_actor {
 
 struct node_counters {
   std::atomic<std::uint64_t> accepted{0}, dialed{0}, up{0}, down{0}, hs_failures{0}, auth_failures{0},
-      hs_timeouts{0}, bad_frames{0}, hb_timeouts{0}, msgs_out{0}, msgs_in{0}, bytes_out{0}, bytes_in{0}, writes{0};
+      hs_timeouts{0}, bad_frames{0}, hb_timeouts{0}, msgs_out{0}, msgs_in{0}, bytes_out{0}, bytes_in{0}, writes{0},
+      frames_out{0}, frames_in{0}, reconnects{0};
 };
 
 class node_impl {
@@ -97,6 +98,8 @@ class node_impl {
   result<peer> await_dial(dial_state& waiter, const std::string& where, std::chrono::milliseconds timeout);
   static constexpr std::size_t max_handshaking = 1024;
   void schedule_reconnect(dial_target target);
+  void arm_metrics_log();
+  std::unique_ptr<asio::steady_timer> metrics_timer_;
   void purge_stopped_locked();
 
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;

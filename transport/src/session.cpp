@@ -297,8 +297,12 @@ bool session::consume(std::size_t n) {
     // The limit grows when the handshake ends: split again from there.
     const bool was_established = established_;
     limit = was_established ? node_.opts.max_frame_bytes : handshake_max_frame;
-    used += split_frames(std::string_view(rbuf_.data() + used, rlen_ - used), limit, err,
-                         [&](const frame_view& f) { return on_frame(f) && established_ == was_established; });
+    std::uint64_t frames = 0;
+    used += split_frames(std::string_view(rbuf_.data() + used, rlen_ - used), limit, err, [&](const frame_view& f) {
+      ++frames;
+      return on_frame(f) && established_ == was_established;
+    });
+    node_.counters.frames_in.fetch_add(frames, std::memory_order_relaxed);
     if (closed_ || read_stopped_) return false;
     if (err != framing_error::none || established_ == was_established) break;
   }
@@ -436,6 +440,7 @@ void session::append(F&& f) {
   std::lock_guard lock(wmx_);
   if (wclosed_) return;
   f(out_);
+  node_.counters.frames_out.fetch_add(1, std::memory_order_relaxed);
   flush_locked();
 }
 
@@ -901,6 +906,7 @@ bool session::send_message(std::uint64_t target, detail::envelope* e) {
     sent = false;
   } else {
     node_.counters.msgs_out.fetch_add(1, std::memory_order_relaxed);
+    node_.counters.frames_out.fetch_add(1, std::memory_order_relaxed);
   }
   e->ops->destroy(e);
   return sent;
@@ -911,22 +917,27 @@ void session::send_stop(std::uint64_t target, exit_reason why) {
   s.set_target(target);
   s.set_reason(to_wire(why));
   append_frame(out_, frame_kind::stop, s);
+  node_.counters.frames_out.fetch_add(1, std::memory_order_relaxed);
 }
 
 void session::send_monitor(std::uint64_t target, std::uint64_t ref) {
   append_frame(out_, frame_kind::monitor, monitor_body(target, ref));
+  node_.counters.frames_out.fetch_add(1, std::memory_order_relaxed);
 }
 
 void session::send_demonitor(std::uint64_t target, std::uint64_t ref) {
   append_frame(out_, frame_kind::demonitor, monitor_body(target, ref));
+  node_.counters.frames_out.fetch_add(1, std::memory_order_relaxed);
 }
 
 void session::send_link(std::uint64_t target, std::uint64_t local) {
   append_frame(out_, frame_kind::link, link_body(target, local));
+  node_.counters.frames_out.fetch_add(1, std::memory_order_relaxed);
 }
 
 void session::send_unlink(std::uint64_t target, std::uint64_t local) {
   append_frame(out_, frame_kind::unlink, link_body(target, local));
+  node_.counters.frames_out.fetch_add(1, std::memory_order_relaxed);
 }
 
 void session::send_exit(std::uint64_t target, std::uint64_t local, exit_reason why, const std::string& what) {
@@ -936,6 +947,7 @@ void session::send_exit(std::uint64_t target, std::uint64_t local, exit_reason w
   x.set_reason(to_wire(why));
   x.set_what(what.substr(0, max_what_bytes));
   append_frame(out_, frame_kind::exit, x);
+  node_.counters.frames_out.fetch_add(1, std::memory_order_relaxed);
 }
 
 void session::send_down(std::uint64_t local, std::uint64_t ref, exit_reason why, const std::string& what) {
@@ -945,10 +957,12 @@ void session::send_down(std::uint64_t local, std::uint64_t ref, exit_reason why,
   d.set_reason(to_wire(why));
   d.set_what(what.substr(0, max_what_bytes));
   append_frame(out_, frame_kind::down, d);
+  node_.counters.frames_out.fetch_add(1, std::memory_order_relaxed);
 }
 
 void session::send_raw(std::string&& frame) {
   if (!wclosed_) out_ += frame;  // sizes were checked where the frames were made
+  node_.counters.frames_out.fetch_add(1, std::memory_order_relaxed);
 }
 
 void session::forget(remote::proxy& p) noexcept {

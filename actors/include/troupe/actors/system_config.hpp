@@ -1,6 +1,7 @@
 #pragma once
 /// @file Settings of an actor system and of one spawn.
 
+#include <chrono>
 #include <cstddef>
 
 #include "troupe/mailbox/mailbox_options.hpp"
@@ -17,6 +18,9 @@ struct system_config {
   std::size_t spin_rounds = 64;
   /// Mailbox of actors spawned without explicit options.
   mailbox_options default_mailbox{};
+  /// Logs a line of the system's counters (actors, dead letters by reason,
+  /// scheduler) this often; 0: never. The same figures: actor_system::stats().
+  std::chrono::milliseconds metrics_log_interval{0};
 
   /// Throws std::invalid_argument naming the bad field.
   void validate() const;

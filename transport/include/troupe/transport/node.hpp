@@ -45,7 +45,10 @@ struct node_stats {
   std::uint64_t messages_in = 0;
   std::uint64_t bytes_out = 0;
   std::uint64_t bytes_in = 0;
-  std::uint64_t writes = 0;                ///< write syscalls (completed async writes)
+  std::uint64_t writes = 0;                ///< buffers handed to the stream (a syscall for sockets and pipes, a ring copy for shared memory)
+  std::uint64_t frames_out = 0;            ///< frames queued for peers (messages, replies, control)
+  std::uint64_t frames_in = 0;             ///< frames read from peers
+  std::uint64_t reconnects = 0;            ///< redials after a peer this node connected to went down
 };
 
 /// Another node this node has a session with (or had: a handle outlives the

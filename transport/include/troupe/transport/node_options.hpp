@@ -51,6 +51,8 @@ struct node_options {
   /// Outgoing queue bound per remote actor (mute_sender backpressure on
   /// local senders while the connection cannot keep up).
   std::size_t remote_mailbox_capacity = 8192;
+  /// Logs a line of the node's counters (node::stats()) this often; 0: never.
+  std::chrono::milliseconds metrics_log_interval{0};
 
   /// @throws std::invalid_argument naming the option and the rule.
   void validate() const;

@@ -13,6 +13,7 @@
 #include "troupe/actors/envelope.hpp"
 #include "troupe/actors/exit_reason.hpp"
 #include "troupe/actors/send_result.hpp"
+#include "troupe/actors/mailbox_metrics.hpp"
 #include "troupe/mailbox/mailbox.hpp"
 #include "troupe/scheduler/resumable.hpp"
 
@@ -212,8 +213,8 @@ class actor_cell : public resumable {
   /// Gives a `spill` mailbox its disk side (the message types it can read
   /// back). @note Spawner only, before the cell runs. @throws like spill_box.
   void attach_spill(const spill_options& o, std::vector<remote::inbound_type> accepts);
-  /// The spill's counters, or nullptr when the mailbox does not spill. @threadsafe
-  [[nodiscard]] const spill_box* spill() const noexcept { return spill_; }
+  /// A snapshot of the mailbox (and its spill). @threadsafe
+  [[nodiscard]] mailbox_metrics metrics() const;
 
   void set_executor(executor* ex) noexcept { executor_ = ex; }
   void set_id(std::uint64_t id) noexcept { id_ = id; }

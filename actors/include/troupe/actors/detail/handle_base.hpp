@@ -21,6 +21,10 @@ class handle_base {
     if (cell_) cell_->enqueue_system(make_stop_envelope(exit_reason::stopped));
   }
 
+  /// A snapshot of the actor's mailbox: depth, muted senders, and for a
+  /// spill mailbox what went to disk. Zeros for an empty handle. @threadsafe
+  [[nodiscard]] mailbox_metrics metrics() const { return cell_ ? cell_->metrics() : mailbox_metrics{}; }
+
   /// For the runtime: the cell behind the handle.
   [[nodiscard]] actor_cell* cell() const noexcept { return cell_.get(); }
 

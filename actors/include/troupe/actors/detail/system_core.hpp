@@ -81,6 +81,7 @@ class system_core {
   [[nodiscard]] system_stats stats() const noexcept;
 
  private:
+  void arm_metrics_log();
   struct shard {
     std::mutex mx;
     actor_cell* head = nullptr;

@@ -1,0 +1,42 @@
+#pragma once
+// Test helper: what the troupe logger writes while a captured_log lives.
+
+#include <spdlog/sinks/base_sink.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "troupe/detail/logger.hpp"
+
+namespace troupe::test {
+
+/// Keeps every line logged through it.
+class memory_sink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  bool contains(const std::string& s) {
+    std::lock_guard lock(mutex_);
+    return text_.find(s) != std::string::npos;
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override { text_.append(msg.payload.data(), msg.payload.size()).push_back('\n'); }
+  void flush_() override {}
+
+ private:
+  std::string text_;
+};
+
+/// Captures what the troupe logger writes while it lives (set up before
+/// any thread that logs starts, removed after they stopped).
+class captured_log {
+ public:
+  captured_log() { troupe::detail::logger().sinks().push_back(sink_); }
+  ~captured_log() { std::erase(troupe::detail::logger().sinks(), sink_); }
+  bool contains(const std::string& s) { return sink_->contains(s); }
+
+ private:
+  std::shared_ptr<memory_sink> sink_ = std::make_shared<memory_sink>();
+};
+
+} // namespace troupe::test
