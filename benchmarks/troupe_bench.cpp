@@ -13,13 +13,17 @@
 //             message; each answers the spawner and stops         (actor)
 //   ring      K actors pass one token N hops                      (hop)
 //   idle      spawn N waiting actors; bytes_per_actor = RSS growth / N (actor)
+//   overload  a fast sender floods an actor spending D ns per message through
+//             a spill mailbox holding C in memory (--consumer-ns, --spill-dir) (message)
 //
 // Only the workload is timed, not system start-up or set-up outside it.
 
 #include <troupe/troupe.hpp>
+#include <filesystem>
 #include <spdlog/spdlog.h>
 
 #include "bench_common.hpp"
+#include "overload.hpp"
 #include "remote_workloads.hpp"
 
 #include <unistd.h>
@@ -217,7 +221,8 @@ u64 parse_number(std::string_view flag, const char* text) {
 
 struct options {
   std::string workload;
-  u64 n = 0, k = 0, threads = 0, capacity = 0, port = 0;
+  u64 n = 0, k = 0, threads = 0, capacity = 0, port = 0, consumer_ns = 0;
+  std::string spill_dir;
   std::string connect;
   std::string unix_path;
   std::string shm_path;
@@ -239,6 +244,8 @@ options parse(int argc, char** argv) {
     else if (a == "--connect") o.connect = argv[++i];
     else if (a == "--unix") o.unix_path = argv[++i];
     else if (a == "--shm") o.shm_path = argv[++i];
+    else if (a == "--consumer-ns") o.consumer_ns = parse_number(a, argv[++i]);
+    else if (a == "--spill-dir") o.spill_dir = argv[++i];
     else if (a == "--fds") o.fds = argv[++i];
     else if (a == "--port") {
       const std::string_view v = argv[++i];
@@ -270,6 +277,7 @@ int main(int argc, char** argv) {
   else if (w == "shm-pingpong") def(o.n, 200'000);
   else if (w == "remote-flood" || w == "shm-flood") def(o.n, 5'000'000);
   else if (w == "worker-spawn") def(o.n, 200);
+  else if (w == "overload") def(o.n, 2'000'000), def(o.capacity, 1024), def(o.consumer_ns, 1000);
   else if (w == "serve") {}
   else usage_error("unknown workload '" + w + "'");
   if (o.threads == 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
@@ -279,6 +287,21 @@ int main(int argc, char** argv) {
   if (!o.connect.empty() && !remote) usage_error("--connect is for the remote workloads");
   if ((o.port_given || !o.unix_path.empty() || !o.shm_path.empty() || !o.fds.empty()) && w != "serve") {
     usage_error("--port, --unix, --shm and --fds are for serve");
+  }
+  if ((o.consumer_ns != 0 || !o.spill_dir.empty()) && w != "overload") usage_error("--consumer-ns and --spill-dir are for overload");
+  if (w == "overload") {
+    if (o.spill_dir.empty()) o.spill_dir = std::filesystem::temp_directory_path().string();
+    std::error_code ec;
+    if (!std::filesystem::is_directory(o.spill_dir, ec)) usage_error("--spill-dir '" + o.spill_dir + "' is not a directory");
+    const outcome r = run_overload({o.n, o.threads, o.capacity, o.consumer_ns, o.spill_dir});
+    std::printf("{\"workload\":\"overload\",\"n\":%llu,\"threads\":%llu,\"seconds\":%.6f,\"ns_per_op\":%.1f,"
+                "\"ops_per_s\":%.0f,\"rss_bytes\":%llu,\"capacity\":%llu,\"consumer_ns\":%llu%s}\n",
+                static_cast<unsigned long long>(o.n), static_cast<unsigned long long>(o.threads), r.seconds,
+                r.seconds * 1e9 / static_cast<double>(r.units), static_cast<double>(r.units) / r.seconds,
+                static_cast<unsigned long long>(current_rss()), static_cast<unsigned long long>(o.capacity),
+                static_cast<unsigned long long>(o.consumer_ns), r.extra.c_str());
+    std::fflush(stdout);
+    return 0;
   }
   if (w == "serve") {
     serve_options so;

@@ -16,6 +16,7 @@ spill::store_options store_options_of(const spill_options& o) {
   s.disk_capacity_bytes = o.disk_capacity_bytes;
   s.segment_bytes = o.segment_bytes;
   s.fsync = o.fsync;
+  s.persist_cursor = o.durable;  // without durability nothing is read back after a crash
   return s;
 }
 } // namespace
@@ -43,6 +44,7 @@ spill_box::spill_box(actor_cell& cell, const spill_options& o, std::vector<remot
 }
 
 spill_box::~spill_box() {
+  for (envelope* e : ready_) discard(e, ask_error::actor_stopped, "receiver stopped");
   for (envelope* e : held_) discard(e, ask_error::actor_stopped, "receiver stopped");
 }
 
@@ -122,9 +124,17 @@ spill_box::outcome spill_box::offer(envelope* e, bool& schedule) noexcept {
 
 envelope* spill_box::next(bool& released) noexcept {
   released = false;
+  if (!ready_.empty()) {
+    envelope* e = ready_.front();
+    ready_.pop_front();
+    return e;
+  }
   std::unique_lock lock(mx_);
   try {
-    while (auto rec = store_->front()) {
+    // A batch per lock: senders append under the same lock.
+    while (ready_.size() < read_batch) {
+      auto rec = store_->front();
+      if (!rec) break;
       auto it = inbound_.find(std::string(rec->type_name));
       if (it == inbound_.end()) {
         // Written by an earlier version of this actor that accepted it.
@@ -134,14 +144,18 @@ envelope* spill_box::next(bool& released) noexcept {
         store_->pop();
         continue;
       }
-      envelope* e = remote::wire_envelope::make(it->second, rec->payload);
+      ready_.push_back(remote::wire_envelope::make(it->second, rec->payload));
       store_->pop();
       ++n_.unspooled;
-      return e;
     }
   } catch (const std::exception& ex) {
     // An unreadable disk: what is held still goes; the records stay for later.
     logger().error("troupe: spill {}: cannot read: {}", opts_.dir, ex.what());
+  }
+  if (!ready_.empty()) {
+    envelope* e = ready_.front();
+    ready_.pop_front();
+    return e;
   }
   if (!store_->empty()) return nullptr;  // read error: try again next turn
   if (!held_.empty()) {
@@ -175,6 +189,8 @@ std::uint64_t spill_box::shut_down() noexcept {
     std::lock_guard lock(mx_);
     closed_ = true;
     held.swap(held_);
+    held.insert(held.begin(), ready_.begin(), ready_.end());  // read back, not delivered
+    ready_.clear();
     token = token_ ? 1 : 0;
     token_ = false;
     if (!opts_.durable) {

@@ -92,6 +92,8 @@ class spill_box {
   std::condition_variable drained_cv_;
   std::unique_ptr<spill::store> store_;
   std::deque<envelope*> held_;
+  std::deque<envelope*> ready_;  // read back from disk, not yet delivered (consumer only)
+  static constexpr std::size_t read_batch = 64;
   bool token_ = false;
   bool closed_ = false;
   std::string scratch_;

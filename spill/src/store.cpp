@@ -357,7 +357,7 @@ void store::impl::pop() {
   ++counters.consumed;
   // The cursor first: a crash between the two leaves a consumed segment,
   // which the next open deletes, never a lost record.
-  cursor.store(read_sequence, opts.fsync);
+  if (opts.persist_cursor) cursor.store(read_sequence, opts.fsync);
   const segment& s = segments.front();
   if (read_sequence >= s.first_sequence + s.records) drop_front();
 }

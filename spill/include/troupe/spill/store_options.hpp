@@ -27,6 +27,12 @@ struct store_options {
   /// consumption also survive a machine crash. Off: they survive the
   /// process being killed (the data is in the page cache), not a power loss.
   bool fsync = false;
+  /// Persist the read position on every `pop` (a 32-byte pwrite), so that
+  /// reopening after a crash delivers nothing twice. Off for a store whose
+  /// leftovers are discarded anyway: `pop` then makes no system call
+  /// (except deleting a consumed segment), and a reopened store starts
+  /// from the last persisted position.
+  bool persist_cursor = true;
 
   /// Throws std::invalid_argument naming the bad field: empty `dir`,
   /// `disk_capacity_bytes` 0, `segment_bytes` below `min_segment_bytes` or
