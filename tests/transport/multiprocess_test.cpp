@@ -3,6 +3,10 @@
 // restarted peer reached again as a new incarnation.
 #include <fcntl.h>
 
+#include <atomic>
+#include <fstream>
+#include <thread>
+
 #include "child_node.hpp"
 #include "transport_fixture.hpp"
 
@@ -31,6 +35,65 @@ class with_child : public ::testing::Test {
   troupe::actor_system sys{two_threads()};
   std::unique_ptr<troupe::node> n;
 };
+
+/// Resident set of process `pid` (0: this one), from /proc.
+std::uint64_t rss_of(pid_t pid) {
+  std::ifstream status(pid == 0 ? std::string("/proc/self/status") : "/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// Flow credit: a sender that is ~100x faster than its remote receiver is
+// muted like a local one, so neither process buffers the backlog. 40,000
+// messages of 2 KiB are 80 MiB: unbounded queues on either side would pass
+// the 40 MiB bound; credit (8192 in flight) and the proxy queue (8192) keep
+// each side near 17 MiB.
+TEST_F(with_child, AFloodToAReceiver100xSlowerKeepsBothProcessesBoundedAndLosesNothing) {
+  child_node child("child-slow");
+  auto p = n->connect("127.0.0.1", child.port(), 10s);
+  ASSERT_TRUE(p.ok()) << p.message();
+  auto slow = p.value().lookup<troupe_test::slow_sink>("slow", 10s);
+  ASSERT_TRUE(slow.ok()) << slow.message();
+  const std::uint64_t bound = std::uint64_t{40} << 20;
+  const std::uint64_t base_self = rss_of(0), base_child = rss_of(child.pid());
+  std::atomic<bool> sampling{true};
+  std::uint64_t peak_self = base_self, peak_child = base_child;
+  std::thread sampler([&] {
+    while (sampling.load()) {
+      peak_self = std::max(peak_self, rss_of(0));
+      peak_child = std::max(peak_child, rss_of(child.pid()));
+      std::this_thread::sleep_for(5ms);  // a sampling period, not synchronisation
+    }
+  });
+  const std::int64_t count = 40000;
+  const std::string note(2048, 'x');
+  const auto t0 = std::chrono::steady_clock::now();
+  for (std::int64_t i = 0; i < count; ++i) {
+    Ping ping;
+    ping.set_seq(i);
+    ping.set_note(note);
+    slow.value().tell(std::move(ping));  // blocks this thread while the receiver is behind
+  }
+  const auto sending = std::chrono::steady_clock::now() - t0;
+  auto c = slow.value().ask(Count{}, 60s).get();
+  sampling.store(false);
+  sampler.join();
+  ASSERT_TRUE(c.ok()) << c.message();
+  EXPECT_EQ(c.value().n(), count);
+  EXPECT_TRUE(c.value().in_order());
+  // (A sanitizer's own memory, e.g. ASan's quarantine of freed blocks, would be measured too.)
+  if (!troupe::test::sanitized) {
+    EXPECT_LT(peak_self - base_self, bound) << "sender grew by " << ((peak_self - base_self) >> 20) << " MiB";
+    EXPECT_LT(peak_child - base_child, bound) << "receiver grew by " << ((peak_child - base_child) >> 20) << " MiB";
+  }
+  RecordProperty("sender_growth_mib", std::to_string((peak_self - base_self) >> 20));
+  RecordProperty("receiver_growth_mib", std::to_string((peak_child - base_child) >> 20));
+  // The sender was held back: it could not finish much before the receiver.
+  EXPECT_GT(sending, std::chrono::milliseconds(count * 50 / 1000) / 2);
+}
 
 TEST_F(with_child, MessagesToAChildProcessArriveInOrder) {
   child_node child("child-order");

@@ -1,6 +1,7 @@
 #pragma once
 // Actors and helpers shared by the transport tests and their child node.
 
+#include <chrono>
 #include <stdexcept>
 
 #include "test_messages.pb.h"
@@ -38,6 +39,32 @@ struct echo : troupe::actor<echo> {
     return c;
   }
   void on(Blob) { ++n; }
+};
+
+/// Spends `work` on every ping (a CPU-bound receiver), counts them and
+/// checks their order.
+struct slow_sink : troupe::actor<slow_sink> {
+  using remote_interface = troupe::accepts<Ping, Count>;
+  explicit slow_sink(std::chrono::microseconds work) : work_(work) {}
+  void on(Ping p) {
+    const auto until = std::chrono::steady_clock::now() + work_;
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    if (p.seq() != last + 1) in_order = false;
+    last = p.seq();
+    ++n;
+  }
+  Counted on(Count) {
+    Counted c;
+    c.set_n(n);
+    c.set_last_seq(last);
+    c.set_in_order(in_order);
+    return c;
+  }
+  std::chrono::microseconds work_;
+  std::int64_t n = 0;
+  std::int64_t last = -1;
+  bool in_order = true;
 };
 
 } // namespace troupe_test

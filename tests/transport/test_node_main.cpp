@@ -1,5 +1,5 @@
 // A child node for the multi-process tests: publishes an `echo` actor as
-// "echo", prints "PORT <n>" on stdout, and runs until stdin closes (the test
+// "echo" and a `slow_sink` (50 us per message) as "slow", prints "PORT <n>" on stdout, and runs until stdin closes (the test
 // ended) or it is killed.
 //   troupe-test-node --name NAME [--port P] [--heartbeat-ms H]
 #include <unistd.h>
@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   troupe::actor_system sys;
   troupe::node node(sys, opts);
   node.publish("echo", sys.spawn<troupe_test::echo>());
+  node.publish("slow", sys.spawn<troupe_test::slow_sink>(std::chrono::microseconds(50)));
   std::printf("PORT %u\n", static_cast<unsigned>(node.port()));
   std::fflush(stdout);
   std::optional<troupe::worker<troupe_test::echo>> worker;
