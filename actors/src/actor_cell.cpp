@@ -297,6 +297,7 @@ mailbox_metrics actor_cell::metrics() const {
   if (mute_list* ml = mute_list_.load(std::memory_order_acquire)) m.muted_senders = ml->waiting.load(std::memory_order_relaxed);
   if (spill_ != nullptr) {
     const auto s = spill_->stats();
+    if (s.token && m.depth > 0) --m.depth;  // the spill's own place-holder, not a message
     m.spill = {s.spilled, s.spilled_bytes, s.unspooled, s.on_disk, s.disk_bytes, s.max_disk_bytes, s.held, s.refused,
                s.corrupt, s.discarded};
   }

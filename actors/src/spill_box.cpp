@@ -228,6 +228,7 @@ spill_box::counters spill_box::stats() const {
   c.max_disk_bytes = s.max_bytes_on_disk;
   c.on_disk = s.records;
   c.corrupt += s.corrupt_records;
+  c.token = token_;
   return c;
 }
 

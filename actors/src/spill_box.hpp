@@ -75,6 +75,7 @@ class spill_box {
     std::uint64_t disk_bytes = 0;     ///< now
     std::uint64_t max_disk_bytes = 0; ///< high-water mark
     std::uint64_t on_disk = 0;        ///< records now
+    bool token = false;               ///< the spill holds a token in the mailbox's depth
   };
   [[nodiscard]] counters stats() const;
 
