@@ -58,6 +58,7 @@ peers() {
   local missing=()
   [ -e /usr/include/caf/all.hpp ] || missing+=(libcaf-dev)
   command -v erl >/dev/null || missing+=(erlang-base)
+  command -v node >/dev/null || missing+=(nodejs)  # the worker_threads reference for shm-pingpong
   if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
 }
 
@@ -140,27 +141,35 @@ bench() {
   local tcp=build/benchmarks/peers/tcp/tcp-pingpong
   local t=${TROUPE_BENCH_THREADS:-2}
   local runs=${TROUPE_BENCH_RUNS:-3}
-  # TROUPE_BENCH_ONLY=remote (or local) runs one half.
+  # TROUPE_BENCH_ONLY=remote (or local, or overload) runs one part.
   local only=${TROUPE_BENCH_ONLY:-all}
   local workloads=()
-  if [ "$only" != remote ]; then
+  if [ "$only" != remote ] && [ "$only" != overload ]; then
     workloads+=("pingpong --n 1000000" "fanin --k 2 --n 4000000 --capacity 1024" "spawn --n 200000"
                 "ring --k 1000 --n 1000000" "idle --n 100000")
   fi
-  if [ "$only" != local ]; then
+  if [ "$only" != local ] && [ "$only" != overload ]; then
     workloads+=("remote-pingpong --n 20000" "remote-flood --n 2000000" "uds-pingpong --n 20000" "pipe-pingpong --n 20000"
-                "worker-spawn --n 200")
+                "shm-pingpong --n 200000" "shm-flood --n 2000000" "worker-spawn --n 200")
+  fi
+  if [ "$only" != local ] && [ "$only" != remote ] || [ "$only" = overload ]; then
+    workloads+=("overload --n 2000000 --capacity 1024 --consumer-ns 1000 --spill-dir ${TMPDIR:-/tmp}")
   fi
   for w in "${workloads[@]}"; do
     for ((i = 0; i < runs; i++)); do
       echo "troupe $($tb $w --threads "$t")"
       sleep 1  # let the kernel reclaim the last run's memory before the next one
-      if [[ -x $cb && $w != uds-* && $w != pipe-* && $w != worker-* ]]; then
+      if [[ -x $cb && $w != uds-* && $w != pipe-* && $w != shm-* && $w != worker-* && $w != overload* ]]; then
         # CAF's remote flood runs far ahead of its receiver (unbounded queues): a smaller n.
         local cw=${w/remote-flood --n 2000000/remote-flood --n 200000}
         echo "caf    $($cb $cw --threads "$t")"; sleep 1
       fi
-      if [[ $w == *-pingpong* && $w != pingpong* && -x $tcp ]]; then echo "plainc $($tcp $w)"; sleep 1; fi
+      if [[ $w == *-pingpong* && $w != pingpong* && $w != shm-* && -x $tcp ]]; then echo "plainc $($tcp $w)"; sleep 1; fi
+      if [[ $w == shm-pingpong* ]]; then
+        # Same-host references: a Node.js Worker's postMessage, Python's multiprocessing.Pipe.
+        if command -v node >/dev/null; then echo "node   $(node benchmarks/peers/node/worker_pingpong.js --n 20000)"; sleep 1; fi
+        echo "python $(python3 benchmarks/peers/python/pipe_pingpong.py --n 20000)"; sleep 1
+      fi
     done
   done | tee /dev/stderr | python3 -c '
 import json, statistics, sys, collections
