@@ -117,14 +117,7 @@ class bad_input : public ::testing::Test {
     troupe::node good(other, node_opts("good"));
     auto p = good.connect("127.0.0.1", n->port(), 10s);
     ASSERT_TRUE(p.ok()) << p.message();
-    auto r = p.value().lookup<echo>("echo", 10s);
-    ASSERT_TRUE(r.ok()) << r.message();
-    troupe_test::Add add;
-    add.set_a(1);
-    add.set_b(2);
-    auto s = r.value().ask(add, 10s).get();
-    ASSERT_TRUE(s.ok()) << s.message();
-    EXPECT_EQ(s.value().value(), 3);
+    expect_echo_adds(p.value());
   }
 
   troupe::actor_system sys{two_threads()};

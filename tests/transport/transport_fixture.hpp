@@ -87,6 +87,19 @@ struct holder : troupe::actor<holder> {
 };
 
 /// Not protobuf: crosses the network through its codec.
+/// Looks up the peer's "echo" and checks that it adds 1 + 2 (a session that
+/// still serves).
+inline void expect_echo_adds(const troupe::peer& p) {
+  auto r = p.lookup<echo>("echo", 10s);
+  ASSERT_TRUE(r.ok()) << r.message();
+  troupe_test::Add add;
+  add.set_a(1);
+  add.set_b(2);
+  auto s = r.value().ask(add, 10s).get();
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(s.value().value(), 3);
+}
+
 struct money {
   std::int64_t cents = 0;
   std::string currency;

@@ -690,13 +690,16 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     return failure{ask_error::node_down, std::string("socketpair: ") + std::strerror(errno)};
   }
-  // Over shared memory the socketpair is the control socket; the child
-  // inherits the segment and both doorbells as descriptors 4, 5 and 6.
+  // Over shared memory the socketpair is the control socket (the doorbell);
+  // the child inherits the segment as descriptor 4.
   shm::link_fds mine, theirs;
   if (o.link == worker_link::shared_memory) {
     try {
-      mine = shm::make_segment(opts.shm_ring_bytes, theirs);
+      mine.segment = shm::make_segment(opts.shm_ring_bytes);
+      theirs.segment = ::fcntl(mine.segment, F_DUPFD_CLOEXEC, 0);
+      if (theirs.segment < 0) throw std::system_error(errno, std::generic_category(), "dup");
     } catch (const std::exception& ex) {
+      mine.close_all();
       ::close(sv[0]);
       ::close(sv[1]);
       return failure{ask_error::node_down, std::string("cannot make the shared segment: ") + ex.what()};
@@ -711,7 +714,7 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
     std::string exe;
     std::vector<std::string> args, env;
     std::vector<char*> argv, envp;
-    int child_fds[4] = {-1, -1, -1, -1};  // become 3, 4, 5, 6
+    int child_fds[2] = {-1, -1};  // become 3, 4
     pid_t parent = 0;
     std::promise<pid_t> forked;
     std::atomic<int> state{0};  // 0 pending, 1 forking (the I/O thread took it), 2 abandoned (timed out)
@@ -730,8 +733,6 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
   p->envp.push_back(nullptr);
   p->child_fds[0] = sv[1];
   p->child_fds[1] = theirs.segment;
-  p->child_fds[2] = theirs.doorbell;
-  p->child_fds[3] = theirs.peer_bell;
   p->parent = ::getpid();
   auto pid_future = p->forked.get_future();
   // Fork on the I/O thread: PR_SET_PDEATHSIG follows the forking thread,
@@ -745,14 +746,14 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
       if (::getppid() != p->parent) ::_exit(1);  // the parent died already
       // Out of the way first (a source may sit on a target number), then
       // into place; a dup has no close-on-exec.
-      int high[4];
-      for (int i = 0; i < 4; ++i) high[i] = p->child_fds[i] < 0 ? -1 : ::fcntl(p->child_fds[i], F_DUPFD, 100);
-      for (int i = 0; i < 4; ++i) {
+      int high[2];
+      for (int i = 0; i < 2; ++i) high[i] = p->child_fds[i] < 0 ? -1 : ::fcntl(p->child_fds[i], F_DUPFD, 100);
+      for (int i = 0; i < 2; ++i) {
         if (high[i] >= 0) ::dup2(high[i], 3 + i);
       }
       // Asio's sockets are not close-on-exec: the worker must not inherit
       // this process's listeners and connections.
-      ::close_range(p->child_fds[1] < 0 ? 4 : 7, ~0U, 0);
+      ::close_range(p->child_fds[1] < 0 ? 4 : 5, ~0U, 0);
       ::execve(p->exe.c_str(), p->argv.data(), p->envp.data());
       ::_exit(127);
     }
@@ -830,8 +831,6 @@ result<peer> node::adopt_shm_worker_link(int first_fd, std::chrono::milliseconds
   transport::shm::link_fds fds;
   fds.control = first_fd;
   fds.segment = first_fd + 1;
-  fds.doorbell = first_fd + 2;
-  fds.peer_bell = first_fd + 3;
   fds.side = 1;
   return impl_->adopt_stream(transport::make_shm_stream(impl_->io, fds, "shm parent"), /*initiator=*/false, timeout);
 }

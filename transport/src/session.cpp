@@ -214,6 +214,11 @@ void session::read_more() {
                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
                            if (self->closed_) return;
                            if (ec) {
+                             if (ec.category() == shm_category()) {
+                               // A peer lying about its ring: bad input, counted like a bad frame.
+                               (self->established_ ? self->node_.counters.bad_frames : self->node_.counters.hs_failures)
+                                   .fetch_add(1, std::memory_order_relaxed);
+                             }
                              self->down(ec == asio::error::eof ? std::string("connection closed by the peer")
                                                                : "read failed: " + ec.message());
                              return;
@@ -454,7 +459,11 @@ void session::flush_locked() noexcept {
     return;
   }
   if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-    const std::string why = std::string("send failed: ") + std::strerror(errno);
+    // EPROTO: a shared-memory peer moved our ring's read index where it cannot be.
+    const bool lie = errno == EPROTO;
+    if (lie) node_.counters.bad_frames.fetch_add(1, std::memory_order_relaxed);
+    const std::string why = lie ? "send failed: " + shm_category().message(static_cast<int>(shm_error::bad_index))
+                                : std::string("send failed: ") + std::strerror(errno);
     wclosed_ = true;  // nothing more is written; the I/O thread ends the session
     out_.clear();
     try {
@@ -492,7 +501,10 @@ void session::write_pending() {
       }
     }
     for (auto& p : wake) static_cast<remote::proxy&>(*p).wake();
-    if (ec && !self->closed_) self->down("write failed: " + ec.message());
+    if (ec && !self->closed_) {
+      if (ec.category() == shm_category()) self->node_.counters.bad_frames.fetch_add(1, std::memory_order_relaxed);
+      self->down("write failed: " + ec.message());
+    }
   });
 }
 

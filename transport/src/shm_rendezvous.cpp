@@ -15,7 +15,7 @@ namespace troupe::transport {
 namespace {
 using local = asio::local::stream_protocol;
 constexpr char segment_tag = 'S';
-constexpr int passed_fds = 3;  // segment, the receiver's doorbell, the sender's doorbell
+constexpr int passed_fds = 1;  // the segment (the socket itself is the doorbell)
 
 class rendezvous final : public std::enable_shared_from_this<rendezvous> {
  public:
@@ -99,14 +99,13 @@ class rendezvous final : public std::enable_shared_from_this<rendezvous> {
 
   /// Connector: makes the segment and passes the acceptor its descriptors.
   void pass_segment() {
-    shm::link_fds theirs;
     shm::link_fds mine;
     try {
-      mine = shm::make_segment(node_.opts.shm_ring_bytes, theirs);
+      mine.segment = shm::make_segment(node_.opts.shm_ring_bytes);
     } catch (const std::exception& ex) {
       return fail(std::string("cannot make the shared segment: ") + ex.what());
     }
-    const int fds[passed_fds] = {theirs.segment, theirs.doorbell, theirs.peer_bell};
+    const int fds[passed_fds] = {mine.segment};
     char tag = segment_tag;
     iovec iov{&tag, 1};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
@@ -122,7 +121,6 @@ class rendezvous final : public std::enable_shared_from_this<rendezvous> {
     std::memcpy(CMSG_DATA(c), fds, sizeof fds);
     const ssize_t n = ::sendmsg(sock_.native_handle(), &msg, MSG_NOSIGNAL);
     const int err = errno;
-    theirs.close_all();  // the peer has its copies
     if (n != 1) {
       mine.close_all();
       return fail(std::string("cannot pass the shared segment: ") + std::strerror(err));
@@ -179,8 +177,6 @@ class rendezvous final : public std::enable_shared_from_this<rendezvous> {
     }
     shm::link_fds mine;
     mine.segment = got[0];
-    mine.doorbell = got[1];
-    mine.peer_bell = got[2];
     mine.side = 1;
     mine.control = release_socket();
     if (mine.control < 0) {

@@ -3,9 +3,9 @@
 // child set up a shared-memory connection. The connecting side reaches a
 // node's `listen_shm` Unix socket; both run the handshake over it (so no
 // segment is handed to a process that has not proved the cookie); the
-// connecting side then makes the segment and passes it and both doorbells
-// with SCM_RIGHTS. The socket stays open as the connection's control
-// socket: its end of file is how either side learns the other is gone.
+// connecting side then makes the segment and passes it with SCM_RIGHTS. The
+// socket stays open as the connection's control socket: its doorbell, and
+// its end of file is how either side learns the other is gone.
 // The session then starts over the shared memory as over any stream.
 
 #include <functional>

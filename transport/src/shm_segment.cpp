@@ -1,7 +1,6 @@
 #include "shm_segment.hpp"
 
 #include <fcntl.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,22 +28,19 @@ void close_fd(int& fd) noexcept {
 void link_fds::close_all() noexcept {
   close_fd(control);
   close_fd(segment);
-  close_fd(doorbell);
-  close_fd(peer_bell);
 }
 
-link_fds make_segment(std::size_t ring_bytes, link_fds& peer) {
+int make_segment(std::size_t ring_bytes) {
   if (ring_bytes < min_ring_bytes || ring_bytes > max_ring_bytes || (ring_bytes & (ring_bytes - 1)) != 0) {
     throw std::invalid_argument("troupe: shared-memory ring size must be a power of two in [4 KiB, 1 GiB]");
   }
-  link_fds me;
+  int fd = ::memfd_create("troupe-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) sys_fail("memfd_create");
   try {
-    me.segment = ::memfd_create("troupe-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (me.segment < 0) sys_fail("memfd_create");
     const std::size_t size = data_offset + 2 * ring_bytes;
-    if (::ftruncate(me.segment, static_cast<off_t>(size)) != 0) sys_fail("ftruncate");
-    if (::fcntl(me.segment, F_ADD_SEALS, required_seals | F_SEAL_SEAL) != 0) sys_fail("F_ADD_SEALS");
-    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, me.segment, 0);
+    if (::ftruncate(fd, static_cast<off_t>(size)) != 0) sys_fail("ftruncate");
+    if (::fcntl(fd, F_ADD_SEALS, required_seals | F_SEAL_SEAL) != 0) sys_fail("F_ADD_SEALS");
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) sys_fail("mmap");
     auto* h = new (p) header{};  // the memfd is zero-filled: the atomics start at 0
     h->magic = segment_magic;
@@ -52,23 +48,11 @@ link_fds make_segment(std::size_t ring_bytes, link_fds& peer) {
     h->data_offset = static_cast<std::uint32_t>(data_offset);
     h->ring_bytes = ring_bytes;
     ::munmap(p, size);
-    me.doorbell = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (me.doorbell < 0) sys_fail("eventfd");
-    me.peer_bell = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (me.peer_bell < 0) sys_fail("eventfd");
-    peer.segment = ::fcntl(me.segment, F_DUPFD_CLOEXEC, 0);
-    if (peer.segment < 0) sys_fail("dup");
-    peer.doorbell = ::fcntl(me.peer_bell, F_DUPFD_CLOEXEC, 0);
-    if (peer.doorbell < 0) sys_fail("dup");
-    peer.peer_bell = ::fcntl(me.doorbell, F_DUPFD_CLOEXEC, 0);
-    if (peer.peer_bell < 0) sys_fail("dup");
-    peer.side = 1;
   } catch (...) {
-    me.close_all();
-    peer.close_all();
+    close_fd(fd);
     throw;
   }
-  return me;
+  return fd;
 }
 
 mapping::mapping(int fd) {
@@ -107,16 +91,6 @@ mapping::mapping(int fd) {
 
 mapping::~mapping() {
   if (hdr_ != nullptr) ::munmap(hdr_, size_);
-}
-
-void check_eventfd(int fd, const char* what) {
-  char path[64];
-  char target[64] = {};
-  std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-  const ssize_t n = ::readlink(path, target, sizeof target - 1);
-  if (n <= 0 || std::strcmp(target, "anon_inode:[eventfd]") != 0) {
-    throw std::runtime_error(std::string(what) + " is not an eventfd");
-  }
 }
 
 } // namespace troupe::transport::shm

@@ -4,9 +4,11 @@
 // One memfd (sealed against shrinking and growing, so a peer cannot make
 // our mapping fault) holds a header and two single-producer
 // single-consumer byte rings: ring 0 carries bytes from side 0 (the side
-// that made the segment) to side 1, ring 1 the other way. Each side has an
-// eventfd, its doorbell: the peer rings it when it wrote bytes while this
-// side slept, or freed space while this side waited for some.
+// that made the segment) to side 1, ring 1 the other way. A connected
+// stream socket between the two sides is the doorbell (a byte sent with
+// MSG_DONTWAIT when the peer sleeps: it can never block the sender, whatever
+// the peer does to the socket) and the liveness check (end of file when the
+// peer is gone).
 //
 // Nothing the peer writes into the segment is trusted: indices are checked
 // against the ring size on every read, sizes are copied out of the header
@@ -54,19 +56,16 @@ inline constexpr std::size_t max_ring_bytes = std::size_t{1} << 30;
 /// The descriptors of one side of a connection. Owning: `close_all` or a
 /// stream made from them closes them.
 struct link_fds {
-  int control = -1;   ///< a connected stream socket: liveness (EOF when the peer is gone)
-  int segment = -1;   ///< the memfd
-  int doorbell = -1;  ///< this side's eventfd
-  int peer_bell = -1; ///< the peer's eventfd
-  int side = 0;       ///< 0: made the segment; 1: the other side
+  int control = -1;  ///< a connected stream socket: the doorbell, and EOF when the peer is gone
+  int segment = -1;  ///< the memfd
+  int side = 0;      ///< 0: made the segment; 1: the other side
   void close_all() noexcept;
 };
 
-/// Makes a segment with rings of `ring_bytes` and both doorbells. Returns
-/// side 0's descriptors (control unset) and the segment and doorbells to
-/// hand to side 1 in `peer` (its `doorbell` is side 1's). Throws
-/// std::system_error.
-link_fds make_segment(std::size_t ring_bytes, link_fds& peer);
+/// Makes a segment with rings of `ring_bytes`: a sealed memfd to map as
+/// side 0 and to hand to side 1. Throws std::system_error,
+/// std::invalid_argument for a bad size.
+int make_segment(std::size_t ring_bytes);
 
 /// A segment mapped into this process.
 class mapping {
@@ -92,8 +91,5 @@ class mapping {
   std::uint64_t ring_bytes_ = 0;
   std::uint64_t data_offset_ = 0;
 };
-
-/// Throws std::runtime_error unless `fd` is an eventfd.
-void check_eventfd(int fd, const char* what);
 
 } // namespace troupe::transport::shm

@@ -5,16 +5,12 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
-
-#include "troupe/scheduler/cpu_relax.hpp"
 
 namespace troupe::transport {
 
 namespace {
 namespace asio = boost::asio;
-using clock = std::chrono::steady_clock;
 
 class shm_error_category final : public boost::system::error_category {
  public:
@@ -27,18 +23,19 @@ class shm_error_category final : public boost::system::error_category {
   }
 };
 
-/// How long the reader polls an empty ring before it sleeps: adapted to
-/// the traffic (doubled when a spin catches data, halved when it does not).
-constexpr std::chrono::nanoseconds min_spin{2'000};
-constexpr std::chrono::nanoseconds max_spin{60'000};
+boost::system::error_code bad_index() noexcept {
+  return {static_cast<int>(shm_error::bad_index), shm_category()};
+}
+
+/// Doorbell bytes read per wake-up at most (a peer flooding the control
+/// socket costs it this much of our time per wake-up, no more).
+constexpr int max_drain_reads = 16;
 
 class shm_stream final : public byte_stream {
  public:
   /// Takes the descriptors it keeps out of `fds` (set to -1 there).
   shm_stream(asio::io_context& io, shm::link_fds& fds, std::string what)
-      : io_(io), map_(fds.segment), bell_(io), control_(io), peer_bell_(fds.peer_bell), what_(std::move(what)) {
-    shm::check_eventfd(fds.doorbell, "the doorbell");
-    shm::check_eventfd(fds.peer_bell, "the peer's doorbell");
+      : io_(io), map_(fds.segment), control_(io), what_(std::move(what)) {
     ::close(fds.segment);  // the mapping keeps the memory
     fds.segment = -1;
     out_ = &map_.head().ring[fds.side];
@@ -50,36 +47,20 @@ class shm_stream final : public byte_stream {
     // Our own positions: the peer cannot move them, only we publish them.
     tail_ = out_->tail.load(std::memory_order_relaxed);
     head_.store(in_->head.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    bell_.assign(fds.doorbell);
-    fds.doorbell = -1;
     control_.assign(asio::local::stream_protocol(), fds.control);
+    control_fd_ = fds.control;
     fds.control = -1;
-    fds.peer_bell = -1;  // ours now (closed by the destructor)
-    watch_control();
+    arm_wait();  // the doorbell, and the peer's end
   }
-  ~shm_stream() override {
-    *alive_ = false;  // handlers still queued in the reactor see it
-    ::close(peer_bell_);
-  }
+  ~shm_stream() override { *alive_ = false; }  // handlers still queued in the reactor see it
+  shm_stream(const shm_stream&) = delete;
+  shm_stream& operator=(const shm_stream&) = delete;
+
+  // -- byte_stream ------------------------------------------------------------
 
   void async_read_some(char* data, std::size_t size, handler done) override {
     read_ = {data, size, std::move(done)};
-    if (service_read()) return;
-    // Nothing there yet: poll a little before sleeping (a reply is often
-    // microseconds away, and a wake-up costs tens of them).
-    const auto until = clock::now() + spin_;
-    int k = 0;
-    while (!closed_) {
-      if (in_->tail.load(std::memory_order_acquire) != head_.load(std::memory_order_relaxed)) {
-        spin_ = std::min(spin_ * 2, std::chrono::nanoseconds(max_spin));
-        service_read();
-        return;
-      }
-      if ((++k & 63) == 0 && clock::now() > until) break;
-      cpu_relax();
-    }
-    spin_ = std::max(spin_ / 2, std::chrono::nanoseconds(min_spin));
-    sleep_or_service();
+    if (!service_read()) sleep_or_service();
   }
 
   void async_write(const char* data, std::size_t size, handler done) override {
@@ -93,7 +74,7 @@ class shm_stream final : public byte_stream {
       return -1;
     }
     const std::uint64_t head = out_->head.load(std::memory_order_acquire);
-    if (tail_ - head > size_) {  // head ahead of tail, or lagging more than the ring
+    if (tail_ - head > size_) {  // the peer's head ahead of our tail, or lagging more than the ring
       broken_.store(true, std::memory_order_release);
       errno = EPROTO;
       return -1;
@@ -109,7 +90,8 @@ class shm_stream final : public byte_stream {
     std::memcpy(out_data_, data + first, n - first);
     tail_ += n;
     out_->tail.store(tail_, std::memory_order_release);
-    // Dekker with the reader: it sets reader_sleeping, then looks at tail.
+    // Dekker with the reader: it sets reader_sleeping (or watchers), then
+    // looks at the tail; we set the tail, then look at those.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (out_->watchers.load(std::memory_order_relaxed) == 0 && out_->reader_sleeping.load(std::memory_order_relaxed) != 0 &&
         out_->reader_sleeping.exchange(0) != 0) {
@@ -123,7 +105,6 @@ class shm_stream final : public byte_stream {
     closed_ = true;
     broken_.store(true, std::memory_order_release);
     boost::system::error_code ec;
-    bell_.close(ec);
     control_.shutdown(asio::local::stream_protocol::socket::shutdown_both, ec);
     control_.close(ec);
     complete_read(asio::error::operation_aborted, 0);
@@ -132,35 +113,8 @@ class shm_stream final : public byte_stream {
 
   [[nodiscard]] std::string describe() const override { return what_; }
 
- private:
-  struct pending_read {
-    char* data = nullptr;
-    std::size_t size = 0;
-    handler done;
-  };
-  struct pending_write {
-    const char* data = nullptr;
-    std::size_t size = 0;
-    std::size_t written = 0;
-    handler done;
-  };
+  // -- polled -----------------------------------------------------------------
 
-  void ring() noexcept {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const ssize_t r = ::write(peer_bell_, &one, sizeof one);
-  }
-
-  /// Completes the pending read if bytes (or an error) are there.
-  bool service_read() {
-    if (!read_.done) return true;
-    boost::system::error_code ec;
-    const std::size_t n = read_now(read_.data, read_.size, ec);
-    if (n == 0 && !ec) return false;
-    complete_read(ec, n);
-    return true;
-  }
-
- public:
   [[nodiscard]] bool pollable() const noexcept override { return true; }
 
   std::size_t read_now(char* data, std::size_t size, boost::system::error_code& ec) noexcept override {
@@ -168,7 +122,7 @@ class shm_stream final : public byte_stream {
     const std::uint64_t tail = in_->tail.load(std::memory_order_acquire);
     if (tail - head > size_) {
       broken_.store(true, std::memory_order_release);
-      ec = boost::system::error_code(static_cast<int>(shm_error::bad_index), shm_category());
+      ec = bad_index();
       return 0;
     }
     const std::size_t n = std::min<std::uint64_t>(size, tail - head);
@@ -212,24 +166,48 @@ class shm_stream final : public byte_stream {
       });
       return;
     }
-    arm_bell();
+    arm_wait();
   }
 
  private:
-  void fire_ready() {
-    if (auto r = std::exchange(ready_, nullptr)) r();
+  struct pending_read {
+    char* data = nullptr;
+    std::size_t size = 0;
+    handler done;
+  };
+  struct pending_write {
+    const char* data = nullptr;
+    std::size_t size = 0;
+    std::size_t written = 0;
+    handler done;
+  };
+
+  /// Rings the peer's doorbell: one byte on the control socket. Never
+  /// blocks (MSG_DONTWAIT holds whatever the peer set on its end); a full
+  /// socket means the peer has wake-ups pending already. Any thread.
+  void ring() noexcept {
+    const char b = 1;
+    [[maybe_unused]] const ssize_t r = ::send(control_fd_, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
   }
 
-  /// Writes what fits of the pending write; true when it is complete.
+  /// Completes the pending read if bytes (or an error) are there. I/O thread.
+  bool service_read() {
+    if (!read_.done) return true;
+    boost::system::error_code ec;
+    const std::size_t n = read_now(read_.data, read_.size, ec);
+    if (n == 0 && !ec) return false;
+    complete_read(ec, n);
+    return true;
+  }
+
+  /// Writes what fits of the pending write; true when it is complete. I/O thread.
   bool service_write() {
     if (!write_.done) return true;
     while (write_.written < write_.size) {
       const ssize_t n = try_write(write_.data + write_.written, write_.size - write_.written);
       if (n < 0) {
         if (errno == EAGAIN) return false;
-        complete_write(errno == EPROTO
-                           ? boost::system::error_code(static_cast<int>(shm_error::bad_index), shm_category())
-                           : boost::system::error_code(asio::error::broken_pipe));
+        complete_write(errno == EPROTO ? bad_index() : boost::system::error_code(asio::error::broken_pipe));
         return true;
       }
       write_.written += static_cast<std::size_t>(n);
@@ -254,40 +232,46 @@ class shm_stream final : public byte_stream {
       });
       return;
     }
-    arm_bell();
+    arm_wait();
   }
 
-  /// Waits on our doorbell (once, whoever asks). I/O thread.
-  void arm_bell() {
-    if (waiting_) return;
+  /// Waits (once, whoever asks) for the control socket: a doorbell byte, or
+  /// the peer's end. I/O thread.
+  void arm_wait() {
+    if (waiting_ || closed_ || peer_gone_.load(std::memory_order_relaxed)) return;
     waiting_ = true;
-    bell_.async_wait(asio::posix::stream_descriptor::wait_read, [this, alive = alive_](const boost::system::error_code& ec) {
-      if (!*alive) return;
-      waiting_ = false;
-      if (ec) return;  // closed
-      std::uint64_t v = 0;
-      [[maybe_unused]] const ssize_t r = ::read(bell_.native_handle(), &v, sizeof v);
-      if (read_.done) in_->reader_sleeping.store(0, std::memory_order_relaxed);
-      if (write_.done) out_->writer_waiting.store(0, std::memory_order_relaxed);
-      const bool r_done = service_read();
-      const bool w_done = service_write();
-      fire_ready();
-      if (!r_done || !w_done) sleep_or_service();
-    });
-  }
-
-  /// The control socket never carries data: readable means the peer is gone.
-  void watch_control() {
     control_.async_wait(asio::local::stream_protocol::socket::wait_read,
                         [this, alive = alive_](const boost::system::error_code& ec) {
-                          if (!*alive || ec) return;
-                          peer_gone_.store(true, std::memory_order_release);
-                          broken_.store(true, std::memory_order_release);
-                          // Bytes already in the ring are still delivered, then EOF.
-                          service_read();
-                          fire_ready();
-                          complete_write(asio::error::broken_pipe);
+                          if (!*alive) return;
+                          waiting_ = false;
+                          if (ec) return;  // closed
+                          on_control(alive);
                         });
+  }
+
+  void on_control(const std::shared_ptr<bool>& alive) {
+    char buf[256];
+    for (int i = 0; i < max_drain_reads; ++i) {
+      const ssize_t n = ::recv(control_fd_, buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
+      // End of file (or a reset): the peer is gone. What it wrote is still read.
+      peer_gone_.store(true, std::memory_order_release);
+      broken_.store(true, std::memory_order_release);
+      break;
+    }
+    if (read_.done) in_->reader_sleeping.store(0, std::memory_order_relaxed);
+    if (write_.done) out_->writer_waiting.store(0, std::memory_order_relaxed);
+    const bool r_done = service_read();
+    const bool w_done = service_write();
+    if (peer_gone_.load(std::memory_order_relaxed)) complete_write(asio::error::broken_pipe);
+    fire_ready();  // may end the session and free this stream
+    if (!*alive) return;
+    if (!r_done || !w_done) sleep_or_service();
+  }
+
+  void fire_ready() {
+    if (auto r = std::exchange(ready_, nullptr)) r();
   }
 
   void complete_read(const boost::system::error_code& ec, std::size_t n) {
@@ -303,9 +287,8 @@ class shm_stream final : public byte_stream {
 
   asio::io_context& io_;
   shm::mapping map_;
-  asio::posix::stream_descriptor bell_;
   asio::local::stream_protocol::socket control_;
-  int peer_bell_;
+  int control_fd_ = -1;  // control_'s, for the doorbell from any thread
   std::string what_;
   shm::ring_control* out_ = nullptr;
   shm::ring_control* in_ = nullptr;
@@ -313,22 +296,17 @@ class shm_stream final : public byte_stream {
   char* in_data_ = nullptr;
   std::uint64_t size_ = 0;
   std::uint64_t mask_ = 0;
-  std::uint64_t tail_ = 0;  // try_write's (serialised by the session)
-  std::atomic<std::uint64_t> head_{0};  // the reader's (one thread at a time)
+  std::uint64_t tail_ = 0;                // try_write's (serialised by the session)
+  std::atomic<std::uint64_t> head_{0};    // the reader's (one thread at a time)
   std::atomic<bool> broken_{false};
+  std::atomic<bool> peer_gone_{false};
   // I/O thread only.
   pending_read read_;
   pending_write write_;
+  std::function<void()> ready_;  // async_wait_readable's
   bool waiting_ = false;
   bool closed_ = false;
-  std::atomic<bool> peer_gone_{false};
-  std::function<void()> ready_;  // async_wait_readable's
-  std::chrono::nanoseconds spin_{20'000};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-
- public:
-  shm_stream(const shm_stream&) = delete;
-  shm_stream& operator=(const shm_stream&) = delete;
 };
 
 } // namespace

@@ -1,11 +1,11 @@
 #pragma once
 // Private to the transport: a byte_stream over a shared-memory segment
 // (see shm_segment.hpp). A busy connection costs no system call per
-// message: bytes are copied into the peer's ring and a doorbell is rung
-// only when the peer sleeps. An idle one costs no CPU: after a short
-// adaptive spin the reader sleeps on its eventfd in the I/O thread's
-// reactor. The control socket carries no data; its end of file is how a
-// peer's death (or close) is seen at once.
+// message: bytes are copied into the peer's ring, and the doorbell (a byte
+// on the control socket) is rung only when the peer sleeps and no worker of
+// its polls (`watch`). An idle one costs no CPU: the I/O thread sleeps on
+// the control socket, whose end of file is how a peer's death (or close) is
+// seen at once.
 
 #include <utility>  // Boost 1.74 Asio uses std::exchange without it
 #include <boost/asio.hpp>
@@ -22,7 +22,7 @@ enum class shm_error { bad_index = 1 };
 const boost::system::error_category& shm_category() noexcept;
 
 /// Takes ownership of `fds` (closed on failure too). @throws std::runtime_error
-/// when the segment or a doorbell is not what it must be.
+/// when the segment is not what it must be.
 std::unique_ptr<byte_stream> make_shm_stream(boost::asio::io_context& io, shm::link_fds fds, std::string what);
 
 } // namespace troupe::transport

@@ -12,9 +12,9 @@ namespace troupe {
 std::optional<int> run_worker_if_asked(int argc, char** argv, const worker_init& init) {
   if (argc < 5 || std::strcmp(argv[1], "--troupe-worker") != 0) return std::nullopt;
   // The parent's link: descriptor 3 (the socketpair, or the control socket
-  // of shared memory), then the segment and the doorbells as 4, 5 and 6.
+  // of shared memory), then the segment as 4.
   const bool shm = std::strcmp(argv[2], "shm") == 0;
-  for (int fd = 3; fd <= (shm ? 6 : 3); ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // not for the worker's own children
+  for (int fd = 3; fd <= (shm ? 4 : 3); ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // not for the worker's own children
   std::vector<std::string> args;
   for (int i = 5; i < argc; ++i) args.emplace_back(argv[i]);
   node_options o;

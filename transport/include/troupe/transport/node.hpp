@@ -181,7 +181,7 @@ class node {
 
  private:
   friend std::optional<int> run_worker_if_asked(int argc, char** argv, const std::function<void(actor_system&, node&, const std::vector<std::string>&)>& init);
-  /// In a worker: the parent's link, inherited as descriptors first_fd..first_fd+3.
+  /// In a worker: the parent's link, inherited as descriptors first_fd (control) and first_fd + 1 (segment).
   [[nodiscard]] result<peer> adopt_shm_worker_link(int first_fd, std::chrono::milliseconds timeout);
   void publish_cell(std::string name, detail::actor_cell* c, const std::type_info& type,
                     std::vector<remote::inbound_type> accepts);
