@@ -28,16 +28,21 @@ actor_ref<A> spawn_prepared(system_core& core, const spawn_options& opts, Prepar
   static_assert(std::is_base_of_v<actor<A>, A>, "troupe: an actor type A must derive from troupe::actor<A>");
   auto* cell = new typed_cell<A>(&core, opts.mailbox, std::forward<Args>(args)...);
   auto ref = actor_ref<A>::from_cell(cell);  // frees the cell if anything below throws
-  if (opts.mailbox.policy == overflow::spill) {
-    if constexpr (remote::exposable<A>) {
-      cell->attach_spill(opts.mailbox.spill, remote::accepted_types<A>());
-    } else {
-      throw std::invalid_argument(
-          "troupe: overflow::spill writes messages to disk: list the types the actor accepts in "
-          "`using remote_interface = troupe::accepts<M...>;` (protobuf messages or types with a codec)");
+  try {
+    if (opts.mailbox.policy == overflow::spill) {
+      if constexpr (remote::exposable<A>) {
+        cell->attach_spill(opts.mailbox.spill, remote::accepted_types<A>());
+      } else {
+        throw std::invalid_argument(
+            "troupe: overflow::spill writes messages to disk: list the types the actor accepts in "
+            "`using remote_interface = troupe::accepts<M...>;` (protobuf messages or types with a codec)");
+      }
     }
+    prepare(*cell);
+  } catch (...) {
+    cell->release();  // the reference attach would have taken over
+    throw;
   }
-  prepare(*cell);
   core.attach(cell, opts.dedicated_thread, has_on_start<A>);
   return ref;
 }
