@@ -82,6 +82,36 @@ struct flood_sink : troupe::actor<flood_sink> {
   troupe::promise<FloodDone> done_;
 };
 
+/// Counts buffers, by transfer (shared_bytes) or by copy (Chunk); checks
+/// their first and last byte (what the sender wrote).
+struct chunk_sink : troupe::actor<chunk_sink> {
+  using remote_interface = troupe::accepts<troupe::shared_bytes, troupe_bench::Chunk, troupe_bench::ChunksStart>;
+  troupe::promise<troupe_bench::ChunksDone> on(troupe_bench::ChunksStart s) {
+    expect_ = s.n();
+    count_ = bytes_ = bad_ = 0;
+    done_ = troupe::make_promise<troupe_bench::ChunksDone>();
+    maybe_done();
+    return {};
+  }
+  void on(troupe::shared_bytes b) { take(b.view()); }
+  void on(troupe_bench::Chunk c) { take(c.data()); }
+  void take(std::string_view d) {
+    if (d.empty() || d.front() != 'x' || d.back() != 'y') ++bad_;
+    ++count_;
+    bytes_ += static_cast<std::int64_t>(d.size());
+    maybe_done();
+  }
+  void maybe_done() {
+    if (count_ != expect_ || !done_.pending()) return;
+    troupe_bench::ChunksDone d;
+    d.set_count(bad_ == 0 ? count_ : -1);
+    d.set_bytes(bytes_);
+    done_.deliver(std::move(d));
+  }
+  std::int64_t expect_ = -1, count_ = 0, bytes_ = 0, bad_ = 0;
+  troupe::promise<troupe_bench::ChunksDone> done_;
+};
+
 troupe::node_options client_options() {
   troupe::node_options o;
   o.name = "bench-client-" + std::to_string(::getpid());
@@ -302,6 +332,69 @@ outcome run_remote_flood(const remote_options& o, link how) {
   return {o.n, secs, buf};
 }
 
+// -- shm-transfer / shm-copy --------------------------------------------------------
+
+namespace {
+/// Sends n buffers of `bytes`, each filled (as a producer would), by
+/// transfer or by copy; at most `window` in flight (the rest waits muted).
+struct chunker : troupe::actor<chunker> {
+  struct go {};
+  chunker(troupe::actor_ref<chunk_sink> to, std::int64_t n, std::size_t bytes, bool transfer)
+      : to_(std::move(to)), n_(n), bytes_(bytes), transfer_(transfer) {}
+  void on(go) {
+    while (next_ < n_) {
+      ++next_;
+      troupe::send_result r;
+      if (transfer_) {
+        troupe::shared_bytes b(bytes_);
+        std::memset(b.data(), 'z', b.size());
+        b.data()[0] = 'x';
+        b.data()[b.size() - 1] = 'y';
+        r = to_.tell(std::move(b));
+      } else {
+        troupe_bench::Chunk c;
+        std::string* d = c.mutable_data();
+        d->assign(bytes_, 'z');
+        d->front() = 'x';
+        d->back() = 'y';
+        r = to_.tell(std::move(c));
+      }
+      if (r == troupe::send_result::muted) break;
+    }
+    if (next_ < n_) defer(go{});
+  }
+  troupe::actor_ref<chunk_sink> to_;
+  std::int64_t n_;
+  std::size_t bytes_;
+  bool transfer_;
+  std::int64_t next_ = 0;
+};
+} // namespace
+
+outcome run_shm_chunks(const remote_options& o, std::size_t bytes, bool transfer) {
+  server srv(o, link::shm);
+  troupe::actor_system sys(config(o.threads));
+  troupe::node n(sys, client_options());
+  auto sink = srv.lookup<chunk_sink>(n, "chunk-sink");
+  troupe_bench::ChunksStart s;
+  s.set_n(static_cast<std::int64_t>(o.n));
+  auto finished = sink.ask(s, std::chrono::seconds(600));
+  auto c = sys.spawn<chunker>(sink, static_cast<std::int64_t>(o.n), bytes, transfer);
+  const auto t0 = steady::now();
+  c.tell(chunker::go{});
+  auto r = finished.get();
+  const double secs = seconds_since(t0);
+  if (!r.ok()) fail("shm-transfer: " + std::string(r.message()));
+  if (r.value().count() != static_cast<std::int64_t>(o.n) || r.value().bytes() != static_cast<std::int64_t>(o.n * bytes)) {
+    fail("shm-transfer: the receiver got wrong or missing buffers");
+  }
+  const auto st = n.stats();
+  char buf[200];
+  std::snprintf(buf, sizeof buf, ",\"bytes\":%zu,\"mib_per_s\":%.1f,\"transfers\":%llu", bytes,
+                static_cast<double>(o.n * bytes) / secs / (1 << 20), static_cast<unsigned long long>(st.transfers_out));
+  return {o.n, secs, buf};
+}
+
 // -- worker-spawn ---------------------------------------------------------------------
 
 namespace {
@@ -343,6 +436,7 @@ void run_serve(const serve_options& so, u64 threads) {
   troupe::node n(sys, opts);
   n.publish("ponger", sys.spawn<ponger>(&n));
   n.publish("flood-sink", sys.spawn<flood_sink>());
+  n.publish("chunk-sink", sys.spawn<chunk_sink>());
   std::printf("{\"workload\":\"serve\",\"port\":%u,\"node\":\"%s\"}\n", static_cast<unsigned>(n.port()),
               opts.name.c_str());
   std::fflush(stdout);

@@ -34,6 +34,10 @@ outcome run_remote_pingpong(const remote_options& o, link how);
 /// N Items (an int64 and a 16-byte string) to a counting actor in the other
 /// process; ends when it has counted N.
 outcome run_remote_flood(const remote_options& o, link how);
+/// N buffers of `bytes` to an actor in another process over shared memory,
+/// each handed over as a shared_bytes (`transfer`) or copied in a protobuf
+/// bytes field; ends when it has them all.
+outcome run_shm_chunks(const remote_options& o, std::size_t bytes, bool transfer);
 /// Spawns N worker processes one after another; each answers one message
 /// and exits.
 outcome run_worker_spawn(const remote_options& o);

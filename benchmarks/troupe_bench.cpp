@@ -13,6 +13,8 @@
 //             message; each answers the spawner and stops         (actor)
 //   ring      K actors pass one token N hops                      (hop)
 //   idle      spawn N waiting actors; bytes_per_actor = RSS growth / N (actor)
+//   shm-transfer, shm-copy  N buffers of K KiB to another process over shared
+//             memory, handed over (shared_bytes) or copied (protobuf bytes) (buffer)
 //   overload  a fast sender floods an actor spending D ns per message through
 //             a spill mailbox holding C in memory (--consumer-ns, --spill-dir) (message)
 //
@@ -276,6 +278,7 @@ int main(int argc, char** argv) {
   else if (w == "remote-pingpong" || w == "uds-pingpong" || w == "pipe-pingpong") def(o.n, 20'000);
   else if (w == "shm-pingpong") def(o.n, 200'000);
   else if (w == "remote-flood" || w == "shm-flood") def(o.n, 5'000'000);
+  else if (w == "shm-transfer" || w == "shm-copy") def(o.n, 2000), def(o.k, 1024);
   else if (w == "worker-spawn") def(o.n, 200);
   else if (w == "overload") def(o.n, 2'000'000), def(o.capacity, 1024), def(o.consumer_ns, 1000);
   else if (w == "serve") {}
@@ -283,7 +286,7 @@ int main(int argc, char** argv) {
   if (o.threads == 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
   const bool remote = w == "remote-pingpong" || w == "remote-flood";
   const bool local_link = w == "uds-pingpong" || w == "pipe-pingpong" || w == "shm-pingpong" || w == "shm-flood" ||
-                          w == "worker-spawn";
+                          w == "shm-transfer" || w == "shm-copy" || w == "worker-spawn";
   if (!o.connect.empty() && !remote) usage_error("--connect is for the remote workloads");
   if ((o.port_given || !o.unix_path.empty() || !o.shm_path.empty() || !o.fds.empty()) && w != "serve") {
     usage_error("--port, --unix, --shm and --fds are for serve");
@@ -320,6 +323,8 @@ int main(int argc, char** argv) {
     const remote_options ro{o.n, o.threads, o.connect, "/proc/self/exe"};
     const outcome r = w == "remote-flood"      ? run_remote_flood(ro, link::tcp)
                       : w == "shm-flood"       ? run_remote_flood(ro, link::shm)
+                      : w == "shm-transfer"    ? run_shm_chunks(ro, o.k * 1024, true)
+                      : w == "shm-copy"        ? run_shm_chunks(ro, o.k * 1024, false)
                       : w == "worker-spawn"    ? run_worker_spawn(ro)
                       : w == "uds-pingpong"    ? run_remote_pingpong(ro, link::unix_socket)
                       : w == "pipe-pingpong"   ? run_remote_pingpong(ro, link::pipes)

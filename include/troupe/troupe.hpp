@@ -19,6 +19,7 @@
 #include "troupe/actors/system_config.hpp"
 #include "troupe/mailbox/mailbox_options.hpp"
 #include "troupe/scheduler/timer_service.hpp"
+#include "troupe/actors/shared_bytes.hpp"
 #include "troupe/actors/wire.hpp"
 #include "troupe/transport/node.hpp"
 #include "troupe/transport/worker.hpp"

@@ -10,7 +10,9 @@
 #include <atomic>
 #include <charconv>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <semaphore>
 #include <string>
 #include <vector>
@@ -50,7 +52,8 @@ struct report {
   std::int64_t count = 0;
   std::int64_t first = -1;
   std::int64_t last = -1;
-  bool in_order = true;
+  bool in_order = true;    // each one the successor of the one before
+  bool increasing = true;  // each one after the one before (gaps allowed)
 };
 struct get_report {};
 
@@ -61,6 +64,7 @@ struct consumer : troupe::actor<consumer> {
   void on(item i) {
     if (r_.count == 0) r_.first = i.seq;
     if (r_.count != 0 && i.seq != r_.last + 1) r_.in_order = false;
+    if (r_.count != 0 && i.seq <= r_.last) r_.increasing = false;
     r_.last = i.seq;
     ++r_.count;
   }
@@ -253,10 +257,11 @@ TEST(SpillMailbox, BadSpillOptionsAreRefusedAtSpawn) {
 
 /// In a child process: spills `n` items behind a closed gate, reports how
 /// many went to disk on `ready`, and waits to be killed.
-[[noreturn]] void spill_and_wait(const fs::path& dir, std::int64_t n, int ready) {
+[[noreturn]] void spill_and_wait(const fs::path& dir, std::int64_t n, int ready, std::uint64_t segment_bytes) {
   troupe::actor_system sys(troupe::system_config{.threads = 1});
   auto o = spilling(dir);
   o.mailbox.spill.durable = true;
+  o.mailbox.spill.segment_bytes = segment_bytes;
   std::binary_semaphore never(0);
   auto c = sys.spawn_with<consumer>(o);
   c.tell(gate{&never});
@@ -270,13 +275,13 @@ TEST(SpillMailbox, BadSpillOptionsAreRefusedAtSpawn) {
 
 /// Forks a child that spills and is killed with SIGKILL; returns how many
 /// items it had on disk.
-std::int64_t spill_in_a_killed_child(const fs::path& dir, std::int64_t n) {
+std::int64_t spill_in_a_killed_child(const fs::path& dir, std::int64_t n, std::uint64_t segment_bytes = 4u << 20) {
   int p[2];
   if (::pipe(p) != 0) throw std::runtime_error("pipe");
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::close(p[0]);
-    spill_and_wait(dir, n, p[1]);
+    spill_and_wait(dir, n, p[1], segment_bytes);
   }
   ::close(p[1]);
   std::string got;
@@ -309,6 +314,38 @@ TEST(SpillMailbox, DurableSpillSurvivesKill9AndIsDeliveredInOrderToTheNextSpawn)
   EXPECT_EQ(r.value().last, n - 1);
   EXPECT_TRUE(r.value().in_order);
   EXPECT_TRUE(troupe::test::wait_until([&] { return segment_files(d.path() / "durable") == 0; }, troupe::test::long_wait));
+}
+
+TEST(SpillMailbox, ACorruptRecordIsCountedAndNeverDeliveredTheRestArrives) {
+  temp_dir d;
+  const std::int64_t n = 3000;
+  const fs::path dir = d.path() / "corrupt";
+  const std::int64_t on_disk = spill_in_a_killed_child(dir, n, 4096);
+  ASSERT_GT(on_disk, 0);
+  // Flip a byte in the middle of the second segment file (of many).
+  std::vector<fs::path> segments;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() == ".seg") segments.push_back(e.path());
+  }
+  std::sort(segments.begin(), segments.end());
+  ASSERT_GE(segments.size(), 3u);
+  {
+    std::fstream f(segments[1], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(segments[1]) / 2));
+    f.put('\x7f');
+  }
+  troupe::actor_system sys(troupe::system_config{.threads = 2});
+  auto o = spilling(dir);
+  o.mailbox.spill.durable = true;
+  o.mailbox.spill.segment_bytes = 4096;
+  auto c = sys.spawn_with<consumer>(o);
+  auto r = c.ask(get_report{}, troupe::test::long_wait).get();
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_GE(c.metrics().spill.corrupt, 1u);
+  EXPECT_LT(r.value().count, on_disk) << "what followed the bad record in its file is not trusted";
+  EXPECT_GT(r.value().count, 0);
+  EXPECT_TRUE(r.value().increasing) << "never a garbled, repeated or reordered message";
+  EXPECT_EQ(r.value().last, n - 1) << "the later files are delivered";
 }
 
 TEST(SpillMailbox, WithoutDurabilityWhatAnEarlierRunLeftIsDiscardedNotDelivered) {

@@ -616,6 +616,30 @@ TEST_F(shm_bad_input, AnUnknownFrameKindInTheRingIsABadFrame) {
   still_serves();
 }
 
+// A TRANSFER frame whose buffer was never passed, and descriptors passed
+// otherwise than one per byte: both close the connection, counted.
+
+TEST_F(shm_bad_input, ATransferWithoutItsBufferIsABadFrame) {
+  auto p = established_peer("raw-transfer");
+  p->write_ring(frame(frame_kind::transfer, "whatever"));
+  expect_closed(std::move(p));
+  EXPECT_TRUE(troupe::test::wait_until([&] { return n->stats().bad_frames == 1; }, 2s)) << n->stats().bad_frames;
+  EXPECT_TRUE(logged("with raw-transfer closed: bad frame: TRANSFER without its buffer"));
+  still_serves();
+}
+
+TEST_F(shm_bad_input, DescriptorsPassedOtherwiseThanOneAtATimeCloseTheConnection) {
+  auto p = established_peer("raw-stray");
+  const int fd = shm::make_segment(ring_size);
+  ASSERT_TRUE(p->pass({fd, fd}, 'F'));
+  ::close(fd);
+  p->set_tail(p->tail());  // rings the doorbell: the node reads the control socket
+  expect_closed(std::move(p));
+  EXPECT_TRUE(troupe::test::wait_until([&] { return n->stats().bad_frames == 1; }, 2s)) << n->stats().bad_frames;
+  EXPECT_TRUE(logged("with raw-stray closed: ", "descriptors other than one buffer at a time"));
+  still_serves();
+}
+
 // 5. Descriptors that are not what was agreed: refused in the rendezvous.
 
 class shm_bad_descriptors : public shm_bad_input {

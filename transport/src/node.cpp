@@ -873,6 +873,7 @@ node_stats node::stats() const noexcept {
   s.frames_out = ld(c.frames_out);
   s.frames_in = ld(c.frames_in);
   s.reconnects = ld(c.reconnects);
+  s.transfers_out = ld(c.transfers_out);
   return s;
 }
 

@@ -3,6 +3,8 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -336,7 +338,9 @@ bool session::consume(std::size_t n) {
 bool session::on_frame(const frame_view& f) {
   if (closed_ || read_stopped_) return false;
   if (!established_) return on_handshake_frame(f);
-  if (f.kind == static_cast<std::uint8_t>(frame_kind::message)) return on_message(f);
+  if (f.kind == static_cast<std::uint8_t>(frame_kind::message) || f.kind == static_cast<std::uint8_t>(frame_kind::transfer)) {
+    return on_message(f);
+  }
   return on_control(f);
 }
 
@@ -393,6 +397,7 @@ bool session::on_handshake_frame(const frame_view& f) {
 void session::established() {
   established_ = true;
   polled_ = stream_->pollable();
+  fd_passing_ = polled_;  // shared memory: buffers are handed over, not copied
   {
     std::lock_guard lock(wmx_);
     peer_max_frame_ = hs_.peer_max_frame() != 0 ? hs_.peer_max_frame() : default_max_frame_bytes;
@@ -634,8 +639,21 @@ void session::drop_inbound(std::uint64_t receiver, const target* to, std::uint64
 }
 
 bool session::on_message(const frame_view& f) {
+  // A TRANSFER's buffer was passed ahead of it: take it first, whatever
+  // becomes of the frame, so the next TRANSFER gets its own.
+  const bool transfer = f.kind == static_cast<std::uint8_t>(frame_kind::transfer);
+  struct owned_fd {
+    int fd = -1;
+    ~owned_fd() {
+      if (fd >= 0) ::close(fd);
+    }
+  } passed;
+  if (transfer) {
+    passed.fd = stream_->take_fd();
+    if (passed.fd < 0) return bad_frame("TRANSFER without its buffer");
+  }
   envelope_view v;
-  if (!decode_envelope(f.body, v)) return bad_frame("malformed MESSAGE");
+  if (!decode_envelope(f.body, v)) return bad_frame(transfer ? "malformed TRANSFER" : "malformed MESSAGE");
   if (!v.type_name.empty()) {
     if (v.type_id == 0) return bad_frame("MESSAGE names a type without an id");
     auto [it, fresh] = types_in_.try_emplace(v.type_id);
@@ -670,8 +688,24 @@ bool session::on_message(const frame_view& f) {
     ti.actor = to->ex.get();
     ti.in = &in->second;
   }
-  if (ti.in->protobuf && !well_formed_protobuf(v.payload)) return bad_frame("malformed payload of " + ti.name);
-  detail::envelope* e = remote::wire_envelope::make(ti.in->ops, v.payload, to->account);
+  detail::envelope* e = nullptr;
+  if (transfer) {
+    if (ti.in->adopt == nullptr) return bad_frame("TRANSFER of " + ti.name.substr(0, 128) + ", which is not shared_bytes");
+    std::uint64_t size = 0;
+    if (v.payload.size() != 8) return bad_frame("malformed TRANSFER");
+    for (int i = 7; i >= 0; --i) size = size << 8 | static_cast<unsigned char>(v.payload[static_cast<std::size_t>(i)]);
+    if (size < shared_bytes::transfer_threshold || size > (std::uint64_t{1} << 40)) {
+      return bad_frame("TRANSFER of an impossible size " + std::to_string(size));
+    }
+    try {
+      e = ti.in->adopt(shared_bytes::adopt(std::exchange(passed.fd, -1), static_cast<std::size_t>(size)), to->account);
+    } catch (const std::exception& ex) {
+      return bad_frame(std::string("TRANSFER: ") + ex.what());
+    }
+  } else {
+    if (ti.in->protobuf && !well_formed_protobuf(v.payload)) return bad_frame("malformed payload of " + ti.name);
+    e = remote::wire_envelope::make(ti.in->ops, v.payload, to->account);
+  }
   if (v.request_id != 0) {
     e->reply = ti.in->reply_to(sink_, v.request_id);
     if (e->reply == nullptr) reply_error_now(v.request_id, ask_error::exception, "the handler replies nothing");
@@ -897,9 +931,25 @@ bool session::send_message(std::uint64_t target, detail::envelope* e) {
       asks_.erase(a);
     }
   };
+  // A large shared_bytes to a same-host peer: hand over its memory, not its bytes.
+  bool transfer = false;
+  if (fd_passing_ && e->ops->destroy == &detail::destroy_envelope<shared_bytes>) [[unlikely]] {
+    auto& b = static_cast<detail::message_envelope<shared_bytes>*>(e)->value;
+    transfer = b.fd() >= 0 && b.size() >= shared_bytes::transfer_threshold && b.seal() && stream_->pass_fd(b.fd());
+  }
   try {
-    append_message_frame(out_, target, 0, it->second, fresh ? std::string_view(w->name()) : std::string_view(),
-                         request, [&](std::string& o) { w->encode(*e, o); });
+    if (transfer) {
+      const std::uint64_t size = static_cast<detail::message_envelope<shared_bytes>*>(e)->value.size();
+      append_message_frame(out_, target, 0, it->second, fresh ? std::string_view(w->name()) : std::string_view(), request,
+                           [&](std::string& o) {
+                             for (int i = 0; i < 8; ++i) o.push_back(static_cast<char>(size >> (8 * i)));
+                           },
+                           frame_kind::transfer);
+      node_.counters.transfers_out.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      append_message_frame(out_, target, 0, it->second, fresh ? std::string_view(w->name()) : std::string_view(),
+                           request, [&](std::string& o) { w->encode(*e, o); });
+    }
   } catch (const std::exception& ex) {
     log().error("troupe node {}: encoding a {} failed: {}", node_.opts.name, w->name(), ex.what());
     undo("the message could not be encoded", drop_reason::not_serializable);

@@ -225,6 +225,7 @@ class session final : public remote::port, public idle_poller, public std::enabl
   // A polled stream (shared memory): read by whoever holds the token, the
   // I/O thread or an idle pool worker; the state above is the token's.
   bool polled_ = false;             // set when established
+  bool fd_passing_ = false;         // set when established: shared_bytes go by descriptor
   bool polling_ = false;            // registered with the pool (I/O thread)
   std::atomic<bool> reading_{false};   // the read token
   std::atomic<bool> read_stopped_{false};  // a poller ended the session: handle no more frames

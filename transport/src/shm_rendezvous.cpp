@@ -105,23 +105,9 @@ class rendezvous final : public std::enable_shared_from_this<rendezvous> {
     } catch (const std::exception& ex) {
       return fail(std::string("cannot make the shared segment: ") + ex.what());
     }
-    const int fds[passed_fds] = {mine.segment};
-    char tag = segment_tag;
-    iovec iov{&tag, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof fds);
-    std::memcpy(CMSG_DATA(c), fds, sizeof fds);
-    const ssize_t n = ::sendmsg(sock_.native_handle(), &msg, MSG_NOSIGNAL);
+    const bool sent = shm::send_fd(sock_.native_handle(), mine.segment, segment_tag, 0);
     const int err = errno;
-    if (n != 1) {
+    if (!sent) {
       mine.close_all();
       return fail(std::string("cannot pass the shared segment: ") + std::strerror(err));
     }

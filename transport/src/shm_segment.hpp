@@ -67,6 +67,11 @@ struct link_fds {
 /// std::invalid_argument for a bad size.
 int make_segment(std::size_t ring_bytes);
 
+/// Sends the one byte `tag` carrying a duplicate of `fd` (SCM_RIGHTS) on
+/// the stream socket `sock`, with `flags` (MSG_NOSIGNAL added). True when
+/// sent; errno says why not.
+bool send_fd(int sock, int fd, char tag, int flags) noexcept;
+
 /// A segment mapped into this process.
 class mapping {
  public:

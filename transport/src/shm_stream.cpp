@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
+#include <mutex>
 
 namespace troupe::transport {
 
@@ -18,6 +20,7 @@ class shm_error_category final : public boost::system::error_category {
   std::string message(int ev) const override {
     switch (static_cast<shm_error>(ev)) {
       case shm_error::bad_index: return "the peer wrote an impossible shared-memory ring index";
+      case shm_error::stray_descriptors: return "the peer passed descriptors other than one buffer at a time";
     }
     return "shared-memory transport error";
   }
@@ -30,6 +33,10 @@ boost::system::error_code bad_index() noexcept {
 /// Doorbell bytes read per wake-up at most (a peer flooding the control
 /// socket costs it this much of our time per wake-up, no more).
 constexpr int max_drain_reads = 16;
+/// Descriptors taken off the control socket ahead of their TRANSFER frames,
+/// at most; more wait in the socket, whose buffer then holds the sender
+/// back (its pass_fd fails and it copies instead).
+constexpr std::size_t max_pending_fds = 256;
 
 class shm_stream final : public byte_stream {
  public:
@@ -52,7 +59,10 @@ class shm_stream final : public byte_stream {
     fds.control = -1;
     arm_wait();  // the doorbell, and the peer's end
   }
-  ~shm_stream() override { *alive_ = false; }  // handlers still queued in the reactor see it
+  ~shm_stream() override {
+    *alive_ = false;  // handlers still queued in the reactor see it
+    for (int fd : fds_) ::close(fd);
+  }
   shm_stream(const shm_stream&) = delete;
   shm_stream& operator=(const shm_stream&) = delete;
 
@@ -118,6 +128,10 @@ class shm_stream final : public byte_stream {
   [[nodiscard]] bool pollable() const noexcept override { return true; }
 
   std::size_t read_now(char* data, std::size_t size, boost::system::error_code& ec) noexcept override {
+    if (stray_fds_.load(std::memory_order_acquire)) {
+      ec = {static_cast<int>(shm_error::stray_descriptors), shm_category()};
+      return 0;
+    }
     const std::uint64_t head = head_.load(std::memory_order_relaxed);
     const std::uint64_t tail = in_->tail.load(std::memory_order_acquire);
     if (tail - head > size_) {
@@ -143,7 +157,7 @@ class shm_stream final : public byte_stream {
 
   [[nodiscard]] bool readable() const noexcept override {
     return in_->tail.load(std::memory_order_acquire) != head_.load(std::memory_order_relaxed) ||
-           peer_gone_.load(std::memory_order_acquire);
+           peer_gone_.load(std::memory_order_acquire) || stray_fds_.load(std::memory_order_acquire);
   }
 
   void watch(bool on) noexcept override {
@@ -167,6 +181,19 @@ class shm_stream final : public byte_stream {
       return;
     }
     arm_wait();
+  }
+
+  bool pass_fd(int fd) noexcept override {
+    return !broken_.load(std::memory_order_acquire) && shm::send_fd(control_fd_, fd, 'F', MSG_DONTWAIT);
+  }
+
+  int take_fd() noexcept override {
+    std::lock_guard lock(fd_mx_);
+    if (fds_.empty()) drain_control_locked();
+    if (fds_.empty()) return -1;
+    const int fd = fds_.front();
+    fds_.pop_front();
+    return fd;
   }
 
  private:
@@ -249,16 +276,49 @@ class shm_stream final : public byte_stream {
                         });
   }
 
-  void on_control(const std::shared_ptr<bool>& alive) {
+  /// Reads what the control socket holds: doorbell bytes (dropped),
+  /// passed descriptors (queued, in order), or its end. fd_mx_ held.
+  void drain_control_locked() noexcept {
     char buf[256];
-    for (int i = 0; i < max_drain_reads; ++i) {
-      const ssize_t n = ::recv(control_fd_, buf, sizeof buf, MSG_DONTWAIT);
-      if (n > 0) continue;
+    for (int i = 0; i < max_drain_reads && fds_.size() < max_pending_fds; ++i) {
+      iovec iov{buf, sizeof buf};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      const ssize_t n = ::recvmsg(control_fd_, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
+      if (n > 0) {
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+          if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+          const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+          for (std::size_t k = 0; k < count; ++k) {
+            int fd = -1;
+            std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
+            if (count == 1) {
+              fds_.push_back(fd);
+            } else {
+              ::close(fd);  // troupe passes one buffer per byte: a lying peer
+              stray_fds_.store(true, std::memory_order_release);
+            }
+          }
+        }
+        if ((msg.msg_flags & MSG_CTRUNC) != 0) stray_fds_.store(true, std::memory_order_release);
+        continue;
+      }
       // End of file (or a reset): the peer is gone. What it wrote is still read.
       peer_gone_.store(true, std::memory_order_release);
       broken_.store(true, std::memory_order_release);
       break;
+    }
+  }
+
+  void on_control(const std::shared_ptr<bool>& alive) {
+    {
+      std::lock_guard lock(fd_mx_);
+      drain_control_locked();
     }
     if (read_.done) in_->reader_sleeping.store(0, std::memory_order_relaxed);
     if (write_.done) out_->writer_waiting.store(0, std::memory_order_relaxed);
@@ -300,6 +360,9 @@ class shm_stream final : public byte_stream {
   std::atomic<std::uint64_t> head_{0};    // the reader's (one thread at a time)
   std::atomic<bool> broken_{false};
   std::atomic<bool> peer_gone_{false};
+  std::atomic<bool> stray_fds_{false};
+  std::mutex fd_mx_;      // the control socket's reads, and fds_
+  std::deque<int> fds_;   // descriptors passed ahead of their TRANSFER frames
   // I/O thread only.
   pending_read read_;
   pending_write write_;

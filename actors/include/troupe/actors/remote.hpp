@@ -30,6 +30,7 @@
 #include "troupe/actors/detail/actor_cell.hpp"
 #include "troupe/actors/detail/ops.hpp"
 #include "troupe/actors/exit_reason.hpp"
+#include "troupe/actors/shared_bytes.hpp"
 #include "troupe/actors/wire.hpp"
 
 namespace troupe {
@@ -251,6 +252,37 @@ struct inbound_ops {
                                            detail::wire_of<A, M>()};
 };
 
+/// A shared_bytes whose memory a same-host peer handed over (no copy),
+/// counted on a credit account like a wire_envelope.
+struct transfer_envelope final : detail::envelope {
+  transfer_envelope(const detail::message_ops* o, shared_bytes&& v, credit_account* a) noexcept
+      : envelope(o), value(std::move(v)), account(a) {
+    if (account != nullptr) account->retain();
+  }
+  static void destroy(detail::envelope* e) noexcept {
+    auto* t = static_cast<transfer_envelope*>(e);
+    if (t->account != nullptr) {
+      t->account->consumed();
+      t->account->release();
+    }
+    delete t;
+  }
+  shared_bytes value;
+  credit_account* account;
+};
+
+template <class A>
+struct transfer_ops {
+  static void invoke(detail::actor_cell& self, detail::envelope* e) {
+    detail::user_ops<A, shared_bytes>::run(self, e, static_cast<transfer_envelope*>(e)->value);
+  }
+  static constexpr detail::message_ops ops{&invoke, &transfer_envelope::destroy, &typeid(shared_bytes), nullptr,
+                                           detail::wire_of<A, shared_bytes>()};
+  static detail::envelope* adopt(shared_bytes&& value, credit_account* account) {
+    return new transfer_envelope(&ops, std::move(value), account);
+  }
+};
+
 /// A message type that a published actor accepts from the peer.
 struct inbound_type {
   const std::string* name;
@@ -261,6 +293,9 @@ struct inbound_type {
   /// For an ask: the slot that sends the reply back. nullptr when the
   /// handler replies nothing.
   detail::reply_slot_base* (*reply_to)(std::shared_ptr<reply_sink> sink, std::uint64_t request);
+  /// For shared_bytes: makes the envelope of a buffer handed over without a
+  /// copy (counted on `account`). nullptr for every other type.
+  detail::envelope* (*adopt)(shared_bytes&& value, credit_account* account) = nullptr;
 };
 
 template <class R>
@@ -301,7 +336,11 @@ inbound_type inbound_for() {
   static_assert(std::is_void_v<R> || wire_type<R>,
                 "troupe: the reply of a handler in remote_interface cannot cross the network: make it a protobuf "
                 "message or specialise troupe::codec<R>");
-  return inbound_type{&wire_name<M>(), &inbound_ops<A, M>::ops, protobuf_message<M>, &reply_inbound<A, M>};
+  if constexpr (std::is_same_v<M, shared_bytes>) {
+    return inbound_type{&wire_name<M>(), &inbound_ops<A, M>::ops, false, &reply_inbound<A, M>, &transfer_ops<A>::adopt};
+  } else {
+    return inbound_type{&wire_name<M>(), &inbound_ops<A, M>::ops, protobuf_message<M>, &reply_inbound<A, M>};
+  }
 }
 
 template <class A>

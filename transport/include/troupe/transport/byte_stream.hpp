@@ -57,6 +57,14 @@ class byte_stream {
   /// there now, unless `if_ready_now` is false (the reader that holds them
   /// looks again when it lets go).
   virtual void async_wait_readable(std::function<void()> ready, bool if_ready_now);
+
+  // -- Descriptor passing (shared memory): how a buffer is handed over.
+  /// Sends a duplicate of `fd` to the peer, ahead of anything written after
+  /// this call. False when the stream cannot (now). Called like try_write.
+  virtual bool pass_fd(int /*fd*/) noexcept { return false; }
+  /// The next descriptor the peer passed (ours to close), or -1 when none
+  /// has arrived. Called like read_now.
+  virtual int take_fd() noexcept { return -1; }
 };
 
 inline std::size_t byte_stream::read_now(char*, std::size_t, boost::system::error_code& ec) noexcept {

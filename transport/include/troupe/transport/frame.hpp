@@ -30,6 +30,7 @@ enum class frame_kind : std::uint8_t {
   reply = 11,
   lookup = 12,
   lookup_reply = 13,
+  transfer = 14,
   stop = 20,
   monitor = 21,
   demonitor = 22,
@@ -116,11 +117,13 @@ struct envelope_view {
 /// payload is queued, so that garbage closes the connection.
 [[nodiscard]] bool well_formed_protobuf(std::string_view bytes) noexcept;
 
-/// Appends a whole MESSAGE frame. `type_name` is omitted when empty. The
-/// payload is produced by `encode_payload(std::string&)`, which appends it.
+/// Appends a whole MESSAGE frame (or a TRANSFER frame: the same Envelope).
+/// `type_name` is omitted when empty. The payload is produced by
+/// `encode_payload(std::string&)`, which appends it.
 template <class Payload>
 void append_message_frame(std::string& out, std::uint64_t receiver, std::uint64_t sender, std::uint32_t type_id,
-                          std::string_view type_name, std::uint64_t request_id, Payload&& encode_payload);
+                          std::string_view type_name, std::uint64_t request_id, Payload&& encode_payload,
+                          frame_kind kind = frame_kind::message);
 
 namespace framing {
 void put_varint(std::string& out, std::uint64_t v);
@@ -132,8 +135,9 @@ void patch_length(std::string& out, std::size_t at);
 
 template <class Payload>
 void append_message_frame(std::string& out, std::uint64_t receiver, std::uint64_t sender, std::uint32_t type_id,
-                          std::string_view type_name, std::uint64_t request_id, Payload&& encode_payload) {
-  const std::size_t start = begin_frame(out, frame_kind::message);
+                          std::string_view type_name, std::uint64_t request_id, Payload&& encode_payload,
+                          frame_kind kind) {
+  const std::size_t start = begin_frame(out, kind);
   out.push_back(char(0x09));  // field 1, fixed64
   framing::put_fixed64(out, receiver);
   if (sender != 0) {

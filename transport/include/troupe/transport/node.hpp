@@ -49,6 +49,7 @@ struct node_stats {
   std::uint64_t frames_out = 0;            ///< frames queued for peers (messages, replies, control)
   std::uint64_t frames_in = 0;             ///< frames read from peers
   std::uint64_t reconnects = 0;            ///< redials after a peer this node connected to went down
+  std::uint64_t transfers_out = 0;         ///< shared_bytes handed to same-host peers without a copy
 };
 
 /// Another node this node has a session with (or had: a handle outlives the

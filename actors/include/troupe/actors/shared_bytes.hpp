@@ -1,0 +1,74 @@
+#pragma once
+/// @file A byte buffer that a same-host peer receives without a copy.
+///
+/// `shared_bytes` is itself a message: `worker.tell(std::move(bytes))`, with
+/// a handler `void on(troupe::shared_bytes b)`. Over a shared-memory
+/// connection a buffer of `transfer_threshold` bytes or more is not copied:
+/// its memory (a memfd of its own) is handed to the other process, which
+/// maps it; the sender gives it up, as with a transfer list in postMessage.
+/// Over any other connection, and for smaller buffers, it is copied like any
+/// message. In one process it moves like any value.
+///
+/// Fill it before sending: `shared_bytes b(1 << 20); read(fd, b.data(), b.size());`
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "troupe/actors/wire.hpp"
+
+namespace troupe {
+
+class shared_bytes {
+ public:
+  /// Buffers at least this large get a memfd of their own and are
+  /// transferred, not copied, to a same-host peer.
+  static constexpr std::size_t transfer_threshold = 64 * 1024;
+
+  shared_bytes() noexcept = default;
+  /// `size` zero bytes. @throws std::system_error (memfd_create, mmap) or
+  /// std::bad_alloc.
+  explicit shared_bytes(std::size_t size);
+  /// A copy of `bytes`.
+  explicit shared_bytes(std::string_view bytes);
+  shared_bytes(shared_bytes&& o) noexcept;
+  shared_bytes& operator=(shared_bytes&& o) noexcept;
+  shared_bytes(const shared_bytes&) = delete;
+  shared_bytes& operator=(const shared_bytes&) = delete;
+  ~shared_bytes();
+
+  [[nodiscard]] char* data() noexcept { return data_; }
+  [[nodiscard]] const char* data() const noexcept { return data_; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  [[nodiscard]] std::string_view view() const noexcept { return {data_, size_}; }
+
+  /// For transports: the memfd behind a large buffer, -1 for a small one.
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+  /// For transports: maps `size` bytes of a memfd a peer handed over (takes
+  /// the descriptor, closed on failure too). @throws std::runtime_error when
+  /// it is not a memfd sealed against shrinking of at least that size.
+  [[nodiscard]] static shared_bytes adopt(int fd, std::size_t size);
+  /// For transports: seals the memfd against resizing before it is handed
+  /// over (the receiver checks it). False when it cannot be sealed.
+  bool seal() noexcept;
+
+ private:
+  void release() noexcept;
+  char* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t mapped_ = 0;  // bytes mapped from fd_; 0 for a heap buffer
+  int fd_ = -1;
+};
+
+template <>
+struct codec<shared_bytes> {
+  static constexpr std::string_view name = "troupe.shared_bytes";
+  static void encode(const shared_bytes& b, std::string& out) { out.append(b.data(), b.size()); }
+  static bool decode(std::string_view in, shared_bytes& b) {
+    b = shared_bytes(in);
+    return true;
+  }
+};
+
+} // namespace troupe
