@@ -150,7 +150,8 @@ bench() {
   fi
   if [ "$only" != local ] && [ "$only" != overload ]; then
     workloads+=("remote-pingpong --n 20000" "remote-flood --n 2000000" "uds-pingpong --n 20000" "pipe-pingpong --n 20000"
-                "shm-pingpong --n 200000" "shm-flood --n 2000000" "worker-spawn --n 200")
+                "shm-pingpong --n 200000" "shm-flood --n 2000000" "shm-transfer --n 2000 --k 1024" "shm-copy --n 2000 --k 1024"
+                "worker-spawn --n 200")
   fi
   if [ "$only" != local ] && [ "$only" != remote ] || [ "$only" = overload ]; then
     workloads+=("overload --n 2000000 --capacity 1024 --consumer-ns 1000 --spill-dir ${TMPDIR:-/tmp}")
