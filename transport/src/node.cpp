@@ -874,6 +874,7 @@ node_stats node::stats() const noexcept {
   s.frames_in = ld(c.frames_in);
   s.reconnects = ld(c.reconnects);
   s.transfers_out = ld(c.transfers_out);
+  s.transfers_back = ld(c.transfers_back);
   return s;
 }
 

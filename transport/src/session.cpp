@@ -130,6 +130,28 @@ class session_account final : public remote::credit_account {
   std::uint64_t target_;
 };
 
+/// Returns the peer's buffers when the actors here drop them: a RETURN frame
+/// through the session's outbox (any thread).
+class session_lender final : public bytes_lender {
+ public:
+  explicit session_lender(std::weak_ptr<session> s) : s_(std::move(s)) {}
+  void give_back(std::uint64_t id) noexcept override {
+    try {
+      auto s = s_.lock();
+      if (!s) return;
+      std::string f;
+      const std::size_t start = begin_frame(f, frame_kind::give_back);
+      for (int i = 0; i < 8; ++i) f.push_back(static_cast<char>(id >> (8 * i)));
+      end_frame(f, start);
+      s->post_frame(std::move(f));
+    } catch (...) {
+    }
+  }
+
+ private:
+  std::weak_ptr<session> s_;
+};
+
 /// Answers the peer's asks: frames go through the session's outbox.
 class session_sink final : public remote::reply_sink {
  public:
@@ -398,6 +420,7 @@ void session::established() {
   established_ = true;
   polled_ = stream_->pollable();
   fd_passing_ = polled_;  // shared memory: buffers are handed over, not copied
+  if (fd_passing_) lender_ = std::make_shared<session_lender>(weak_from_this());
   {
     std::lock_guard lock(wmx_);
     peer_max_frame_ = hs_.peer_max_frame() != 0 ? hs_.peer_max_frame() : default_max_frame_bytes;
@@ -523,6 +546,7 @@ void session::down(const std::string& reason, bool log_warning) {
   if (timer_) timer_->cancel();
   std::unordered_map<std::uint64_t, pending_ask> asks;
   std::vector<detail::cell_ptr> parked;
+  std::unordered_map<std::uint64_t, shared_bytes> lent;
   {
     // What was queued (a REFUSE, a GOODBYE) went out with the last flush,
     // as far as the socket took it; nothing is written from here on.
@@ -531,7 +555,12 @@ void session::down(const std::string& reason, bool log_warning) {
     out_.clear();
     asks.swap(asks_);
     parked.swap(waiting_);
+    lent.swap(lent_);
   }
+  // The peer may still map what it was lent (a closed connection is not a
+  // dead process): freed, never reused.
+  for (auto& [loan, b] : lent) b.never_reuse();
+  lent.clear();
   if (stream_) stream_->close();
   const bool was_established = established_;
   if (log_warning) {
@@ -691,14 +720,20 @@ bool session::on_message(const frame_view& f) {
   detail::envelope* e = nullptr;
   if (transfer) {
     if (ti.in->adopt == nullptr) return bad_frame("TRANSFER of " + ti.name.substr(0, 128) + ", which is not shared_bytes");
-    std::uint64_t size = 0;
-    if (v.payload.size() != 8) return bad_frame("malformed TRANSFER");
-    for (int i = 7; i >= 0; --i) size = size << 8 | static_cast<unsigned char>(v.payload[static_cast<std::size_t>(i)]);
+    if (v.payload.size() != 16) return bad_frame("malformed TRANSFER");
+    auto le64 = [&](std::size_t at) {
+      std::uint64_t x = 0;
+      for (int i = 7; i >= 0; --i) x = x << 8 | static_cast<unsigned char>(v.payload[at + static_cast<std::size_t>(i)]);
+      return x;
+    };
+    const std::uint64_t size = le64(0), loan = le64(8);
     if (size < shared_bytes::transfer_threshold || size > (std::uint64_t{1} << 40)) {
       return bad_frame("TRANSFER of an impossible size " + std::to_string(size));
     }
     try {
-      e = ti.in->adopt(shared_bytes::adopt(std::exchange(passed.fd, -1), static_cast<std::size_t>(size)), to->account);
+      shared_bytes b = shared_bytes::adopt(std::exchange(passed.fd, -1), static_cast<std::size_t>(size));
+      b.on_loan(lender_, loan);  // given back (a RETURN frame) when dropped here
+      e = ti.in->adopt(std::move(b), to->account);
     } catch (const std::exception& ex) {
       return bad_frame(std::string("TRANSFER: ") + ex.what());
     }
@@ -845,6 +880,21 @@ bool session::on_control(const frame_view& f) {
       return true;
     }
     case frame_kind::heartbeat: return true;
+    case frame_kind::give_back: {
+      if (f.body.size() != 8) return bad_frame("malformed RETURN");
+      std::uint64_t loan = 0;
+      for (int i = 7; i >= 0; --i) loan = loan << 8 | static_cast<unsigned char>(f.body[static_cast<std::size_t>(i)]);
+      shared_bytes back;  // freed (into the pool) outside the lock
+      {
+        std::lock_guard lock(wmx_);
+        auto it = lent_.find(loan);
+        if (it == lent_.end()) return bad_frame("RETURN of a buffer never lent");
+        back = std::move(it->second);
+        lent_.erase(it);
+      }
+      node_.counters.transfers_back.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
     case frame_kind::flow_credit: {
       wire::FlowCredit c;
       if (!parse(c, f)) return bad_frame("malformed FLOW_CREDIT");
@@ -939,10 +989,15 @@ bool session::send_message(std::uint64_t target, detail::envelope* e) {
   }
   try {
     if (transfer) {
-      const std::uint64_t size = static_cast<detail::message_envelope<shared_bytes>*>(e)->value.size();
+      // Lent, not given: kept mapped here until the peer gives it back.
+      auto& b = static_cast<detail::message_envelope<shared_bytes>*>(e)->value;
+      const std::uint64_t size = b.size();
+      const std::uint64_t loan = next_loan_++;
+      lent_.emplace(loan, std::move(b));
       append_message_frame(out_, target, 0, it->second, fresh ? std::string_view(w->name()) : std::string_view(), request,
                            [&](std::string& o) {
                              for (int i = 0; i < 8; ++i) o.push_back(static_cast<char>(size >> (8 * i)));
+                             for (int i = 0; i < 8; ++i) o.push_back(static_cast<char>(loan >> (8 * i)));
                            },
                            frame_kind::transfer);
       node_.counters.transfers_out.fetch_add(1, std::memory_order_relaxed);

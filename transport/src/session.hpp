@@ -250,6 +250,11 @@ class session final : public remote::port, public idle_poller, public std::enabl
   std::unordered_map<std::uint64_t, remote::credit_account*> accounts_;
   remote::credit_account* account_for(std::uint64_t target);
   std::uint64_t exposed_gen_ = ~std::uint64_t{0};
+  // Buffers lent to the peer (transferred shared_bytes), under wmx_: kept
+  // mapped here until the peer gives them back, then reused.
+  std::unordered_map<std::uint64_t, shared_bytes> lent_;
+  std::uint64_t next_loan_ = 1;
+  std::shared_ptr<bytes_lender> lender_;  // gives our loans back to this peer (made when established)
   // Asks to the peer awaiting replies, under wmx_.
   std::unordered_map<std::uint64_t, pending_ask> asks_;
   std::uint64_t next_request_ = 1;

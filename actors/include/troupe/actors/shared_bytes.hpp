@@ -7,11 +7,16 @@
 /// its memory (a memfd of its own) is handed to the other process, which
 /// maps it; the sender gives it up, as with a transfer list in postMessage.
 /// Over any other connection, and for smaller buffers, it is copied like any
-/// message. In one process it moves like any value.
+/// message. In one process it moves like any value. When the receiver drops
+/// a transferred buffer, its memory goes back to the sender, whose next
+/// `shared_bytes` of that size reuses it (a per-process pool of up to
+/// 64 MiB): no page is allocated, zeroed, mapped or freed per buffer.
 ///
 /// Fill it before sending: `shared_bytes b(1 << 20); read(fd, b.data(), b.size());`
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -19,11 +24,24 @@
 
 namespace troupe {
 
+/// Where a transferred buffer goes back to when its receiver is done with
+/// it (for transports: the sender then reuses its memory).
+class bytes_lender {
+ public:
+  /// Called once per lent buffer, from the thread that drops it. @threadsafe
+  virtual void give_back(std::uint64_t id) noexcept = 0;
+
+ protected:
+  ~bytes_lender() = default;
+};
+
 class shared_bytes {
  public:
   /// Buffers at least this large get a memfd of their own and are
   /// transferred, not copied, to a same-host peer.
   static constexpr std::size_t transfer_threshold = 64 * 1024;
+  /// Large buffers' memory comes in steps of this size.
+  static constexpr std::size_t transfer_step = 64 * 1024;
 
   shared_bytes() noexcept = default;
   /// `size` zero bytes. @throws std::system_error (memfd_create, mmap) or
@@ -52,6 +70,15 @@ class shared_bytes {
   /// For transports: seals the memfd against resizing before it is handed
   /// over (the receiver checks it). False when it cannot be sealed.
   bool seal() noexcept;
+  /// For transports: a buffer received on loan; when dropped it is unmapped
+  /// and `lender->give_back(id)` runs.
+  void on_loan(std::shared_ptr<bytes_lender> lender, std::uint64_t id) noexcept {
+    lender_ = std::move(lender);
+    loan_id_ = id;
+  }
+  /// For transports: a buffer whose memory a peer may still map: freed,
+  /// never reused, when dropped.
+  void never_reuse() noexcept { reusable_ = false; }
 
  private:
   void release() noexcept;
@@ -59,6 +86,9 @@ class shared_bytes {
   std::size_t size_ = 0;
   std::size_t mapped_ = 0;  // bytes mapped from fd_; 0 for a heap buffer
   int fd_ = -1;
+  bool reusable_ = true;    // its memfd may go back to this process's pool when dropped
+  std::shared_ptr<bytes_lender> lender_;  // a received loan: returned when dropped
+  std::uint64_t loan_id_ = 0;
 };
 
 template <>

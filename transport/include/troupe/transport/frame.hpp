@@ -31,6 +31,7 @@ enum class frame_kind : std::uint8_t {
   lookup = 12,
   lookup_reply = 13,
   transfer = 14,
+  give_back = 15,
   stop = 20,
   monitor = 21,
   demonitor = 22,

@@ -50,6 +50,7 @@ struct node_stats {
   std::uint64_t frames_in = 0;             ///< frames read from peers
   std::uint64_t reconnects = 0;            ///< redials after a peer this node connected to went down
   std::uint64_t transfers_out = 0;         ///< shared_bytes handed to same-host peers without a copy
+  std::uint64_t transfers_back = 0;        ///< of those, given back by the peer (their memory is reused)
 };
 
 /// Another node this node has a session with (or had: a handle outlives the
