@@ -628,6 +628,15 @@ TEST_F(shm_bad_input, ATransferWithoutItsBufferIsABadFrame) {
   still_serves();
 }
 
+TEST_F(shm_bad_input, AReturnOfABufferNeverLentIsABadFrame) {
+  auto p = established_peer("raw-return");
+  p->write_ring(frame(frame_kind::give_back, std::string("\x07\0\0\0\0\0\0\0", 8)));
+  expect_closed(std::move(p));
+  EXPECT_TRUE(troupe::test::wait_until([&] { return n->stats().bad_frames == 1; }, 2s)) << n->stats().bad_frames;
+  EXPECT_TRUE(logged("with raw-return closed: bad frame: RETURN of a buffer never lent"));
+  still_serves();
+}
+
 TEST_F(shm_bad_input, DescriptorsPassedOtherwiseThanOneAtATimeCloseTheConnection) {
   auto p = established_peer("raw-stray");
   const int fd = shm::make_segment(ring_size);

@@ -887,11 +887,12 @@ bool session::on_control(const frame_view& f) {
       shared_bytes back;  // freed (into the pool) outside the lock
       {
         std::lock_guard lock(wmx_);
-        auto it = lent_.find(loan);
-        if (it == lent_.end()) return bad_frame("RETURN of a buffer never lent");
-        back = std::move(it->second);
-        lent_.erase(it);
+        if (auto it = lent_.find(loan); it != lent_.end()) {
+          back = std::move(it->second);
+          lent_.erase(it);
+        }
       }
+      if (back.empty()) return bad_frame("RETURN of a buffer never lent");  // not under wmx_: it ends the session
       node_.counters.transfers_back.fetch_add(1, std::memory_order_relaxed);
       return true;
     }
