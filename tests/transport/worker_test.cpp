@@ -90,6 +90,20 @@ TEST_F(workers, AWorkerCanBeLinkedOverASocketpairInstead) {
   EXPECT_EQ(r.value().value(), w.pid);
 }
 
+TEST_F(workers, AWorkerCanBeLinkedOverAPipePairToo) {
+  auto w = spawn(troupe::worker_link::pipes);
+  ASSERT_TRUE(w.root);
+  EXPECT_FALSE(maps_shared_segment(w.pid));
+  troupe_test::Add who;
+  who.set_a(1);
+  who.set_b(1);
+  auto r = w.root.ask(who, 10s).get();
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(r.value().value(), w.pid);
+  w.link.close("done");
+  w.link.wait_down();
+}
+
 TEST_F(workers, AWorkersExitCodeReachesItsMonitors) {
   auto w = spawn();
   events in(sys);

@@ -686,13 +686,30 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
       return ::waitpid(pid, &status, WNOHANG) == pid;
     });
   }
+  // sv[0] is the parent's end, sv[1] the child's (its descriptor 3). Over
+  // shared memory the socketpair is the control socket (the doorbell) and
+  // the child inherits the segment as descriptor 4; over pipes the child
+  // reads descriptor 3 and writes descriptor 4, the parent writes on
+  // `parent_write`.
   int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+  int parent_write = -1;
+  shm::link_fds mine, theirs;
+  if (o.link == worker_link::pipes) {
+    int down[2], up[2];
+    if (::pipe2(down, O_CLOEXEC) != 0) return failure{ask_error::node_down, std::string("pipe: ") + std::strerror(errno)};
+    if (::pipe2(up, O_CLOEXEC) != 0) {
+      const int err = errno;
+      ::close(down[0]);
+      ::close(down[1]);
+      return failure{ask_error::node_down, std::string("pipe: ") + std::strerror(err)};
+    }
+    sv[0] = up[0];
+    sv[1] = down[0];
+    parent_write = down[1];
+    theirs.segment = up[1];  // the child's descriptor 4
+  } else if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     return failure{ask_error::node_down, std::string("socketpair: ") + std::strerror(errno)};
   }
-  // Over shared memory the socketpair is the control socket (the doorbell);
-  // the child inherits the segment as descriptor 4.
-  shm::link_fds mine, theirs;
   if (o.link == worker_link::shared_memory) {
     try {
       mine.segment = shm::make_segment(opts.shm_ring_bytes);
@@ -721,7 +738,8 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
   };
   auto p = std::make_shared<plan>();
   p->exe = o.executable.empty() ? "/proc/self/exe" : o.executable;
-  p->args = {p->exe, "--troupe-worker", o.link == worker_link::shared_memory ? "shm" : "socket", name, "--"};
+  p->args = {p->exe, "--troupe-worker",
+             o.link == worker_link::shared_memory ? "shm" : o.link == worker_link::pipes ? "pipes" : "socket", name, "--"};
   p->args.insert(p->args.end(), o.args.begin(), o.args.end());
   for (auto& a : p->args) p->argv.push_back(a.data());
   p->argv.push_back(nullptr);
@@ -767,6 +785,7 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
     int expected = 0;
     if (p->state.compare_exchange_strong(expected, 2)) {
       ::close(sv[0]);
+      if (parent_write >= 0) ::close(parent_write);
       for (int fd : p->child_fds) {
         if (fd >= 0) ::close(fd);
       }
@@ -779,6 +798,7 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
   const pid_t pid = pid_future.get();
   if (pid < 0) {
     ::close(sv[0]);
+    if (parent_write >= 0) ::close(parent_write);
     mine.control = -1;
     mine.close_all();
     return failure{ask_error::node_down, std::string("fork: ") + std::strerror(-pid)};
@@ -789,7 +809,7 @@ result<std::pair<peer, int>> node_impl::start_worker(const worker_options& o) {
   }
   auto link = o.link == worker_link::shared_memory
                   ? adopt_stream(make_shm_stream(io, mine, "shm worker " + std::to_string(pid)), true, o.start_timeout, pid)
-                  : adopt(sv[0], sv[0], /*initiator=*/true, o.start_timeout, pid);
+                  : adopt(sv[0], parent_write >= 0 ? parent_write : sv[0], /*initiator=*/true, o.start_timeout, pid);
   if (!link.ok()) {
     {
       std::lock_guard lock(mx_);  // not a pid reaped (and maybe reused) meanwhile

@@ -1,7 +1,7 @@
 #pragma once
 /// @file Worker processes (the Worker / postMessage pattern): a child
 /// process running actors, connected to its parent's node over shared
-/// memory (or a socketpair when asked), reached through a handle to its root actor. Messages to it
+/// memory (or a socketpair or pipe pair when asked), reached through a handle to its root actor. Messages to it
 /// are copied by serialisation, like any remote message.
 ///
 /// The same executable serves as the worker: call `run_worker_if_asked`
@@ -41,6 +41,8 @@ enum class worker_link : unsigned char {
   shared_memory,
   /// A socketpair (when shared memory is unavailable, e.g. a sandbox without memfd).
   socketpair,
+  /// A pipe each way.
+  pipes,
 };
 
 struct worker_options {
