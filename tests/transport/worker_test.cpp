@@ -65,8 +65,8 @@ class workers : public ::testing::Test {
   std::unique_ptr<troupe::node> n;
 };
 
-TEST_F(workers, AWorkerIsAnotherProcessReachedThroughItsRootActor) {
-  auto w = spawn();
+/// The worker answers from its own process (the pid it returns is its own).
+void expect_answers_from_its_process(const troupe::worker<worker_root>& w) {
   ASSERT_TRUE(w.root);
   EXPECT_NE(w.pid, ::getpid());
   troupe_test::Add who;
@@ -74,34 +74,23 @@ TEST_F(workers, AWorkerIsAnotherProcessReachedThroughItsRootActor) {
   who.set_b(1);
   auto r = w.root.ask(who, 10s).get();
   ASSERT_TRUE(r.ok()) << r.message();
-  EXPECT_EQ(r.value().value(), w.pid);  // answered from the worker's own process
+  EXPECT_EQ(r.value().value(), w.pid);
+}
+
+TEST_F(workers, AWorkerIsAnotherProcessReachedThroughItsRootActor) {
+  auto w = spawn();
+  expect_answers_from_its_process(w);
   EXPECT_TRUE(maps_shared_segment(w.pid));  // the default link is shared memory
 }
 
-TEST_F(workers, AWorkerCanBeLinkedOverASocketpairInstead) {
-  auto w = spawn(troupe::worker_link::socketpair);
-  ASSERT_TRUE(w.root);
-  EXPECT_FALSE(maps_shared_segment(w.pid));
-  troupe_test::Add who;
-  who.set_a(1);
-  who.set_b(1);
-  auto r = w.root.ask(who, 10s).get();
-  ASSERT_TRUE(r.ok()) << r.message();
-  EXPECT_EQ(r.value().value(), w.pid);
-}
-
-TEST_F(workers, AWorkerCanBeLinkedOverAPipePairToo) {
-  auto w = spawn(troupe::worker_link::pipes);
-  ASSERT_TRUE(w.root);
-  EXPECT_FALSE(maps_shared_segment(w.pid));
-  troupe_test::Add who;
-  who.set_a(1);
-  who.set_b(1);
-  auto r = w.root.ask(who, 10s).get();
-  ASSERT_TRUE(r.ok()) << r.message();
-  EXPECT_EQ(r.value().value(), w.pid);
-  w.link.close("done");
-  w.link.wait_down();
+TEST_F(workers, AWorkerCanBeLinkedOverASocketpairOrAPipePairInstead) {
+  for (auto link : {troupe::worker_link::socketpair, troupe::worker_link::pipes}) {
+    auto w = spawn(link);
+    expect_answers_from_its_process(w);
+    EXPECT_FALSE(maps_shared_segment(w.pid));
+    w.link.close("done");
+    w.link.wait_down();
+  }
 }
 
 TEST_F(workers, AWorkersExitCodeReachesItsMonitors) {
