@@ -496,9 +496,10 @@ resumable::result actor_cell::resume() {
       if (e != nullptr) {
         ++t.user;
       } else if (spill_ != nullptr) [[unlikely]] {
-        // Memory is empty: the spilled messages, oldest first.
+        // Memory gave nothing: the spilled messages, oldest first (once no
+        // message is still being linked into memory).
         bool released = false;
-        e = spill_->next(released);
+        e = spill_->next(t.user, released);
         if (released) ++t.user;  // the spill's token
         if (e == nullptr) break;
       } else {

@@ -122,20 +122,31 @@ spill_box::outcome spill_box::offer(envelope* e, bool& schedule) noexcept {
   return outcome::held;
 }
 
-envelope* spill_box::next(bool& released) noexcept {
+envelope* spill_box::take_ready() noexcept {
+  if (ready_.empty()) return nullptr;
+  envelope* e = ready_.front();
+  ready_.pop_front();
+  return e;
+}
+
+envelope* spill_box::next(std::uint64_t taken, bool& released) noexcept {
   released = false;
-  if (!ready_.empty()) {
-    envelope* e = ready_.front();
-    ready_.pop_front();
-    return e;
-  }
+  // Records read back earlier passed the check below when they were read:
+  // whatever their senders pushed to memory before them was delivered first.
+  if (envelope* e = take_ready()) return e;
   std::unique_lock lock(mx_);
+  // Read under the lock: a sender's memory pushes precede its spill (and
+  // token) under this lock, so they show in the depth read here.
+  if (cell_.own_box().depth() - taken > (token_ ? 1u : 0u)) return nullptr;  // memory first: the consumer comes back
   try {
-    // A batch per lock: senders append under the same lock.
-    while (ready_.size() < read_batch) {
+    if (std::exchange(delivered_unpopped_, false)) store_->pop();  // its handler has run
+    // A batch per lock (senders append under the same lock); one record
+    // with durability, popped once handled.
+    const std::size_t batch = opts_.durable ? 1 : read_batch;
+    while (ready_.size() < batch) {
       auto rec = store_->front();
       if (!rec) break;
-      auto it = inbound_.find(std::string(rec->type_name));
+      auto it = inbound_.find(rec->type_name);
       if (it == inbound_.end()) {
         // Written by an earlier version of this actor that accepted it.
         ++n_.corrupt;
@@ -145,18 +156,18 @@ envelope* spill_box::next(bool& released) noexcept {
         continue;
       }
       ready_.push_back(remote::wire_envelope::make(it->second, rec->payload));
-      store_->pop();
+      if (opts_.durable) {
+        delivered_unpopped_ = true;
+      } else {
+        store_->pop();
+      }
       ++n_.unspooled;
     }
   } catch (const std::exception& ex) {
     // An unreadable disk: what is held still goes; the records stay for later.
     logger().error("troupe: spill {}: cannot read: {}", opts_.dir, ex.what());
   }
-  if (!ready_.empty()) {
-    envelope* e = ready_.front();
-    ready_.pop_front();
-    return e;
-  }
+  if (envelope* e = take_ready()) return e;
   if (!store_->empty()) return nullptr;  // read error: try again next turn
   if (!held_.empty()) {
     envelope* e = held_.front();
@@ -193,6 +204,11 @@ std::uint64_t spill_box::shut_down() noexcept {
     ready_.clear();
     token = token_ ? 1 : 0;
     token_ = false;
+    try {
+      if (std::exchange(delivered_unpopped_, false)) store_->pop();  // the last one was handled
+    } catch (const std::exception& ex) {
+      logger().error("troupe: spill {}: cannot record a delivery: {}", opts_.dir, ex.what());
+    }
     if (!opts_.durable) {
       std::uint64_t dropped = 0;
       try {

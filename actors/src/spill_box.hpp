@@ -11,9 +11,11 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -46,10 +48,14 @@ class spill_box {
   /// must be scheduled (it was idle). @threadsafe
   outcome offer(envelope* e, bool& schedule) noexcept;
 
-  /// The consumer, once the memory queue is empty: the next spilled message
-  /// (nullptr when none); `released` is set once when the spill has become
-  /// empty and gives its token back (count one more user message finished).
-  envelope* next(bool& released) noexcept;
+  /// The consumer, once its memory queue gave nothing: the next spilled
+  /// message (nullptr when none); `released` is set once when the spill has
+  /// become empty and gives its token back (count one more user message
+  /// finished). `taken` is what the consumer took this turn: a mailbox depth
+  /// beyond it and the spill's own token means memory holds a message (still
+  /// being linked, or pushed just before the spill began) older than
+  /// anything on disk, so nothing is handed out until memory gave it.
+  envelope* next(std::uint64_t taken, bool& released) noexcept;
 
   /// True while messages wait in memory behind a full disk (muted senders
   /// are not woken then). @threadsafe
@@ -85,16 +91,30 @@ class spill_box {
   bool append_locked(envelope* e, bool& disk_full);
   void take_token_locked(bool& schedule) noexcept;
 
+  /// The next envelope read back and not yet handed out, or nullptr. Consumer.
+  envelope* take_ready() noexcept;
+
+  /// Looks wire names up by string_view (no string made per record).
+  struct name_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+
   actor_cell& cell_;
   spill_options opts_;
-  std::unordered_map<std::string, const message_ops*> inbound_;      // wire name -> ops of a wire_envelope
+  std::unordered_map<std::string, const message_ops*, name_hash, std::equal_to<>> inbound_;  // wire name -> ops of a wire_envelope
   std::unordered_map<const message_ops*, const std::string*> names_;  // inbound ops -> wire name
   mutable std::mutex mx_;
   std::condition_variable drained_cv_;
   std::unique_ptr<spill::store> store_;
   std::deque<envelope*> held_;
   std::deque<envelope*> ready_;  // read back from disk, not yet delivered (consumer only)
+  /// Without durability records are read back 64 per lock. With it, one at
+  /// a time, and a record leaves the disk only once its handler has run
+  /// (when the next is asked for, or at stop): a crash delivers it again
+  /// rather than losing it.
   static constexpr std::size_t read_batch = 64;
+  bool delivered_unpopped_ = false;  // durable: the last record handed out is still on disk
   bool token_ = false;
   bool closed_ = false;
   std::string scratch_;

@@ -56,12 +56,24 @@ struct report {
   bool increasing = true;  // each one after the one before (gaps allowed)
 };
 struct get_report {};
+/// The consumer stops for good inside the handler of item `seq`, after
+/// writing a line to `fd` (a process about to be killed mid-delivery).
+struct halt_at {
+  std::int64_t seq;
+  int fd;
+  std::binary_semaphore* never;
+};
 
 /// Counts items and checks their order; a `gate` blocks it (own thread).
 struct consumer : troupe::actor<consumer> {
   using remote_interface = troupe::accepts<item>;
   void on(gate g) { g.open->acquire(); }
+  void on(halt_at h) { halt_ = h; }
   void on(item i) {
+    if (halt_.never != nullptr && i.seq == halt_.seq) {
+      if (::write(halt_.fd, "halted\n", 7) < 0) std::_Exit(2);
+      halt_.never->acquire();
+    }
     if (r_.count == 0) r_.first = i.seq;
     if (r_.count != 0 && i.seq != r_.last + 1) r_.in_order = false;
     if (r_.count != 0 && i.seq <= r_.last) r_.increasing = false;
@@ -70,6 +82,7 @@ struct consumer : troupe::actor<consumer> {
   }
   report on(get_report) { return r_; }
   report r_;
+  halt_at halt_{-1, -1, nullptr};
 };
 
 /// Not serialisable: spill refuses it at spawn.
@@ -257,31 +270,40 @@ TEST(SpillMailbox, BadSpillOptionsAreRefusedAtSpawn) {
 
 /// In a child process: spills `n` items behind a closed gate, reports how
 /// many went to disk on `ready`, and waits to be killed.
-[[noreturn]] void spill_and_wait(const fs::path& dir, std::int64_t n, int ready, std::uint64_t segment_bytes) {
+[[noreturn]] void spill_and_wait(const fs::path& dir, std::int64_t n, int ready, std::uint64_t segment_bytes,
+                                 std::int64_t halt) {
   troupe::actor_system sys(troupe::system_config{.threads = 1});
   auto o = spilling(dir);
   o.mailbox.spill.durable = true;
   o.mailbox.spill.segment_bytes = segment_bytes;
-  std::binary_semaphore never(0);
+  std::binary_semaphore never(0), open(0);
   auto c = sys.spawn_with<consumer>(o);
-  c.tell(gate{&never});
+  c.tell(gate{&open});
+  if (halt >= 0) c.tell(halt_at{halt, ready, &never});
   for (std::int64_t i = 0; i < n; ++i) c.tell(item{i});
-  const std::int64_t on_disk = n - static_cast<std::int64_t>(c.cell()->box().depth()) + 2;  // the gate and the token are not items
-  const auto text = std::to_string(on_disk) + "\n";
-  if (::write(ready, text.data(), text.size()) < 0) std::_Exit(2);
+  if (halt >= 0) {
+    open.release();  // it handles items up to `halt`, says so on `ready`, and stays there
+  } else {
+    const auto text = std::to_string(c.metrics().spill.spilled) + "\n";
+    if (::write(ready, text.data(), text.size()) < 0) std::_Exit(2);
+  }
   ::pause();
   std::_Exit(3);
 }
 
 /// Forks a child that spills and is killed with SIGKILL; returns how many
 /// items it had on disk.
-std::int64_t spill_in_a_killed_child(const fs::path& dir, std::int64_t n, std::uint64_t segment_bytes = 4u << 20) {
+/// Forks a child that spills (and, with `halt`, consumes up to item
+/// `halt`) and is killed with SIGKILL; returns how many items it had put on
+/// disk (0 with `halt`).
+std::int64_t spill_in_a_killed_child(const fs::path& dir, std::int64_t n, std::uint64_t segment_bytes = 4u << 20,
+                                     std::int64_t halt = -1) {
   int p[2];
   if (::pipe(p) != 0) throw std::runtime_error("pipe");
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::close(p[0]);
-    spill_and_wait(dir, n, p[1], segment_bytes);
+    spill_and_wait(dir, n, p[1], segment_bytes, halt);
   }
   ::close(p[1]);
   std::string got;
@@ -293,6 +315,7 @@ std::int64_t spill_in_a_killed_child(const fs::path& dir, std::int64_t n, std::u
   int status = 0;
   ::waitpid(pid, &status, 0);
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  if (halt >= 0) return got == "halted\n" ? 0 : -1;
   return got.empty() ? -1 : std::stoll(got);
 }
 
@@ -314,6 +337,25 @@ TEST(SpillMailbox, DurableSpillSurvivesKill9AndIsDeliveredInOrderToTheNextSpawn)
   EXPECT_EQ(r.value().last, n - 1);
   EXPECT_TRUE(r.value().in_order);
   EXPECT_TRUE(troupe::test::wait_until([&] { return segment_files(d.path() / "durable") == 0; }, troupe::test::long_wait));
+}
+
+TEST(SpillMailbox, AProcessKilledWhileDeliveringFromDiskLosesNothingAfterIt) {
+  temp_dir d;
+  const std::int64_t n = 3000, halt = 1000;
+  ASSERT_EQ(spill_in_a_killed_child(d.path() / "mid", n, 4096, halt), 0);
+  troupe::actor_system sys(troupe::system_config{.threads = 2});
+  auto o = spilling(d.path() / "mid");
+  o.mailbox.spill.durable = true;
+  o.mailbox.spill.segment_bytes = 4096;
+  auto c = sys.spawn_with<consumer>(o);
+  auto r = c.ask(get_report{}, troupe::test::long_wait).get();
+  ASSERT_TRUE(r.ok()) << r.message();
+  // Items before `halt` were handled; `halt` was being handled (so it comes
+  // again); everything after it was still on disk.
+  EXPECT_EQ(r.value().first, halt);
+  EXPECT_EQ(r.value().last, n - 1);
+  EXPECT_EQ(r.value().count, n - halt);
+  EXPECT_TRUE(r.value().in_order);
 }
 
 TEST(SpillMailbox, ACorruptRecordIsCountedAndNeverDeliveredTheRestArrives) {
