@@ -61,6 +61,10 @@ class workers : public ::testing::Test {
     EXPECT_TRUE(w.ok()) << w.message();
     return w.ok() ? w.value() : troupe::worker<worker_root>{};
   }
+  /// A probe monitoring the worker's root actor reports to `in`.
+  bool watch(const troupe::worker<worker_root>& w, events& in) {
+    return sys.spawn<probe>(in.ref()).ask(probe::watch{w.root}, 10s).get().ok();
+  }
   troupe::actor_system sys{two_threads()};
   std::unique_ptr<troupe::node> n;
 };
@@ -96,8 +100,7 @@ TEST_F(workers, AWorkerCanBeLinkedOverASocketpairOrAPipePairInstead) {
 TEST_F(workers, AWorkersExitCodeReachesItsMonitors) {
   auto w = spawn();
   events in(sys);
-  auto p = sys.spawn<probe>(in.ref());
-  ASSERT_TRUE(p.ask(probe::watch{w.root}, 10s).get().ok());
+  ASSERT_TRUE(watch(w, in));
   troupe_test::Add quit;
   quit.set_a(7);
   quit.set_b(0);
@@ -110,8 +113,7 @@ TEST_F(workers, AWorkersExitCodeReachesItsMonitors) {
 TEST_F(workers, AKilledWorkerIsReportedWithItsSignal) {
   auto w = spawn();
   events in(sys);
-  auto p = sys.spawn<probe>(in.ref());
-  ASSERT_TRUE(p.ask(probe::watch{w.root}, 10s).get().ok());
+  ASSERT_TRUE(watch(w, in));
   ::kill(w.pid, SIGKILL);
   const event ev = next(in);
   EXPECT_EQ(ev.reason, troupe::exit_reason::node_down);
@@ -121,8 +123,7 @@ TEST_F(workers, AKilledWorkerIsReportedWithItsSignal) {
 TEST_F(workers, ClosingTheLinkEndsTheWorkerCleanly) {
   auto w = spawn();
   events in(sys);
-  auto p = sys.spawn<probe>(in.ref());
-  ASSERT_TRUE(p.ask(probe::watch{w.root}, 10s).get().ok());
+  ASSERT_TRUE(watch(w, in));
   w.link.close("done with it");
   const event ev = next(in);
   EXPECT_NE(ev.what.find("exited with code 0"), std::string::npos) << ev.what;

@@ -55,6 +55,12 @@ void put_varint(std::string& out, std::uint64_t v) {
   out.append(buf, static_cast<std::size_t>(n));
 }
 
+std::uint64_t get_fixed64(std::string_view in) noexcept {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = v << 8 | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
+  return v;
+}
+
 void put_fixed64(std::string& out, std::uint64_t v) {
   char buf[8];
   for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));

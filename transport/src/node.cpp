@@ -134,11 +134,11 @@ node_impl::node_impl(actor_system& s, node_options o)
   }
   if (!opts.listen_unix.empty()) {
     unix_acceptor_ = open_unix_listener(opts.listen_unix, unix_file_);
-    accept_next_unix();
+    accept_next_local(*unix_acceptor_, opts.listen_unix, /*shm=*/false);
   }
   if (!opts.listen_shm.empty()) {
     shm_acceptor_ = open_unix_listener(opts.listen_shm, shm_file_);
-    accept_next_shm();
+    accept_next_local(*shm_acceptor_, opts.listen_shm, /*shm=*/true);
   }
   if (opts.metrics_log_interval.count() > 0) arm_metrics_log();
   thread_ = std::thread([this] {
@@ -265,78 +265,58 @@ void node_impl::accept_next() {
   });
 }
 
-void node_impl::accept_next_unix() {
-  unix_acceptor_->async_accept([this](const boost::system::error_code& ec, asio::local::stream_protocol::socket sock) {
+void node_impl::accept_next_local(asio::local::stream_protocol::acceptor& acceptor, const std::string& path, bool shm) {
+  acceptor.async_accept([this, &acceptor, &path, shm](const boost::system::error_code& ec,
+                                                      asio::local::stream_protocol::socket sock) {
     if (stopping_.load()) return;
-    if (!ec) {
-      counters.accepted.fetch_add(1, std::memory_order_relaxed);
-      start_session(make_unix_stream(std::move(sock), "unix:" + opts.listen_unix), handshake::role::acceptor,
-                    std::nullopt, nullptr, -1, true);
-    } else if (ec == asio::error::operation_aborted) {
-      return;
+    if (ec == asio::error::operation_aborted) return;
+    if (ec) {
+      log().warn("troupe node {}: accept on unix:{} failed: {}", opts.name, path, ec.message());
     } else {
-      log().warn("troupe node {}: accept on unix:{} failed: {}", opts.name, opts.listen_unix, ec.message());
-    }
-    accept_next_unix();
-  });
-}
-
-void node_impl::accept_next_shm() {
-  shm_acceptor_->async_accept([this](const boost::system::error_code& ec, asio::local::stream_protocol::socket sock) {
-    if (stopping_.load()) return;
-    if (!ec) {
       counters.accepted.fetch_add(1, std::memory_order_relaxed);
-      if (rendezvous_.load(std::memory_order_relaxed) >= max_handshaking) {
+      if (!shm) {
+        start_session(make_unix_stream(std::move(sock), "unix:" + path), handshake::role::acceptor, std::nullopt, nullptr,
+                      -1, true);
+      } else if (rendezvous_.load(std::memory_order_relaxed) >= max_handshaking) {
         counters.hs_failures.fetch_add(1, std::memory_order_relaxed);
         log().warn("troupe node {}: refusing a shared-memory connection: {} are already in their handshake", opts.name,
                    max_handshaking);
       } else {
         rendezvous_.fetch_add(1, std::memory_order_relaxed);
-        shm_rendezvous(*this, std::move(sock), /*connector=*/false, opts.listen_shm,
-                       [this](std::unique_ptr<byte_stream> stream, const std::string& error, bool auth) {
+        shm_rendezvous(*this, std::move(sock), /*connector=*/false, path,
+                       [this, &path](std::unique_ptr<byte_stream> stream, const std::string& error) {
                          rendezvous_.fetch_sub(1, std::memory_order_relaxed);
                          if (stopping_.load()) return;
                          if (!stream) {
-                           counters.hs_failures.fetch_add(1, std::memory_order_relaxed);
-                           if (auth) counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
-                           log().warn("troupe node {}: shared-memory connection on unix:{} refused: {}", opts.name,
-                                      opts.listen_shm, error);
+                           log().warn("troupe node {}: shared-memory connection on unix:{} refused: {}", opts.name, path,
+                                      error);
                            return;
                          }
                          start_session(std::move(stream), handshake::role::acceptor, std::nullopt, nullptr, -1, true);
                        });
       }
-    } else if (ec == asio::error::operation_aborted) {
-      return;
-    } else {
-      log().warn("troupe node {}: accept on unix:{} failed: {}", opts.name, opts.listen_shm, ec.message());
     }
-    accept_next_shm();
+    accept_next_local(acceptor, path, shm);
   });
 }
 
-void node_impl::dial(dial_target target, std::shared_ptr<dial_state> waiter) {
-  if (stopping_.load()) {
-    if (waiter) waiter->finish(nullptr, "node is shutting down");
-    return;
+void node_impl::dial_failed(dial_target target, const std::shared_ptr<dial_state>& waiter, const std::string& why) {
+  if (waiter) {
+    waiter->finish(nullptr, why);
+  } else {
+    schedule_reconnect(std::move(target));  // (not when the node is stopping)
   }
+}
+
+void node_impl::dial(dial_target target, std::shared_ptr<dial_state> waiter) {
+  if (stopping_.load()) return dial_failed(target, waiter, "node is shutting down");
   if (!target.unix_path.empty()) {
     using local = asio::local::stream_protocol;
     auto sock = std::make_shared<local::socket>(io);
     counters.dialed.fetch_add(1, std::memory_order_relaxed);
     sock->async_connect(local::endpoint(target.unix_path), [this, sock, target, waiter](const boost::system::error_code& cec) mutable {
-      if (stopping_.load()) {
-        if (waiter) waiter->finish(nullptr, "node is shutting down");
-        return;
-      }
-      if (cec) {
-        if (waiter) {
-          waiter->finish(nullptr, "cannot connect to unix:" + target.unix_path + ": " + cec.message());
-        } else {
-          schedule_reconnect(std::move(target));
-        }
-        return;
-      }
+      if (stopping_.load()) return dial_failed(target, waiter, "node is shutting down");
+      if (cec) return dial_failed(target, waiter, "cannot connect to unix:" + target.unix_path + ": " + cec.message());
       if (!target.shm) {
         start_session(make_unix_stream(std::move(*sock), "unix:" + target.unix_path), handshake::role::connector,
                       target, waiter);
@@ -344,20 +324,11 @@ void node_impl::dial(dial_target target, std::shared_ptr<dial_state> waiter) {
       }
       const std::string path = target.unix_path;
       shm_rendezvous(*this, std::move(*sock), /*connector=*/true, path,
-                     [this, target, waiter](std::unique_ptr<byte_stream> stream, const std::string& error, bool auth) mutable {
-                       if (stopping_.load()) {
-                         if (waiter) waiter->finish(nullptr, "node is shutting down");
-                         return;
-                       }
+                     [this, target, waiter](std::unique_ptr<byte_stream> stream, const std::string& error) mutable {
+                       if (stopping_.load()) return dial_failed(target, waiter, "node is shutting down");
                        if (!stream) {
-                         counters.hs_failures.fetch_add(1, std::memory_order_relaxed);
-                         if (auth) counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
-                         if (waiter) {
-                           waiter->finish(nullptr, "shared memory through unix:" + target.unix_path + ": " + error);
-                         } else {
-                           schedule_reconnect(std::move(target));
-                         }
-                         return;
+                         return dial_failed(target, waiter,
+                                            "shared memory through unix:" + target.unix_path + ": " + error);
                        }
                        start_session(std::move(stream), handshake::role::connector, target, waiter);
                      });
@@ -376,38 +347,22 @@ void node_impl::dial(dial_target target, std::shared_ptr<dial_state> waiter) {
                           [this, resolver, target, waiter](const boost::system::error_code& rec,
                                                            const tcp::resolver::results_type& results) mutable {
                             if (rec || results.empty()) {
-                              const std::string err = "cannot resolve " + target.host + ": " + rec.message();
-                              if (waiter) {
-                                waiter->finish(nullptr, err);
-                              } else {
-                                schedule_reconnect(std::move(target));
-                              }
-                              return;
+                              return dial_failed(target, waiter,
+                                                 "cannot resolve " + target.host + ": " + rec.message());
                             }
                             dial_endpoint(std::move(target), *results.begin(), std::move(waiter));
                           });
 }
 
 void node_impl::dial_endpoint(dial_target target, tcp::endpoint ep, std::shared_ptr<dial_state> waiter) {
-  if (stopping_.load()) {
-    if (waiter) waiter->finish(nullptr, "node is shutting down");
-    return;
-  }
+  if (stopping_.load()) return dial_failed(target, waiter, "node is shutting down");
   auto sock = std::make_shared<tcp::socket>(io);
   counters.dialed.fetch_add(1, std::memory_order_relaxed);
   sock->async_connect(ep, [this, sock, target, waiter](const boost::system::error_code& cec) mutable {
-    if (stopping_.load()) {
-      if (waiter) waiter->finish(nullptr, "node is shutting down");
-      return;
-    }
+    if (stopping_.load()) return dial_failed(target, waiter, "node is shutting down");
     if (cec) {
-      const std::string err = "cannot connect to " + target.host + ":" + std::to_string(target.port) + ": " + cec.message();
-      if (waiter) {
-        waiter->finish(nullptr, err);
-      } else {
-        schedule_reconnect(std::move(target));
-      }
-      return;
+      return dial_failed(target, waiter,
+                         "cannot connect to " + target.host + ":" + std::to_string(target.port) + ": " + cec.message());
     }
     start_session(make_tcp_stream(std::move(*sock)), handshake::role::connector, target, waiter);
   });

@@ -86,8 +86,12 @@ class node_impl {
 
  private:
   void accept_next();
-  void accept_next_unix();
-  void accept_next_shm();
+  /// Accepts on a Unix socket listener: plain sessions, or (shm) the
+  /// shared-memory rendezvous first.
+  void accept_next_local(asio::local::stream_protocol::acceptor& acceptor, const std::string& path, bool shm);
+  /// A dial that did not end in a session: its caller learns why, or a
+  /// reconnect is scheduled.
+  void dial_failed(dial_target target, const std::shared_ptr<dial_state>& waiter, const std::string& why);
   std::unique_ptr<asio::local::stream_protocol::acceptor> open_unix_listener(const std::string& path,
                                                                              std::pair<dev_t, ino_t>& file);
   static void close_unix_listener(std::unique_ptr<asio::local::stream_protocol::acceptor>& acceptor,

@@ -107,45 +107,51 @@ std::string reply_frame(std::uint64_t request, ask_error code, std::string_view 
   return f;
 }
 
-/// Grants the peer credit for one of our actors, through the outbox.
+/// Appends a FLOW_CREDIT frame granting `messages` more for actor `target`.
+void append_credit(std::string& out, std::uint64_t target, std::uint64_t messages) {
+  wire::FlowCredit c;
+  c.set_messages(messages);
+  c.set_target(target);
+  append_frame(out, frame_kind::flow_credit, c);
+}
+
+/// Sends the frame `make(std::string&)` appends through the session's
+/// outbox, if the session is still there. Any thread.
+template <class Make>
+void post_to(const std::weak_ptr<session>& weak, Make&& make) noexcept {
+  try {
+    auto s = weak.lock();
+    if (!s) return;
+    std::string f;
+    make(f);
+    s->post_frame(std::move(f));
+  } catch (...) {
+  }
+}
+
+/// Grants the peer credit for one of our actors.
 class session_account final : public remote::credit_account {
  public:
   session_account(std::weak_ptr<session> s, std::uint64_t target) : s_(std::move(s)), target_(target) {}
 
  private:
   void grant(std::int64_t messages) noexcept override {
-    try {
-      auto s = s_.lock();
-      if (!s) return;
-      wire::FlowCredit c;
-      c.set_messages(static_cast<std::uint64_t>(messages));
-      c.set_target(target_);
-      std::string f;
-      append_frame(f, frame_kind::flow_credit, c);
-      s->post_frame(std::move(f));
-    } catch (...) {
-    }
+    post_to(s_, [&](std::string& f) { append_credit(f, target_, static_cast<std::uint64_t>(messages)); });
   }
   std::weak_ptr<session> s_;
   std::uint64_t target_;
 };
 
-/// Returns the peer's buffers when the actors here drop them: a RETURN frame
-/// through the session's outbox (any thread).
+/// Gives the peer's buffers back (a RETURN frame) when the actors here drop them.
 class session_lender final : public bytes_lender {
  public:
   explicit session_lender(std::weak_ptr<session> s) : s_(std::move(s)) {}
   void give_back(std::uint64_t id) noexcept override {
-    try {
-      auto s = s_.lock();
-      if (!s) return;
-      std::string f;
+    post_to(s_, [&](std::string& f) {
       const std::size_t start = begin_frame(f, frame_kind::give_back);
-      for (int i = 0; i < 8; ++i) f.push_back(static_cast<char>(id >> (8 * i)));
+      framing::put_fixed64(f, id);
       end_frame(f, start);
-      s->post_frame(std::move(f));
-    } catch (...) {
-    }
+    });
   }
 
  private:
@@ -237,16 +243,7 @@ void session::read_more() {
   stream_->async_read_some(rbuf_.data() + rlen_, rbuf_.size() - rlen_,
                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
                            if (self->closed_) return;
-                           if (ec) {
-                             if (ec.category() == shm_category()) {
-                               // A peer lying about its ring: bad input, counted like a bad frame.
-                               (self->established_ ? self->node_.counters.bad_frames : self->node_.counters.hs_failures)
-                                   .fetch_add(1, std::memory_order_relaxed);
-                             }
-                             self->down(ec == asio::error::eof ? std::string("connection closed by the peer")
-                                                               : "read failed: " + ec.message());
-                             return;
-                           }
+                           if (ec) return self->read_failed(ec);
                            self->on_read(n);
                          });
 }
@@ -276,8 +273,7 @@ session::drained session::drain() noexcept {
       boost::system::error_code ec;
       const std::size_t n = stream_->read_now(rbuf_.data() + rlen_, rbuf_.size() - rlen_, ec);
       if (ec) {
-        if (ec.category() == shm_category()) node_.counters.bad_frames.fetch_add(1, std::memory_order_relaxed);
-        end_from_reader(ec == asio::error::eof ? std::string("connection closed by the peer") : "read failed: " + ec.message());
+        read_failed(ec);
         break;
       }
       if (n == 0) break;
@@ -304,6 +300,14 @@ void session::watch(bool on) noexcept {
 bool session::poll() noexcept {
   if (!stream_->readable()) return false;
   return drain() == drained::some;
+}
+
+void session::read_failed(const boost::system::error_code& ec) {
+  // A shared-memory peer lying about its ring is bad input, counted like a bad frame.
+  if (ec.category() == shm_category()) {
+    (established_ ? node_.counters.bad_frames : node_.counters.hs_failures).fetch_add(1, std::memory_order_relaxed);
+  }
+  end_from_reader(ec == asio::error::eof ? std::string("connection closed by the peer") : "read failed: " + ec.message());
 }
 
 void session::end_from_reader(const std::string& reason, bool log_warning) {
@@ -419,8 +423,8 @@ bool session::on_handshake_frame(const frame_view& f) {
 void session::established() {
   established_ = true;
   polled_ = stream_->pollable();
-  fd_passing_ = polled_;  // shared memory: buffers are handed over, not copied
-  if (fd_passing_) lender_ = std::make_shared<session_lender>(weak_from_this());
+  // Shared memory: polled, and buffers are handed over, not copied.
+  if (polled_) lender_ = std::make_shared<session_lender>(weak_from_this());
   {
     std::lock_guard lock(wmx_);
     peer_max_frame_ = hs_.peer_max_frame() != 0 ? hs_.peer_max_frame() : default_max_frame_bytes;
@@ -659,10 +663,7 @@ void session::drop_inbound(std::uint64_t receiver, const target* to, std::uint64
   if (to != nullptr) {
     to->account->consumed();
   } else {
-    wire::FlowCredit c;
-    c.set_messages(1);
-    c.set_target(receiver);
-    append([&](std::string& out) { append_frame(out, frame_kind::flow_credit, c); });
+    append([&](std::string& out) { append_credit(out, receiver, 1); });
   }
   if (request != 0) reply_error_now(request, ask_error::actor_stopped, why);
 }
@@ -721,12 +722,7 @@ bool session::on_message(const frame_view& f) {
   if (transfer) {
     if (ti.in->adopt == nullptr) return bad_frame("TRANSFER of " + ti.name.substr(0, 128) + ", which is not shared_bytes");
     if (v.payload.size() != 16) return bad_frame("malformed TRANSFER");
-    auto le64 = [&](std::size_t at) {
-      std::uint64_t x = 0;
-      for (int i = 7; i >= 0; --i) x = x << 8 | static_cast<unsigned char>(v.payload[at + static_cast<std::size_t>(i)]);
-      return x;
-    };
-    const std::uint64_t size = le64(0), loan = le64(8);
+    const std::uint64_t size = framing::get_fixed64(v.payload), loan = framing::get_fixed64(v.payload.substr(8));
     if (size < shared_bytes::transfer_threshold || size > (std::uint64_t{1} << 40)) {
       return bad_frame("TRANSFER of an impossible size " + std::to_string(size));
     }
@@ -882,8 +878,7 @@ bool session::on_control(const frame_view& f) {
     case frame_kind::heartbeat: return true;
     case frame_kind::give_back: {
       if (f.body.size() != 8) return bad_frame("malformed RETURN");
-      std::uint64_t loan = 0;
-      for (int i = 7; i >= 0; --i) loan = loan << 8 | static_cast<unsigned char>(f.body[static_cast<std::size_t>(i)]);
+      const std::uint64_t loan = framing::get_fixed64(f.body);
       shared_bytes back;  // freed (into the pool) outside the lock
       {
         std::lock_guard lock(wmx_);
@@ -984,7 +979,7 @@ bool session::send_message(std::uint64_t target, detail::envelope* e) {
   };
   // A large shared_bytes to a same-host peer: hand over its memory, not its bytes.
   bool transfer = false;
-  if (fd_passing_ && e->ops->destroy == &detail::destroy_envelope<shared_bytes>) [[unlikely]] {
+  if (polled_ && e->ops->destroy == &detail::destroy_envelope<shared_bytes>) [[unlikely]] {
     auto& b = static_cast<detail::message_envelope<shared_bytes>*>(e)->value;
     transfer = b.fd() >= 0 && b.size() >= shared_bytes::transfer_threshold && b.seal() && stream_->pass_fd(b.fd());
   }
@@ -997,8 +992,8 @@ bool session::send_message(std::uint64_t target, detail::envelope* e) {
       lent_.emplace(loan, std::move(b));
       append_message_frame(out_, target, 0, it->second, fresh ? std::string_view(w->name()) : std::string_view(), request,
                            [&](std::string& o) {
-                             for (int i = 0; i < 8; ++i) o.push_back(static_cast<char>(size >> (8 * i)));
-                             for (int i = 0; i < 8; ++i) o.push_back(static_cast<char>(loan >> (8 * i)));
+                             framing::put_fixed64(o, size);
+                             framing::put_fixed64(o, loan);
                            },
                            frame_kind::transfer);
       node_.counters.transfers_out.fetch_add(1, std::memory_order_relaxed);

@@ -176,6 +176,9 @@ class session final : public remote::port, public idle_poller, public std::enabl
   /// Ends the session from the read path: at once on the I/O thread, from
   /// a poller by a post (and no frame is handled after this one).
   void end_from_reader(const std::string& reason, bool log_warning = true);
+  /// The stream failed while reading (any reader): counted when the peer
+  /// lied, then the session ends.
+  void read_failed(const boost::system::error_code& ec);
   bool on_frame(const frame_view& f);
   bool on_handshake_frame(const frame_view& f);
   bool on_message(const frame_view& f);
@@ -224,8 +227,7 @@ class session final : public remote::port, public idle_poller, public std::enabl
   std::atomic<std::chrono::steady_clock::rep> last_read_{0};  // steady_clock ticks
   // A polled stream (shared memory): read by whoever holds the token, the
   // I/O thread or an idle pool worker; the state above is the token's.
-  bool polled_ = false;             // set when established
-  bool fd_passing_ = false;         // set when established: shared_bytes go by descriptor
+  bool polled_ = false;             // set when established (shared memory: shared_bytes go by descriptor too)
   bool polling_ = false;            // registered with the pool (I/O thread)
   std::atomic<bool> reading_{false};   // the read token
   std::atomic<bool> read_stopped_{false};  // a poller ended the session: handle no more frames

@@ -15,7 +15,6 @@ namespace troupe::transport {
 namespace {
 using local = asio::local::stream_protocol;
 constexpr char segment_tag = 'S';
-constexpr int passed_fds = 1;  // the segment (the socket itself is the doorbell)
 
 class rendezvous final : public std::enable_shared_from_this<rendezvous> {
  public:
@@ -105,18 +104,12 @@ class rendezvous final : public std::enable_shared_from_this<rendezvous> {
     } catch (const std::exception& ex) {
       return fail(std::string("cannot make the shared segment: ") + ex.what());
     }
-    const bool sent = shm::send_fd(sock_.native_handle(), mine.segment, segment_tag, 0);
-    const int err = errno;
-    if (!sent) {
+    if (!shm::send_fd(sock_.native_handle(), mine.segment, segment_tag, 0)) {
+      const int err = errno;
       mine.close_all();
       return fail(std::string("cannot pass the shared segment: ") + std::strerror(err));
     }
-    mine.control = release_socket();
-    if (mine.control < 0) {
-      mine.close_all();
-      return fail("cannot keep the control socket");
-    }
-    finish_with(std::move(mine));
+    finish_with(mine);
   }
 
   /// Acceptor: waits for the one byte that carries the descriptors.
@@ -130,55 +123,32 @@ class rendezvous final : public std::enable_shared_from_this<rendezvous> {
 
   void receive_descriptors() {
     char tag = 0;
-    iovec iov{&tag, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * passed_fds)] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    const ssize_t n = ::recvmsg(sock_.native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    shm::passed_fds got;  // whatever arrives is ours to close, whether or not it is what we wanted
+    const ssize_t n = shm::recv_with_fds(sock_.native_handle(), &tag, 1, MSG_DONTWAIT, got);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return await_descriptors();
-    // Whatever arrived is ours to close, whether or not it is what we wanted.
-    std::vector<int> got;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (std::size_t i = 0; i < count; ++i) {
-        int fd = -1;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        got.push_back(fd);
-      }
-    }
-    auto close_got = [&] {
-      for (int fd : got) ::close(fd);
-    };
     if (n == 0) {
-      close_got();
+      got.close_all();
       return fail("connection closed by the peer");
     }
-    if (n != 1 || tag != segment_tag || got.size() != passed_fds || (msg.msg_flags & MSG_CTRUNC) != 0) {
-      close_got();
+    if (n != 1 || tag != segment_tag || got.count != 1 || got.truncated) {
+      got.close_all();
       return fail("the peer did not pass a shared segment as agreed");
     }
     shm::link_fds mine;
-    mine.segment = got[0];
+    mine.segment = got.fd[0];
     mine.side = 1;
-    mine.control = release_socket();
-    if (mine.control < 0) {
-      mine.close_all();
+    finish_with(mine);
+  }
+
+  /// The socket becomes the stream's control socket, beside `fds.segment`.
+  void finish_with(shm::link_fds fds) {
+    boost::system::error_code ec;
+    fds.control = sock_.release(ec);
+    if (ec) {
+      fds.control = -1;
+      fds.close_all();
       return fail("cannot keep the control socket");
     }
-    finish_with(std::move(mine));
-  }
-
-  int release_socket() {
-    boost::system::error_code ec;
-    const int fd = sock_.release(ec);
-    return ec ? -1 : fd;
-  }
-
-  void finish_with(shm::link_fds fds) {
     std::unique_ptr<byte_stream> stream;
     try {
       stream = make_shm_stream(node_.io, fds, "shm:" + what_);
@@ -187,7 +157,7 @@ class rendezvous final : public std::enable_shared_from_this<rendezvous> {
     }
     finished_ = true;
     timer_.cancel();
-    done_(std::move(stream), {}, false);
+    done_(std::move(stream), {});
   }
 
   void fail(const std::string& why, bool auth = false) {
@@ -196,7 +166,9 @@ class rendezvous final : public std::enable_shared_from_this<rendezvous> {
     timer_.cancel();
     boost::system::error_code ec;
     sock_.close(ec);
-    done_(nullptr, why, auth);
+    node_.counters.hs_failures.fetch_add(1, std::memory_order_relaxed);
+    if (auth) node_.counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
+    done_(nullptr, why);
   }
 
   node_impl& node_;

@@ -21,11 +21,12 @@ namespace troupe::transport {
 
 class node_impl;
 
-/// The outcome: a stream, or why there is none (`auth` set for a wrong cookie).
-using rendezvous_done = std::function<void(std::unique_ptr<byte_stream> stream, std::string error, bool auth)>;
+/// The outcome: a stream, or why there is none.
+using rendezvous_done = std::function<void(std::unique_ptr<byte_stream> stream, std::string error)>;
 
 /// Runs the rendezvous on `sock` (I/O thread); `done` runs once, on the
-/// I/O thread, within the node's handshake timeout.
+/// I/O thread, within the node's handshake timeout. A failure is counted
+/// in the node's handshake failures (and auth failures for a wrong cookie).
 void shm_rendezvous(node_impl& node, boost::asio::local::stream_protocol::socket sock, bool connector,
                     std::string what, rendezvous_done done);
 

@@ -72,6 +72,34 @@ bool send_fd(int sock, int fd, char tag, int flags) noexcept {
   return ::sendmsg(sock, &msg, flags | MSG_NOSIGNAL) == 1;
 }
 
+void passed_fds::close_all() noexcept {
+  for (std::size_t i = 0; i < count; ++i) ::close(fd[i]);
+  count = 0;
+}
+
+ssize_t recv_with_fds(int sock, char* data, std::size_t size, int flags, passed_fds& got) noexcept {
+  got.count = 0;
+  got.truncated = false;
+  iovec iov{data, size};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * passed_fds::max)];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  const ssize_t n = ::recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
+  if (n < 0) return n;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < k && got.count < passed_fds::max; ++i) {
+      std::memcpy(&got.fd[got.count++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+    }
+  }
+  got.truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
+  return n;
+}
+
 mapping::mapping(int fd) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) sys_fail("fstat of the shared segment");

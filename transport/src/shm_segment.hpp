@@ -72,6 +72,20 @@ int make_segment(std::size_t ring_bytes);
 /// sent; errno says why not.
 bool send_fd(int sock, int fd, char tag, int flags) noexcept;
 
+/// What `recv_with_fds` received beside the bytes.
+struct passed_fds {
+  static constexpr std::size_t max = 8;
+  int fd[max];
+  std::size_t count = 0;
+  bool truncated = false;  ///< more came than fit (the kernel closed those)
+  void close_all() noexcept;
+};
+
+/// One recvmsg of up to `size` bytes into `data` (with `flags`, plus
+/// MSG_CMSG_CLOEXEC); the descriptors passed with them land in `got`, ours
+/// to close. Returns recvmsg's result; errno says why when negative.
+ssize_t recv_with_fds(int sock, char* data, std::size_t size, int flags, passed_fds& got) noexcept;
+
 /// A segment mapped into this process.
 class mapping {
  public:

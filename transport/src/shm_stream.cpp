@@ -281,31 +281,16 @@ class shm_stream final : public byte_stream {
   void drain_control_locked() noexcept {
     char buf[256];
     for (int i = 0; i < max_drain_reads && fds_.size() < max_pending_fds; ++i) {
-      iovec iov{buf, sizeof buf};
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)];
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      const ssize_t n = ::recvmsg(control_fd_, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+      shm::passed_fds got;
+      const ssize_t n = shm::recv_with_fds(control_fd_, buf, sizeof buf, MSG_DONTWAIT, got);
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
       if (n > 0) {
-        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-          if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-          const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-          for (std::size_t k = 0; k < count; ++k) {
-            int fd = -1;
-            std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
-            if (count == 1) {
-              fds_.push_back(fd);
-            } else {
-              ::close(fd);  // troupe passes one buffer per byte: a lying peer
-              stray_fds_.store(true, std::memory_order_release);
-            }
-          }
+        if (got.count > 1 || got.truncated) {
+          got.close_all();  // troupe passes one buffer per byte: a lying peer
+          stray_fds_.store(true, std::memory_order_release);
+        } else if (got.count == 1) {
+          fds_.push_back(got.fd[0]);
         }
-        if ((msg.msg_flags & MSG_CTRUNC) != 0) stray_fds_.store(true, std::memory_order_release);
         continue;
       }
       // End of file (or a reset): the peer is gone. What it wrote is still read.

@@ -129,6 +129,8 @@ void append_message_frame(std::string& out, std::uint64_t receiver, std::uint64_
 namespace framing {
 void put_varint(std::string& out, std::uint64_t v);
 void put_fixed64(std::string& out, std::uint64_t v);
+/// The little-endian u64 at the start of `in` (at least 8 bytes).
+std::uint64_t get_fixed64(std::string_view in) noexcept;
 /// Turns the 1-byte length placeholder at `at` into the varint of the bytes
 /// after it (moving them when the varint needs more room).
 void patch_length(std::string& out, std::size_t at);
