@@ -58,7 +58,8 @@ envelope* make_unlink_request(const detail::actor_cell* peer_actor) {
 
 wire_envelope* wire_envelope::make(const detail::message_ops* ops, std::string_view payload, credit_account* account) {
   void* mem = detail::pool::allocate(sizeof(wire_envelope) + payload.size());
-  auto* e = ::new (mem) wire_envelope(ops, static_cast<std::uint32_t>(payload.size()), account);
+  auto* e = construct(mem, ops, static_cast<std::uint32_t>(payload.size()));
+  e->account = account;
   std::memcpy(static_cast<void*>(e + 1), payload.data(), payload.size());
   if (account != nullptr) account->retain();
   return e;
@@ -75,6 +76,10 @@ void wire_envelope::destroy(envelope* e) noexcept {
   detail::pool::deallocate(w, n);
 }
 
+void encoded_reached_local(detail::actor_cell&, envelope* e) {
+  detail::discard(e, ask_error::actor_stopped, "a message encoded for another node reached a local actor");
+}
+
 void malformed_inbound(detail::actor_cell& self, envelope* e) noexcept {
   self.system().count_drop(drop_reason::malformed, *e->ops->type);
   detail::discard(e, ask_error::exception, "the message from the other node did not decode");
@@ -87,6 +92,7 @@ proxy::proxy(detail::system_core* sys, const mailbox_options& opts, std::shared_
     : actor_cell(sys, opts), port_(std::move(p)), remote_id_(remote_id), type_(&type) {
   set_id(remote_id);
   set_executor(this);
+  set_encodes_on_send();
 }
 
 void proxy::notify() noexcept {

@@ -998,8 +998,16 @@ bool session::send_message(std::uint64_t target, detail::envelope* e) {
                            frame_kind::transfer);
       node_.counters.transfers_out.fetch_add(1, std::memory_order_relaxed);
     } else {
+      // Usually encoded already by `tell` on the sender's thread: copy its bytes.
+      const bool encoded = e->ops->destroy == &remote::wire_envelope::destroy;
       append_message_frame(out_, target, 0, it->second, fresh ? std::string_view(w->name()) : std::string_view(),
-                           request, [&](std::string& o) { w->encode(*e, o); });
+                           request, [&](std::string& o) {
+                             if (encoded) {
+                               o.append(static_cast<const remote::wire_envelope*>(e)->payload());
+                             } else {
+                               w->encode(*e, o);
+                             }
+                           });
     }
   } catch (const std::exception& ex) {
     log().error("troupe node {}: encoding a {} failed: {}", node_.opts.name, w->name(), ex.what());

@@ -12,8 +12,10 @@
 #include "troupe/actors/detail/actor_cell.hpp"
 #include "troupe/actors/detail/handle_base.hpp"
 #include "troupe/actors/detail/ops.hpp"
+#include "troupe/actors/detail/wire_envelope.hpp"
 #include "troupe/actors/sendable.hpp"
 #include "troupe/actors/send_result.hpp"
+#include "troupe/actors/shared_bytes.hpp"
 
 namespace troupe {
 
@@ -38,7 +40,8 @@ class actor_ref : public detail::handle_base {
   actor_ref() noexcept = default;
 
   /// Sends `msg` (fire and forget). The message is moved into one envelope
-  /// and queued with one atomic exchange.
+  /// and queued with one atomic exchange. To an actor on another node it is
+  /// encoded here instead, on the sender's thread, into that envelope.
   ///
   /// Compile-time checks: A must have a handler `on(M)`, and M must be
   /// sendable (own its data). If A's mailbox is full the receiver's policy
@@ -54,6 +57,12 @@ class actor_ref : public detail::handle_base {
                   "(or `R on(M)` to answer asks) to the actor class, or send a type it handles.");
     if constexpr (handles<A, D> && is_sendable_v<D>) {
       if (!cell_) return send_result::dead;
+      if constexpr (wire_type<D> && !std::is_same_v<D, shared_bytes>) {
+        // To another process: encode here, so the message is freed where it was made.
+        if (cell_->encodes_on_send()) [[unlikely]] {
+          if (detail::envelope* e = remote::encode_for_send<A, D>(msg)) return cell_->enqueue(e);
+        }
+      }
       return cell_->enqueue(new detail::message_envelope<D>(&detail::user_ops<A, D>::ops, std::forward<M>(msg)));
     } else {
       return send_result::dead;

@@ -31,6 +31,7 @@
 #include "troupe/actors/detail/ops.hpp"
 #include "troupe/actors/exit_reason.hpp"
 #include "troupe/actors/shared_bytes.hpp"
+#include "troupe/actors/detail/wire_envelope.hpp"
 #include "troupe/actors/wire.hpp"
 
 namespace troupe {
@@ -46,13 +47,6 @@ struct accepts {};
 namespace remote {
 
 class proxy;
-
-/// Messages a sender node may have in flight to one remote actor before the
-/// receiver grants more (flow credit): the sender's proxy stops, and its
-/// senders are muted, until the receiver has handled some.
-inline constexpr std::int64_t initial_credit = 8192;
-/// The receiver grants credit back in steps of this many handled messages.
-inline constexpr std::int64_t credit_step = 1024;
 
 /// The transport's session with one peer node. A proxy's turn calls
 /// `begin_turn`, then any of the `send_*` for each message, then `end_turn`
@@ -183,73 +177,6 @@ class reply_sink {
   virtual void reply(std::uint64_t request, std::string&& payload) noexcept = 0;
   /// @threadsafe
   virtual void reply_error(std::uint64_t request, ask_error code, const std::string& message) noexcept = 0;
-};
-
-/// The receiving side's count of handled messages for one (peer, actor):
-/// each inbound envelope holds a reference; handling (or dropping) it calls
-/// `consumed`, which grants credit back every credit_step messages.
-class credit_account {
- public:
-  credit_account() = default;
-  credit_account(const credit_account&) = delete;
-  credit_account& operator=(const credit_account&) = delete;
-  void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
-  void release() noexcept {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
-  }
-  /// A message counted on this account was handled or dropped. @threadsafe
-  void consumed() noexcept {
-    if (pending_.fetch_add(1, std::memory_order_relaxed) + 1 == credit_step) {
-      pending_.fetch_sub(credit_step, std::memory_order_relaxed);
-      grant(credit_step);
-    }
-  }
-
- protected:
-  virtual ~credit_account() = default;
-  /// Sends `messages` more credit to the sender. @threadsafe
-  virtual void grant(std::int64_t messages) noexcept = 0;
-
- private:
-  std::atomic<std::int32_t> refs_{1};
-  std::atomic<std::int64_t> pending_{0};
-};
-
-/// A message from the peer still in wire form: the payload bytes, in one
-/// pooled block. Its ops decode it in the receiver's turn.
-struct wire_envelope final : detail::envelope {
-  std::uint32_t size;
-  credit_account* account;  ///< told when the message is handled or dropped (may be null)
-  [[nodiscard]] std::string_view payload() const noexcept {
-    return {reinterpret_cast<const char*>(this + 1), size};
-  }
-  /// Takes a reference on `account` (if any). @throws std::bad_alloc
-  static wire_envelope* make(const detail::message_ops* ops, std::string_view payload,
-                             credit_account* account = nullptr);
-  static void destroy(detail::envelope* e) noexcept;
-
- private:
-  wire_envelope(const detail::message_ops* o, std::uint32_t n, credit_account* a) noexcept
-      : envelope(o), size(n), account(a) {}
-};
-
-/// Counts and logs a payload that passed the transport's check but that the
-/// type's decoder refused (a dead letter, drop_reason::malformed).
-void malformed_inbound(detail::actor_cell& self, detail::envelope* e) noexcept;
-
-/// Operations of message M for actor A arriving in wire form.
-template <class A, class M>
-struct inbound_ops {
-  static void invoke(detail::actor_cell& self, detail::envelope* e) {
-    M value{};
-    if (!wire_decode(static_cast<wire_envelope*>(e)->payload(), value)) {
-      malformed_inbound(self, e);
-      return;
-    }
-    detail::user_ops<A, M>::run(self, e, value);
-  }
-  static constexpr detail::message_ops ops{&invoke, &wire_envelope::destroy, &typeid(M), nullptr,
-                                           detail::wire_of<A, M>()};
 };
 
 /// A shared_bytes whose memory a same-host peer handed over (no copy),

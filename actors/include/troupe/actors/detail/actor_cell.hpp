@@ -123,6 +123,9 @@ class actor_cell : public resumable {
   void wait_for_room();
 
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+  /// True for a remote proxy: `tell` encodes a wire type before queueing it.
+  /// @threadsafe (fixed at construction)
+  [[nodiscard]] bool encodes_on_send() const noexcept { return encodes_on_send_; }
   [[nodiscard]] system_core& system() const noexcept { return *sys_; }
   [[nodiscard]] const mailbox& box() const noexcept { return mailbox_; }
   [[nodiscard]] void* instance() const noexcept { return instance_; }
@@ -244,6 +247,8 @@ class actor_cell : public resumable {
   /// Closes the mailbox and dead-letters what is queued beyond `t`.
   void close_and_drain(turn t) noexcept;
   void set_stop_reason(exit_reason why) noexcept { stop_reason_ = why; }
+  /// See `encodes_on_send`. @note Constructor only.
+  void set_encodes_on_send() noexcept { encodes_on_send_ = true; }
 
  private:
   friend class spill_box;
@@ -271,6 +276,7 @@ class actor_cell : public resumable {
   // Consumer-owned turn state.
   bool stop_requested_ = false;
   bool holding_token_ = false;
+  bool encodes_on_send_ = false;  // fixed at construction
   exit_reason stop_reason_ = exit_reason::normal;
   std::atomic<bool> named_{false};
   std::atomic<bool> parked_{false};

@@ -1,0 +1,137 @@
+#pragma once
+/// @file A message in wire form: its encoded bytes in one pooled block.
+/// Inbound, the transport queues one per message from the peer and the
+/// receiver decodes it in its own turn. Outbound, `actor_ref::tell` to a
+/// remote actor encodes the message into one on the sender's thread, so the
+/// proxy only copies bytes and the message's own allocations are freed on
+/// the thread that made them.
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <string>
+#include <string_view>
+
+#include "troupe/actors/detail/message_pool.hpp"
+#include "troupe/actors/detail/ops.hpp"
+#include "troupe/actors/wire.hpp"
+
+namespace troupe::remote {
+
+/// Messages a sender node may have in flight to one remote actor before the
+/// receiver grants more (flow credit): the sender's proxy stops, and its
+/// senders are muted, until the receiver has handled some.
+inline constexpr std::int64_t initial_credit = 8192;
+/// The receiver grants credit back in steps of this many handled messages.
+inline constexpr std::int64_t credit_step = 1024;
+
+/// The receiving side's count of handled messages for one (peer, actor):
+/// each inbound envelope holds a reference; handling (or dropping) it calls
+/// `consumed`, which grants credit back every credit_step messages.
+class credit_account {
+ public:
+  credit_account() = default;
+  credit_account(const credit_account&) = delete;
+  credit_account& operator=(const credit_account&) = delete;
+  void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+  /// A message counted on this account was handled or dropped. @threadsafe
+  void consumed() noexcept {
+    if (pending_.fetch_add(1, std::memory_order_relaxed) + 1 == credit_step) {
+      pending_.fetch_sub(credit_step, std::memory_order_relaxed);
+      grant(credit_step);
+    }
+  }
+
+ protected:
+  virtual ~credit_account() = default;
+  /// Sends `messages` more credit to the sender. @threadsafe
+  virtual void grant(std::int64_t messages) noexcept = 0;
+
+ private:
+  std::atomic<std::int32_t> refs_{1};
+  std::atomic<std::int64_t> pending_{0};
+};
+
+/// A message from the peer still in wire form: the payload bytes, in one
+/// pooled block. Its ops decode it in the receiver's turn.
+struct wire_envelope final : detail::envelope {
+  std::uint32_t size;
+  credit_account* account;  ///< told when the message is handled or dropped (may be null)
+  [[nodiscard]] std::string_view payload() const noexcept {
+    return {reinterpret_cast<const char*>(this + 1), size};
+  }
+  /// Takes a reference on `account` (if any). @throws std::bad_alloc
+  static wire_envelope* make(const detail::message_ops* ops, std::string_view payload,
+                             credit_account* account = nullptr);
+  /// A wire_envelope in `mem` (pool block of sizeof + size bytes) whose
+  /// payload the caller writes after it. No account.
+  static wire_envelope* construct(void* mem, const detail::message_ops* ops, std::uint32_t size) noexcept {
+    return ::new (mem) wire_envelope(ops, size, nullptr);
+  }
+  static void destroy(detail::envelope* e) noexcept;
+
+ private:
+  wire_envelope(const detail::message_ops* o, std::uint32_t n, credit_account* a) noexcept
+      : envelope(o), size(n), account(a) {}
+};
+
+/// Counts and logs a payload that passed the transport's check but that the
+/// type's decoder refused (a dead letter, drop_reason::malformed).
+void malformed_inbound(detail::actor_cell& self, detail::envelope* e) noexcept;
+
+/// Operations of message M for actor A arriving in wire form.
+template <class A, class M>
+struct inbound_ops {
+  static void invoke(detail::actor_cell& self, detail::envelope* e) {
+    M value{};
+    if (!wire_decode(static_cast<wire_envelope*>(e)->payload(), value)) {
+      malformed_inbound(self, e);
+      return;
+    }
+    detail::user_ops<A, M>::run(self, e, value);
+  }
+  static constexpr detail::message_ops ops{&invoke, &wire_envelope::destroy, &typeid(M), nullptr,
+                                           detail::wire_of<A, M>()};
+};
+
+/// A message encoded for another node is only ever copied out by the port;
+/// should one reach a local cell, this dead-letters it.
+void encoded_reached_local(detail::actor_cell& self, detail::envelope* e);
+
+/// Operations of a wire_envelope that `tell` encoded for remote actor type A.
+template <class A, class M>
+struct outbound_ops {
+  static constexpr detail::message_ops ops{&encoded_reached_local, &wire_envelope::destroy, &typeid(M), nullptr,
+                                           detail::wire_of<A, M>()};
+};
+
+/// Encodes `msg` into a wire_envelope on the calling thread. nullptr when
+/// encoding failed: the caller queues the message itself and the transport
+/// reports the failure as it does for any message.
+template <class A, class M>
+[[nodiscard]] detail::envelope* encode_for_send(const M& msg) noexcept {
+  try {
+    if constexpr (protobuf_message<M>) {
+      const std::size_t n = msg.ByteSizeLong();
+      if (n > UINT32_MAX) return nullptr;
+      void* mem = detail::pool::allocate(sizeof(wire_envelope) + n);
+      auto* e = wire_envelope::construct(mem, &outbound_ops<A, M>::ops, static_cast<std::uint32_t>(n));
+      msg.SerializeWithCachedSizesToArray(reinterpret_cast<std::uint8_t*>(e + 1));
+      return e;
+    } else {
+      thread_local std::string scratch;
+      scratch.clear();
+      wire_encode(msg, scratch);
+      if (scratch.size() > UINT32_MAX) return nullptr;
+      return wire_envelope::make(&outbound_ops<A, M>::ops, scratch);
+    }
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+} // namespace troupe::remote
