@@ -289,6 +289,23 @@ send_result actor_cell::enqueue_slow(envelope* e, admission a) noexcept {
   }
 }
 
+void actor_cell::enqueue_chain(envelope* first, envelope* last, std::uint32_t count) noexcept {
+  switch (mailbox_.push_chain(first, last, count)) {
+    case admission::accepted: return;
+    case admission::accepted_schedule: schedule_hot(); return;
+    case admission::accepted_over: (void)enqueue_slow(first, admission::accepted_over); return;  // does not touch `first`
+    default: break;
+  }
+  // A refusing bound, or closed: decide per message.
+  for (envelope* e = first;;) {
+    auto* next = static_cast<envelope*>(e->next.load(std::memory_order_relaxed));
+    const bool end = e == last;
+    (void)enqueue(e);
+    if (end) break;
+    e = next;
+  }
+}
+
 mailbox_metrics actor_cell::metrics() const {
   mailbox_metrics m;
   m.depth = mailbox_.depth();

@@ -68,10 +68,7 @@ wire_envelope* wire_envelope::make(const detail::message_ops* ops, std::string_v
 void wire_envelope::destroy(envelope* e) noexcept {
   auto* w = static_cast<wire_envelope*>(e);
   const std::size_t n = sizeof(wire_envelope) + w->size;
-  if (credit_account* a = w->account) {
-    a->consumed();  // handled or dropped: the sender may send one more
-    a->release();
-  }
+  if (credit_account* a = w->account) a->consumed_and_release();  // handled or dropped: the sender may send one more
   w->~wire_envelope();
   detail::pool::deallocate(w, n);
 }

@@ -282,6 +282,112 @@ TEST(BoundedMailbox, ClosedPushesDoNotChangeTheDepth) {
                                 "and never undo it, so every send to a stopped actor inflates its depth";
 }
 
+// ---- chains (a transport queues what one read brought) ----------------------
+
+/// Links n[from..to] through `next`, as a caller of push_chain does.
+void link(nodes& n, std::size_t from, std::size_t to) {
+  for (std::size_t i = from; i < to; ++i) n[i]->next.store(n[i + 1], std::memory_order_relaxed);
+}
+
+TEST(ChainPush, QueuesTheWholeChainInOrderAndSchedulesOnce) {
+  nodes n(6);
+  mailbox box(opts(8, overflow::mute_sender));
+  link(n, 0, 2);
+  EXPECT_EQ(box.push_chain(n[0], n[2], 3), admission::accepted_schedule);
+  EXPECT_EQ(box.depth(), 3u);
+  link(n, 3, 4);
+  EXPECT_EQ(box.push_chain(n[3], n[4], 2), admission::accepted) << "the consumer is already scheduled";
+  EXPECT_EQ(box.push(n[5]), admission::accepted);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(static_cast<node*>(box.pop())->value, i);
+  EXPECT_EQ(box.pop(), nullptr);
+  EXPECT_EQ(box.finish(6), 0u);
+}
+
+TEST(ChainPush, PastCapacityOfAMuteSenderMailboxIsAcceptedOver) {
+  nodes n(4);
+  mailbox box(opts(3, overflow::mute_sender));
+  EXPECT_EQ(box.push(n[0]), admission::accepted_schedule);
+  link(n, 1, 3);
+  EXPECT_EQ(box.push_chain(n[1], n[3], 3), admission::accepted_over);
+  EXPECT_EQ(box.depth(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(static_cast<node*>(box.pop())->value, i);
+}
+
+TEST(ChainPush, UnboundedMailboxTakesAnyChain) {
+  nodes n(100);
+  mailbox box(mailbox_options::make_unbounded());
+  link(n, 0, 99);
+  EXPECT_EQ(box.push_chain(n[0], n[99], 100), admission::accepted_schedule);
+  EXPECT_EQ(box.depth(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(static_cast<node*>(box.pop())->value, i);
+}
+
+TEST(ChainPush, RefusingPoliciesLeaveTheChainToTheCaller) {
+  // A bound that refuses decides per message: the chain is handed back untouched.
+  for (overflow p : {overflow::fail, overflow::drop_newest, overflow::drop_oldest}) {
+    nodes n(3);
+    mailbox box(opts(8, p));
+    link(n, 0, 2);
+    EXPECT_EQ(box.push_chain(n[0], n[2], 3), admission::refused) << troupe::to_string(p);
+    EXPECT_EQ(box.depth(), 0u);
+    EXPECT_EQ(box.pop(), nullptr);
+    EXPECT_EQ(n[0]->next.load(), n[1]) << "the chain's links are intact for the caller";
+    EXPECT_EQ(n[1]->next.load(), n[2]);
+  }
+}
+
+TEST(ChainPush, ClosedMailboxRefusesTheChainAndKeepsItsDepth) {
+  nodes n(4);
+  mailbox box(opts(8, overflow::mute_sender));
+  (void)box.push(n[0]);
+  ASSERT_EQ(box.close(), 1u);
+  link(n, 1, 3);
+  EXPECT_EQ(box.push_chain(n[1], n[3], 3), admission::closed);
+  EXPECT_EQ(box.depth(), 1u);
+  EXPECT_EQ(box.pop(), n[0]);
+  EXPECT_EQ(box.pop(), nullptr);
+}
+
+TEST(ChainPush, ChainsFromManyThreadsArriveWholeAndInOrder) {
+  // Four producers each push 2,000 chains of 5; the consumer must see each
+  // producer's values in order and every chain's five nodes back to back.
+  constexpr int producers = 4, chains = 2000, len = 5;
+  std::vector<nodes> pools;
+  for (int p = 0; p < producers; ++p) {
+    pools.emplace_back(std::size_t(chains * len));
+    for (int i = 0; i < chains * len; ++i) pools.back()[std::size_t(i)]->value = p * 1'000'000 + i;
+  }
+  mailbox box(mailbox_options::make_unbounded());
+  std::vector<std::thread> threads;
+  for (int p = 0; p < producers; ++p) {
+    threads.emplace_back([&, p] {
+      for (int c = 0; c < chains; ++c) {
+        const std::size_t first = std::size_t(c * len), last = first + len - 1;
+        link(pools[std::size_t(p)], first, last);
+        (void)box.push_chain(pools[std::size_t(p)][first], pools[std::size_t(p)][last], len);
+      }
+    });
+  }
+  std::vector<int> next(producers, 0);
+  int got = 0, in_chain = -1;  // in_chain: the producer whose chain is being read
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (got < producers * chains * len) {
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << "only " << got << " arrived";
+    auto* x = static_cast<node*>(box.pop());
+    if (x == nullptr) continue;  // a producer between its exchange and its link
+    const int p = x->value / 1'000'000, i = x->value % 1'000'000;
+    ASSERT_EQ(i, next[std::size_t(p)]) << "producer " << p << " out of order";
+    if (in_chain >= 0) {
+      ASSERT_EQ(p, in_chain) << "another producer's message inside a chain";
+    }
+    in_chain = i % len == len - 1 ? -1 : p;
+    ++next[std::size_t(p)];
+    ++got;
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(box.depth(), std::uint64_t(producers * chains * len));
+}
+
 // ---- system lane ------------------------------------------------------------
 
 TEST(BoundedMailbox, SystemLaneIsNeverRefusedByTheBound) {

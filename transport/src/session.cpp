@@ -320,6 +320,14 @@ void session::end_from_reader(const std::string& reason, bool log_warning) {
 }
 
 bool session::consume(std::size_t n) {
+  // Whatever ends this read, what it queued reaches the mailboxes.
+  struct flush_at_end {
+    session& s;
+    ~flush_at_end() {
+      s.flush_inbound();
+      s.node_.counters.msgs_in.fetch_add(std::exchange(s.msgs_in_, 0), std::memory_order_relaxed);
+    }
+  } at_end{*this};
   rlen_ += n;
   last_read_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
   node_.counters.bytes_in.fetch_add(n, std::memory_order_relaxed);
@@ -364,9 +372,9 @@ bool session::consume(std::size_t n) {
 bool session::on_frame(const frame_view& f) {
   if (closed_ || read_stopped_) return false;
   if (!established_) return on_handshake_frame(f);
-  if (f.kind == static_cast<std::uint8_t>(frame_kind::message) || f.kind == static_cast<std::uint8_t>(frame_kind::transfer)) {
-    return on_message(f);
-  }
+  if (f.kind == static_cast<std::uint8_t>(frame_kind::message)) return on_message(f);
+  flush_inbound();  // a control frame or TRANSFER comes after the messages read before it
+  if (f.kind == static_cast<std::uint8_t>(frame_kind::transfer)) return on_message(f);
   return on_control(f);
 }
 
@@ -596,6 +604,7 @@ void session::down(const std::string& reason, bool log_warning) {
     l->cv.notify_all();
   }
   exposed_cache_.clear();
+  last_exposed_ = nullptr;
   if (auto w = std::exchange(waiter_, nullptr)) {
     auto existing = duplicate_ ? node_.find_session(peer_name_) : nullptr;
     w->finish(existing, reason);
@@ -636,14 +645,20 @@ void session::leave(const std::string& reason) {
 
 const session::target* session::exposed(std::uint64_t id, std::uint64_t gen) {
   if (gen != exposed_gen_) {
+    flush_inbound();  // its cell is held by the cache
     exposed_cache_.clear();
     exposed_gen_ = gen;
+    last_exposed_ = nullptr;
   }
+  if (last_exposed_ != nullptr && last_exposed_->first == id) return &last_exposed_->second;  // a run to one actor
   auto it = exposed_cache_.find(id);
-  if (it != exposed_cache_.end()) return &it->second;
-  auto ex = node_.find_exposed(id);
-  if (!ex) return nullptr;  // not cached: a peer cannot grow the cache with made-up ids
-  return &exposed_cache_.emplace(id, target{std::move(ex), account_for(id)}).first->second;
+  if (it == exposed_cache_.end()) {
+    auto ex = node_.find_exposed(id);
+    if (!ex) return nullptr;  // not cached: a peer cannot grow the cache with made-up ids
+    it = exposed_cache_.emplace(id, target{std::move(ex), account_for(id)}).first;
+  }
+  last_exposed_ = &*it;
+  return &it->second;
 }
 
 detail::actor_cell* session::exposed_cell(std::uint64_t id) {
@@ -701,7 +716,7 @@ bool session::on_message(const frame_view& f) {
     ti.in = nullptr;
   }
   if (!ti.known) return bad_frame("unknown message type '" + ti.name.substr(0, 128) + "'");
-  node_.counters.msgs_in.fetch_add(1, std::memory_order_relaxed);
+  ++msgs_in_;
   const target* to = exposed(v.receiver, gen);
   if (to == nullptr) {
     drop_inbound(v.receiver, nullptr, v.request_id,
@@ -735,14 +750,41 @@ bool session::on_message(const frame_view& f) {
     }
   } else {
     if (ti.in->protobuf && !well_formed_protobuf(v.payload)) return bad_frame("malformed payload of " + ti.name);
-    e = remote::wire_envelope::make(ti.in->ops, v.payload, to->account);
+    e = remote::wire_envelope::make(ti.in->ops, v.payload);
   }
   if (v.request_id != 0) {
     e->reply = ti.in->reply_to(sink_, v.request_id);
     if (e->reply == nullptr) reply_error_now(v.request_id, ask_error::exception, "the handler replies nothing");
   }
-  to->ex->cell->enqueue(e);  // never blocks: the I/O thread is a never-block thread
+  if (transfer) {
+    to->ex->cell->enqueue(e);  // never blocks: the I/O thread is a never-block thread
+  } else {
+    queue_inbound(*to, static_cast<remote::wire_envelope*>(e));
+  }
   return true;
+}
+
+void session::queue_inbound(const target& to, remote::wire_envelope* e) noexcept {
+  detail::actor_cell* cell = to.ex->cell.get();
+  if (chain_.cell != cell || chain_.count == max_chain) flush_inbound();
+  e->account = to.account;
+  if (chain_.count == 0) {
+    chain_.cell = cell;
+    chain_.account = to.account;
+    chain_.first = e;
+  } else {
+    chain_.last->next.store(e, std::memory_order_relaxed);
+  }
+  chain_.last = e;
+  ++chain_.count;
+}
+
+void session::flush_inbound() noexcept {
+  if (chain_.count == 0) return;
+  const inbound_chain c = std::exchange(chain_, inbound_chain{});
+  if (c.account != nullptr) c.account->retain(c.count);
+  // Never blocks: readers are never-block threads.
+  c.cell->enqueue_chain(c.first, c.last, c.count);
 }
 
 detail::cell_ptr session::find_proxy(std::uint64_t id) {
@@ -939,6 +981,10 @@ std::vector<detail::cell_ptr> session::drained_locked() {
 }
 
 void session::end_turn() noexcept {
+  if (msgs_out_turn_ != 0) {
+    node_.counters.msgs_out.fetch_add(msgs_out_turn_, std::memory_order_relaxed);
+    node_.counters.frames_out.fetch_add(std::exchange(msgs_out_turn_, 0), std::memory_order_relaxed);
+  }
   flush_locked();
   wmx_.unlock();
 }
@@ -960,15 +1006,24 @@ bool session::send_message(std::uint64_t target, detail::envelope* e) {
     asks_.emplace(request, pending_ask{e->reply, w->deliver_reply});
     e->reply = nullptr;
   }
-  const auto inserted = types_out_.try_emplace(w, next_type_id_);
-  const auto it = inserted.first;  // no structured binding: lambdas below use them (clang 14)
-  const bool fresh = inserted.second;
-  if (fresh) ++next_type_id_;
+  // A run of one type skips the map.
+  bool fresh = false;
+  if (last_type_out_ == nullptr || last_type_out_->first != w) {
+    const auto ins = types_out_.try_emplace(w, next_type_id_);
+    fresh = ins.second;
+    if (fresh) ++next_type_id_;
+    last_type_out_ = &*ins.first;
+  }
+  const std::uint32_t type_id = last_type_out_->second;
   const std::size_t start = out_.size();
   // Takes the frame back out: nothing of it may reach the peer.
   auto undo = [&](const char* why, drop_reason r) {
     out_.resize(start);
-    if (fresh) types_out_.erase(it), --next_type_id_;
+    if (fresh) {
+      types_out_.erase(w);
+      --next_type_id_;
+      last_type_out_ = nullptr;
+    }
     core_->count_drop(r, *e->ops->type);
     if (request != 0) {
       auto a = asks_.find(request);
@@ -990,7 +1045,7 @@ bool session::send_message(std::uint64_t target, detail::envelope* e) {
       const std::uint64_t size = b.size();
       const std::uint64_t loan = next_loan_++;
       lent_.emplace(loan, std::move(b));
-      append_message_frame(out_, target, 0, it->second, fresh ? std::string_view(w->name()) : std::string_view(), request,
+      append_message_frame(out_, target, 0, type_id, fresh ? std::string_view(w->name()) : std::string_view(), request,
                            [&](std::string& o) {
                              framing::put_fixed64(o, size);
                              framing::put_fixed64(o, loan);
@@ -1000,7 +1055,7 @@ bool session::send_message(std::uint64_t target, detail::envelope* e) {
     } else {
       // Usually encoded already by `tell` on the sender's thread: copy its bytes.
       const bool encoded = e->ops->destroy == &remote::wire_envelope::destroy;
-      append_message_frame(out_, target, 0, it->second, fresh ? std::string_view(w->name()) : std::string_view(),
+      append_message_frame(out_, target, 0, type_id, fresh ? std::string_view(w->name()) : std::string_view(),
                            request, [&](std::string& o) {
                              if (encoded) {
                                o.append(static_cast<const remote::wire_envelope*>(e)->payload());
@@ -1026,8 +1081,7 @@ bool session::send_message(std::uint64_t target, detail::envelope* e) {
     undo("message larger than the peer's maximum frame", drop_reason::not_serializable);
     sent = false;
   } else {
-    node_.counters.msgs_out.fetch_add(1, std::memory_order_relaxed);
-    node_.counters.frames_out.fetch_add(1, std::memory_order_relaxed);
+    ++msgs_out_turn_;
   }
   e->ops->destroy(e);
   return sent;

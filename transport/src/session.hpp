@@ -182,6 +182,13 @@ class session final : public remote::port, public idle_poller, public std::enabl
   bool on_frame(const frame_view& f);
   bool on_handshake_frame(const frame_view& f);
   bool on_message(const frame_view& f);
+  /// Queues a wire_envelope for `to`, batched with the messages before it
+  /// for the same actor: one mailbox push (and one credit reference) per
+  /// chain of up to `max_chain`.
+  void queue_inbound(const target& to, remote::wire_envelope* e) noexcept;
+  /// Pushes the pending chain into its mailbox.
+  void flush_inbound() noexcept;
+  static constexpr std::uint32_t max_chain = 64;
   bool on_control(const frame_view& f);
   void established();
   bool bad_frame(const std::string& why);
@@ -245,9 +252,23 @@ class session final : public remote::port, public idle_poller, public std::enabl
   // Outgoing message types (connection-local ids), under wmx_.
   std::unordered_map<const detail::wire_ops*, std::uint32_t> types_out_;
   std::uint32_t next_type_id_ = 1;
+  const std::pair<const detail::wire_ops* const, std::uint32_t>* last_type_out_ = nullptr;  // the last used entry
+  std::uint64_t msgs_out_turn_ = 0;  // messages of this turn, counted at end_turn
   // Incoming message types.
   std::unordered_map<std::uint32_t, type_in> types_in_;
   std::unordered_map<std::uint64_t, target> exposed_cache_;
+  const std::pair<const std::uint64_t, target>* last_exposed_ = nullptr;  // the last hit in exposed_cache_
+  // Messages read for one actor, queued together (see queue_inbound); only
+  // while `consume` runs, by the reader.
+  struct inbound_chain {
+    detail::actor_cell* cell = nullptr;
+    remote::credit_account* account = nullptr;  // one reference per message, taken at flush
+    detail::envelope* first = nullptr;
+    detail::envelope* last = nullptr;
+    std::uint32_t count = 0;
+  };
+  inbound_chain chain_;
+  std::uint64_t msgs_in_ = 0;  // counted into node_.counters when `consume` ends
   // Flow credit owed to the peer, per local actor it sends to (one reference each).
   std::unordered_map<std::uint64_t, remote::credit_account*> accounts_;
   remote::credit_account* account_for(std::uint64_t target);

@@ -188,10 +188,7 @@ struct transfer_envelope final : detail::envelope {
   }
   static void destroy(detail::envelope* e) noexcept {
     auto* t = static_cast<transfer_envelope*>(e);
-    if (t->account != nullptr) {
-      t->account->consumed();
-      t->account->release();
-    }
+    if (t->account != nullptr) t->account->consumed_and_release();
     delete t;
   }
   shared_bytes value;

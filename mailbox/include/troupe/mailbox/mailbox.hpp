@@ -68,6 +68,26 @@ class mailbox {
     return admission::accepted;
   }
 
+  /// Offers `count` user messages at once: the chain `first`..`last`,
+  /// linked through `next` by the caller (a transport queueing what one
+  /// read brought). One fetch_add and one exchange for the whole chain.
+  /// A bound that refuses (fail, drop_newest, drop_oldest, spill) needs a
+  /// decision per message: then the chain is `refused` untouched, and the
+  /// caller pushes its messages one by one. `accepted_over` when the chain
+  /// took the depth past capacity (mute_sender). @threadsafe
+  [[nodiscard]] admission push_chain(mpsc_node* first, mpsc_node* last, std::uint32_t count) noexcept {
+    if (refuse_at_.load(std::memory_order_relaxed) != never) return admission::refused;
+    const std::uint64_t old = depth_.fetch_add(count, std::memory_order_seq_cst);
+    if (old & closed_bit) [[unlikely]] {
+      depth_.fetch_sub(count, std::memory_order_relaxed);
+      return admission::closed;
+    }
+    mpsc::push_chain(user_tail_, first, last);
+    if (old == 0) return admission::accepted_schedule;
+    if (mutes_ && (old & user_mask) + count > capacity_) return admission::accepted_over;
+    return admission::accepted;
+  }
+
   /// Offers a system message: never refused by the bound, not counted in
   /// `depth()`. @threadsafe
   [[nodiscard]] admission push_system(mpsc_node* n) noexcept {

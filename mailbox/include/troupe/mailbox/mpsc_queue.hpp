@@ -33,6 +33,15 @@ inline void push(std::atomic<mpsc_node*>& tail, mpsc_node* n) noexcept {
   prev->next.store(n, std::memory_order_release);
 }
 
+/// Appends the chain `first`..`last`, already linked through `next` by the
+/// caller, with one exchange: its nodes become visible together, in order.
+/// @threadsafe Any number of producers.
+inline void push_chain(std::atomic<mpsc_node*>& tail, mpsc_node* first, mpsc_node* last) noexcept {
+  last->next.store(nullptr, std::memory_order_relaxed);
+  mpsc_node* prev = tail.exchange(last, std::memory_order_acq_rel);
+  prev->next.store(first, std::memory_order_release);
+}
+
 /// Removes the oldest node, or returns nullptr when the queue is empty or a
 /// producer is between its exchange and its link store (the caller retries
 /// later; the node becomes visible as soon as that producer runs).

@@ -84,6 +84,13 @@ class actor_cell : public resumable {
     return enqueue_slow(e, a);
   }
 
+  /// Offers `count` user messages linked through `next` from `first` to
+  /// `last` (see mailbox::push_chain); the cell owns them whatever the
+  /// outcome. For threads that never block and run no actor (a transport
+  /// reader): over the bound they are accepted, as `enqueue` does there.
+  /// @threadsafe
+  void enqueue_chain(envelope* first, envelope* last, std::uint32_t count) noexcept;
+
   /// Offers a system message (never refused by the bound); the cell owns
   /// `e` whatever the outcome. @threadsafe
   void enqueue_system(envelope* e) noexcept;

@@ -28,23 +28,26 @@ inline constexpr std::int64_t credit_step = 1024;
 
 /// The receiving side's count of handled messages for one (peer, actor):
 /// each inbound envelope holds a reference; handling (or dropping) it calls
-/// `consumed`, which grants credit back every credit_step messages.
+/// `consumed_and_release`, which grants credit back every credit_step
+/// messages. References and the count share one word, so an envelope's end
+/// costs one atomic operation.
 class credit_account {
  public:
   credit_account() = default;
   credit_account(const credit_account&) = delete;
   credit_account& operator=(const credit_account&) = delete;
-  void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  /// Adds `n` references. @threadsafe
+  void retain(std::uint32_t n = 1) noexcept { state_.fetch_add(n, std::memory_order_relaxed); }
+  /// Drops one reference (the last frees the account). @threadsafe
   void release() noexcept {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    if ((state_.fetch_sub(1, std::memory_order_acq_rel) & refs_mask) == 1) delete this;
   }
-  /// A message counted on this account was handled or dropped. @threadsafe
-  void consumed() noexcept {
-    if (pending_.fetch_add(1, std::memory_order_relaxed) + 1 == credit_step) {
-      pending_.fetch_sub(credit_step, std::memory_order_relaxed);
-      grant(credit_step);
-    }
-  }
+  /// A message counted on this account was handled or dropped; the caller
+  /// keeps its reference. @threadsafe
+  void consumed() noexcept { count(false); }
+  /// A message counted on this account was handled or dropped, and its
+  /// envelope's reference goes with it. @threadsafe
+  void consumed_and_release() noexcept { count(true); }
 
  protected:
   virtual ~credit_account() = default;
@@ -52,8 +55,27 @@ class credit_account {
   virtual void grant(std::int64_t messages) noexcept = 0;
 
  private:
-  std::atomic<std::int32_t> refs_{1};
-  std::atomic<std::int64_t> pending_{0};
+  static constexpr std::uint64_t refs_mask = 0xFFFF'FFFF;  // low half: references; high half: handled since the last grant
+  static constexpr std::uint64_t one_handled = std::uint64_t{1} << 32;
+  void count(bool release_too) noexcept {
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    for (;;) {
+      // The message that completes a step keeps its reference until the
+      // grant is sent (the account must outlive the grant); others let go here.
+      const bool step = (s >> 32) + 1 == static_cast<std::uint64_t>(credit_step);
+      const std::uint64_t next = step ? (s & refs_mask) : s + one_handled - (release_too ? 1 : 0);
+      if (state_.compare_exchange_weak(s, next, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+        if (step) {
+          grant(credit_step);
+          if (release_too) release();
+        } else if (release_too && (next & refs_mask) == 0) {
+          delete this;
+        }
+        return;
+      }
+    }
+  }
+  std::atomic<std::uint64_t> state_{1};
 };
 
 /// A message from the peer still in wire form: the payload bytes, in one
