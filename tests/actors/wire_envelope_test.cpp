@@ -94,42 +94,62 @@ struct chain {
   detail::envelope* last = nullptr;
 };
 
+/// Queues `c` (`n` messages) into `r` as a transport reader does.
+void enqueue_as_reader(const troupe::actor_ref<recorder>& r, const chain& c, int n) {
+  detail::never_block_scope reader;
+  r.cell()->enqueue_chain(c.first, c.last, static_cast<std::uint32_t>(n));
+}
+
+/// A recorder with a mailbox of 8 under `policy`, on its own thread, held
+/// inside a handler: what is queued stays queued until `release` opens.
+struct held_recorder {
+  static constexpr std::size_t capacity = 8;
+  explicit held_recorder(overflow policy)
+      : r(sys.spawn_with<recorder>(
+            troupe::spawn_options{.mailbox = {.capacity = capacity, .policy = policy}, .dedicated_thread = true},
+            &release, &entered)) {}
+  gate release, entered;
+  actor_system sys{system_config{.threads = 2}};
+  troupe::actor_ref<recorder> r;
+  gate_opener opener{release};
+};
+
+void expect_first_in_order(const troupe::actor_ref<recorder>& r, std::size_t count) {
+  auto seen = troupe::test::seen_by(r);
+  ASSERT_EQ(seen.size(), count);
+  for (std::size_t i = 0; i < count; ++i) EXPECT_EQ(seen[i].seq, static_cast<int>(i)) << "the first ones, in order";
+}
+
 TEST(EnqueueChain, ArrivesWholeAndInOrder) {
   actor_system sys(system_config{.threads = 2});
   auto r = sys.spawn<recorder>();
-  constexpr int n = 500;  // past the default capacity: a reader's chain is accepted over the bound
-  chain c(n);
-  {
-    detail::never_block_scope reader;
-    r.cell()->enqueue_chain(c.first, c.last, n);
-  }
-  auto seen = troupe::test::seen_by(r);
-  ASSERT_EQ(seen.size(), std::size_t(n));
-  for (int i = 0; i < n; ++i) EXPECT_EQ(seen[std::size_t(i)].seq, i);
+  constexpr int n = 500;
+  enqueue_as_reader(r, chain(n), n);
+  expect_first_in_order(r, n);
+}
+
+TEST(EnqueueChain, PastAMuteSenderBoundAReadersChainIsAcceptedWhole) {
+  // A reader never blocks and mutes nobody: flow credit bounds what it queues.
+  held_recorder h(overflow::mute_sender);
+  ASSERT_TRUE(troupe::test::hold_actor(h.r, h.entered));
+  const auto base = h.r.mailbox_depth();
+  constexpr int n = 20;
+  enqueue_as_reader(h.r, chain(n), n);
+  EXPECT_EQ(h.r.mailbox_depth(), base + n) << "the whole chain is queued, over the bound";
+  EXPECT_EQ(h.sys.stats().dead(drop_reason::mailbox_full), 0u);
+  h.release.open();
+  expect_first_in_order(h.r, n);
 }
 
 TEST(EnqueueChain, ARefusingBoundDecidesPerMessageAndCountsTheRefused) {
-  constexpr std::size_t capacity = 8;
-  gate release, entered;
-  actor_system sys(system_config{.threads = 2});
-  auto r = sys.spawn_with<recorder>(
-      troupe::spawn_options{.mailbox = {.capacity = capacity, .policy = overflow::fail}, .dedicated_thread = true},
-      &release, &entered);
-  gate_opener opener(release);
-  ASSERT_TRUE(troupe::test::hold_actor(r, entered));
-  const auto base = r.mailbox_depth();
+  held_recorder h(overflow::fail);
+  ASSERT_TRUE(troupe::test::hold_actor(h.r, h.entered));
+  const auto room = held_recorder::capacity - h.r.mailbox_depth();
   constexpr int n = 20;
-  chain c(n);
-  {
-    detail::never_block_scope reader;
-    r.cell()->enqueue_chain(c.first, c.last, n);
-  }
-  const auto room = capacity - base;
-  EXPECT_EQ(sys.stats().dead(drop_reason::mailbox_full), std::uint64_t(n) - room);
-  release.open();
-  auto seen = troupe::test::seen_by(r);
-  ASSERT_EQ(seen.size(), room);
-  for (std::size_t i = 0; i < room; ++i) EXPECT_EQ(seen[i].seq, static_cast<int>(i)) << "the first ones, in order";
+  enqueue_as_reader(h.r, chain(n), n);
+  EXPECT_EQ(h.sys.stats().dead(drop_reason::mailbox_full), std::uint64_t(n) - room);
+  h.release.open();
+  expect_first_in_order(h.r, room);
 }
 
 TEST(EnqueueChain, AStoppedActorsChainBecomesDeadLetters) {
@@ -138,11 +158,7 @@ TEST(EnqueueChain, AStoppedActorsChainBecomesDeadLetters) {
   r.stop();
   ASSERT_TRUE(troupe::test::wait_until([&] { return sys.stats().stopped == 1; }, troupe::test::long_wait));
   constexpr int n = 5;
-  chain c(n);
-  {
-    detail::never_block_scope reader;
-    r.cell()->enqueue_chain(c.first, c.last, n);
-  }
+  enqueue_as_reader(r, chain(n), n);
   EXPECT_EQ(sys.stats().dead(drop_reason::receiver_stopped), std::uint64_t(n));
 }
 

@@ -218,6 +218,30 @@ TEST_F(bad_input, AMalformedPayloadOrUnknownKindClosesTheConnection) {
   still_serves_and_nothing_delivered();
 }
 
+TEST_F(bad_input, MessagesReadBeforeABadFrameAreDeliveredInOrderThenOnlyThatConnectionCloses) {
+  // One write: 100 pings, then a ping whose payload is malformed. The reader
+  // queues the good ones (in one chain) and must hand them over before it
+  // ends the session.
+  raw_client c(n->port());
+  ASSERT_TRUE(c.handshake_with(test_cookie));
+  std::string bytes;
+  for (int i = 0; i < 100; ++i) {
+    troupe_test::Ping p;
+    p.set_seq(i);
+    append_message_frame(bytes, e.id(), 0, 1, i == 0 ? "troupe_test.Ping" : "", 0,
+                         [&](std::string& o) { o += p.SerializeAsString(); });
+  }
+  append_message_frame(bytes, e.id(), 0, 1, "", 0, [](std::string& o) { o += std::string("\x0a\x64", 2); });
+  c.send(bytes);
+  EXPECT_TRUE(c.closed_by_peer(10s));
+  EXPECT_TRUE(troupe::test::wait_until([&] { return n->stats().bad_frames == 1; }, troupe::test::long_wait));
+  auto counted = e.ask(troupe_test::Count{}, 10s).get();
+  ASSERT_TRUE(counted.ok());
+  EXPECT_EQ(counted.value().n(), 100);
+  EXPECT_EQ(counted.value().last_seq(), 99);
+  EXPECT_TRUE(counted.value().in_order());
+}
+
 } // namespace
 } // namespace transport_test
 

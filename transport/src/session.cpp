@@ -312,6 +312,9 @@ void session::read_failed(const boost::system::error_code& ec) {
 
 void session::end_from_reader(const std::string& reason, bool log_warning) {
   if (node_.io.get_executor().running_in_this_thread()) {
+    // What this read queued before the end goes first (its cells are held by
+    // the cache that down() clears), and before node_down reaches the proxies.
+    flush_inbound();
     down(reason, log_warning);
     return;
   }

@@ -283,7 +283,6 @@ class actor_cell : public resumable {
   // Consumer-owned turn state.
   bool stop_requested_ = false;
   bool holding_token_ = false;
-  bool encodes_on_send_ = false;  // fixed at construction
   exit_reason stop_reason_ = exit_reason::normal;
   std::atomic<bool> named_{false};
   std::atomic<bool> parked_{false};
@@ -295,6 +294,7 @@ class actor_cell : public resumable {
   cell_extras* extras_ = nullptr;           // consumer-owned
   spill_box* spill_ = nullptr;              // overflow::spill only; set before the cell runs
   std::uint64_t id_ = 0;
+  bool encodes_on_send_ = false;  // fixed at construction; read by senders
 };
 
 /// Intrusive strong reference to a cell.

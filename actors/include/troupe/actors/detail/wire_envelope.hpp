@@ -131,6 +131,9 @@ struct outbound_ops {
                                            detail::wire_of<A, M>()};
 };
 
+/// Bytes of a codec's scratch buffer a thread keeps between messages.
+inline constexpr std::size_t scratch_keep = 64 * 1024;
+
 /// Encodes `msg` into a wire_envelope on the calling thread. nullptr when
 /// encoding failed: the caller queues the message itself and the transport
 /// reports the failure as it does for any message.
@@ -147,6 +150,7 @@ template <class A, class M>
     } else {
       thread_local std::string scratch;
       scratch.clear();
+      if (scratch.capacity() > scratch_keep) std::string().swap(scratch);  // one huge message pins nothing
       wire_encode(msg, scratch);
       if (scratch.size() > UINT32_MAX) return nullptr;
       return wire_envelope::make(&outbound_ops<A, M>::ops, scratch);
