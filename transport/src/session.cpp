@@ -675,6 +675,7 @@ void session::reply_error_now(std::uint64_t request, ask_error code, const std::
 }
 
 void session::drop_inbound(std::uint64_t receiver, const target* to, std::uint64_t request, const std::string& why) {
+  flush_inbound();  // what was read before reaches its actors before the peer hears of this one
   node_.core.count_drop(drop_reason::not_exposed, typeid(void));
   // The sender's credit comes back all the same: through the actor's
   // account, or at once for an id that is no actor of ours.
@@ -757,7 +758,10 @@ bool session::on_message(const frame_view& f) {
   }
   if (v.request_id != 0) {
     e->reply = ti.in->reply_to(sink_, v.request_id);
-    if (e->reply == nullptr) reply_error_now(v.request_id, ask_error::exception, "the handler replies nothing");
+    if (e->reply == nullptr) {
+      flush_inbound();  // as drop_inbound: the messages read before go first
+      reply_error_now(v.request_id, ask_error::exception, "the handler replies nothing");
+    }
   }
   if (transfer) {
     to->ex->cell->enqueue(e);  // never blocks: the I/O thread is a never-block thread
