@@ -68,7 +68,7 @@ wire_envelope* wire_envelope::make(const detail::message_ops* ops, std::string_v
 void wire_envelope::destroy(envelope* e) noexcept {
   auto* w = static_cast<wire_envelope*>(e);
   const std::size_t n = sizeof(wire_envelope) + w->size;
-  if (credit_account* a = w->account) a->consumed_and_release();  // handled or dropped: the sender may send one more
+  if (credit_account* a = w->account) a->consumed_and_release(credit_cost(w->size));  // handled or dropped: the sender may send more
   w->~wire_envelope();
   detail::pool::deallocate(w, n);
 }
@@ -193,7 +193,7 @@ void proxy::forward(envelope* e, bool system) {
                       "troupe::codec for it");
       return;
     }
-    if (port_->send_message(remote_id_, e)) --credit_;
+    credit_ -= port_->send_message(remote_id_, e);
     return;
   }
   if (e->ops == &remote_down_ops) {

@@ -36,14 +36,34 @@ TEST(CreditAccount, GrantsEveryStepAndIsFreedWithTheLastReference) {
   auto* a = new counting_account(granted, freed);  // the owner's reference
   const auto n = static_cast<std::uint32_t>(2 * credit_step + 7);
   a->retain(n);  // one per queued message, as a transport takes them per chain
-  for (std::uint32_t i = 0; i + 1 < n; ++i) a->consumed_and_release();
+  for (std::uint32_t i = 0; i + 1 < n; ++i) a->consumed_and_release(1);
   EXPECT_EQ(granted.load(), 2 * credit_step) << "a grant per credit_step handled, none for the 7 left over";
-  a->consumed();  // a dropped message counted without its own reference
-  a->consumed_and_release();
+  a->consumed(1);  // a dropped message counted without its own reference
+  a->consumed_and_release(1);
   EXPECT_EQ(freed.load(), 0) << "the owner still holds its reference";
   a->release();
   EXPECT_EQ(freed.load(), 1);
   EXPECT_EQ(granted.load(), 2 * credit_step);
+}
+
+TEST(CreditAccount, LargeMessagesCostMoreAndAStepGrantsWhatGathered) {
+  std::atomic<std::int64_t> granted{0};
+  std::atomic<int> freed{0};
+  auto* a = new counting_account(granted, freed);
+  using troupe::remote::credit_cost;
+  EXPECT_EQ(credit_cost(0), 1);
+  EXPECT_EQ(credit_cost(troupe::remote::credit_unit_bytes - 1), 1);
+  EXPECT_EQ(credit_cost(2048), 5) << "a 2 KiB message costs five small ones";
+  const std::int64_t big = credit_cost(3 * credit_step * troupe::remote::credit_unit_bytes);  // over a whole step
+  a->retain(3);
+  a->consumed_and_release(7);
+  EXPECT_EQ(granted.load(), 0);
+  a->consumed_and_release(big);
+  EXPECT_EQ(granted.load(), 7 + big) << "the step grants everything gathered, not just credit_step";
+  a->consumed_and_release(1);
+  EXPECT_EQ(granted.load(), 7 + big);
+  a->release();
+  EXPECT_EQ(freed.load(), 1);
 }
 
 TEST(CreditAccount, ConcurrentConsumersGrantExactlyAndFreeOnce) {
@@ -58,7 +78,7 @@ TEST(CreditAccount, ConcurrentConsumersGrantExactlyAndFreeOnce) {
   std::vector<std::thread> ts;
   for (int t = 0; t < threads; ++t) {
     ts.emplace_back([&] {
-      for (int i = 0; i < per_thread; ++i) a->consumed_and_release();
+      for (int i = 0; i < per_thread; ++i) a->consumed_and_release(1);
     });
   }
   for (auto& t : ts) t.join();

@@ -674,15 +674,16 @@ void session::reply_error_now(std::uint64_t request, ask_error code, const std::
   append([&](std::string& out) { out += f; });
 }
 
-void session::drop_inbound(std::uint64_t receiver, const target* to, std::uint64_t request, const std::string& why) {
+void session::drop_inbound(std::uint64_t receiver, const target* to, std::uint64_t request, std::int64_t units,
+                           const std::string& why) {
   flush_inbound();  // what was read before reaches its actors before the peer hears of this one
   node_.core.count_drop(drop_reason::not_exposed, typeid(void));
   // The sender's credit comes back all the same: through the actor's
   // account, or at once for an id that is no actor of ours.
   if (to != nullptr) {
-    to->account->consumed();
+    to->account->consumed(units);
   } else {
-    append([&](std::string& out) { append_credit(out, receiver, 1); });
+    append([&](std::string& out) { append_credit(out, receiver, static_cast<std::uint64_t>(units)); });
   }
   if (request != 0) reply_error_now(request, ask_error::actor_stopped, why);
 }
@@ -723,7 +724,7 @@ bool session::on_message(const frame_view& f) {
   ++msgs_in_;
   const target* to = exposed(v.receiver, gen);
   if (to == nullptr) {
-    drop_inbound(v.receiver, nullptr, v.request_id,
+    drop_inbound(v.receiver, nullptr, v.request_id, remote::credit_cost(v.payload.size()),
                  "no actor " + std::to_string(v.receiver) + " is published on " + node_.opts.name);
     return true;
   }
@@ -731,7 +732,8 @@ bool session::on_message(const frame_view& f) {
     // This type to another actor than last time: look its entry up by name.
     auto in = to->ex->accepts.find(ti.name);
     if (in == to->ex->accepts.end()) {
-      drop_inbound(v.receiver, to, v.request_id, "the actor does not accept " + ti.name + " from other nodes");
+      drop_inbound(v.receiver, to, v.request_id, remote::credit_cost(v.payload.size()),
+                   "the actor does not accept " + ti.name + " from other nodes");
       return true;
     }
     ti.actor = to->ex.get();
@@ -996,18 +998,18 @@ void session::end_turn() noexcept {
   wmx_.unlock();
 }
 
-bool session::send_message(std::uint64_t target, detail::envelope* e) {
+std::int64_t session::send_message(std::uint64_t target, detail::envelope* e) {
   if (wclosed_) {
     core_->count_drop(drop_reason::node_down, *e->ops->type);
     detail::discard(e, ask_error::node_down, "the connection to the receiver's node is closed");
-    return false;
+    return 0;
   }
   const detail::wire_ops* w = e->ops->wire;
   std::uint64_t request = 0;
   if (e->reply != nullptr) {
     if (w->deliver_reply == nullptr) {
       detail::discard(e, ask_error::exception, "the reply type cannot cross the network");
-      return false;
+      return 0;
     }
     request = next_request_++;
     asks_.emplace(request, pending_ask{e->reply, w->deliver_reply});
@@ -1040,6 +1042,7 @@ bool session::send_message(std::uint64_t target, detail::envelope* e) {
     }
   };
   // A large shared_bytes to a same-host peer: hand over its memory, not its bytes.
+  std::int64_t cost = remote::transfer_cost;
   bool transfer = false;
   if (polled_ && e->ops->destroy == &detail::destroy_envelope<shared_bytes>) [[unlikely]] {
     auto& b = static_cast<detail::message_envelope<shared_bytes>*>(e)->value;
@@ -1064,34 +1067,35 @@ bool session::send_message(std::uint64_t target, detail::envelope* e) {
       const bool encoded = e->ops->destroy == &remote::wire_envelope::destroy;
       append_message_frame(out_, target, 0, type_id, fresh ? std::string_view(w->name()) : std::string_view(),
                            request, [&](std::string& o) {
+                             const std::size_t before = o.size();
                              if (encoded) {
                                o.append(static_cast<const remote::wire_envelope*>(e)->payload());
                              } else {
                                w->encode(*e, o);
                              }
+                             cost = remote::credit_cost(o.size() - before);  // the receiver computes the same
                            });
     }
   } catch (const std::exception& ex) {
     log().error("troupe node {}: encoding a {} failed: {}", node_.opts.name, w->name(), ex.what());
     undo("the message could not be encoded", drop_reason::not_serializable);
     e->ops->destroy(e);
-    return false;
+    return 0;
   } catch (...) {
     undo("the message could not be encoded", drop_reason::not_serializable);
     e->ops->destroy(e);
-    return false;
+    return 0;
   }
-  bool sent = true;
   if (const std::size_t frame_len = out_.size() - start - 4; frame_len > peer_max_frame_) {
     log().error("troupe node {}: a {} of {} bytes is larger than {} accepts ({} bytes): dropped", node_.opts.name,
                 w->name(), frame_len, peer_name_, peer_max_frame_);
     undo("message larger than the peer's maximum frame", drop_reason::not_serializable);
-    sent = false;
+    cost = 0;
   } else {
     ++msgs_out_turn_;
   }
   e->ops->destroy(e);
-  return sent;
+  return cost;
 }
 
 void session::send_stop(std::uint64_t target, exit_reason why) {

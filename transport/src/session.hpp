@@ -127,7 +127,7 @@ class session final : public remote::port, public idle_poller, public std::enabl
   void end_turn() noexcept override;
   [[nodiscard]] bool congested() const noexcept override;
   bool wait_writable(remote::proxy& p) override;
-  bool send_message(std::uint64_t target, detail::envelope* e) override;
+  std::int64_t send_message(std::uint64_t target, detail::envelope* e) override;
   void send_stop(std::uint64_t target, exit_reason why) override;
   void send_monitor(std::uint64_t target, std::uint64_t ref) override;
   void send_demonitor(std::uint64_t target, std::uint64_t ref) override;
@@ -208,7 +208,10 @@ class session final : public remote::port, public idle_poller, public std::enabl
   detail::cell_ptr find_proxy(std::uint64_t id);
   /// The outbox proxy (made on first use, freed when nobody needs it).
   detail::cell_ptr outbox() { return proxy_for(0, typeid(remote::unknown_actor)); }
-  void drop_inbound(std::uint64_t receiver, const target* to, std::uint64_t request, const std::string& why);
+  /// A message for `receiver` that no actor takes: counted, its `units` of
+  /// credit given back, an ask answered with `why`.
+  void drop_inbound(std::uint64_t receiver, const target* to, std::uint64_t request, std::int64_t units,
+                    const std::string& why);
 
   node_impl& node_;
   std::unique_ptr<byte_stream> stream_;

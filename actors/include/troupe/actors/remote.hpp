@@ -66,8 +66,9 @@ class port {
   virtual bool wait_writable(proxy& p) = 0;
   /// A user message for remote actor `target`; `e->ops->wire` is set. Takes
   /// `e` and its reply slot (an ask), which it must answer eventually.
-  /// True when the message went to the peer (it then uses one credit).
-  virtual bool send_message(std::uint64_t target, detail::envelope* e) = 0;
+  /// The credit the message used (its `credit_cost`) when it went to the
+  /// peer; 0 when it did not.
+  virtual std::int64_t send_message(std::uint64_t target, detail::envelope* e) = 0;
   virtual void send_stop(std::uint64_t target, exit_reason why) = 0;
   /// Remote monitor `ref` on `target`; answered by a down (see proxy::remote_down).
   virtual void send_monitor(std::uint64_t target, std::uint64_t ref) = 0;
@@ -148,7 +149,7 @@ class proxy final : public detail::actor_cell, private detail::executor {
   // Owned by the proxy's turn.
   bool down_ = false;
   bool holding_ = false;  // parked (congested connection, or no credit) with a token kept
-  std::int64_t credit_ = initial_credit;  // messages the receiver still takes (id 0: unlimited)
+  std::int64_t credit_ = initial_credit;  // units the receiver still takes (id 0: unlimited)
   std::atomic<bool> waiting_credit_{false};
   std::string down_what_;
   std::uint64_t next_ref_ = 1;
@@ -179,6 +180,10 @@ class reply_sink {
   virtual void reply_error(std::uint64_t request, ask_error code, const std::string& message) noexcept = 0;
 };
 
+/// Credit a TRANSFER costs: its Envelope payload is the 16 bytes of size and
+/// loan (the buffer itself is lent, not queued as a copy).
+inline constexpr std::int64_t transfer_cost = credit_cost(16);
+
 /// A shared_bytes whose memory a same-host peer handed over (no copy),
 /// counted on a credit account like a wire_envelope.
 struct transfer_envelope final : detail::envelope {
@@ -188,7 +193,7 @@ struct transfer_envelope final : detail::envelope {
   }
   static void destroy(detail::envelope* e) noexcept {
     auto* t = static_cast<transfer_envelope*>(e);
-    if (t->account != nullptr) t->account->consumed_and_release();
+    if (t->account != nullptr) t->account->consumed_and_release(transfer_cost);
     delete t;
   }
   shared_bytes value;

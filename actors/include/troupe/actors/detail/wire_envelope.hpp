@@ -19,18 +19,29 @@
 
 namespace troupe::remote {
 
-/// Messages a sender node may have in flight to one remote actor before the
-/// receiver grants more (flow credit): the sender's proxy stops, and its
-/// senders are muted, until the receiver has handled some.
-inline constexpr std::int64_t initial_credit = 8192;
-/// The receiver grants credit back in steps of this many handled messages.
-inline constexpr std::int64_t credit_step = 1024;
+/// Flow credit is counted in units: a message costs one unit plus one per
+/// `credit_unit_bytes` of its payload (`credit_cost`, the same on both
+/// ends), so the window holds many small messages or fewer large ones.
+inline constexpr std::size_t credit_unit_bytes = 512;
+/// Units a sender node may have in flight to one remote actor before the
+/// receiver grants more: the sender's proxy stops, and its senders are
+/// muted, until the receiver has handled some. 32768 small messages, or
+/// about 16 MiB of large ones. (A deep window keeps both sides busy through
+/// a scheduler time slice on a loaded machine.)
+inline constexpr std::int64_t initial_credit = 32768;
+/// The receiver grants credit back once this many units were handled.
+inline constexpr std::int64_t credit_step = 4096;
 
-/// The receiving side's count of handled messages for one (peer, actor):
+/// What a message whose Envelope payload has `payload_bytes` costs.
+[[nodiscard]] constexpr std::int64_t credit_cost(std::size_t payload_bytes) noexcept {
+  return 1 + static_cast<std::int64_t>(payload_bytes / credit_unit_bytes);
+}
+
+/// The receiving side's count of handled credit for one (peer, actor):
 /// each inbound envelope holds a reference; handling (or dropping) it calls
-/// `consumed_and_release`, which grants credit back every credit_step
-/// messages. References and the count share one word, so an envelope's end
-/// costs one atomic operation.
+/// `consumed_and_release` with its cost, which grants the credit back once
+/// credit_step units have gathered. References and the count share one
+/// word, so an envelope's end costs one atomic operation.
 class credit_account {
  public:
   credit_account() = default;
@@ -42,12 +53,12 @@ class credit_account {
   void release() noexcept {
     if ((state_.fetch_sub(1, std::memory_order_acq_rel) & refs_mask) == 1) delete this;
   }
-  /// A message counted on this account was handled or dropped; the caller
-  /// keeps its reference. @threadsafe
-  void consumed() noexcept { count(false); }
-  /// A message counted on this account was handled or dropped, and its
-  /// envelope's reference goes with it. @threadsafe
-  void consumed_and_release() noexcept { count(true); }
+  /// A message of `units` (its credit_cost) was handled or dropped; the
+  /// caller keeps its reference. @threadsafe
+  void consumed(std::int64_t units) noexcept { count(units, false); }
+  /// A message of `units` was handled or dropped, and its envelope's
+  /// reference goes with it. @threadsafe
+  void consumed_and_release(std::int64_t units) noexcept { count(units, true); }
 
  protected:
   virtual ~credit_account() = default;
@@ -57,16 +68,19 @@ class credit_account {
  private:
   static constexpr std::uint64_t refs_mask = 0xFFFF'FFFF;  // low half: references; high half: handled since the last grant
   static constexpr std::uint64_t one_handled = std::uint64_t{1} << 32;
-  void count(bool release_too) noexcept {
+  void count(std::int64_t units, bool release_too) noexcept {
+    const auto u = static_cast<std::uint64_t>(units);
     std::uint64_t s = state_.load(std::memory_order_relaxed);
     for (;;) {
-      // The message that completes a step keeps its reference until the
-      // grant is sent (the account must outlive the grant); others let go here.
-      const bool step = (s >> 32) + 1 == static_cast<std::uint64_t>(credit_step);
-      const std::uint64_t next = step ? (s & refs_mask) : s + one_handled - (release_too ? 1 : 0);
+      // The message that completes a step grants what has gathered, and
+      // keeps its reference until the grant is sent (the account must
+      // outlive it); others let go here. The count stays below credit_step.
+      const std::uint64_t gathered = (s >> 32) + u;
+      const bool step = gathered >= static_cast<std::uint64_t>(credit_step);
+      const std::uint64_t next = step ? (s & refs_mask) : s + u * one_handled - (release_too ? 1 : 0);
       if (state_.compare_exchange_weak(s, next, std::memory_order_acq_rel, std::memory_order_relaxed)) {
         if (step) {
-          grant(credit_step);
+          grant(static_cast<std::int64_t>(gathered));
           if (release_too) release();
         } else if (release_too && (next & refs_mask) == 0) {
           delete this;
