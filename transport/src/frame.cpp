@@ -43,6 +43,55 @@ void append_frame(std::string& out, frame_kind kind, std::string_view body) {
   end_frame(out, start);
 }
 
+namespace {
+char* put_varint_at(char* p, std::uint64_t v) noexcept {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+
+char* put_fixed64_at(char* p, std::uint64_t v) noexcept {
+  for (int i = 0; i < 8; ++i) *p++ = static_cast<char>(v >> (8 * i));
+  return p;
+}
+} // namespace
+
+void append_encoded_message_frame(std::string& out, std::uint64_t receiver, std::uint64_t sender,
+                                  std::uint32_t type_id, std::string_view type_name, std::uint64_t request_id,
+                                  std::string_view payload) {
+  if (!type_name.empty()) {  // the first message of a type: rare, and a name has no fixed bound
+    append_message_frame(out, receiver, sender, type_id, type_name, request_id,
+                         [&](std::string& o) { o.append(payload); });
+    return;
+  }
+  // length 4, kind 1, receiver 1+8, sender 1+8, type id 1+5, request 1+10, payload tag and length 1+10
+  char h[4 + 1 + 9 + 9 + 6 + 11 + 11];
+  char* p = h + 4;
+  *p++ = static_cast<char>(frame_kind::message);
+  *p++ = char(0x09);  // the field tags as in append_message_frame
+  p = put_fixed64_at(p, receiver);
+  if (sender != 0) {
+    *p++ = char(0x11);
+    p = put_fixed64_at(p, sender);
+  }
+  *p++ = char(0x18);
+  p = put_varint_at(p, type_id);
+  if (request_id != 0) {
+    *p++ = char(0x28);
+    p = put_varint_at(p, request_id);
+  }
+  *p++ = char(0x32);
+  p = put_varint_at(p, payload.size());
+  const auto header = static_cast<std::size_t>(p - h);
+  const auto len = static_cast<std::uint32_t>(header - 4 + payload.size());
+  for (int i = 0; i < 4; ++i) h[i] = static_cast<char>(len >> (8 * i));
+  out.append(h, header);
+  out.append(payload);
+}
+
 namespace framing {
 void put_varint(std::string& out, std::uint64_t v) {
   char buf[10];

@@ -1063,18 +1063,19 @@ std::int64_t session::send_message(std::uint64_t target, detail::envelope* e) {
                            frame_kind::transfer);
       node_.counters.transfers_out.fetch_add(1, std::memory_order_relaxed);
     } else {
-      // Usually encoded already by `tell` on the sender's thread: copy its bytes.
-      const bool encoded = e->ops->destroy == &remote::wire_envelope::destroy;
-      append_message_frame(out_, target, 0, type_id, fresh ? std::string_view(w->name()) : std::string_view(),
-                           request, [&](std::string& o) {
-                             const std::size_t before = o.size();
-                             if (encoded) {
-                               o.append(static_cast<const remote::wire_envelope*>(e)->payload());
-                             } else {
-                               w->encode(*e, o);
-                             }
-                             cost = remote::credit_cost(o.size() - before);  // the receiver computes the same
-                           });
+      const std::string_view name = fresh ? std::string_view(w->name()) : std::string_view();
+      if (e->ops->destroy == &remote::wire_envelope::destroy) {
+        // Usually encoded already by `tell` on the sender's thread: copy its bytes.
+        const std::string_view payload = static_cast<const remote::wire_envelope*>(e)->payload();
+        append_encoded_message_frame(out_, target, 0, type_id, name, request, payload);
+        cost = remote::credit_cost(payload.size());  // the receiver computes the same
+      } else {
+        append_message_frame(out_, target, 0, type_id, name, request, [&](std::string& o) {
+          const std::size_t before = o.size();
+          w->encode(*e, o);
+          cost = remote::credit_cost(o.size() - before);
+        });
+      }
     }
   } catch (const std::exception& ex) {
     log().error("troupe node {}: encoding a {} failed: {}", node_.opts.name, w->name(), ex.what());

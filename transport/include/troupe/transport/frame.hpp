@@ -126,6 +126,13 @@ void append_message_frame(std::string& out, std::uint64_t receiver, std::uint64_
                           std::string_view type_name, std::uint64_t request_id, Payload&& encode_payload,
                           frame_kind kind = frame_kind::message);
 
+/// The same MESSAGE frame for a payload already encoded (the usual case:
+/// `tell` encodes on the sender's thread): the header is built on the stack
+/// and appended with the payload in two copies.
+void append_encoded_message_frame(std::string& out, std::uint64_t receiver, std::uint64_t sender,
+                                  std::uint32_t type_id, std::string_view type_name, std::uint64_t request_id,
+                                  std::string_view payload);
+
 namespace framing {
 void put_varint(std::string& out, std::uint64_t v);
 void put_fixed64(std::string& out, std::uint64_t v);
