@@ -19,7 +19,7 @@
 namespace troupe::transport {
 
 /// The protocol version in HELLO; nodes talk only to equal versions.
-inline constexpr std::uint32_t protocol_version = 1;
+inline constexpr std::uint32_t protocol_version = 2;  // 2: flow credit counted in units (remote::credit_cost)
 
 class handshake {
  public:
