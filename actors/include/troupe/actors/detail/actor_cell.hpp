@@ -283,6 +283,9 @@ class actor_cell : public resumable {
   // Consumer-owned turn state.
   bool stop_requested_ = false;
   bool holding_token_ = false;
+  // Fixed at construction, read by senders: in a padding byte beside the
+  // mailbox's producer words, on the line a send writes anyway.
+  bool encodes_on_send_ = false;
   exit_reason stop_reason_ = exit_reason::normal;
   std::atomic<bool> named_{false};
   std::atomic<bool> parked_{false};
@@ -294,7 +297,6 @@ class actor_cell : public resumable {
   cell_extras* extras_ = nullptr;           // consumer-owned
   spill_box* spill_ = nullptr;              // overflow::spill only; set before the cell runs
   std::uint64_t id_ = 0;
-  bool encodes_on_send_ = false;  // fixed at construction; read by senders
 };
 
 /// Intrusive strong reference to a cell.
