@@ -257,23 +257,25 @@ bool actor_cell::unpark() noexcept {
   return true;
 }
 
+send_result actor_cell::accepted_over_bound() noexcept {
+  actor_cell* cur = tls_current;
+  if (cur == this) return send_result::ok;  // never mute an actor on itself
+  if (cur != nullptr && cur->mailbox_.depth() > cur->mailbox_.low_water()) {
+    // The sender is under pressure itself: muting it could deadlock a
+    // cycle of full mailboxes (A waits for B, B for A). Accept over the bound.
+    return send_result::ok;
+  }
+  if (cur != nullptr) {
+    cur->mute_on(this);
+    return send_result::muted;
+  }
+  if (!tls_never_block) wait_for_room();
+  return send_result::ok;
+}
+
 send_result actor_cell::enqueue_slow(envelope* e, admission a) noexcept {
   switch (a) {
-    case admission::accepted_over: {
-      actor_cell* cur = tls_current;
-      if (cur == this) return send_result::ok;  // never mute an actor on itself
-      if (cur != nullptr && cur->mailbox_.depth() > cur->mailbox_.low_water()) {
-        // The sender is under pressure itself: muting it could deadlock a
-        // cycle of full mailboxes (A waits for B, B for A). Accept over the bound.
-        return send_result::ok;
-      }
-      if (cur != nullptr) {
-        cur->mute_on(this);
-        return send_result::muted;
-      }
-      if (!tls_never_block) wait_for_room();
-      return send_result::ok;
-    }
+    case admission::accepted_over: return accepted_over_bound();
     case admission::refused: {
       if (spill_ != nullptr) return spill_offer(e);
       const bool fail_policy = mailbox_.policy() == overflow::fail;
@@ -293,7 +295,7 @@ void actor_cell::enqueue_chain(envelope* first, envelope* last, std::uint32_t co
   switch (mailbox_.push_chain(first, last, count)) {
     case admission::accepted: return;
     case admission::accepted_schedule: schedule_hot(); return;
-    case admission::accepted_over: (void)enqueue_slow(first, admission::accepted_over); return;  // does not touch `first`
+    case admission::accepted_over: (void)accepted_over_bound(); return;
     default: break;
   }
   // A refusing bound, or closed: decide per message.

@@ -56,12 +56,10 @@ envelope* make_unlink_request(const detail::actor_cell* peer_actor) {
 
 // -- inbound ---------------------------------------------------------------------
 
-wire_envelope* wire_envelope::make(const detail::message_ops* ops, std::string_view payload, credit_account* account) {
+wire_envelope* wire_envelope::make(const detail::message_ops* ops, std::string_view payload) {
   void* mem = detail::pool::allocate(sizeof(wire_envelope) + payload.size());
   auto* e = construct(mem, ops, static_cast<std::uint32_t>(payload.size()));
-  e->account = account;
   std::memcpy(static_cast<void*>(e + 1), payload.data(), payload.size());
-  if (account != nullptr) account->retain();
   return e;
 }
 

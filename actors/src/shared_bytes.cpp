@@ -21,6 +21,13 @@ constexpr unsigned required_seals = F_SEAL_SHRINK | F_SEAL_GROW;
 
 [[noreturn]] void fail(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
 
+/// As `fail`, closing `fd` first (errno kept).
+[[noreturn]] void fail_closing(int fd, const char* what) {
+  const int err = errno;
+  ::close(fd);
+  throw std::system_error(err, std::generic_category(), what);
+}
+
 /// Memfd buffers this process made and nobody maps any more, by mapped
 /// size, for the next shared_bytes of that size.
 class buffer_pool {
@@ -89,18 +96,10 @@ shared_bytes::shared_bytes(std::size_t size) : size_(size) {
   }
   fd_ = ::memfd_create("troupe-bytes", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd_ < 0) fail("memfd_create");
-  if (::ftruncate(fd_, static_cast<off_t>(mapped)) != 0) {
-    const int err = errno;
-    ::close(fd_);
-    throw std::system_error(err, std::generic_category(), "ftruncate");
-  }
+  if (::ftruncate(fd_, static_cast<off_t>(mapped)) != 0) fail_closing(fd_, "ftruncate");
   // Populated at once: one system call instead of a fault per page.
   void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd_, 0);
-  if (p == MAP_FAILED) {
-    const int err = errno;
-    ::close(fd_);
-    throw std::system_error(err, std::generic_category(), "mmap");
-  }
+  if (p == MAP_FAILED) fail_closing(fd_, "mmap");
   data_ = static_cast<char*>(p);
   mapped_ = mapped;
 }
@@ -109,25 +108,22 @@ shared_bytes::shared_bytes(std::string_view bytes) : shared_bytes(bytes.size()) 
   if (!bytes.empty()) std::memcpy(data_, bytes.data(), bytes.size());
 }
 
-shared_bytes::shared_bytes(shared_bytes&& o) noexcept
-    : data_(std::exchange(o.data_, nullptr)),
-      size_(std::exchange(o.size_, 0)),
-      mapped_(std::exchange(o.mapped_, 0)),
-      fd_(std::exchange(o.fd_, -1)),
-      reusable_(std::exchange(o.reusable_, true)),
-      lender_(std::move(o.lender_)),
-      loan_id_(std::exchange(o.loan_id_, 0)) {}
+void shared_bytes::take(shared_bytes& o) noexcept {
+  data_ = std::exchange(o.data_, nullptr);
+  size_ = std::exchange(o.size_, 0);
+  mapped_ = std::exchange(o.mapped_, 0);
+  fd_ = std::exchange(o.fd_, -1);
+  reusable_ = std::exchange(o.reusable_, true);
+  lender_ = std::move(o.lender_);
+  loan_id_ = std::exchange(o.loan_id_, 0);
+}
+
+shared_bytes::shared_bytes(shared_bytes&& o) noexcept { take(o); }
 
 shared_bytes& shared_bytes::operator=(shared_bytes&& o) noexcept {
   if (this != &o) {
     release();
-    data_ = std::exchange(o.data_, nullptr);
-    size_ = std::exchange(o.size_, 0);
-    mapped_ = std::exchange(o.mapped_, 0);
-    fd_ = std::exchange(o.fd_, -1);
-    reusable_ = std::exchange(o.reusable_, true);
-    lender_ = std::move(o.lender_);
-    loan_id_ = std::exchange(o.loan_id_, 0);
+    take(o);
   }
   return *this;
 }

@@ -57,7 +57,44 @@ char* put_fixed64_at(char* p, std::uint64_t v) noexcept {
   for (int i = 0; i < 8; ++i) *p++ = static_cast<char>(v >> (8 * i));
   return p;
 }
+
+// The Envelope's fixed-size fields, written where `p` points (room:
+// fields_max bytes). Fields 1 to 3: receiver, sender when set, type id.
+constexpr std::size_t fields_max = 9 + 9 + 6;
+char* put_to_type(char* p, std::uint64_t receiver, std::uint64_t sender, std::uint32_t type_id) noexcept {
+  *p++ = char(0x09);  // field 1, fixed64
+  p = put_fixed64_at(p, receiver);
+  if (sender != 0) {
+    *p++ = char(0x11);  // field 2, fixed64
+    p = put_fixed64_at(p, sender);
+  }
+  *p++ = char(0x18);  // field 3, varint
+  return put_varint_at(p, type_id);
+}
+
+// Field 5, the request id, when set (room: request_max bytes).
+constexpr std::size_t request_max = 11;
+char* put_request(char* p, std::uint64_t request_id) noexcept {
+  if (request_id == 0) return p;
+  *p++ = char(0x28);  // field 5, varint
+  return put_varint_at(p, request_id);
+}
 } // namespace
+
+void append_envelope_head(std::string& out, std::uint64_t receiver, std::uint64_t sender, std::uint32_t type_id,
+                          std::string_view type_name, std::uint64_t request_id) {
+  char h[fields_max + request_max];
+  char* p = put_to_type(h, receiver, sender, type_id);
+  if (!type_name.empty()) {
+    out.append(h, static_cast<std::size_t>(p - h));
+    out.push_back(char(0x22));  // field 4, bytes
+    framing::put_varint(out, type_name.size());
+    out.append(type_name);
+    p = h;
+  }
+  p = put_request(p, request_id);
+  out.append(h, static_cast<std::size_t>(p - h));
+}
 
 void append_encoded_message_frame(std::string& out, std::uint64_t receiver, std::uint64_t sender,
                                   std::uint32_t type_id, std::string_view type_name, std::uint64_t request_id,
@@ -67,23 +104,12 @@ void append_encoded_message_frame(std::string& out, std::uint64_t receiver, std:
                          [&](std::string& o) { o.append(payload); });
     return;
   }
-  // length 4, kind 1, receiver 1+8, sender 1+8, type id 1+5, request 1+10, payload tag and length 1+10
-  char h[4 + 1 + 9 + 9 + 6 + 11 + 11];
+  // length, kind, the fields, then the payload's tag and length: built here, appended once.
+  char h[4 + 1 + fields_max + request_max + 11];
   char* p = h + 4;
   *p++ = static_cast<char>(frame_kind::message);
-  *p++ = char(0x09);  // the field tags as in append_message_frame
-  p = put_fixed64_at(p, receiver);
-  if (sender != 0) {
-    *p++ = char(0x11);
-    p = put_fixed64_at(p, sender);
-  }
-  *p++ = char(0x18);
-  p = put_varint_at(p, type_id);
-  if (request_id != 0) {
-    *p++ = char(0x28);
-    p = put_varint_at(p, request_id);
-  }
-  *p++ = char(0x32);
+  p = put_request(put_to_type(p, receiver, sender, type_id), request_id);
+  *p++ = char(0x32);  // field 6, bytes
   p = put_varint_at(p, payload.size());
   const auto header = static_cast<std::size_t>(p - h);
   const auto len = static_cast<std::uint32_t>(header - 4 + payload.size());
@@ -95,13 +121,7 @@ void append_encoded_message_frame(std::string& out, std::uint64_t receiver, std:
 namespace framing {
 void put_varint(std::string& out, std::uint64_t v) {
   char buf[10];
-  int n = 0;
-  while (v >= 0x80) {
-    buf[n++] = static_cast<char>(v | 0x80);
-    v >>= 7;
-  }
-  buf[n++] = static_cast<char>(v);
-  out.append(buf, static_cast<std::size_t>(n));
+  out.append(buf, static_cast<std::size_t>(put_varint_at(buf, v) - buf));
 }
 
 std::uint64_t get_fixed64(std::string_view in) noexcept {
@@ -112,7 +132,7 @@ std::uint64_t get_fixed64(std::string_view in) noexcept {
 
 void put_fixed64(std::string& out, std::uint64_t v) {
   char buf[8];
-  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));
+  put_fixed64_at(buf, v);
   out.append(buf, 8);
 }
 

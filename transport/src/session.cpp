@@ -670,13 +670,14 @@ detail::actor_cell* session::exposed_cell(std::uint64_t id) {
 }
 
 void session::reply_error_now(std::uint64_t request, ask_error code, const std::string& message) {
+  flush_inbound();  // the messages read before reach their actors before the peer hears of this one
   std::string f = reply_frame(request, code, message, {});
   append([&](std::string& out) { out += f; });
 }
 
 void session::drop_inbound(std::uint64_t receiver, const target* to, std::uint64_t request, std::int64_t units,
                            const std::string& why) {
-  flush_inbound();  // what was read before reaches its actors before the peer hears of this one
+  flush_inbound();  // as in reply_error_now: a credit frame is an answer too
   node_.core.count_drop(drop_reason::not_exposed, typeid(void));
   // The sender's credit comes back all the same: through the actor's
   // account, or at once for an id that is no actor of ours.
@@ -722,9 +723,10 @@ bool session::on_message(const frame_view& f) {
   }
   if (!ti.known) return bad_frame("unknown message type '" + ti.name.substr(0, 128) + "'");
   ++msgs_in_;
+  const std::int64_t units = remote::credit_cost(v.payload.size());  // what the sender charged
   const target* to = exposed(v.receiver, gen);
   if (to == nullptr) {
-    drop_inbound(v.receiver, nullptr, v.request_id, remote::credit_cost(v.payload.size()),
+    drop_inbound(v.receiver, nullptr, v.request_id, units,
                  "no actor " + std::to_string(v.receiver) + " is published on " + node_.opts.name);
     return true;
   }
@@ -732,8 +734,7 @@ bool session::on_message(const frame_view& f) {
     // This type to another actor than last time: look its entry up by name.
     auto in = to->ex->accepts.find(ti.name);
     if (in == to->ex->accepts.end()) {
-      drop_inbound(v.receiver, to, v.request_id, remote::credit_cost(v.payload.size()),
-                   "the actor does not accept " + ti.name + " from other nodes");
+      drop_inbound(v.receiver, to, v.request_id, units, "the actor does not accept " + ti.name + " from other nodes");
       return true;
     }
     ti.actor = to->ex.get();
@@ -742,7 +743,7 @@ bool session::on_message(const frame_view& f) {
   detail::envelope* e = nullptr;
   if (transfer) {
     if (ti.in->adopt == nullptr) return bad_frame("TRANSFER of " + ti.name.substr(0, 128) + ", which is not shared_bytes");
-    if (v.payload.size() != 16) return bad_frame("malformed TRANSFER");
+    if (v.payload.size() != remote::transfer_payload_bytes) return bad_frame("malformed TRANSFER");
     const std::uint64_t size = framing::get_fixed64(v.payload), loan = framing::get_fixed64(v.payload.substr(8));
     if (size < shared_bytes::transfer_threshold || size > (std::uint64_t{1} << 40)) {
       return bad_frame("TRANSFER of an impossible size " + std::to_string(size));
@@ -760,10 +761,7 @@ bool session::on_message(const frame_view& f) {
   }
   if (v.request_id != 0) {
     e->reply = ti.in->reply_to(sink_, v.request_id);
-    if (e->reply == nullptr) {
-      flush_inbound();  // as drop_inbound: the messages read before go first
-      reply_error_now(v.request_id, ask_error::exception, "the handler replies nothing");
-    }
+    if (e->reply == nullptr) reply_error_now(v.request_id, ask_error::exception, "the handler replies nothing");
   }
   if (transfer) {
     to->ex->cell->enqueue(e);  // never blocks: the I/O thread is a never-block thread
@@ -1048,6 +1046,7 @@ std::int64_t session::send_message(std::uint64_t target, detail::envelope* e) {
     auto& b = static_cast<detail::message_envelope<shared_bytes>*>(e)->value;
     transfer = b.fd() >= 0 && b.size() >= shared_bytes::transfer_threshold && b.seal() && stream_->pass_fd(b.fd());
   }
+  const std::string_view name = fresh ? std::string_view(w->name()) : std::string_view();
   try {
     if (transfer) {
       // Lent, not given: kept mapped here until the peer gives it back.
@@ -1055,7 +1054,7 @@ std::int64_t session::send_message(std::uint64_t target, detail::envelope* e) {
       const std::uint64_t size = b.size();
       const std::uint64_t loan = next_loan_++;
       lent_.emplace(loan, std::move(b));
-      append_message_frame(out_, target, 0, type_id, fresh ? std::string_view(w->name()) : std::string_view(), request,
+      append_message_frame(out_, target, 0, type_id, name, request,
                            [&](std::string& o) {
                              framing::put_fixed64(o, size);
                              framing::put_fixed64(o, loan);
@@ -1063,7 +1062,6 @@ std::int64_t session::send_message(std::uint64_t target, detail::envelope* e) {
                            frame_kind::transfer);
       node_.counters.transfers_out.fetch_add(1, std::memory_order_relaxed);
     } else {
-      const std::string_view name = fresh ? std::string_view(w->name()) : std::string_view();
       if (e->ops->destroy == &remote::wire_envelope::destroy) {
         // Usually encoded already by `tell` on the sender's thread: copy its bytes.
         const std::string_view payload = static_cast<const remote::wire_envelope*>(e)->payload();

@@ -201,6 +201,8 @@ class session final : public remote::port, public idle_poller, public std::enabl
   /// wmx_ held: the parked proxies to wake, when the buffers have drained.
   std::vector<detail::cell_ptr> drained_locked();
   void arm_heartbeat();
+  /// The reader answers an ask of the peer with an error, after handing
+  /// over what it read before (the chain).
   void reply_error_now(std::uint64_t request, ask_error code, const std::string& message);
   /// The published actor `id` (cached for generation `gen`), or nullptr.
   const target* exposed(std::uint64_t id, std::uint64_t gen);

@@ -15,9 +15,10 @@
 #include "troupe/actors/detail/wire_envelope.hpp"
 #include "troupe/actors/sendable.hpp"
 #include "troupe/actors/send_result.hpp"
-#include "troupe/actors/shared_bytes.hpp"
 
 namespace troupe {
+
+class shared_bytes;  // sent as it is, never encoded by `tell` (see below)
 
 namespace detail {
 template <class Rep, class Period>

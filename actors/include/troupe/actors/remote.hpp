@@ -180,9 +180,11 @@ class reply_sink {
   virtual void reply_error(std::uint64_t request, ask_error code, const std::string& message) noexcept = 0;
 };
 
-/// Credit a TRANSFER costs: its Envelope payload is the 16 bytes of size and
-/// loan (the buffer itself is lent, not queued as a copy).
-inline constexpr std::int64_t transfer_cost = credit_cost(16);
+/// A TRANSFER's Envelope payload: the buffer's size and its loan id (two
+/// fixed64); the buffer itself is lent, not queued as a copy.
+inline constexpr std::size_t transfer_payload_bytes = 16;
+/// Credit a TRANSFER costs.
+inline constexpr std::int64_t transfer_cost = credit_cost(transfer_payload_bytes);
 
 /// A shared_bytes whose memory a same-host peer handed over (no copy),
 /// counted on a credit account like a wire_envelope.

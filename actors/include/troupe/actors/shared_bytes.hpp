@@ -82,6 +82,8 @@ class shared_bytes {
 
  private:
   void release() noexcept;
+  /// Moves `o`'s buffer into this (empty) one; `o` is left empty.
+  void take(shared_bytes& o) noexcept;
   char* data_ = nullptr;
   std::size_t size_ = 0;
   std::size_t mapped_ = 0;  // bytes mapped from fd_; 0 for a heap buffer

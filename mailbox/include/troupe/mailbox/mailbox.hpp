@@ -57,15 +57,7 @@ class mailbox {
       const std::uint64_t d = depth_.load(std::memory_order_relaxed);
       if ((d & user_mask) >= limit && (d & closed_bit) == 0) return admission::refused;
     }
-    const std::uint64_t old = depth_.fetch_add(1, std::memory_order_seq_cst);
-    if (old & closed_bit) [[unlikely]] {
-      depth_.fetch_sub(1, std::memory_order_relaxed);  // keep depth() truthful for a stopped actor
-      return admission::closed;
-    }
-    mpsc::push(user_tail_, n);
-    if (old == 0) return admission::accepted_schedule;
-    if (mutes_ && (old & user_mask) >= capacity_) return admission::accepted_over;
-    return admission::accepted;
+    return admit(n, n, 1);
   }
 
   /// Offers `count` user messages at once: the chain `first`..`last`,
@@ -77,15 +69,7 @@ class mailbox {
   /// took the depth past capacity (mute_sender). @threadsafe
   [[nodiscard]] admission push_chain(mpsc_node* first, mpsc_node* last, std::uint32_t count) noexcept {
     if (refuse_at_.load(std::memory_order_relaxed) != never) return admission::refused;
-    const std::uint64_t old = depth_.fetch_add(count, std::memory_order_seq_cst);
-    if (old & closed_bit) [[unlikely]] {
-      depth_.fetch_sub(count, std::memory_order_relaxed);
-      return admission::closed;
-    }
-    mpsc::push_chain(user_tail_, first, last);
-    if (old == 0) return admission::accepted_schedule;
-    if (mutes_ && (old & user_mask) + count > capacity_) return admission::accepted_over;
-    return admission::accepted;
+    return admit(first, last, count);
   }
 
   /// Offers a system message: never refused by the bound, not counted in
@@ -166,6 +150,20 @@ class mailbox {
   [[nodiscard]] bool add_token() noexcept { return depth_.fetch_add(1, std::memory_order_seq_cst) == 0; }
 
  private:
+  /// Counts `count` user messages in and links `first`..`last`: one
+  /// fetch_add and one exchange. Shared by push and push_chain.
+  [[nodiscard]] admission admit(mpsc_node* first, mpsc_node* last, std::uint64_t count) noexcept {
+    const std::uint64_t old = depth_.fetch_add(count, std::memory_order_seq_cst);
+    if (old & closed_bit) [[unlikely]] {
+      depth_.fetch_sub(count, std::memory_order_relaxed);  // keep depth() truthful for a stopped actor
+      return admission::closed;
+    }
+    mpsc::push_chain(user_tail_, first, last);
+    if (old == 0) return admission::accepted_schedule;
+    if (mutes_ && (old & user_mask) + count > capacity_) return admission::accepted_over;
+    return admission::accepted;
+  }
+
   // Producer line: written by senders, read-only options beside it.
   std::atomic<std::uint64_t> depth_{0};
   std::atomic<mpsc_node*> user_tail_{&user_stub_};

@@ -25,14 +25,6 @@ struct mpsc_node {
 /// different cache lines.
 namespace mpsc {
 
-/// Appends `n`. One atomic exchange; wait-free.
-/// @threadsafe Any number of producers.
-inline void push(std::atomic<mpsc_node*>& tail, mpsc_node* n) noexcept {
-  n->next.store(nullptr, std::memory_order_relaxed);
-  mpsc_node* prev = tail.exchange(n, std::memory_order_acq_rel);
-  prev->next.store(n, std::memory_order_release);
-}
-
 /// Appends the chain `first`..`last`, already linked through `next` by the
 /// caller, with one exchange: its nodes become visible together, in order.
 /// @threadsafe Any number of producers.
@@ -41,6 +33,10 @@ inline void push_chain(std::atomic<mpsc_node*>& tail, mpsc_node* first, mpsc_nod
   mpsc_node* prev = tail.exchange(last, std::memory_order_acq_rel);
   prev->next.store(first, std::memory_order_release);
 }
+
+/// Appends `n`. One atomic exchange; wait-free.
+/// @threadsafe Any number of producers.
+inline void push(std::atomic<mpsc_node*>& tail, mpsc_node* n) noexcept { push_chain(tail, n, n); }
 
 /// Removes the oldest node, or returns nullptr when the queue is empty or a
 /// producer is between its exchange and its link store (the caller retries

@@ -133,6 +133,11 @@ void append_encoded_message_frame(std::string& out, std::uint64_t receiver, std:
                                   std::uint32_t type_id, std::string_view type_name, std::uint64_t request_id,
                                   std::string_view payload);
 
+/// Appends the Envelope fields that precede the payload (receiver, sender
+/// when set, type id, type name when set, request id when set).
+void append_envelope_head(std::string& out, std::uint64_t receiver, std::uint64_t sender, std::uint32_t type_id,
+                          std::string_view type_name, std::uint64_t request_id);
+
 namespace framing {
 void put_varint(std::string& out, std::uint64_t v);
 void put_fixed64(std::string& out, std::uint64_t v);
@@ -148,23 +153,7 @@ void append_message_frame(std::string& out, std::uint64_t receiver, std::uint64_
                           std::string_view type_name, std::uint64_t request_id, Payload&& encode_payload,
                           frame_kind kind) {
   const std::size_t start = begin_frame(out, kind);
-  out.push_back(char(0x09));  // field 1, fixed64
-  framing::put_fixed64(out, receiver);
-  if (sender != 0) {
-    out.push_back(char(0x11));  // field 2, fixed64
-    framing::put_fixed64(out, sender);
-  }
-  out.push_back(char(0x18));  // field 3, varint
-  framing::put_varint(out, type_id);
-  if (!type_name.empty()) {
-    out.push_back(char(0x22));  // field 4, bytes
-    framing::put_varint(out, type_name.size());
-    out.append(type_name);
-  }
-  if (request_id != 0) {
-    out.push_back(char(0x28));  // field 5, varint
-    framing::put_varint(out, request_id);
-  }
+  append_envelope_head(out, receiver, sender, type_id, type_name, request_id);
   out.push_back(char(0x32));  // field 6, bytes
   const std::size_t len_at = out.size();
   out.push_back('\0');

@@ -260,6 +260,9 @@ class actor_cell : public resumable {
  private:
   friend class spill_box;
   send_result enqueue_slow(envelope* e, admission a) noexcept;
+  /// A message was queued past a mute_sender bound: mutes the sending
+  /// actor, blocks a thread outside the system, or just goes on.
+  send_result accepted_over_bound() noexcept;
   send_result spill_offer(envelope* e) noexcept;
   /// Counts and discards a user message the closed cell will not run, as
   /// receiver_stopped, or node_down for a cell whose node is gone.

@@ -100,9 +100,9 @@ struct wire_envelope final : detail::envelope {
   [[nodiscard]] std::string_view payload() const noexcept {
     return {reinterpret_cast<const char*>(this + 1), size};
   }
-  /// Takes a reference on `account` (if any). @throws std::bad_alloc
-  static wire_envelope* make(const detail::message_ops* ops, std::string_view payload,
-                             credit_account* account = nullptr);
+  /// A copy of `payload`, with no account yet (a transport sets `account`
+  /// and takes its references per chain). @throws std::bad_alloc
+  static wire_envelope* make(const detail::message_ops* ops, std::string_view payload);
   /// A wire_envelope in `mem` (pool block of sizeof + size bytes) whose
   /// payload the caller writes after it. No account.
   static wire_envelope* construct(void* mem, const detail::message_ops* ops, std::uint32_t size) noexcept {
