@@ -262,15 +262,14 @@ class alignas(16) mailbox {
       if (refuses_) reserved_.fetch_sub(count, std::memory_order_relaxed);
       return admission::closed;
     }
-    // The queue was empty: the consumer may be going idle, or be idle. The
-    // unit goes in right after the exchange (what `finish` relies on), while
-    // this core still holds the line and before the stores below: a locked
-    // instruction would wait for them to drain.
-    const std::uint64_t old = prev == &stub_ ? state_.fetch_add(wake_unit, std::memory_order_seq_cst) : 1;
     const std::uint64_t at = link(prev, first, last, count);
     // `last` may be gone from here on (the consumer took it).
-    if (old == 0) return admission::accepted_schedule;
-    if (old & closed_bit) [[unlikely]] return admission::closed_taken;
+    if (prev == &stub_) {
+      // The queue was empty: the consumer may be going idle, or be idle.
+      const std::uint64_t old = state_.fetch_add(wake_unit, std::memory_order_seq_cst);
+      if (old & closed_bit) [[unlikely]] return admission::closed_taken;
+      if (old == 0) return admission::accepted_schedule;
+    }
     if (mutes_ && distance(at, consumed_pos_.load(std::memory_order_relaxed)) > static_cast<std::int64_t>(capacity_)) {
       return admission::accepted_over;
     }
@@ -370,15 +369,12 @@ inline turn_end mailbox::finish(std::uint64_t tokens, std::uint64_t system, bool
     if (refuses_) reserved_.fetch_sub(popped_, std::memory_order_relaxed);
     popped_ = 0;
   }
-  // The state word first, then the queue (see "Going idle" below).
-  std::uint64_t w = state_.load(std::memory_order_seq_cst);
-  const bool empty = lane_empty();
-  if (empty) {
+  if (head_ == &stub_ && tail_.load(std::memory_order_acquire) == &stub_) {
     // At rest: finished up to the stub's stamp, the last one handed out
     // (a sender taking it back meanwhile is put right; a newer one stays).
     popped_pos_ = stub_.pos.load(std::memory_order_relaxed);
     std::uint64_t seen = last_.load(std::memory_order_relaxed);
-    if (distance(seen >> 16, popped_pos_) < 0) [[unlikely]] {
+    if (distance(seen >> 16, popped_pos_) < 0) {
       last_.compare_exchange_strong(seen, popped_pos_ << 16 | tag(&stub_), std::memory_order_relaxed);
     }
   }
@@ -387,6 +383,8 @@ inline turn_end mailbox::finish(std::uint64_t tokens, std::uint64_t system, bool
   }
   // Modular: `hold` keeps one token, and may keep more than the turn released.
   const std::uint64_t delta = tokens + system * system_unit - (hold ? 1 : 0);
+  // Read before looking at the queue (see "Going idle" below).
+  std::uint64_t w = state_.load(std::memory_order_seq_cst);
   turn_end out;
   if (hold) {
     // The token keeps the word non-zero; wake units are of no use to a
@@ -397,7 +395,7 @@ inline turn_end mailbox::finish(std::uint64_t tokens, std::uint64_t system, bool
     out.depth = depth();
     return out;
   }
-  if (!empty) {
+  if (!lane_empty()) {
     // Messages wait: stay scheduled. Keep exactly one wake unit (or add one
     // when the turn began for a system message or a token) so the word stays
     // non-zero, and wake units never pile up over a long busy spell.
@@ -410,10 +408,9 @@ inline turn_end mailbox::finish(std::uint64_t tokens, std::uint64_t system, bool
     return out;
   }
   // Going idle. `w` was read before the queue looked empty, so a wake unit
-  // in `w` came from a sender whose exchange came before we looked (it
-  // exchanges, then adds the unit): we saw its message. A unit added after
-  // `w` stays in the word below, so we run again (or its sender finds 0 and
-  // schedules us).
+  // in `w` came from a sender that linked before we looked (it links, then
+  // adds the unit): we saw its message. A unit added after `w` stays in the
+  // word below, so we run again (or its sender finds 0 and schedules us).
   out.depth = (w & token_mask) - tokens;  // nothing queued: tokens left
   const std::uint64_t sub = delta + (w & wake_mask);
   if (sub != 0) w = state_.fetch_sub(sub, std::memory_order_seq_cst) - sub;
