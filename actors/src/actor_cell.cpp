@@ -250,9 +250,8 @@ void actor_cell::system_undeliverable(envelope* e) noexcept {
 }
 
 bool actor_cell::unpark() noexcept {
-  // Pairs with park(): it stores parked_, then reads the state word; we
-  // pushed (an RMW on the state word), then load parked_. One of us sees the
-  // other.
+  // Pairs with park(): it stores parked_ then finishes (an RMW on the depth);
+  // we pushed (an RMW on the depth) then load parked_. One of us sees the other.
   if (!parked_.load(std::memory_order_seq_cst) || !parked_.exchange(false, std::memory_order_acq_rel)) return false;
   schedule();
   return true;

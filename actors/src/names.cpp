@@ -58,9 +58,6 @@ std::string_view to_string(drop_reason r) noexcept {
 
 void system_config::validate() const {
   if (quantum == 0) throw std::invalid_argument("system_config: quantum must be at least 1");
-  if (quantum > max_quantum) {
-    throw std::invalid_argument("system_config: quantum must be at most " + std::to_string(max_quantum));
-  }
   if (threads > 1024) throw std::invalid_argument("system_config: threads must be at most 1024 (0 = one per core)");
   default_mailbox.validate();
   if (metrics_log_interval.count() < 0) throw std::invalid_argument("system_config: metrics_log_interval must not be negative");

@@ -250,29 +250,6 @@ TEST(BoundedMailbox, TokenCanBeHeldAfterASystemOnlyTurn) {
   EXPECT_FALSE(box.finish(1).again);
 }
 
-TEST(BoundedMailbox, AConsumerThatKeepsParkingDoesNotPileUpWakeUnits) {
-  // A muted actor parks (holds a token) after every message, and each new
-  // message finds its queue empty (a wake unit). 100,000 rounds: more than
-  // the 16 bits the wake units have. Afterwards the consumer must still go
-  // idle and the next push schedule it.
-  nodes n(2);
-  mailbox box(opts(8, overflow::mute_sender));
-  ASSERT_EQ(box.push(n[0]), admission::accepted_schedule);
-  ASSERT_EQ(box.pop(), n[0]);
-  ASSERT_FALSE(box.finish(0, 0, /*hold=*/true).again);
-  for (int i = 0; i < 100'000; ++i) {
-    ASSERT_EQ(box.push(n[1 - i % 2]), admission::accepted) << "parked: no schedule, round " << i;
-    ASSERT_EQ(box.pop(), n[1 - i % 2]);
-    const auto left = box.finish(1, 0, /*hold=*/true);  // released the token, kept a new one
-    ASSERT_FALSE(left.system) << "round " << i;
-  }
-  const auto last = box.finish(1);
-  EXPECT_FALSE(last.again);
-  EXPECT_FALSE(last.system);
-  EXPECT_EQ(box.depth(), 0u);
-  EXPECT_EQ(box.push(n[0]), admission::accepted_schedule);
-}
-
 TEST(BoundedMailbox, CloseCountsSystemMessagesAndRefusesLaterPushes) {
   nodes n(6);
   mailbox box(opts(4, overflow::fail));

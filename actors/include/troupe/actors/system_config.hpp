@@ -12,11 +12,8 @@ namespace troupe {
 struct system_config {
   /// Worker threads; 0 means one per core.
   std::size_t threads = 0;
-  /// Messages an actor handles per turn before others get the worker: at
-  /// least 1, at most `max_quantum` (the mailbox counts what one turn may
-  /// see arrive in 16 bits).
+  /// Messages an actor handles per turn before others get the worker. At least 1.
   std::size_t quantum = 64;
-  static constexpr std::size_t max_quantum = 32768;
   /// Search rounds of an idle worker before it parks.
   std::size_t spin_rounds = 64;
   /// Mailbox of actors spawned without explicit options.

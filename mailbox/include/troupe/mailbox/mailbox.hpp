@@ -92,8 +92,7 @@ class alignas(16) mailbox {
   template <class Orphan>
   [[nodiscard]] admission push(mailbox_node* n, Orphan&& orphan) noexcept {
     if (refuses_) {
-      // Acquire: the caller reads what the consumer wrote before it closed.
-      if (state_.load(std::memory_order_acquire) & closed_bit) return admission::closed;
+      if (state_.load(std::memory_order_relaxed) & closed_bit) return admission::closed;
       if (!reserve()) return admission::refused;
     }
     return admit(n, n, 1, orphan);
@@ -145,9 +144,7 @@ class alignas(16) mailbox {
     }
     if (next == nullptr) {
       if (tail_.load(std::memory_order_acquire) != first) return nullptr;
-      // `first` is the last node: queue the stub behind it so it can go. The
-      // stub takes the highest stamp published, so that estimates made while
-      // senders were descheduled end here: at rest, depth() reads 0.
+      // `first` is the last node: queue the stub behind it so it can go.
       stub_.next.store(nullptr, std::memory_order_relaxed);
       stub_.pos.store(pending | 0, std::memory_order_relaxed);
       (void)link(tail_.exchange(&stub_, std::memory_order_seq_cst), &stub_, &stub_, 0);
@@ -233,8 +230,7 @@ class alignas(16) mailbox {
   static mailbox_node* node(mpsc_node* n) noexcept { return static_cast<mailbox_node*>(n); }
   static void no_orphans(mailbox_node*) noexcept { std::terminate(); }
   /// 16 bits that tell nodes apart in `last_` (nodes are at least 16-byte
-  /// aligned; two 1 MiB apart look alike: should a stale `last_` name such a
-  /// twin, the depth reads off until the consumer has passed the messages).
+  /// aligned; two 1 MiB apart look alike, which costs at worst an estimate).
   static std::uint64_t tag(const mailbox_node* n) noexcept { return (reinterpret_cast<std::uintptr_t>(n) >> 4) & 0xFFFF; }
   /// a - b for stamps, as a signed distance.
   static std::int64_t distance(std::uint64_t a, std::uint64_t b) noexcept {
@@ -299,9 +295,7 @@ class alignas(16) mailbox {
       base = (p & pending) ? (base + (p & ~pending)) & stamp_mask : p;
       // Descheduled since our own exchange, we must not take the published
       // stamp back: depth() would read low meanwhile.
-      const std::uint64_t now = last_.load(std::memory_order_relaxed) >> 16;
-      if (count == 0 && distance(now, base) > 0) base = now;  // the stub: see pop()
-      publish = distance(base + count, now) >= 0;
+      publish = distance(base + count, last_.load(std::memory_order_relaxed) >> 16) >= 0;
     }
     const std::uint64_t at = (base + count) & stamp_mask;
     if (publish) last_.store(at << 16 | tag(last), std::memory_order_relaxed);
@@ -320,16 +314,12 @@ class alignas(16) mailbox {
   template <class Orphan>
   [[gnu::cold]] void hand_over_stragglers(mailbox_node* mine, Orphan& orphan) noexcept {
     mailbox_node* const end = tail_.exchange(&closed_mark_, std::memory_order_seq_cst);
-    auto give = [&](mailbox_node* x) {
-      if (refuses_) reserved_.fetch_sub(1, std::memory_order_relaxed);  // its sender's place (refusing: one message)
-      orphan(x);
-    };
     for (mailbox_node* x = mine; x != end;) {
       mailbox_node* next = wait_next(x);
-      if (x != mine) give(x);
+      if (x != mine) orphan(x);
       x = next;
     }
-    if (end != mine) give(end);
+    if (end != mine) orphan(end);
   }
 
   /// `x->next`, waiting for a sender that exchanged but has not linked yet.
@@ -368,15 +358,6 @@ inline turn_end mailbox::finish(std::uint64_t tokens, std::uint64_t system, bool
   if (popped_ != 0) {
     if (refuses_) reserved_.fetch_sub(popped_, std::memory_order_relaxed);
     popped_ = 0;
-  }
-  if (head_ == &stub_ && tail_.load(std::memory_order_acquire) == &stub_) {
-    // At rest: finished up to the stub's stamp, the last one handed out
-    // (a sender taking it back meanwhile is put right; a newer one stays).
-    popped_pos_ = stub_.pos.load(std::memory_order_relaxed);
-    std::uint64_t seen = last_.load(std::memory_order_relaxed);
-    if (distance(seen >> 16, popped_pos_) < 0) {
-      last_.compare_exchange_strong(seen, popped_pos_ << 16 | tag(&stub_), std::memory_order_relaxed);
-    }
   }
   if (consumed_pos_.load(std::memory_order_relaxed) != popped_pos_) {
     consumed_pos_.store(popped_pos_, std::memory_order_relaxed);
