@@ -287,17 +287,15 @@ send_result actor_cell::enqueue_slow(envelope* e, admission a) noexcept {
       // stop_reason_ was written before the close that this push observed.
       dead_letter(e);
       return send_result::dead;
-    case admission::closed_taken: return send_result::dead;  // the closing turn dead-letters it
     default: return send_result::ok;
   }
 }
 
 void actor_cell::enqueue_chain(envelope* first, envelope* last, std::uint32_t count) noexcept {
-  switch (mailbox_.push_chain(first, last, count, orphan_sink{this})) {
+  switch (mailbox_.push_chain(first, last, count)) {
     case admission::accepted: return;
     case admission::accepted_schedule: schedule_hot(); return;
     case admission::accepted_over: (void)accepted_over_bound(); return;
-    case admission::closed_taken: return;  // the closing turn dead-letters them
     default: break;
   }
   // A refusing bound, or closed: decide per message.
@@ -356,7 +354,7 @@ send_result actor_cell::spill_offer(envelope* e) noexcept {
         dead_letter(e);
         return send_result::dead;
       case spill_box::outcome::retry: {
-        const admission a = mailbox_.push(e, orphan_sink{this});
+        const admission a = mailbox_.push(e);
         if (a == admission::accepted) return send_result::ok;
         if (a == admission::accepted_schedule) {
           schedule_hot();
@@ -399,7 +397,6 @@ bool actor_cell::add_muted(const cell_ptr& sender) {
   {
     std::lock_guard lock(ml.mx);
     ml.waiting.fetch_add(1, std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with finish_turn's
     if (mailbox_.is_closed() || mailbox_.depth() <= mailbox_.low_water()) {
       ml.waiting.fetch_sub(1, std::memory_order_relaxed);
       return false;
@@ -427,7 +424,6 @@ void actor_cell::wait_for_room() {
     {
       std::lock_guard lock(ml.mx);
       ml.waiting.fetch_add(1, std::memory_order_seq_cst);
-      std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with finish_turn's
       if (mailbox_.is_closed() || mailbox_.depth() <= mailbox_.low_water()) {
         ml.waiting.fetch_sub(1, std::memory_order_relaxed);
         return;
@@ -486,12 +482,11 @@ void actor_cell::fail(const char* what) noexcept {
   request_stop(exit_reason::exception);
 }
 
-void actor_cell::trim_oldest(turn& t) noexcept {
-  // depth() still counts what this turn took (and the tokens it released).
-  while (mailbox_.depth() - (t.user + t.tokens) > mailbox_.capacity()) {
+void actor_cell::trim_oldest(std::uint64_t& consumed) noexcept {
+  while (mailbox_.depth() - consumed > mailbox_.capacity()) {
     auto* e = static_cast<envelope*>(mailbox_.pop());
     if (e == nullptr) return;
-    ++t.user;
+    ++consumed;
     sys_->count_drop(drop_reason::dropped_oldest, *e->ops->type);
     discard(e, ask_error::mailbox_full, "dropped: mailbox full (drop_oldest)");
   }
@@ -500,7 +495,7 @@ void actor_cell::trim_oldest(turn& t) noexcept {
 resumable::result actor_cell::resume() {
   actor_cell* prev = std::exchange(tls_current, this);
   turn t;
-  t.tokens = holding_token_ ? 1 : 0;  // a held token is released with this turn
+  t.user = holding_token_ ? 1 : 0;  // a held token is released with this turn
   holding_token_ = false;
   const std::size_t quantum = sys_->quantum();
   const bool trims = mailbox_.bounded() && mailbox_.policy() == overflow::drop_oldest;
@@ -515,7 +510,7 @@ resumable::result actor_cell::resume() {
       extras_->unstashed.pop_front();
       ++handled;
     } else {
-      if (trims) trim_oldest(t);
+      if (trims) trim_oldest(t.user);
       e = static_cast<envelope*>(mailbox_.pop());
       if (e != nullptr) {
         ++t.user;
@@ -523,8 +518,8 @@ resumable::result actor_cell::resume() {
         // Memory gave nothing: the spilled messages, oldest first (once no
         // message is still being linked into memory).
         bool released = false;
-        e = spill_->next(t.user + t.tokens, released);
-        if (released) ++t.tokens;  // the spill's token
+        e = spill_->next(t.user, released);
+        if (released) ++t.user;  // the spill's token
         if (e == nullptr) break;
       } else {
         break;
@@ -555,15 +550,14 @@ resumable::result actor_cell::finish_turn(turn t) noexcept {
   if (ml == nullptr) {
     // Once finish() reports 0 another worker may run (or stop) this actor:
     // nothing below may touch *this.
-    return mailbox_.finish(t.tokens, t.system).again ? result::yield : result::idle;
+    return mailbox_.finish(t.user, t.system) != 0 ? result::yield : result::idle;
   }
   cell_ptr keep(this);
-  const turn_end left = mailbox_.finish(t.tokens, t.system);
-  // Pairs with the fence in add_muted/wait_for_room: we published the depth,
-  // then read the waiters; they count themselves, then read the depth.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (left.depth <= mailbox_.low_water() && ml->waiting.load(std::memory_order_seq_cst) != 0) wake_muted();
-  return left.again ? result::yield : result::idle;
+  const std::uint64_t left = mailbox_.finish(t.user, t.system);
+  if (mailbox::user_part(left) <= mailbox_.low_water() && ml->waiting.load(std::memory_order_seq_cst) != 0) {
+    wake_muted();
+  }
+  return left != 0 ? result::yield : result::idle;
 }
 
 resumable::result actor_cell::park(turn t, const cell_ptr& wait_on) noexcept {
@@ -571,14 +565,12 @@ resumable::result actor_cell::park(turn t, const cell_ptr& wait_on) noexcept {
   // (a system message, the receiver draining) schedules this actor.
   holding_token_ = true;
   cell_ptr keep(this);
-  // The kept token makes every sender see a busy consumer, so nobody runs
-  // us before parked_ says so: finish while this turn still owns the cell.
-  (void)mailbox_.finish(t.tokens, t.system, /*hold=*/true);
   parked_.store(true, std::memory_order_seq_cst);
   // Another worker may run this actor from here on: touch only atomics.
+  const std::uint64_t left = mailbox_.finish(t.user, t.system, /*hold=*/true);
   bool waiting = true;
   if (wait_on) waiting = wait_on->add_muted(keep);
-  if (!waiting || mailbox_.system_waiting()) {
+  if (!waiting || mailbox::has_system(left)) {
     // Nothing to wait for after all, or a system message slipped in before
     // we parked: run again unless somebody else already unparked us.
     if (parked_.exchange(false, std::memory_order_acq_rel)) return result::yield;
@@ -653,7 +645,7 @@ resumable::result actor_cell::final_stop(turn t) noexcept {
     extras_->unstashed.clear();
     extras_->suspended = false;
   }
-  if (spill_ != nullptr) (void)spill_->shut_down();  // its token goes with the close
+  if (spill_ != nullptr) t.user += spill_->shut_down();
   close_and_drain(t);
   if (extras_ != nullptr) {
     std::vector<watcher> watchers = std::move(extras_->watchers);
@@ -798,19 +790,15 @@ void complete_ask(actor_cell& self, std::uint64_t id, void* r) {
   p->complete(r);
 }
 
-envelope* actor_cell::external_pop(bool& idle) noexcept {
-  std::uint64_t systems = 0;
+envelope* actor_cell::external_pop() noexcept {
   while (auto* s = static_cast<envelope*>(mailbox_.pop_system())) {
     system_undeliverable(s);  // an inbox has no system lane: monitors see it as gone
-    ++systems;
+    mailbox_.finish(0, 1);
   }
   auto* e = static_cast<envelope*>(mailbox_.pop());
-  // The inbox's thread is this cell's consumer whether or not a sender
-  // notified it; finishing when nothing is visible lets the next send notify.
-  const turn_end left = mailbox_.finish(0, systems);
-  idle = e == nullptr && !left.again;
-  if (e != nullptr && mute_list_.load(std::memory_order_acquire) != nullptr && left.depth <= mailbox_.low_water()) {
-    wake_muted();
+  if (e != nullptr) {
+    const std::uint64_t left = mailbox_.finish(1);
+    if (mute_list_.load(std::memory_order_acquire) != nullptr && left <= mailbox_.low_water()) wake_muted();
   }
   return e;
 }
@@ -828,27 +816,21 @@ void actor_cell::dead_letter(envelope* e) noexcept {
   }
 }
 
-void actor_cell::orphan_sink::operator()(mailbox_node* n) const noexcept { cell->dead_letter(static_cast<envelope*>(n)); }
-
 void actor_cell::close_and_drain(turn t) noexcept {
   // Close, then account for every message admitted before the close.
-  std::uint64_t systems = mailbox_.close() - t.system;
-  bool users_done = false;
-  while (!users_done || systems > 0) {
-    if (systems > 0) {
-      if (auto* e = static_cast<envelope*>(mailbox_.pop_system())) {
-        --systems;
-        system_undeliverable(e);
-        continue;
-      }
+  const std::uint64_t word = mailbox_.close();
+  std::uint64_t users = mailbox::user_part(word) - t.user;
+  std::uint64_t systems = mailbox::system_part(word) - t.system;
+  while (users + systems > 0) {
+    if (auto* e = static_cast<envelope*>(mailbox_.pop_system())) {
+      --systems;
+      system_undeliverable(e);
+    } else if (auto* u = static_cast<envelope*>(mailbox_.pop())) {
+      --users;
+      dead_letter(u);
+    } else {
+      std::this_thread::yield();  // a sender is between its two steps
     }
-    if (!users_done) {
-      if (auto* u = static_cast<envelope*>(mailbox_.pop_closed(users_done))) {
-        dead_letter(u);
-        continue;
-      }
-    }
-    if (!users_done || systems > 0) std::this_thread::yield();  // a sender is between its exchange and its link
   }
   if (mute_list_.load(std::memory_order_acquire) != nullptr) wake_muted();
 }

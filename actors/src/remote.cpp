@@ -105,7 +105,7 @@ proxy::~proxy() { port_->forget(*this); }
 proxy::result proxy::resume() {
   turn t;
   if (holding_) {
-    t.tokens = 1;  // the token kept while parked is released with this turn
+    t.user = 1;  // the token kept while parked is released with this turn
     holding_ = false;
   }
   troupe::mailbox& box = own_box();
@@ -144,21 +144,21 @@ proxy::result proxy::resume() {
     // schedule nothing; once this mailbox is full they are muted) and wait
     // for the port to drain. Backpressure from the socket to the senders.
     holding_ = true;
-    own_box().finish(t.tokens, t.system, /*hold=*/true);
+    own_box().finish(t.user, t.system, /*hold=*/true);
     if (!port_->wait_writable(*this)) return result::yield;  // drained meanwhile
     release();  // the port holds its own reference until it wakes us
     return result::idle;
   }
-  if (no_credit && own_box().has_queued()) {  // messages wait beyond those of this turn
+  if (no_credit && own_box().depth() > t.user) {  // messages wait beyond those of this turn
     // The receiver has all it may take from us: wait, holding a token, for
     // its credit (a peer event on the system lane). Backpressure across
     // the network: its handling speed mutes our senders.
     holding_ = true;
-    own_box().finish(t.tokens, t.system, /*hold=*/true);
+    own_box().finish(t.user, t.system, /*hold=*/true);
     waiting_credit_.store(true, std::memory_order_seq_cst);
     // Pairs with post_event: it pushes, then takes the flag; we set the
     // flag, then look for a push. One of us sees the other.
-    if (own_box().system_waiting() && waiting_credit_.exchange(false)) return result::yield;
+    if (mailbox::has_system(own_box().finish(0, 0)) && waiting_credit_.exchange(false)) return result::yield;
     release();  // whoever takes the flag schedules us (with a reference)
     return result::idle;
   }

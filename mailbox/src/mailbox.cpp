@@ -1,11 +1,7 @@
 #include "troupe/mailbox/mailbox.hpp"
 
-#include <cstddef>
 #include <stdexcept>
 #include <string>
-#include <thread>
-
-#include "troupe/mailbox/cpu_relax.hpp"
 
 namespace troupe {
 
@@ -70,90 +66,18 @@ void mailbox_options::validate() const {
   }
 }
 
-namespace {
-bool refusing(const mailbox_options& o) {
-  return o.capacity != mailbox_options::unbounded && o.policy != overflow::mute_sender;
-}
-std::uint32_t refusing_limit(const mailbox_options& o) {
-  if (!refusing(o)) return 0;
-  // drop_oldest evicts when the consumer runs; while it is busy the queue is
-  // capped at twice the capacity (then new messages are refused too), so
-  // memory stays bounded. The others refuse at capacity.
-  return static_cast<std::uint32_t>(o.policy == overflow::drop_oldest ? 2 * o.capacity : o.capacity);
-}
-} // namespace
-
-mailbox_node mailbox::closed_mark_;
-
 mailbox::mailbox(const mailbox_options& opts)
-    : refuse_limit_((opts.validate(), refusing_limit(opts))),
-      capacity_(opts.capacity == mailbox_options::unbounded ? max_capacity : static_cast<std::uint32_t>(opts.capacity)),
-      refuse_at_(refusing_limit(opts)),
+    : capacity_((opts.validate(), opts.capacity)),
+      // fail and drop_newest refuse at capacity. drop_oldest evicts when the
+      // consumer runs; while it is busy, the queue is capped at twice the
+      // capacity (then new messages are refused too), so memory stays bounded.
+      refuse_at_(opts.capacity == mailbox_options::unbounded ? never
+                 : opts.policy == overflow::fail || opts.policy == overflow::drop_newest || opts.policy == overflow::spill
+                     ? opts.capacity
+                 : opts.policy == overflow::drop_oldest ? 2 * opts.capacity
+                                                        : never),
       policy_(opts.policy),
-      refuses_(refusing(opts)),
       mutes_(opts.capacity != mailbox_options::unbounded && opts.policy == overflow::mute_sender),
-      bounded_(opts.capacity != mailbox_options::unbounded),
-      low_water_(opts.capacity == mailbox_options::unbounded ? 0 : static_cast<std::uint32_t>(opts.effective_low_water())) {
-  static_assert(sizeof(mailbox) == 128, "producer words, then consumer words: two cache lines");
-}
-
-mailbox_node* mailbox::wait_next(mailbox_node* x) noexcept {
-  for (int i = 0;; ++i) {
-    if (auto* n = x->next.load(std::memory_order_acquire)) return node(n);
-    if (i < spins) {
-      cpu_relax();
-    } else {
-      std::this_thread::yield();
-    }
-  }
-}
-
-std::uint64_t mailbox::depth() const noexcept {
-  const std::uint64_t tokens = state_.load(std::memory_order_relaxed) & token_mask;
-  if (refuses_) return reserved_.load(std::memory_order_relaxed) + tokens;
-  const std::int64_t queued =
-      distance(last_.load(std::memory_order_relaxed) >> 16, consumed_pos_.load(std::memory_order_relaxed));
-  return (queued > 0 ? static_cast<std::uint64_t>(queued) : 0) + tokens;
-}
-
-std::uint64_t mailbox::close() noexcept {
-  const std::uint64_t w = state_.fetch_or(closed_bit, std::memory_order_seq_cst);
-  if (w & closed_bit) return 0;
-  closed_at_ = tail_.exchange(&closed_mark_, std::memory_order_seq_cst);
-  return (w & ~closed_bit) / system_unit;
-}
-
-mailbox_node* mailbox::pop_closed(bool& done) noexcept {
-  done = false;
-  mailbox_node* first = head_;
-  if (closed_at_ == nullptr || (first == &stub_ && closed_at_ == &stub_)) {
-    // All out: the depth of a stopped actor reads 0.
-    closed_at_ = nullptr;
-    done = true;
-    consumed_pos_.store(popped_pos_, std::memory_order_relaxed);
-    if (refuses_) reserved_.fetch_sub(popped_, std::memory_order_relaxed);
-    popped_ = 0;
-    return nullptr;
-  }
-  if (first == &stub_) {
-    mailbox_node* next = node(stub_.next.load(std::memory_order_acquire));
-    if (next == nullptr) return nullptr;  // a sender is between its exchange and its link
-    head_ = first = next;
-  }
-  if (first == closed_at_) {
-    // The last one: nothing is linked behind it any more. Leave an empty
-    // queue behind, so that a later pop() finds nothing.
-    closed_at_ = &stub_;
-    head_ = &stub_;
-    stub_.next.store(nullptr, std::memory_order_relaxed);
-  } else {
-    mailbox_node* next = node(first->next.load(std::memory_order_acquire));
-    if (next == nullptr) return nullptr;
-    head_ = next;
-  }
-  popped_pos_ = first->pos.load(std::memory_order_relaxed);
-  ++popped_;
-  return first;
-}
+      low_water_(opts.effective_low_water()) {}
 
 } // namespace troupe

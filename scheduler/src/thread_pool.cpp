@@ -10,7 +10,7 @@
 #include <thread>
 #include <utility>
 
-#include "troupe/mailbox/cpu_relax.hpp"
+#include "troupe/scheduler/cpu_relax.hpp"
 #include "troupe/scheduler/work_queue.hpp"
 
 namespace troupe {

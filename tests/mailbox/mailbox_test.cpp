@@ -18,11 +18,10 @@ namespace {
 
 using troupe::admission;
 using troupe::mailbox;
-using troupe::mailbox_node;
 using troupe::mailbox_options;
 using troupe::overflow;
 
-struct node : troupe::mailbox_node {
+struct node : troupe::mpsc_node {
   int value = 0;
 };
 
@@ -115,11 +114,11 @@ TEST(BoundedMailbox, FirstPushSchedulesLaterPushesDoNot) {
   EXPECT_EQ(box.push(n[2]), admission::accepted);
   EXPECT_EQ(box.depth(), 3u);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(static_cast<node*>(box.pop())->value, i);
-  EXPECT_FALSE(box.finish(0).again);
+  EXPECT_EQ(box.finish(3), 0u);
   // Idle again: the next sender must schedule the consumer.
   EXPECT_EQ(box.push(n[0]), admission::accepted_schedule);
   EXPECT_EQ(box.pop(), n[0]);
-  EXPECT_FALSE(box.finish(0).again);
+  EXPECT_EQ(box.finish(1), 0u);
 }
 
 TEST(BoundedMailbox, MuteSenderAcceptsOverCapacity) {
@@ -131,7 +130,7 @@ TEST(BoundedMailbox, MuteSenderAcceptsOverCapacity) {
   EXPECT_EQ(box.push(n[3]), admission::accepted_over);
   EXPECT_EQ(box.depth(), 4u);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(static_cast<node*>(box.pop())->value, i);
-  EXPECT_FALSE(box.finish(0).again);
+  EXPECT_EQ(box.finish(4), 0u);
 }
 
 TEST(BoundedMailbox, TryPushFailsWhenFull) {
@@ -143,14 +142,12 @@ TEST(BoundedMailbox, TryPushFailsWhenFull) {
   EXPECT_EQ(box.push(n[3]), admission::refused);
   EXPECT_EQ(box.depth(), 2u) << "a refused push must not count";
   EXPECT_EQ(box.pop(), n[0]);
-  const auto left = box.finish(0);
-  EXPECT_TRUE(left.again);
-  EXPECT_EQ(left.depth, 1u);
+  EXPECT_EQ(box.finish(1), 1u);
   EXPECT_EQ(box.push(n[2]), admission::accepted) << "room again after the consumer finished one";
   EXPECT_EQ(box.pop(), n[1]);
   EXPECT_EQ(box.pop(), n[2]);
   EXPECT_EQ(box.pop(), nullptr);
-  EXPECT_FALSE(box.finish(0).again);
+  EXPECT_EQ(box.finish(2), 0u);
 }
 
 TEST(BoundedMailbox, DropNewestRefusesWhenFull) {
@@ -163,7 +160,7 @@ TEST(BoundedMailbox, DropNewestRefusesWhenFull) {
   EXPECT_EQ(box.pop(), n[0]);
   EXPECT_EQ(box.pop(), n[1]);
   EXPECT_EQ(box.pop(), nullptr);
-  EXPECT_FALSE(box.finish(0).again);
+  EXPECT_EQ(box.finish(2), 0u);
 }
 
 TEST(BoundedMailbox, DropOldestAcceptsAndLeavesTrimmingToTheConsumer) {
@@ -176,7 +173,7 @@ TEST(BoundedMailbox, DropOldestAcceptsAndLeavesTrimmingToTheConsumer) {
   EXPECT_EQ(box.push(n[3]), admission::accepted);
   EXPECT_EQ(box.depth(), 4u);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(box.pop(), n[i]);
-  EXPECT_FALSE(box.finish(0).again);
+  EXPECT_EQ(box.finish(4), 0u);
 }
 
 TEST(BoundedMailbox, ConsumedButUnfinishedMessagesStillCount) {
@@ -188,52 +185,43 @@ TEST(BoundedMailbox, ConsumedButUnfinishedMessagesStillCount) {
   ASSERT_EQ(box.pop(), n[0]);
   ASSERT_EQ(box.pop(), n[1]);
   EXPECT_EQ(box.push(n[2]), admission::refused);
-  EXPECT_FALSE(box.finish(0).again);
+  EXPECT_EQ(box.finish(2), 0u);
   EXPECT_EQ(box.push(n[2]), admission::accepted_schedule);
   EXPECT_EQ(box.pop(), n[2]);
-  EXPECT_FALSE(box.finish(0).again);
+  EXPECT_EQ(box.finish(1), 0u);
 }
 
-TEST(BoundedMailbox, FinishReportsTheDepthAndWhetherToRunAgain) {
+TEST(BoundedMailbox, FinishReturnsRemainingDepth) {
   nodes n(5);
   mailbox box(opts(16, overflow::mute_sender));
   for (int i = 0; i < 5; ++i) (void)box.push(n[i]);
   ASSERT_EQ(box.pop(), n[0]);
   ASSERT_EQ(box.pop(), n[1]);
-  EXPECT_EQ(box.depth(), 5u) << "taken but not finished still counts";
-  auto left = box.finish(0);
-  EXPECT_TRUE(left.again);
-  EXPECT_EQ(left.depth, 3u);
-  left = box.finish(0);
-  EXPECT_TRUE(left.again) << "finishing nothing keeps the consumer scheduled";
-  EXPECT_EQ(left.depth, 3u);
+  EXPECT_EQ(box.finish(2), 3u);
+  EXPECT_EQ(box.finish(0), 3u) << "finishing nothing reports the depth";
   ASSERT_EQ(box.pop(), n[2]);
-  EXPECT_EQ(box.finish(0).depth, 2u);
+  EXPECT_EQ(box.finish(1), 2u);
   ASSERT_EQ(box.pop(), n[3]);
   ASSERT_EQ(box.pop(), n[4]);
-  left = box.finish(0);
-  EXPECT_FALSE(left.again);
-  EXPECT_EQ(left.depth, 0u);
+  EXPECT_EQ(box.finish(2), 0u);
   EXPECT_EQ(box.depth(), 0u);
 }
 
 TEST(BoundedMailbox, HeldTokenKeepsConsumerScheduled) {
   // A consumer that keeps a token (`hold`) stays "scheduled": the next push
-  // must not ask for a schedule. The token counts in the depth.
+  // must not ask for a schedule. The token counts as one user message.
   nodes n(3);
   mailbox box(opts(8, overflow::mute_sender));
   ASSERT_EQ(box.push(n[0]), admission::accepted_schedule);
   ASSERT_EQ(box.pop(), n[0]);
-  const auto held = box.finish(0, 0, /*hold=*/true);
-  EXPECT_FALSE(held.again) << "a holding consumer waits to be woken";
-  EXPECT_EQ(held.depth, 1u);
+  EXPECT_EQ(box.finish(1, 0, /*hold=*/true), 1u);
   EXPECT_EQ(box.depth(), 1u);
   EXPECT_EQ(box.push(n[1]), admission::accepted);
   ASSERT_EQ(box.pop(), n[1]);
-  EXPECT_FALSE(box.finish(1).again) << "the token is released with the next turn";
+  EXPECT_EQ(box.finish(2), 0u) << "the token is released with the next turn";
   EXPECT_EQ(box.push(n[2]), admission::accepted_schedule);
   ASSERT_EQ(box.pop(), n[2]);
-  EXPECT_FALSE(box.finish(0).again);
+  EXPECT_EQ(box.finish(1), 0u);
 }
 
 TEST(BoundedMailbox, TokenCanBeHeldAfterASystemOnlyTurn) {
@@ -243,55 +231,32 @@ TEST(BoundedMailbox, TokenCanBeHeldAfterASystemOnlyTurn) {
   ASSERT_EQ(box.push_system(n[0]), admission::accepted_schedule);
   ASSERT_EQ(box.pop_system(), n[0]);
   const auto left = box.finish(0, 1, /*hold=*/true);
-  EXPECT_EQ(left.depth, 1u);
-  EXPECT_FALSE(left.system);
+  EXPECT_EQ(mailbox::user_part(left), 1u);
+  EXPECT_FALSE(mailbox::has_system(left));
   EXPECT_EQ(box.push(n[1]), admission::accepted) << "held: no schedule";
   ASSERT_EQ(box.pop(), n[1]);
-  EXPECT_FALSE(box.finish(1).again);
+  EXPECT_EQ(box.finish(2), 0u);
 }
 
-TEST(BoundedMailbox, CloseCountsSystemMessagesAndRefusesLaterPushes) {
+TEST(BoundedMailbox, CloseReturnsDepthAndRefusesLaterPushes) {
   nodes n(6);
   mailbox box(opts(4, overflow::fail));
   (void)box.push(n[0]);
   (void)box.push(n[1]);
   (void)box.push_system(n[2]);
   EXPECT_FALSE(box.is_closed());
-  EXPECT_EQ(box.close(), 1u) << "one system message to drain";
+  const auto word = box.close();
+  EXPECT_EQ(mailbox::user_part(word), 2u);
+  EXPECT_EQ(mailbox::system_part(word), 1u);
+  EXPECT_TRUE(mailbox::has_system(word));
   EXPECT_TRUE(box.is_closed());
   EXPECT_EQ(box.push(n[3]), admission::closed);
   EXPECT_EQ(box.push_system(n[4]), admission::closed);
   // What was queued before the close is still there for the consumer.
   EXPECT_EQ(box.pop_system(), n[2]);
-  bool done = false;
-  EXPECT_EQ(box.pop_closed(done), n[0]);
-  EXPECT_EQ(box.pop_closed(done), n[1]);
-  EXPECT_FALSE(done);
-  EXPECT_EQ(box.pop_closed(done), nullptr);
-  EXPECT_TRUE(done);
-}
-
-TEST(BoundedMailbox, CloseDrainsOnlyWhatCameBefore) {
-  // Messages the consumer already took, an empty queue, the stub in the
-  // middle: pop_closed ends exactly at the tail the close saw.
-  nodes n(5);
-  mailbox box(opts(8, overflow::mute_sender));
-  (void)box.push(n[0]);
-  ASSERT_EQ(box.pop(), n[0]);  // the stub goes behind n[0]
-  (void)box.push(n[1]);
-  (void)box.push(n[2]);
-  ASSERT_EQ(box.close(), 0u);
-  EXPECT_EQ(box.push(n[3]), admission::closed);
-  bool done = false;
-  EXPECT_EQ(box.pop_closed(done), n[1]);
-  EXPECT_EQ(box.pop_closed(done), n[2]);
-  EXPECT_EQ(box.pop_closed(done), nullptr);
-  EXPECT_TRUE(done);
-
-  mailbox empty(opts(8, overflow::mute_sender));
-  ASSERT_EQ(empty.close(), 0u);
-  EXPECT_EQ(empty.pop_closed(done), nullptr);
-  EXPECT_TRUE(done);
+  EXPECT_EQ(box.pop(), n[0]);
+  EXPECT_EQ(box.pop(), n[1]);
+  EXPECT_EQ(box.pop(), nullptr);
 }
 
 TEST(BoundedMailbox, CloseOnFullRefusingMailboxReportsClosed) {
@@ -307,15 +272,14 @@ TEST(BoundedMailbox, ClosedPushesDoNotChangeTheDepth) {
   // depth() is documented as "messages queued plus tokens held"; a push
   // refused with `closed` queues nothing, so the depth must not move.
   nodes n(4);
-  for (overflow p : {overflow::mute_sender, overflow::fail}) {
-    mailbox box(opts(8, p));
-    (void)box.push(n[0]);
-    ASSERT_EQ(box.close(), 0u);
-    EXPECT_EQ(box.push(n[1]), admission::closed);
-    EXPECT_EQ(box.push(n[2]), admission::closed);
-    EXPECT_EQ(box.push_system(n[3]), admission::closed);
-    EXPECT_EQ(box.depth(), 1u) << troupe::to_string(p);
-  }
+  mailbox box(opts(8, overflow::mute_sender));
+  (void)box.push(n[0]);
+  ASSERT_EQ(box.close(), 1u);
+  EXPECT_EQ(box.push(n[1]), admission::closed);
+  EXPECT_EQ(box.push(n[2]), admission::closed);
+  EXPECT_EQ(box.push_system(n[3]), admission::closed);
+  EXPECT_EQ(box.depth(), 1u) << "BUG: mailbox::push/push_system fetch_add the depth before testing the closed bit "
+                                "and never undo it, so every send to a stopped actor inflates its depth";
 }
 
 // ---- chains (a transport queues what one read brought) ----------------------
@@ -336,7 +300,7 @@ TEST(ChainPush, QueuesTheWholeChainInOrderAndSchedulesOnce) {
   EXPECT_EQ(box.push(n[5]), admission::accepted);
   for (int i = 0; i < 6; ++i) EXPECT_EQ(static_cast<node*>(box.pop())->value, i);
   EXPECT_EQ(box.pop(), nullptr);
-  EXPECT_FALSE(box.finish(0).again);
+  EXPECT_EQ(box.finish(6), 0u);
 }
 
 TEST(ChainPush, PastCapacityOfAMuteSenderMailboxIsAcceptedOver) {
@@ -376,14 +340,12 @@ TEST(ChainPush, ClosedMailboxRefusesTheChainAndKeepsItsDepth) {
   nodes n(4);
   mailbox box(opts(8, overflow::mute_sender));
   (void)box.push(n[0]);
-  ASSERT_EQ(box.close(), 0u);
+  ASSERT_EQ(box.close(), 1u);
   link(n, 1, 3);
   EXPECT_EQ(box.push_chain(n[1], n[3], 3), admission::closed);
   EXPECT_EQ(box.depth(), 1u);
-  bool done = false;
-  EXPECT_EQ(box.pop_closed(done), n[0]);
-  EXPECT_EQ(box.pop_closed(done), nullptr);
-  EXPECT_TRUE(done);
+  EXPECT_EQ(box.pop(), n[0]);
+  EXPECT_EQ(box.pop(), nullptr);
 }
 
 TEST(ChainPush, ChainsFromManyThreadsArriveWholeAndInOrder) {
@@ -428,8 +390,7 @@ TEST(ChainPush, ChainsFromManyThreadsArriveWholeAndInOrder) {
     ++next[std::size_t(p)];
     ++got;
   }
-  EXPECT_FALSE(box.finish(0).again);
-  EXPECT_EQ(box.depth(), 0u);
+  EXPECT_EQ(box.depth(), std::uint64_t(producers * chains * len));
 }
 
 // ---- system lane ------------------------------------------------------------
@@ -447,7 +408,7 @@ TEST(BoundedMailbox, SystemLaneIsNeverRefusedByTheBound) {
     EXPECT_EQ(box.pop_system(), nullptr);
     EXPECT_EQ(box.pop(), n[0]);
     EXPECT_EQ(box.pop(), nullptr);
-    EXPECT_FALSE(box.finish(0, 5).again);
+    EXPECT_EQ(box.finish(1, 5), 0u);
   }
 }
 
@@ -462,11 +423,10 @@ TEST(BoundedMailbox, SystemLaneIsServedIndependently) {
   EXPECT_EQ(box.pop_system(), n[0]);
   EXPECT_EQ(box.pop_system(), n[2]);
   EXPECT_EQ(box.pop_system(), nullptr);
-  const auto left = box.finish(0, 1);
-  EXPECT_TRUE(left.system) << "one system message is not accounted for yet";
-  EXPECT_TRUE(left.again);
-  EXPECT_EQ(left.depth, 0u);
-  EXPECT_FALSE(box.finish(0, 1).again);
+  const auto left = box.finish(1, 1);
+  EXPECT_EQ(mailbox::system_part(left), 1u) << "one system message is not accounted for yet";
+  EXPECT_EQ(mailbox::user_part(left), 0u);
+  EXPECT_EQ(box.finish(0, 1), 0u);
 }
 
 TEST(BoundedMailbox, SystemMessagesDoNotCountTowardsTheUserBound) {
@@ -482,7 +442,7 @@ TEST(BoundedMailbox, SystemMessagesDoNotCountTowardsTheUserBound) {
     for (int i = 0; i < 3; ++i) (void)box.pop_system();
     (void)box.pop();
     (void)box.pop();
-    EXPECT_FALSE(box.finish(0, 3).again);
+    EXPECT_EQ(box.finish(2, 3), 0u);
   }
 }
 
@@ -511,21 +471,21 @@ TEST(UnboundedMailbox, NeverRefuses) {
     }
     EXPECT_EQ(box.depth(), n.v.size());
     for (std::size_t i = 0; i < n.v.size(); ++i) ASSERT_EQ(box.pop(), n[i]);
-    EXPECT_FALSE(box.finish(0).again);
+    EXPECT_EQ(box.finish(n.v.size()), 0u);
   }
 }
 
 // ---- concurrency ------------------------------------------------------------
 
-TEST(BoundedMailbox, ConcurrentSendersNeverExceedARefusingBound) {
-  // A refusing policy reserves a place before it queues: with any number of
-  // concurrent senders, exactly `capacity` messages get in.
+TEST(BoundedMailbox, ConcurrentSendersOvershootByLessThanSenderCount) {
+  // Documented: with S concurrent senders a refusing mailbox may exceed its
+  // capacity by at most S - 1.
   constexpr std::size_t senders = 4;
   constexpr std::size_t capacity = 16;
   const std::size_t rounds = troupe::test::scaled(200, 40);
   const std::size_t per_sender = 64;
   for (std::size_t r = 0; r < rounds; ++r) {
-    mailbox box(opts(capacity, r % 2 == 0 ? overflow::fail : overflow::drop_newest));
+    mailbox box(opts(capacity, overflow::fail));
     std::vector<std::vector<node>> n(senders);
     for (auto& v : n) v = std::vector<node>(per_sender);
     std::atomic<std::size_t> accepted{0};
@@ -541,103 +501,13 @@ TEST(BoundedMailbox, ConcurrentSendersNeverExceedARefusingBound) {
     }
     go.store(true, std::memory_order_release);
     for (auto& t : threads) t.join();
-    ASSERT_EQ(accepted.load(), capacity) << "round " << r;
-    ASSERT_EQ(box.depth(), capacity);
+    ASSERT_GE(accepted.load(), capacity);
+    ASSERT_LE(accepted.load(), capacity + senders - 1) << "round " << r;
+    ASSERT_EQ(box.depth(), accepted.load());
     std::size_t popped = 0;
     while (box.pop() != nullptr) ++popped;
-    ASSERT_EQ(popped, capacity);
-    ASSERT_FALSE(box.finish(0).again);
-    ASSERT_EQ(box.depth(), 0u);
-  }
-}
-
-TEST(BoundedMailbox, ConcurrentSendersAreMutedPastCapacity) {
-  // mute_sender counts by position stamps, without a counter: with senders
-  // racing, the pushes reported over capacity are those past it (all but a
-  // few: a sender descheduled between its exchange and its stamp makes the
-  // next ones estimate).
-  constexpr std::size_t senders = 4;
-  constexpr std::size_t capacity = 100;
-  const std::size_t per_sender = troupe::test::scaled(5'000, 1'000);
-  mailbox box(opts(capacity, overflow::mute_sender));
-  std::vector<std::vector<node>> n(senders);
-  for (auto& v : n) v = std::vector<node>(per_sender);
-  std::atomic<std::size_t> over{0}, schedules{0};
-  std::atomic<bool> go{false};
-  std::vector<std::thread> threads;
-  for (std::size_t s = 0; s < senders; ++s) {
-    threads.emplace_back([&, s] {
-      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
-      for (auto& x : n[s]) {
-        const admission a = box.push(&x);
-        if (a == admission::accepted_over) over.fetch_add(1, std::memory_order_relaxed);
-        if (a == admission::accepted_schedule) schedules.fetch_add(1, std::memory_order_relaxed);
-      }
-    });
-  }
-  go.store(true, std::memory_order_release);
-  for (auto& t : threads) t.join();
-  const std::size_t total = senders * per_sender;
-  EXPECT_EQ(schedules.load(), 1u);
-  EXPECT_LE(over.load(), total - capacity);
-  EXPECT_GE(over.load(), (total - capacity) * 9 / 10);
-  std::size_t popped = 0;
-  while (box.pop() != nullptr) ++popped;
-  EXPECT_EQ(popped, total);
-  EXPECT_FALSE(box.finish(0).again);
-  EXPECT_EQ(box.depth(), 0u) << "exact again at rest";
-}
-
-TEST(BoundedMailbox, AClosingMailboxAccountsForEveryMessageExactlyOnce) {
-  // Senders race the close. Each message ends exactly one way: the consumer
-  // took it before the close, drained it after (`pop_closed`), its sender got
-  // it back (`closed`), or another sender's push handed it to its orphan sink.
-  constexpr std::size_t senders = 3;
-  const std::size_t rounds = troupe::test::scaled(300, 50);
-  const std::size_t per_sender = 200;
-  for (std::size_t r = 0; r < rounds; ++r) {
-    mailbox box(opts(64, overflow::mute_sender));
-    std::vector<std::vector<node>> n(senders);
-    for (auto& v : n) v = std::vector<node>(per_sender);
-    std::vector<std::atomic<int>> seen(senders * per_sender);
-    auto mark = [&](mailbox_node* x) {
-      auto* nd = static_cast<node*>(x);
-      seen[std::size_t(nd->value)].fetch_add(1, std::memory_order_relaxed);
-    };
-    for (std::size_t s = 0; s < senders; ++s) {
-      for (std::size_t i = 0; i < per_sender; ++i) n[s][i].value = int(s * per_sender + i);
-    }
-    std::atomic<std::size_t> taken_by_closer{0};
-    std::vector<std::thread> threads;
-    for (std::size_t s = 0; s < senders; ++s) {
-      threads.emplace_back([&, s] {
-        for (auto& x : n[s]) {
-          const admission a = box.push(&x, mark);
-          if (a == admission::closed) mark(&x);  // ours again
-          if (a == admission::closed_taken) taken_by_closer.fetch_add(1, std::memory_order_relaxed);
-        }
-      });
-    }
-    std::size_t before = 0;
-    while (before < r % 50) {  // let some through first, a different number each round
-      if (auto* x = box.pop()) {
-        mark(x);
-        ++before;
-      } else if (box.is_closed()) {
-        break;
-      }
-    }
-    (void)box.close();
-    bool done = false;
-    const auto until = std::chrono::steady_clock::now() + troupe::test::long_wait;
-    while (!done) {
-      ASSERT_LT(std::chrono::steady_clock::now(), until) << "pop_closed never finished";
-      if (auto* x = box.pop_closed(done)) mark(x);
-    }
-    for (auto& t : threads) t.join();
-    for (std::size_t i = 0; i < seen.size(); ++i) {
-      ASSERT_EQ(seen[i].load(), 1) << "message " << i << " in round " << r;
-    }
+    ASSERT_EQ(popped, accepted.load());
+    ASSERT_EQ(box.finish(popped), 0u);
   }
 }
 
@@ -674,7 +544,7 @@ TEST(BoundedMailbox, ConcurrentProducersAndConsumerScheduleExactlyOnce) {
       consumed += k;
       // Still running (depth not yet given back): nobody may have been told to schedule.
       if (schedules.load(std::memory_order_acquire) != turns) scheduled_while_running = true;
-      if (!box.finish(0).again) break;  // idle: the next push schedules again
+      if (box.finish(k) == 0) break;  // idle: the next push schedules again
       std::this_thread::yield();      // a producer is between its two steps
     }
   }

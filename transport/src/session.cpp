@@ -1163,7 +1163,7 @@ bool session::has_pending_output() {
   {
     std::lock_guard lock(mx_);
     for (auto& [id, p] : proxies_) {
-      if (p->box().maybe_queued() && !p->box().is_closed()) return true;
+      if (p->box().depth() != 0 && !p->box().is_closed()) return true;
     }
   }
   std::lock_guard lock(wmx_);

@@ -12,7 +12,7 @@
 
 #include "troupe/actors/detail/message_pool.hpp"
 #include "troupe/actors/send_result.hpp"
-#include "troupe/mailbox/mailbox.hpp"
+#include "troupe/mailbox/mpsc_queue.hpp"
 
 namespace troupe::detail {
 
@@ -68,7 +68,7 @@ struct reply_slot : reply_slot_base {
 };
 
 /// Header of every message: queue link, operations, optional reply slot.
-struct envelope : mailbox_node, pool::pooled {
+struct envelope : mpsc_node, pool::pooled {
   explicit envelope(const message_ops* o) noexcept : ops(o) {}
   const message_ops* ops;
   reply_slot_base* reply = nullptr;

@@ -83,16 +83,14 @@ class inbox {
   std::optional<M> receive(std::chrono::duration<Rep, Period> timeout) {
     const auto deadline = std::chrono::steady_clock::now() + detail::checked_timeout(timeout, "inbox::receive");
     for (;;) {
-      bool idle = false;
-      if (detail::envelope* e = cell_->external_pop(idle)) {
+      if (detail::envelope* e = cell_->external_pop()) {
         auto* me = static_cast<detail::message_envelope<M>*>(e);
         std::optional<M> v(std::move(me->value));
         delete me;
         return v;
       }
-      if (!idle) {
-        if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-        std::this_thread::yield();  // a sender is between its exchange and its link
+      if (cell_->box().depth() != 0) {
+        std::this_thread::yield();  // a sender is between its two steps
         continue;
       }
       if (!cell_->exec.ready.try_acquire_until(deadline)) return std::nullopt;

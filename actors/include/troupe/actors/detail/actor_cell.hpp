@@ -75,7 +75,7 @@ class actor_cell : public resumable {
   /// Offers a user message; the cell owns `e` whatever the outcome.
   /// @threadsafe
   send_result enqueue(envelope* e) noexcept {
-    const admission a = mailbox_.push(e, orphan_sink{this});
+    const admission a = mailbox_.push(e);
     if (a == admission::accepted) [[likely]] return send_result::ok;
     if (a == admission::accepted_schedule) {
       schedule_hot();
@@ -202,8 +202,7 @@ class actor_cell : public resumable {
 
   /// Takes the next user message when an outside thread is the consumer
   /// (inbox); nullptr when none is visible. @note Only the inbox's owner.
-  /// `idle` is true with nullptr when the inbox may wait for a notify.
-  envelope* external_pop(bool& idle) noexcept;
+  envelope* external_pop() noexcept;
   /// Closes a cell consumed by an outside thread; queued messages become
   /// dead letters. @note Only the inbox's owner.
   void external_close() noexcept;
@@ -218,7 +217,7 @@ class actor_cell : public resumable {
   /// The cell is registered and ready: schedules it if messages arrived
   /// meanwhile (from its own constructor, or its start hook). @note Spawner only.
   void release_construction_token() noexcept {
-    if (mailbox_.finish(1).again) schedule();
+    if (mailbox_.finish(1) != 0) schedule();
   }
 
   /// Gives a `spill` mailbox its disk side (the message types it can read
@@ -244,24 +243,16 @@ class actor_cell : public resumable {
   bool instance_alive_ = false;
 
   // For cells with their own turn loop (the remote proxy).
-  /// What the current turn took: user and system messages, and tokens it
-  /// released (a held token, the spill's).
-  struct turn {  // 16 bytes: passed in registers
+  /// Messages taken in the current turn, by lane.
+  struct turn {
     std::uint64_t user = 0;
-    std::uint32_t system = 0;
-    std::uint32_t tokens = 0;
+    std::uint64_t system = 0;
   };
   [[nodiscard]] troupe::mailbox& own_box() noexcept { return mailbox_; }
   /// Ends a turn: mute bookkeeping, waking muted senders, idle or yield.
   result finish_turn(turn t) noexcept;
   /// Closes the mailbox and dead-letters what is queued beyond `t`.
   void close_and_drain(turn t) noexcept;
-  /// Receives the messages of other senders that followed one into the
-  /// mailbox as it closed (see mailbox::push): dead letters.
-  struct orphan_sink {
-    actor_cell* cell;
-    void operator()(mailbox_node* n) const noexcept;
-  };
   void set_stop_reason(exit_reason why) noexcept { stop_reason_ = why; }
   /// See `encodes_on_send`. @note Constructor only.
   void set_encodes_on_send() noexcept { encodes_on_send_ = true; }
@@ -288,7 +279,7 @@ class actor_cell : public resumable {
   result final_stop(turn t) noexcept;
   result suspend(turn t) noexcept;
   void system_undeliverable(envelope* e) noexcept;
-  void trim_oldest(turn& t) noexcept;
+  void trim_oldest(std::uint64_t& consumed) noexcept;
   mute_list& ensure_mute_list(bool& created);
 
   std::atomic<std::uint32_t> refs_{1};
