@@ -250,8 +250,9 @@ void actor_cell::system_undeliverable(envelope* e) noexcept {
 }
 
 bool actor_cell::unpark() noexcept {
-  // Pairs with park(): it stores parked_ then finishes (an RMW on the depth);
-  // we pushed (an RMW on the depth) then load parked_. One of us sees the other.
+  // Pairs with park(): it stores parked_, then reads the depth word; we
+  // pushed (an RMW on the depth word), then load parked_. One of us sees the
+  // other.
   if (!parked_.load(std::memory_order_seq_cst) || !parked_.exchange(false, std::memory_order_acq_rel)) return false;
   schedule();
   return true;
@@ -565,12 +566,17 @@ resumable::result actor_cell::park(turn t, const cell_ptr& wait_on) noexcept {
   // (a system message, the receiver draining) schedules this actor.
   holding_token_ = true;
   cell_ptr keep(this);
+  // Finish first, while this turn still owns the cell: the kept token makes
+  // every sender see a busy consumer, so nothing runs us before parked_ says
+  // so. (The other way round, a system message could unpark us in between,
+  // and the turn it starts release the token before this one kept it: after
+  // a system-only turn the depth word would wrap, closed bit included.)
+  (void)mailbox_.finish(t.user, t.system, /*hold=*/true);
   parked_.store(true, std::memory_order_seq_cst);
   // Another worker may run this actor from here on: touch only atomics.
-  const std::uint64_t left = mailbox_.finish(t.user, t.system, /*hold=*/true);
   bool waiting = true;
   if (wait_on) waiting = wait_on->add_muted(keep);
-  if (!waiting || mailbox::has_system(left)) {
+  if (!waiting || mailbox::has_system(mailbox_.finish(0, 0))) {
     // Nothing to wait for after all, or a system message slipped in before
     // we parked: run again unless somebody else already unparked us.
     if (parked_.exchange(false, std::memory_order_acq_rel)) return result::yield;

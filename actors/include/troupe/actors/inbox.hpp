@@ -90,6 +90,7 @@ class inbox {
         return v;
       }
       if (cell_->box().depth() != 0) {
+        if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
         std::this_thread::yield();  // a sender is between its two steps
         continue;
       }
