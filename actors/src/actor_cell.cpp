@@ -576,7 +576,7 @@ resumable::result actor_cell::park(turn t, const cell_ptr& wait_on) noexcept {
   // Another worker may run this actor from here on: touch only atomics.
   bool waiting = true;
   if (wait_on) waiting = wait_on->add_muted(keep);
-  if (!waiting || mailbox::has_system(mailbox_.finish(0, 0))) {
+  if (!waiting || mailbox_.system_waiting()) {
     // Nothing to wait for after all, or a system message slipped in before
     // we parked: run again unless somebody else already unparked us.
     if (parked_.exchange(false, std::memory_order_acq_rel)) return result::yield;

@@ -158,7 +158,7 @@ proxy::result proxy::resume() {
     waiting_credit_.store(true, std::memory_order_seq_cst);
     // Pairs with post_event: it pushes, then takes the flag; we set the
     // flag, then look for a push. One of us sees the other.
-    if (mailbox::has_system(own_box().finish(0, 0)) && waiting_credit_.exchange(false)) return result::yield;
+    if (own_box().system_waiting() && waiting_credit_.exchange(false)) return result::yield;
     release();  // whoever takes the flag schedules us (with a reference)
     return result::idle;
   }

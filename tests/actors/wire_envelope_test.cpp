@@ -25,7 +25,7 @@ using troupe::remote::credit_step;
 struct counting_account final : credit_account {
   counting_account(std::atomic<std::int64_t>& granted, std::atomic<int>& freed) : granted_(granted), freed_(freed) {}
   ~counting_account() override { freed_.fetch_add(1); }
-  void grant(std::int64_t messages) noexcept override { granted_.fetch_add(messages); }
+  void grant(std::int64_t units) noexcept override { granted_.fetch_add(units); }
   std::atomic<std::int64_t>& granted_;
   std::atomic<int>& freed_;
 };

@@ -135,8 +135,8 @@ class session_account final : public remote::credit_account {
   session_account(std::weak_ptr<session> s, std::uint64_t target) : s_(std::move(s)), target_(target) {}
 
  private:
-  void grant(std::int64_t messages) noexcept override {
-    post_to(s_, [&](std::string& f) { append_credit(f, target_, static_cast<std::uint64_t>(messages)); });
+  void grant(std::int64_t units) noexcept override {
+    post_to(s_, [&](std::string& f) { append_credit(f, target_, static_cast<std::uint64_t>(units)); });
   }
   std::weak_ptr<session> s_;
   std::uint64_t target_;
@@ -777,7 +777,6 @@ void session::queue_inbound(const target& to, remote::wire_envelope* e) noexcept
   e->account = to.account;
   if (chain_.count == 0) {
     chain_.cell = cell;
-    chain_.account = to.account;
     chain_.first = e;
   } else {
     chain_.last->next.store(e, std::memory_order_relaxed);
@@ -789,7 +788,7 @@ void session::queue_inbound(const target& to, remote::wire_envelope* e) noexcept
 void session::flush_inbound() noexcept {
   if (chain_.count == 0) return;
   const inbound_chain c = std::exchange(chain_, inbound_chain{});
-  if (c.account != nullptr) c.account->retain(c.count);
+  if (c.first->account != nullptr) c.first->account->retain(c.count);
   // Never blocks: readers are never-block threads.
   c.cell->enqueue_chain(c.first, c.last, c.count);
 }

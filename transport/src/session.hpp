@@ -265,11 +265,12 @@ class session final : public remote::port, public idle_poller, public std::enabl
   const std::pair<const std::uint64_t, target>* last_exposed_ = nullptr;  // the last hit in exposed_cache_
   // Messages read for one actor, queued together (see queue_inbound); only
   // while `consume` runs, by the reader.
+  // An actor is exposed under one id, so its messages share one account
+  // (first->account): one reference each, taken at flush.
   struct inbound_chain {
     detail::actor_cell* cell = nullptr;
-    remote::credit_account* account = nullptr;  // one reference per message, taken at flush
-    detail::envelope* first = nullptr;
-    detail::envelope* last = nullptr;
+    remote::wire_envelope* first = nullptr;
+    remote::wire_envelope* last = nullptr;
     std::uint32_t count = 0;
   };
   inbound_chain chain_;

@@ -109,6 +109,9 @@ class mailbox {
   /// @note Consumer only, before anyone else can see the mailbox.
   void hold_token() noexcept { depth_.fetch_add(1, std::memory_order_relaxed); }
 
+  /// True when system messages wait. @threadsafe (a snapshot)
+  [[nodiscard]] bool system_waiting() const noexcept { return has_system(depth_.load(std::memory_order_seq_cst)); }
+
   /// True when a value returned by `finish` or `close` counts system messages.
   [[nodiscard]] static constexpr bool has_system(std::uint64_t word) noexcept { return (word & ~closed_bit) >= system_unit; }
   /// User messages (and held tokens) in a value returned by `finish` or `close`.

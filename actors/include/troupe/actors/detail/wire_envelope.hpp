@@ -62,8 +62,8 @@ class credit_account {
 
  protected:
   virtual ~credit_account() = default;
-  /// Sends `messages` more credit to the sender. @threadsafe
-  virtual void grant(std::int64_t messages) noexcept = 0;
+  /// Sends `units` more credit to the sender. @threadsafe
+  virtual void grant(std::int64_t units) noexcept = 0;
 
  private:
   static constexpr std::uint64_t refs_mask = 0xFFFF'FFFF;  // low half: references; high half: handled since the last grant
