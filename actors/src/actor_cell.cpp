@@ -547,14 +547,19 @@ resumable::result actor_cell::finish_turn(turn t) noexcept {
   if (actor_cell* target = std::exchange(muted_on_, nullptr)) {
     return park(t, cell_ptr::adopt(target));  // adopts the reference mute_on took
   }
+  // Unstashed messages are no longer counted in the depth word: while any
+  // are left (the quantum ran out among them), keep a token so this actor
+  // runs again instead of going idle.
+  const bool unstashed_left = extras_ != nullptr && !extras_->unstashed.empty();
+  holding_token_ = unstashed_left;
   mute_list* ml = mute_list_.load(std::memory_order_acquire);
   if (ml == nullptr) {
     // Once finish() reports 0 another worker may run (or stop) this actor:
     // nothing below may touch *this.
-    return mailbox_.finish(t.user, t.system) != 0 ? result::yield : result::idle;
+    return mailbox_.finish(t.user, t.system, unstashed_left) != 0 ? result::yield : result::idle;
   }
   cell_ptr keep(this);
-  const std::uint64_t left = mailbox_.finish(t.user, t.system);
+  const std::uint64_t left = mailbox_.finish(t.user, t.system, unstashed_left);
   if (mailbox::user_part(left) <= mailbox_.low_water() && ml->waiting.load(std::memory_order_seq_cst) != 0) {
     wake_muted();
   }

@@ -43,6 +43,22 @@ TEST(Stash, StashedMessagesComeBackInOrderBeforeTheMailbox) {
   }
 }
 
+TEST(Stash, MoreStashedThanOneQuantumAllComeBackWithNoFurtherMessage) {
+  // Unstashed messages are not in the depth word: an actor whose quantum
+  // runs out among them must run again, though nothing else arrives.
+  troupe::actor_system sys({.threads = 2, .quantum = 8});
+  events in(sys);
+  auto v = sys.spawn<valve>(in.ref());
+  constexpr int n = 100;  // over twelve quanta
+  for (int i = 0; i < n; ++i) v.tell(item{i});
+  v.tell(open_cmd{});
+  for (int i = 0; i < n; ++i) {
+    const event e = next(in);
+    ASSERT_EQ(e.kind, "item");
+    ASSERT_EQ(e.detail, std::to_string(i));
+  }
+}
+
 TEST(Stash, BecomeAndUnbecomeSwitchBehaviour) {
   troupe::actor_system sys;
   events in(sys);
@@ -76,6 +92,36 @@ TEST(Stash, OverflowFailsTheActorAndIsCounted) {
   // The four stashed messages became dead letters.
   EXPECT_TRUE(troupe::test::wait_until(
       [&] { return sys.stats().dead(troupe::drop_reason::receiver_stopped) >= 4; }, troupe::test::long_wait));
+}
+
+struct query {};
+
+/// Answers queries later (a promise), and stashes them until it is ready.
+struct late_oracle : troupe::actor<late_oracle> {
+  troupe::promise<int> on(query) {
+    if (!ready_) {
+      stash();
+      return {};
+    }
+    auto p = troupe::make_promise<int>();
+    p.deliver(42);
+    return p;
+  }
+  void on(open_cmd) {
+    ready_ = true;
+    unstash_all();
+  }
+  bool ready_ = false;
+};
+
+TEST(Stash, AStashedAskToAPromiseHandlerIsAnsweredOnItsReplay) {
+  troupe::actor_system sys;
+  auto o = sys.spawn<late_oracle>();
+  auto answer = o.ask(query{}, 10s);
+  o.tell(open_cmd{});
+  const auto r = answer.get();
+  ASSERT_TRUE(r.ok()) << r.message();
+  EXPECT_EQ(*r, 42);
 }
 
 } // namespace

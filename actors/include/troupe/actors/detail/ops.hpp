@@ -146,11 +146,15 @@ struct user_ops {
         discard(e, ask_error::exception, "handler threw");
         throw;
       }
-      if (reply_slot_base* left = std::exchange(pending, nullptr)) {
-        left->fail(ask_error::exception, "handler returned a promise it did not take with make_promise()");
-        delete left;
-      }
+      // A slot the handler did not take goes back on its message: a stash
+      // keeps it for the replay, where make_promise() can take it.
+      if (reply_slot_base* left = std::exchange(pending, nullptr)) e->reply = left;
       if (stashed(self, e)) return;
+      if (e->reply != nullptr) {
+        e->reply->fail(ask_error::exception, "handler returned a promise it did not take with make_promise()");
+        delete e->reply;
+        e->reply = nullptr;
+      }
     } else if constexpr (std::is_void_v<R>) {
       guarded(e, [&] { a.on(std::move(value)); });
       if (stashed(self, e)) return;
