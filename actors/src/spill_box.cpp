@@ -196,6 +196,7 @@ void spill_box::wait_until_drained() {
 std::uint64_t spill_box::shut_down() noexcept {
   std::deque<envelope*> held;
   std::uint64_t token = 0;
+  std::uint64_t dropped_on_disk = 0;
   {
     std::lock_guard lock(mx_);
     closed_ = true;
@@ -223,12 +224,14 @@ std::uint64_t spill_box::shut_down() noexcept {
         n_.discarded += dropped;
         logger().warn("troupe: spill {}: the actor stopped with {} messages undelivered on disk (dropped: durable is off)",
                       opts_.dir, dropped);
+        dropped_on_disk = dropped;
       }
     } else if (!store_->empty()) {
       logger().info("troupe: spill {}: {} messages stay on disk for the next spawn", opts_.dir, store_->size());
     }
   }
   drained_cv_.notify_all();
+  cell_.system().count_drops(drop_reason::receiver_stopped, dropped_on_disk, "spilled message");
   for (envelope* e : held) {
     cell_.system().count_drop(drop_reason::receiver_stopped, *e->ops->type);
     discard(e, ask_error::actor_stopped, "receiver stopped");

@@ -45,7 +45,8 @@ std::int64_t now_ns() noexcept {
 system_core::system_core(system_config cfg)
     : cfg_((cfg.validate(), std::move(cfg))),
       quantum_(cfg_.quantum),
-      pool_(pool_options{.threads = cfg_.threads, .spin_rounds = cfg_.spin_rounds, .name = "troupe"}) {
+      pool_(pool_options{.threads = cfg_.threads, .spin_rounds = cfg_.spin_rounds, .name = "troupe"}),
+      timers_([this](const char* what) { log().error("a timer's callback threw (its message is lost): {}", what); }) {
   log();  // create the logger before any worker may need it
   if (cfg_.metrics_log_interval.count() > 0) arm_metrics_log();
 }
@@ -145,14 +146,27 @@ bool system_core::gate_open(log_gate& g, std::uint64_t& suppressed) noexcept {
 }
 
 void system_core::count_drop(drop_reason r, const std::type_info& type) noexcept {
+  note_drops(r, 1, [&] { return demangle(type); });
+}
+
+void system_core::count_drops(drop_reason r, std::uint64_t n, std::string_view what) noexcept {
+  if (n != 0) note_drops(r, n, [&] { return std::string(what); });
+}
+
+template <class Describe>
+void system_core::note_drops(drop_reason r, std::uint64_t n, const Describe& describe) noexcept {
   const auto i = static_cast<std::size_t>(r);
-  const std::uint64_t total = dead_[i].fetch_add(1, std::memory_order_relaxed) + 1;
+  const std::uint64_t total = dead_[i].fetch_add(n, std::memory_order_relaxed) + n;
   // Observers: a dead letter caused while telling them of one is only counted.
   thread_local bool publishing = false;
   if (!publishing && dead_letters_.size() != 0) {
     publishing = true;
+    // A dead letter is often counted where nothing may wait (a worker
+    // draining a stopped actor's mailbox): a full subscriber takes it over
+    // its bound rather than block the thread.
+    never_block_scope never_block;
     try {
-      dead_letters_.publish(dead_letter{r, demangle(type)});
+      dead_letters_.publish(dead_letter{r, describe(), n});
     } catch (...) {
     }
     publishing = false;
@@ -160,7 +174,8 @@ void system_core::count_drop(drop_reason r, const std::type_info& type) noexcept
   std::uint64_t suppressed = 0;
   if (!gate_open(drop_gates_[i], suppressed)) return;
   try {
-    log().warn("dead letter ({}): {} [{} of this cause so far{}]", to_string(r), demangle(type), total,
+    log().warn("dead letter ({}): {}{} [{} of this cause so far{}]", to_string(r), n == 1 ? "" : fmt::format("{} x ", n),
+               describe(), total,
                suppressed != 0 ? fmt::format(", {} not logged since the last report", suppressed) : std::string());
   } catch (...) {
   }

@@ -46,5 +46,45 @@ TEST(DeadLetter, SubscribersSeeEveryCause) {
   EXPECT_EQ(next(in).kind, "mailbox_full");
 }
 
+/// Counts the dead letters it is told of.
+struct dead_counter : troupe::actor<dead_counter> {
+  explicit dead_counter(std::atomic<int>* n) : n_(n) {}
+  void on(troupe::dead_letter) { n_->fetch_add(1, std::memory_order_relaxed); }
+  std::atomic<int>* n_;
+};
+
+/// Tells the test it has started on a note, then waits at a gate.
+struct blocker : troupe::actor<blocker> {
+  blocker(troupe::test::gate* entered, troupe::test::gate* hold) : entered_(entered), hold_(hold) {}
+  void on(note) {
+    entered_->open();
+    EXPECT_TRUE(hold_->wait_for(troupe::test::long_wait));
+  }
+  troupe::test::gate* entered_;
+  troupe::test::gate* hold_;
+};
+
+TEST(DeadLetter, AFullSubscriberNeverBlocksTheWorkerDrainingAStoppedActor) {
+  // One worker. If telling a subscriber of a dead letter waited for room
+  // in its mailbox, the worker draining the stopped actor would wait for
+  // itself, and the system would never stop.
+  troupe::actor_system sys({.threads = 1});
+  std::atomic<int> seen{0};
+  auto c = sys.spawn_with<dead_counter>({.mailbox = {.capacity = 4}}, &seen);  // mute_sender
+  sys.dead_letters().subscribe(c);
+  troupe::test::gate entered, hold;
+  troupe::test::gate_opener release(hold);
+  auto b = sys.spawn<blocker>(&entered, &hold);
+  b.tell(note{0});
+  ASSERT_TRUE(entered.wait_for(troupe::test::long_wait));  // the only worker is in b's handler
+  constexpr int backlog = 100;
+  for (int i = 1; i <= backlog; ++i) ASSERT_EQ(b.tell(note{i}), troupe::send_result::ok);
+  b.stop();
+  hold.open();  // b's turn ends, serves its stop and dead-letters the backlog
+  EXPECT_TRUE(troupe::test::wait_until([&] { return seen.load() == backlog; }, troupe::test::long_wait))
+      << seen.load() << " of " << backlog << " dead letters seen";
+  EXPECT_EQ(sys.stats().dead(troupe::drop_reason::receiver_stopped), static_cast<std::uint64_t>(backlog));
+}
+
 } // namespace
 } // namespace toolkit

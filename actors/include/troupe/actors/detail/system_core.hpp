@@ -25,6 +25,9 @@ namespace troupe {
 struct dead_letter {
   drop_reason reason;
   std::string message_type;  ///< demangled C++ type of the message
+  /// Messages this notice stands for: more than one only for a bulk drop
+  /// (a non-durable spill's messages on disk when its actor stops).
+  std::uint64_t count = 1;
 };
 } // namespace troupe
 
@@ -68,6 +71,9 @@ class system_core {
   /// Counts and logs (rate-limited, per cause) a message that was not delivered.
   /// @threadsafe
   void count_drop(drop_reason r, const std::type_info& type) noexcept;
+  /// Counts `n` dropped messages known only by a description (`what`), in
+  /// one log line and one notice to subscribers. @threadsafe
+  void count_drops(drop_reason r, std::uint64_t n, std::string_view what) noexcept;
 
   /// Logs an exception that escaped an actor (rate-limited). @threadsafe
   void log_failure(const actor_cell& c, const char* what) noexcept;
@@ -92,6 +98,8 @@ class system_core {
   };
   static constexpr std::size_t shard_count = 16;
   bool gate_open(log_gate& g, std::uint64_t& suppressed) noexcept;
+  template <class Describe>
+  void note_drops(drop_reason r, std::uint64_t n, const Describe& describe) noexcept;
   void stop_all_once();
 
   system_config cfg_;
