@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace troupe {
@@ -23,7 +24,7 @@ void timer_handle::cancel() const noexcept {
 
 bool timer_handle::active() const noexcept { return state_ && state_->active.load(std::memory_order_acquire); }
 
-timer_service::timer_service() {
+timer_service::timer_service(failure_handler on_failure) : on_failure_(std::move(on_failure)) {
   thread_ = std::thread([this] { run(); });
   pthread_setname_np(thread_.native_handle(), "troupe/timer");
 }
@@ -68,11 +69,12 @@ timer_handle timer_service::schedule_at(clock::time_point at, std::function<void
 
 timer_handle timer_service::schedule_after(clock::duration delay, std::function<void()> fn) {
   if (delay < clock::duration::zero()) throw std::invalid_argument("timer_service: delay must not be negative");
-  return add(clock::now() + delay, clock::duration::zero(), std::move(fn));
+  return add(clock::now() + std::min(delay, longest), clock::duration::zero(), std::move(fn));
 }
 
 timer_handle timer_service::schedule_periodic(clock::duration period, std::function<void()> fn) {
   if (period <= clock::duration::zero()) throw std::invalid_argument("timer_service: period must be positive");
+  period = std::min(period, longest);
   return add(clock::now() + period, period, std::move(fn));
 }
 
@@ -123,8 +125,29 @@ void timer_service::run() {
       e.state->active.store(false, std::memory_order_release);  // fired: cancel() is a no-op now
     }
     lock.unlock();
-    e.state->fn();
+    fire(e.state->fn);
     lock.lock();
+  }
+}
+
+void timer_service::fire(const std::function<void()>& fn) noexcept {
+  // One timer's failure (a message copy that throws, bad_alloc) must not
+  // end the thread every other timer depends on.
+  try {
+    fn();
+  } catch (const std::exception& ex) {
+    failed(ex.what());
+  } catch (...) {
+    failed("unknown exception");
+  }
+}
+
+void timer_service::failed(const char* what) noexcept {
+  failures_.fetch_add(1, std::memory_order_relaxed);
+  if (!on_failure_) return;
+  try {
+    on_failure_(what);
+  } catch (...) {
   }
 }
 

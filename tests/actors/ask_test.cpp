@@ -110,6 +110,20 @@ TEST(AskFromOutside, TimesOutWhenTheActorDoesNotAnswerInTime) {
   EXPECT_TRUE(again.ok());
 }
 
+TEST(AskFromOutside, TheLongestTimeoutWaitsForTheAnswer) {
+  // duration::max() means "wait for it", not an overflowed deadline in the past.
+  gate release, entered;
+  actor_system sys(system_config{.threads = 2});
+  auto r = sys.spawn_with<recorder>({.dedicated_thread = true}, &release, &entered);
+  gate_opener opener(release);
+  ASSERT_TRUE(troupe::test::hold_actor(r, entered));
+  auto f = r.ask(troupe::test::where{}, std::chrono::nanoseconds::max());
+  EXPECT_FALSE(f.ready());
+  release.open();
+  const auto res = f.get();
+  EXPECT_TRUE(res.ok()) << troupe::to_string(res.error());
+}
+
 TEST(AskFromOutside, NegativeTimeoutThrows) {
   actor_system sys(system_config{.threads = 1});
   auto d = sys.spawn<doubler>();
@@ -190,6 +204,9 @@ struct asker : actor<asker> {
     std::chrono::milliseconds timeout;
   };
   struct ask_negative {};
+  struct ask_forever {
+    int x;
+  };
   struct get_state {};
 
   void on(ask_double m) {
@@ -214,6 +231,9 @@ struct asker : actor<asker> {
     } catch (const std::invalid_argument&) {
       out_.tell(std::string("threw"));
     }
+  }
+  void on(ask_forever m) {
+    ask(d_, m.x, std::chrono::hours::max(), [this](result<int> r) { out_.tell(describe(r)); });
   }
   int on(get_state) { return continuations; }
 
@@ -255,6 +275,15 @@ TEST(AskFromActor, StoppedTargetReachesTheContinuation) {
   EXPECT_EQ(out.receive(long_wait), "actor_stopped");
   a.tell(asker::ask_slow{long_wait});  // empty target handle
   EXPECT_EQ(out.receive(long_wait), "slow actor_stopped");
+}
+
+TEST(AskFromActor, TheLongestTimeoutIsAccepted) {
+  actor_system sys(system_config{.threads = 2});
+  text_inbox out(sys);
+  auto d = sys.spawn<doubler>();
+  auto a = sys.spawn<asker>(d, actor_ref<recorder>{}, out.ref());
+  a.tell(asker::ask_forever{4});
+  EXPECT_EQ(out.receive(long_wait), "8");
 }
 
 TEST(AskFromActor, NegativeTimeoutThrows) {

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -185,6 +186,26 @@ TEST(TimerService, IdleTimerThreadBurnsNoCpu) {
   std::this_thread::sleep_for(100ms);
   const auto burnt = troupe::test::cpu_burnt_while_sleeping(500ms);
   EXPECT_LT(burnt, troupe::test::idle_cpu_budget);
+}
+
+TEST(TimerService, ACallbackThatThrowsIsCountedAndTheThreadGoesOn) {
+  std::atomic<int> reported{0};
+  troupe::timer_service ts([&](const char* what) {
+    if (std::string(what) == "boom") reported.fetch_add(1);
+  });
+  ts.schedule_after(0ms, [] { throw std::runtime_error("boom"); });
+  ASSERT_TRUE(barrier(ts, 5ms));  // a later timer still fires
+  EXPECT_EQ(ts.failures(), 1u);
+  EXPECT_EQ(reported.load(), 1);
+}
+
+TEST(TimerService, TheLongestDelaysNeverFireInsteadOfOverflowing) {
+  troupe::timer_service ts;
+  std::atomic<int> fired{0};
+  ts.schedule_after(clock_type::duration::max(), [&] { fired.fetch_add(1); });
+  ts.schedule_periodic(clock_type::duration::max(), [&] { fired.fetch_add(1); });
+  ASSERT_TRUE(barrier(ts, 20ms));  // deadline order: an overflowed deadline would have fired first
+  EXPECT_EQ(fired.load(), 0);
 }
 
 } // namespace

@@ -63,7 +63,7 @@ class actor {
   timer_handle send_periodic(const actor_ref<B>& to, std::chrono::duration<Rep, Period> period, M msg) {
     static_assert(std::is_copy_constructible_v<M>, "troupe: send_periodic sends copies: the message must be copyable");
     auto h = cell_->system().timers().schedule_periodic(
-        std::chrono::duration_cast<std::chrono::steady_clock::duration>(period), [to, msg] {
+        detail::checked_timeout(period, "send_periodic"), [to, msg] {
           detail::never_block_scope nb;
           to.tell(M(msg));
         });

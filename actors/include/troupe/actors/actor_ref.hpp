@@ -21,11 +21,20 @@ namespace troupe {
 class shared_bytes;  // sent as it is, never encoded by `tell` (see below)
 
 namespace detail {
+/// Longest timeout: longer ones (`duration::max()` for "wait forever") are
+/// cut to this, so that `now() + timeout` cannot overflow.
+inline constexpr std::chrono::steady_clock::duration longest_timeout = std::chrono::hours(24 * 365 * 100);
+
+/// `d` in steady_clock units, at most `longest_timeout`.
+/// @throws std::invalid_argument if `d` is negative.
 template <class Rep, class Period>
 std::chrono::steady_clock::duration checked_timeout(std::chrono::duration<Rep, Period> d, const char* who) {
   if (d < std::chrono::duration<Rep, Period>::zero()) {
     throw std::invalid_argument(std::string(who) + ": timeout must not be negative");
   }
+  // Compared in floating point: casting `d` (or the limit) to the other's
+  // units could overflow either way.
+  if (std::chrono::duration<double>(d) >= std::chrono::duration<double>(longest_timeout)) return longest_timeout;
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
 }
 } // namespace detail

@@ -5,8 +5,9 @@
 /// (they typically enqueue a message). The thread sleeps until the next
 /// deadline, so an idle timer service uses no CPU.
 
-#include <chrono>
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -43,8 +44,13 @@ class timer_service {
  public:
   using clock = std::chrono::steady_clock;
 
-  /// Starts the timer thread.
-  timer_service();
+  /// Told (on the timer thread) what a callback threw; the timer thread
+  /// goes on with the next timer.
+  using failure_handler = std::function<void(const char* what)>;
+
+  /// Starts the timer thread. A callback that throws is counted
+  /// (`failures()`) and reported to `on_failure`, if given.
+  explicit timer_service(failure_handler on_failure = {});
   /// Stops and joins the timer thread; pending timers never fire.
   ~timer_service();
   timer_service(const timer_service&) = delete;
@@ -53,12 +59,20 @@ class timer_service {
   /// Runs `fn` once at `at`. @threadsafe
   timer_handle schedule_at(clock::time_point at, std::function<void()> fn);
 
-  /// Runs `fn` after `delay`. @throws std::invalid_argument for a negative delay. @threadsafe
+  /// Longest delay or period: longer ones (`duration::max()` for "never")
+  /// are cut to this, which no clock arithmetic can overflow.
+  static constexpr clock::duration longest = std::chrono::hours(24 * 365 * 100);
+
+  /// Runs `fn` after `delay` (at most `longest`).
+  /// @throws std::invalid_argument for a negative delay. @threadsafe
   timer_handle schedule_after(clock::duration delay, std::function<void()> fn);
 
-  /// Runs `fn` every `period`, first after `period`.
+  /// Runs `fn` every `period` (at most `longest`), first after `period`.
   /// @throws std::invalid_argument unless period > 0. @threadsafe
   timer_handle schedule_periodic(clock::duration period, std::function<void()> fn);
+
+  /// Callbacks that threw so far. @threadsafe
+  [[nodiscard]] std::uint64_t failures() const noexcept { return failures_.load(std::memory_order_relaxed); }
 
   /// Stops the thread; pending timers are dropped. Idempotent.
   void stop();
@@ -70,6 +84,8 @@ class timer_service {
     bool operator>(const entry& o) const noexcept { return at > o.at; }
   };
   void run();
+  void fire(const std::function<void()>& fn) noexcept;
+  void failed(const char* what) noexcept;
   void purge_if_worth_it();
   timer_handle add(clock::time_point at, clock::duration period, std::function<void()> fn);
 
@@ -78,6 +94,8 @@ class timer_service {
   std::priority_queue<entry, std::vector<entry>, std::greater<>> heap_;
   bool stopping_ = false;
   std::shared_ptr<std::atomic<std::size_t>> cancelled_ = std::make_shared<std::atomic<std::size_t>>(0);
+  failure_handler on_failure_;
+  std::atomic<std::uint64_t> failures_{0};
   std::thread thread_;
 };
 
