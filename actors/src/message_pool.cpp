@@ -1,6 +1,7 @@
 #include "troupe/actors/detail/message_pool.hpp"
 
 #include <array>
+#include <utility>
 #include <mutex>
 #include <new>
 #include <vector>
@@ -95,10 +96,15 @@ struct cache {
   std::array<magazine*, class_count> loaded{};
   std::array<magazine*, class_count> previous{};
   ~cache() {
+    // The thread may still send after this (a static actor_system's
+    // shutdown runs after main's thread_locals are gone): forget the
+    // magazines handed back, so that a later allocation takes its own from
+    // the depot (left to the exiting thread) instead of sharing one that
+    // another thread may take.
     depot& d = the_depot();
     for (std::size_t c = 0; c < class_count; ++c) {
-      if (loaded[c] != nullptr) d.put(loaded[c], c);
-      if (previous[c] != nullptr) d.put(previous[c], c);
+      if (magazine* m = std::exchange(loaded[c], nullptr)) d.put(m, c);
+      if (magazine* m = std::exchange(previous[c], nullptr)) d.put(m, c);
     }
   }
 };

@@ -30,8 +30,11 @@ std::error_code registry::bind(std::string_view name, const any_ref& ref, bool o
   if (!ref) return errc::actor_stopped;
   any_ref old;  // released after the lock: may free a cell
   std::lock_guard lock(mx_);
-  // Checked under the lock: a stopping actor closes its mailbox before it
-  // calls forget(), so it either sees this entry or we see it closed.
+  // A stopping actor closes its mailbox, then reads named() to decide
+  // whether to call forget(). We mark it named, then read closed (all
+  // seq_cst): either we see it closed, or it sees the mark and its forget()
+  // waits for this lock and removes the entry we add.
+  ref.cell()->set_named();
   if (ref.cell()->box().is_closed()) return errc::actor_stopped;
   auto it = by_name_.find(name);
   if (it != by_name_.end()) {
@@ -42,7 +45,6 @@ std::error_code registry::bind(std::string_view name, const any_ref& ref, bool o
     by_name_.emplace(std::string(name), ref);
   }
   by_cell_.emplace(ref.cell(), std::string(name));
-  ref.cell()->set_named();
   return {};
 }
 

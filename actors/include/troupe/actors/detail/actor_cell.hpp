@@ -208,8 +208,8 @@ class actor_cell : public resumable {
   void external_close() noexcept;
 
   /// The registry bound a name to this actor. @threadsafe
-  void set_named() noexcept { named_.store(true, std::memory_order_release); }
-  [[nodiscard]] bool named() const noexcept { return named_.load(std::memory_order_acquire); }
+  void set_named() noexcept { named_.store(true, std::memory_order_seq_cst); }  // see registry::bind
+  [[nodiscard]] bool named() const noexcept { return named_.load(std::memory_order_seq_cst); }
 
   /// Until released, nothing schedules this cell (it is being built).
   /// @note Only by the spawning thread, before the cell is shared.
