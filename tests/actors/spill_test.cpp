@@ -158,6 +158,24 @@ TEST(SpillMailbox, EveryMessageArrivesInOrderThroughTheDiskAndTheFilesGo) {
   EXPECT_EQ(segment_files(d.path() / "c"), 0u);
 }
 
+TEST(SpillMailbox, WithoutDurabilityEveryMessageLeftAtStopIsADeadLetter) {
+  temp_dir d;
+  troupe::actor_system sys(troupe::system_config{.threads = 2});
+  std::binary_semaphore open(0);
+  auto c = sys.spawn_with<consumer>(spilling(d.path() / "c"));  // durable is off
+  c.tell(gate{&open});
+  const std::int64_t n = 1000;
+  for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(c.tell(item{i}), troupe::send_result::ok) << i;
+  ASSERT_GT(c.metrics().spill.on_disk, 0u);
+  c.stop();
+  open.release();  // the gate's handler returns, the stop is served next
+  // In memory, read back or still on disk: each one is counted.
+  EXPECT_TRUE(troupe::test::wait_until(
+      [&] { return sys.stats().dead(troupe::drop_reason::receiver_stopped) == static_cast<std::uint64_t>(n); },
+      troupe::test::long_wait))
+      << sys.stats().dead(troupe::drop_reason::receiver_stopped) << " of " << n;
+}
+
 TEST(SpillMailbox, AFullDiskWithFailRefusesTheRestAndCountsIt) {
   temp_dir d;
   troupe::actor_system sys(troupe::system_config{.threads = 2});
