@@ -647,6 +647,23 @@ resumable::result actor_cell::suspend(turn t) noexcept {
   return park(t, {});  // the supervisor answers with restart or terminate
 }
 
+void actor_cell::abandon() noexcept {
+  stop_reason_ = exit_reason::killed;
+  end_incarnation();
+  turn t;
+  t.user = 1;  // the construction token
+  close_and_drain(t);
+  tell_watchers();
+}
+
+void actor_cell::tell_watchers() noexcept {
+  if (extras_ == nullptr) return;
+  std::vector<watcher> watchers = std::move(extras_->watchers);
+  extras_->watchers.clear();
+  for (const watcher& w : watchers) send_down(*this, monitor_request{w.who, w.id, w.down_ops});
+  extras_->monitoring.clear();
+}
+
 resumable::result actor_cell::final_stop(turn t) noexcept {
   if (extras_ != nullptr) {
     for (envelope* e : extras_->unstashed) {
@@ -658,13 +675,8 @@ resumable::result actor_cell::final_stop(turn t) noexcept {
   }
   if (spill_ != nullptr) t.user += spill_->shut_down();
   close_and_drain(t);
-  if (extras_ != nullptr) {
-    std::vector<watcher> watchers = std::move(extras_->watchers);
-    extras_->watchers.clear();
-    for (const watcher& w : watchers) send_down(*this, monitor_request{w.who, w.id, w.down_ops});
-    extras_->monitoring.clear();
-    extras_->supervisor = cell_ptr();
-  }
+  tell_watchers();
+  if (extras_ != nullptr) extras_->supervisor = cell_ptr();
   if (executor_ != nullptr) executor_->finish();
   sys_->detach(this);  // may free *this
   return result::idle;

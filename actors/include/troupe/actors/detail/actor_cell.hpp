@@ -219,6 +219,14 @@ class actor_cell : public resumable {
   void release_construction_token() noexcept {
     if (mailbox_.finish(1) != 0) schedule();
   }
+  /// A spawn failed before attach (the constructor, or what follows it,
+  /// threw): cancels the timers and asks the constructor started, tells
+  /// linked actors (reason killed: on_start never ran, so on_stop does not
+  /// either), destroys the object if it was built, closes the mailbox and
+  /// dead-letters what was sent to it. References handed out stay valid;
+  /// sends through them are dead letters. @note Spawner only, holding the
+  /// construction token.
+  void abandon() noexcept;
 
   /// Gives a `spill` mailbox its disk side (the message types it can read
   /// back). @note Spawner only, before the cell runs. @throws like spill_box.
@@ -277,6 +285,8 @@ class actor_cell : public resumable {
   result end_of_life(turn t) noexcept;
   void end_incarnation() noexcept;
   result final_stop(turn t) noexcept;
+  /// Sends `down` to every watcher and forgets what this actor monitors.
+  void tell_watchers() noexcept;
   result suspend(turn t) noexcept;
   void system_undeliverable(envelope* e) noexcept;
   void trim_oldest(std::uint64_t& consumed) noexcept;

@@ -26,9 +26,10 @@ namespace troupe::detail {
 template <class A, class Prepare, class... Args>
 actor_ref<A> spawn_prepared(system_core& core, const spawn_options& opts, Prepare&& prepare, Args&&... args) {
   static_assert(std::is_base_of_v<actor<A>, A>, "troupe: an actor type A must derive from troupe::actor<A>");
-  auto* cell = new typed_cell<A>(&core, opts.mailbox, std::forward<Args>(args)...);
+  auto* cell = new typed_cell<A>(&core, opts.mailbox);
   auto ref = actor_ref<A>::from_cell(cell);  // frees the cell if anything below throws
   try {
+    cell->construct(std::forward<Args>(args)...);
     if (opts.mailbox.policy == overflow::spill) {
       if constexpr (remote::exposable<A>) {
         cell->attach_spill(opts.mailbox.spill, remote::accepted_types<A>());
@@ -40,6 +41,7 @@ actor_ref<A> spawn_prepared(system_core& core, const spawn_options& opts, Prepar
     }
     prepare(*cell);
   } catch (...) {
+    cell->abandon();   // ends what the constructor started: timers, asks, links
     cell->release();  // the reference attach would have taken over
     throw;
   }

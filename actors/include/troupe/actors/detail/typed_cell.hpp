@@ -23,10 +23,11 @@ concept has_on_stop = requires(A& a) { a.on_stop(); };
 template <class A>
 class typed_cell final : public actor_cell, public pool::pooled {
  public:
-  template <class... Args>
-  typed_cell(system_core* sys, const mailbox_options& opts, Args&&... args) : actor_cell(sys, opts) {
+  /// A cell with no actor object yet: `construct` builds it once a
+  /// reference owns the cell (the actor's constructor may hand out
+  /// references to it, which must keep the memory alive if it then throws).
+  typed_cell(system_core* sys, const mailbox_options& opts) : actor_cell(sys, opts) {
     hold_construction_token();  // messages sent from the constructor wait for attach()
-    construct(std::forward<Args>(args)...);
   }
 
   /// Builds the actor object in place (first spawn, or a restart).
