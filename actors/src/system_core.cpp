@@ -77,33 +77,39 @@ system_core::~system_core() {
 }
 
 void system_core::attach(actor_cell* c, bool dedicated, bool has_start) {
-  if (shutting_down_.load(std::memory_order_acquire)) {
-    c->release();
-    throw std::logic_error("actor_system: spawn after shutdown began");
-  }
-  // Everything that can throw comes before the cell is registered, so a
-  // failure leaves nothing half-attached.
-  if (dedicated) {
-    std::unique_ptr<executor> ex;
-    try {
-      ex = std::make_unique<dedicated_executor>(c);
-      std::lock_guard lock(dedicated_mx_);
-      std::erase_if(dedicated_, [](const std::unique_ptr<executor>& e) {
-        return static_cast<dedicated_executor&>(*e).thread.finished();
-      });
-      dedicated_.push_back(nullptr);
-      c->set_executor(ex.get());
-      dedicated_.back() = std::move(ex);
-    } catch (...) {
-      if (ex) static_cast<dedicated_executor&>(*ex).thread.finish();
-      c->release();
-      throw;
+  // Counted live before shutting_down_ is read; shutdown() sets that flag
+  // before it reads live_ (seq_cst both). So either this spawn is refused,
+  // or shutdown waits for the new actor (and stops it).
+  live_.fetch_add(1, std::memory_order_seq_cst);
+  envelope* start = nullptr;
+  try {
+    if (shutting_down_.load(std::memory_order_seq_cst)) throw std::logic_error("actor_system: spawn after shutdown began");
+    // Everything that can throw comes before the cell is registered, so a
+    // failure leaves nothing half-attached; the thread comes last.
+    if (has_start) start = make_start_envelope();
+    if (dedicated) {
+      std::unique_ptr<executor> ex;
+      try {
+        ex = std::make_unique<dedicated_executor>(c);
+        std::lock_guard lock(dedicated_mx_);
+        std::erase_if(dedicated_, [](const std::unique_ptr<executor>& e) {
+          return static_cast<dedicated_executor&>(*e).thread.finished();
+        });
+        dedicated_.push_back(nullptr);
+        c->set_executor(ex.get());
+        dedicated_.back() = std::move(ex);
+      } catch (...) {
+        if (ex) static_cast<dedicated_executor&>(*ex).thread.finish();
+        throw;
+      }
     }
+  } catch (...) {
+    if (start != nullptr) start->ops->destroy(start);
+    count_gone();
+    throw;
   }
-  envelope* start = has_start ? make_start_envelope() : nullptr;
   const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
   c->set_id(id);
-  live_.fetch_add(1, std::memory_order_relaxed);
   spawned_.fetch_add(1, std::memory_order_relaxed);
   {
     shard& s = shards_[id % shard_count];
@@ -128,6 +134,10 @@ void system_core::detach(actor_cell* c) noexcept {
     c->reg_prev_ = c->reg_next_ = nullptr;
   }
   c->release();
+  count_gone();
+}
+
+void system_core::count_gone() noexcept {
   if (live_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     std::lock_guard lock(state_mx_);
     state_cv_.notify_all();
@@ -222,13 +232,18 @@ void system_core::shutdown() {
     throw std::logic_error("actor_system::shutdown() called from an actor would wait for itself; use request_shutdown()");
   }
   {
-    std::lock_guard lock(state_mx_);
-    if (shutdown_done_) return;
+    // One caller shuts down; any other waits until it has.
+    std::unique_lock lock(state_mx_);
+    if (shutdown_started_) {
+      state_cv_.wait(lock, [&] { return shutdown_done_; });
+      return;
+    }
+    shutdown_started_ = true;
   }
-  shutting_down_.store(true, std::memory_order_release);
+  shutting_down_.store(true, std::memory_order_seq_cst);  // see attach()
   const auto started = std::chrono::steady_clock::now();
   auto last_report = started;
-  while (live_.load(std::memory_order_acquire) != 0) {
+  while (live_.load(std::memory_order_seq_cst) != 0) {
     stop_all_once();
     std::unique_lock lock(state_mx_);
     state_cv_.wait_for(lock, std::chrono::milliseconds(100),

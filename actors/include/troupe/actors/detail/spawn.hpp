@@ -40,12 +40,12 @@ actor_ref<A> spawn_prepared(system_core& core, const spawn_options& opts, Prepar
       }
     }
     prepare(*cell);
+    core.attach(cell, opts.dedicated_thread, has_on_start<A>);
   } catch (...) {
     cell->abandon();   // ends what the constructor started: timers, asks, links
     cell->release();  // the reference attach would have taken over
     throw;
   }
-  core.attach(cell, opts.dedicated_thread, has_on_start<A>);
   return ref;
 }
 

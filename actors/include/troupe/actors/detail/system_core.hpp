@@ -61,7 +61,9 @@ class system_core {
 
   /// Registers a freshly constructed cell (adopting one reference for the
   /// registry), gives it a thread when asked, and queues its start hook.
-  /// @throws std::logic_error after shutdown began. @threadsafe
+  /// @throws std::logic_error after shutdown began (or what making the
+  /// thread throws): then nothing is registered and the caller still owns
+  /// its reference. @threadsafe
   void attach(actor_cell* c, bool dedicated, bool has_start);
 
   /// Called by a cell at the very end of its last turn: unregisters it and
@@ -101,6 +103,8 @@ class system_core {
   template <class Describe>
   void note_drops(drop_reason r, std::uint64_t n, const Describe& describe) noexcept;
   void stop_all_once();
+  /// One live actor fewer (stopped, or a spawn that failed in attach).
+  void count_gone() noexcept;
 
   system_config cfg_;
   std::size_t quantum_;
@@ -120,6 +124,7 @@ class system_core {
   std::mutex state_mx_;
   std::condition_variable state_cv_;
   bool shutdown_requested_ = false;
+  bool shutdown_started_ = false;
   bool shutdown_done_ = false;
 
   troupe::registry registry_;
