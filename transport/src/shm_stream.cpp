@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <utility>
 #include <mutex>
 
 namespace troupe::transport {
@@ -193,6 +194,11 @@ class shm_stream final : public byte_stream {
     if (fds_.empty()) return -1;
     const int fd = fds_.front();
     fds_.pop_front();
+    if (std::exchange(control_parked_, false)) {
+      asio::post(io_, [this, alive = alive_] {
+        if (*alive) arm_wait();
+      });
+    }
     return fd;
   }
 
@@ -266,6 +272,18 @@ class shm_stream final : public byte_stream {
   /// the peer's end. I/O thread.
   void arm_wait() {
     if (waiting_ || closed_ || peer_gone_.load(std::memory_order_relaxed)) return;
+    {
+      // With fds_ full the socket stays readable (we read no more of it),
+      // and waiting on it would return at once, forever. Only a TRANSFER
+      // frame taking its descriptor makes room: take_fd arms it again. (An
+      // honest peer passes each descriptor just before its frame, so fds_
+      // fills only while the frames are there to be read.)
+      std::lock_guard lock(fd_mx_);
+      if (fds_.size() >= max_pending_fds) {
+        control_parked_ = true;
+        return;
+      }
+    }
     waiting_ = true;
     control_.async_wait(asio::local::stream_protocol::socket::wait_read,
                         [this, alive = alive_](const boost::system::error_code& ec) {
@@ -348,6 +366,7 @@ class shm_stream final : public byte_stream {
   std::atomic<bool> stray_fds_{false};
   std::mutex fd_mx_;      // the control socket's reads, and fds_
   std::deque<int> fds_;   // descriptors passed ahead of their TRANSFER frames
+  bool control_parked_ = false;  // fds_ was full: the control socket waits for take_fd (fd_mx_)
   // I/O thread only.
   pending_read read_;
   pending_write write_;
