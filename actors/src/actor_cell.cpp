@@ -379,7 +379,7 @@ mute_list& actor_cell::ensure_mute_list(bool& created) {
   mute_list* ml = mute_list_.load(std::memory_order_acquire);
   if (ml != nullptr) return *ml;
   auto* fresh = new mute_list();
-  if (mute_list_.compare_exchange_strong(ml, fresh, std::memory_order_acq_rel)) {
+  if (mute_list_.compare_exchange_strong(ml, fresh, std::memory_order_seq_cst)) {
     created = true;
     return *fresh;
   }
@@ -566,6 +566,16 @@ resumable::result actor_cell::finish_turn(turn t) noexcept {
   return left != 0 ? result::yield : result::idle;
 }
 
+void actor_cell::wake_muted_if_drained(std::uint64_t left) noexcept {
+  // Loaded after the finish (seq_cst, like the waiter's creation of the
+  // list and its count): a list made before the finish is seen here, so
+  // no 1 ms re-check is needed for this turn's drain.
+  mute_list* ml = mute_list_.load(std::memory_order_seq_cst);
+  if (ml != nullptr && mailbox::user_part(left) <= mailbox_.low_water() && ml->waiting.load(std::memory_order_seq_cst) != 0) {
+    wake_muted();
+  }
+}
+
 resumable::result actor_cell::park(turn t, const cell_ptr& wait_on) noexcept {
   // Keep one token so no sender schedules us: from now on only unpark()
   // (a system message, the receiver draining) schedules this actor.
@@ -576,7 +586,7 @@ resumable::result actor_cell::park(turn t, const cell_ptr& wait_on) noexcept {
   // so. (The other way round, a system message could unpark us in between,
   // and the turn it starts release the token before this one kept it: after
   // a system-only turn the depth word would wrap, closed bit included.)
-  (void)mailbox_.finish(t.user, t.system, /*hold=*/true);
+  wake_muted_if_drained(mailbox_.finish(t.user, t.system, /*hold=*/true));
   parked_.store(true, std::memory_order_seq_cst);
   // Another worker may run this actor from here on: touch only atomics.
   bool waiting = true;

@@ -261,6 +261,11 @@ class actor_cell : public resumable {
   result finish_turn(turn t) noexcept;
   /// Closes the mailbox and dead-letters what is queued beyond `t`.
   void close_and_drain(turn t) noexcept;
+  /// After a `finish` that kept a token (the consumer still owns the cell)
+  /// and left `left`: wakes the muted senders if the mailbox is at or below
+  /// its low-water mark. A consumer that parks must: its next turn may be
+  /// far off (a proxy waiting for credit).
+  void wake_muted_if_drained(std::uint64_t left) noexcept;
   void set_stop_reason(exit_reason why) noexcept { stop_reason_ = why; }
   /// See `encodes_on_send`. @note Constructor only.
   void set_encodes_on_send() noexcept { encodes_on_send_ = true; }
