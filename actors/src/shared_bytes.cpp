@@ -18,6 +18,10 @@ namespace troupe {
 
 namespace {
 constexpr unsigned required_seals = F_SEAL_SHRINK | F_SEAL_GROW;
+// What we seal our own buffers with before lending them: besides a fixed
+// size, no writable shared mapping but the one we already have. A peer can
+// then never write into memory this process reuses.
+constexpr unsigned lending_seals = required_seals | F_SEAL_FUTURE_WRITE;
 
 [[noreturn]] void fail(const char* what) { throw std::system_error(errno, std::generic_category(), what); }
 
@@ -152,8 +156,8 @@ void shared_bytes::release() noexcept {
 bool shared_bytes::seal() noexcept {
   if (fd_ < 0) return false;
   const int seals = ::fcntl(fd_, F_GET_SEALS);
-  if (seals >= 0 && (static_cast<unsigned>(seals) & required_seals) == required_seals) return true;
-  return ::fcntl(fd_, F_ADD_SEALS, required_seals) == 0;
+  if (seals >= 0 && (static_cast<unsigned>(seals) & lending_seals) == lending_seals) return true;
+  return ::fcntl(fd_, F_ADD_SEALS, lending_seals) == 0;
 }
 
 shared_bytes shared_bytes::adopt(int fd, std::size_t size) {
@@ -166,8 +170,21 @@ shared_bytes shared_bytes::adopt(int fd, std::size_t size) {
     bad = "the transferred buffer is not a memfd sealed against resizing";
   } else if (size == 0 || static_cast<std::uint64_t>(st.st_size) < size) {
     bad = "the transferred buffer is smaller than announced";
+  } else if (static_cast<std::uint64_t>(st.st_blocks) * 512 < size) {
+    // A sender fills (and so allocates) its buffer before lending it. A
+    // sparse one would make us allocate every page it left out, at a size
+    // the peer chose for free.
+    bad = "the transferred buffer is sparse (not backed by memory)";
   }
-  void* p = bad == nullptr ? ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0) : MAP_FAILED;
+  // Private: the sender's pages are shared until the receiver writes (then
+  // copied for it alone), and the lender may have sealed out writable
+  // shared mappings. Populated read-only (a writable private mapping would
+  // be populated by copying every page), then made writable.
+  void* p = bad == nullptr ? ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : MAP_FAILED;
+  if (p != MAP_FAILED && ::mprotect(p, size, PROT_READ | PROT_WRITE) != 0) {
+    ::munmap(p, size);
+    p = MAP_FAILED;
+  }
   if (p == MAP_FAILED) {
     ::close(fd);
     throw std::runtime_error(bad != nullptr ? bad : "cannot map the transferred buffer");

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <future>
+
 #include "transport_fixture.hpp"
 #include "troupe/proto/troupe.pb.h"
 #include "troupe/transport/handshake.hpp"
@@ -15,9 +17,15 @@ namespace {
 
 using namespace troupe::transport;
 
-/// A hand-driven TCP client of a node.
+/// A hand-driven TCP client of a node (or, accepted by a raw_listener, a
+/// hand-driven server a node dialled).
 class raw_client {
  public:
+  /// A connection raw_listener accepted.
+  struct accepted {
+    int fd;
+  };
+  explicit raw_client(accepted a) : fd_(a.fd), ok_(a.fd >= 0) {}
   explicit raw_client(std::uint16_t port) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in sa{};
@@ -53,9 +61,10 @@ class raw_client {
       if (n > 0) received_.append(buf, static_cast<std::size_t>(n));
     }
   }
-  /// Runs the handshake as a connecting node with `cookie`. True when established.
-  bool handshake_with(const std::string& cookie) {
-    handshake hs(handshake::role::connector, "raw", 12345, cookie, default_max_frame_bytes);
+  /// Runs the handshake as a connecting node (or as the accepting one, which
+  /// welcomes the node) with `cookie`. True when established.
+  bool handshake_with(const std::string& cookie, handshake::role role = handshake::role::connector) {
+    handshake hs(role, "raw", 12345, cookie, default_max_frame_bytes);
     std::string out;
     hs.start(out);
     send(out);
@@ -71,7 +80,7 @@ class raw_client {
       in.append(buf, static_cast<std::size_t>(n));
       framing_error err{};
       const auto used = split_frames(in, default_max_frame_bytes, err, [&](const frame_view& f) {
-        hs.on_frame(f, out);
+        if (hs.on_frame(f, out) == handshake::status::authenticated) hs.welcome(out);  // acceptor: admit the node
         return true;
       });
       in.erase(0, used);
@@ -90,9 +99,52 @@ class raw_client {
   std::string received_;
 };
 
+/// A TCP listener on loopback that a node dials, answered by hand.
+class raw_listener {
+ public:
+  raw_listener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    ok_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 && ::listen(fd_, 16) == 0 &&
+          ::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len) == 0;
+    port_ = ntohs(sa.sin_port);
+  }
+  ~raw_listener() { ::close(fd_); }
+  raw_listener(const raw_listener&) = delete;
+  raw_listener& operator=(const raw_listener&) = delete;
+
+  [[nodiscard]] bool listening() const { return ok_; }
+  [[nodiscard]] std::uint16_t port() const { return port_; }
+  /// The next connection a node made within `timeout`; nullptr when none came.
+  std::unique_ptr<raw_client> accept_within(std::chrono::milliseconds timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return nullptr;
+    const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) return nullptr;
+    return std::make_unique<raw_client>(raw_client::accepted{fd});
+  }
+
+ private:
+  int fd_ = -1;
+  bool ok_ = false;
+  std::uint16_t port_ = 0;
+};
+
 std::string frame(frame_kind k, std::string_view body) {
   std::string f;
   append_frame(f, k, body);
+  return f;
+}
+
+/// A REFUSE frame saying `why`.
+std::string refuse_frame(const std::string& why) {
+  troupe::wire::Refuse r;
+  r.set_reason(why);
+  std::string f;
+  append_frame(f, frame_kind::refuse, r);
   return f;
 }
 
@@ -306,6 +358,189 @@ TEST_F(bad_input, APeerThatDoesNotReadMutesItsSendersInsteadOfGrowingMemory) {
   // full: a few hundred 64 KiB blobs, not all 5000 (320 MiB).
   EXPECT_GE(*muted_after, 0);
   EXPECT_LT(*muted_after, 2000);
+}
+
+} // namespace
+} // namespace transport_test
+
+// Flow credit: a peer that sends more than it was given is cut off; one
+// that honours it never is, however it holds its handles.
+namespace transport_test {
+namespace {
+
+/// Blocks in its first ping until the test opens the gate, then counts the
+/// pings of well-behaved senders (whose note starts with "good").
+struct stalled_counter : troupe::actor<stalled_counter> {
+  using remote_interface = troupe::accepts<troupe_test::Ping, troupe_test::Count>;
+  explicit stalled_counter(troupe::test::gate* g) : gate_(g) {}
+  void on(troupe_test::Ping p) {
+    if (!waited_) {
+      waited_ = true;
+      (void)gate_->wait_for(troupe::test::long_wait);
+    }
+    if (p.note().starts_with("good")) ++good_;
+  }
+  troupe_test::Counted on(troupe_test::Count) {
+    troupe_test::Counted c;
+    c.set_n(good_);
+    return c;
+  }
+  troupe::test::gate* gate_;
+  bool waited_ = false;
+  std::int64_t good_ = 0;
+};
+
+troupe_test::Ping ping_with(std::string note) {
+  troupe_test::Ping p;
+  p.set_note(std::move(note));
+  return p;
+}
+
+/// The most credit units the node takes from one connection for one actor
+/// without granting them back (session.cpp's credit_limit, for the default
+/// max_frame_bytes).
+constexpr std::int64_t credit_limit = troupe::remote::initial_credit + troupe::remote::credit_step +
+                                      troupe::remote::credit_cost(default_max_frame_bytes);
+
+/// True once `counter` has counted `n` good pings.
+bool counts(const troupe::actor_ref<stalled_counter>& counter, std::int64_t n) {
+  return troupe::test::wait_until(
+      [&] {
+        auto c = counter.ask(troupe_test::Count{}, 10s).get();
+        return c.ok() && c.value().n() == n;
+      },
+      troupe::test::long_wait);
+}
+
+/// The node under test publishes a counter stalled at `g`, and a
+/// well-behaved node connects to it.
+struct stalled_scene {
+  stalled_scene(troupe::actor_system& sys, troupe::node& n, troupe::test::gate& g)
+      : stalled(sys.spawn<stalled_counter>(&g)) {
+    n.publish("stalled", stalled);
+    auto p = honest_node.connect("127.0.0.1", n.port(), 10s);
+    EXPECT_TRUE(p.ok()) << p.message();
+    if (p.ok()) peer = p.value();
+  }
+  troupe::actor_ref<stalled_counter> stalled;
+  troupe::actor_system other{two_threads()};
+  troupe::node honest_node{other, node_opts("honest")};
+  troupe::peer peer;
+};
+
+TEST_F(bad_input, APeerSendingBeyondItsFlowCreditIsCutOffAndAnHonestOneIsNot) {
+  troupe::test::gate g;
+  troupe::test::gate_opener opener(g);
+  stalled_scene scene(sys, *n, g);
+  ASSERT_TRUE(scene.peer.alive());
+  const auto& stalled = scene.stalled;
+  // The well-behaved node sends the same actor more than its window: what
+  // is beyond waits in its proxy for credit.
+  const std::int64_t honest = troupe::remote::initial_credit + 1000;
+  auto to = scene.peer.resolve<stalled_counter>(stalled.id());
+  for (std::int64_t i = 0; i < honest; ++i) ASSERT_NE(to.tell(ping_with("good")), troupe::send_result::dead);
+  // The raw peer never reads its credit: one small ping (1 unit) more than
+  // the node takes, in one write.
+  raw_client c(n->port());
+  ASSERT_TRUE(c.handshake_with(test_cookie));
+  const std::string payload = ping_with("raw").SerializeAsString();
+  ASSERT_EQ(troupe::remote::credit_cost(payload.size()), 1);
+  std::string bytes;
+  for (std::int64_t i = 0; i <= credit_limit; ++i) {
+    append_message_frame(bytes, stalled.id(), 0, 1, i == 0 ? "troupe_test.Ping" : "", 0,
+                         [&](std::string& o) { o += payload; });
+  }
+  c.send(bytes);
+  EXPECT_TRUE(c.closed_by_peer(10s));
+  EXPECT_TRUE(troupe::test::wait_until([&] { return n->stats().bad_frames == 1; }, troupe::test::long_wait));
+  // The honest connection is untouched: it still serves, and once the actor
+  // catches up all it sent arrives.
+  EXPECT_TRUE(scene.peer.alive());
+  expect_echo_adds(scene.peer);
+  g.open();
+  EXPECT_TRUE(counts(stalled, honest));
+  EXPECT_EQ(n->stats().bad_frames, 1u);
+  EXPECT_TRUE(scene.peer.alive());
+  still_serves_and_nothing_delivered();
+}
+
+TEST_F(bad_input, AnHonestSenderThatRemakesItsHandleNeverOverrunsTheCredit) {
+  troupe::test::gate g;
+  troupe::test::gate_opener opener(g);
+  stalled_scene scene(sys, *n, g);
+  ASSERT_TRUE(scene.peer.alive());
+  const auto& stalled = scene.stalled;
+  // Each round takes a handle afresh, sends just under a window's worth
+  // with it and drops it. A proxy nobody holds and with nothing to send is
+  // freed, and a fresh one starts with a full window: three of them would
+  // overrun the receiver, unless the sending session keeps the indebted
+  // proxy (so the later rounds wait for credit in it).
+  const auto big = ping_with("good" + std::string(8 * 1024, 'x'));  // 17 units: fewer messages to move
+  const std::int64_t cost = troupe::remote::credit_cost(big.ByteSizeLong());
+  const auto per_handle = static_cast<std::uint64_t>(troupe::remote::initial_credit / cost);
+  ASSERT_GT(3 * static_cast<std::int64_t>(per_handle) * cost, credit_limit) << "three windows must be too many";
+  std::uint64_t sent = 0;
+  for (int round = 0; round < 3; ++round) {
+    {
+      auto to = scene.peer.resolve<stalled_counter>(stalled.id());
+      for (std::uint64_t i = 0; i < per_handle; ++i, ++sent) ASSERT_NE(to.tell(big), troupe::send_result::dead);
+    }
+    if (round == 2) break;
+    // Until the round's proxy has had its last turn: everything it sent
+    // arrived. That is the whole first window; after it, everything (a
+    // fresh proxy, the failure this test is about) or exactly one ping
+    // more (the kept proxy, whose credit that ping used up).
+    ASSERT_TRUE(troupe::test::wait_until(
+        [&] {
+          const std::uint64_t in = n->stats().messages_in;
+          return in >= sent || (round == 1 && in == per_handle + 1);
+        },
+        troupe::test::long_wait))
+        << n->stats().messages_in << " of " << sent << " arrived";
+  }
+  g.open();
+  EXPECT_TRUE(counts(stalled, static_cast<std::int64_t>(sent))) << "the honest connection was cut";
+  EXPECT_EQ(n->stats().bad_frames, 0u);
+  EXPECT_TRUE(scene.peer.alive());
+}
+
+// A REFUSE saying "already connected" ends a dial quietly (the existing
+// session serves) and stops redials: it counts only after the peer proved
+// the cookie. Before, anybody answering the dial could say it.
+
+TEST_F(bad_input, AnAlreadyConnectedRefusalBeforeAuthIsACountedHandshakeFailure) {
+  raw_listener l;
+  ASSERT_TRUE(l.listening());
+  auto dial = std::async(std::launch::async, [&] { return n->connect("127.0.0.1", l.port(), 10s); });
+  auto c = l.accept_within(10s);
+  ASSERT_TRUE(c);
+  c->send(refuse_frame("already connected"));  // first thing: nobody proved anything
+  auto r = dial.get();
+  EXPECT_FALSE(r.ok());
+  EXPECT_TRUE(troupe::test::wait_until([&] { return n->stats().handshake_failures == 1; }, troupe::test::long_wait));
+  EXPECT_EQ(n->stats().auth_failures, 0u);
+  still_serves_and_nothing_delivered();
+}
+
+TEST_F(bad_input, AnAlreadyConnectedRefusalBeforeAuthDoesNotStopRedials) {
+  raw_listener l;
+  ASSERT_TRUE(l.listening());
+  auto dial = std::async(std::launch::async, [&] { return n->connect("127.0.0.1", l.port(), 10s); });
+  auto first = l.accept_within(10s);
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(first->handshake_with(test_cookie, handshake::role::acceptor));
+  auto p = dial.get();
+  ASSERT_TRUE(p.ok()) << p.message();
+  first.reset();  // the session ends: the node redials the peer it dialled
+  auto second = l.accept_within(10s);
+  ASSERT_TRUE(second);
+  second->send(refuse_frame("already connected"));
+  EXPECT_TRUE(troupe::test::wait_until([&] { return n->stats().handshake_failures == 1; }, troupe::test::long_wait));
+  // ... and it goes on redialling (reconnect_max is 400 ms here).
+  auto third = l.accept_within(10s);
+  EXPECT_TRUE(third) << "the unauthenticated refusal stopped the redials";
+  EXPECT_GE(n->stats().reconnects, 2u);
+  still_serves_and_nothing_delivered();
 }
 
 } // namespace

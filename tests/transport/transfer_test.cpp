@@ -2,7 +2,10 @@
 // is handed over (the receiver maps the sender's memfd: no byte is copied);
 // over TCP, and when small, it is copied like any message. Either way the
 // receiver gets exactly the bytes the sender wrote.
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -93,7 +96,7 @@ TEST_F(transfer, ALargeBufferOverSharedMemoryIsHandedOverNotCopied) {
   EXPECT_EQ(a->stats().transfers_out, 3u);
 }
 
-TEST_F(transfer, ABufferTheReceiverDroppedComesBackAndIsReused) {
+TEST_F(transfer, ABufferTheReceiverDroppedComesBackAndIsReusedButNoPeerCanWriteIt) {
   auto sink = sink_over(a->connect_shm(path_, 10s));
   ASSERT_TRUE(sink);
   auto first = pattern(std::size_t{256} << 10);
@@ -104,6 +107,69 @@ TEST_F(transfer, ABufferTheReceiverDroppedComesBackAndIsReused) {
   auto second = troupe::shared_bytes(std::size_t{256} << 10);
   EXPECT_EQ(inode_of(second), lent) << "the same memory, given back: no new pages";
   EXPECT_EQ(second.data()[0], 0) << "a reused buffer starts zeroed like a new one";
+  second.data()[0] = 'x';  // still ours to write
+  // What a peer holding the descriptor can do with it: map it read-only or
+  // privately, never writable and shared.
+  void* shared_rw = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, second.fd(), 0);
+  EXPECT_EQ(shared_rw, MAP_FAILED) << "a peer could write into memory this process reuses";
+  if (shared_rw != MAP_FAILED) ::munmap(shared_rw, 4096);
+  void* shared_ro = ::mmap(nullptr, 4096, PROT_READ, MAP_SHARED, second.fd(), 0);
+  ASSERT_NE(shared_ro, MAP_FAILED);
+  EXPECT_EQ(static_cast<const char*>(shared_ro)[0], 'x');
+  ::munmap(shared_ro, 4096);
+}
+
+TEST_F(transfer, WithoutReuseAReturnedBufferIsFreed) {
+  auto oc = node_opts("gamma");
+  oc.reuse_returned_buffers = false;
+  troupe::actor_system sys_c{two_threads()};
+  troupe::node c(sys_c, oc);
+  auto sink = sink_over(c.connect_shm(path_, 10s));
+  ASSERT_TRUE(sink);
+  auto first = pattern(std::size_t{320} << 10);  // a size no other test returns
+  const ino_t lent = inode_of(first);
+  ASSERT_EQ(sink.tell(std::move(first)), troupe::send_result::ok);
+  ASSERT_TRUE(in.receive(10s).has_value());
+  ASSERT_TRUE(troupe::test::wait_until([&] { return c.stats().transfers_back == 1; }, troupe::test::long_wait));
+  auto second = troupe::shared_bytes(std::size_t{320} << 10);
+  EXPECT_NE(inode_of(second), lent) << "memory a peer mapped was reused";
+}
+
+/// A memfd of `size` bytes, sealed against resizing; `fill`: its pages written.
+int sealed_memfd(std::size_t size, bool fill) {
+  const int fd = ::memfd_create("troupe-test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(size)) != 0) return -1;
+  if (fill) {
+    const std::string page(4096, 'p');
+    for (std::size_t at = 0; at < size; at += page.size()) {
+      if (::pwrite(fd, page.data(), page.size(), static_cast<off_t>(at)) != static_cast<ssize_t>(page.size())) return -1;
+    }
+  }
+  return ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) == 0 ? fd : -1;
+}
+
+TEST(adopt, ASparseBufferIsRefusedAFilledOneIsMappedPrivately) {
+  // A peer's sparse memfd costs it nothing; mapping it populated would cost
+  // us a page for every page of a size it chose.
+  const int sparse = sealed_memfd(std::size_t{64} << 20, false);
+  ASSERT_GE(sparse, 0);
+  try {
+    (void)troupe::shared_bytes::adopt(sparse, std::size_t{64} << 20);
+    ADD_FAILURE() << "a sparse buffer was adopted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("sparse"), std::string::npos) << e.what();
+  }
+  const int filled = sealed_memfd(std::size_t{256} << 10, true);
+  ASSERT_GE(filled, 0);
+  const int peer_view = ::dup(filled);
+  auto b = troupe::shared_bytes::adopt(filled, std::size_t{256} << 10);
+  ASSERT_EQ(b.size(), std::size_t{256} << 10);
+  EXPECT_EQ(b.data()[0], 'p');
+  b.data()[0] = 'q';  // the receiver's writes are its own
+  char first = 0;
+  ASSERT_EQ(::pread(peer_view, &first, 1, 0), 1);
+  EXPECT_EQ(first, 'p') << "a receiver's write reached the sender's memory";
+  ::close(peer_view);
 }
 
 TEST_F(transfer, OverTcpOrWhenSmallTheBytesAreCopied) {
@@ -152,6 +218,64 @@ TEST_F(transfer, ManyTransfersInARowAllArriveInOrderAndKeepTheirCredit) {
     EXPECT_EQ(r->head[1], static_cast<char>('A' + i / 26 % 26)) << i;
   }
   EXPECT_EQ(a->stats().transfers_out, static_cast<std::uint64_t>(n));
+}
+
+TEST_F(transfer, ABufferNoActorTakesIsGivenBackAtOnce) {
+  auto p = a->connect_shm(path_, 10s);
+  ASSERT_TRUE(p.ok()) << p.message();
+  // Nothing published under this id; and an actor that takes no shared_bytes.
+  auto plain = sys_b.spawn<echo>();
+  b->expose(plain);
+  auto nobody = p.value().resolve<buffer_sink>(std::uint64_t{1} << 60);
+  auto wrong = p.value().resolve<buffer_sink>(plain.id());
+  const std::uint64_t each = 4;
+  for (std::uint64_t i = 0; i < each; ++i) {
+    ASSERT_EQ(nobody.tell(pattern(std::size_t{256} << 10)), troupe::send_result::ok);
+    ASSERT_EQ(wrong.tell(pattern(std::size_t{256} << 10)), troupe::send_result::ok);
+  }
+  // Each is a dead letter there, and its loan comes back with it: the sender
+  // holds none of them afterwards (it would until the connection closed).
+  EXPECT_TRUE(troupe::test::wait_until(
+      [&] { return a->stats().transfers_out == 2 * each && a->stats().transfers_back == 2 * each; },
+      troupe::test::long_wait))
+      << a->stats().transfers_out << " lent, " << a->stats().transfers_back << " back";
+  EXPECT_EQ(b->stats().bad_frames, 0u);
+  // The connection goes on: the sink still gets what it is sent.
+  auto sink = sink_over(p);
+  ASSERT_TRUE(sink);
+  ASSERT_EQ(sink.tell(pattern(std::size_t{1} << 20)), troupe::send_result::ok);
+  auto r = in.receive(10s);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_TRUE(r->intact);
+  EXPECT_TRUE(troupe::test::wait_until([&] { return a->stats().transfers_back == 2 * each + 1; },
+                                       troupe::test::long_wait));
+}
+
+TEST_F(transfer, ABufferAboveTheReceiversTransferLimitClosesTheConnection) {
+  // beta takes loans of up to 1 MiB; alpha (1 GiB, the default) lends 2 MiB.
+  b.reset();
+  auto ob = node_opts("beta");
+  ob.listen_shm = path_;
+  ob.max_transfer_bytes = std::size_t{1} << 20;
+  b = std::make_unique<troupe::node>(sys_b, ob);
+  b->publish("sink", sys_b.spawn<buffer_sink>(in.ref()));
+  auto first = a->connect_shm(path_, 10s);
+  auto sink = sink_over(first);
+  ASSERT_TRUE(sink);
+  ASSERT_EQ(sink.tell(pattern(std::size_t{2} << 20)), troupe::send_result::ok);
+  EXPECT_TRUE(troupe::test::wait_until([&] { return b->stats().bad_frames == 1; }, troupe::test::long_wait));
+  EXPECT_TRUE(troupe::test::wait_until([&] { return !first.value().alive(); }, troupe::test::long_wait));
+  EXPECT_EQ(a->stats().transfers_out, 1u);
+  // Only that connection ended: beta serves a new one (or alpha's redial),
+  // and a loan within its limit goes through.
+  auto again = sink_over(a->connect_shm(path_, 10s));
+  ASSERT_TRUE(again);
+  ASSERT_EQ(again.tell(pattern(std::size_t{1} << 20)), troupe::send_result::ok);
+  auto r = in.receive(10s);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->size, std::size_t{1} << 20);
+  EXPECT_TRUE(r->intact);
+  EXPECT_EQ(b->stats().bad_frames, 1u);
 }
 
 } // namespace

@@ -124,7 +124,9 @@ handshake::status handshake::on_frame(const frame_view& f, std::string& out) {
     case frame_kind::refuse: {
       wire::Refuse r;
       std::string why = r.ParseFromArray(f.body.data(), static_cast<int>(f.body.size())) ? r.reason() : "(unreadable)";
-      reason_ = "refused by the peer: " + why.substr(0, 512);
+      // Before the peer's AUTH was verified this is anybody's word: the log says so.
+      reason_ = std::string(verified_ ? "refused by the peer: " : "refused by the unauthenticated peer: ") +
+                why.substr(0, 512);
       auth_failure_ = why.find("authentication") != std::string::npos;
       state_ = status::failed;
       return state_;

@@ -52,6 +52,9 @@ void node_options::validate() const {
   if (remote_mailbox_capacity == 0 || remote_mailbox_capacity > (1u << 30)) {
     bad("remote_mailbox_capacity must be between 1 and 2^30");
   }
+  if (max_transfer_bytes < shared_bytes::transfer_threshold || max_transfer_bytes > (std::size_t{1} << 40)) {
+    bad("max_transfer_bytes must be between 64 KiB (shared_bytes::transfer_threshold) and 1 TiB");
+  }
 }
 
 namespace transport {

@@ -129,29 +129,62 @@ void post_to(const std::weak_ptr<session>& weak, Make&& make) noexcept {
   }
 }
 
-/// Grants the peer credit for one of our actors.
+/// Appends a RETURN frame giving loan `id` (a transferred buffer) back to its lender.
+void append_return(std::string& out, std::uint64_t id) {
+  const std::size_t start = begin_frame(out, frame_kind::give_back);
+  framing::put_fixed64(out, id);
+  end_frame(out, start);
+}
+
+/// The most credit units a peer that honours flow credit can have sent one
+/// of our actors and not had granted back: its window; the message it
+/// started while any credit was left (up to the largest frame we accept);
+/// and less than a credit step that a freed proxy of the peer's left
+/// outstanding when a fresh one, with a full window, replaced it (the
+/// sender pins a proxy with more: session::debts_).
+std::int64_t credit_limit(std::uint32_t max_frame) noexcept {
+  return remote::initial_credit + remote::credit_step + remote::credit_cost(max_frame);
+}
+} // namespace
+
+/// Grants the peer credit for one of our actors, and counts what the peer
+/// sent it that was not granted back yet (the peer's credit in use).
 class session_account final : public remote::credit_account {
  public:
   session_account(std::weak_ptr<session> s, std::uint64_t target) : s_(std::move(s)), target_(target) {}
 
+  /// The reader takes a message of `units` through this account: false,
+  /// and nothing counted, when that would put more than `limit` units in
+  /// the peer's hands (it sent without credit).
+  [[nodiscard]] bool charge(std::int64_t units, std::int64_t limit) noexcept {
+    // Two counts, so that the reader's (once per message) is a plain store:
+    // only the reader adds to received_. A stale granted_ only makes the
+    // check stricter, and a grant the peer acted on was counted before it
+    // was sent.
+    const std::int64_t received = received_.load(std::memory_order_relaxed) + units;
+    if (received - granted_.load(std::memory_order_relaxed) > limit) return false;
+    received_.store(received, std::memory_order_relaxed);
+    return true;
+  }
+
  private:
   void grant(std::int64_t units) noexcept override {
+    granted_.fetch_add(units, std::memory_order_relaxed);  // before the frame goes
     post_to(s_, [&](std::string& f) { append_credit(f, target_, static_cast<std::uint64_t>(units)); });
   }
   std::weak_ptr<session> s_;
   std::uint64_t target_;
+  std::atomic<std::int64_t> received_{0};  // units the peer sent through this account (the reader's)
+  std::atomic<std::int64_t> granted_{0};   // units granted back (any thread)
 };
 
+namespace {
 /// Gives the peer's buffers back (a RETURN frame) when the actors here drop them.
 class session_lender final : public bytes_lender {
  public:
   explicit session_lender(std::weak_ptr<session> s) : s_(std::move(s)) {}
   void give_back(std::uint64_t id) noexcept override {
-    post_to(s_, [&](std::string& f) {
-      const std::size_t start = begin_frame(f, frame_kind::give_back);
-      framing::put_fixed64(f, id);
-      end_frame(f, start);
-    });
+    post_to(s_, [&](std::string& f) { append_return(f, id); });
   }
 
  private:
@@ -198,12 +231,13 @@ session::session(node_impl& node, std::unique_ptr<byte_stream> stream, handshake
       waiter_(std::move(waiter)),
       user_dial_(waiter_ != nullptr),
       core_(&node.core),
-      proxy_capacity_(node.opts.remote_mailbox_capacity) {
+      proxy_capacity_(node.opts.remote_mailbox_capacity),
+      credit_limit_(credit_limit(node.opts.max_frame_bytes)) {
   endpoint_ = stream_->describe();
   rbuf_.resize(read_chunk);
 }
 
-remote::credit_account* session::account_for(std::uint64_t target) {
+session_account* session::account_for(std::uint64_t target) {
   auto [it, fresh] = accounts_.try_emplace(target, nullptr);
   if (fresh) it->second = new session_account(weak_from_this(), target);
   return it->second;
@@ -415,7 +449,10 @@ bool session::on_handshake_frame(const frame_view& f) {
       established();
       return !closed_;
     case handshake::status::failed:
-      if (hs_.reason().ends_with(std::string(": ") + already_connected)) {
+      // Only a peer that proved the cookie may call us a duplicate: the
+      // refusal stops redials and goes unlogged, which anybody who can
+      // answer our dial could otherwise use to cut us off from a peer.
+      if (hs_.peer_verified() && hs_.reason().ends_with(std::string(": ") + already_connected)) {
         // connect() to a node we already have a session with: that session.
         duplicate_ = true;
         peer_name_ = hs_.peer_name();
@@ -584,6 +621,11 @@ void session::down(const std::string& reason, bool log_warning) {
   }
   std::vector<detail::cell_ptr> proxies;
   std::unordered_map<std::uint64_t, std::shared_ptr<lookup_state>> lookups;
+  // Pinned proxies hold this session (their port): let go of them, outside
+  // the lock (a proxy's end takes it). No turn pins one after this: the
+  // sends of the last turn were settled before wclosed_ was set, and later
+  // ones send nothing.
+  std::unordered_map<std::uint64_t, debt> debts;
   {
     std::lock_guard lock(mx_);
     alive_.store(false, std::memory_order_release);
@@ -591,6 +633,7 @@ void session::down(const std::string& reason, bool log_warning) {
       if (p->try_add_ref()) proxies.push_back(detail::cell_ptr::adopt(p));
     }
     lookups.swap(lookups_);
+    debts.swap(debts_);
   }
   std::string what = "node " + peer_name_ + " is down: " + reason;
   if (worker_pid_ > 0) what = node_.worker_exit(worker_pid_, reason);
@@ -723,17 +766,46 @@ bool session::on_message(const frame_view& f) {
   }
   if (!ti.known) return bad_frame("unknown message type '" + ti.name.substr(0, 128) + "'");
   ++msgs_in_;
-  const std::int64_t units = remote::credit_cost(v.payload.size());  // what the sender charged
+  // A TRANSFER is checked before anything may drop it: a dropped one is
+  // given back, and only a well-formed loan can be.
+  std::uint64_t size = 0;
+  std::uint64_t loan = 0;
+  if (transfer) {
+    if (ti.name != wire_name<shared_bytes>()) {
+      return bad_frame("TRANSFER of " + ti.name.substr(0, 128) + ", which is not shared_bytes");
+    }
+    if (v.payload.size() != remote::transfer_payload_bytes) return bad_frame("malformed TRANSFER");
+    size = framing::get_fixed64(v.payload);
+    loan = framing::get_fixed64(v.payload.substr(8));
+    if (size < shared_bytes::transfer_threshold) return bad_frame("TRANSFER of an impossible size " + std::to_string(size));
+    if (size > node_.opts.max_transfer_bytes) {
+      // A sparse memfd costs the peer nothing; every page we touch of it costs us.
+      return bad_frame("TRANSFER of " + std::to_string(size) + " bytes exceeds max_transfer_bytes (" +
+                       std::to_string(node_.opts.max_transfer_bytes) + ")");
+    }
+  }
+  // What the sender charged: a transfer's buffer is lent, not queued as a copy.
+  const std::int64_t units = transfer ? remote::transfer_cost : remote::credit_cost(v.payload.size());
   const target* to = exposed(v.receiver, gen);
   if (to == nullptr) {
+    if (transfer) give_back_now(loan);
+    // No account to charge: drop_inbound grants the credit straight back.
     drop_inbound(v.receiver, nullptr, v.request_id, units,
                  "no actor " + std::to_string(v.receiver) + " is published on " + node_.opts.name);
     return true;
+  }
+  // Through the account from here on, dropped or delivered: counted until
+  // granted back. A peer that ignores FLOW_CREDIT would otherwise grow the
+  // mailbox without bound (readers never block, so no mailbox bound stops it).
+  if (!to->account->charge(units, credit_limit_)) {
+    return bad_frame("the peer exceeded its flow credit for actor " + std::to_string(v.receiver) + " (more than " +
+                     std::to_string(credit_limit_) + " units not granted back)");
   }
   if (ti.actor != to->ex.get()) {
     // This type to another actor than last time: look its entry up by name.
     auto in = to->ex->accepts.find(ti.name);
     if (in == to->ex->accepts.end()) {
+      if (transfer) give_back_now(loan);
       drop_inbound(v.receiver, to, v.request_id, units, "the actor does not accept " + ti.name + " from other nodes");
       return true;
     }
@@ -743,11 +815,6 @@ bool session::on_message(const frame_view& f) {
   detail::envelope* e = nullptr;
   if (transfer) {
     if (ti.in->adopt == nullptr) return bad_frame("TRANSFER of " + ti.name.substr(0, 128) + ", which is not shared_bytes");
-    if (v.payload.size() != remote::transfer_payload_bytes) return bad_frame("malformed TRANSFER");
-    const std::uint64_t size = framing::get_fixed64(v.payload), loan = framing::get_fixed64(v.payload.substr(8));
-    if (size < shared_bytes::transfer_threshold || size > (std::uint64_t{1} << 40)) {
-      return bad_frame("TRANSFER of an impossible size " + std::to_string(size));
-    }
     try {
       shared_bytes b = shared_bytes::adopt(std::exchange(passed.fd, -1), static_cast<std::size_t>(size));
       b.on_loan(lender_, loan);  // given back (a RETURN frame) when dropped here
@@ -769,6 +836,10 @@ bool session::on_message(const frame_view& f) {
     queue_inbound(*to, static_cast<remote::wire_envelope*>(e));
   }
   return true;
+}
+
+void session::give_back_now(std::uint64_t loan) {
+  append([&](std::string& out) { append_return(out, loan); });
 }
 
 void session::queue_inbound(const target& to, remote::wire_envelope* e) noexcept {
@@ -936,6 +1007,9 @@ bool session::on_control(const frame_view& f) {
         }
       }
       if (back.empty()) return bad_frame("RETURN of a buffer never lent");  // not under wmx_: it ends the session
+      // A RETURN is the peer's word only: it may keep a read-only mapping
+      // (the seals rule out writing) and read what this memory holds next.
+      if (!node_.opts.reuse_returned_buffers) back.never_reuse();
       node_.counters.transfers_back.fetch_add(1, std::memory_order_relaxed);
       return true;
     }
@@ -943,9 +1017,7 @@ bool session::on_control(const frame_view& f) {
       wire::FlowCredit c;
       if (!parse(c, f)) return bad_frame("malformed FLOW_CREDIT");
       if (c.messages() > static_cast<std::uint64_t>(1) << 32) return bad_frame("FLOW_CREDIT grants too much");
-      if (auto p = find_proxy(c.target())) {
-        static_cast<remote::proxy&>(*p).remote_credit(static_cast<std::int64_t>(c.messages()));
-      }
+      credit_from_peer(c.target(), static_cast<std::int64_t>(c.messages()));
       return true;
     }
     case frame_kind::goodbye: {
@@ -991,8 +1063,53 @@ void session::end_turn() noexcept {
     node_.counters.msgs_out.fetch_add(msgs_out_turn_, std::memory_order_relaxed);
     node_.counters.frames_out.fetch_add(std::exchange(msgs_out_turn_, 0), std::memory_order_relaxed);
   }
+  settle_turn();
   flush_locked();
   wmx_.unlock();
+}
+
+void session::note_sent(std::uint64_t target, std::int64_t units) noexcept {
+  if (units == 0 || target == 0) return;
+  if (turn_units_ != 0 && turn_target_ != target) settle_turn();  // a turn is one proxy's: never, but cheap to be exact
+  turn_target_ = target;
+  turn_units_ += units;
+}
+
+void session::settle_turn() noexcept {
+  if (turn_units_ == 0) return;
+  const std::int64_t units = std::exchange(turn_units_, 0);
+  try {
+    std::lock_guard lock(mx_);
+    debt& d = debts_[turn_target_];
+    d.units += units;
+    if (d.units >= remote::credit_step && !d.pin) {
+      // The proxy is in this very turn (it holds a reference): it is the one registered.
+      auto it = proxies_.find(turn_target_);
+      if (it != proxies_.end() && it->second->try_add_ref()) d.pin = detail::cell_ptr::adopt(it->second);
+    }
+  } catch (...) {
+    // Out of memory for the entry: this debt goes uncounted (a proxy made
+    // afresh for the actor may then overrun the peer's window).
+  }
+}
+
+void session::credit_from_peer(std::uint64_t target, std::int64_t units) {
+  detail::cell_ptr unpinned;  // released last, outside the lock: it may be the proxy's last reference
+  detail::cell_ptr p;
+  {
+    // The lock proxy_for registers proxies under: a proxy made afresh gets
+    // exactly the grants taken off the debt after it was made, so the debt
+    // stays what it sent plus less than a step (see debts_).
+    std::lock_guard lock(mx_);
+    if (auto d = debts_.find(target); d != debts_.end()) {
+      d->second.units -= units;
+      if (d->second.units < remote::credit_step) unpinned = std::move(d->second.pin);
+      if (d->second.units <= 0) debts_.erase(d);
+    }
+    auto it = proxies_.find(target);
+    if (it != proxies_.end() && it->second->try_add_ref()) p = detail::cell_ptr::adopt(it->second);
+  }
+  if (p) static_cast<remote::proxy&>(*p).remote_credit(units);
 }
 
 std::int64_t session::send_message(std::uint64_t target, detail::envelope* e) {
@@ -1043,7 +1160,9 @@ std::int64_t session::send_message(std::uint64_t target, detail::envelope* e) {
   bool transfer = false;
   if (polled_ && e->ops->destroy == &detail::destroy_envelope<shared_bytes>) [[unlikely]] {
     auto& b = static_cast<detail::message_envelope<shared_bytes>*>(e)->value;
-    transfer = b.fd() >= 0 && b.size() >= shared_bytes::transfer_threshold && b.seal() && stream_->pass_fd(b.fd());
+    // Above max_transfer_bytes it is copied: a peer with our settings would refuse the loan.
+    transfer = b.fd() >= 0 && b.size() >= shared_bytes::transfer_threshold && b.size() <= node_.opts.max_transfer_bytes &&
+               b.seal() && stream_->pass_fd(b.fd());
   }
   const std::string_view name = fresh ? std::string_view(w->name()) : std::string_view();
   try {
@@ -1091,6 +1210,7 @@ std::int64_t session::send_message(std::uint64_t target, detail::envelope* e) {
     cost = 0;
   } else {
     ++msgs_out_turn_;
+    note_sent(target, cost);
   }
   e->ops->destroy(e);
   return cost;

@@ -31,6 +31,7 @@ using tcp = asio::ip::tcp;
 
 class node_impl;
 struct exposed_actor;
+class session_account;
 
 spdlog::logger& log();
 
@@ -159,7 +160,13 @@ class session final : public remote::port, public idle_poller, public std::enabl
   /// of credit owed to the peer for it.
   struct target {
     std::shared_ptr<exposed_actor> ex;
-    remote::credit_account* account = nullptr;
+    session_account* account = nullptr;
+  };
+  /// Credit the peer has not granted back yet for one of its actors, as
+  /// this side counts it (see debts_).
+  struct debt {
+    std::int64_t units = 0;
+    detail::cell_ptr pin;  ///< the actor's proxy, kept while `units` >= remote::credit_step
   };
 
   void read_more();
@@ -189,6 +196,9 @@ class session final : public remote::port, public idle_poller, public std::enabl
   /// Pushes the pending chain into its mailbox.
   void flush_inbound() noexcept;
   static constexpr std::uint32_t max_chain = 64;
+  /// A TRANSFER that no actor takes: its loan goes back at once (the buffer
+  /// was never mapped here; the caller closes its descriptor).
+  void give_back_now(std::uint64_t loan);
   bool on_control(const frame_view& f);
   void established();
   bool bad_frame(const std::string& why);
@@ -200,6 +210,13 @@ class session final : public remote::port, public idle_poller, public std::enabl
   void write_pending();  // I/O thread
   /// wmx_ held: the parked proxies to wake, when the buffers have drained.
   std::vector<detail::cell_ptr> drained_locked();
+  /// wmx_ held (in a proxy's turn): counts a message of `units` sent to `target`.
+  void note_sent(std::uint64_t target, std::int64_t units) noexcept;
+  /// wmx_ held, at the end of a turn: adds what it sent to its actor's
+  /// debt, and pins the proxy once the debt reaches a credit step.
+  void settle_turn() noexcept;
+  /// Reader: the peer granted `units` more for its actor `target`.
+  void credit_from_peer(std::uint64_t target, std::int64_t units);
   void arm_heartbeat();
   /// The reader answers an ask of the peer with an error, after handing
   /// over what it read before (the chain).
@@ -259,6 +276,8 @@ class session final : public remote::port, public idle_poller, public std::enabl
   std::uint32_t next_type_id_ = 1;
   const std::pair<const detail::wire_ops* const, std::uint32_t>* last_type_out_ = nullptr;  // the last used entry
   std::uint64_t msgs_out_turn_ = 0;  // messages of this turn, counted at end_turn
+  std::uint64_t turn_target_ = 0;    // this turn's actor and the credit its messages used (settle_turn)
+  std::int64_t turn_units_ = 0;
   // Incoming message types.
   std::unordered_map<std::uint32_t, type_in> types_in_;
   std::unordered_map<std::uint64_t, target> exposed_cache_;
@@ -275,12 +294,16 @@ class session final : public remote::port, public idle_poller, public std::enabl
   };
   inbound_chain chain_;
   std::uint64_t msgs_in_ = 0;  // counted into node_.counters when `consume` ends
-  // Flow credit owed to the peer, per local actor it sends to (one reference each).
-  std::unordered_map<std::uint64_t, remote::credit_account*> accounts_;
-  remote::credit_account* account_for(std::uint64_t target);
+  // Flow credit owed to the peer, per local actor it sends to (one reference
+  // each). Each also counts what the peer sent and was not granted back yet:
+  // a peer that goes past its window is cut off (credit_limit_).
+  std::unordered_map<std::uint64_t, session_account*> accounts_;
+  session_account* account_for(std::uint64_t target);
+  std::int64_t credit_limit_;
   std::uint64_t exposed_gen_ = ~std::uint64_t{0};
   // Buffers lent to the peer (transferred shared_bytes), under wmx_: kept
-  // mapped here until the peer gives them back, then reused.
+  // mapped here until the peer gives them back, then freed (never reused:
+  // the peer may still map them).
   std::unordered_map<std::uint64_t, shared_bytes> lent_;
   std::uint64_t next_loan_ = 1;
   std::shared_ptr<bytes_lender> lender_;  // gives our loans back to this peer (made when established)
@@ -295,6 +318,15 @@ class session final : public remote::port, public idle_poller, public std::enabl
   std::unordered_map<std::uint64_t, remote::proxy*> proxies_;
   std::unordered_map<std::uint64_t, std::shared_ptr<lookup_state>> lookups_;
   std::uint64_t next_lookup_ = 1;
+  // Credit the peer has yet to grant back, per remote actor we sent to: what
+  // the proxies spent minus the FLOW_CREDIT that came back. A proxy starts
+  // with a full window, so one made afresh for an actor whose freed proxy
+  // left a debt would send a whole window on top of that debt, and the
+  // peer would cut the connection. So a proxy with a debt of a credit step
+  // or more is pinned (kept alive, reused by proxy_for) until the debt is
+  // below a step: a fresh proxy then adds at most that much (see
+  // credit_limit in session.cpp). Entries go when paid off; pins go in down().
+  std::unordered_map<std::uint64_t, debt> debts_;
   bool ended_ = false;
   std::condition_variable ended_cv_;
   int worker_pid_ = -1;  // set before the session starts

@@ -10,7 +10,12 @@
 /// message. In one process it moves like any value. When the receiver drops
 /// a transferred buffer, its memory goes back to the sender, whose next
 /// `shared_bytes` of that size reuses it (a per-process pool of up to
-/// 64 MiB): no page is allocated, zeroed, mapped or freed per buffer.
+/// 64 MiB): no page is allocated, zeroed, mapped or freed per buffer. A lent
+/// buffer is sealed so that no peer can ever write into it (the receiver's
+/// mapping is private: its writes are its own); a peer that kept its
+/// read-only mapping after giving it back could still read what the next
+/// user writes there, which `node_options::reuse_returned_buffers = false`
+/// rules out, at the price of a fresh buffer per transfer.
 ///
 /// Fill it before sending: `shared_bytes b(1 << 20); read(fd, b.data(), b.size());`
 
@@ -64,11 +69,14 @@ class shared_bytes {
   /// For transports: the memfd behind a large buffer, -1 for a small one.
   [[nodiscard]] int fd() const noexcept { return fd_; }
   /// For transports: maps `size` bytes of a memfd a peer handed over (takes
-  /// the descriptor, closed on failure too). @throws std::runtime_error when
-  /// it is not a memfd sealed against shrinking of at least that size.
+  /// the descriptor, closed on failure too), privately (the receiver's
+  /// writes are its own). @throws std::runtime_error when it is not a memfd
+  /// sealed against resizing, of at least that size and backed by memory
+  /// (not sparse: mapping it must cost this process no new pages).
   [[nodiscard]] static shared_bytes adopt(int fd, std::size_t size);
-  /// For transports: seals the memfd against resizing before it is handed
-  /// over (the receiver checks it). False when it cannot be sealed.
+  /// For transports: seals the memfd against resizing (the receiver checks
+  /// it) and against any new writable shared mapping before it is handed
+  /// over. False when it cannot be sealed.
   bool seal() noexcept;
   /// For transports: a buffer received on loan; when dropped it is unmapped
   /// and `lender->give_back(id)` runs.

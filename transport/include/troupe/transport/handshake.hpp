@@ -8,7 +8,10 @@
 /// name is refused. The accepting side, once it has verified the
 /// connecting side's proof, decides (a node may refuse a duplicate) and sends
 /// WELCOME or REFUSE; the connecting side is established on WELCOME. Any
-/// other frame before that ends the handshake as a failure.
+/// other frame before that ends the handshake as a failure. A REFUSE ends
+/// it in any state (anybody may close a connection), but only one that
+/// follows the peer's verified AUTH (`peer_verified()`) says anything about
+/// the peer.
 
 #include <cstdint>
 #include <string>
@@ -19,7 +22,10 @@
 namespace troupe::transport {
 
 /// The protocol version in HELLO; nodes talk only to equal versions.
-inline constexpr std::uint32_t protocol_version = 2;  // 2: flow credit counted in units (remote::credit_cost)
+// 2: flow credit counted in units (remote::credit_cost). 3: credit is
+// enforced (a sender pins a proxy that owes a credit step), lent buffers
+// are sealed against writable shared mappings and received privately.
+inline constexpr std::uint32_t protocol_version = 3;
 
 class handshake {
  public:
@@ -47,6 +53,9 @@ class handshake {
   [[nodiscard]] const std::string& reason() const noexcept { return reason_; }
   /// True when the failure is the peer's or our proof (a wrong cookie).
   [[nodiscard]] bool auth_failure() const noexcept { return auth_failure_; }
+  /// True once the peer's AUTH proved that it holds the cookie. Whatever
+  /// arrived before (a REFUSE, say) may have come from anybody.
+  [[nodiscard]] bool peer_verified() const noexcept { return verified_; }
   [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
   [[nodiscard]] std::uint64_t peer_incarnation() const noexcept { return peer_incarnation_; }
   [[nodiscard]] std::uint32_t peer_max_frame() const noexcept { return peer_max_frame_; }

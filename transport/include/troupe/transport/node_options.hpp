@@ -37,6 +37,21 @@ struct node_options {
   std::string cookie_file{};
   /// The largest frame accepted (and sent); a larger one closes the connection.
   std::uint32_t max_frame_bytes = transport::default_max_frame_bytes;
+  /// The largest `shared_bytes` a same-host peer may hand over without a
+  /// copy (a TRANSFER); a larger one closes the connection (counted in
+  /// bad_frames): the peer's memfd may be sparse, costing it nothing and
+  /// this process a page for each page its actors touch. A buffer above
+  /// this node's own value is sent as a copy instead (so nodes with equal
+  /// settings never refuse each other), subject to the peer's
+  /// max_frame_bytes. Default 1 GiB.
+  std::size_t max_transfer_bytes = std::size_t{1} << 30;
+  /// Reuse a buffer lent to a same-host peer (a TRANSFER) once the peer
+  /// gives it back. The peer can never write into it (it is sealed before
+  /// it is lent), but a peer that broke its word and kept its mapping could
+  /// read what this process writes there next. False: each returned buffer
+  /// is freed, and every transfer pays for fresh pages (several times
+  /// slower for 1 MiB buffers than reuse).
+  bool reuse_returned_buffers = true;
   /// A connection that has not finished its handshake by then is closed.
   std::chrono::milliseconds handshake_timeout{5000};
   /// How often an established connection sends a heartbeat.
