@@ -504,6 +504,82 @@ TEST_F(bad_input, AnHonestSenderThatRemakesItsHandleNeverOverrunsTheCredit) {
   EXPECT_TRUE(scene.peer.alive());
 }
 
+// A peer that writes and never reads: what its requests make us answer is
+// not held without bound.
+
+/// `count` MONITORs of an actor that is not there: each is answered at once
+/// with a DOWN.
+std::string monitors_of_nobody(std::uint64_t count) {
+  std::string out;
+  for (std::uint64_t i = 1; i <= count; ++i) {
+    troupe::wire::Monitor m;
+    m.set_target(~std::uint64_t{0});
+    m.set_ref(i);
+    append_frame(out, frame_kind::monitor, m);
+  }
+  return out;
+}
+
+/// A node with a 1 s write timeout, and a raw peer past the handshake that
+/// never reads.
+class not_reading : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto o = node_opts("target");
+    o.write_timeout = 1s;
+    n = std::make_unique<troupe::node>(sys, o);
+    c = std::make_unique<raw_client>(n->port());
+    ASSERT_TRUE(c->handshake_with(test_cookie));
+  }
+  void TearDown() override {
+    c.reset();
+    n.reset();
+  }
+  troupe::actor_system sys{two_threads()};
+  std::unique_ptr<troupe::node> n;
+  std::unique_ptr<raw_client> c;
+};
+
+TEST_F(not_reading, APeerThatAsksAndNeverReadsIsCutOffAndCounted) {
+  const std::string batch = monitors_of_nobody(10000);
+  EXPECT_TRUE(troupe::test::wait_until(
+      [&] {
+        c->send(batch);  // returns at once when the node has closed the connection
+        return n->stats().write_stalls == 1;
+      },
+      troupe::test::long_wait));
+  EXPECT_TRUE(c->closed_by_peer(10s));
+  EXPECT_EQ(n->stats().bad_frames, 0u);
+  // Other connections are served.
+  troupe::actor_system other{two_threads()};
+  troupe::node good(other, node_opts("good"));
+  n->publish("echo", sys.spawn<echo>());
+  auto p = good.connect("127.0.0.1", n->port(), 10s);
+  ASSERT_TRUE(p.ok()) << p.message();
+  expect_echo_adds(p.value());
+}
+
+TEST_F(not_reading, OutputThatDoesNotMoveForTheWriteTimeoutEndsTheConnection) {
+  // About 7 MB of DOWNs: more than the sockets hold, far less than the
+  // node's bound on unsent output.
+  c->send(monitors_of_nobody(200000));
+  // Heartbeats keep the connection alive as far as reading goes: only the
+  // output that no longer moves ends it.
+  std::uint64_t seq = 0;
+  EXPECT_TRUE(troupe::test::wait_until(
+      [&] {
+        troupe::wire::Heartbeat h;
+        h.set_sequence(++seq);
+        std::string f;
+        append_frame(f, frame_kind::heartbeat, h);
+        c->send(f);
+        return n->stats().write_stalls == 1;
+      },
+      troupe::test::long_wait));
+  EXPECT_TRUE(c->closed_by_peer(10s));
+  EXPECT_EQ(n->stats().heartbeat_timeouts, 0u);
+}
+
 // A REFUSE saying "already connected" ends a dial quietly (the existing
 // session serves) and stops redials: it counts only after the peer proved
 // the cookie. Before, anybody answering the dial could say it.

@@ -40,6 +40,7 @@ void node_options::validate() const {
   if (handshake_timeout.count() <= 0) bad("handshake_timeout must be positive");
   if (heartbeat_interval.count() <= 0) bad("heartbeat_interval must be positive");
   if (heartbeat_timeout <= heartbeat_interval) bad("heartbeat_timeout must be longer than heartbeat_interval");
+  if (write_timeout <= heartbeat_interval) bad("write_timeout must be longer than heartbeat_interval");
   if (reconnect_min.count() <= 0 || reconnect_max < reconnect_min) bad("need 0 < reconnect_min <= reconnect_max");
   if (listen_unix.size() >= sizeof(sockaddr_un::sun_path)) bad("listen_unix is longer than a Unix socket path may be");
   if (listen_shm.size() >= sizeof(sockaddr_un::sun_path)) bad("listen_shm is longer than a Unix socket path may be");
@@ -385,10 +386,10 @@ void node_impl::arm_metrics_log() {
     const auto& c = counters;
     log().info("troupe node {} metrics: sessions {} (up {}, down {}, reconnects {}); frames in {} out {}; messages in {} "
                "out {}; bytes in {} out {}; refused: handshakes {} (auth {}, timeouts {}), bad frames {}, heartbeat "
-               "timeouts {}",
+               "timeouts {}, write stalls {}",
                opts.name, sessions, ld(c.up), ld(c.down), ld(c.reconnects), ld(c.frames_in), ld(c.frames_out),
                ld(c.msgs_in), ld(c.msgs_out), ld(c.bytes_in), ld(c.bytes_out), ld(c.hs_failures), ld(c.auth_failures),
-               ld(c.hs_timeouts), ld(c.bad_frames), ld(c.hb_timeouts));
+               ld(c.hs_timeouts), ld(c.bad_frames), ld(c.hb_timeouts), ld(c.write_stalls));
     arm_metrics_log();
   });
 }
@@ -843,6 +844,7 @@ node_stats node::stats() const noexcept {
   s.handshake_timeouts = ld(c.hs_timeouts);
   s.bad_frames = ld(c.bad_frames);
   s.heartbeat_timeouts = ld(c.hb_timeouts);
+  s.write_stalls = ld(c.write_stalls);
   s.messages_out = ld(c.msgs_out);
   s.messages_in = ld(c.msgs_in);
   s.bytes_out = ld(c.bytes_out);

@@ -30,7 +30,7 @@ struct exposed_actor {
 
 struct node_counters {
   std::atomic<std::uint64_t> accepted{0}, dialed{0}, up{0}, down{0}, hs_failures{0}, auth_failures{0},
-      hs_timeouts{0}, bad_frames{0}, hb_timeouts{0}, msgs_out{0}, msgs_in{0}, bytes_out{0}, bytes_in{0}, writes{0},
+      hs_timeouts{0}, bad_frames{0}, hb_timeouts{0}, write_stalls{0}, msgs_out{0}, msgs_in{0}, bytes_out{0}, bytes_in{0}, writes{0},
       frames_out{0}, frames_in{0}, reconnects{0}, transfers_out{0}, transfers_back{0};
 };
 

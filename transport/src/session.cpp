@@ -232,6 +232,7 @@ session::session(node_impl& node, std::unique_ptr<byte_stream> stream, handshake
       user_dial_(waiter_ != nullptr),
       core_(&node.core),
       proxy_capacity_(node.opts.remote_mailbox_capacity),
+      unsent_limit_(out_high_water + 2 * std::size_t{node.opts.max_frame_bytes}),
       credit_limit_(credit_limit(node.opts.max_frame_bytes)) {
   endpoint_ = stream_->describe();
   rbuf_.resize(read_chunk);
@@ -507,6 +508,15 @@ void session::arm_heartbeat() {
                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(silent).count()) + " ms");
       return;
     }
+    {
+      std::lock_guard lock(self->wmx_);
+      const auto stuck = std::chrono::steady_clock::now() - self->write_since_;
+      if (self->writing_ && !self->wclosed_ && stuck > self->node_.opts.write_timeout) {
+        self->stalled_locked("no write completed for " +
+                             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(stuck).count()) + " ms");
+        return;
+      }
+    }
     wire::Heartbeat h;
     h.set_sequence(++self->heartbeat_seq_);
     self->append([&](std::string& out) { append_frame(out, frame_kind::heartbeat, h); });
@@ -529,8 +539,31 @@ void session::append(F&& f) {
   flush_locked();
 }
 
+void session::stalled_locked(const std::string& what) noexcept {
+  node_.counters.write_stalls.fetch_add(1, std::memory_order_relaxed);
+  wclosed_ = true;  // nothing more is written; the I/O thread ends the session
+  out_.clear();
+  try {
+    asio::post(node_.io, [self = shared_from_this(), why = "the peer is not reading: " + what] { self->down(why); });
+  } catch (...) {
+  }
+}
+
 void session::flush_locked() noexcept {
-  if (wclosed_ || writing_ || out_.empty()) return;
+  if (wclosed_ || out_.empty()) return;
+  if (writing_) {
+    // What the reader queues (replies, credit, DOWNs) does not wait for
+    // congestion to clear, as proxies do (they stop at out_high_water): a
+    // peer that sends and never reads would have us hold all of it.
+    if (out_.size() + wbuf_.size() > unsent_limit_) [[unlikely]] {
+      try {
+        stalled_locked(std::to_string(out_.size() + wbuf_.size()) + " bytes unsent");
+      } catch (...) {
+        stalled_locked("too much unsent");
+      }
+    }
+    return;
+  }
   const ssize_t n = stream_->try_write(out_.data(), out_.size());
   if (n == static_cast<ssize_t>(out_.size())) {
     node_.counters.bytes_out.fetch_add(out_.size(), std::memory_order_relaxed);
@@ -556,6 +589,7 @@ void session::flush_locked() noexcept {
   const std::size_t sent = n > 0 ? static_cast<std::size_t>(n) : 0;
   node_.counters.bytes_out.fetch_add(sent, std::memory_order_relaxed);
   writing_ = true;
+  write_since_ = std::chrono::steady_clock::now();
   wbuf_.assign(out_, sent);
   out_.clear();
   try {
@@ -981,6 +1015,15 @@ bool session::on_control(const frame_view& f) {
         flush_locked();
         return true;
       }
+      // Each remote actor the peer links from costs a proxy here, kept by
+      // the link: a peer naming ever new ones must not make us hold proxies
+      // without bound.
+      bool too_many = false;
+      {
+        std::lock_guard lock(mx_);
+        too_many = proxies_.size() >= max_proxies && !proxies_.contains(l.from());
+      }
+      if (too_many) return bad_frame("LINK from more than " + std::to_string(max_proxies) + " remote actors");
       detail::cell_ptr p = proxy_for(l.from(), typeid(remote::unknown_actor));
       static_cast<remote::proxy&>(*p).remote_link(*ex);
       ex->enqueue_system(remote::make_link_request(p));
@@ -1310,7 +1353,15 @@ bool session::proxies_closed() {
 
 bool session::post_frame(std::string frame) {
   if (!alive()) return false;
-  return accepted(outbox()->enqueue(remote::make_raw_frame(std::move(frame))));
+  detail::cell_ptr out = outbox();
+  if (out->box().depth() > max_outbox_frames) [[unlikely]] {
+    // Replies and credit wait there while the connection is congested: a
+    // peer that keeps asking and never reads would have them pile up.
+    std::lock_guard lock(wmx_);
+    if (!wclosed_) stalled_locked(std::to_string(max_outbox_frames) + " frames waiting to be sent");
+    return false;
+  }
+  return accepted(out->enqueue(remote::make_raw_frame(std::move(frame))));
 }
 
 detail::cell_ptr session::proxy_for(std::uint64_t id, const std::type_info& type) {

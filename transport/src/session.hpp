@@ -208,6 +208,14 @@ class session final : public remote::port, public idle_poller, public std::enabl
   /// Writes out_ (wmx_ held): a direct send, the rest by the I/O thread.
   void flush_locked() noexcept;
   void write_pending();  // I/O thread
+  /// wmx_ held: the peer does not read what we send; counts it, stops all
+  /// writing and ends the session (on the I/O thread) saying `what`.
+  void stalled_locked(const std::string& what) noexcept;
+  /// Remote actors of one peer this node keeps a proxy for, beyond which a
+  /// LINK (which makes one for the peer's actor) is a bad frame.
+  static constexpr std::size_t max_proxies = std::size_t{1} << 16;
+  /// Frames the outbox (replies, credit) may hold before the peer counts as not reading.
+  static constexpr std::size_t max_outbox_frames = std::size_t{1} << 20;
   /// wmx_ held: the parked proxies to wake, when the buffers have drained.
   std::vector<detail::cell_ptr> drained_locked();
   /// wmx_ held (in a proxy's turn): counts a message of `units` sent to `target`.
@@ -241,6 +249,7 @@ class session final : public remote::port, public idle_poller, public std::enabl
   // What proxies need, copied: a peer handle may outlive the node.
   detail::system_core* core_;
   std::size_t proxy_capacity_;
+  std::size_t unsent_limit_;  // reader-made output held for a peer before it counts as not reading
   std::string endpoint_;
   std::string peer_name_;             // written before established, then read-only
   std::uint64_t peer_incarnation_ = 0;
@@ -264,6 +273,7 @@ class session final : public remote::port, public idle_poller, public std::enabl
   // being written by the I/O thread.
   std::mutex wmx_;
   bool wclosed_ = false;
+  std::chrono::steady_clock::time_point write_since_{};  // when the write in progress was handed over (wmx_)
   std::string out_;
   std::string wbuf_;
   bool writing_ = false;

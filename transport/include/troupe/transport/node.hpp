@@ -41,6 +41,7 @@ struct node_stats {
   std::uint64_t handshake_timeouts = 0;    ///< connections that never finished the handshake
   std::uint64_t bad_frames = 0;            ///< connections closed for a bad frame after the handshake
   std::uint64_t heartbeat_timeouts = 0;    ///< peers declared down for silence
+  std::uint64_t write_stalls = 0;          ///< peers cut off for not reading what was sent to them (write_timeout, or too much unsent)
   std::uint64_t messages_out = 0;
   std::uint64_t messages_in = 0;
   std::uint64_t bytes_out = 0;

@@ -58,6 +58,13 @@ struct node_options {
   std::chrono::milliseconds heartbeat_interval{500};
   /// A peer heard nothing from for this long is declared down.
   std::chrono::milliseconds heartbeat_timeout{2000};
+  /// A connection whose unsent output has not moved for this long is
+  /// closed (counted in `write_stalls`): the peer is not reading. (It is
+  /// also closed at once when the output a peer's own requests made, such
+  /// as replies and credit, passes 4 MiB plus twice `max_frame_bytes`:
+  /// a peer that writes but never reads cannot make this process hold
+  /// unbounded output.)
+  std::chrono::milliseconds write_timeout{10000};
   /// Reconnect to peers this node connected to, after they go down, with
   /// exponential backoff from `reconnect_min` to `reconnect_max`.
   bool reconnect = true;
