@@ -662,6 +662,7 @@ void actor_cell::abandon() noexcept {
   end_incarnation();
   turn t;
   t.user = 1;  // the construction token
+  if (spill_ != nullptr) t.user += spill_->shut_down();  // and the spill's, if it holds one
   close_and_drain(t);
   tell_watchers();
 }

@@ -232,7 +232,7 @@ session::session(node_impl& node, std::unique_ptr<byte_stream> stream, handshake
       user_dial_(waiter_ != nullptr),
       core_(&node.core),
       proxy_capacity_(node.opts.remote_mailbox_capacity),
-      unsent_limit_(out_high_water + 2 * std::size_t{node.opts.max_frame_bytes}),
+      unsent_limit_(out_high_water + 2 * std::size_t{node.opts.max_frame_bytes}),  // and the peer's: established()
       credit_limit_(credit_limit(node.opts.max_frame_bytes)) {
   endpoint_ = stream_->describe();
   rbuf_.resize(read_chunk);
@@ -477,6 +477,8 @@ void session::established() {
   {
     std::lock_guard lock(wmx_);
     peer_max_frame_ = hs_.peer_max_frame() != 0 ? hs_.peer_max_frame() : default_max_frame_bytes;
+    // A frame we send may be as large as the peer takes.
+    unsent_limit_ = out_high_water + 2 * std::size_t{std::max(node_.opts.max_frame_bytes, peer_max_frame_)};
   }
   {
     std::lock_guard lock(mx_);
@@ -555,9 +557,9 @@ void session::flush_locked() noexcept {
     // What the reader queues (replies, credit, DOWNs) does not wait for
     // congestion to clear, as proxies do (they stop at out_high_water): a
     // peer that sends and never reads would have us hold all of it.
-    if (out_.size() + wbuf_.size() > unsent_limit_) [[unlikely]] {
+    if (out_.size() + wbuf_.size() - wbuf_done_ > unsent_limit_) [[unlikely]] {
       try {
-        stalled_locked(std::to_string(out_.size() + wbuf_.size()) + " bytes unsent");
+        stalled_locked(std::to_string(out_.size() + wbuf_.size() - wbuf_done_) + " bytes unsent");
       } catch (...) {
         stalled_locked("too much unsent");
       }
@@ -569,6 +571,7 @@ void session::flush_locked() noexcept {
     node_.counters.bytes_out.fetch_add(out_.size(), std::memory_order_relaxed);
     node_.counters.writes.fetch_add(1, std::memory_order_relaxed);
     out_.clear();
+    fds_in_out_ = 0;  // their frames are in the stream now
     return;
   }
   if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -591,6 +594,8 @@ void session::flush_locked() noexcept {
   writing_ = true;
   write_since_ = std::chrono::steady_clock::now();
   wbuf_.assign(out_, sent);
+  wbuf_done_ = 0;
+  fds_in_wbuf_ = std::exchange(fds_in_out_, 0);
   out_.clear();
   try {
     asio::post(node_.io, [self = shared_from_this()] { self->write_pending(); });
@@ -601,14 +606,29 @@ void session::flush_locked() noexcept {
 
 void session::write_pending() {
   if (closed_) return;
-  stream_->async_write(wbuf_.data(), wbuf_.size(), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+  // In pieces, so that a peer reading slowly but steadily shows progress
+  // (write_since_) long before a large buffer is all written.
+  const std::size_t piece = std::min(wbuf_.size() - wbuf_done_, write_piece);
+  stream_->async_write(wbuf_.data() + wbuf_done_, piece, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
     std::vector<detail::cell_ptr> wake;
     {
       std::lock_guard lock(self->wmx_);
+      if (!ec) self->node_.counters.bytes_out.fetch_add(n, std::memory_order_relaxed);
+      if (!ec && self->wbuf_done_ + n < self->wbuf_.size()) {
+        self->wbuf_done_ += n;
+        self->write_since_ = std::chrono::steady_clock::now();
+        try {
+          asio::post(self->node_.io, [self] { self->write_pending(); });
+          return;
+        } catch (...) {
+          self->wclosed_ = true;
+        }
+      }
       self->writing_ = false;
       self->wbuf_.clear();
+      self->wbuf_done_ = 0;
+      self->fds_in_wbuf_ = 0;  // their frames are in the stream now
       if (!ec) {
-        self->node_.counters.bytes_out.fetch_add(n, std::memory_order_relaxed);
         self->node_.counters.writes.fetch_add(1, std::memory_order_relaxed);
         self->flush_locked();
         wake = self->drained_locked();
@@ -1021,9 +1041,12 @@ bool session::on_control(const frame_view& f) {
       bool too_many = false;
       {
         std::lock_guard lock(mx_);
-        too_many = proxies_.size() >= max_proxies && !proxies_.contains(l.from());
+        if (!proxies_.contains(l.from())) {
+          too_many = linked_proxies_.size() >= max_linked_proxies;
+          if (!too_many) linked_proxies_.insert(l.from());  // forget() takes it out
+        }
       }
-      if (too_many) return bad_frame("LINK from more than " + std::to_string(max_proxies) + " remote actors");
+      if (too_many) return bad_frame("LINK from more than " + std::to_string(max_linked_proxies) + " remote actors");
       detail::cell_ptr p = proxy_for(l.from(), typeid(remote::unknown_actor));
       static_cast<remote::proxy&>(*p).remote_link(*ex);
       ex->enqueue_system(remote::make_link_request(p));
@@ -1203,9 +1226,12 @@ std::int64_t session::send_message(std::uint64_t target, detail::envelope* e) {
   bool transfer = false;
   if (polled_ && e->ops->destroy == &detail::destroy_envelope<shared_bytes>) [[unlikely]] {
     auto& b = static_cast<detail::message_envelope<shared_bytes>*>(e)->value;
-    // Above max_transfer_bytes it is copied: a peer with our settings would refuse the loan.
+    // Above max_transfer_bytes it is copied: a peer with our settings would
+    // refuse the loan. So is it while many passed descriptors wait for
+    // their frames to be written (see max_unwritten_fds).
     transfer = b.fd() >= 0 && b.size() >= shared_bytes::transfer_threshold && b.size() <= node_.opts.max_transfer_bytes &&
-               b.seal() && stream_->pass_fd(b.fd());
+               fds_in_out_ + fds_in_wbuf_ < max_unwritten_fds && b.seal() && stream_->pass_fd(b.fd());
+    if (transfer) ++fds_in_out_;
   }
   const std::string_view name = fresh ? std::string_view(w->name()) : std::string_view();
   try {
@@ -1315,7 +1341,13 @@ void session::send_raw(std::string&& frame) {
 void session::forget(remote::proxy& p) noexcept {
   std::lock_guard lock(mx_);
   auto it = proxies_.find(p.remote_id());
-  if (it != proxies_.end() && it->second == &p) proxies_.erase(it);
+  if (it == proxies_.end() || it->second != &p) return;
+  proxies_.erase(it);
+  linked_proxies_.erase(p.remote_id());
+  // What the proxy owed and was not pinned for (less than a credit step) is
+  // forgiven: the credit limit has room for it, and the entry would
+  // otherwise stay for the session's life.
+  if (auto d = debts_.find(p.remote_id()); d != debts_.end() && !d->second.pin) debts_.erase(d);
 }
 
 // -- any thread ------------------------------------------------------------------
@@ -1356,9 +1388,15 @@ bool session::post_frame(std::string frame) {
   detail::cell_ptr out = outbox();
   if (out->box().depth() > max_outbox_frames) [[unlikely]] {
     // Replies and credit wait there while the connection is congested: a
-    // peer that keeps asking and never reads would have them pile up.
-    std::lock_guard lock(wmx_);
-    if (!wclosed_) stalled_locked(std::to_string(max_outbox_frames) + " frames waiting to be sent");
+    // peer that keeps asking and never reads would have them pile up. (On
+    // the I/O thread: this may run in a turn that holds wmx_.)
+    try {
+      asio::post(node_.io, [self = shared_from_this()] {
+        std::lock_guard lock(self->wmx_);
+        if (!self->wclosed_) self->stalled_locked(std::to_string(max_outbox_frames) + " frames waiting to be sent");
+      });
+    } catch (...) {
+    }
     return false;
   }
   return accepted(out->enqueue(remote::make_raw_frame(std::move(frame))));

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "troupe/actors/remote.hpp"
 #include "troupe/scheduler/idle_poller.hpp"
@@ -211,9 +212,17 @@ class session final : public remote::port, public idle_poller, public std::enabl
   /// wmx_ held: the peer does not read what we send; counts it, stops all
   /// writing and ends the session (on the I/O thread) saying `what`.
   void stalled_locked(const std::string& what) noexcept;
-  /// Remote actors of one peer this node keeps a proxy for, beyond which a
-  /// LINK (which makes one for the peer's actor) is a bad frame.
-  static constexpr std::size_t max_proxies = std::size_t{1} << 16;
+  /// Proxies a peer's LINKs may make (one per remote actor it links from),
+  /// beyond which a LINK is a bad frame.
+  static constexpr std::size_t max_linked_proxies = std::size_t{1} << 16;
+  /// Largest piece handed to the stream at once while writing_ (progress
+  /// for write_timeout is counted per piece).
+  static constexpr std::size_t write_piece = std::size_t{256} << 10;
+  /// Descriptors passed ahead of frames not yet written into the stream,
+  /// beyond which a buffer is copied instead: the shm receiver stops reading
+  /// its control socket at 256 queued descriptors and must find their frames
+  /// in the ring then.
+  static constexpr std::uint32_t max_unwritten_fds = 128;
   /// Frames the outbox (replies, credit) may hold before the peer counts as not reading.
   static constexpr std::size_t max_outbox_frames = std::size_t{1} << 20;
   /// wmx_ held: the parked proxies to wake, when the buffers have drained.
@@ -273,7 +282,12 @@ class session final : public remote::port, public idle_poller, public std::enabl
   // being written by the I/O thread.
   std::mutex wmx_;
   bool wclosed_ = false;
-  std::chrono::steady_clock::time_point write_since_{};  // when the write in progress was handed over (wmx_)
+  std::chrono::steady_clock::time_point write_since_{};  // when the write in progress last moved (wmx_)
+  std::size_t wbuf_done_ = 0;   // bytes of wbuf_ written so far (wmx_)
+  // Descriptors passed (TRANSFERs) whose frames are still in out_ / in
+  // wbuf_, not yet in the stream (wmx_): see max_unwritten_fds.
+  std::uint32_t fds_in_out_ = 0;
+  std::uint32_t fds_in_wbuf_ = 0;
   std::string out_;
   std::string wbuf_;
   bool writing_ = false;
@@ -337,6 +351,8 @@ class session final : public remote::port, public idle_poller, public std::enabl
   // below a step: a fresh proxy then adds at most that much (see
   // credit_limit in session.cpp). Entries go when paid off; pins go in down().
   std::unordered_map<std::uint64_t, debt> debts_;
+  // Remote actors whose proxy a LINK from the peer made (under mx_).
+  std::unordered_set<std::uint64_t> linked_proxies_;
   bool ended_ = false;
   std::condition_variable ended_cv_;
   int worker_pid_ = -1;  // set before the session starts
