@@ -47,6 +47,7 @@ using troupe::overflow;
 /// Held by the first message until the test lets the consumer go.
 struct gate {
   std::binary_semaphore* open;
+  std::binary_semaphore* entered = nullptr;  ///< released when the handler starts waiting, if set
 };
 struct report {
   std::int64_t count = 0;
@@ -67,7 +68,10 @@ struct halt_at {
 /// Counts items and checks their order; a `gate` blocks it (own thread).
 struct consumer : troupe::actor<consumer> {
   using remote_interface = troupe::accepts<item>;
-  void on(gate g) { g.open->acquire(); }
+  void on(gate g) {
+    if (g.entered != nullptr) g.entered->release();
+    g.open->acquire();
+  }
   void on(halt_at h) { halt_ = h; }
   void on(item i) {
     if (halt_.never != nullptr && i.seq == halt_.seq) {
@@ -161,9 +165,10 @@ TEST(SpillMailbox, EveryMessageArrivesInOrderThroughTheDiskAndTheFilesGo) {
 TEST(SpillMailbox, WithoutDurabilityEveryMessageLeftAtStopIsADeadLetter) {
   temp_dir d;
   troupe::actor_system sys(troupe::system_config{.threads = 2});
-  std::binary_semaphore open(0);
+  std::binary_semaphore open(0), entered(0);
   auto c = sys.spawn_with<consumer>(spilling(d.path() / "c"));  // durable is off
-  c.tell(gate{&open});
+  c.tell(gate{&open, &entered});
+  ASSERT_TRUE(entered.try_acquire_for(troupe::test::long_wait));  // the gate is taken: not among what is left
   const std::int64_t n = 1000;
   for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(c.tell(item{i}), troupe::send_result::ok) << i;
   ASSERT_GT(c.metrics().spill.on_disk, 0u);
