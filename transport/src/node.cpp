@@ -854,7 +854,7 @@ node_stats node::stats() const noexcept {
   s.frames_in = ld(c.frames_in);
   s.reconnects = ld(c.reconnects);
   s.transfers_out = ld(c.transfers_out);
-  s.transfers_back = ld(c.transfers_back);
+  s.transfers_back = c.transfers_back.load(std::memory_order_acquire);  // pairs with RETURN: the buffer is in the pool
   return s;
 }
 

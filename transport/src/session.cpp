@@ -1064,7 +1064,7 @@ bool session::on_control(const frame_view& f) {
     case frame_kind::give_back: {
       if (f.body.size() != 8) return bad_frame("malformed RETURN");
       const std::uint64_t loan = framing::get_fixed64(f.body);
-      shared_bytes back;  // freed (into the pool) outside the lock
+      shared_bytes back;  // freed (into the pool) outside the lock, before it is counted
       {
         std::lock_guard lock(wmx_);
         if (auto it = lent_.find(loan); it != lent_.end()) {
@@ -1076,7 +1076,8 @@ bool session::on_control(const frame_view& f) {
       // A RETURN is the peer's word only: it may keep a read-only mapping
       // (the seals rule out writing) and read what this memory holds next.
       if (!node_.opts.reuse_returned_buffers) back.never_reuse();
-      node_.counters.transfers_back.fetch_add(1, std::memory_order_relaxed);
+      back = shared_bytes();  // into the pool (or freed) before it counts as back
+      node_.counters.transfers_back.fetch_add(1, std::memory_order_release);
       return true;
     }
     case frame_kind::flow_credit: {
