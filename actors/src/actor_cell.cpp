@@ -185,6 +185,9 @@ struct mute_list {
   std::vector<cell_ptr> actors;                        // muted actors (parked, or stale: unpark is a no-op)
   std::vector<std::shared_ptr<std::binary_semaphore>> threads;  // blocked threads outside the system
   std::atomic<std::uint32_t> waiting{0};
+  /// A consumer turn has read this list (and so checks `waiting` after its
+  /// finish): from then on no waiter needs the timed re-check.
+  std::atomic<bool> seen{false};
 };
 
 actor_cell::actor_cell(system_core* sys, const mailbox_options& opts) : mailbox_(opts), sys_(sys) {}
@@ -388,9 +391,27 @@ mute_list& actor_cell::ensure_mute_list(bool& created) {
 }
 
 // The consumer reads mute_list_ before it ends a turn (after that it may no
-// longer touch the cell). A list created in between is missed by that turn:
-// whoever creates it therefore re-checks shortly after, on its own.
+// longer touch the cell). A list created in between is missed by that turn,
+// however long the consumer is preempted before its finish: so waiters
+// re-check on their own, 1 ms after, then twice as long each time, until a
+// consumer turn has seen the list.
 constexpr auto first_mute_recheck = std::chrono::milliseconds(1);
+constexpr auto last_mute_recheck = std::chrono::milliseconds(64);
+
+void actor_cell::recheck_muted_after(std::chrono::milliseconds delay) {
+  sys_->timers().schedule_after(delay, [me = cell_ptr(this), delay] {
+    me->wake_muted();
+    mute_list* ml = me->mute_list_.load(std::memory_order_acquire);
+    if (ml == nullptr || ml->seen.load(std::memory_order_acquire) || ml->waiting.load(std::memory_order_seq_cst) == 0) {
+      return;
+    }
+    try {
+      me->recheck_muted_after(std::min(delay * 2, last_mute_recheck));
+    } catch (...) {
+      // No timer: the next turn of the consumer wakes them.
+    }
+  });
+}
 
 bool actor_cell::add_muted(const cell_ptr& sender) {
   bool created = false;
@@ -406,9 +427,9 @@ bool actor_cell::add_muted(const cell_ptr& sender) {
   }
   if (created) {
     try {
-      // Wakes the muted senders then if this mailbox has drained by then
-      // (wake_muted re-checks); if not, a later turn of ours sees the list.
-      sys_->timers().schedule_after(first_mute_recheck, [me = cell_ptr(this)] { me->wake_muted(); });
+      // Wakes the muted senders if this mailbox has drained by then
+      // (wake_muted checks), and again later until a turn has seen the list.
+      recheck_muted_after(first_mute_recheck);
     } catch (...) {
       return false;  // cannot arrange the re-check: do not wait at all
     }
@@ -419,6 +440,7 @@ bool actor_cell::add_muted(const cell_ptr& sender) {
 void actor_cell::wait_for_room() {
   bool created = false;
   mute_list& ml = ensure_mute_list(created);
+  auto recheck = first_mute_recheck;
   for (;;) {
     // Shared: the waker may still be inside release() when we return.
     auto sem = std::make_shared<std::binary_semaphore>(0);
@@ -431,14 +453,14 @@ void actor_cell::wait_for_room() {
       }
       ml.threads.push_back(sem);
     }
-    if (!created) {
+    if (ml.seen.load(std::memory_order_acquire)) {
       sem->acquire();
       continue;
     }
-    // First waiter ever on this mailbox: look again shortly in case the
-    // consumer went idle without seeing the fresh list.
-    created = false;
-    if (sem->try_acquire_for(first_mute_recheck)) continue;
+    // No consumer turn has seen the list yet: look again in a while, in
+    // case the consumer went idle without it.
+    if (sem->try_acquire_for(recheck)) continue;
+    recheck = std::min(recheck * 2, last_mute_recheck);
     bool still_listed = false;
     {
       std::lock_guard lock(ml.mx);
@@ -559,6 +581,7 @@ resumable::result actor_cell::finish_turn(turn t) noexcept {
     return mailbox_.finish(t.user, t.system, unstashed_left) != 0 ? result::yield : result::idle;
   }
   cell_ptr keep(this);
+  if (!ml->seen.load(std::memory_order_relaxed)) ml->seen.store(true, std::memory_order_release);
   const std::uint64_t left = mailbox_.finish(t.user, t.system, unstashed_left);
   if (mailbox::user_part(left) <= mailbox_.low_water() && ml->waiting.load(std::memory_order_seq_cst) != 0) {
     wake_muted();
@@ -571,9 +594,9 @@ void actor_cell::wake_muted_if_drained(std::uint64_t left) noexcept {
   // list and its count): a list made before the finish is seen here, so
   // no 1 ms re-check is needed for this turn's drain.
   mute_list* ml = mute_list_.load(std::memory_order_seq_cst);
-  if (ml != nullptr && mailbox::user_part(left) <= mailbox_.low_water() && ml->waiting.load(std::memory_order_seq_cst) != 0) {
-    wake_muted();
-  }
+  if (ml == nullptr) return;
+  if (!ml->seen.load(std::memory_order_relaxed)) ml->seen.store(true, std::memory_order_release);
+  if (mailbox::user_part(left) <= mailbox_.low_water() && ml->waiting.load(std::memory_order_seq_cst) != 0) wake_muted();
 }
 
 resumable::result actor_cell::park(turn t, const cell_ptr& wait_on) noexcept {

@@ -266,6 +266,9 @@ class actor_cell : public resumable {
   /// its low-water mark. A consumer that parks must: its next turn may be
   /// far off (a proxy waiting for credit).
   void wake_muted_if_drained(std::uint64_t left) noexcept;
+  /// Wakes the muted senders after `delay` if the mailbox has drained, and
+  /// re-arms (longer each time) until a consumer turn has seen the mute list.
+  void recheck_muted_after(std::chrono::milliseconds delay);
   void set_stop_reason(exit_reason why) noexcept { stop_reason_ = why; }
   /// See `encodes_on_send`. @note Constructor only.
   void set_encodes_on_send() noexcept { encodes_on_send_ = true; }
