@@ -574,18 +574,15 @@ resumable::result actor_cell::finish_turn(turn t) noexcept {
   // runs again instead of going idle.
   const bool unstashed_left = extras_ != nullptr && !extras_->unstashed.empty();
   holding_token_ = unstashed_left;
-  mute_list* ml = mute_list_.load(std::memory_order_acquire);
-  if (ml == nullptr) {
+  if (mute_list_.load(std::memory_order_acquire) == nullptr) {
     // Once finish() reports 0 another worker may run (or stop) this actor:
-    // nothing below may touch *this.
+    // nothing below may touch *this. (A list made meanwhile is covered by
+    // its waiters' own re-checks.)
     return mailbox_.finish(t.user, t.system, unstashed_left) != 0 ? result::yield : result::idle;
   }
-  cell_ptr keep(this);
-  if (!ml->seen.load(std::memory_order_relaxed)) ml->seen.store(true, std::memory_order_release);
+  cell_ptr keep(this);  // alive for the wake-up, though another worker may run it after the finish
   const std::uint64_t left = mailbox_.finish(t.user, t.system, unstashed_left);
-  if (mailbox::user_part(left) <= mailbox_.low_water() && ml->waiting.load(std::memory_order_seq_cst) != 0) {
-    wake_muted();
-  }
+  wake_muted_if_drained(left);
   return left != 0 ? result::yield : result::idle;
 }
 
@@ -685,12 +682,12 @@ void actor_cell::abandon() noexcept {
   end_incarnation();
   turn t;
   t.user = 1;  // the construction token
-  if (spill_ != nullptr) t.user += spill_->shut_down();  // and the spill's, if it holds one
-  close_and_drain(t);
-  tell_watchers();
+  close_for_good(t);
 }
 
-void actor_cell::tell_watchers() noexcept {
+void actor_cell::close_for_good(turn t) noexcept {
+  if (spill_ != nullptr) t.user += spill_->shut_down();  // the spill's token, if it holds one
+  close_and_drain(t);
   if (extras_ == nullptr) return;
   std::vector<watcher> watchers = std::move(extras_->watchers);
   extras_->watchers.clear();
@@ -707,9 +704,7 @@ resumable::result actor_cell::final_stop(turn t) noexcept {
     extras_->unstashed.clear();
     extras_->suspended = false;
   }
-  if (spill_ != nullptr) t.user += spill_->shut_down();
-  close_and_drain(t);
-  tell_watchers();
+  close_for_good(t);
   if (extras_ != nullptr) extras_->supervisor = cell_ptr();
   if (executor_ != nullptr) executor_->finish();
   sys_->detach(this);  // may free *this

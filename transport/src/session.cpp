@@ -920,6 +920,10 @@ void session::flush_inbound() noexcept {
 
 detail::cell_ptr session::find_proxy(std::uint64_t id) {
   std::lock_guard lock(mx_);
+  return find_proxy_locked(id);
+}
+
+detail::cell_ptr session::find_proxy_locked(std::uint64_t id) {
   auto it = proxies_.find(id);
   if (it == proxies_.end() || !it->second->try_add_ref()) return {};
   return detail::cell_ptr::adopt(it->second);
@@ -1149,11 +1153,8 @@ void session::settle_turn() noexcept {
     std::lock_guard lock(mx_);
     debt& d = debts_[turn_target_];
     d.units += units;
-    if (d.units >= remote::credit_step && !d.pin) {
-      // The proxy is in this very turn (it holds a reference): it is the one registered.
-      auto it = proxies_.find(turn_target_);
-      if (it != proxies_.end() && it->second->try_add_ref()) d.pin = detail::cell_ptr::adopt(it->second);
-    }
+    // The proxy is in this very turn (it holds a reference): it is the one registered.
+    if (d.units >= remote::credit_step && !d.pin) d.pin = find_proxy_locked(turn_target_);
   } catch (...) {
     // Out of memory for the entry: this debt goes uncounted (a proxy made
     // afresh for the actor may then overrun the peer's window).
@@ -1173,8 +1174,7 @@ void session::credit_from_peer(std::uint64_t target, std::int64_t units) {
       if (d->second.units < remote::credit_step) unpinned = std::move(d->second.pin);
       if (d->second.units <= 0) debts_.erase(d);
     }
-    auto it = proxies_.find(target);
-    if (it != proxies_.end() && it->second->try_add_ref()) p = detail::cell_ptr::adopt(it->second);
+    p = find_proxy_locked(target);
   }
   if (p) static_cast<remote::proxy&>(*p).remote_credit(units);
 }
@@ -1405,8 +1405,7 @@ bool session::post_frame(std::string frame) {
 
 detail::cell_ptr session::proxy_for(std::uint64_t id, const std::type_info& type) {
   std::unique_lock lock(mx_);
-  auto it = proxies_.find(id);
-  if (it != proxies_.end() && it->second->try_add_ref()) return detail::cell_ptr::adopt(it->second);
+  if (detail::cell_ptr p = find_proxy_locked(id)) return p;
   // The outbox (id 0) carries replies: unbounded, so that answering never mutes an actor.
   mailbox_options mo = mailbox_options::make_unbounded();
   if (id != 0) {

@@ -242,6 +242,8 @@ class session final : public remote::port, public idle_poller, public std::enabl
   const target* exposed(std::uint64_t id, std::uint64_t gen);
   detail::actor_cell* exposed_cell(std::uint64_t id);
   detail::cell_ptr find_proxy(std::uint64_t id);
+  /// find_proxy with mx_ held.
+  detail::cell_ptr find_proxy_locked(std::uint64_t id);
   /// The outbox proxy (made on first use, freed when nobody needs it).
   detail::cell_ptr outbox() { return proxy_for(0, typeid(remote::unknown_actor)); }
   /// A message for `receiver` that no actor takes: counted, its `units` of
@@ -326,8 +328,9 @@ class session final : public remote::port, public idle_poller, public std::enabl
   std::int64_t credit_limit_;
   std::uint64_t exposed_gen_ = ~std::uint64_t{0};
   // Buffers lent to the peer (transferred shared_bytes), under wmx_: kept
-  // mapped here until the peer gives them back, then freed (never reused:
-  // the peer may still map them).
+  // mapped here until the peer gives them back, then reused (sealed: the
+  // peer cannot write them) unless node_options::reuse_returned_buffers is
+  // off.
   std::unordered_map<std::uint64_t, shared_bytes> lent_;
   std::uint64_t next_loan_ = 1;
   std::shared_ptr<bytes_lender> lender_;  // gives our loans back to this peer (made when established)

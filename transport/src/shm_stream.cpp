@@ -276,8 +276,9 @@ class shm_stream final : public byte_stream {
       // With fds_ full the socket stays readable (we read no more of it),
       // and waiting on it would return at once, forever. Only a TRANSFER
       // frame taking its descriptor makes room: take_fd arms it again. (An
-      // honest peer passes each descriptor just before its frame, so fds_
-      // fills only while the frames are there to be read.)
+      // honest sender passes at most session::max_unwritten_fds, 128,
+      // ahead of frames it has written, so fds_ fills only while the frames
+      // are in the ring to be read.)
       std::lock_guard lock(fd_mx_);
       if (fds_.size() >= max_pending_fds) {
         control_parked_ = true;

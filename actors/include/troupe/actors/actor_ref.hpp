@@ -15,17 +15,16 @@
 #include "troupe/actors/detail/wire_envelope.hpp"
 #include "troupe/actors/sendable.hpp"
 #include "troupe/actors/send_result.hpp"
+#include "troupe/scheduler/timer_service.hpp"
 
 namespace troupe {
 
 class shared_bytes;  // sent as it is, never encoded by `tell` (see below)
 
 namespace detail {
-/// Longest timeout: longer ones (`duration::max()` for "wait forever") are
-/// cut to this, so that `now() + timeout` cannot overflow.
-inline constexpr std::chrono::steady_clock::duration longest_timeout = std::chrono::hours(24 * 365 * 100);
-
-/// `d` in steady_clock units, at most `longest_timeout`.
+/// `d` in steady_clock units, at most `timer_service::longest` (longer ones,
+/// `duration::max()` for "wait forever", are cut to that, so that
+/// `now() + timeout` cannot overflow).
 /// @throws std::invalid_argument if `d` is negative.
 template <class Rep, class Period>
 std::chrono::steady_clock::duration checked_timeout(std::chrono::duration<Rep, Period> d, const char* who) {
@@ -34,7 +33,8 @@ std::chrono::steady_clock::duration checked_timeout(std::chrono::duration<Rep, P
   }
   // Compared in floating point: casting `d` (or the limit) to the other's
   // units could overflow either way.
-  if (std::chrono::duration<double>(d) >= std::chrono::duration<double>(longest_timeout)) return longest_timeout;
+  constexpr auto longest = timer_service::longest;
+  if (std::chrono::duration<double>(d) >= std::chrono::duration<double>(longest)) return longest;
   return std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
 }
 } // namespace detail

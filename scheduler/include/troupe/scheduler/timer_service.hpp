@@ -59,8 +59,9 @@ class timer_service {
   /// Runs `fn` once at `at`. @threadsafe
   timer_handle schedule_at(clock::time_point at, std::function<void()> fn);
 
-  /// Longest delay or period: longer ones (`duration::max()` for "never")
-  /// are cut to this, which no clock arithmetic can overflow.
+  /// Longest delay, period or timeout (100 years): longer ones
+  /// (`duration::max()` for "never") are cut to this, which no clock
+  /// arithmetic can overflow. `detail::checked_timeout` uses it too.
   static constexpr clock::duration longest = std::chrono::hours(24 * 365 * 100);
 
   /// Runs `fn` after `delay` (at most `longest`).

@@ -261,9 +261,10 @@ class actor_cell : public resumable {
   result finish_turn(turn t) noexcept;
   /// Closes the mailbox and dead-letters what is queued beyond `t`.
   void close_and_drain(turn t) noexcept;
-  /// After a `finish` that kept a token (the consumer still owns the cell)
-  /// and left `left`: wakes the muted senders if the mailbox is at or below
-  /// its low-water mark. A consumer that parks must: its next turn may be
+  /// After a consumer's `finish` that left `left` (the caller keeps the
+  /// cell alive): marks the mute list seen and wakes the muted senders if
+  /// the mailbox is at or below its low-water mark. Every turn end that
+  /// finds a mute list calls it, parking ones too: their next turn may be
   /// far off (a proxy waiting for credit).
   void wake_muted_if_drained(std::uint64_t left) noexcept;
   /// Wakes the muted senders after `delay` if the mailbox has drained, and
@@ -293,8 +294,10 @@ class actor_cell : public resumable {
   result end_of_life(turn t) noexcept;
   void end_incarnation() noexcept;
   result final_stop(turn t) noexcept;
-  /// Sends `down` to every watcher and forgets what this actor monitors.
-  void tell_watchers() noexcept;
+  /// The end every stop shares: shuts the spill down, closes the mailbox,
+  /// dead-letters what is left beyond `t`, sends `down` to every watcher
+  /// and forgets what this actor monitors.
+  void close_for_good(turn t) noexcept;
   result suspend(turn t) noexcept;
   void system_undeliverable(envelope* e) noexcept;
   void trim_oldest(std::uint64_t& consumed) noexcept;
