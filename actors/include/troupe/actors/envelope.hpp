@@ -10,7 +10,7 @@
 #include <string_view>
 #include <typeinfo>
 
-#include "troupe/actors/detail/message_pool.hpp"
+#include "troupe/mailbox/block_pool.hpp"
 #include "troupe/actors/send_result.hpp"
 #include "troupe/mailbox/mpsc_queue.hpp"
 

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "troupe/actors/detail/actor_cell.hpp"
-#include "troupe/actors/detail/message_pool.hpp"
+#include "troupe/mailbox/block_pool.hpp"
 #include "troupe/actors/detail/ops.hpp"
 #include "troupe/actors/signals.hpp"
 

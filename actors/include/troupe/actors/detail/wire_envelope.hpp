@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "troupe/actors/detail/message_pool.hpp"
+#include "troupe/mailbox/block_pool.hpp"
 #include "troupe/actors/detail/ops.hpp"
 #include "troupe/actors/wire.hpp"
 

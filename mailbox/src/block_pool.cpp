@@ -1,4 +1,4 @@
-#include "troupe/actors/detail/message_pool.hpp"
+#include "troupe/mailbox/block_pool.hpp"
 
 #include <array>
 #include <utility>
@@ -9,6 +9,21 @@
 namespace troupe::detail::pool {
 
 namespace {
+
+// Under AddressSanitizer every block goes to operator new and delete, so a
+// use after free (of a message or a mailbox segment) is reported instead of
+// landing in a recycled block.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool pass_through = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool pass_through = true;
+#else
+constexpr bool pass_through = false;
+#endif
+#else
+constexpr bool pass_through = false;
+#endif
 
 constexpr std::size_t granule = 16;
 constexpr std::size_t class_count = max_block / granule;  // 16, 32, ..., 512
@@ -114,7 +129,7 @@ thread_local cache tls_cache;
 } // namespace
 
 void* allocate(std::size_t n) {
-  if (n > max_block || n == 0) return ::operator new(n);
+  if (pass_through || n > max_block || n == 0) return ::operator new(n);
   const std::size_t c = class_of(n);
   cache& tc = tls_cache;
   magazine*& m = tc.loaded[c];
@@ -134,7 +149,7 @@ void* allocate(std::size_t n) {
 }
 
 void deallocate(void* p, std::size_t n) noexcept {
-  if (n > max_block || n == 0) {
+  if (pass_through || n > max_block || n == 0) {
     ::operator delete(p, n);
     return;
   }
