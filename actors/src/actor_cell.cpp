@@ -282,6 +282,12 @@ send_result actor_cell::enqueue_slow(envelope* e, admission a) noexcept {
     case admission::accepted_over: return accepted_over_bound();
     case admission::refused: {
       if (spill_ != nullptr) return spill_offer(e);
+      if (!mailbox_.bounded() || mailbox_.policy() == overflow::mute_sender) {
+        // Neither refuses by policy: this mailbox holds mailbox::hard_limit messages.
+        sys_->count_drop(drop_reason::mailbox_full, *e->ops->type);
+        discard(e, ask_error::mailbox_full, "mailbox full (2^30 pending messages, the hard limit)");
+        return send_result::full;
+      }
       const bool fail_policy = mailbox_.policy() == overflow::fail;
       sys_->count_drop(fail_policy ? drop_reason::mailbox_full : drop_reason::dropped_newest, *e->ops->type);
       discard(e, ask_error::mailbox_full, fail_policy ? "mailbox full" : "dropped: mailbox full (drop_newest)");
@@ -593,7 +599,7 @@ void actor_cell::wake_muted_if_drained(std::uint64_t left) noexcept {
   mute_list* ml = mute_list_.load(std::memory_order_seq_cst);
   if (ml == nullptr) return;
   if (!ml->seen.load(std::memory_order_relaxed)) ml->seen.store(true, std::memory_order_release);
-  if (mailbox::user_part(left) <= mailbox_.low_water() && ml->waiting.load(std::memory_order_seq_cst) != 0) wake_muted();
+  if (mailbox::pending(left) <= mailbox_.low_water() && ml->waiting.load(std::memory_order_seq_cst) != 0) wake_muted();
 }
 
 resumable::result actor_cell::park(turn t, const cell_ptr& wait_on) noexcept {
@@ -871,14 +877,13 @@ void actor_cell::dead_letter(envelope* e) noexcept {
 void actor_cell::close_and_drain(turn t) noexcept {
   // Close, then account for every message admitted before the close.
   const std::uint64_t word = mailbox_.close();
-  std::uint64_t users = mailbox::user_part(word) - t.user;
-  std::uint64_t systems = mailbox::system_part(word) - t.system;
-  while (users + systems > 0) {
+  std::uint64_t left = mailbox::pending(word) - t.user - t.system;
+  while (left > 0) {
     if (auto* e = static_cast<envelope*>(mailbox_.pop_system())) {
-      --systems;
+      --left;
       system_undeliverable(e);
     } else if (auto* u = static_cast<envelope*>(mailbox_.pop())) {
-      --users;
+      --left;
       dead_letter(u);
     } else {
       std::this_thread::yield();  // a sender is between its two steps

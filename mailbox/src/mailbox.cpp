@@ -1,6 +1,7 @@
 #include "troupe/mailbox/mailbox.hpp"
 
 #include <stdexcept>
+#include <utility>
 #include <string>
 
 namespace troupe {
@@ -34,11 +35,9 @@ void mailbox_options::validate() const {
     throw std::invalid_argument(
         "mailbox_options: capacity must be at least 1 (use mailbox_options::make_unbounded() for no bound)");
   }
-  if (capacity != unbounded && capacity > 0xFFFF'FFFFull) {
-    throw std::invalid_argument("mailbox_options: capacity must be at most 4294967295 (or unbounded)");
-  }
-  if (policy == overflow::drop_oldest && capacity != unbounded && capacity > 0x7FFF'FFFFull) {
-    throw std::invalid_argument("mailbox_options: capacity must be at most 2147483647 with drop_oldest");
+  if (capacity != unbounded && capacity > mailbox::max_capacity) {
+    throw std::invalid_argument("mailbox_options: capacity must be at most " + std::to_string(mailbox::max_capacity) +
+                                " (or unbounded)");
   }
   switch (policy) {
     case overflow::mute_sender:
@@ -67,7 +66,10 @@ void mailbox_options::validate() const {
 }
 
 mailbox::mailbox(const mailbox_options& opts)
-    : capacity_((opts.validate(), opts.capacity)),
+    : policy_((opts.validate(), opts.policy)),
+      mutes_(opts.capacity != mailbox_options::unbounded && opts.policy == overflow::mute_sender),
+      low_water_(static_cast<std::uint32_t>(opts.effective_low_water())),
+      capacity_(opts.capacity),
       // fail and drop_newest refuse at capacity. drop_oldest evicts when the
       // consumer runs; while it is busy, the queue is capped at twice the
       // capacity (then new messages are refused too), so memory stays bounded.
@@ -75,9 +77,113 @@ mailbox::mailbox(const mailbox_options& opts)
                  : opts.policy == overflow::fail || opts.policy == overflow::drop_newest || opts.policy == overflow::spill
                      ? opts.capacity
                  : opts.policy == overflow::drop_oldest ? 2 * opts.capacity
-                                                        : never),
-      policy_(opts.policy),
-      mutes_(opts.capacity != mailbox_options::unbounded && opts.policy == overflow::mute_sender),
-      low_water_(opts.effective_low_water()) {}
+                                                        : never) {}
+
+mailbox::~mailbox() {
+  slot_segment* s = head_ != nullptr ? head_ : head_pub_.load(std::memory_order_acquire);
+  while (s != nullptr) {  // the head and every segment linked after it
+    slot_segment* next = s->next.load(std::memory_order_relaxed);
+    delete s;
+    s = next;
+  }
+  while (retired_ != nullptr) delete std::exchange(retired_, retired_->chain);
+}
+
+admission mailbox::not_admitted(std::uint64_t old, mpsc_node* first, std::uint32_t count) noexcept {
+  word_.fetch_sub(count, std::memory_order_relaxed);  // keep depth() truthful; the positions stay claimed
+  if ((old & closed_bit) != 0) return admission::closed;  // positions after the close are never read
+  // At the hard limit: the positions sit among live ones, so mark them for
+  // the consumer to pass over.
+  (void)first;
+  auto p = static_cast<std::uint32_t>(old >> 32);
+  for (std::uint32_t i = 0; i < count; ++i) place(p + i, &skip_mark_);
+  return admission::refused;
+}
+
+void mailbox::place_slow(std::uint32_t p, mpsc_node* n) noexcept {
+  slot_segment* s = hint_.load(std::memory_order_seq_cst);
+  const bool from_hint = s != nullptr && p - s->base.load(std::memory_order_acquire) < 0x8000'0000u;
+  if (!from_hint) {
+    // No hint yet, or the hint moved past p (this sender was slow): start
+    // at the consumer's segment, which no unread position precedes.
+    s = head_pub_.load(std::memory_order_seq_cst);
+    if (s == nullptr) {
+      auto* first = new slot_segment;  // the very first position: base 0
+      if (head_pub_.compare_exchange_strong(s, first, std::memory_order_acq_rel)) {
+        s = first;
+      } else {
+        delete first;  // never published
+      }
+    }
+  }
+  for (;;) {
+    const std::uint32_t base = s->base.load(std::memory_order_acquire);
+    const std::uint32_t d = p - base;
+    if (d < slot_segment::slots) {
+      // Release is enough: the retiring consumer reads this slot (acquire) first.
+      if (from_hint || hint_.load(std::memory_order_relaxed) == nullptr) hint_.store(s, std::memory_order_release);
+      s->slot[d].store(n, std::memory_order_release);
+      return;
+    }
+    slot_segment* next = s->next.load(std::memory_order_acquire);
+    s = next != nullptr ? next : link_after(s, base + slot_segment::slots);
+  }
+}
+
+slot_segment* mailbox::link_after(slot_segment* s, std::uint32_t base) noexcept {
+  auto* f = new slot_segment;  // out of memory here terminates: a claimed position must be filled
+  f->base.store(base, std::memory_order_relaxed);  // no sender can reach f yet
+  slot_segment* linked = nullptr;
+  if (s->next.compare_exchange_strong(linked, f, std::memory_order_acq_rel)) return f;
+  delete f;  // another sender linked first; f was never published
+  return linked;
+}
+
+slot_segment* mailbox::advance() noexcept {
+  slot_segment* s = head_;
+  if (s == nullptr) {  // the first sender links the first segment
+    s = head_pub_.load(std::memory_order_acquire);
+    if (s == nullptr) return nullptr;
+    head_ = s;
+    head_base_ = 0;
+    return s;
+  }
+  slot_segment* next = s->next.load(std::memory_order_acquire);
+  if (next == nullptr) return nullptr;
+  head_ = next;
+  head_base_ = head_pos_;
+  // Retire s: once neither head_pub_ nor the hint names it, only senders
+  // that claimed a position before `retired_at` can still hold it, and each
+  // lets go before its slot can be read. So s is clean for reuse once the
+  // consumer has read up to retired_at. seq_cst orders these against the
+  // senders' fetch_add and their loads of the hint and head_pub_.
+  head_pub_.store(next, std::memory_order_seq_cst);
+  slot_segment* hinted = s;
+  hint_.compare_exchange_strong(hinted, next, std::memory_order_seq_cst);
+  s->retired_at = static_cast<std::uint32_t>(word_.load(std::memory_order_seq_cst) >> 32);
+  s->chain = nullptr;
+  (retired_last_ != nullptr ? retired_last_->chain : retired_) = s;
+  retired_last_ = s;
+  reclaim();
+  return next;
+}
+
+std::size_t mailbox::segments() const noexcept {
+  std::size_t n = 0;
+  for (const slot_segment* s = head_ != nullptr ? head_ : head_pub_.load(std::memory_order_acquire); s != nullptr;
+       s = s->next.load(std::memory_order_acquire)) {
+    ++n;
+  }
+  for (const slot_segment* s = retired_; s != nullptr; s = s->chain) ++n;
+  return n;
+}
+
+void mailbox::reclaim() noexcept {
+  while (retired_ != nullptr && static_cast<std::int32_t>(head_pos_ - retired_->retired_at) >= 0) {
+    slot_segment* s = std::exchange(retired_, retired_->chain);
+    if (retired_ == nullptr) retired_last_ = nullptr;
+    delete s;
+  }
+}
 
 } // namespace troupe

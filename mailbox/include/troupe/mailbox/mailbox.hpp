@@ -1,15 +1,26 @@
 #pragma once
 /// @file Bounded MPSC mailbox with a system lane.
 ///
-/// Layout: the producer words (depth, user-lane tail) share one cache line;
-/// the consumer words (heads, stubs, options) sit 64 bytes further on, so a
-/// busy sender and a busy receiver never write the same line except to link.
+/// The mailbox word (64 bits, on the producers' cache line):
+///   bits 0..30   pending: queued messages of both lanes, plus tokens a
+///                consumer holds (see `finish`), plus messages it took in
+///                its current turn;
+///   bit  31      closed;
+///   bits 32..63  the next user-lane position (wraps at 2^32).
+/// A user send is one `fetch_add` of (1 position + 1 pending): its old
+/// value is at once the sender's slot, the depth it saw (the bound) and
+/// whether the consumer was idle (pending 0: this sender schedules it, so a
+/// consumer is scheduled at most once at a time). No lock, no CAS loop.
 ///
-/// Depth word: bits 0..62 count queued messages of both lanes plus tokens a
-/// consumer chooses to hold (see `finish`); bit 63 marks the mailbox closed.
-/// A sender that moves the depth from 0 to 1 is the one that must schedule
-/// the consumer; the consumer goes idle only when its `finish` brings the
-/// depth back to 0. So a consumer is scheduled at most once at a time.
+/// Segments: user messages sit in slots of linked `slot_segment`s. A sender
+/// finds its segment through a hint (the last one a sender reached by
+/// walking) and writes its slot; only a sender that crosses into a segment
+/// not yet linked allocates one (from the block pool) and links it with one
+/// CAS. The consumer reads slots in order and retires each segment it
+/// leaves. A retired segment is freed only once the consumer has read every
+/// position claimed before it was retired: every sender that could still
+/// hold a pointer to it has then written its slot and let go. An idle
+/// mailbox that has seen traffic holds one segment.
 
 #include <atomic>
 #include <cstddef>
@@ -17,6 +28,7 @@
 
 #include "troupe/mailbox/mailbox_options.hpp"
 #include "troupe/mailbox/mpsc_queue.hpp"
+#include "troupe/mailbox/slot_segment.hpp"
 
 namespace troupe {
 
@@ -25,7 +37,7 @@ enum class admission : unsigned char {
   accepted,           ///< queued
   accepted_schedule,  ///< queued, and the consumer was idle: the caller must schedule it
   accepted_over,      ///< queued at or over capacity (mute_sender): the caller should mute the sender
-  refused,            ///< full and the policy is fail or drop_newest: the caller still owns the node
+  refused,            ///< full (fail, drop_newest, or any mailbox at `hard_limit`): the caller still owns the node
   closed,             ///< the mailbox is closed: the caller still owns the node
 };
 
@@ -33,108 +45,138 @@ enum class admission : unsigned char {
 /// that is always served first and never refused by the bound.
 class mailbox {
  public:
-  /// Depth word layout: bits 0..31 user messages (plus held tokens), bits
-  /// 32..62 system messages, bit 63 closed.
-  static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
-  static constexpr std::uint64_t system_unit = std::uint64_t{1} << 32;
-  static constexpr std::uint64_t user_mask = system_unit - 1;
-  /// Largest bounded capacity.
-  static constexpr std::size_t max_capacity = user_mask;
+  static constexpr std::uint64_t pending_mask = (std::uint64_t{1} << 31) - 1;
+  static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 31;
+  static constexpr std::uint64_t position_unit = std::uint64_t{1} << 32;
+  /// Largest bounded capacity (drop_oldest keeps up to twice this).
+  static constexpr std::size_t max_capacity = (std::size_t{1} << 29) - 1;
+  /// Pending messages at which every mailbox, even an unbounded or
+  /// mute_sender one, refuses user messages: the word's count must not
+  /// overflow. 2^30 messages are many gigabytes.
+  static constexpr std::uint64_t hard_limit = std::uint64_t{1} << 30;
 
   /// @throws std::invalid_argument if `opts` is invalid.
   explicit mailbox(const mailbox_options& opts);
   mailbox(const mailbox&) = delete;
   mailbox& operator=(const mailbox&) = delete;
-  /// Nodes still queued are not freed: drain them first (`pop_*`).
-  ~mailbox() = default;
+  /// Frees the segments. Nodes still queued are not freed: drain them
+  /// first (`pop_*`). @note No sender may be pushing.
+  ~mailbox();
 
   /// Offers a user message. On the fast path this is one relaxed load (for
-  /// refusing policies), one fetch_add on the depth and one exchange on the
-  /// tail; no lock, no CAS loop.
+  /// refusing policies only), one `fetch_add` on the mailbox word, one load
+  /// of the hint and one store into the slot; no lock, no CAS loop.
   /// @threadsafe
   [[nodiscard]] admission push(mpsc_node* n) noexcept {
     if (const std::size_t limit = refuse_at_.load(std::memory_order_relaxed); limit != never) {
-      const std::uint64_t d = depth_.load(std::memory_order_relaxed);
-      if ((d & user_mask) >= limit && (d & closed_bit) == 0) return admission::refused;
+      if (refuses(limit)) return admission::refused;
     }
-    return admit(n, n, 1);
+    return admit(n, 1);
   }
 
   /// Offers `count` user messages at once: the chain `first`..`last`,
   /// linked through `next` by the caller (a transport queueing what one
-  /// read brought). One fetch_add and one exchange for the whole chain.
-  /// A bound that refuses (fail, drop_newest, drop_oldest, spill) needs a
-  /// decision per message: then the chain is `refused` untouched, and the
-  /// caller pushes its messages one by one. `accepted_over` when the chain
-  /// took the depth past capacity (mute_sender). @threadsafe
+  /// read brought). One `fetch_add` for the whole chain; its messages take
+  /// consecutive positions. A bound that refuses (fail, drop_newest,
+  /// drop_oldest, spill) needs a decision per message: then the chain is
+  /// `refused` untouched, and the caller pushes its messages one by one.
+  /// `accepted_over` when the chain took the depth past capacity
+  /// (mute_sender). @threadsafe
   [[nodiscard]] admission push_chain(mpsc_node* first, mpsc_node* last, std::uint32_t count) noexcept {
+    (void)last;
     if (refuse_at_.load(std::memory_order_relaxed) != never) return admission::refused;
-    return admit(first, last, count);
+    return admit(first, count);
   }
 
   /// Offers a system message: never refused by the bound, not counted in
   /// `depth()`. @threadsafe
   [[nodiscard]] admission push_system(mpsc_node* n) noexcept {
-    const std::uint64_t old = depth_.fetch_add(system_unit, std::memory_order_seq_cst);
+    system_pending_.fetch_add(1, std::memory_order_relaxed);
+    const std::uint64_t old = word_.fetch_add(1, std::memory_order_seq_cst);
     if (old & closed_bit) [[unlikely]] {
-      depth_.fetch_sub(system_unit, std::memory_order_relaxed);
+      word_.fetch_sub(1, std::memory_order_relaxed);
+      system_pending_.fetch_sub(1, std::memory_order_relaxed);
       return admission::closed;
     }
     system_.push(n);
-    return old == 0 ? admission::accepted_schedule : admission::accepted;
+    return (old & pending_mask) == 0 ? admission::accepted_schedule : admission::accepted;
   }
 
   /// Next system message or nullptr. @note Consumer only.
   [[nodiscard]] mpsc_node* pop_system() noexcept { return system_.pop(); }
 
-  /// Next user message or nullptr. @note Consumer only.
-  [[nodiscard]] mpsc_node* pop() noexcept { return mpsc::pop(user_tail_, user_head_, user_stub_); }
+  /// Next user message or nullptr: none queued, or its sender is between
+  /// its `fetch_add` and its slot store (it becomes visible as soon as that
+  /// sender runs). @note Consumer only.
+  [[nodiscard]] mpsc_node* pop() noexcept {
+    slot_segment* s = head_;
+    std::uint32_t d = head_pos_ - head_base_;
+    if (s == nullptr || d == slot_segment::slots) [[unlikely]] {
+      s = advance();
+      if (s == nullptr) return nullptr;
+      d = 0;
+    }
+    mpsc_node* n = s->slot[d].load(std::memory_order_acquire);
+    if (n == nullptr) return nullptr;
+    s->slot[d].store(nullptr, std::memory_order_relaxed);
+    ++head_pos_;
+    if (n == &skip_mark_) [[unlikely]] return pop();  // a send refused at the hard limit
+    return n;
+  }
 
   /// Ends a consumer turn: removes `user` user and `system` system messages
-  /// from the depth word and returns what is left (closed bit masked). Zero
+  /// from the pending count and returns what is left (see `pending`). Zero
   /// means the consumer is now idle and the next sender schedules it;
-  /// non-zero means it must run again (`has_system` tells whether system
-  /// messages are among what is left). A consumer may keep a token (remove
+  /// non-zero means it must run again. A consumer may keep a token (remove
   /// one user message less, with `hold`) to stay "scheduled" while it waits
   /// for something else, and count it as consumed in a later turn.
   /// @note Consumer only.
   std::uint64_t finish(std::uint64_t user, std::uint64_t system = 0, bool hold = false) noexcept {
-    const std::uint64_t delta = user + system * system_unit - (hold ? 1 : 0);  // modular: hold may exceed user
-    if (delta == 0) return depth_.load(std::memory_order_seq_cst) & ~closed_bit;
-    return (depth_.fetch_sub(delta, std::memory_order_seq_cst) - delta) & ~closed_bit;
+    if (retired_ != nullptr) [[unlikely]] reclaim();
+    const std::uint64_t delta = user + system - (hold ? 1 : 0);  // modular: hold may exceed user
+    std::uint64_t left;
+    if (delta == 0) {
+      left = word_.load(std::memory_order_seq_cst) & pending_mask;
+    } else {
+      left = (word_.fetch_sub(delta, std::memory_order_seq_cst) - delta) & pending_mask;
+    }
+    if (system != 0) system_pending_.fetch_sub(system, std::memory_order_relaxed);
+    return left;
   }
 
   /// Takes a token before the consumer may run (a cell under construction):
   /// senders see a busy consumer and schedule nothing until `finish(1)`.
   /// @note Consumer only, before anyone else can see the mailbox.
-  void hold_token() noexcept { depth_.fetch_add(1, std::memory_order_relaxed); }
+  void hold_token() noexcept { word_.fetch_add(1, std::memory_order_relaxed); }
 
   /// True when system messages wait. @threadsafe (a snapshot)
-  [[nodiscard]] bool system_waiting() const noexcept { return has_system(depth_.load(std::memory_order_seq_cst)); }
+  [[nodiscard]] bool system_waiting() const noexcept { return system_pending_.load(std::memory_order_seq_cst) != 0; }
 
-  /// True when a value returned by `finish` or `close` counts system messages.
-  [[nodiscard]] static constexpr bool has_system(std::uint64_t word) noexcept { return (word & ~closed_bit) >= system_unit; }
-  /// User messages (and held tokens) in a value returned by `finish` or `close`.
-  [[nodiscard]] static constexpr std::uint64_t user_part(std::uint64_t word) noexcept { return word & user_mask; }
-  /// System messages in a value returned by `finish` or `close`.
-  [[nodiscard]] static constexpr std::uint64_t system_part(std::uint64_t word) noexcept {
-    return (word & ~closed_bit) >> 32;
-  }
+  /// Messages of both lanes (plus held tokens) in a value returned by
+  /// `finish` or `close`.
+  [[nodiscard]] static constexpr std::uint64_t pending(std::uint64_t word) noexcept { return word & pending_mask; }
 
   /// Marks the mailbox closed: every later push reports `closed`. Returns
-  /// the depth word at that moment (closed bit masked): exactly the messages
+  /// the pending count at that moment: exactly the messages of both lanes
   /// (plus held tokens and consumed-but-unfinished ones) the consumer still
-  /// has to account for; a sender between its two steps links its node shortly.
-  /// @note Consumer only.
-  std::uint64_t close() noexcept { return depth_.fetch_or(closed_bit, std::memory_order_seq_cst) & ~closed_bit; }
+  /// has to account for; a sender between its `fetch_add` and its slot
+  /// store writes it shortly. @note Consumer only.
+  std::uint64_t close() noexcept { return word_.fetch_or(closed_bit, std::memory_order_seq_cst) & pending_mask; }
 
   /// @threadsafe (a snapshot)
-  [[nodiscard]] bool is_closed() const noexcept { return (depth_.load(std::memory_order_seq_cst) & closed_bit) != 0; }
+  [[nodiscard]] bool is_closed() const noexcept { return (word_.load(std::memory_order_seq_cst) & closed_bit) != 0; }
 
   /// User messages not yet finished: queued, plus those the consumer took
   /// in its current turn (up to a quantum), plus a token a parked consumer
   /// holds. This is what the bound counts. @threadsafe (a snapshot)
-  [[nodiscard]] std::uint64_t depth() const noexcept { return depth_.load(std::memory_order_seq_cst) & user_mask; }
+  [[nodiscard]] std::uint64_t depth() const noexcept {
+    return user_depth(word_.load(std::memory_order_seq_cst) & pending_mask);
+  }
+
+  /// Segments this mailbox holds: the consumer's and those linked after
+  /// it, plus retired ones not yet freed. One when it is idle after
+  /// traffic, none before its first message. @note Consumer only.
+  [[nodiscard]] std::size_t segments() const noexcept;
 
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
   [[nodiscard]] std::size_t low_water() const noexcept { return low_water_; }
@@ -150,37 +192,92 @@ class mailbox {
   /// it elsewhere): the consumer is scheduled as for a message, and removes
   /// the token with `finish` like one. True when the caller must schedule
   /// it (it was idle). @threadsafe
-  [[nodiscard]] bool add_token() noexcept { return depth_.fetch_add(1, std::memory_order_seq_cst) == 0; }
+  [[nodiscard]] bool add_token() noexcept {
+    return (word_.fetch_add(1, std::memory_order_seq_cst) & pending_mask) == 0;
+  }
 
  private:
-  /// Counts `count` user messages in and links `first`..`last`: one
-  /// fetch_add and one exchange. Shared by push and push_chain.
-  [[nodiscard]] admission admit(mpsc_node* first, mpsc_node* last, std::uint64_t count) noexcept {
-    const std::uint64_t old = depth_.fetch_add(count, std::memory_order_seq_cst);
-    if (old & closed_bit) [[unlikely]] {
-      depth_.fetch_sub(count, std::memory_order_relaxed);  // keep depth() truthful for a stopped actor
-      return admission::closed;
+  static constexpr std::size_t never = ~std::size_t{0};
+  /// Written into the slot of a send refused at the hard limit.
+  static inline mpsc_node skip_mark_{};
+
+  /// Pending count minus the system messages in it (a snapshot).
+  [[nodiscard]] std::uint64_t user_depth(std::uint64_t pending) const noexcept {
+    const std::uint64_t sys = system_pending_.load(std::memory_order_relaxed);
+    return pending > sys ? pending - sys : 0;
+  }
+
+  /// The refusing policies' check: one relaxed load, no write.
+  [[nodiscard]] bool refuses(std::size_t limit) const noexcept {
+    const std::uint64_t w = word_.load(std::memory_order_relaxed);
+    return (w & closed_bit) == 0 && (w & pending_mask) >= limit && user_depth(w & pending_mask) >= limit;
+  }
+
+  /// Claims `count` consecutive positions with one fetch_add and writes the
+  /// chain from `first` (linked through `next`) into their slots.
+  [[nodiscard]] admission admit(mpsc_node* first, std::uint32_t count) noexcept {
+    const std::uint64_t old = word_.fetch_add(count * position_unit + count, std::memory_order_seq_cst);
+    const std::uint64_t pending_before = old & pending_mask;
+    if ((old & closed_bit) != 0 || pending_before + count > hard_limit) [[unlikely]] return not_admitted(old, first, count);
+    auto p = static_cast<std::uint32_t>(old >> 32);
+    if (count == 1) [[likely]] {
+      place(p, first);
+    } else {
+      mpsc_node* n = first;
+      for (std::uint32_t i = 1; i <= count; ++i, ++p) {
+        mpsc_node* after = i < count ? n->next.load(std::memory_order_relaxed) : nullptr;
+        place(p, n);  // the consumer may take n at once: read its link first
+        n = after;
+      }
     }
-    mpsc::push_chain(user_tail_, first, last);
-    if (old == 0) return admission::accepted_schedule;
-    if (mutes_ && (old & user_mask) + count > capacity_) return admission::accepted_over;
+    if (pending_before == 0) return admission::accepted_schedule;
+    if (mutes_ && pending_before + count > capacity_ && over_capacity(pending_before, count)) return admission::accepted_over;
     return admission::accepted;
   }
 
+  /// Writes `n` into position `p`'s slot: the hinted segment's, or one
+  /// found (or linked) by `place_slow`.
+  void place(std::uint32_t p, mpsc_node* n) noexcept {
+    // seq_cst: ordered after the sender's fetch_add (see retire()).
+    slot_segment* s = hint_.load(std::memory_order_seq_cst);
+    if (s != nullptr) [[likely]] {
+      const std::uint32_t d = p - s->base.load(std::memory_order_acquire);
+      if (d < slot_segment::slots) [[likely]] {
+        s->slot[d].store(n, std::memory_order_release);
+        return;
+      }
+    }
+    place_slow(p, n);
+  }
+
+  void place_slow(std::uint32_t p, mpsc_node* n) noexcept;
+  slot_segment* link_after(slot_segment* s, std::uint32_t base) noexcept;
+  [[nodiscard]] admission not_admitted(std::uint64_t old, mpsc_node* first, std::uint32_t count) noexcept;
+  [[nodiscard]] bool over_capacity(std::uint64_t pending_before, std::uint32_t count) const noexcept {
+    return user_depth(pending_before) + count > capacity_;
+  }
+  slot_segment* advance() noexcept;
+  void reclaim() noexcept;
+
   // Producer line: written by senders, read-only options beside it.
-  std::atomic<std::uint64_t> depth_{0};
-  std::atomic<mpsc_node*> user_tail_{&user_stub_};
-  std::size_t capacity_;
-  std::atomic<std::size_t> refuse_at_;  // depth at which a send is refused (`never`: no bound)
+  std::atomic<std::uint64_t> word_{0};
+  std::atomic<slot_segment*> hint_{nullptr};     // a segment senders reached lately
+  std::atomic<std::uint32_t> system_pending_{0};  // system messages in the pending count
   overflow policy_;
   bool mutes_;
-  char pad_[64 - 4 * sizeof(std::size_t) - 2];
-  static constexpr std::size_t never = ~std::size_t{0};
+  std::uint32_t low_water_;
+  std::size_t capacity_;
+  std::atomic<std::size_t> refuse_at_;  // depth at which a send is refused (`never`: no bound)
+  char pad_[16];                        // the consumer's words start 64 bytes in
   // Consumer line.
-  mpsc_node* user_head_{&user_stub_};
-  mpsc_node user_stub_;
+  slot_segment* head_ = nullptr;  // segment of the next position to read
+  std::uint32_t head_pos_ = 0;                // next position to read
+  std::uint32_t head_base_ = 0;               // head_->base
+  std::atomic<slot_segment*> head_pub_{nullptr};  // head_, for senders that fell behind the hint
+  slot_segment* retired_ = nullptr;  // oldest retired segment (FIFO through `chain`)
+  slot_segment* retired_last_ = nullptr;
   mpsc_queue system_;
-  std::size_t low_water_;
 };
+static_assert(sizeof(mailbox) == 128, "two cache lines: the senders' and the consumer's");
 
 } // namespace troupe
