@@ -253,9 +253,9 @@ void actor_cell::system_undeliverable(envelope* e) noexcept {
 }
 
 bool actor_cell::unpark() noexcept {
-  // Pairs with park(): it stores parked_, then reads the depth word; we
-  // pushed (an RMW on the depth word), then load parked_. One of us sees the
-  // other.
+  // Pairs with park(): it stores parked_, then reads system_waiting(); a
+  // system sender raised system_pending_ (seq_cst) before calling this, and
+  // a receiver draining calls it after its finish. One of us sees the other.
   if (!parked_.load(std::memory_order_seq_cst) || !parked_.exchange(false, std::memory_order_acq_rel)) return false;
   schedule();
   return true;
@@ -512,7 +512,7 @@ void actor_cell::fail(const char* what) noexcept {
 }
 
 void actor_cell::trim_oldest(std::uint64_t& consumed) noexcept {
-  while (mailbox_.depth() - consumed > mailbox_.capacity()) {
+  while (mailbox_.queued() > mailbox_.capacity()) {
     auto* e = static_cast<envelope*>(mailbox_.pop());
     if (e == nullptr) return;
     ++consumed;
@@ -657,6 +657,7 @@ void actor_cell::end_incarnation() noexcept {
   for (auto& [id, p] : x.asks) p->timeout.cancel();
   x.asks.clear();
   x.idle_timer.cancel();
+  x.idle_timer = {};  // its callback holds this cell: keeping the handle kept the cell (and its timer) alive for good
   x.idle_tracking = false;
   x.behaviors.clear();
   x.monitoring.clear();  // a new incarnation starts with no monitors (stale downs are dropped)

@@ -68,16 +68,15 @@ void mailbox_options::validate() const {
 mailbox::mailbox(const mailbox_options& opts)
     : policy_((opts.validate(), opts.policy)),
       mutes_(opts.capacity != mailbox_options::unbounded && opts.policy == overflow::mute_sender),
-      low_water_(static_cast<std::uint32_t>(opts.effective_low_water())),
+      per_message_(opts.capacity != mailbox_options::unbounded && opts.policy != overflow::mute_sender),
+      low_water_(opts.effective_low_water()),
       capacity_(opts.capacity),
       // fail and drop_newest refuse at capacity. drop_oldest evicts when the
       // consumer runs; while it is busy, the queue is capped at twice the
       // capacity (then new messages are refused too), so memory stays bounded.
-      refuse_at_(opts.capacity == mailbox_options::unbounded ? never
-                 : opts.policy == overflow::fail || opts.policy == overflow::drop_newest || opts.policy == overflow::spill
-                     ? opts.capacity
+      refuse_at_(!per_message_ ? hard_limit
                  : opts.policy == overflow::drop_oldest ? 2 * opts.capacity
-                                                        : never) {}
+                                                        : opts.capacity) {}
 
 mailbox::~mailbox() {
   slot_segment* s = head_ != nullptr ? head_ : head_pub_.load(std::memory_order_acquire);
@@ -87,17 +86,6 @@ mailbox::~mailbox() {
     s = next;
   }
   while (retired_ != nullptr) delete std::exchange(retired_, retired_->chain);
-}
-
-admission mailbox::not_admitted(std::uint64_t old, mpsc_node* first, std::uint32_t count) noexcept {
-  word_.fetch_sub(count, std::memory_order_relaxed);  // keep depth() truthful; the positions stay claimed
-  if ((old & closed_bit) != 0) return admission::closed;  // positions after the close are never read
-  // At the hard limit: the positions sit among live ones, so mark them for
-  // the consumer to pass over.
-  (void)first;
-  auto p = static_cast<std::uint32_t>(old >> 32);
-  for (std::uint32_t i = 0; i < count; ++i) place(p + i, &skip_mark_);
-  return admission::refused;
 }
 
 void mailbox::place_slow(std::uint32_t p, mpsc_node* n) noexcept {

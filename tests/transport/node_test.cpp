@@ -338,6 +338,8 @@ TEST(NodeOptions, BadValuesAreRefusedWhereGiven) {
   EXPECT_THROW(troupe::node(sys, with([](auto& o) { o.handshake_timeout = -1ms; })), std::invalid_argument);
   EXPECT_THROW(troupe::node(sys, with([](auto& o) { o.listen_host = "not-an-address"; })), std::invalid_argument);
   EXPECT_THROW(troupe::node(sys, with([](auto& o) { o.remote_mailbox_capacity = 0; })), std::invalid_argument);
+  EXPECT_THROW(troupe::node(sys, with([](auto& o) { o.remote_mailbox_capacity = troupe::mailbox::max_capacity + 1; })),
+               std::invalid_argument);
   EXPECT_THROW(troupe::node(sys, with([](auto& o) { o.max_transfer_bytes = 4096; })), std::invalid_argument);
   EXPECT_THROW(troupe::node(sys, with([](auto& o) { o.name = std::string(300, 'n'); })), std::invalid_argument);
 }

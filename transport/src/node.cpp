@@ -50,8 +50,8 @@ void node_options::validate() const {
     bad("shm_ring_bytes must be a power of two from 4 KiB to 1 GiB");
   }
   if (metrics_log_interval.count() < 0) bad("metrics_log_interval must not be negative");
-  if (remote_mailbox_capacity == 0 || remote_mailbox_capacity > (1u << 30)) {
-    bad("remote_mailbox_capacity must be between 1 and 2^30");
+  if (remote_mailbox_capacity == 0 || remote_mailbox_capacity > mailbox::max_capacity) {
+    bad("remote_mailbox_capacity must be between 1 and " + std::to_string(mailbox::max_capacity) + " (mailbox::max_capacity)");
   }
   if (max_transfer_bytes < shared_bytes::transfer_threshold || max_transfer_bytes > (std::size_t{1} << 40)) {
     bad("max_transfer_bytes must be between 64 KiB (shared_bytes::transfer_threshold) and 1 TiB");

@@ -37,7 +37,7 @@ enum class admission : unsigned char {
   accepted,           ///< queued
   accepted_schedule,  ///< queued, and the consumer was idle: the caller must schedule it
   accepted_over,      ///< queued at or over capacity (mute_sender): the caller should mute the sender
-  refused,            ///< full (fail, drop_newest, or any mailbox at `hard_limit`): the caller still owns the node
+  refused,            ///< full (fail, drop_newest, drop_oldest at twice, spill, or any mailbox at `hard_limit`): the caller still owns the node
   closed,             ///< the mailbox is closed: the caller still owns the node
 };
 
@@ -51,8 +51,10 @@ class mailbox {
   /// Largest bounded capacity (drop_oldest keeps up to twice this).
   static constexpr std::size_t max_capacity = (std::size_t{1} << 29) - 1;
   /// Pending messages at which every mailbox, even an unbounded or
-  /// mute_sender one, refuses user messages: the word's count must not
-  /// overflow. 2^30 messages are many gigabytes.
+  /// mute_sender one, refuses user messages, so that the count can never
+  /// carry into the closed bit: senders racing past the check add at most
+  /// one message (or one transport chain of 64) each. 2^30 messages are
+  /// tens of gigabytes.
   static constexpr std::uint64_t hard_limit = std::uint64_t{1} << 30;
 
   /// @throws std::invalid_argument if `opts` is invalid.
@@ -63,14 +65,12 @@ class mailbox {
   /// first (`pop_*`). @note No sender may be pushing.
   ~mailbox();
 
-  /// Offers a user message. On the fast path this is one relaxed load (for
-  /// refusing policies only), one `fetch_add` on the mailbox word, one load
-  /// of the hint and one store into the slot; no lock, no CAS loop.
-  /// @threadsafe
+  /// Offers a user message. On the fast path this is one relaxed load of
+  /// the mailbox word (the bound), one `fetch_add` on it, one load of the
+  /// hint and one store into the slot, all but the slot on one cache line;
+  /// no lock, no CAS loop. @threadsafe
   [[nodiscard]] admission push(mpsc_node* n) noexcept {
-    if (const std::size_t limit = refuse_at_.load(std::memory_order_relaxed); limit != never) {
-      if (refuses(limit)) return admission::refused;
-    }
+    if (refuses(refuse_at_.load(std::memory_order_relaxed), 1)) return admission::refused;
     return admit(n, 1);
   }
 
@@ -84,20 +84,23 @@ class mailbox {
   /// (mute_sender). @threadsafe
   [[nodiscard]] admission push_chain(mpsc_node* first, mpsc_node* last, std::uint32_t count) noexcept {
     (void)last;
-    if (refuse_at_.load(std::memory_order_relaxed) != never) return admission::refused;
+    if (per_message_ || refuses(hard_limit, count)) return admission::refused;
     return admit(first, count);
   }
 
   /// Offers a system message: never refused by the bound, not counted in
   /// `depth()`. @threadsafe
   [[nodiscard]] admission push_system(mpsc_node* n) noexcept {
-    system_pending_.fetch_add(1, std::memory_order_relaxed);
     const std::uint64_t old = word_.fetch_add(1, std::memory_order_seq_cst);
     if (old & closed_bit) [[unlikely]] {
       word_.fetch_sub(1, std::memory_order_relaxed);
-      system_pending_.fetch_sub(1, std::memory_order_relaxed);
       return admission::closed;
     }
+    // After the word, before the node: depth() may count this message as a
+    // user one for a moment (never the other way), and a consumer that
+    // parks and then reads system_waiting() (seq_cst, as here) sees it or
+    // is unparked by this sender.
+    system_pending_.fetch_add(1, std::memory_order_seq_cst);
     system_.push(n);
     return (old & pending_mask) == 0 ? admission::accepted_schedule : admission::accepted;
   }
@@ -120,8 +123,14 @@ class mailbox {
     if (n == nullptr) return nullptr;
     s->slot[d].store(nullptr, std::memory_order_relaxed);
     ++head_pos_;
-    if (n == &skip_mark_) [[unlikely]] return pop();  // a send refused at the hard limit
     return n;
+  }
+
+  /// User messages claimed and not yet popped: exact, for the consumer
+  /// (drop_oldest trims by it). Includes a sender between its `fetch_add`
+  /// and its slot store. @note Consumer only.
+  [[nodiscard]] std::uint64_t queued() const noexcept {
+    return static_cast<std::uint32_t>(static_cast<std::uint32_t>(word_.load(std::memory_order_seq_cst) >> 32) - head_pos_);
   }
 
   /// Ends a consumer turn: removes `user` user and `system` system messages
@@ -133,15 +142,12 @@ class mailbox {
   /// @note Consumer only.
   std::uint64_t finish(std::uint64_t user, std::uint64_t system = 0, bool hold = false) noexcept {
     if (retired_ != nullptr) [[unlikely]] reclaim();
+    // Before the word: once it says idle, another turn may own (or free)
+    // the cell. depth() may count these as user messages for a moment.
+    if (system != 0) system_pending_.fetch_sub(static_cast<std::uint32_t>(system), std::memory_order_seq_cst);
     const std::uint64_t delta = user + system - (hold ? 1 : 0);  // modular: hold may exceed user
-    std::uint64_t left;
-    if (delta == 0) {
-      left = word_.load(std::memory_order_seq_cst) & pending_mask;
-    } else {
-      left = (word_.fetch_sub(delta, std::memory_order_seq_cst) - delta) & pending_mask;
-    }
-    if (system != 0) system_pending_.fetch_sub(system, std::memory_order_relaxed);
-    return left;
+    if (delta == 0) return word_.load(std::memory_order_seq_cst) & pending_mask;
+    return (word_.fetch_sub(delta, std::memory_order_seq_cst) - delta) & pending_mask;
   }
 
   /// Takes a token before the consumer may run (a cell under construction):
@@ -168,7 +174,9 @@ class mailbox {
 
   /// User messages not yet finished: queued, plus those the consumer took
   /// in its current turn (up to a quantum), plus a token a parked consumer
-  /// holds. This is what the bound counts. @threadsafe (a snapshot)
+  /// holds. This is what the bound counts. @threadsafe (a snapshot; while
+  /// a system message is being pushed or finished it may count it too,
+  /// never fewer)
   [[nodiscard]] std::uint64_t depth() const noexcept {
     return user_depth(word_.load(std::memory_order_seq_cst) & pending_mask);
   }
@@ -197,9 +205,6 @@ class mailbox {
   }
 
  private:
-  static constexpr std::size_t never = ~std::size_t{0};
-  /// Written into the slot of a send refused at the hard limit.
-  static inline mpsc_node skip_mark_{};
 
   /// Pending count minus the system messages in it (a snapshot).
   [[nodiscard]] std::uint64_t user_depth(std::uint64_t pending) const noexcept {
@@ -207,10 +212,14 @@ class mailbox {
     return pending > sys ? pending - sys : 0;
   }
 
-  /// The refusing policies' check: one relaxed load, no write.
-  [[nodiscard]] bool refuses(std::size_t limit) const noexcept {
+  /// The bound's check before a send of `count`: one relaxed load of the
+  /// word, no write. `limit` is the policy's (fail, drop_newest, spill,
+  /// drop_oldest) or else the hard limit.
+  [[nodiscard]] bool refuses(std::size_t limit, std::uint32_t count) const noexcept {
     const std::uint64_t w = word_.load(std::memory_order_relaxed);
-    return (w & closed_bit) == 0 && (w & pending_mask) >= limit && user_depth(w & pending_mask) >= limit;
+    const std::uint64_t pending = w & pending_mask;
+    if (pending + count <= limit || (w & closed_bit) != 0) [[likely]] return false;  // closed: push reports it
+    return pending + count > hard_limit || user_depth(pending) + count > limit;
   }
 
   /// Claims `count` consecutive positions with one fetch_add and writes the
@@ -218,7 +227,10 @@ class mailbox {
   [[nodiscard]] admission admit(mpsc_node* first, std::uint32_t count) noexcept {
     const std::uint64_t old = word_.fetch_add(count * position_unit + count, std::memory_order_seq_cst);
     const std::uint64_t pending_before = old & pending_mask;
-    if ((old & closed_bit) != 0 || pending_before + count > hard_limit) [[unlikely]] return not_admitted(old, first, count);
+    if ((old & closed_bit) != 0) [[unlikely]] {
+      word_.fetch_sub(count, std::memory_order_relaxed);  // keep depth() truthful; positions after the close are never read
+      return admission::closed;
+    }
     auto p = static_cast<std::uint32_t>(old >> 32);
     if (count == 1) [[likely]] {
       place(p, first);
@@ -238,7 +250,7 @@ class mailbox {
   /// Writes `n` into position `p`'s slot: the hinted segment's, or one
   /// found (or linked) by `place_slow`.
   void place(std::uint32_t p, mpsc_node* n) noexcept {
-    // seq_cst: ordered after the sender's fetch_add (see retire()).
+    // seq_cst: ordered after the sender's fetch_add (see advance()).
     slot_segment* s = hint_.load(std::memory_order_seq_cst);
     if (s != nullptr) [[likely]] {
       const std::uint32_t d = p - s->base.load(std::memory_order_acquire);
@@ -252,7 +264,6 @@ class mailbox {
 
   void place_slow(std::uint32_t p, mpsc_node* n) noexcept;
   slot_segment* link_after(slot_segment* s, std::uint32_t base) noexcept;
-  [[nodiscard]] admission not_admitted(std::uint64_t old, mpsc_node* first, std::uint32_t count) noexcept;
   [[nodiscard]] bool over_capacity(std::uint64_t pending_before, std::uint32_t count) const noexcept {
     return user_depth(pending_before) + count > capacity_;
   }
@@ -264,10 +275,11 @@ class mailbox {
   std::atomic<slot_segment*> hint_{nullptr};     // a segment senders reached lately
   std::atomic<std::uint32_t> system_pending_{0};  // system messages in the pending count
   overflow policy_;
-  bool mutes_;
-  std::uint32_t low_water_;
+  bool mutes_;        // mute_sender with a bound: accepted_over past capacity
+  bool per_message_;  // a refusing policy: chains are refused, to be decided one by one
+  std::size_t low_water_;
   std::size_t capacity_;
-  std::atomic<std::size_t> refuse_at_;  // depth at which a send is refused (`never`: no bound)
+  std::atomic<std::size_t> refuse_at_;  // depth at which a send is refused (hard_limit: no policy bound)
   char pad_[16];                        // the consumer's words start 64 bytes in
   // Consumer line.
   slot_segment* head_ = nullptr;  // segment of the next position to read
