@@ -89,7 +89,7 @@ class inbox {
         delete me;
         return v;
       }
-      if (cell_->box().depth() != 0) {
+      if (cell_->box().busy()) {  // not depth(): a system message in flight must not hide a user one
         if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
         std::this_thread::yield();  // a sender is between its two steps
         continue;

@@ -174,12 +174,23 @@ class mailbox {
 
   /// User messages not yet finished: queued, plus those the consumer took
   /// in its current turn (up to a quantum), plus a token a parked consumer
-  /// holds. This is what the bound counts. @threadsafe (a snapshot; while
-  /// a system message is being pushed or finished it may count it too,
-  /// never fewer)
+  /// holds. This is what the bound counts. @threadsafe (a snapshot. Read
+  /// by the consumer it is never fewer than the truth: it may count a
+  /// system message that is being pushed. Other threads may also see fewer
+  /// while the consumer finishes system messages.)
   [[nodiscard]] std::uint64_t depth() const noexcept {
-    return user_depth(word_.load(std::memory_order_seq_cst) & pending_mask);
+    // system_pending_ first: every increment it shows follows its word
+    // increment, which the word load then shows too.
+    const std::uint64_t sys = system_pending_.load(std::memory_order_seq_cst);
+    const std::uint64_t pending = word_.load(std::memory_order_seq_cst) & pending_mask;
+    return pending > sys ? pending - sys : 0;
   }
+
+  /// True while messages of either lane (or held tokens) are counted. For
+  /// an outside consumer that finishes each message as it takes it (an
+  /// inbox): true means one is queued or a sender is about to link it.
+  /// @threadsafe (a snapshot)
+  [[nodiscard]] bool busy() const noexcept { return (word_.load(std::memory_order_seq_cst) & pending_mask) != 0; }
 
   /// Segments this mailbox holds: the consumer's and those linked after
   /// it, plus retired ones not yet freed. One when it is idle after
@@ -214,7 +225,8 @@ class mailbox {
 
   /// The bound's check before a send of `count`: one relaxed load of the
   /// word, no write. `limit` is the policy's (fail, drop_newest, spill,
-  /// drop_oldest) or else the hard limit.
+  /// drop_oldest) or else the hard limit. System messages pushed between
+  /// the two loads can let a send past the bound by that many.
   [[nodiscard]] bool refuses(std::size_t limit, std::uint32_t count) const noexcept {
     const std::uint64_t w = word_.load(std::memory_order_relaxed);
     const std::uint64_t pending = w & pending_mask;
