@@ -1,5 +1,6 @@
 #include "troupe/mailbox/mailbox.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <utility>
 #include <string>
@@ -69,7 +70,7 @@ mailbox::mailbox(const mailbox_options& opts)
     : policy_((opts.validate(), opts.policy)),
       mutes_(opts.capacity != mailbox_options::unbounded && opts.policy == overflow::mute_sender),
       per_message_(opts.capacity != mailbox_options::unbounded && opts.policy != overflow::mute_sender),
-      low_water_(opts.effective_low_water()),
+      low_water_(static_cast<std::uint32_t>(std::min<std::size_t>(opts.effective_low_water(), 0xFFFF'FFFFu))),
       capacity_(opts.capacity),
       // fail and drop_newest refuse at capacity. drop_oldest evicts when the
       // consumer runs; while it is busy, the queue is capped at twice the

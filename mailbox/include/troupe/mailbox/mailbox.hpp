@@ -282,26 +282,26 @@ class mailbox {
   slot_segment* advance() noexcept;
   void reclaim() noexcept;
 
-  // Producer line: written by senders, read-only options beside it.
+  // Producer line: written by senders, read-only options beside it, and
+  // what the consumer writes once per segment.
   std::atomic<std::uint64_t> word_{0};
-  std::atomic<slot_segment*> hint_{nullptr};     // a segment senders reached lately
+  std::atomic<slot_segment*> hint_{nullptr};      // a segment senders reached lately
+  std::atomic<slot_segment*> head_pub_{nullptr};  // head_, for senders that fell behind the hint
   std::atomic<std::uint32_t> system_pending_{0};  // system messages in the pending count
   overflow policy_;
-  bool mutes_;        // mute_sender with a bound: accepted_over past capacity
-  bool per_message_;  // a refusing policy: chains are refused, to be decided one by one
-  std::size_t low_water_;
+  bool mutes_;                // mute_sender with a bound: accepted_over past capacity
+  bool per_message_;          // a refusing policy: chains are refused, to be decided one by one
+  std::uint32_t low_water_;   // at most 2^32 - 1: above hard_limit, so the same as any larger value
   std::size_t capacity_;
-  std::atomic<std::size_t> refuse_at_;  // depth at which a send is refused (hard_limit: no policy bound)
-  char pad_[16];                        // the consumer's words start 64 bytes in
+  std::atomic<std::size_t> refuse_at_;   // depth at which a send is refused (hard_limit: no policy bound)
+  slot_segment* retired_last_ = nullptr;  // consumer only: newest retired segment
   // Consumer line.
-  slot_segment* head_ = nullptr;  // segment of the next position to read
-  std::uint32_t head_pos_ = 0;                // next position to read
-  std::uint32_t head_base_ = 0;               // head_->base
-  std::atomic<slot_segment*> head_pub_{nullptr};  // head_, for senders that fell behind the hint
+  slot_segment* head_ = nullptr;     // segment of the next position to read
+  std::uint32_t head_pos_ = 0;       // next position to read
+  std::uint32_t head_base_ = 0;      // head_->base
   slot_segment* retired_ = nullptr;  // oldest retired segment (FIFO through `chain`)
-  slot_segment* retired_last_ = nullptr;
   mpsc_queue system_;
 };
-static_assert(sizeof(mailbox) == 128, "two cache lines: the senders' and the consumer's");
+static_assert(sizeof(mailbox) == 112, "the senders' cache line, then the consumer's words");
 
 } // namespace troupe
