@@ -66,6 +66,22 @@ void mailbox_options::validate() const {
   }
 }
 
+slot_segment* slot_segment::make(std::uint32_t base, std::uint32_t len) {
+  void* block = detail::pool::allocate(sizeof(slot_segment) + len * sizeof(std::atomic<mpsc_node*>));
+  auto* s = new (block) slot_segment;
+  s->base.store(base, std::memory_order_relaxed);  // no sender can reach s yet
+  s->len = len;
+  auto* slots = reinterpret_cast<std::atomic<mpsc_node*>*>(s + 1);
+  for (std::uint32_t i = 0; i < len; ++i) new (slots + i) std::atomic<mpsc_node*>(nullptr);
+  return s;
+}
+
+void slot_segment::destroy(slot_segment* s) noexcept {
+  const std::uint32_t len = s->len;
+  s->~slot_segment();  // the slots are trivially destructible
+  detail::pool::deallocate(s, sizeof(slot_segment) + len * sizeof(std::atomic<mpsc_node*>));
+}
+
 mailbox::mailbox(const mailbox_options& opts)
     : policy_((opts.validate(), opts.policy)),
       mutes_(opts.capacity != mailbox_options::unbounded && opts.policy == overflow::mute_sender),
@@ -83,10 +99,10 @@ mailbox::~mailbox() {
   slot_segment* s = head_ != nullptr ? head_ : head_pub_.load(std::memory_order_acquire);
   while (s != nullptr) {  // the head and every segment linked after it
     slot_segment* next = s->next.load(std::memory_order_relaxed);
-    delete s;
+    slot_segment::destroy(s);
     s = next;
   }
-  while (retired_ != nullptr) delete std::exchange(retired_, retired_->chain);
+  while (retired_ != nullptr) slot_segment::destroy(std::exchange(retired_, retired_->chain));
 }
 
 void mailbox::place_slow(std::uint32_t p, mpsc_node* n) noexcept {
@@ -97,34 +113,34 @@ void mailbox::place_slow(std::uint32_t p, mpsc_node* n) noexcept {
     // at the consumer's segment, which no unread position precedes.
     s = head_pub_.load(std::memory_order_seq_cst);
     if (s == nullptr) {
-      auto* first = new slot_segment;  // the very first position: base 0
+      slot_segment* first = slot_segment::make(0, slot_segment::first_slots);  // the very first position
       if (head_pub_.compare_exchange_strong(s, first, std::memory_order_acq_rel)) {
         s = first;
       } else {
-        delete first;  // never published
+        slot_segment::destroy(first);  // never published
       }
     }
   }
   for (;;) {
     const std::uint32_t base = s->base.load(std::memory_order_acquire);
     const std::uint32_t d = p - base;
-    if (d < slot_segment::slots) {
+    if (d < s->len) {
       // Release is enough: the retiring consumer reads this slot (acquire) first.
       if (from_hint || hint_.load(std::memory_order_relaxed) == nullptr) hint_.store(s, std::memory_order_release);
-      s->slot[d].store(n, std::memory_order_release);
+      s->slot()[d].store(n, std::memory_order_release);
       return;
     }
     slot_segment* next = s->next.load(std::memory_order_acquire);
-    s = next != nullptr ? next : link_after(s, base + slot_segment::slots);
+    s = next != nullptr ? next : link_after(s, base + s->len);
   }
 }
 
 slot_segment* mailbox::link_after(slot_segment* s, std::uint32_t base) noexcept {
-  auto* f = new slot_segment;  // out of memory here terminates: a claimed position must be filled
-  f->base.store(base, std::memory_order_relaxed);  // no sender can reach f yet
+  // Out of memory here terminates: a claimed position must be filled.
+  slot_segment* f = slot_segment::make(base, slot_segment::slots);
   slot_segment* linked = nullptr;
   if (s->next.compare_exchange_strong(linked, f, std::memory_order_acq_rel)) return f;
-  delete f;  // another sender linked first; f was never published
+  slot_segment::destroy(f);  // another sender linked first; f was never published
   return linked;
 }
 
@@ -171,7 +187,7 @@ void mailbox::reclaim() noexcept {
   while (retired_ != nullptr && static_cast<std::int32_t>(head_pos_ - retired_->retired_at) >= 0) {
     slot_segment* s = std::exchange(retired_, retired_->chain);
     if (retired_ == nullptr) retired_last_ = nullptr;
-    delete s;
+    slot_segment::destroy(s);
   }
 }
 

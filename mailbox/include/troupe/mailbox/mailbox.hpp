@@ -114,14 +114,15 @@ class mailbox {
   [[nodiscard]] mpsc_node* pop() noexcept {
     slot_segment* s = head_;
     std::uint32_t d = head_pos_ - head_base_;
-    if (s == nullptr || d == slot_segment::slots) [[unlikely]] {
+    if (s == nullptr || d == s->len) [[unlikely]] {
       s = advance();
       if (s == nullptr) return nullptr;
       d = 0;
     }
-    mpsc_node* n = s->slot[d].load(std::memory_order_acquire);
+    std::atomic<mpsc_node*>& slot = s->slot()[d];
+    mpsc_node* n = slot.load(std::memory_order_acquire);
     if (n == nullptr) return nullptr;
-    s->slot[d].store(nullptr, std::memory_order_relaxed);
+    slot.store(nullptr, std::memory_order_relaxed);
     ++head_pos_;
     return n;
   }
@@ -266,8 +267,8 @@ class mailbox {
     slot_segment* s = hint_.load(std::memory_order_seq_cst);
     if (s != nullptr) [[likely]] {
       const std::uint32_t d = p - s->base.load(std::memory_order_acquire);
-      if (d < slot_segment::slots) [[likely]] {
-        s->slot[d].store(n, std::memory_order_release);
+      if (d < s->len) [[likely]] {
+        s->slot()[d].store(n, std::memory_order_release);
         return;
       }
     }
