@@ -287,6 +287,15 @@ TEST(BoundedMailbox, ClosedPushesDoNotChangeTheDepth) {
 // ---- chains (a transport queues what one read brought) ----------------------
 
 /// Links n[from..to] through `next`, as a caller of push_chain does.
+/// Joins the threads when a test ends, after a failed assertion too: for
+/// producers that never wait on the consumer.
+struct join_all {
+  std::vector<std::thread>& t;
+  ~join_all() {
+    for (auto& x : t) x.join();
+  }
+};
+
 void link(nodes& n, std::size_t from, std::size_t to) {
   for (std::size_t i = from; i < to; ++i) n[i]->next.store(n[i + 1], std::memory_order_relaxed);
 }
@@ -361,12 +370,7 @@ TEST(ChainPush, ChainsFromManyThreadsArriveWholeAndInOrder) {
   }
   mailbox box(mailbox_options::make_unbounded());
   std::vector<std::thread> threads;
-  struct join_all {  // the producers never wait on the consumer: joining is safe after a failed assertion
-    std::vector<std::thread>& t;
-    ~join_all() {
-      for (auto& x : t) x.join();
-    }
-  } joiner{threads};
+  join_all joiner{threads};  // the producers never wait on the consumer
   for (int p = 0; p < producers; ++p) {
     threads.emplace_back([&, p] {
       for (int c = 0; c < chains; ++c) {
@@ -619,12 +623,7 @@ TEST(Segments, SendersRacingAConsumerThatRetiresSegmentsLoseNothing) {
   }
   mailbox box(mailbox_options::make_unbounded());
   std::vector<std::thread> threads;
-  struct join_all {  // the senders never wait on the consumer: joining is safe after a failed assertion
-    std::vector<std::thread>& t;
-    ~join_all() {
-      for (auto& x : t) x.join();
-    }
-  } joiner{threads};
+  join_all joiner{threads};  // the senders never wait on the consumer
   for (int p = 0; p < senders; ++p) {
     threads.emplace_back([&, p] {
       for (int i = 0; i < each; ++i) (void)box.push(pools[std::size_t(p)][std::size_t(i)]);
