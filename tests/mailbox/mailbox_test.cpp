@@ -652,3 +652,23 @@ TEST(Segments, SendersRacingAConsumerThatRetiresSegmentsLoseNothing) {
   EXPECT_EQ(box.finish(unfinished), 0u);
   EXPECT_EQ(box.segments(), 1u);
 }
+
+TEST(Segments, QueuedCountsUserMessagesClaimedAndNotYetPopped) {
+  // drop_oldest trims by queued(): exact for the consumer, whatever the
+  // system lane or the turn's unfinished count do meanwhile.
+  nodes n(2 * seg + 4);
+  mailbox box(opts(4, overflow::drop_oldest));
+  for (std::size_t i = 0; i < 2 * seg; ++i) (void)box.push(n[i]);  // past 2x capacity some are refused
+  const std::uint64_t accepted = box.depth();
+  ASSERT_EQ(accepted, 8u) << "drop_oldest refuses at twice its capacity while the consumer is away";
+  EXPECT_EQ(box.queued(), accepted);
+  (void)box.push_system(n[2 * seg]);
+  EXPECT_EQ(box.queued(), accepted) << "system messages are not in the user lane";
+  ASSERT_NE(box.pop(), nullptr);
+  ASSERT_NE(box.pop(), nullptr);
+  EXPECT_EQ(box.queued(), accepted - 2) << "popped, though not finished";
+  EXPECT_EQ(box.depth(), accepted) << "the bound still counts the unfinished ones";
+  EXPECT_EQ(box.pop_system(), n[2 * seg]);
+  EXPECT_EQ(box.finish(2, 1), accepted - 2);
+  EXPECT_EQ(box.queued(), accepted - 2);
+}
