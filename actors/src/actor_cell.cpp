@@ -301,19 +301,17 @@ send_result actor_cell::enqueue_slow(envelope* e, admission a) noexcept {
   }
 }
 
-void actor_cell::enqueue_chain(envelope* first, envelope* last, std::uint32_t count) noexcept {
-  switch (mailbox_.push_chain(first, last, count)) {
+void actor_cell::enqueue_chain(envelope* first, std::uint32_t count) noexcept {
+  switch (mailbox_.push_chain(first, count)) {
     case admission::accepted: return;
     case admission::accepted_schedule: schedule_hot(); return;
     case admission::accepted_over: (void)accepted_over_bound(); return;
     default: break;
   }
   // A refusing bound, or closed: decide per message.
-  for (envelope* e = first;;) {
-    auto* next = static_cast<envelope*>(e->next.load(std::memory_order_relaxed));
-    const bool end = e == last;
+  for (envelope* e = first; count-- > 0;) {
+    auto* next = static_cast<envelope*>(e->next.load(std::memory_order_relaxed));  // before e is handed over
     (void)enqueue(e);
-    if (end) break;
     e = next;
   }
 }
@@ -383,13 +381,12 @@ void actor_cell::mute_on(actor_cell* receiver) noexcept {
   muted_on_ = receiver;
 }
 
-mute_list& actor_cell::ensure_mute_list(bool& created) {
-  created = false;
+mute_list& actor_cell::ensure_mute_list(bool* created) {
   mute_list* ml = mute_list_.load(std::memory_order_acquire);
   if (ml != nullptr) return *ml;
   auto* fresh = new mute_list();
   if (mute_list_.compare_exchange_strong(ml, fresh, std::memory_order_seq_cst)) {
-    created = true;
+    if (created != nullptr) *created = true;
     return *fresh;
   }
   delete fresh;
@@ -421,7 +418,7 @@ void actor_cell::recheck_muted_after(std::chrono::milliseconds delay) {
 
 bool actor_cell::add_muted(const cell_ptr& sender) {
   bool created = false;
-  mute_list& ml = ensure_mute_list(created);
+  mute_list& ml = ensure_mute_list(&created);
   {
     std::lock_guard lock(ml.mx);
     ml.waiting.fetch_add(1, std::memory_order_seq_cst);
@@ -444,8 +441,7 @@ bool actor_cell::add_muted(const cell_ptr& sender) {
 }
 
 void actor_cell::wait_for_room() {
-  bool created = false;
-  mute_list& ml = ensure_mute_list(created);
+  mute_list& ml = ensure_mute_list();
   auto recheck = first_mute_recheck;
   for (;;) {
     // Shared: the waker may still be inside release() when we return.
@@ -587,9 +583,7 @@ resumable::result actor_cell::finish_turn(turn t) noexcept {
     return mailbox_.finish(t.user, t.system, unstashed_left) != 0 ? result::yield : result::idle;
   }
   cell_ptr keep(this);  // alive for the wake-up, though another worker may run it after the finish
-  const std::uint64_t left = mailbox_.finish(t.user, t.system, unstashed_left);
-  wake_muted_if_drained(left);
-  return left != 0 ? result::yield : result::idle;
+  return finish_and_wake(t, unstashed_left) != 0 ? result::yield : result::idle;
 }
 
 void actor_cell::wake_muted_if_drained(std::uint64_t left) noexcept {
@@ -612,7 +606,7 @@ resumable::result actor_cell::park(turn t, const cell_ptr& wait_on) noexcept {
   // so. (The other way round, a system message could unpark us in between,
   // and the turn it starts release the token before this one kept it: after
   // a system-only turn the depth word would wrap, closed bit included.)
-  wake_muted_if_drained(mailbox_.finish(t.user, t.system, /*hold=*/true));
+  (void)finish_and_wake(t, /*hold=*/true);
   parked_.store(true, std::memory_order_seq_cst);
   // Another worker may run this actor from here on: touch only atomics.
   bool waiting = true;
@@ -855,10 +849,7 @@ envelope* actor_cell::external_pop() noexcept {
     mailbox_.finish(0, 1);
   }
   auto* e = static_cast<envelope*>(mailbox_.pop());
-  if (e != nullptr) {
-    const std::uint64_t left = mailbox_.finish(1);
-    if (mute_list_.load(std::memory_order_acquire) != nullptr && left <= mailbox_.low_water()) wake_muted();
-  }
+  if (e != nullptr) (void)finish_and_wake(turn{.user = 1}, /*hold=*/false);  // the inbox's owner keeps the cell
   return e;
 }
 

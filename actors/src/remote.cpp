@@ -144,7 +144,7 @@ proxy::result proxy::resume() {
     // schedule nothing; once this mailbox is full they are muted) and wait
     // for the port to drain. Backpressure from the socket to the senders.
     holding_ = true;
-    wake_muted_if_drained(own_box().finish(t.user, t.system, /*hold=*/true));
+    (void)finish_and_wake(t, /*hold=*/true);
     if (!port_->wait_writable(*this)) return result::yield;  // drained meanwhile
     release();  // the port holds its own reference until it wakes us
     return result::idle;
@@ -154,7 +154,7 @@ proxy::result proxy::resume() {
     // its credit (a peer event on the system lane). Backpressure across
     // the network: its handling speed mutes our senders.
     holding_ = true;
-    wake_muted_if_drained(own_box().finish(t.user, t.system, /*hold=*/true));
+    (void)finish_and_wake(t, /*hold=*/true);
     waiting_credit_.store(true, std::memory_order_seq_cst);
     // Pairs with post_event: it pushes, then takes the flag; we set the
     // flag, then look for a push. One of us sees the other.

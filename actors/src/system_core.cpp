@@ -46,7 +46,7 @@ system_core::system_core(system_config cfg)
     : cfg_((cfg.validate(), std::move(cfg))),
       quantum_(cfg_.quantum),
       pool_(pool_options{.threads = cfg_.threads, .spin_rounds = cfg_.spin_rounds, .name = "troupe"}),
-      timers_([this](const char* what) { log().error("a timer's callback threw (its message is lost): {}", what); }) {
+      timers_([this](const char* what) { log_timer_failure(what); }) {
   log();  // create the logger before any worker may need it
   if (cfg_.metrics_log_interval.count() > 0) arm_metrics_log();
 }
@@ -193,6 +193,16 @@ void system_core::note_drops(drop_reason r, std::uint64_t n, const Describe& des
 
 void system_core::count_failure() noexcept { failed_.fetch_add(1, std::memory_order_relaxed); }
 
+void system_core::log_timer_failure(const char* what) noexcept {
+  std::uint64_t suppressed = 0;
+  if (!gate_open(timer_failure_gate_, suppressed)) return;  // timers_.failures() counts every one
+  try {
+    log().error("a timer's callback threw (its message is lost): {}{}", what,
+                suppressed != 0 ? fmt::format(" [{} more not logged since the last report]", suppressed) : std::string());
+  } catch (...) {
+  }
+}
+
 void system_core::log_failure(const actor_cell& c, const char* what) noexcept {
   std::uint64_t suppressed = 0;
   if (!gate_open(failure_gate_, suppressed)) return;
@@ -234,13 +244,11 @@ void system_core::shutdown() {
   {
     // One caller shuts down; any other waits until it has.
     std::unique_lock lock(state_mx_);
-    if (shutdown_started_) {
+    if (shutting_down_.exchange(true, std::memory_order_seq_cst)) {  // seq_cst: see attach()
       state_cv_.wait(lock, [&] { return shutdown_done_; });
       return;
     }
-    shutdown_started_ = true;
   }
-  shutting_down_.store(true, std::memory_order_seq_cst);  // see attach()
   const auto started = std::chrono::steady_clock::now();
   auto last_report = started;
   while (live_.load(std::memory_order_seq_cst) != 0) {

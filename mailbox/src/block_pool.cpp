@@ -1,5 +1,7 @@
 #include "troupe/mailbox/block_pool.hpp"
 
+#include "troupe/detail/sanitizers.hpp"
+
 #include <array>
 #include <utility>
 #include <mutex>
@@ -13,17 +15,7 @@ namespace {
 // Under AddressSanitizer every block goes to operator new and delete, so a
 // use after free (of a message or a mailbox segment) is reported instead of
 // landing in a recycled block.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool pass_through = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool pass_through = true;
-#else
-constexpr bool pass_through = false;
-#endif
-#else
-constexpr bool pass_through = false;
-#endif
+constexpr bool pass_through = address_sanitized;
 
 constexpr std::size_t granule = 16;
 constexpr std::size_t class_count = max_block / granule;  // 16, 32, ..., 512

@@ -150,13 +150,11 @@ slot_segment* mailbox::advance() noexcept {
     s = head_pub_.load(std::memory_order_acquire);
     if (s == nullptr) return nullptr;
     head_ = s;
-    head_base_ = 0;
     return s;
   }
   slot_segment* next = s->next.load(std::memory_order_acquire);
   if (next == nullptr) return nullptr;
   head_ = next;
-  head_base_ = head_pos_;
   // Retire s: once neither head_pub_ nor the hint names it, only senders
   // that claimed a position before `retired_at` can still hold it, and each
   // lets go before its slot can be read. So s is clean for reuse once the
@@ -165,7 +163,7 @@ slot_segment* mailbox::advance() noexcept {
   head_pub_.store(next, std::memory_order_seq_cst);
   slot_segment* hinted = s;
   hint_.compare_exchange_strong(hinted, next, std::memory_order_seq_cst);
-  s->retired_at = static_cast<std::uint32_t>(word_.load(std::memory_order_seq_cst) >> 32);
+  s->retired_at = position(word_.load(std::memory_order_seq_cst));
   s->chain = nullptr;
   (retired_last_ != nullptr ? retired_last_->chain : retired_) = s;
   retired_last_ = s;

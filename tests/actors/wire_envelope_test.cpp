@@ -117,7 +117,7 @@ struct chain {
 /// Queues `c` (`n` messages) into `r` as a transport reader does.
 void enqueue_as_reader(const troupe::actor_ref<recorder>& r, const chain& c, int n) {
   detail::never_block_scope reader;
-  r.cell()->enqueue_chain(c.first, c.last, static_cast<std::uint32_t>(n));
+  r.cell()->enqueue_chain(c.first, static_cast<std::uint32_t>(n));
 }
 
 /// A recorder with a mailbox of 8 under `policy`, on its own thread, held

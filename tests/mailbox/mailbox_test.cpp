@@ -304,10 +304,10 @@ TEST(ChainPush, QueuesTheWholeChainInOrderAndSchedulesOnce) {
   nodes n(6);
   mailbox box(opts(8, overflow::mute_sender));
   link(n, 0, 2);
-  EXPECT_EQ(box.push_chain(n[0], n[2], 3), admission::accepted_schedule);
+  EXPECT_EQ(box.push_chain(n[0], 3), admission::accepted_schedule);
   EXPECT_EQ(box.depth(), 3u);
   link(n, 3, 4);
-  EXPECT_EQ(box.push_chain(n[3], n[4], 2), admission::accepted) << "the consumer is already scheduled";
+  EXPECT_EQ(box.push_chain(n[3], 2), admission::accepted) << "the consumer is already scheduled";
   EXPECT_EQ(box.push(n[5]), admission::accepted);
   for (int i = 0; i < 6; ++i) EXPECT_EQ(static_cast<node*>(box.pop())->value, i);
   EXPECT_EQ(box.pop(), nullptr);
@@ -319,7 +319,7 @@ TEST(ChainPush, PastCapacityOfAMuteSenderMailboxIsAcceptedOver) {
   mailbox box(opts(3, overflow::mute_sender));
   EXPECT_EQ(box.push(n[0]), admission::accepted_schedule);
   link(n, 1, 3);
-  EXPECT_EQ(box.push_chain(n[1], n[3], 3), admission::accepted_over);
+  EXPECT_EQ(box.push_chain(n[1], 3), admission::accepted_over);
   EXPECT_EQ(box.depth(), 4u);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(static_cast<node*>(box.pop())->value, i);
 }
@@ -328,7 +328,7 @@ TEST(ChainPush, UnboundedMailboxTakesAnyChain) {
   nodes n(100);
   mailbox box(mailbox_options::make_unbounded());
   link(n, 0, 99);
-  EXPECT_EQ(box.push_chain(n[0], n[99], 100), admission::accepted_schedule);
+  EXPECT_EQ(box.push_chain(n[0], 100), admission::accepted_schedule);
   EXPECT_EQ(box.depth(), 100u);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(static_cast<node*>(box.pop())->value, i);
 }
@@ -339,7 +339,7 @@ TEST(ChainPush, RefusingPoliciesLeaveTheChainToTheCaller) {
     nodes n(3);
     mailbox box(opts(8, p));
     link(n, 0, 2);
-    EXPECT_EQ(box.push_chain(n[0], n[2], 3), admission::refused) << troupe::to_string(p);
+    EXPECT_EQ(box.push_chain(n[0], 3), admission::refused) << troupe::to_string(p);
     EXPECT_EQ(box.depth(), 0u);
     EXPECT_EQ(box.pop(), nullptr);
     EXPECT_EQ(n[0]->next.load(), n[1]) << "the chain's links are intact for the caller";
@@ -353,7 +353,7 @@ TEST(ChainPush, ClosedMailboxRefusesTheChainAndKeepsItsDepth) {
   (void)box.push(n[0]);
   ASSERT_EQ(box.close(), 1u);
   link(n, 1, 3);
-  EXPECT_EQ(box.push_chain(n[1], n[3], 3), admission::closed);
+  EXPECT_EQ(box.push_chain(n[1], 3), admission::closed);
   EXPECT_EQ(box.depth(), 1u);
   EXPECT_EQ(box.pop(), n[0]);
   EXPECT_EQ(box.pop(), nullptr);
@@ -376,7 +376,7 @@ TEST(ChainPush, ChainsFromManyThreadsArriveWholeAndInOrder) {
       for (int c = 0; c < chains; ++c) {
         const std::size_t first = std::size_t(c * len), last = first + len - 1;
         link(pools[std::size_t(p)], first, last);
-        (void)box.push_chain(pools[std::size_t(p)][first], pools[std::size_t(p)][last], len);
+        (void)box.push_chain(pools[std::size_t(p)][first], len);
       }
     });
   }
@@ -600,7 +600,7 @@ TEST(Segments, AChainThatCrossesSegmentsKeepsItsOrder) {
   mailbox box(mailbox_options::make_unbounded());
   for (std::size_t i = 0; i < before; ++i) (void)box.push(n[i]);
   link(n, before, before + chain - 1);
-  EXPECT_EQ(box.push_chain(n[before], n[before + chain - 1], static_cast<std::uint32_t>(chain)), admission::accepted);
+  EXPECT_EQ(box.push_chain(n[before], static_cast<std::uint32_t>(chain)), admission::accepted);
   (void)box.push(n[before + chain]);
   for (std::size_t i = 0; i <= before + chain; ++i) ASSERT_EQ(box.pop(), n[i]) << i;
   EXPECT_EQ(box.pop(), nullptr);

@@ -12,31 +12,12 @@
 #include <mutex>
 #include <thread>
 
+#include "troupe/detail/sanitizers.hpp"
+
 namespace troupe::test {
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-inline constexpr bool sanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-inline constexpr bool sanitized = true;
-#else
-inline constexpr bool sanitized = false;
-#endif
-#else
-inline constexpr bool sanitized = false;
-#endif
-
-#if defined(__SANITIZE_ADDRESS__)
-inline constexpr bool address_sanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-inline constexpr bool address_sanitized = true;
-#else
-inline constexpr bool address_sanitized = false;
-#endif
-#else
-inline constexpr bool address_sanitized = false;
-#endif
+inline constexpr bool sanitized = detail::thread_sanitized || detail::address_sanitized;
+inline constexpr bool address_sanitized = detail::address_sanitized;
 
 /// `normal` in an optimised build, `small` under a sanitizer (~10x slower).
 constexpr std::size_t scaled(std::size_t normal, std::size_t small) noexcept { return sanitized ? small : normal; }

@@ -139,13 +139,17 @@ std::string frame(frame_kind k, std::string_view body) {
   return f;
 }
 
+std::string frame(frame_kind k, const google::protobuf::MessageLite& body) {
+  std::string f;
+  append_frame(f, k, body);
+  return f;
+}
+
 /// A REFUSE frame saying `why`.
 std::string refuse_frame(const std::string& why) {
   troupe::wire::Refuse r;
   r.set_reason(why);
-  std::string f;
-  append_frame(f, frame_kind::refuse, r);
-  return f;
+  return frame(frame_kind::refuse, r);
 }
 
 class bad_input : public ::testing::Test {
@@ -397,10 +401,8 @@ troupe_test::Ping ping_with(std::string note) {
 }
 
 /// The most credit units the node takes from one connection for one actor
-/// without granting them back (session.cpp's credit_limit, for the default
-/// max_frame_bytes).
-constexpr std::int64_t credit_limit = troupe::remote::initial_credit + troupe::remote::credit_step +
-                                      troupe::remote::credit_cost(default_max_frame_bytes);
+/// without granting them back, for the default max_frame_bytes.
+constexpr std::int64_t credit_limit = troupe::remote::credit_limit(default_max_frame_bytes);
 
 /// True once `counter` has counted `n` good pings.
 bool counts(const troupe::actor_ref<stalled_counter>& counter, std::int64_t n) {
@@ -570,9 +572,7 @@ TEST_F(not_reading, OutputThatDoesNotMoveForTheWriteTimeoutEndsTheConnection) {
       [&] {
         troupe::wire::Heartbeat h;
         h.set_sequence(++seq);
-        std::string f;
-        append_frame(f, frame_kind::heartbeat, h);
-        c->send(f);
+        c->send(frame(frame_kind::heartbeat, h));
         return n->stats().write_stalls == 1;
       },
       troupe::test::long_wait));

@@ -136,15 +136,9 @@ void append_return(std::string& out, std::uint64_t id) {
   end_frame(out, start);
 }
 
-/// The most credit units a peer that honours flow credit can have sent one
-/// of our actors and not had granted back: its window; the message it
-/// started while any credit was left (up to the largest frame we accept);
-/// and less than a credit step that a freed proxy of the peer's left
-/// outstanding when a fresh one, with a full window, replaced it (the
-/// sender pins a proxy with more: session::debts_).
-std::int64_t credit_limit(std::uint32_t max_frame) noexcept {
-  return remote::initial_credit + remote::credit_step + remote::credit_cost(max_frame);
-}
+/// Output the reader made (replies, credit, DOWNs) held for a peer before
+/// it counts as not reading, when frames are up to `max_frame` bytes.
+std::size_t unsent_limit(std::uint32_t max_frame) noexcept { return out_high_water + 2 * std::size_t{max_frame}; }
 } // namespace
 
 /// Grants the peer credit for one of our actors, and counts what the peer
@@ -232,8 +226,8 @@ session::session(node_impl& node, std::unique_ptr<byte_stream> stream, handshake
       user_dial_(waiter_ != nullptr),
       core_(&node.core),
       proxy_capacity_(node.opts.remote_mailbox_capacity),
-      unsent_limit_(out_high_water + 2 * std::size_t{node.opts.max_frame_bytes}),  // and the peer's: established()
-      credit_limit_(credit_limit(node.opts.max_frame_bytes)) {
+      unsent_limit_(unsent_limit(node.opts.max_frame_bytes)),  // and the peer's: established()
+      credit_limit_(remote::credit_limit(node.opts.max_frame_bytes)) {
   endpoint_ = stream_->describe();
   rbuf_.resize(read_chunk);
 }
@@ -478,7 +472,7 @@ void session::established() {
     std::lock_guard lock(wmx_);
     peer_max_frame_ = hs_.peer_max_frame() != 0 ? hs_.peer_max_frame() : default_max_frame_bytes;
     // A frame we send may be as large as the peer takes.
-    unsent_limit_ = out_high_water + 2 * std::size_t{std::max(node_.opts.max_frame_bytes, peer_max_frame_)};
+    unsent_limit_ = unsent_limit(std::max(node_.opts.max_frame_bytes, peer_max_frame_));
   }
   {
     std::lock_guard lock(mx_);
@@ -543,10 +537,14 @@ void session::append(F&& f) {
 
 void session::stalled_locked(const std::string& what) noexcept {
   node_.counters.write_stalls.fetch_add(1, std::memory_order_relaxed);
+  close_writes_locked("the peer is not reading: ", what);
+}
+
+void session::close_writes_locked(std::string_view what, std::string_view detail) noexcept {
   wclosed_ = true;  // nothing more is written; the I/O thread ends the session
   out_.clear();
   try {
-    asio::post(node_.io, [self = shared_from_this(), why = "the peer is not reading: " + what] { self->down(why); });
+    asio::post(node_.io, [self = shared_from_this(), why = std::string(what) + std::string(detail)] { self->down(why); });
   } catch (...) {
   }
 }
@@ -557,9 +555,9 @@ void session::flush_locked() noexcept {
     // What the reader queues (replies, credit, DOWNs) does not wait for
     // congestion to clear, as proxies do (they stop at out_high_water): a
     // peer that sends and never reads would have us hold all of it.
-    if (out_.size() + wbuf_.size() - wbuf_done_ > unsent_limit_) [[unlikely]] {
+    if (const std::size_t unsent = out_.size() + wbuf_.size() - wbuf_done_; unsent > unsent_limit_) [[unlikely]] {
       try {
-        stalled_locked(std::to_string(out_.size() + wbuf_.size() - wbuf_done_) + " bytes unsent");
+        stalled_locked(std::to_string(unsent) + " bytes unsent");
       } catch (...) {
         stalled_locked("too much unsent");
       }
@@ -578,13 +576,10 @@ void session::flush_locked() noexcept {
     // EPROTO: a shared-memory peer moved our ring's read index where it cannot be.
     const bool lie = errno == EPROTO;
     if (lie) node_.counters.bad_frames.fetch_add(1, std::memory_order_relaxed);
-    const std::string why = lie ? "send failed: " + shm_category().message(static_cast<int>(shm_error::bad_index))
-                                : std::string("send failed: ") + std::strerror(errno);
-    wclosed_ = true;  // nothing more is written; the I/O thread ends the session
-    out_.clear();
-    try {
-      asio::post(node_.io, [self = shared_from_this(), why] { self->down(why); });
-    } catch (...) {
+    if (lie) {
+      close_writes_locked("send failed: ", shm_category().message(static_cast<int>(shm_error::bad_index)));
+    } else {
+      close_writes_locked("send failed: ", std::strerror(errno));
     }
     return;
   }
@@ -915,7 +910,7 @@ void session::flush_inbound() noexcept {
   const inbound_chain c = std::exchange(chain_, inbound_chain{});
   if (c.first->account != nullptr) c.first->account->retain(c.count);
   // Never blocks: readers are never-block threads.
-  c.cell->enqueue_chain(c.first, c.last, c.count);
+  c.cell->enqueue_chain(c.first, c.count);
 }
 
 detail::cell_ptr session::find_proxy(std::uint64_t id) {

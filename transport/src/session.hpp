@@ -212,6 +212,9 @@ class session final : public remote::port, public idle_poller, public std::enabl
   /// wmx_ held: the peer does not read what we send; counts it, stops all
   /// writing and ends the session (on the I/O thread) saying `what`.
   void stalled_locked(const std::string& what) noexcept;
+  /// Stops all writing and has the I/O thread end the session with the
+  /// reason `what` + `detail`. @note Under wmx_.
+  void close_writes_locked(std::string_view what, std::string_view detail) noexcept;
   /// Proxies a peer's LINKs may make (one per remote actor it links from),
   /// beyond which a LINK is a bad frame.
   static constexpr std::size_t max_linked_proxies = std::size_t{1} << 16;

@@ -119,7 +119,7 @@ class actor {
     if (period <= std::chrono::duration<Rep, Period>::zero()) {
       throw std::invalid_argument("set_idle_timeout: period must be positive");
     }
-    cell_->set_idle_timeout(std::chrono::duration_cast<std::chrono::steady_clock::duration>(period),
+    cell_->set_idle_timeout(detail::checked_timeout(period, "set_idle_timeout"),  // at most 100 years, no overflow
                             [to = self(), msg] {
                               detail::never_block_scope nb;
                               to.tell(M(msg));

@@ -74,16 +74,15 @@ class mailbox {
     return admit(n, 1);
   }
 
-  /// Offers `count` user messages at once: the chain `first`..`last`,
-  /// linked through `next` by the caller (a transport queueing what one
-  /// read brought). One `fetch_add` for the whole chain; its messages take
+  /// Offers `count` user messages at once: the chain from `first`, linked
+  /// through `next` by the caller (a transport queueing what one read
+  /// brought). One `fetch_add` for the whole chain; its messages take
   /// consecutive positions. A bound that refuses (fail, drop_newest,
   /// drop_oldest, spill) needs a decision per message: then the chain is
   /// `refused` untouched, and the caller pushes its messages one by one.
   /// `accepted_over` when the chain took the depth past capacity
   /// (mute_sender). @threadsafe
-  [[nodiscard]] admission push_chain(mpsc_node* first, mpsc_node* last, std::uint32_t count) noexcept {
-    (void)last;
+  [[nodiscard]] admission push_chain(mpsc_node* first, std::uint32_t count) noexcept {
     if (per_message_ || refuses(hard_limit, count)) return admission::refused;
     return admit(first, count);
   }
@@ -113,8 +112,8 @@ class mailbox {
   /// sender runs). @note Consumer only.
   [[nodiscard]] mpsc_node* pop() noexcept {
     slot_segment* s = head_;
-    std::uint32_t d = head_pos_ - head_base_;
-    if (s == nullptr || d == s->len) [[unlikely]] {
+    std::uint32_t d = 0;
+    if (s == nullptr || (d = head_pos_ - s->base.load(std::memory_order_relaxed)) == s->len) [[unlikely]] {
       s = advance();
       if (s == nullptr) return nullptr;
       d = 0;
@@ -131,7 +130,7 @@ class mailbox {
   /// (drop_oldest trims by it). Includes a sender between its `fetch_add`
   /// and its slot store. @note Consumer only.
   [[nodiscard]] std::uint64_t queued() const noexcept {
-    return static_cast<std::uint32_t>(static_cast<std::uint32_t>(word_.load(std::memory_order_seq_cst) >> 32) - head_pos_);
+    return static_cast<std::uint32_t>(position(word_.load(std::memory_order_seq_cst)) - head_pos_);
   }
 
   /// Ends a consumer turn: removes `user` user and `system` system messages
@@ -183,8 +182,7 @@ class mailbox {
     // system_pending_ first: every increment it shows follows its word
     // increment, which the word load then shows too.
     const std::uint64_t sys = system_pending_.load(std::memory_order_seq_cst);
-    const std::uint64_t pending = word_.load(std::memory_order_seq_cst) & pending_mask;
-    return pending > sys ? pending - sys : 0;
+    return less(word_.load(std::memory_order_seq_cst) & pending_mask, sys);
   }
 
   /// True while messages of either lane (or held tokens) are counted. For
@@ -218,10 +216,19 @@ class mailbox {
 
  private:
 
+  /// The next user-lane position in a mailbox word.
+  [[nodiscard]] static constexpr std::uint32_t position(std::uint64_t word) noexcept {
+    return static_cast<std::uint32_t>(word >> 32);
+  }
+
+  /// `pending` minus `sys`, never below zero (the two are read apart).
+  [[nodiscard]] static constexpr std::uint64_t less(std::uint64_t pending, std::uint64_t sys) noexcept {
+    return pending > sys ? pending - sys : 0;
+  }
+
   /// Pending count minus the system messages in it (a snapshot).
   [[nodiscard]] std::uint64_t user_depth(std::uint64_t pending) const noexcept {
-    const std::uint64_t sys = system_pending_.load(std::memory_order_relaxed);
-    return pending > sys ? pending - sys : 0;
+    return less(pending, system_pending_.load(std::memory_order_relaxed));
   }
 
   /// The bound's check before a send of `count`: one relaxed load of the
@@ -244,7 +251,7 @@ class mailbox {
       word_.fetch_sub(count, std::memory_order_relaxed);  // keep depth() truthful; positions after the close are never read
       return admission::closed;
     }
-    auto p = static_cast<std::uint32_t>(old >> 32);
+    std::uint32_t p = position(old);
     if (count == 1) [[likely]] {
       place(p, first);
     } else {
@@ -256,7 +263,9 @@ class mailbox {
       }
     }
     if (pending_before == 0) return admission::accepted_schedule;
-    if (mutes_ && pending_before + count > capacity_ && over_capacity(pending_before, count)) return admission::accepted_over;
+    if (mutes_ && pending_before + count > capacity_ && user_depth(pending_before) + count > capacity_) {
+      return admission::accepted_over;
+    }
     return admission::accepted;
   }
 
@@ -277,9 +286,6 @@ class mailbox {
 
   void place_slow(std::uint32_t p, mpsc_node* n) noexcept;
   slot_segment* link_after(slot_segment* s, std::uint32_t base) noexcept;
-  [[nodiscard]] bool over_capacity(std::uint64_t pending_before, std::uint32_t count) const noexcept {
-    return user_depth(pending_before) + count > capacity_;
-  }
   slot_segment* advance() noexcept;
   void reclaim() noexcept;
 
@@ -299,7 +305,6 @@ class mailbox {
   // Consumer line.
   slot_segment* head_ = nullptr;     // segment of the next position to read
   std::uint32_t head_pos_ = 0;       // next position to read
-  std::uint32_t head_base_ = 0;      // head_->base
   slot_segment* retired_ = nullptr;  // oldest retired segment (FIFO through `chain`)
   mpsc_queue system_;
 };

@@ -20,77 +20,55 @@ struct mpsc_node {
   std::atomic<mpsc_node*> next{nullptr};
 };
 
-/// The two halves of a Vyukov queue as free functions, so that containers
-/// such as `mailbox` can place the producer word and the consumer words on
-/// different cache lines.
-namespace mpsc {
-
-/// Appends the chain `first`..`last`, already linked through `next` by the
-/// caller, with one exchange: its nodes become visible together, in order.
-/// @threadsafe Any number of producers.
-inline void push_chain(std::atomic<mpsc_node*>& tail, mpsc_node* first, mpsc_node* last) noexcept {
-  last->next.store(nullptr, std::memory_order_relaxed);
-  mpsc_node* prev = tail.exchange(last, std::memory_order_acq_rel);
-  prev->next.store(first, std::memory_order_release);
-}
-
-/// Appends `n`. One atomic exchange; wait-free.
-/// @threadsafe Any number of producers.
-inline void push(std::atomic<mpsc_node*>& tail, mpsc_node* n) noexcept { push_chain(tail, n, n); }
-
-/// Removes the oldest node, or returns nullptr when the queue is empty or a
-/// producer is between its exchange and its link store (the caller retries
-/// later; the node becomes visible as soon as that producer runs).
-/// @note Only the single consumer may call this.
-inline mpsc_node* pop(std::atomic<mpsc_node*>& tail, mpsc_node*& head, mpsc_node& stub) noexcept {
-  mpsc_node* first = head;
-  mpsc_node* next = first->next.load(std::memory_order_acquire);
-  if (first == &stub) {
-    if (next == nullptr) return nullptr;
-    head = next;
-    first = next;
-    next = next->next.load(std::memory_order_acquire);
-  }
-  if (next != nullptr) {
-    head = next;
-    return first;
-  }
-  if (tail.load(std::memory_order_acquire) != first) return nullptr;
-  push(tail, &stub);
-  next = first->next.load(std::memory_order_acquire);
-  if (next != nullptr) {
-    head = next;
-    return first;
-  }
-  return nullptr;
-}
-
-/// True when no node is linked behind the consumer's position.
-/// @note Only the single consumer may call this.
-inline bool empty(const std::atomic<mpsc_node*>& tail, mpsc_node* head, const mpsc_node& stub) noexcept {
-  return head == &stub && stub.next.load(std::memory_order_acquire) == nullptr &&
-         tail.load(std::memory_order_acquire) == &stub;
-}
-
-} // namespace mpsc
-
-/// A compact intrusive MPSC queue (all three words on one cache line). Used
-/// for low-traffic lanes; `mailbox` splits the hot lane across cache lines.
+/// A Vyukov queue: the system lane of every mailbox (stop, exit, down,
+/// replies), and any other low-traffic lane. All three words share a line.
 class mpsc_queue {
  public:
   mpsc_queue() noexcept = default;
   mpsc_queue(const mpsc_queue&) = delete;
   mpsc_queue& operator=(const mpsc_queue&) = delete;
 
-  /// Appends `n`; the queue holds it until popped. @threadsafe
-  void push(mpsc_node* n) noexcept { mpsc::push(tail_, n); }
+  /// Appends `n`; the queue holds it until popped. One atomic exchange and
+  /// one release store; wait-free. @threadsafe Any number of producers.
+  void push(mpsc_node* n) noexcept {
+    n->next.store(nullptr, std::memory_order_relaxed);
+    mpsc_node* prev = tail_.exchange(n, std::memory_order_acq_rel);
+    prev->next.store(n, std::memory_order_release);
+  }
 
-  /// Removes the oldest node or returns nullptr (see `mpsc::pop`).
+  /// Removes the oldest node, or returns nullptr when the queue is empty or
+  /// a producer is between its exchange and its link store (the caller
+  /// retries later; the node becomes visible as soon as that producer runs).
   /// @note Only the single consumer may call this.
-  [[nodiscard]] mpsc_node* pop() noexcept { return mpsc::pop(tail_, head_, stub_); }
+  [[nodiscard]] mpsc_node* pop() noexcept {
+    mpsc_node* first = head_;
+    mpsc_node* next = first->next.load(std::memory_order_acquire);
+    if (first == &stub_) {
+      if (next == nullptr) return nullptr;
+      head_ = next;
+      first = next;
+      next = next->next.load(std::memory_order_acquire);
+    }
+    if (next != nullptr) {
+      head_ = next;
+      return first;
+    }
+    if (tail_.load(std::memory_order_acquire) != first) return nullptr;
+    push(&stub_);
+    next = first->next.load(std::memory_order_acquire);
+    if (next != nullptr) {
+      head_ = next;
+      return first;
+    }
+    return nullptr;
+  }
 
+  /// True when no node is linked behind the consumer's position.
   /// @note Only the single consumer may call this.
-  [[nodiscard]] bool empty() const noexcept { return mpsc::empty(tail_, head_, stub_); }
+  [[nodiscard]] bool empty() const noexcept {
+    return head_ == &stub_ && stub_.next.load(std::memory_order_acquire) == nullptr &&
+           tail_.load(std::memory_order_acquire) == &stub_;
+  }
 
  private:
   std::atomic<mpsc_node*> tail_{&stub_};

@@ -84,12 +84,12 @@ class actor_cell : public resumable {
     return enqueue_slow(e, a);
   }
 
-  /// Offers `count` user messages linked through `next` from `first` to
-  /// `last` (see mailbox::push_chain); the cell owns them whatever the
+  /// Offers `count` user messages linked through `next` from `first`
+  /// (see mailbox::push_chain); the cell owns them whatever the
   /// outcome. For threads that never block and run no actor (a transport
   /// reader): over the bound they are accepted, as `enqueue` does there.
   /// @threadsafe
-  void enqueue_chain(envelope* first, envelope* last, std::uint32_t count) noexcept;
+  void enqueue_chain(envelope* first, std::uint32_t count) noexcept;
 
   /// Offers a system message (never refused by the bound); the cell owns
   /// `e` whatever the outcome. @threadsafe
@@ -261,15 +261,17 @@ class actor_cell : public resumable {
   result finish_turn(turn t) noexcept;
   /// Closes the mailbox and dead-letters what is queued beyond `t`.
   void close_and_drain(turn t) noexcept;
-  /// After a consumer's `finish` that left `left` (the caller keeps the
-  /// cell alive): marks the mute list seen and wakes the muted senders if
-  /// the mailbox is at or below its low-water mark. Every turn end that
-  /// finds a mute list calls it, parking ones too: their next turn may be
-  /// far off (a proxy waiting for credit).
-  void wake_muted_if_drained(std::uint64_t left) noexcept;
-  /// Wakes the muted senders after `delay` if the mailbox has drained, and
-  /// re-arms (longer each time) until a consumer turn has seen the mute list.
-  void recheck_muted_after(std::chrono::milliseconds delay);
+  /// Ends a consumer turn with the mailbox's `finish` (`hold`: keep a
+  /// token), then marks the mute list seen and wakes the muted senders if
+  /// the mailbox is at or below its low-water mark. Every turn end that may
+  /// find a mute list goes through here, parking ones too: their next turn
+  /// may be far off (a proxy waiting for credit). Returns what `finish`
+  /// left. @note The caller keeps the cell alive.
+  std::uint64_t finish_and_wake(turn t, bool hold) noexcept {
+    const std::uint64_t left = mailbox_.finish(t.user, t.system, hold);
+    wake_muted_if_drained(left);
+    return left;
+  }
   void set_stop_reason(exit_reason why) noexcept { stop_reason_ = why; }
   /// See `encodes_on_send`. @note Constructor only.
   void set_encodes_on_send() noexcept { encodes_on_send_ = true; }
@@ -301,7 +303,13 @@ class actor_cell : public resumable {
   result suspend(turn t) noexcept;
   void system_undeliverable(envelope* e) noexcept;
   void trim_oldest(std::uint64_t& consumed) noexcept;
-  mute_list& ensure_mute_list(bool& created);
+  /// The mute list, made on first use; `*created` is set when this call made it.
+  mute_list& ensure_mute_list(bool* created = nullptr);
+  /// See finish_and_wake.
+  void wake_muted_if_drained(std::uint64_t left) noexcept;
+  /// Wakes the muted senders after `delay` if the mailbox has drained, and
+  /// re-arms (longer each time) until a consumer turn has seen the mute list.
+  void recheck_muted_after(std::chrono::milliseconds delay);
 
   std::atomic<std::uint32_t> refs_{1};
   // Consumer-owned turn state.

@@ -150,11 +150,8 @@ struct user_ops {
       // keeps it for the replay, where make_promise() can take it.
       if (reply_slot_base* left = std::exchange(pending, nullptr)) e->reply = left;
       if (stashed(self, e)) return;
-      if (e->reply != nullptr) {
-        e->reply->fail(ask_error::exception, "handler returned a promise it did not take with make_promise()");
-        delete e->reply;
-        e->reply = nullptr;
-      }
+      discard(e, ask_error::exception, "handler returned a promise it did not take with make_promise()");
+      return;
     } else if constexpr (std::is_void_v<R>) {
       guarded(e, [&] { a.on(std::move(value)); });
       if (stashed(self, e)) return;

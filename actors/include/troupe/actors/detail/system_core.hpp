@@ -100,6 +100,8 @@ class system_core {
   };
   static constexpr std::size_t shard_count = 16;
   bool gate_open(log_gate& g, std::uint64_t& suppressed) noexcept;
+  /// Logs a timer callback's exception (rate-limited, like log_failure).
+  void log_timer_failure(const char* what) noexcept;
   template <class Describe>
   void note_drops(drop_reason r, std::uint64_t n, const Describe& describe) noexcept;
   void stop_all_once();
@@ -109,6 +111,7 @@ class system_core {
   system_config cfg_;
   std::size_t quantum_;
   thread_pool pool_;
+  log_gate timer_failure_gate_;  // before timers_: its thread may log until it stops
   timer_service timers_;
   std::array<shard, shard_count> shards_;
   std::atomic<std::uint64_t> next_id_{1};
@@ -124,7 +127,6 @@ class system_core {
   std::mutex state_mx_;
   std::condition_variable state_cv_;
   bool shutdown_requested_ = false;
-  bool shutdown_started_ = false;
   bool shutdown_done_ = false;
 
   troupe::registry registry_;

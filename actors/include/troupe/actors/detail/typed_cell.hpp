@@ -48,7 +48,7 @@ class typed_cell final : public actor_cell, public pool::pooled {
   }
 
   ~typed_cell() override {
-    if (instance_alive_) destroy_instance();  // spawn failed after construction
+    if (instance_alive_) destroy_instance();  // normally gone at its stop (end_incarnation)
   }
   void call_start() override {
     if constexpr (has_on_start<A>) static_cast<A*>(instance_)->on_start();

@@ -37,6 +37,17 @@ inline constexpr std::int64_t credit_step = 4096;
   return 1 + static_cast<std::int64_t>(payload_bytes / credit_unit_bytes);
 }
 
+/// The most credit units a peer that honours flow credit can have sent one
+/// of our actors and not had granted back, when we take frames of up to
+/// `max_frame` bytes: its window; the message it started while any credit
+/// was left; and less than a credit step that a freed proxy of the peer's
+/// left outstanding when a fresh one, with a full window, replaced it (the
+/// sender pins a proxy with more: session::debts_). Past it, the receiver
+/// cuts the connection off.
+[[nodiscard]] constexpr std::int64_t credit_limit(std::uint32_t max_frame) noexcept {
+  return initial_credit + credit_step + credit_cost(max_frame);
+}
+
 /// The receiving side's count of handled credit for one (peer, actor):
 /// each inbound envelope holds a reference; handling (or dropping) it calls
 /// `consumed_and_release` with its cost, which grants the credit back once
