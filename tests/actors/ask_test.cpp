@@ -90,13 +90,10 @@ TEST(AskFromOutside, ManyConcurrentAsksEachGetTheirOwnReply) {
 }
 
 TEST(AskFromOutside, TimesOutWhenTheActorDoesNotAnswerInTime) {
-  gate release, entered;
-  actor_system sys(system_config{.threads = 2});
-  auto r = sys.spawn_with<recorder>({.dedicated_thread = true}, &release, &entered);
-  gate_opener opener(release);
-  ASSERT_TRUE(troupe::test::hold_actor(r, entered));
+  troupe::test::held_recorder h;
+  ASSERT_TRUE(h.hold());
   const auto start = clock_type::now();
-  auto f = r.ask(troupe::test::where{}, 50ms);
+  auto f = h.r.ask(troupe::test::where{}, 50ms);
   EXPECT_FALSE(f.ready());
   auto res = f.get();
   const auto took = clock_type::now() - start;
@@ -104,22 +101,19 @@ TEST(AskFromOutside, TimesOutWhenTheActorDoesNotAnswerInTime) {
   EXPECT_EQ(res.error(), ask_error::timeout);
   EXPECT_GE(took, 50ms);
   EXPECT_LT(took, 10s);
-  release.open();
+  h.release.open();
   // The actor answers late; the reply is discarded and the actor is fine.
-  auto again = r.ask(troupe::test::where{}, long_wait).get();
+  auto again = h.r.ask(troupe::test::where{}, long_wait).get();
   EXPECT_TRUE(again.ok());
 }
 
 TEST(AskFromOutside, TheLongestTimeoutWaitsForTheAnswer) {
   // duration::max() means "wait for it", not an overflowed deadline in the past.
-  gate release, entered;
-  actor_system sys(system_config{.threads = 2});
-  auto r = sys.spawn_with<recorder>({.dedicated_thread = true}, &release, &entered);
-  gate_opener opener(release);
-  ASSERT_TRUE(troupe::test::hold_actor(r, entered));
-  auto f = r.ask(troupe::test::where{}, std::chrono::nanoseconds::max());
+  troupe::test::held_recorder h;
+  ASSERT_TRUE(h.hold());
+  auto f = h.r.ask(troupe::test::where{}, std::chrono::nanoseconds::max());
   EXPECT_FALSE(f.ready());
-  release.open();
+  h.release.open();
   const auto res = f.get();
   EXPECT_TRUE(res.ok()) << troupe::to_string(res.error());
 }
@@ -143,14 +137,11 @@ TEST(AskFromOutside, StoppedActorReportsActorStopped) {
 }
 
 TEST(AskFromOutside, ActorStoppingBeforeAnsweringReportsActorStopped) {
-  gate release, entered;
-  actor_system sys(system_config{.threads = 1});
-  auto r = sys.spawn_with<recorder>({.dedicated_thread = true}, &release, &entered);
-  gate_opener opener(release);
-  ASSERT_TRUE(troupe::test::hold_actor(r, entered));
-  auto f = r.ask(troupe::test::where{}, long_wait);
-  r.stop();  // system lane: served before the queued ask
-  release.open();
+  troupe::test::held_recorder h(system_config{.threads = 1});
+  ASSERT_TRUE(h.hold());
+  auto f = h.r.ask(troupe::test::where{}, long_wait);
+  h.r.stop();  // system lane: served before the queued ask
+  h.release.open();
   auto res = f.get();
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.error(), ask_error::actor_stopped);
@@ -296,40 +287,34 @@ TEST(AskFromActor, NegativeTimeoutThrows) {
 }
 
 TEST(AskFromActor, TimeoutReachesTheContinuationAndTheLateReplyIsCounted) {
-  gate release, entered;
-  actor_system sys(system_config{.threads = 2});
-  text_inbox out(sys);
-  auto slow = sys.spawn_with<recorder>({.dedicated_thread = true}, &release, &entered);
-  gate_opener opener(release);
-  ASSERT_TRUE(troupe::test::hold_actor(slow, entered));
-  auto a = sys.spawn<asker>(actor_ref<doubler>{}, slow, out.ref());
+  troupe::test::held_recorder h;
+  ASSERT_TRUE(h.hold());
+  text_inbox out(h.sys);
+  auto a = h.sys.spawn<asker>(actor_ref<doubler>{}, h.r, out.ref());
   const auto start = clock_type::now();
   a.tell(asker::ask_slow{50ms});
   EXPECT_EQ(out.receive(long_wait), "slow timeout");
   EXPECT_GE(clock_type::now() - start, 50ms);
-  const auto late_before = sys.stats().dead(drop_reason::late_reply);
-  release.open();
+  const auto late_before = h.sys.stats().dead(drop_reason::late_reply);
+  h.release.open();
   ASSERT_TRUE(troupe::test::wait_until(
-      [&] { return sys.stats().dead(drop_reason::late_reply) == late_before + 1; }, long_wait));
+      [&] { return h.sys.stats().dead(drop_reason::late_reply) == late_before + 1; }, long_wait));
   EXPECT_EQ(out.receive(50ms), std::nullopt) << "the late reply must not run the continuation again";
   EXPECT_EQ(a.ask(asker::get_state{}, long_wait).get().value(), 1);
 }
 
 TEST(AskFromActor, NoContinuationWhenTheAskerStopsFirst) {
-  gate release, entered;
-  actor_system sys(system_config{.threads = 2});
-  text_inbox out(sys);
-  auto slow = sys.spawn_with<recorder>({.dedicated_thread = true}, &release, &entered);
-  gate_opener opener(release);
-  ASSERT_TRUE(troupe::test::hold_actor(slow, entered));
-  auto a = sys.spawn<asker>(actor_ref<doubler>{}, slow, out.ref());
+  troupe::test::held_recorder h;
+  ASSERT_TRUE(h.hold());
+  text_inbox out(h.sys);
+  auto a = h.sys.spawn<asker>(actor_ref<doubler>{}, h.r, out.ref());
   a.tell(asker::ask_slow{long_wait});
-  // The asker handled the request (its ask is queued at `slow`) before stopping.
-  ASSERT_TRUE(troupe::test::wait_until([&] { return slow.mailbox_depth() >= 2; }, long_wait));
+  // The asker handled the request (its ask is queued at the held recorder) before stopping.
+  ASSERT_TRUE(troupe::test::wait_until([&] { return h.r.mailbox_depth() >= 2; }, long_wait));
   a.stop();
-  ASSERT_TRUE(troupe::test::wait_until([&] { return sys.stats().stopped == 1; }, long_wait));
-  release.open();
-  EXPECT_TRUE(slow.ask(troupe::test::where{}, long_wait).get().ok());  // `slow` answered the asker by now
+  ASSERT_TRUE(troupe::test::wait_until([&] { return h.sys.stats().stopped == 1; }, long_wait));
+  h.release.open();
+  EXPECT_TRUE(h.r.ask(troupe::test::where{}, long_wait).get().ok());  // it answered the asker by now
   EXPECT_EQ(out.receive(100ms), std::nullopt);
 }
 

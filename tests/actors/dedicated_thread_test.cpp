@@ -34,17 +34,14 @@ std::thread::id thread_of(const actor_ref<recorder>& r) {
 }
 
 TEST(DedicatedThread, BlockedDedicatedActorDoesNotStallThePool) {
-  gate release, entered;
-  actor_system sys(system_config{.threads = 1});
-  auto blocking = sys.spawn_with<recorder>({.dedicated_thread = true}, &release, &entered);
-  gate_opener opener(release);
-  ASSERT_TRUE(troupe::test::hold_actor(blocking, entered));
+  troupe::test::held_recorder h(system_config{.threads = 1});
+  ASSERT_TRUE(h.hold());
   // The one worker is free: a normal actor answers while the other blocks.
-  auto normal = sys.spawn<recorder>();
+  auto normal = h.sys.spawn<recorder>();
   auto r = normal.ask(where{}, long_wait).get();
   ASSERT_TRUE(r.ok()) << "a pool actor could not run while a dedicated actor blocked";
-  release.open();
-  EXPECT_TRUE(thread_of(blocking) != std::thread::id{});
+  h.release.open();
+  EXPECT_TRUE(thread_of(h.r) != std::thread::id{});
 }
 
 TEST(DedicatedThread, RunsOnItsOwnThreadEveryTime) {

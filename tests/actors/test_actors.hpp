@@ -157,6 +157,21 @@ inline bool hold_actor(const actor_ref<recorder>& r, gate& entered) {
   return entered.wait_for(long_wait);
 }
 
+/// A recorder in a system of its own (on its own thread unless `opts` says
+/// otherwise) that `hold()` blocks inside a handler: what is sent to it
+/// stays queued until `release` opens (at the latest when this goes). The
+/// gates are declared before the system, so they outlive its join.
+struct held_recorder {
+  explicit held_recorder(system_config cfg = {.threads = 2}, spawn_options opts = {.dedicated_thread = true})
+      : sys(std::move(cfg)), r(sys.spawn_with<recorder>(opts, &release, &entered)) {}
+  /// Blocks the recorder in its hold handler; false if it never got there.
+  [[nodiscard]] bool hold() { return hold_actor(r, entered); }
+  gate release, entered;
+  actor_system sys;
+  actor_ref<recorder> r;
+  gate_opener opener{release};
+};
+
 /// True when each sender's sequence numbers are strictly increasing.
 inline bool per_sender_increasing(const std::vector<seq_msg>& v, int senders) {
   std::vector<int> last(static_cast<std::size_t>(senders), -1);

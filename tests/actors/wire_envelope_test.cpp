@@ -120,18 +120,12 @@ void enqueue_as_reader(const troupe::actor_ref<recorder>& r, const chain& c, int
   r.cell()->enqueue_chain(c.first, static_cast<std::uint32_t>(n));
 }
 
-/// A recorder with a mailbox of 8 under `policy`, on its own thread, held
-/// inside a handler: what is queued stays queued until `release` opens.
-struct held_recorder {
+/// A held recorder (see troupe::test::held_recorder) with a mailbox of 8
+/// under `policy`.
+struct small_held_recorder : troupe::test::held_recorder {
   static constexpr std::size_t capacity = 8;
-  explicit held_recorder(overflow policy)
-      : r(sys.spawn_with<recorder>(
-            troupe::spawn_options{.mailbox = {.capacity = capacity, .policy = policy}, .dedicated_thread = true},
-            &release, &entered)) {}
-  gate release, entered;
-  actor_system sys{system_config{.threads = 2}};
-  troupe::actor_ref<recorder> r;
-  gate_opener opener{release};
+  explicit small_held_recorder(overflow policy)
+      : held_recorder({.threads = 2}, {.mailbox = {.capacity = capacity, .policy = policy}, .dedicated_thread = true}) {}
 };
 
 void expect_first_in_order(const troupe::actor_ref<recorder>& r, std::size_t count) {
@@ -150,8 +144,8 @@ TEST(EnqueueChain, ArrivesWholeAndInOrder) {
 
 TEST(EnqueueChain, PastAMuteSenderBoundAReadersChainIsAcceptedWhole) {
   // A reader never blocks and mutes nobody: flow credit bounds what it queues.
-  held_recorder h(overflow::mute_sender);
-  ASSERT_TRUE(troupe::test::hold_actor(h.r, h.entered));
+  small_held_recorder h(overflow::mute_sender);
+  ASSERT_TRUE(h.hold());
   const auto base = h.r.mailbox_depth();
   constexpr int n = 20;
   enqueue_as_reader(h.r, chain(n), n);
@@ -162,9 +156,9 @@ TEST(EnqueueChain, PastAMuteSenderBoundAReadersChainIsAcceptedWhole) {
 }
 
 TEST(EnqueueChain, ARefusingBoundDecidesPerMessageAndCountsTheRefused) {
-  held_recorder h(overflow::fail);
-  ASSERT_TRUE(troupe::test::hold_actor(h.r, h.entered));
-  const auto room = held_recorder::capacity - h.r.mailbox_depth();
+  small_held_recorder h(overflow::fail);
+  ASSERT_TRUE(h.hold());
+  const auto room = small_held_recorder::capacity - h.r.mailbox_depth();
   constexpr int n = 20;
   enqueue_as_reader(h.r, chain(n), n);
   EXPECT_EQ(h.sys.stats().dead(drop_reason::mailbox_full), std::uint64_t(n) - room);
