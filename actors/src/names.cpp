@@ -19,17 +19,6 @@ std::string_view to_string(send_result r) noexcept {
   return "unknown";
 }
 
-std::string_view to_string(ask_error e) noexcept {
-  switch (e) {
-    case ask_error::timeout: return "timeout";
-    case ask_error::actor_stopped: return "actor_stopped";
-    case ask_error::exception: return "exception";
-    case ask_error::mailbox_full: return "mailbox_full";
-    case ask_error::node_down: return "node_down";
-  }
-  return "unknown";
-}
-
 std::string_view to_string(exit_reason r) noexcept {
   switch (r) {
     case exit_reason::normal: return "normal";

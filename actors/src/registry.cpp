@@ -2,25 +2,6 @@
 
 namespace troupe {
 
-namespace {
-struct category final : std::error_category {
-  const char* name() const noexcept override { return "troupe"; }
-  std::string message(int c) const override {
-    switch (static_cast<errc>(c)) {
-      case errc::name_taken: return "name is held by another live actor";
-      case errc::actor_stopped: return "actor has stopped";
-      case errc::invalid_name: return "invalid name";
-    }
-    return "unknown troupe error";
-  }
-};
-} // namespace
-
-const std::error_category& troupe_category() noexcept {
-  static const category c;
-  return c;
-}
-
 std::error_code registry::put(std::string_view name, const any_ref& ref) { return bind(name, ref, false); }
 
 std::error_code registry::replace(std::string_view name, const any_ref& ref) { return bind(name, ref, true); }

@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
     std::printf("   84 / 2 -> %d. 1 / 0 -> no reply, error '%s: %.*s' (logged above on stderr).\n"
                 "   The calculator stopped; the process and every other actor go on. A later message to it\n"
                 "   is a dead letter (tell said '%s'; dead letters counted: %llu); actors failed: %llu.\n\n",
-                ok.ok() ? ok.value() : -1, std::string(troupe::to_string(bad.error())).c_str(),
+                ok.ok() ? ok.value() : -1, bad.error().message().c_str(),
                 static_cast<int>(bad.message().size()), bad.message().data(),
                 std::string(troupe::to_string(sent_after)).c_str(),
                 static_cast<unsigned long long>(st.dead(troupe::drop_reason::receiver_stopped)),

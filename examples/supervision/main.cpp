@@ -49,7 +49,7 @@ int main() {
     } else if (r.error() == troupe::ask_error::exception) {
       ++crashed;
     } else {
-      std::printf("job %d: unexpected error %s\n", i, std::string(troupe::to_string(r.error())).c_str());
+      std::printf("job %d: unexpected error %s\n", i, r.error().message().c_str());
       return 1;
     }
   }

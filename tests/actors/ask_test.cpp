@@ -115,7 +115,7 @@ TEST(AskFromOutside, TheLongestTimeoutWaitsForTheAnswer) {
   EXPECT_FALSE(f.ready());
   h.release.open();
   const auto res = f.get();
-  EXPECT_TRUE(res.ok()) << troupe::to_string(res.error());
+  EXPECT_TRUE(res.ok()) << res.error().message();
 }
 
 TEST(AskFromOutside, NegativeTimeoutThrows) {
@@ -178,7 +178,7 @@ using text_ref = actor_ref<text_inbox::actor_type>;
 
 template <class T>
 std::string describe(result<T> r) {
-  if (!r.ok()) return std::string(troupe::to_string(r.error()));
+  if (!r.ok()) return std::string(troupe::to_string(troupe::ask_error_of(r.error())));
   if constexpr (std::is_same_v<T, int>) return std::to_string(r.value());
   else return "ok";
 }

@@ -192,7 +192,7 @@ inline std::vector<seq_msg> seen_by(const actor_ref<recorder>& r,
     auto res = r.ask(get_seen{}, long_wait).get();
     if (res.ok()) return std::move(res).value();
     if (res.error() != ask_error::mailbox_full || std::chrono::steady_clock::now() >= deadline) {
-      ADD_FAILURE() << "ask(get_seen) failed: " << to_string(res.error()) << " " << res.message();
+      ADD_FAILURE() << "ask(get_seen) failed: " << res.error().message() << " " << res.message();
       return {};
     }
     std::this_thread::yield();

@@ -68,7 +68,7 @@ TEST(Pool, CrashedWorkerIsReplacedAndEveryJobAnsweredOnce) {
       EXPECT_EQ(r.error(), troupe::ask_error::exception);
       ++crashed;
     } else {
-      ASSERT_TRUE(r.ok()) << troupe::to_string(r.error());
+      ASSERT_TRUE(r.ok()) << r.error().message();
       EXPECT_EQ(*r, 2 * i);
       ++ok;
     }

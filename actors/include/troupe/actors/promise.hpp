@@ -63,7 +63,7 @@ class promise {
     if (r.ok()) {
       deliver(std::move(r).value());
     } else {
-      fail(r.error(), std::string(r.message()));
+      fail(ask_error_of(r.error()), std::string(r.message()));
     }
   }
   /// True while an asker still waits.

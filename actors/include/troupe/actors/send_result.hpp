@@ -4,8 +4,12 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <type_traits>
 #include <utility>
 #include <variant>
+
+#include "troupe/actors/error.hpp"
 
 namespace troupe {
 
@@ -27,24 +31,20 @@ enum class send_result : unsigned char {
 
 [[nodiscard]] std::string_view to_string(send_result r) noexcept;
 
-/// Why an ask produced no reply.
-enum class ask_error : unsigned char {
-  timeout = 1,   ///< no reply within the timeout
-  actor_stopped, ///< the receiver stopped (or had stopped) before answering
-  exception,     ///< the handler threw; `message()` holds what()
-  mailbox_full,  ///< the request was refused or dropped by the receiver's overflow policy
-  node_down,     ///< the receiver's node became unreachable (or the request could not cross the network)
-};
-
-[[nodiscard]] std::string_view to_string(ask_error e) noexcept;
-
-/// Failure details of an ask.
+/// Why there is no value: an error code (an `ask_error`, a `troupe::errc`,
+/// or any std::error_code) and a readable detail.
 struct failure {
-  ask_error code;
+  failure(std::error_code c, std::string m) noexcept : code(c), message(std::move(m)) {}
+  /// From `ask_error` or `troupe::errc` (see error.hpp).
+  template <class E>
+    requires std::is_error_code_enum_v<E>
+  failure(E e, std::string m) noexcept : code(make_error_code(e)), message(std::move(m)) {}
+  std::error_code code;
   std::string message;
 };
 
-/// The reply of an ask, or why there is none.
+/// A value, or why there is none: the reply of an ask, a connection, a
+/// looked-up handle.
 template <class T>
 class result {
  public:
@@ -71,16 +71,16 @@ class result {
   [[nodiscard]] T& operator*() & { return value(); }
   [[nodiscard]] T* operator->() { return &value(); }
 
-  /// The error; undefined when ok().
-  [[nodiscard]] ask_error error() const noexcept { return std::get<1>(v_).code; }
+  /// The error; undefined when ok(). Compare it with an enum:
+  /// `r.error() == troupe::ask_error::timeout`, `r.error() == troupe::errc::not_published`.
+  [[nodiscard]] std::error_code error() const noexcept { return std::get<1>(v_).code; }
   /// Human-readable detail of the error (empty when ok()).
   [[nodiscard]] std::string_view message() const noexcept { return ok() ? std::string_view{} : std::get<1>(v_).message; }
 
  private:
   void check() const {
     if (!ok()) {
-      throw std::logic_error("troupe::result: no value (" + std::string(to_string(error())) + ": " +
-                             std::get<1>(v_).message + ")");
+      throw std::logic_error("troupe::result: no value (" + error().message() + ": " + std::get<1>(v_).message + ")");
     }
   }
   std::variant<T, failure> v_;
