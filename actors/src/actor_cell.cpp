@@ -1,7 +1,5 @@
 #include "troupe/actors/detail/actor_cell.hpp"
 
-#include <cxxabi.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
@@ -11,6 +9,7 @@
 #include <vector>
 
 #include "troupe/actors/detail/cell_extras.hpp"
+#include "troupe/actors/detail/demangle.hpp"
 #include "troupe/actors/detail/ops.hpp"
 #include "troupe/actors/detail/system_core.hpp"
 #include "spill_box.hpp"
@@ -206,14 +205,7 @@ actor_cell::~actor_cell() {
   delete spill_;
 }
 
-std::string actor_cell::type_name() const {
-  const char* mangled = type().name();
-  int status = 0;
-  char* d = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
-  std::string out = (status == 0 && d != nullptr) ? d : mangled;
-  std::free(d);
-  return out;
-}
+std::string actor_cell::type_name() const { return demangle(type()); }
 
 cell_extras& actor_cell::extras() {
   if (extras_ == nullptr) extras_ = new cell_extras();
@@ -331,7 +323,7 @@ mailbox_metrics actor_cell::metrics() const {
   return m;
 }
 
-void actor_cell::attach_spill(const spill_options& o, std::vector<remote::inbound_type> accepts) {
+void actor_cell::attach_spill(const spill_options& o, std::vector<message_decoder> accepts) {
   spill_ = new spill_box(*this, o, std::move(accepts));
 }
 
@@ -519,9 +511,7 @@ void actor_cell::trim_oldest(std::uint64_t& consumed) noexcept {
 
 resumable::result actor_cell::resume() {
   actor_cell* prev = std::exchange(tls_current, this);
-  turn t;
-  t.user = holding_token_ ? 1 : 0;  // a held token is released with this turn
-  holding_token_ = false;
+  turn t = start_turn();
   const std::size_t quantum = sys_->quantum();
   const bool trims = mailbox_.bounded() && mailbox_.policy() == overflow::drop_oldest;
   std::size_t handled = 0;
@@ -597,26 +587,10 @@ void actor_cell::wake_muted_if_drained(std::uint64_t left) noexcept {
 }
 
 resumable::result actor_cell::park(turn t, const cell_ptr& wait_on) noexcept {
-  // Keep one token so no sender schedules us: from now on only unpark()
-  // (a system message, the receiver draining) schedules this actor.
-  holding_token_ = true;
-  cell_ptr keep(this);
-  // Finish first, while this turn still owns the cell: the kept token makes
-  // every sender see a busy consumer, so nothing runs us before parked_ says
-  // so. (The other way round, a system message could unpark us in between,
-  // and the turn it starts release the token before this one kept it: after
-  // a system-only turn the depth word would wrap, closed bit included.)
-  (void)finish_and_wake(t, /*hold=*/true);
-  parked_.store(true, std::memory_order_seq_cst);
-  // Another worker may run this actor from here on: touch only atomics.
-  bool waiting = true;
-  if (wait_on) waiting = wait_on->add_muted(keep);
-  if (!waiting || mailbox_.system_waiting()) {
-    // Nothing to wait for after all, or a system message slipped in before
-    // we parked: run again unless somebody else already unparked us.
-    if (parked_.exchange(false, std::memory_order_acq_rel)) return result::yield;
-  }
-  return result::idle;
+  // From now on only unpark() (a system message, the receiver draining)
+  // schedules this actor.
+  cell_ptr keep(this);  // another worker may run (and stop) it once parked
+  return park_until(t, [&] { return !wait_on || wait_on->add_muted(keep); });
 }
 
 resumable::result actor_cell::end_of_life(turn t) noexcept {

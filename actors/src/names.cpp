@@ -1,3 +1,6 @@
+#include <cxxabi.h>
+
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -5,8 +8,17 @@
 #include "troupe/actors/exit_reason.hpp"
 #include "troupe/actors/send_result.hpp"
 #include "troupe/actors/system_config.hpp"
+#include "troupe/actors/detail/demangle.hpp"
 
 namespace troupe {
+
+std::string detail::demangle(const char* mangled) {
+  int status = 0;
+  char* d = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+  std::string out = (status == 0 && d != nullptr) ? d : mangled;
+  std::free(d);
+  return out;
+}
 
 std::string_view to_string(send_result r) noexcept {
   switch (r) {

@@ -21,7 +21,7 @@ spill::store_options store_options_of(const spill_options& o) {
 }
 } // namespace
 
-spill_box::spill_box(actor_cell& cell, const spill_options& o, std::vector<remote::inbound_type> accepts)
+spill_box::spill_box(actor_cell& cell, const spill_options& o, std::vector<message_decoder> accepts)
     : cell_(cell), opts_(o) {
   for (const auto& t : accepts) {
     inbound_.emplace(*t.name, t.ops);
@@ -60,12 +60,12 @@ bool spill_box::append_locked(envelope* e, bool& disk_full) {
   if (e->reply != nullptr) return false;  // an ask's reply slot lives in this process
   const std::string* name = nullptr;
   std::string_view payload;
-  if (e->ops->destroy == &remote::wire_envelope::destroy) {
+  if (wire_envelope::is(e)) {
     // From another node: its bytes as they came.
     auto it = names_.find(e->ops);
     if (it == names_.end()) return false;
     name = it->second;
-    payload = static_cast<remote::wire_envelope*>(e)->payload();
+    payload = static_cast<wire_envelope*>(e)->payload();
   } else {
     if (e->ops->wire == nullptr) return false;
     name = &e->ops->wire->name();
@@ -155,7 +155,7 @@ envelope* spill_box::next(std::uint64_t taken, bool& released) noexcept {
         store_->pop();
         continue;
       }
-      ready_.push_back(remote::wire_envelope::make(it->second, rec->payload));
+      ready_.push_back(wire_envelope::make(it->second, rec->payload));
       if (opts_.durable) {
         delivered_unpopped_ = true;
       } else {

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "troupe/actors/detail/actor_cell.hpp"
-#include "troupe/actors/remote.hpp"
+#include "troupe/actors/detail/decoders.hpp"
 #include "troupe/spill/store.hpp"
 
 namespace troupe::detail {
@@ -31,7 +31,7 @@ class spill_box {
   /// `o.durable`, discards it (counted, logged) otherwise. Recovered
   /// messages are delivered first. @throws std::runtime_error (the
   /// directory is unusable or taken), std::invalid_argument.
-  spill_box(actor_cell& cell, const spill_options& o, std::vector<remote::inbound_type> accepts);
+  spill_box(actor_cell& cell, const spill_options& o, std::vector<message_decoder> accepts);
   ~spill_box();
   spill_box(const spill_box&) = delete;
   spill_box& operator=(const spill_box&) = delete;

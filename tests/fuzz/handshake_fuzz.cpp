@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "troupe/transport/handshake.hpp"
+#include "protocol/handshake.hpp"
 
 using namespace troupe::transport;
 

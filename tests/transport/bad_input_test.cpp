@@ -10,7 +10,8 @@
 
 #include "transport_fixture.hpp"
 #include "troupe/proto/troupe.pb.h"
-#include "troupe/transport/handshake.hpp"
+#include "link/flow_credit.hpp"
+#include "protocol/handshake.hpp"
 
 namespace transport_test {
 namespace {
@@ -402,7 +403,7 @@ troupe_test::Ping ping_with(std::string note) {
 
 /// The most credit units the node takes from one connection for one actor
 /// without granting them back, for the default max_frame_bytes.
-constexpr std::int64_t credit_limit = troupe::remote::credit_limit(default_max_frame_bytes);
+constexpr std::int64_t credit_limit = troupe::transport::credit_limit(default_max_frame_bytes);
 
 /// True once `counter` has counted `n` good pings.
 bool counts(const troupe::actor_ref<stalled_counter>& counter, std::int64_t n) {
@@ -438,7 +439,7 @@ TEST_F(bad_input, APeerSendingBeyondItsFlowCreditIsCutOffAndAnHonestOneIsNot) {
   const auto& stalled = scene.stalled;
   // The well-behaved node sends the same actor more than its window: what
   // is beyond waits in its proxy for credit.
-  const std::int64_t honest = troupe::remote::initial_credit + 1000;
+  const std::int64_t honest = troupe::transport::initial_credit + 1000;
   auto to = scene.peer.resolve<stalled_counter>(stalled.id());
   for (std::int64_t i = 0; i < honest; ++i) ASSERT_NE(to.tell(ping_with("good")), troupe::send_result::dead);
   // The raw peer never reads its credit: one small ping (1 unit) more than
@@ -446,7 +447,7 @@ TEST_F(bad_input, APeerSendingBeyondItsFlowCreditIsCutOffAndAnHonestOneIsNot) {
   raw_client c(n->port());
   ASSERT_TRUE(c.handshake_with(test_cookie));
   const std::string payload = ping_with("raw").SerializeAsString();
-  ASSERT_EQ(troupe::remote::credit_cost(payload.size()), 1);
+  ASSERT_EQ(troupe::transport::credit_cost(payload.size()), 1);
   std::string bytes;
   for (std::int64_t i = 0; i <= credit_limit; ++i) {
     append_message_frame(bytes, stalled.id(), 0, 1, i == 0 ? "troupe_test.Ping" : "", 0,
@@ -474,12 +475,13 @@ TEST_F(bad_input, AnHonestSenderThatRemakesItsHandleNeverOverrunsTheCredit) {
   const auto& stalled = scene.stalled;
   // Each round takes a handle afresh, sends just under a window's worth
   // with it and drops it. A proxy nobody holds and with nothing to send is
-  // freed, and a fresh one starts with a full window: three of them would
-  // overrun the receiver, unless the sending session keeps the indebted
-  // proxy (so the later rounds wait for credit in it).
+  // freed, and a fresh one for the same actor would start with a full
+  // window: three of them would overrun the receiver, unless the sending
+  // connection keeps one window per remote actor across its proxies (so
+  // the later rounds wait for credit in theirs).
   const auto big = ping_with("good" + std::string(8 * 1024, 'x'));  // 17 units: fewer messages to move
-  const std::int64_t cost = troupe::remote::credit_cost(big.ByteSizeLong());
-  const auto per_handle = static_cast<std::uint64_t>(troupe::remote::initial_credit / cost);
+  const std::int64_t cost = troupe::transport::credit_cost(big.ByteSizeLong());
+  const auto per_handle = static_cast<std::uint64_t>(troupe::transport::initial_credit / cost);
   ASSERT_GT(3 * static_cast<std::int64_t>(per_handle) * cost, credit_limit) << "three windows must be too many";
   std::uint64_t sent = 0;
   for (int round = 0; round < 3; ++round) {
@@ -490,8 +492,8 @@ TEST_F(bad_input, AnHonestSenderThatRemakesItsHandleNeverOverrunsTheCredit) {
     if (round == 2) break;
     // Until the round's proxy has had its last turn: everything it sent
     // arrived. That is the whole first window; after it, everything (a
-    // fresh proxy, the failure this test is about) or exactly one ping
-    // more (the kept proxy, whose credit that ping used up).
+    // fresh window, the failure this test is about) or exactly one ping
+    // more (the one window, whose credit that ping used up).
     ASSERT_TRUE(troupe::test::wait_until(
         [&] {
           const std::uint64_t in = n->stats().messages_in;

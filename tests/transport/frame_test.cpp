@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "troupe/proto/troupe.pb.h"
-#include "troupe/transport/frame.hpp"
+#include "protocol/frame.hpp"
 
 namespace {
 using namespace troupe::transport;

@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "troupe/proto/troupe.pb.h"
-#include "troupe/transport/handshake.hpp"
+#include "protocol/handshake.hpp"
 
 namespace {
 using namespace troupe::transport;

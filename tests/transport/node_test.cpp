@@ -11,6 +11,7 @@
 
 #include "support/captured_log.hpp"
 #include "transport_fixture.hpp"
+#include "link/flow_credit.hpp"
 #include "troupe/transport/cookie.hpp"
 
 namespace transport_test {
@@ -61,11 +62,16 @@ TEST_F(two_nodes, LookupOfAMissingNameOrTheWrongTypeFailsClearly) {
   troupe::peer pb = connect_a_to_b();
   auto missing = pb.lookup<echo>("nobody", 10s);
   ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.error(), troupe::ask_error::actor_stopped);
+  EXPECT_EQ(missing.error(), troupe::errc::not_published);
   EXPECT_NE(missing.message().find("nothing is published as 'nobody'"), std::string::npos) << missing.message();
   auto wrong = pb.lookup<holder>("echo", 10s);
   ASSERT_FALSE(wrong.ok());
-  EXPECT_NE(wrong.message().find("not of the requested actor type"), std::string::npos) << wrong.message();
+  EXPECT_EQ(wrong.error(), troupe::errc::interface_mismatch);
+  // Both types as C++ spells them, not as the compiler mangles them.
+  EXPECT_NE(wrong.message().find("is not of the requested actor type transport_test::holder (it is "
+                                 "troupe_test::echo)"),
+            std::string::npos)
+      << wrong.message();
 }
 
 TEST_F(two_nodes, ConnectingTwiceGivesTheSameSession) {
@@ -237,7 +243,7 @@ TEST_F(two_nodes, ASlowRemoteReceiverMutesItsSendersAcrossTheNetwork) {
   // Muted once the receiver's credit (in flight) and the proxy's queue are
   // used up: far fewer than the 100,000 it would send otherwise.
   ASSERT_GT(*sent, 0);
-  EXPECT_LE(*sent, troupe::remote::initial_credit + 8192 + 1);
+  EXPECT_LE(*sent, troupe::transport::initial_credit + 8192 + 1);
   g.open();  // the receiver catches up; credit flows back; everything arrives
   ASSERT_TRUE(troupe::test::wait_until(
       [&] {
@@ -406,8 +412,18 @@ TEST(NodeMetrics, ANodeLogsItsCountersWhenAskedAndCountsFrames) {
   EXPECT_GE(st.frames_out, 4u) << "handshake, lookup, ask";
   EXPECT_GE(st.frames_in, 4u);
   EXPECT_EQ(st.reconnects, 0u);
-  EXPECT_TRUE(troupe::test::wait_until([&] { return log.contains("troupe node alpha metrics: sessions 1 (up 1"); },
-                                       troupe::test::long_wait));
+  // One line, every counter of node_stats by its own name.
+  EXPECT_TRUE(troupe::test::wait_until(
+      [&] {
+        return log.contains("troupe node alpha metrics: connections 1, connections_accepted 0, connections_dialed 1, "
+                            "sessions_up 1, sessions_down 0, handshake_failures 0");
+      },
+      troupe::test::long_wait));
+  for (const char* name : {"auth_failures", "handshake_timeouts", "bad_frames", "heartbeat_timeouts", "write_stalls",
+                           "messages_out", "messages_in", "bytes_out", "bytes_in", "writes", "frames_out", "frames_in",
+                           "reconnects", "transfers_out", "transfers_back"}) {
+    EXPECT_TRUE(log.contains(std::string(", ") + name + " ")) << name;
+  }
   troupe::node_options bad = node_opts("gamma");
   bad.metrics_log_interval = -1ms;
   EXPECT_THROW(troupe::node(sys_a, bad), std::invalid_argument);

@@ -32,7 +32,7 @@ struct buffer_sink : troupe::actor<buffer_sink> {
     r.intact = true;
     for (std::size_t i = 0; i < b.size(); ++i) r.intact = r.intact && b.data()[i] == static_cast<char>('a' + i % 23);
     struct stat st {};
-    if (b.fd() >= 0 && ::fstat(b.fd(), &st) == 0) r.inode = st.st_ino;
+    if (troupe::detail::shared_bytes_access::fd(b) >= 0 && ::fstat(troupe::detail::shared_bytes_access::fd(b), &st) == 0) r.inode = st.st_ino;
     out_.tell(std::move(r));
   }
   troupe::actor_ref<troupe::inbox<received>::actor_type> out_;
@@ -46,7 +46,7 @@ troupe::shared_bytes pattern(std::size_t n) {
 
 ino_t inode_of(const troupe::shared_bytes& b) {
   struct stat st {};
-  return b.fd() >= 0 && ::fstat(b.fd(), &st) == 0 ? st.st_ino : 0;
+  return troupe::detail::shared_bytes_access::fd(b) >= 0 && ::fstat(troupe::detail::shared_bytes_access::fd(b), &st) == 0 ? st.st_ino : 0;
 }
 
 class transfer : public ::testing::Test {
@@ -110,10 +110,10 @@ TEST_F(transfer, ABufferTheReceiverDroppedComesBackAndIsReusedButNoPeerCanWriteI
   second.data()[0] = 'x';  // still ours to write
   // What a peer holding the descriptor can do with it: map it read-only or
   // privately, never writable and shared.
-  void* shared_rw = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, second.fd(), 0);
+  void* shared_rw = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, troupe::detail::shared_bytes_access::fd(second), 0);
   EXPECT_EQ(shared_rw, MAP_FAILED) << "a peer could write into memory this process reuses";
   if (shared_rw != MAP_FAILED) ::munmap(shared_rw, 4096);
-  void* shared_ro = ::mmap(nullptr, 4096, PROT_READ, MAP_SHARED, second.fd(), 0);
+  void* shared_ro = ::mmap(nullptr, 4096, PROT_READ, MAP_SHARED, troupe::detail::shared_bytes_access::fd(second), 0);
   ASSERT_NE(shared_ro, MAP_FAILED);
   EXPECT_EQ(static_cast<const char*>(shared_ro)[0], 'x');
   ::munmap(shared_ro, 4096);
@@ -154,7 +154,7 @@ TEST(adopt, ASparseBufferIsRefusedAFilledOneIsMappedPrivately) {
   const int sparse = sealed_memfd(std::size_t{64} << 20, false);
   ASSERT_GE(sparse, 0);
   try {
-    (void)troupe::shared_bytes::adopt(sparse, std::size_t{64} << 20);
+    (void)troupe::detail::shared_bytes_access::adopt(sparse, std::size_t{64} << 20);
     ADD_FAILURE() << "a sparse buffer was adopted";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("sparse"), std::string::npos) << e.what();
@@ -162,7 +162,7 @@ TEST(adopt, ASparseBufferIsRefusedAFilledOneIsMappedPrivately) {
   const int filled = sealed_memfd(std::size_t{256} << 10, true);
   ASSERT_GE(filled, 0);
   const int peer_view = ::dup(filled);
-  auto b = troupe::shared_bytes::adopt(filled, std::size_t{256} << 10);
+  auto b = troupe::detail::shared_bytes_access::adopt(filled, std::size_t{256} << 10);
   ASSERT_EQ(b.size(), std::size_t{256} << 10);
   EXPECT_EQ(b.data()[0], 'p');
   b.data()[0] = 'q';  // the receiver's writes are its own

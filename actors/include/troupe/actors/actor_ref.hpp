@@ -70,7 +70,7 @@ class actor_ref : public detail::handle_base {
       if constexpr (wire_type<D> && !std::is_same_v<D, shared_bytes>) {
         // To another process: encode here, so the message is freed where it was made.
         if (cell_->encodes_on_send()) [[unlikely]] {
-          if (detail::envelope* e = remote::encode_for_send<A, D>(msg)) return cell_->enqueue(e);
+          if (detail::envelope* e = detail::encode_for_send<A, D>(msg)) return cell_->enqueue(e);
         }
       }
       return cell_->enqueue(new detail::message_envelope<D>(&detail::user_ops<A, D>::ops, std::forward<M>(msg)));

@@ -35,6 +35,14 @@ struct wire_ops {
   bool (*deliver_reply)(reply_slot_base& slot, std::string_view bytes);
 };
 
+/// Which envelope carries a message, for code that looks inside one
+/// without knowing its type (a spill mailbox, a transport).
+enum class envelope_form : unsigned char {
+  value,  ///< a message_envelope<M> holding the value (what `tell` makes)
+  wire,   ///< a wire_envelope holding its encoded bytes
+  other,  ///< anything else (system messages, a transport's own envelopes)
+};
+
 /// The operations of one (receiver type, message type) pair, made at compile
 /// time by `tell`: dispatch needs no run-time type lookup.
 struct message_ops {
@@ -51,6 +59,7 @@ struct message_ops {
   void (*undelivered)(actor_cell& target, envelope* e) noexcept = nullptr;
   /// How the message crosses the network; nullptr when it cannot.
   const wire_ops* wire = nullptr;
+  envelope_form form = envelope_form::value;
 };
 
 /// Where the reply of an ask goes. Used exactly once, then deleted.

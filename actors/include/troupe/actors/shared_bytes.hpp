@@ -29,6 +29,10 @@
 
 namespace troupe {
 
+namespace detail {
+struct shared_bytes_access;
+}
+
 /// Where a transferred buffer goes back to when its receiver is done with
 /// it (for transports: the sender then reuses its memory).
 class bytes_lender {
@@ -66,29 +70,28 @@ class shared_bytes {
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
   [[nodiscard]] std::string_view view() const noexcept { return {data_, size_}; }
 
-  /// For transports: the memfd behind a large buffer, -1 for a small one.
+ private:
+  friend struct detail::shared_bytes_access;
+  /// The memfd behind a large buffer, -1 for a small one.
   [[nodiscard]] int fd() const noexcept { return fd_; }
-  /// For transports: maps `size` bytes of a memfd a peer handed over (takes
-  /// the descriptor, closed on failure too), privately (the receiver's
-  /// writes are its own). @throws std::runtime_error when it is not a memfd
-  /// sealed against resizing, of at least that size and backed by memory
-  /// (not sparse: mapping it must cost this process no new pages).
+  /// Maps `size` bytes of a memfd a peer handed over (takes the
+  /// descriptor, closed on failure too), privately (the receiver's writes
+  /// are its own). @throws std::runtime_error when it is not a memfd sealed
+  /// against resizing, of at least that size and backed by memory (not
+  /// sparse: mapping it must cost this process no new pages).
   [[nodiscard]] static shared_bytes adopt(int fd, std::size_t size);
-  /// For transports: seals the memfd against resizing (the receiver checks
-  /// it) and against any new writable shared mapping before it is handed
-  /// over. False when it cannot be sealed.
+  /// Seals the memfd against resizing (the receiver checks it) and against
+  /// any new writable shared mapping before it is handed over. False when
+  /// it cannot be sealed.
   bool seal() noexcept;
-  /// For transports: a buffer received on loan; when dropped it is unmapped
-  /// and `lender->give_back(id)` runs.
+  /// A buffer received on loan: when dropped it is unmapped and
+  /// `lender->give_back(id)` runs.
   void on_loan(std::shared_ptr<bytes_lender> lender, std::uint64_t id) noexcept {
     lender_ = std::move(lender);
     loan_id_ = id;
   }
-  /// For transports: a buffer whose memory a peer may still map: freed,
-  /// never reused, when dropped.
+  /// A buffer whose memory a peer may still map: freed, never reused, when dropped.
   void never_reuse() noexcept { reusable_ = false; }
-
- private:
   void release() noexcept;
   /// Moves `o`'s buffer into this (empty) one; `o` is left empty.
   void take(shared_bytes& o) noexcept;
@@ -110,5 +113,19 @@ struct codec<shared_bytes> {
     return true;
   }
 };
+
+namespace detail {
+/// What a transport needs of a shared_bytes: the memfd behind it, and
+/// lending and adopting it. @note Transports only.
+struct shared_bytes_access {
+  [[nodiscard]] static int fd(const shared_bytes& b) noexcept { return b.fd(); }
+  [[nodiscard]] static shared_bytes adopt(int fd, std::size_t size) { return shared_bytes::adopt(fd, size); }
+  static bool seal(shared_bytes& b) noexcept { return b.seal(); }
+  static void on_loan(shared_bytes& b, std::shared_ptr<bytes_lender> lender, std::uint64_t id) noexcept {
+    b.on_loan(std::move(lender), id);
+  }
+  static void never_reuse(shared_bytes& b) noexcept { b.never_reuse(); }
+};
+} // namespace detail
 
 } // namespace troupe

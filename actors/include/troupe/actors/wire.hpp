@@ -58,6 +58,14 @@ struct interface {};
 template <class T>
 concept interface_type = std::is_base_of_v<interface, T>;
 
+/// The message types an actor accepts from other nodes (and a spill
+/// mailbox can write to disk). Declare it in the actor class to let it be
+/// published on a node: `using remote_interface = troupe::accepts<join, say>;`
+/// Each type must be handled by the actor and be a protobuf message or have
+/// a `codec`; so must the reply of each handler that returns one.
+template <class... M>
+struct accepts {};
+
 /// True for types with a user `codec<T>` specialisation.
 template <class T>
 concept has_codec = requires(const T& c, T& m, std::string& out, std::string_view in) {

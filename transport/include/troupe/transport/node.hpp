@@ -17,7 +17,7 @@
 
 #include "troupe/actors/actor_ref.hpp"
 #include "troupe/actors/actor_system.hpp"
-#include "troupe/actors/remote.hpp"
+#include "troupe/actors/detail/decoders.hpp"
 #include "troupe/actors/send_result.hpp"
 #include "troupe/transport/node_options.hpp"
 
@@ -27,7 +27,8 @@ struct worker_options;
 
 namespace transport {
 class node_impl;
-class session;
+class connection;
+struct peer_access;
 } // namespace transport
 
 /// Counters of one node (a snapshot).
@@ -35,7 +36,7 @@ struct node_stats {
   std::uint64_t connections_accepted = 0;
   std::uint64_t connections_dialed = 0;
   std::uint64_t sessions_up = 0;           ///< handshakes completed
-  std::uint64_t sessions_down = 0;         ///< established sessions that ended
+  std::uint64_t sessions_down = 0;         ///< established connections that ended
   std::uint64_t handshake_failures = 0;    ///< refused or broken handshakes (wrong cookie, version, garbage)
   std::uint64_t auth_failures = 0;         ///< of which: wrong cookie
   std::uint64_t handshake_timeouts = 0;    ///< connections that never finished the handshake
@@ -54,9 +55,9 @@ struct node_stats {
   std::uint64_t transfers_back = 0;        ///< of those, given back by the peer (their memory is reused)
 };
 
-/// Another node this node has a session with (or had: a handle outlives the
-/// session; then `alive()` is false and lookups fail with node_down).
-/// A value: cheap to copy, safe to share.
+/// Another node this node has a connection with (or had: a handle outlives
+/// the connection; then `alive()` is false and lookups fail with node_down).
+/// A value: cheap to copy, safe to share. Made by `node`.
 class peer {
  public:
   peer() = default;
@@ -69,12 +70,13 @@ class peer {
   /// its actor type, or an interface (troupe::interface) it satisfies.
   /// Blocks up to `timeout`: call it from a thread outside the actor system
   /// (main, a test, an inbox thread), not from a handler.
-  /// Fails with actor_stopped when nothing is published under `name` or the
-  /// published actor is not an A (does not accept every type of interface
-  /// A); node_down when the peer is gone; timeout.
+  /// Fails with `errc::not_published` when nothing is published under
+  /// `name`, `errc::interface_mismatch` when the published actor is not an A
+  /// (or does not accept every type of interface A), `ask_error::node_down`
+  /// when the peer is gone, `ask_error::timeout`.
   template <class A>
   [[nodiscard]] result<actor_ref<A>> lookup(std::string_view name, std::chrono::milliseconds timeout) const {
-    auto r = lookup_cell(name, typeid(A), remote::required_names<A>(), timeout);
+    auto r = lookup_cell(name, typeid(A), detail::required_names<A>(), timeout);
     if (!r.ok()) return failure{r.error(), std::string(r.message())};
     return actor_ref<A>::from_cell(r.value().get());
   }
@@ -88,23 +90,22 @@ class peer {
     return c ? actor_ref<A>::from_cell(c.get()) : actor_ref<A>();
   }
 
-  /// Ends the session with a goodbye; its handles then report node_down.
+  /// Ends the connection with a goodbye; its handles then report node_down.
   /// @threadsafe
   void close(const std::string& reason = "closed") const;
-  /// Blocks until the session has ended. @threadsafe
+  /// Blocks until the connection has ended. @threadsafe
   void wait_down() const;
 
   friend bool operator==(const peer& a, const peer& b) noexcept { return a.s_ == b.s_; }
 
-  /// For the transport.
-  explicit peer(std::shared_ptr<transport::session> s) noexcept : s_(std::move(s)) {}
-
  private:
+  friend struct transport::peer_access;
+  explicit peer(std::shared_ptr<transport::connection> c) noexcept : s_(std::move(c)) {}
   [[nodiscard]] result<detail::cell_ptr> lookup_cell(std::string_view name, const std::type_info& type,
                                                      std::vector<std::string> required,
                                                      std::chrono::milliseconds timeout) const;
   [[nodiscard]] detail::cell_ptr resolve_cell(std::uint64_t id, const std::type_info& type) const;
-  std::shared_ptr<transport::session> s_;
+  std::shared_ptr<transport::connection> s_;
 };
 
 /// This process's node. Create it after the actor_system and destroy it
@@ -127,8 +128,11 @@ class node {
   [[nodiscard]] std::uint16_t port() const noexcept;
 
   /// Connects to the node at host:port and completes the handshake, or
-  /// fails (connection refused, wrong cookie, version, timeout) with the
-  /// reason. Returns the existing session when already connected to it.
+  /// fails with the reason: `errc::io_error` (nobody listens, no route, a
+  /// name that does not resolve), `errc::auth_failed` (the cookies differ),
+  /// `errc::refused` (the other node refused: version, name, too many
+  /// handshakes), `errc::shutting_down`, `ask_error::timeout`. Returns the
+  /// existing connection when already connected to it.
   /// Blocks: call from outside the actor system. @threadsafe
   [[nodiscard]] result<peer> connect(const std::string& host, std::uint16_t port,
                                      std::chrono::milliseconds timeout = std::chrono::seconds(5));
@@ -145,7 +149,7 @@ class node {
   [[nodiscard]] result<peer> connect_shm(const std::string& path,
                                          std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
-  /// Runs a session over descriptors this process already has: one stream
+  /// Runs a connection over descriptors this process already has: one stream
   /// socket (`read_fd == write_fd`, e.g. a socketpair end) or a pipe pair
   /// (e.g. inherited across fork/exec). The node owns them from now on.
   /// Exactly one side passes `initiator = true`. No reconnect: when the
@@ -156,12 +160,13 @@ class node {
                                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
   /// Starts a worker process connected over shared memory or a socketpair
-  /// (worker_options::link): its session and
-  /// process id. Use troupe::spawn_worker (worker.hpp), which also looks up
+  /// (worker_options::link): its connection and process id; fails with
+  /// `errc::io_error` (fork, pipe, socketpair, memfd), `errc::shutting_down`
+  /// or `ask_error::timeout`. Use troupe::spawn_worker (worker.hpp), which also looks up
   /// its root actor.
   [[nodiscard]] result<std::pair<peer, int>> start_worker(const worker_options& opts);
 
-  /// The session with the node called `name`, if there is one now.
+  /// The connection with the node called `name`, if there is one now.
   [[nodiscard]] std::optional<peer> find_peer(std::string_view name) const;
 
   /// Publishes `ref` under `name`: other nodes may look it up and send it
@@ -169,13 +174,13 @@ class node {
   /// publication of the same name. @threadsafe
   template <class A>
   void publish(std::string name, const actor_ref<A>& ref) {
-    publish_cell(std::move(name), ref.cell(), typeid(A), remote::accepted_types<A>());
+    publish_cell(std::move(name), ref.cell(), typeid(A), detail::decoders_of<A>());
   }
   /// Makes `ref` reachable by id (without a name), e.g. to send its
   /// address in a message. @threadsafe
   template <class A>
   void expose(const actor_ref<A>& ref) {
-    publish_cell({}, ref.cell(), typeid(A), remote::accepted_types<A>());
+    publish_cell({}, ref.cell(), typeid(A), detail::decoders_of<A>());
   }
   /// Removes a publication (the actor stays reachable by id until it stops).
   void unpublish(std::string_view name);
@@ -187,7 +192,7 @@ class node {
   /// In a worker: the parent's link, inherited as descriptors first_fd (control) and first_fd + 1 (segment).
   [[nodiscard]] result<peer> adopt_shm_worker_link(int first_fd, std::chrono::milliseconds timeout);
   void publish_cell(std::string name, detail::actor_cell* c, const std::type_info& type,
-                    std::vector<remote::inbound_type> accepts);
+                    std::vector<detail::message_decoder> accepts);
   std::shared_ptr<transport::node_impl> impl_;
 };
 

@@ -8,11 +8,13 @@
 #include <optional>
 #include <string>
 
-#include "troupe/transport/frame.hpp"
 
 namespace troupe {
 
 struct node_options {
+  /// The default of `max_frame_bytes`: 16 MiB.
+  static constexpr std::uint32_t default_max_frame = 16u << 20;
+
   /// The node's name, unique among the nodes it talks to (1..255 bytes).
   /// Default: "node-<pid>".
   std::string name{};
@@ -36,7 +38,7 @@ struct node_options {
   /// Empty: ~/.troupe/cookie (created, mode 0600, on first use).
   std::string cookie_file{};
   /// The largest frame accepted (and sent); a larger one closes the connection.
-  std::uint32_t max_frame_bytes = transport::default_max_frame_bytes;
+  std::uint32_t max_frame_bytes = default_max_frame;
   /// The largest `shared_bytes` a same-host peer may hand over without a
   /// copy (a TRANSFER); a larger one closes the connection (counted in
   /// bad_frames): the peer's memfd may be sparse, costing it nothing and

@@ -65,7 +65,7 @@ template <class A>
 struct worker {
   actor_ref<A> root;  ///< its root actor (a remote handle)
   int pid = -1;       ///< its process id
-  peer link;          ///< the session with it: `link.close()` ends the worker
+  peer link;          ///< the connection with it: `link.close()` ends the worker
 };
 
 /// Starts a worker process and returns a handle to its root actor of type A

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "troupe/actors/envelope.hpp"
 #include "troupe/actors/exit_reason.hpp"
@@ -17,10 +18,6 @@
 #include "troupe/mailbox/mailbox.hpp"
 #include "troupe/scheduler/resumable.hpp"
 
-namespace troupe::remote {
-struct inbound_type;
-}
-
 namespace troupe::detail {
 
 class system_core;
@@ -28,6 +25,7 @@ class spill_box;
 struct cell_extras;
 struct mute_list;
 class cell_ptr;
+struct message_decoder;
 
 /// Something other than the pool that runs a cell (a dedicated thread, or
 /// an external thread reading an inbox).
@@ -230,7 +228,7 @@ class actor_cell : public resumable {
 
   /// Gives a `spill` mailbox its disk side (the message types it can read
   /// back). @note Spawner only, before the cell runs. @throws like spill_box.
-  void attach_spill(const spill_options& o, std::vector<remote::inbound_type> accepts);
+  void attach_spill(const spill_options& o, std::vector<message_decoder> accepts);
   /// A snapshot of the mailbox (and its spill). @threadsafe
   [[nodiscard]] mailbox_metrics metrics() const;
 
@@ -256,7 +254,39 @@ class actor_cell : public resumable {
     std::uint64_t user = 0;
     std::uint64_t system = 0;
   };
+  /// A turn begins: the token a park kept (if any) is released with it.
+  [[nodiscard]] turn start_turn() noexcept {
+    turn t;
+    t.user = std::exchange(holding_token_, false) ? 1 : 0;
+    return t;
+  }
   [[nodiscard]] troupe::mailbox& own_box() noexcept { return mailbox_; }
+  /// Ends turn `t` parked: keeps a token, so that senders schedule nothing
+  /// and only unpark() (a system message, or whatever `wait` registered
+  /// with) runs this cell again. `wait()` registers that wake-up and returns
+  /// false when there is nothing to wait for after all. Returns yield when
+  /// the cell must run again at once, idle when it is parked (another
+  /// worker may run it from then on). @note The caller keeps the cell alive.
+  template <class Wait>
+  result park_until(turn t, Wait&& wait) noexcept {
+    holding_token_ = true;
+    // Finish first, while this turn still owns the cell: the kept token
+    // makes every sender see a busy consumer, so nothing runs us before
+    // parked_ says so. (The other way round, a system message could unpark
+    // us in between, and the turn it starts release the token before this
+    // one kept it: after a system-only turn the depth word would wrap,
+    // closed bit included.)
+    (void)finish_and_wake(t, /*hold=*/true);
+    // Pairs with unpark(): a system sender raised the pending count
+    // (seq_cst) before it calls unpark; we store parked_, then look for it.
+    parked_.store(true, std::memory_order_seq_cst);
+    if (!wait() || mailbox_.system_waiting()) {
+      // Nothing to wait for after all, or a system message slipped in before
+      // we parked: run again unless somebody else already unparked us.
+      if (parked_.exchange(false, std::memory_order_acq_rel)) return result::yield;
+    }
+    return result::idle;
+  }
   /// Ends a turn: mute bookkeeping, waking muted senders, idle or yield.
   result finish_turn(turn t) noexcept;
   /// Closes the mailbox and dead-letters what is queued beyond `t`.

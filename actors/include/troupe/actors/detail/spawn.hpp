@@ -9,7 +9,7 @@
 #include "troupe/actors/actor_ref.hpp"
 #include "troupe/actors/detail/system_core.hpp"
 #include "troupe/actors/detail/typed_cell.hpp"
-#include "troupe/actors/remote.hpp"
+#include "troupe/actors/detail/decoders.hpp"
 #include "troupe/actors/system_config.hpp"
 
 namespace troupe {
@@ -31,8 +31,8 @@ actor_ref<A> spawn_prepared(system_core& core, const spawn_options& opts, Prepar
   try {
     cell->construct(std::forward<Args>(args)...);
     if (opts.mailbox.policy == overflow::spill) {
-      if constexpr (remote::exposable<A>) {
-        cell->attach_spill(opts.mailbox.spill, remote::accepted_types<A>());
+      if constexpr (exposable<A>) {
+        cell->attach_spill(opts.mailbox.spill, decoders_of<A>());
       } else {
         throw std::invalid_argument(
             "troupe: overflow::spill writes messages to disk: list the types the actor accepts in "

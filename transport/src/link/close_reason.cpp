@@ -1,0 +1,51 @@
+#include "link/close_reason.hpp"
+
+#include <array>
+
+#include "troupe/actors/error.hpp"
+
+namespace troupe::transport {
+
+namespace {
+using enum close_reason;
+using enum close_log;
+constexpr std::size_t reasons = static_cast<std::size_t>(count_);
+
+constexpr std::array<close_rule, reasons> rules{{
+    /* peer_left         */ {"the peer left", counter::count_, counter::count_, info},
+    /* peer_closed       */ {"connection closed by the peer"},
+    /* read_failed       */ {"read failed"},
+    /* write_failed      */ {"write failed"},
+    /* bad_frame         */ {"bad frame", counter::bad_frames},
+    /* handshake_failed  */ {"handshake failed", counter::handshake_failures},
+    /* auth_failed       */ {"handshake failed", counter::handshake_failures, counter::auth_failures},
+    /* handshake_timeout */ {"handshake timed out", counter::handshake_timeouts},
+    /* duplicate         */ {"already connected", counter::count_, counter::count_, quiet},
+    /* heartbeat_timeout */ {"heartbeat timed out", counter::heartbeat_timeouts},
+    /* write_stall       */ {"the peer is not reading", counter::write_stalls},
+    /* replaced          */ {"replaced by a new incarnation"},
+    /* lost_race         */ {"a second connection (both nodes dialled): keeping the other", counter::count_,
+                             counter::count_, quiet, true},
+    /* shutting_down     */ {"the node is shutting down", counter::count_, counter::count_, quiet, true},
+    /* closed            */ {"closed", counter::count_, counter::count_, quiet, true},
+}};
+} // namespace
+
+const close_rule& rule_of(close_reason r) noexcept { return rules[static_cast<std::size_t>(r)]; }
+
+std::error_code error_of(close_reason r) noexcept {
+  switch (r) {
+    case handshake_failed:
+    case duplicate:
+    case bad_frame: return errc::refused;
+    case auth_failed: return errc::auth_failed;
+    case handshake_timeout: return ask_error::timeout;
+    case peer_closed:
+    case read_failed:
+    case write_failed: return errc::io_error;
+    case shutting_down: return errc::shutting_down;
+    default: return ask_error::node_down;
+  }
+}
+
+} // namespace troupe::transport

@@ -1,0 +1,265 @@
+#include "link/connection.hpp"
+
+#include "node/node_impl.hpp"
+#include "protocol/control_codec.hpp"
+#include "streams/shm_stream.hpp"
+#include "troupe/actors/detail/system_core.hpp"
+
+namespace troupe::transport {
+
+/// The acceptor's refusal of a second connection from a peer it has one with.
+const char* const already_connected = "already connected";
+
+connection::connection(node_impl& node, std::unique_ptr<byte_stream> stream, handshake::role role,
+                       std::optional<dial_target> dial, std::shared_ptr<dial_state> waiter)
+    : node_(node),
+      core_(&node.core),
+      stream_(std::move(stream)),
+      hs_(role, node.opts.name, node.incarnation, node.cookie, node.opts.max_frame_bytes),
+      dial_(std::move(dial)),
+      waiter_(std::move(waiter)),
+      user_dial_(waiter_ != nullptr),
+      endpoint_(stream_->describe()),
+      reader_(*stream_, *this, node.counters, node.opts.max_frame_bytes),
+      writer_(*stream_, *this, node.counters, node.opts.max_frame_bytes),  // and the peer's: on_established
+      inbound_(*this),
+      outbound_(*this),
+      proxies_(core_, node.opts.remote_mailbox_capacity) {}
+
+connection::~connection() = default;
+
+void connection::start() {
+  reader_.touch();
+  writer_.append([&](std::string& out) { hs_.start(out); });
+  timer_ = std::make_unique<asio::steady_timer>(node_.io);
+  timer_->expires_after(node_.opts.handshake_timeout);
+  timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || self->closed_ || self->established_) return;
+    self->end(close_reason::handshake_timeout,
+              "not finished within " + std::to_string(self->node_.opts.handshake_timeout.count()) + " ms");
+  });
+  read_more();
+}
+
+// -- reading (the I/O thread) -----------------------------------------------------
+
+void connection::read_more() {
+  if (stopped()) return;
+  if (polled_) {
+    // From here on idle workers read too; the I/O thread waits on the doorbell.
+    polling_ = core_->pool().add_poller(this);
+    if (!polling_) {
+      log().info("troupe node {}: {}: too many polled connections: this one is read by the I/O thread only",
+                 node_.opts.name, endpoint_);
+    }
+    wait_polled();
+    return;
+  }
+  stream_->async_read_some(reader_.space(), reader_.room(),
+                           [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                             if (self->closed_) return;
+                             if (ec) return self->read_failed(ec);
+                             if (self->reader_.consume(n)) self->read_more();
+                           });
+}
+
+void connection::wait_polled(bool if_ready_now) {
+  if (closed_) return;
+  stream_->async_wait_readable(
+      [self = shared_from_this()] {
+        if (self->closed_) return;
+        // Busy: a worker holds the token and looks again when it lets go;
+        // we sleep until the doorbell rings.
+        self->wait_polled(self->reader_.drain() != frame_reader::drained::busy);
+      },
+      if_ready_now);
+}
+
+void connection::watch(bool on) noexcept {
+  stream_->watch(on);
+  // Bytes written while the writer saw us watching rang no doorbell.
+  if (!on) poll();
+}
+
+bool connection::poll() noexcept {
+  if (!stream_->readable()) return false;
+  return reader_.drain() == frame_reader::drained::some;
+}
+
+bool connection::stopped() const noexcept {
+  return closed_.load(std::memory_order_relaxed) || read_stopped_.load(std::memory_order_relaxed);
+}
+
+void connection::read_failed(const boost::system::error_code& ec) {
+  // A shared-memory peer lying about its ring is bad input, counted like a bad frame.
+  if (ec.category() == shm_category()) {
+    return end_from_reader(established_ ? close_reason::bad_frame : close_reason::handshake_failed, ec.message());
+  }
+  if (ec == asio::error::eof) return end_from_reader(close_reason::peer_closed, {});
+  end_from_reader(close_reason::read_failed, ec.message());
+}
+
+void connection::read_done() noexcept {
+  inbound_.flush();
+  inbound_.count_read();
+}
+
+bool connection::bad_frame(std::string detail) {
+  end_from_reader(close_reason::bad_frame, std::move(detail));
+  return false;
+}
+
+void connection::end_from_reader(close_reason why, std::string detail) {
+  if (node_.io.get_executor().running_in_this_thread()) {
+    // What this read queued before the end goes first (its cells are held by
+    // the cache that the end clears), and before node_down reaches the proxies.
+    inbound_.flush();
+    end(why, detail);
+    return;
+  }
+  if (read_stopped_.exchange(true)) return;
+  end_soon(why, std::move(detail));
+}
+
+bool connection::on_frame(const frame_view& f) {
+  if (stopped()) return false;
+  if (!established_) return on_handshake_frame(f);
+  if (f.kind == static_cast<std::uint8_t>(frame_kind::message)) return inbound_.on_message(f, false);
+  inbound_.flush();  // a control frame or TRANSFER comes after the messages read before it
+  if (f.kind == static_cast<std::uint8_t>(frame_kind::transfer)) return inbound_.on_message(f, true);
+  return on_control(f);
+}
+
+// -- the handshake ------------------------------------------------------------------
+
+bool connection::on_handshake_frame(const frame_view& f) {
+  std::string reply;
+  switch (hs_.on_frame(f, reply)) {
+    case handshake::status::in_progress:
+      if (!reply.empty()) writer_.append([&](std::string& out) { out += reply; });
+      return true;
+    case handshake::status::authenticated: return on_authenticated(reply);
+    case handshake::status::established:
+      peer_name_ = hs_.peer_name();
+      peer_incarnation_ = hs_.peer_incarnation();
+      on_established();
+      return !closed_;
+    case handshake::status::failed: return on_handshake_failed(reply);
+  }
+  return false;
+}
+
+bool connection::on_authenticated(std::string& reply) {
+  peer_name_ = hs_.peer_name();
+  peer_incarnation_ = hs_.peer_incarnation();
+  const std::string refusal = node_.admit(*this);
+  if (!refusal.empty()) {
+    hs_.refuse(refusal, reply);
+    writer_.append([&](std::string& out) { out += reply; });
+    if (refusal == already_connected) {
+      duplicate_ = true;  // not a failure: the peer uses the connection it has
+      end(close_reason::duplicate, "refused " + peer_name_);
+    } else {
+      end(close_reason::handshake_failed, "refused " + peer_name_ + ": " + refusal);
+    }
+    return false;
+  }
+  hs_.welcome(reply);
+  writer_.append([&](std::string& out) { out += reply; });
+  on_established();
+  return !closed_;
+}
+
+bool connection::on_handshake_failed(std::string& reply) {
+  // Only a peer that proved the cookie may call us a duplicate: the refusal
+  // stops redials and goes unlogged, which anybody who can answer our dial
+  // could otherwise use to cut us off from a peer.
+  if (hs_.peer_verified() && hs_.peer_refusal() == already_connected) {
+    // connect() to a node we already have a connection with: that one.
+    duplicate_ = true;
+    peer_name_ = hs_.peer_name();
+    end(close_reason::duplicate, hs_.reason());
+    return false;
+  }
+  writer_.append([&](std::string& out) { out += reply; });  // the REFUSE, with the reason
+  end(hs_.auth_failure() ? close_reason::auth_failed : close_reason::handshake_failed, hs_.reason());
+  return false;
+}
+
+void connection::on_established() {
+  established_ = true;
+  polled_ = stream_->pollable();
+  // Shared memory: polled, and buffers are handed over, not copied.
+  if (polled_) lender_ = make_lender(poster());
+  peer_max_frame_ = hs_.peer_max_frame() != 0 ? hs_.peer_max_frame() : default_max_frame_bytes;
+  // A frame we send may be as large as the peer takes.
+  writer_.locked([&] { writer_.set_max_frame(std::max(node_.opts.max_frame_bytes, peer_max_frame_)); });
+  asker_ = make_asker(weak_from_this());
+  alive_.store(true, std::memory_order_release);
+  auto w = std::exchange(waiter_, nullptr);
+  if (!node_.connection_up(shared_from_this())) {
+    // Both nodes dialled each other; the other connection carries on.
+    if (w) w->finish(node_.find_connection(peer_name_), {}, {});
+    return;
+  }
+  log().info("troupe node {}: connected to {} ({}, incarnation {:016x})", node_.opts.name, peer_name_, endpoint_,
+             peer_incarnation_);
+  if (w) w->finish(shared_from_this(), {}, {});
+  arm_heartbeat();
+}
+
+// -- the heartbeat ------------------------------------------------------------------
+
+void connection::arm_heartbeat() {
+  if (closed_) return;
+  timer_->expires_after(node_.opts.heartbeat_interval);
+  timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || self->closed_) return;
+    self->on_heartbeat();
+  });
+}
+
+void connection::on_heartbeat() {
+  const auto silent = std::chrono::steady_clock::now() - reader_.last_read();
+  if (silent > node_.opts.heartbeat_timeout) {
+    end(close_reason::heartbeat_timeout,
+        "nothing heard for " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(silent).count()) +
+            " ms");
+    return;
+  }
+  if (writer_.check_stalled(node_.opts.write_timeout)) return;  // it ends the connection
+  writer_.append([&](std::string& out) { control::append_heartbeat(out, ++heartbeat_seq_); });
+  arm_heartbeat();
+}
+
+// -- writer_host, frame_poster --------------------------------------------------------
+
+void connection::post_write() {
+  asio::post(node_.io, [self = shared_from_this()] { self->writer_.write_pending(); });
+}
+
+bool connection::post_frame(std::string frame) {
+  if (!alive()) return false;
+  detail::cell_ptr out = outbox();
+  if (out->box().depth() > max_outbox_frames) [[unlikely]] {
+    // Replies and credit wait there while the connection is congested: a
+    // peer that keeps asking and never reads would have them pile up.
+    end_soon(close_reason::write_stall, std::to_string(max_outbox_frames) + " frames waiting to be sent");
+    return false;
+  }
+  return accepted(out->enqueue(make_frame_envelope(std::move(frame))));
+}
+
+detail::cell_ptr connection::outbox() { return proxy_for(0, typeid(outbox_tag)); }
+
+detail::cell_ptr connection::proxy_for(std::uint64_t id, const std::type_info& type) {
+  // The proxies' link is the outbound path, sharing ownership of this connection.
+  return proxies_.get(id, type, std::shared_ptr<detail::proxy_link>(shared_from_this(), &outbound_));
+}
+
+void connection::reply_error_now(std::uint64_t request, ask_error code, const std::string& message) {
+  inbound_.flush();  // the messages read before reach their actors before the peer hears of this one
+  writer_.append([&](std::string& out) { control::append_reply_error(out, request, code, message); });
+}
+
+} // namespace troupe::transport

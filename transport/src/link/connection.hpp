@@ -1,0 +1,230 @@
+#pragma once
+// Private to the transport: one connection to a peer node, from its first
+// byte through the handshake to its end. It is a handful of parts, each
+// owning one thing; this class holds them, runs the lifecycle and answers
+// what the parts ask of it.
+//
+// | part              | owns                                                  | who runs it                          |
+// |-------------------|-------------------------------------------------------|--------------------------------------|
+// | lifecycle (here)  | handshake, heartbeat timer, established/closed, end() | the node's I/O thread                |
+// | frame_reader      | read buffer, splitting, the handshake's frame limit    | the I/O thread, or the read token's holder (polled shm: any idle worker) |
+// | inbound_path      | message dispatch: types, receivers, credit accounts    | the reader                           |
+// | control handlers  | one short handler per control frame (control.cpp)      | the reader                           |
+// | frame_writer      | write buffers, water marks, stall detection, parked proxies | under the write lock (proxy turns, the reader's answers, the I/O thread) |
+// | outbound_path     | a proxy turn's frames; outgoing types                  | proxy turns, under the write lock    |
+// | proxy_table       | the proxies, and their send windows (flow credit)      | its own lock; any thread             |
+// | requests          | asks sent and lookups waited on                        | its own lock; any thread             |
+// | lent_buffers      | shared_bytes lent to a same-host peer                  | its own lock; any thread             |
+//
+// Any thread may post a whole frame (post_frame): it goes through the
+// outbox, a proxy with remote id 0, in order with the other posted frames.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+#include <utility>
+#include <vector>  // Boost 1.74 Asio uses std::exchange without it
+#include <boost/asio.hpp>
+
+#include "link/close_reason.hpp"
+#include "link/log.hpp"
+#include "link/frame_poster.hpp"
+#include "link/frame_reader.hpp"
+#include "link/frame_writer.hpp"
+#include "link/inbound.hpp"
+#include "link/outbound.hpp"
+#include "link/proxy_table.hpp"
+#include "link/requests.hpp"
+#include "link/transfers.hpp"
+#include "node/dial_target.hpp"
+#include "protocol/handshake.hpp"
+#include "troupe/actors/send_result.hpp"
+#include "troupe/scheduler/idle_poller.hpp"
+
+namespace troupe::transport {
+
+namespace asio = boost::asio;
+class node_impl;
+
+/// The acceptor's refusal of a second connection from a peer it has one with.
+extern const char* const already_connected;
+
+/// The type of a connection's outbox proxy (remote id 0).
+struct outbox_tag {};
+/// The type of a proxy a peer's LINK made (the linking actor's type is not known here).
+struct linked_actor_tag {};
+
+/// Answers the peer's asks: the encoded replies go through the connection's
+/// outbox while it lives.
+std::shared_ptr<detail::wire_asker> make_asker(std::weak_ptr<connection> c);
+
+class connection final : public frame_sink,
+                         public writer_host,
+                         public frame_poster,
+                         public idle_poller,
+                         public std::enable_shared_from_this<connection> {
+ public:
+  connection(node_impl& node, std::unique_ptr<byte_stream> stream, handshake::role role,
+             std::optional<dial_target> dial, std::shared_ptr<dial_state> waiter);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  // -- lifecycle: the I/O thread --
+  /// Sends HELLO, starts reading and the handshake timer.
+  void start();
+  /// Ends the connection: says GOODBYE first when the reason says so,
+  /// counts and logs it from the close_reason table, closes the stream;
+  /// when established, the peer is down for every proxy, ask and lookup.
+  /// Idempotent.
+  void end(close_reason why, const std::string& detail = {});
+  /// Drops a connection that never started (closes its stream quietly).
+  void abandon();
+  /// Ends the connection from any thread (posted to the I/O thread). @threadsafe
+  void end_soon(close_reason why, std::string detail = {}) noexcept;
+  [[nodiscard]] const std::optional<dial_target>& dialled() const noexcept { return dial_; }
+  /// True when this connection was refused as a second one to a peer
+  /// already connected (the existing one serves instead).
+  [[nodiscard]] bool duplicate() const noexcept { return duplicate_; }
+  /// True when a connect() call made this connection (not a reconnect).
+  [[nodiscard]] bool has_waiter() const noexcept { return user_dial_; }
+  /// The connection is a worker process's: its end reports the exit status.
+  void set_worker_pid(int pid) noexcept { worker_pid_ = pid; }
+
+  // -- any thread --
+  [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
+  [[nodiscard]] std::uint64_t peer_incarnation() const noexcept { return peer_incarnation_; }
+  [[nodiscard]] bool alive() const noexcept { return alive_.load(std::memory_order_acquire); }
+  /// The largest frame the peer accepts (set before anything is sent to it).
+  [[nodiscard]] std::uint32_t peer_max_frame() const noexcept { return peer_max_frame_; }
+  [[nodiscard]] const std::string& remote_endpoint() const noexcept { return endpoint_; }
+  /// Asks the peer what is published as `name`; blocks up to `timeout`.
+  result<detail::cell_ptr> lookup(std::string_view name, const std::type_info& type,
+                                  const std::vector<std::string>& required, std::chrono::milliseconds timeout);
+  /// The proxy of the peer's actor `id` (made when there is none).
+  detail::cell_ptr proxy_for(std::uint64_t id, const std::type_info& type);
+  bool post_frame(std::string frame) override;
+  /// True while messages for the peer wait in a proxy or a buffer.
+  [[nodiscard]] bool has_pending_output();
+  /// Blocks until the connection has ended.
+  void wait_ended();
+  /// After the end: true once every proxy has closed (run its node_down).
+  [[nodiscard]] bool proxies_closed() { return proxies_.all_closed(); }
+
+  // -- for the parts --
+  [[nodiscard]] node_impl& node() const noexcept { return node_; }
+  [[nodiscard]] detail::system_core& core() const noexcept { return *core_; }
+  [[nodiscard]] byte_stream& stream() noexcept { return *stream_; }
+  [[nodiscard]] frame_writer& writer() noexcept { return writer_; }
+  [[nodiscard]] proxy_table& proxies() noexcept { return proxies_; }
+  [[nodiscard]] requests& pending() noexcept { return requests_; }
+  [[nodiscard]] lent_buffers& lent() noexcept { return lent_; }
+  /// Shared memory: messages are polled, and buffers lent rather than copied.
+  [[nodiscard]] bool polled() const noexcept { return polled_; }
+  [[nodiscard]] const std::shared_ptr<bytes_lender>& lender() const noexcept { return lender_; }
+  [[nodiscard]] const std::shared_ptr<detail::wire_asker>& asker() const noexcept { return asker_; }
+  [[nodiscard]] std::weak_ptr<frame_poster> poster() { return std::static_pointer_cast<frame_poster>(shared_from_this()); }
+  /// The reader ends the connection for a bad frame; returns false (to stop reading).
+  bool bad_frame(std::string detail);
+  /// The reader answers an ask of the peer with an error, after the
+  /// messages read before it reached their actors.
+  void reply_error_now(std::uint64_t request, ask_error code, const std::string& message);
+  /// The outbox (made on first use, freed when nobody needs it).
+  detail::cell_ptr outbox();
+
+  // -- frame_sink (the reader), writer_host (under the write lock) --
+  bool on_frame(const frame_view& f) override;
+  [[nodiscard]] bool established() const noexcept override { return established_; }
+  [[nodiscard]] bool stopped() const noexcept override;
+  void framing_failed(std::string detail) override { bad_frame(std::move(detail)); }
+  void read_failed(const boost::system::error_code& ec) override;
+  void read_done() noexcept override;
+  std::shared_ptr<void> keep_alive() override { return shared_from_this(); }
+  void post_write() override;
+  void end_later(close_reason why, std::string detail) noexcept override { end_soon(why, std::move(detail)); }
+
+  // -- idle_poller (a polled stream, once established: pool workers) --
+  void watch(bool on) noexcept override;
+  bool poll() noexcept override;
+
+ private:
+  /// Frames the outbox (replies, credit) may hold before the peer counts as not reading.
+  static constexpr std::size_t max_outbox_frames = std::size_t{1} << 20;
+
+  // Lifecycle (connection.cpp).
+  /// I/O thread: the async read loop (sockets, pipes), or polling once a
+  /// polled stream is established.
+  void read_more();
+  bool on_handshake_frame(const frame_view& f);
+  bool on_authenticated(std::string& reply);
+  bool on_handshake_failed(std::string& reply);
+  void on_established();
+  void arm_heartbeat();
+  void on_heartbeat();
+  /// I/O thread: drains a polled stream when its doorbell rings, for ever.
+  void wait_polled(bool if_ready_now = true);
+  /// Ends the connection from the read path: at once on the I/O thread,
+  /// from a poller by a post (and no frame is handled after this one).
+  void end_from_reader(close_reason why, std::string detail);
+  /// The end's second half: what the peer's actors and our callers are told.
+  void tell_down(close_reason why, const std::string& what, bool was_established);
+  // Control frames (control.cpp): one handler per kind.
+  bool on_control(const frame_view& f);
+  bool on_reply(std::string_view body);
+  bool on_lookup(std::string_view body);
+  bool on_lookup_reply(std::string_view body);
+  bool on_stop(std::string_view body);
+  bool on_monitor(std::string_view body, bool demonitor);
+  bool on_down(std::string_view body);
+  bool on_link(std::string_view body, bool unlink);
+  bool on_exit(std::string_view body);
+  bool on_return(std::string_view body);
+  bool on_credit(std::string_view body);
+  bool on_goodbye(std::string_view body);
+
+  node_impl& node_;
+  detail::system_core* core_;  // a connection may outlive its node (a proxy holds it)
+  std::unique_ptr<byte_stream> stream_;
+  handshake hs_;
+  std::optional<dial_target> dial_;
+  std::shared_ptr<dial_state> waiter_;  // until the dial's outcome is known (it holds us then)
+  bool user_dial_ = false;
+  std::string endpoint_;
+  std::string peer_name_;  // written before established, then read-only
+  std::uint64_t peer_incarnation_ = 0;
+  std::uint32_t peer_max_frame_ = 0;
+  int worker_pid_ = -1;    // set before the connection starts
+
+  // The I/O thread's (readers see the atomics).
+  bool established_ = false;
+  std::atomic<bool> closed_{false};
+  std::atomic<bool> read_stopped_{false};  // a poller ended the connection: handle no more frames
+  bool duplicate_ = false;
+  std::atomic<bool> alive_{false};
+  bool polled_ = false;   // set when established
+  bool polling_ = false;  // registered with the pool
+  std::unique_ptr<asio::steady_timer> timer_;  // handshake timeout, then heartbeats
+  std::uint64_t heartbeat_seq_ = 0;
+
+  frame_reader reader_;
+  frame_writer writer_;
+  inbound_path inbound_;
+  outbound_path outbound_;
+  proxy_table proxies_;
+  requests requests_;
+  lent_buffers lent_;
+  std::shared_ptr<bytes_lender> lender_;        // made when established (polled)
+  std::shared_ptr<detail::wire_asker> asker_;   // answers the peer's asks (made when established)
+
+  std::mutex ended_mx_;
+  bool ended_ = false;
+  std::condition_variable ended_cv_;
+};
+
+} // namespace troupe::transport

@@ -1,0 +1,137 @@
+// How a connection ends, and what it waits for from the peer until then.
+#include <algorithm>
+
+#include "link/connection.hpp"
+#include "node/node_impl.hpp"
+#include "protocol/control_codec.hpp"
+#include "troupe/actors/detail/demangle.hpp"
+#include "troupe/actors/detail/system_core.hpp"
+
+namespace troupe::transport {
+
+void connection::end(close_reason why, const std::string& detail) {
+  if (closed_) return;
+  const close_rule& rule = rule_of(why);
+  const std::string reason = detail.empty() ? std::string(rule.text) : std::string(rule.text) + ": " + detail;
+  if (rule.goodbye && established_) {
+    writer_.append([&](std::string& out) { control::append_goodbye(out, reason); });
+  }
+  closed_ = true;
+  // Counted before the stream closes: whoever sees the close sees the count.
+  if (rule.first != counter::count_) node_.counters.add(rule.first);
+  if (rule.second != counter::count_) node_.counters.add(rule.second);
+  if (rule.log != close_log::quiet) {
+    const auto level = rule.log == close_log::warn ? spdlog::level::warn : spdlog::level::info;
+    log().log(level, "troupe node {}: connection {}{}{} closed: {}", node_.opts.name, endpoint_,
+              peer_name_.empty() ? "" : " with ", peer_name_, reason);
+  }
+  if (polling_) {
+    polling_ = false;
+    core_->pool().remove_poller(this);  // no worker reads from here on
+  }
+  if (timer_) timer_->cancel();
+  std::vector<detail::cell_ptr> parked = writer_.close();
+  lent_.end();
+  if (stream_) stream_->close();
+  tell_down(why, reason, established_);
+  for (auto& p : parked) static_cast<detail::remote_proxy&>(*p).wake();  // to run their node_down
+  // Pending operations end with operation_aborted. The connection itself
+  // may outlive the node (a proxy holds it): nothing of the I/O context stays.
+  stream_.reset();
+  timer_.reset();
+}
+
+void connection::tell_down(close_reason why, const std::string& reason, bool was_established) {
+  std::string what = "node " + peer_name_ + " is down: " + reason;
+  if (worker_pid_ > 0) what = node_.worker_exit(worker_pid_, reason);
+  alive_.store(false, std::memory_order_release);
+  for (auto& p : proxies_.end()) static_cast<detail::remote_proxy&>(*p).node_down(what);
+  for (auto& p : proxies_.windows().take_parked()) static_cast<detail::remote_proxy&>(*p).wake();
+  requests_.end(what);
+  inbound_.end();
+  if (auto w = std::exchange(waiter_, nullptr)) {
+    auto existing = duplicate_ ? node_.find_connection(peer_name_) : nullptr;
+    w->finish(existing, existing ? std::error_code() : error_of(why), reason);
+  }
+  node_.connection_down(*this, was_established);
+  {
+    std::lock_guard lock(ended_mx_);
+    ended_ = true;
+  }
+  ended_cv_.notify_all();
+}
+
+void connection::end_soon(close_reason why, std::string detail) noexcept {
+  try {
+    // Under the lock the end takes: until it has run, the node (and its
+    // I/O context) is there; after it, there is nothing to end.
+    std::lock_guard lock(ended_mx_);
+    if (ended_) return;
+    asio::post(node_.io, [self = shared_from_this(), why, detail = std::move(detail)] { self->end(why, detail); });
+  } catch (...) {
+    // No memory to post: the heartbeat (or the peer) ends it.
+  }
+}
+
+void connection::abandon() {
+  closed_ = true;
+  (void)writer_.close();
+  if (stream_) stream_->close();
+  stream_.reset();
+}
+
+bool connection::has_pending_output() {
+  // Proxies first: a turn moves their messages into the buffers below.
+  return proxies_.pending_output() || writer_.pending();
+}
+
+void connection::wait_ended() {
+  std::unique_lock lock(ended_mx_);
+  ended_cv_.wait(lock, [&] { return ended_; });
+}
+
+namespace {
+/// The handle a lookup answer allows, or why not.
+std::optional<failure> check_lookup(const control::lookup_reply& r, std::string_view name, const std::string& peer,
+                                    const std::type_info& type, const std::vector<std::string>& required) {
+  const std::string where = "'" + std::string(name) + "' on " + peer;
+  if (!r.found) return failure{errc::not_published, "nothing is published as " + where};
+  if (required.empty() && r.actor_type != type.name()) {
+    return failure{errc::interface_mismatch, where + " is not of the requested actor type " + detail::demangle(type) +
+                                                 " (it is " + detail::demangle(r.actor_type.c_str()) + ")"};
+  }
+  for (const std::string& m : required) {
+    if (std::find(r.accepts.begin(), r.accepts.end(), m) == r.accepts.end()) {
+      return failure{errc::interface_mismatch, where + " does not accept " + m + " from other nodes (" +
+                                                   detail::demangle(type) + " needs it)"};
+    }
+  }
+  return std::nullopt;
+}
+} // namespace
+
+result<detail::cell_ptr> connection::lookup(std::string_view name, const std::type_info& type,
+                                            const std::vector<std::string>& required,
+                                            std::chrono::milliseconds timeout) {
+  std::uint64_t id = 0;
+  auto l = alive() ? requests_.add_lookup(id) : nullptr;
+  std::string frame;
+  control::append_lookup(frame, {id, std::string(name)});
+  if (!l || !post_frame(std::move(frame))) {
+    if (l) requests_.forget_lookup(id);
+    return failure{ask_error::node_down, "node " + peer_name_ + " is down"};
+  }
+  std::unique_lock lk(l->mx);
+  if (!l->cv.wait_for(lk, timeout, [&] { return l->done; })) {
+    lk.unlock();
+    requests_.forget_lookup(id);
+    return failure{ask_error::timeout, "no answer from " + peer_name_ + " within the timeout"};
+  }
+  if (!l->answer) return failure{ask_error::node_down, l->error};
+  if (auto bad = check_lookup(*l->answer, name, peer_name_, type, required)) return std::move(*bad);
+  const std::uint64_t actor = l->answer->actor;
+  lk.unlock();
+  return proxy_for(actor, type);
+}
+
+} // namespace troupe::transport

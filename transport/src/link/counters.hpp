@@ -1,0 +1,75 @@
+#pragma once
+// Private to the transport: the one list of a node's counters. Each is a
+// relaxed atomic, bumped where the event happens; node::stats() and the
+// periodic metrics line read them through `counter_table`, so a counter is
+// named once (as its node_stats field) and cannot drift.
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "troupe/transport/node.hpp"
+
+namespace troupe::transport {
+
+/// One per field of node_stats, with the same name.
+enum class counter : std::uint8_t {
+  connections_accepted,
+  connections_dialed,
+  sessions_up,
+  sessions_down,
+  handshake_failures,
+  auth_failures,
+  handshake_timeouts,
+  bad_frames,
+  heartbeat_timeouts,
+  write_stalls,
+  messages_out,
+  messages_in,
+  bytes_out,
+  bytes_in,
+  writes,
+  frames_out,
+  frames_in,
+  reconnects,
+  transfers_out,
+  transfers_back,
+  count_  // not a counter
+};
+
+inline constexpr std::size_t counter_count = static_cast<std::size_t>(counter::count_);
+
+/// A counter's row in the one list.
+struct counter_row {
+  counter id;
+  const char* name;                      ///< as in node_stats and the metrics line
+  std::uint64_t node_stats::*field;      ///< where node::stats() puts it
+};
+
+/// Every counter, in enum order.
+[[nodiscard]] std::span<const counter_row> counter_table() noexcept;
+
+/// A node's counters. @threadsafe (relaxed: each is a count, not a signal;
+/// `transfers_back` is released after its buffer went back to the pool, see
+/// the RETURN handler).
+class node_counters {
+ public:
+  void add(counter c, std::uint64_t n = 1) noexcept {
+    v_[static_cast<std::size_t>(c)].fetch_add(n, std::memory_order_relaxed);
+  }
+  void add_release(counter c, std::uint64_t n = 1) noexcept {
+    v_[static_cast<std::size_t>(c)].fetch_add(n, std::memory_order_release);
+  }
+  [[nodiscard]] std::uint64_t get(counter c) const noexcept {
+    return v_[static_cast<std::size_t>(c)].load(std::memory_order_acquire);
+  }
+  /// All of them, as node_stats.
+  [[nodiscard]] node_stats snapshot() const noexcept;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, counter_count> v_{};
+};
+
+} // namespace troupe::transport

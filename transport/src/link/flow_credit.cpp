@@ -1,0 +1,106 @@
+#include "link/flow_credit.hpp"
+
+#include <algorithm>
+
+#include "protocol/control_codec.hpp"
+
+namespace troupe::transport {
+
+// -- receive_account ----------------------------------------------------------
+
+bool receive_account::charge(std::int64_t units, std::int64_t limit) noexcept {
+  const std::int64_t received = received_.load(std::memory_order_relaxed) + units;
+  if (received - granted_.load(std::memory_order_relaxed) > limit) return false;
+  received_.store(received, std::memory_order_relaxed);
+  return true;
+}
+
+void receive_account::count(std::int64_t units, bool release_too) noexcept {
+  const auto u = static_cast<std::uint64_t>(units);
+  std::uint64_t s = state_.load(std::memory_order_relaxed);
+  for (;;) {
+    // The message that completes a step grants what has gathered, and
+    // keeps its reference until the grant is sent (the account must
+    // outlive it); others let go here. The count stays below credit_step.
+    const std::uint64_t gathered = (s >> 32) + u;
+    const bool step = gathered >= static_cast<std::uint64_t>(credit_step);
+    const std::uint64_t next = step ? (s & refs_mask) : s + u * one_handled - (release_too ? 1 : 0);
+    if (state_.compare_exchange_weak(s, next, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      if (step) {
+        grant(static_cast<std::int64_t>(gathered));
+        if (release_too) release();
+      } else if (release_too && (next & refs_mask) == 0) {
+        delete this;
+      }
+      return;
+    }
+  }
+}
+
+void receive_account::grant(std::int64_t units) noexcept {
+  granted_.fetch_add(units, std::memory_order_relaxed);  // before the frame goes
+  post_to(to_, [&](std::string& f) { control::append_credit(f, {target_, static_cast<std::uint64_t>(units)}); });
+}
+
+// -- send_windows ---------------------------------------------------------------
+
+send_windows::window& send_windows::open(std::uint64_t remote) {
+  std::lock_guard lock(mx_);
+  window& w = windows_[remote];
+  ++w.proxies;
+  return w;
+}
+
+void send_windows::close(std::uint64_t remote) noexcept {
+  std::lock_guard lock(mx_);
+  auto it = windows_.find(remote);
+  if (it == windows_.end()) return;
+  if (--it->second.proxies == 0 && it->second.units.load(std::memory_order_relaxed) >= initial_credit) windows_.erase(it);
+}
+
+send_windows::window* send_windows::find(std::uint64_t remote) {
+  std::lock_guard lock(mx_);
+  auto it = windows_.find(remote);
+  return it == windows_.end() ? nullptr : &it->second;
+}
+
+bool send_windows::park(window& w, detail::remote_proxy& p) {
+  std::lock_guard lock(mx_);
+  // Under the lock grant() adds under: a grant either came before (seen
+  // here) or finds the proxy parked.
+  if (w.units.load(std::memory_order_relaxed) > 0) return false;
+  w.parked = detail::cell_ptr(&p);
+  return true;
+}
+
+void send_windows::grant(std::uint64_t remote, std::int64_t units) {
+  detail::cell_ptr wake;  // woken and released outside the lock
+  {
+    std::lock_guard lock(mx_);
+    auto it = windows_.find(remote);
+    if (it == windows_.end()) return;  // nothing spent on it: nothing to give back
+    window& w = it->second;
+    const std::int64_t now = w.units.load(std::memory_order_relaxed);
+    const std::int64_t next = std::min(now + units, initial_credit);
+    w.units.fetch_add(next - now, std::memory_order_relaxed);  // turns only subtract: no lost update
+    if (next > 0) wake = std::move(w.parked);
+    if (w.proxies == 0 && next >= initial_credit) windows_.erase(it);
+  }
+  if (wake) static_cast<detail::remote_proxy&>(*wake).wake();
+}
+
+std::vector<detail::cell_ptr> send_windows::take_parked() {
+  std::vector<detail::cell_ptr> out;
+  std::lock_guard lock(mx_);
+  for (auto& [id, w] : windows_) {
+    if (w.parked) out.push_back(std::move(w.parked));
+  }
+  return out;
+}
+
+std::size_t send_windows::size() const {
+  std::lock_guard lock(mx_);
+  return windows_.size();
+}
+
+} // namespace troupe::transport

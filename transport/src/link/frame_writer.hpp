@@ -1,0 +1,151 @@
+#pragma once
+// Private to the transport: the write side of a connection. Frames
+// accumulate in a buffer while the previous one is being written; the first
+// writer after a quiet spell writes directly (one syscall for a whole turn's
+// batch), and the I/O thread writes what the stream did not take at once.
+//
+// Everything here is under the write lock (`lock()`), which a proxy's turn
+// holds from begin_turn to end_turn. Proxies stop at the high-water mark and
+// park until the buffers drain below the low one; output the reader makes
+// (replies, credit, DOWNs) does not wait, so it is bounded on its own: past
+// `unsent_limit`, or with no write completing for the write timeout, the
+// peer counts as not reading and the connection ends (close_reason::write_stall).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "link/close_reason.hpp"
+#include "link/counters.hpp"
+#include "streams/byte_stream.hpp"
+#include "troupe/actors/detail/actor_cell.hpp"
+
+namespace troupe::transport {
+
+/// What a frame_writer needs of its connection.
+class writer_host {
+ public:
+  /// Runs `write_pending()` on the I/O thread, keeping the connection
+  /// alive. Called under the write lock. @throws when it cannot post
+  virtual void post_write() = 0;
+  /// Keeps the connection alive while a write is in flight.
+  [[nodiscard]] virtual std::shared_ptr<void> keep_alive() = 0;
+  /// Writing failed or stalled: the connection ends, on the I/O thread.
+  /// Called under the write lock: it must only post.
+  virtual void end_later(close_reason why, std::string detail) noexcept = 0;
+
+ protected:
+  ~writer_host() = default;
+};
+
+class frame_writer {
+ public:
+  /// A proxy stops handing messages to a connection holding more unwritten
+  /// bytes than this, and is woken when they are below the low mark.
+  static constexpr std::size_t high_water = std::size_t{4} << 20;
+  static constexpr std::size_t low_water = std::size_t{1} << 20;
+  /// Largest piece handed to the stream at once by the I/O thread
+  /// (progress for the write timeout is counted per piece).
+  static constexpr std::size_t write_piece = std::size_t{256} << 10;
+  /// Descriptors passed ahead of frames not yet in the stream, beyond which
+  /// a buffer is copied instead: the shm receiver stops reading its control
+  /// socket at 256 queued descriptors and must find their frames in the ring then.
+  static constexpr std::uint32_t max_unwritten_fds = 128;
+
+  /// Output the reader made held for a peer before it counts as not
+  /// reading, when frames are up to `max_frame` bytes.
+  [[nodiscard]] static constexpr std::size_t unsent_limit(std::uint32_t max_frame) noexcept {
+    return high_water + 2 * std::size_t{max_frame};
+  }
+
+  /// Writes to `stream` (which outlives the writer's use of it: the host
+  /// closes the writer before it closes the stream).
+  frame_writer(byte_stream& stream, writer_host& host, node_counters& counters, std::uint32_t max_frame) noexcept;
+
+  // -- whole frames, any thread --
+  /// Appends the frames `make(std::string&)` appends, counts one frame, and
+  /// writes. Nothing when the writer is closed.
+  template <class Make>
+  void append(Make&& make) {
+    std::lock_guard guard(mx_);
+    if (closed_) return;
+    make(out_);
+    counters_.add(counter::frames_out);
+    flush_locked();
+  }
+
+  // -- a proxy's turn: lock(), then the calls marked (locked), then unlock_and_flush() --
+  void lock() { mx_.lock(); }
+  /// Writes what the turn appended, then lets go of the lock.
+  void unlock_and_flush() noexcept {
+    flush_locked();
+    mx_.unlock();
+  }
+  /// (locked) Where frames go.
+  [[nodiscard]] std::string& out() noexcept { return out_; }
+  /// (locked) True once nothing more is written.
+  [[nodiscard]] bool closed() const noexcept { return closed_; }
+  /// (locked) True above the high-water mark.
+  [[nodiscard]] bool congested() const noexcept { return !closed_ && unwritten() > high_water; }
+  /// (locked) When congested: keeps `p`, woken (remote_proxy::wake) once
+  /// the buffers drained below the low-water mark; false when not congested.
+  bool park(detail::cell_ptr p);
+  /// (locked) True while a descriptor may be passed ahead of its frame.
+  [[nodiscard]] bool may_pass_fd() const noexcept { return fds_in_out_ + fds_in_wbuf_ < max_unwritten_fds; }
+  /// (locked) A descriptor was passed for a frame in out().
+  void passed_fd() noexcept { ++fds_in_out_; }
+  /// (locked) Frames up to `max_frame` bytes may be sent (the larger of ours
+  /// and the peer's): the unsent bound follows.
+  void set_max_frame(std::uint32_t max_frame) noexcept { unsent_limit_ = unsent_limit(max_frame); }
+  /// Runs `f()` under the lock. Any thread.
+  template <class F>
+  auto locked(F&& f) {
+    std::lock_guard guard(mx_);
+    return f();
+  }
+
+  // -- the I/O thread --
+  /// Writes the pending buffer, a piece at a time.
+  void write_pending();
+  /// Ends the connection (write_stall) when a write has not moved for
+  /// `timeout`; true when it did.
+  bool check_stalled(std::chrono::milliseconds timeout);
+  /// Nothing more is written; the proxies parked here, to be woken.
+  std::vector<detail::cell_ptr> close() noexcept;
+  /// True while frames wait to be written. Any thread.
+  [[nodiscard]] bool pending();
+
+ private:
+  [[nodiscard]] std::size_t unwritten() const noexcept { return out_.size() + (writing_ ? wbuf_.size() : 0); }
+  /// Writes out_: a direct send, the rest by the I/O thread. (locked)
+  void flush_locked() noexcept;
+  /// (locked) Stops all writing; the host ends the connection.
+  void fail_locked(close_reason why, std::string detail) noexcept;
+  /// (locked) The parked proxies to wake, when the buffers have drained.
+  std::vector<detail::cell_ptr> drained_locked();
+  void on_written(const boost::system::error_code& ec, std::size_t n);
+
+  byte_stream& stream_;
+  writer_host& host_;
+  node_counters& counters_;
+  std::mutex mx_;
+  bool closed_ = false;
+  std::string out_;   // frames not yet handed to the stream
+  std::string wbuf_;  // the buffer the I/O thread is writing
+  std::size_t wbuf_done_ = 0;  // bytes of wbuf_ written so far
+  bool writing_ = false;
+  std::chrono::steady_clock::time_point write_since_{};  // when the write in progress last moved
+  std::size_t unsent_limit_;
+  // Descriptors passed (TRANSFERs) whose frames are still in out_ / in
+  // wbuf_, not yet in the stream: see max_unwritten_fds.
+  std::uint32_t fds_in_out_ = 0;
+  std::uint32_t fds_in_wbuf_ = 0;
+  std::vector<detail::cell_ptr> waiting_;  // proxies parked until the buffers drain
+};
+
+} // namespace troupe::transport

@@ -1,0 +1,94 @@
+#pragma once
+// Private to the transport: the inbound message path. A MESSAGE (or a
+// TRANSFER) from the peer is checked (its type, its receiver, its credit),
+// and queued for a published actor undecoded: the actor decodes it in its
+// own turn. Consecutive messages for one actor go in one mailbox push.
+//
+// Owned by the reader (the I/O thread, or the read token's holder): no lock.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "node/directory.hpp"
+#include "protocol/frame.hpp"
+#include "link/flow_credit.hpp"
+#include "protocol/control_codec.hpp"
+
+namespace troupe::transport {
+
+class connection;
+
+class inbound_path {
+ public:
+  explicit inbound_path(connection& c) noexcept : c_(c) {}
+  ~inbound_path();
+  inbound_path(const inbound_path&) = delete;
+  inbound_path& operator=(const inbound_path&) = delete;
+
+  /// A MESSAGE or TRANSFER frame (`transfer`: its buffer was passed ahead
+  /// of it). False when it ends the connection (a bad frame).
+  bool on_message(const frame_view& f, bool transfer);
+  /// Pushes the pending chain into its mailbox: before anything that must
+  /// come after the messages read so far (a control frame, an answer).
+  void flush() noexcept;
+  /// Counts the messages of a read (at its end).
+  void count_read() noexcept;
+  /// The published actor `id`, or nullptr.
+  detail::actor_cell* exposed_cell(std::uint64_t id);
+  /// The connection ended: the cached actors are let go.
+  void end() noexcept;
+
+ private:
+  struct type_in {
+    std::string name;
+    std::uint64_t gen = ~std::uint64_t{0};
+    bool known = false;
+    // The last receiver of this type and its decoder (valid for `gen`).
+    const exposed_actor* actor = nullptr;
+    const detail::message_decoder* decoder = nullptr;
+  };
+  /// A published actor as the connection sees it: the actor, and the
+  /// account of credit owed to the peer for it.
+  struct target {
+    std::shared_ptr<exposed_actor> ex;
+    receive_account* account = nullptr;
+  };
+  /// Messages read for one actor, pushed together.
+  struct chain {
+    detail::actor_cell* cell = nullptr;
+    detail::wire_envelope* first = nullptr;
+    detail::wire_envelope* last = nullptr;
+    std::uint32_t count = 0;
+  };
+  static constexpr std::uint32_t max_chain = 64;
+
+  /// The type a MESSAGE names (defining it on first use); nullptr after a bad frame.
+  type_in* type_of(const envelope_view& v, std::uint64_t gen);
+  /// The published actor `id` (cached for generation `gen`), or nullptr.
+  const target* exposed(std::uint64_t id, std::uint64_t gen);
+  receive_account* account_for(std::uint64_t id);
+  /// Checks a TRANSFER's payload; false after a bad frame.
+  bool check_transfer(const type_in& t, std::string_view payload, control::transfer& out);
+  /// Makes the envelope (of a TRANSFER when `fd` points to its buffer,
+  /// which it takes); nullptr after a bad frame.
+  detail::envelope* make(const type_in& t, const target& to, std::string_view payload, int* fd,
+                         const control::transfer& tr);
+  void queue(const target& to, detail::wire_envelope* e) noexcept;
+  /// A message that no actor takes: counted, its `units` of credit given
+  /// back, an ask answered with `why`.
+  void drop(std::uint64_t receiver, const target* to, std::uint64_t request, std::int64_t units, const std::string& why);
+
+  connection& c_;
+  std::unordered_map<std::uint32_t, type_in> types_;
+  std::unordered_map<std::uint64_t, target> cache_;
+  const std::pair<const std::uint64_t, target>* last_ = nullptr;  // the last hit in cache_
+  std::uint64_t gen_ = ~std::uint64_t{0};
+  // Flow credit owed to the peer, per local actor it sends to (one reference each).
+  std::unordered_map<std::uint64_t, receive_account*> accounts_;
+  chain chain_;
+  std::uint64_t messages_ = 0;  // counted when a read ends
+};
+
+} // namespace troupe::transport

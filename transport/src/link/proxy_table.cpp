@@ -1,0 +1,81 @@
+#include "link/proxy_table.hpp"
+
+namespace troupe::transport {
+
+detail::cell_ptr proxy_table::find_locked(std::uint64_t id) {
+  auto it = proxies_.find(id);
+  if (it == proxies_.end() || !it->second->try_add_ref()) return {};  // being freed: forget() comes
+  return detail::cell_ptr::adopt(it->second);
+}
+
+detail::cell_ptr proxy_table::find(std::uint64_t id) {
+  std::lock_guard lock(mx_);
+  return find_locked(id);
+}
+
+detail::cell_ptr proxy_table::get(std::uint64_t id, const std::type_info& type,
+                                  const std::shared_ptr<detail::proxy_link>& link) {
+  std::unique_lock lock(mx_);
+  if (detail::cell_ptr p = find_locked(id)) return p;
+  // The outbox (id 0) carries replies and credit: unbounded, so that
+  // answering never mutes an actor, and it spends no credit.
+  mailbox_options mo = mailbox_options::make_unbounded();
+  if (id != 0) {
+    mo.capacity = capacity_;
+    mo.low_water = mo.capacity / 2;
+    windows_.open(id);
+  }
+  auto* p = new detail::remote_proxy(core_, mo, link, id, type);
+  proxies_[id] = p;  // replaces one being freed (its forget() then finds another)
+  const bool gone = ended_;
+  lock.unlock();
+  detail::cell_ptr out = detail::cell_ptr::adopt(p);
+  if (gone) p->node_down();  // nobody else has it yet
+  return out;
+}
+
+bool proxy_table::admit_linked(std::uint64_t id) {
+  std::lock_guard lock(mx_);
+  if (proxies_.contains(id)) return true;  // no new proxy
+  if (linked_.size() >= max_linked) return false;
+  linked_.insert(id);  // forget() takes it out
+  return true;
+}
+
+void proxy_table::forget(detail::remote_proxy& p) noexcept {
+  const std::uint64_t id = p.remote_id();
+  if (id != 0) windows_.close(id);  // each proxy opened its window once
+  std::lock_guard lock(mx_);
+  auto it = proxies_.find(id);
+  if (it == proxies_.end() || it->second != &p) return;
+  proxies_.erase(it);
+  linked_.erase(id);
+}
+
+std::vector<detail::cell_ptr> proxy_table::end() {
+  std::vector<detail::cell_ptr> out;
+  std::lock_guard lock(mx_);
+  ended_ = true;
+  for (auto& [id, p] : proxies_) {
+    if (p->try_add_ref()) out.push_back(detail::cell_ptr::adopt(p));
+  }
+  return out;
+}
+
+bool proxy_table::pending_output() {
+  std::lock_guard lock(mx_);
+  for (auto& [id, p] : proxies_) {
+    if (p->box().depth() != 0 && !p->box().is_closed()) return true;
+  }
+  return false;
+}
+
+bool proxy_table::all_closed() {
+  std::lock_guard lock(mx_);
+  for (auto& [id, p] : proxies_) {
+    if (!p->box().is_closed()) return false;
+  }
+  return true;
+}
+
+} // namespace troupe::transport

@@ -1,0 +1,63 @@
+#pragma once
+// Private to the transport: a connection's proxies, one per remote actor
+// it has a handle to, and their flow-credit windows. Not owning: a proxy
+// lives as long as its handles (and its scheduled turns) and forgets
+// itself when freed. Its own lock; any thread.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <typeinfo>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "link/flow_credit.hpp"
+#include "troupe/actors/detail/remote_proxy.hpp"
+
+namespace troupe::transport {
+
+class proxy_table {
+ public:
+  /// Proxies of remote actors get mailboxes of `capacity` (mute_sender).
+  proxy_table(detail::system_core* core, std::size_t capacity) noexcept : core_(core), capacity_(capacity) {}
+
+  /// Proxies a peer's LINKs may make (one per remote actor it links from),
+  /// beyond which a LINK is a bad frame.
+  static constexpr std::size_t max_linked = std::size_t{1} << 16;
+
+  /// The proxy of remote actor `id` (0: the connection's outbox), made with
+  /// `link` when there is none. Made after the connection ended, it is down
+  /// at once. @throws std::bad_alloc
+  detail::cell_ptr get(std::uint64_t id, const std::type_info& type, const std::shared_ptr<detail::proxy_link>& link);
+  /// The proxy of `id`, if one is alive.
+  detail::cell_ptr find(std::uint64_t id);
+  /// A LINK from the peer names remote actor `id`: false when that would be
+  /// one proxy more than max_linked made for LINKs.
+  bool admit_linked(std::uint64_t id);
+  /// `p` is being freed.
+  void forget(detail::remote_proxy& p) noexcept;
+  /// The connection ended: every proxy alive now, to be told (node_down).
+  /// Proxies made later are down at once.
+  std::vector<detail::cell_ptr> end();
+  /// True while messages wait in a proxy that is still open.
+  [[nodiscard]] bool pending_output();
+  /// True once every proxy has closed (run its node_down).
+  [[nodiscard]] bool all_closed();
+
+  /// The flow-credit windows of the remote actors.
+  [[nodiscard]] send_windows& windows() noexcept { return windows_; }
+
+ private:
+  detail::cell_ptr find_locked(std::uint64_t id);
+  detail::system_core* core_;
+  std::size_t capacity_;
+  std::mutex mx_;
+  bool ended_ = false;
+  std::unordered_map<std::uint64_t, detail::remote_proxy*> proxies_;
+  std::unordered_set<std::uint64_t> linked_;  // remote actors whose proxy a LINK made
+  send_windows windows_;
+};
+
+} // namespace troupe::transport

@@ -1,0 +1,59 @@
+#pragma once
+// Private to the transport: where a connection is dialled to, kept for
+// reconnects, and where a dial's outcome goes (a blocking connect() waits
+// on it).
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <variant>
+
+namespace troupe::transport {
+
+class connection;
+
+struct tcp_address {
+  std::string host;
+  std::uint16_t port = 0;
+};
+struct unix_address {
+  std::string path;
+};
+/// Shared memory through a node's `listen_shm` Unix socket.
+struct shm_address {
+  std::string path;
+};
+using dial_address = std::variant<tcp_address, unix_address, shm_address>;
+
+/// "host:port", "unix:path", "shm:path".
+[[nodiscard]] std::string describe(const dial_address& a);
+
+struct dial_target {
+  dial_address where;
+  std::chrono::milliseconds backoff{0};  ///< the last reconnect's delay (0: none yet)
+};
+
+/// Where a dial's outcome goes: the connection, or why there is none.
+struct dial_state {
+  std::mutex mx;
+  std::condition_variable cv;
+  bool done = false;
+  std::shared_ptr<connection> established;
+  std::error_code error;
+  std::string detail;
+  void finish(std::shared_ptr<connection> c, std::error_code ec, std::string why) {
+    std::lock_guard lock(mx);
+    if (done) return;
+    done = true;
+    established = std::move(c);
+    error = ec;
+    detail = std::move(why);
+    cv.notify_all();
+  }
+};
+
+} // namespace troupe::transport

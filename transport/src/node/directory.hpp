@@ -1,0 +1,56 @@
+#pragma once
+// Private to the transport: the node's directory of local actors other
+// nodes may address: published under a name, or exposed by id. Readers
+// cache what they look up, keyed by `generation()`, which moves on every
+// change. Its own lock; any thread.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+#include <unordered_map>
+#include <vector>
+
+#include "troupe/actors/detail/actor_cell.hpp"
+#include "troupe/actors/detail/decoders.hpp"
+
+namespace troupe::transport {
+
+/// A local actor other nodes may address.
+struct exposed_actor {
+  detail::cell_ptr cell;
+  const std::type_info* type = nullptr;
+  std::unordered_map<std::string, detail::message_decoder> accepts;  // by wire name
+};
+
+class actor_directory {
+ public:
+  /// Makes `c` reachable by id, and under `name` unless it is empty
+  /// (replacing an earlier publication of the name). Actors that stopped
+  /// are forgotten first. @throws std::invalid_argument for a null cell
+  void publish(std::string name, detail::actor_cell* c, const std::type_info& type,
+               std::vector<detail::message_decoder> accepts);
+  void unpublish(std::string_view name);
+  /// The actor exposed as `id`, or nullptr.
+  [[nodiscard]] std::shared_ptr<exposed_actor> find(std::uint64_t id) const;
+  /// The actor published as `name`, or nullptr.
+  [[nodiscard]] std::shared_ptr<exposed_actor> find(const std::string& name) const;
+  /// True when some exposed actor accepts the type called `wire_name`.
+  [[nodiscard]] bool knows_type(const std::string& wire_name) const;
+  [[nodiscard]] std::uint64_t generation() const noexcept { return gen_.load(std::memory_order_acquire); }
+  /// Forgets everything (the node stops).
+  void clear();
+
+ private:
+  void purge_stopped_locked();
+  mutable std::mutex mx_;
+  std::unordered_map<std::string, std::shared_ptr<exposed_actor>> published_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<exposed_actor>> exposed_;
+  std::unordered_map<std::string, std::size_t> known_types_;  // wire name -> exposed actors accepting it
+  std::atomic<std::uint64_t> gen_{0};
+};
+
+} // namespace troupe::transport

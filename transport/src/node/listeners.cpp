@@ -1,0 +1,154 @@
+#include "node/listeners.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+#include "node/node_impl.hpp"
+#include "node/shm_rendezvous.hpp"
+#include "streams/local_streams.hpp"
+#include "streams/tcp_stream.hpp"
+
+namespace troupe::transport {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using local = asio::local::stream_protocol;
+
+void listeners::open() {
+  const node_options& o = node_.opts;
+  if (o.listen) open_tcp();
+  if (!o.listen_unix.empty()) {
+    open_unix(unix_, o.listen_unix);
+    accept_unix(unix_, /*shm=*/false);
+  }
+  if (!o.listen_shm.empty()) {
+    open_unix(shm_, o.listen_shm);
+    accept_unix(shm_, /*shm=*/true);
+  }
+}
+
+void listeners::open_tcp() {
+  const node_options& o = node_.opts;
+  boost::system::error_code ec;
+  const auto addr = asio::ip::make_address(o.listen_host, ec);
+  if (ec) throw std::invalid_argument("troupe::node_options: listen_host '" + o.listen_host + "' is not an IP address");
+  tcp_ = std::make_unique<tcp::acceptor>(node_.io);
+  const tcp::endpoint ep(addr, o.listen_port);
+  tcp_->open(ep.protocol(), ec);
+  if (!ec) tcp_->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) tcp_->bind(ep, ec);
+  if (!ec) tcp_->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("troupe: node " + o.name + " cannot listen on " + o.listen_host + ":" +
+                             std::to_string(o.listen_port) + ": " + ec.message());
+  }
+  port_ = tcp_->local_endpoint().port();
+  accept_tcp();
+}
+
+void listeners::accept_tcp() {
+  tcp_->async_accept([this](const boost::system::error_code& ec, tcp::socket sock) {
+    if (node_.stopping() || ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      node_.counters.add(counter::connections_accepted);
+      node_.start_connection(make_tcp_stream(std::move(sock)), handshake::role::acceptor, std::nullopt, nullptr, -1,
+                             true);
+    } else {
+      log().warn("troupe node {}: accept failed: {}", node_.opts.name, ec.message());
+    }
+    accept_tcp();
+  });
+}
+
+void listeners::open_unix(unix_listener& l, const std::string& path) {
+  // A stale socket file from an earlier run (nobody accepts on it) is
+  // replaced; a live one, or anything else, is an error.
+  struct stat st {};
+  boost::system::error_code ec;
+  if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+    local::socket probe(node_.io);
+    probe.connect(local::endpoint(path), ec);
+    if (ec == asio::error::connection_refused) {
+      ::unlink(path.c_str());
+    } else if (!ec) {
+      throw std::runtime_error("troupe: node " + node_.opts.name + ": unix:" + path + " is in use by another process");
+    }
+    ec.clear();
+  }
+  l.path = path;
+  l.acceptor = std::make_unique<unix_acceptor>(node_.io);
+  l.acceptor->open(local(), ec);
+  if (!ec) l.acceptor->bind(local::endpoint(path), ec);
+  if (!ec) ::chmod(path.c_str(), 0600);  // this user's processes only (and the cookie still applies)
+  if (!ec && ::stat(path.c_str(), &st) == 0) l.file = {st.st_dev, st.st_ino};
+  if (!ec) l.acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error("troupe: node " + node_.opts.name + " cannot listen on unix:" + path + ": " + ec.message());
+}
+
+void listeners::close_unix(unix_listener& l) {
+  if (!l.acceptor) return;
+  boost::system::error_code ec;
+  l.acceptor->close(ec);
+  // Only our own socket file (another node may have replaced it since).
+  struct stat st {};
+  if (::stat(l.path.c_str(), &st) == 0 && st.st_dev == l.file.first && st.st_ino == l.file.second) {
+    ::unlink(l.path.c_str());
+  }
+}
+
+void listeners::accept_unix(unix_listener& l, bool shm) {
+  l.acceptor->async_accept([this, &l, shm](const boost::system::error_code& ec, local::socket sock) {
+    if (node_.stopping() || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      log().warn("troupe node {}: accept on unix:{} failed: {}", node_.opts.name, l.path, ec.message());
+    } else {
+      node_.counters.add(counter::connections_accepted);
+      if (shm) {
+        on_shm_socket(std::move(sock), l.path);
+      } else {
+        node_.start_connection(make_unix_stream(std::move(sock), "unix:" + l.path), handshake::role::acceptor,
+                               std::nullopt, nullptr, -1, true);
+      }
+    }
+    accept_unix(l, shm);
+  });
+}
+
+void listeners::on_shm_socket(local::socket sock, const std::string& path) {
+  if (rendezvous_.load(std::memory_order_relaxed) >= node_impl::max_handshaking) {
+    node_.counters.add(counter::handshake_failures);
+    log().warn("troupe node {}: refusing a shared-memory connection: {} are already in their handshake",
+               node_.opts.name, node_impl::max_handshaking);
+    return;
+  }
+  rendezvous_.fetch_add(1, std::memory_order_relaxed);
+  shm_rendezvous(node_, std::move(sock), /*connector=*/false, path,
+                 [this, path](std::unique_ptr<byte_stream> stream, const std::string& error) {
+                   rendezvous_.fetch_sub(1, std::memory_order_relaxed);
+                   if (node_.stopping()) return;
+                   if (!stream) {
+                     log().warn("troupe node {}: shared-memory connection on unix:{} refused: {}", node_.opts.name,
+                                path, error);
+                     return;
+                   }
+                   node_.start_connection(std::move(stream), handshake::role::acceptor, std::nullopt, nullptr, -1,
+                                          true);
+                 });
+}
+
+void listeners::close() {
+  boost::system::error_code ec;
+  if (tcp_) tcp_->close(ec);
+  close_unix(unix_);
+  close_unix(shm_);
+}
+
+void listeners::reset() noexcept {
+  tcp_.reset();
+  unix_.acceptor.reset();
+  shm_.acceptor.reset();
+}
+
+} // namespace troupe::transport

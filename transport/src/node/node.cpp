@@ -1,0 +1,95 @@
+// The public faces: troupe::node and troupe::peer, over node_impl and connection.
+#include <sys/un.h>
+
+#include <stdexcept>
+
+#include "node/node_impl.hpp"
+#include "streams/shm_stream.hpp"
+
+namespace troupe {
+
+namespace {
+std::string checked_path(const std::string& path, const char* what) {
+  if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path)) {
+    throw std::invalid_argument(std::string("troupe::node::") + what + ": the path must have 1 to " +
+                                std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes");
+  }
+  return path;
+}
+} // namespace
+
+node::node(actor_system& sys, node_options opts) : impl_(std::make_shared<transport::node_impl>(sys, std::move(opts))) {}
+node::~node() { impl_->stop(); }
+const std::string& node::name() const noexcept { return impl_->opts.name; }
+std::uint64_t node::incarnation() const noexcept { return impl_->incarnation; }
+std::uint16_t node::port() const noexcept { return impl_->listen.port(); }
+
+result<peer> node::connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout) {
+  return impl_->connect(transport::tcp_address{host, port}, timeout);
+}
+
+result<peer> node::connect_unix(const std::string& path, std::chrono::milliseconds timeout) {
+  return impl_->connect(transport::unix_address{checked_path(path, "connect_unix")}, timeout);
+}
+
+result<peer> node::connect_shm(const std::string& path, std::chrono::milliseconds timeout) {
+  return impl_->connect(transport::shm_address{checked_path(path, "connect_shm")}, timeout);
+}
+
+result<peer> node::adopt_shm_worker_link(int first_fd, std::chrono::milliseconds timeout) {
+  transport::shm::link_fds fds;
+  fds.control = first_fd;
+  fds.segment = first_fd + 1;
+  fds.side = 1;
+  return impl_->adopt_stream(transport::make_shm_stream(impl_->io, fds, "shm parent"), /*initiator=*/false, timeout);
+}
+
+result<peer> node::adopt(int read_fd, int write_fd, bool initiator, std::chrono::milliseconds timeout) {
+  return impl_->adopt(read_fd, write_fd, initiator, timeout);
+}
+
+result<std::pair<peer, int>> node::start_worker(const worker_options& opts) { return impl_->workers.start(opts); }
+
+std::optional<peer> node::find_peer(std::string_view name) const { return impl_->find_peer(name); }
+
+void node::publish_cell(std::string name, detail::actor_cell* c, const std::type_info& type,
+                        std::vector<detail::message_decoder> accepts) {
+  impl_->directory.publish(std::move(name), c, type, std::move(accepts));
+}
+
+void node::unpublish(std::string_view name) { impl_->directory.unpublish(name); }
+
+node_stats node::stats() const noexcept { return impl_->counters.snapshot(); }
+
+// -- peer ------------------------------------------------------------------------------
+
+const std::string& peer::name() const noexcept {
+  static const std::string none;
+  return s_ ? s_->peer_name() : none;
+}
+
+std::uint64_t peer::incarnation() const noexcept { return s_ ? s_->peer_incarnation() : 0; }
+
+bool peer::alive() const noexcept { return s_ && s_->alive(); }
+
+void peer::close(const std::string& reason) const {
+  if (s_) s_->end_soon(transport::close_reason::closed, reason);
+}
+
+void peer::wait_down() const {
+  if (s_) s_->wait_ended();
+}
+
+result<detail::cell_ptr> peer::lookup_cell(std::string_view name, const std::type_info& type,
+                                           std::vector<std::string> required, std::chrono::milliseconds timeout) const {
+  if (timeout.count() < 0) throw std::invalid_argument("troupe::peer::lookup: timeout must not be negative");
+  if (!s_) return failure{ask_error::node_down, "empty peer handle"};
+  return s_->lookup(name, type, required, timeout);
+}
+
+detail::cell_ptr peer::resolve_cell(std::uint64_t id, const std::type_info& type) const {
+  if (!s_ || id == 0) return {};
+  return s_->proxy_for(id, type);
+}
+
+} // namespace troupe

@@ -1,0 +1,285 @@
+#include "node/node_impl.hpp"
+
+#include <openssl/rand.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+#include "streams/local_streams.hpp"
+#include "troupe/actors/detail/system_core.hpp"
+#include "troupe/detail/logger.hpp"
+#include "troupe/transport/cookie.hpp"
+
+namespace troupe::transport {
+
+spdlog::logger& log() { return detail::logger(); }
+
+namespace {
+std::uint64_t random_incarnation() {
+  std::uint64_t v = 0;
+  while (v == 0) {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1) {
+      throw std::runtime_error("troupe: no random bytes for the node incarnation");
+    }
+  }
+  return v;
+}
+
+node_options checked(node_options o) {
+  o.validate();
+  if (o.name.empty()) o.name = "node-" + std::to_string(::getpid());
+  return o;
+}
+} // namespace
+
+node_impl::node_impl(actor_system& s, node_options o)
+    : sys(s),
+      core(s.core()),
+      opts(checked(std::move(o))),
+      incarnation(random_incarnation()),
+      listen(*this),
+      dial(*this),
+      workers(*this) {
+  cookie = opts.cookie.empty() ? load_cookie(opts.cookie_file) : opts.cookie;
+  work_.emplace(io.get_executor());
+  listen.open();
+  if (opts.metrics_log_interval.count() > 0) arm_metrics_log();
+  thread_ = std::thread([this] {
+    detail::never_block_scope never_block;  // a full local mailbox must not stall the network
+    // A pipe's closed reader shows as EPIPE on this thread, not as SIGPIPE.
+    sigset_t pipe_only;
+    ::sigemptyset(&pipe_only);
+    ::sigaddset(&pipe_only, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &pipe_only, nullptr);
+    for (;;) {
+      try {
+        io.run();
+        return;
+      } catch (const std::exception& ex) {
+        log().error("troupe node {}: I/O thread: {}", opts.name, ex.what());
+      }
+    }
+  });
+  log().info("troupe node {} (incarnation {:016x}) up{}{}{}", opts.name, incarnation,
+             opts.listen ? ", listening on " + opts.listen_host + ":" + std::to_string(listen.port()) : std::string(),
+             opts.listen_unix.empty() ? std::string() : ", on unix:" + opts.listen_unix,
+             opts.listen_shm.empty() ? std::string() : ", shared memory through unix:" + opts.listen_shm);
+}
+
+node_impl::~node_impl() { stop(); }
+
+void node_impl::drain_output() {
+  // Messages already sent to remote actors go out before the goodbye, for
+  // up to a second (a peer that does not read is not waited for longer).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  for (;;) {
+    std::vector<std::shared_ptr<connection>> live;
+    {
+      std::lock_guard lock(mx_);
+      for (auto& [n, c] : connections_) live.push_back(c);
+    }
+    bool pending = false;
+    for (auto& c : live) pending = pending || c->has_pending_output();
+    if (!pending || std::chrono::steady_clock::now() > deadline) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+void node_impl::close_all() {
+  listen.close();
+  std::vector<std::shared_ptr<connection>> all;
+  {
+    std::lock_guard lock(mx_);
+    for (auto& [n, c] : connections_) all.push_back(c);
+    for (auto& c : handshaking_) all.push_back(c);
+  }
+  for (auto& c : all) c->end(close_reason::shutting_down);
+  {
+    std::lock_guard lock(mx_);
+    ended_ = std::move(all);
+  }
+  if (metrics_timer_) metrics_timer_->cancel();
+  work_.reset();
+  io.stop();
+}
+
+void node_impl::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  drain_output();
+  stopping_.store(true);
+  asio::post(io, [this] { close_all(); });
+  if (thread_.joinable()) thread_.join();
+  listen.reset();
+  // Every proxy runs its node_down turn on the pool (alive: the node goes
+  // before its actor system); wait for that so none is left queued.
+  std::vector<std::shared_ptr<connection>> ended;
+  {
+    std::lock_guard lock(mx_);
+    ended.swap(ended_);
+  }
+  const auto close_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (auto& c : ended) {
+    while (!c->proxies_closed() && std::chrono::steady_clock::now() < close_deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  // Workers got a goodbye and end by themselves; none outlives its node.
+  workers.reap_all(std::chrono::seconds(1));
+  std::lock_guard lock(mx_);
+  connections_.clear();
+  handshaking_.clear();
+  directory.clear();
+}
+
+// -- the registry of connections ------------------------------------------------------
+
+void node_impl::start_connection(std::unique_ptr<byte_stream> stream, handshake::role role,
+                                 std::optional<dial_target> target, std::shared_ptr<dial_state> waiter, int worker_pid,
+                                 bool accepted) {
+  auto c = std::make_shared<connection>(*this, std::move(stream), role, std::move(target), std::move(waiter));
+  if (worker_pid > 0) c->set_worker_pid(worker_pid);
+  {
+    std::lock_guard lock(mx_);
+    if (accepted && handshaking_.size() >= max_handshaking) {
+      // Unauthenticated connections cost memory: refuse beyond the cap.
+      counters.add(counter::handshake_failures);
+      log().warn("troupe node {}: refusing {}: {} connections are already in their handshake", opts.name,
+                 c->remote_endpoint(), max_handshaking);
+      c->abandon();
+      return;
+    }
+    handshaking_.insert(c);
+  }
+  c->start();
+}
+
+std::string node_impl::admit(const connection& c) {
+  std::lock_guard lock(mx_);
+  auto it = connections_.find(c.peer_name());
+  if (it != connections_.end() && it->second->alive() && it->second->peer_incarnation() == c.peer_incarnation()) {
+    return already_connected;
+  }
+  return {};
+}
+
+bool node_impl::connection_up(const std::shared_ptr<connection>& c) {
+  std::shared_ptr<connection> old;
+  std::shared_ptr<connection> loser;
+  {
+    std::lock_guard lock(mx_);
+    handshaking_.erase(c);
+    auto& slot = connections_[c->peer_name()];
+    if (slot && slot != c && slot->alive() && slot->peer_incarnation() == c->peer_incarnation()) {
+      // Both nodes dialled each other at once. Both keep the connection
+      // dialled by the node with the smaller name, so they agree.
+      const std::string& dialler = c->dialled() ? opts.name : c->peer_name();
+      const bool keep_new = dialler == std::min(opts.name, c->peer_name());
+      loser = keep_new ? slot : c;
+      if (keep_new) slot = c;
+    } else {
+      if (slot && slot != c) old = std::move(slot);
+      slot = c;
+    }
+  }
+  counters.add(counter::sessions_up);
+  // A new incarnation of a name: the old process is gone for good.
+  if (old) old->end(close_reason::replaced);
+  if (loser) loser->end(close_reason::lost_race);
+  return loser != c;
+}
+
+std::shared_ptr<connection> node_impl::find_connection(const std::string& name) const {
+  std::lock_guard lock(mx_);
+  auto it = connections_.find(name);
+  return it != connections_.end() && it->second->alive() ? it->second : nullptr;
+}
+
+void node_impl::connection_down(connection& c, bool was_established) {
+  {
+    std::lock_guard lock(mx_);
+    std::erase_if(handshaking_, [&](const std::shared_ptr<connection>& h) { return h.get() == &c; });
+    if (was_established) {
+      auto it = connections_.find(c.peer_name());
+      if (it != connections_.end() && it->second.get() == &c) connections_.erase(it);
+    }
+  }
+  if (was_established) counters.add(counter::sessions_down);
+  // Dialled peers are dialled again (with backoff) once they are gone, and
+  // so is a reconnect attempt that failed; a connect() that failed is not.
+  if (c.dialled() && !c.duplicate() && (was_established || !c.has_waiter())) {
+    dial_target t = *c.dialled();
+    if (was_established) t.backoff = {};
+    dial.redial(std::move(t));
+  }
+}
+
+std::optional<peer> node_impl::find_peer(std::string_view name) const {
+  auto c = find_connection(std::string(name));
+  if (!c) return std::nullopt;
+  return peer_access::make(std::move(c));
+}
+
+// -- connecting ---------------------------------------------------------------------
+
+result<peer> node_impl::connect(dial_address where, std::chrono::milliseconds timeout) {
+  if (timeout.count() < 0) throw std::invalid_argument("troupe::node::connect: timeout must not be negative");
+  const std::string what = describe(where);
+  auto waiter = std::make_shared<dial_state>();
+  asio::post(io, [this, t = dial_target{std::move(where)}, waiter]() mutable { dial.dial(std::move(t), waiter); });
+  return await(*waiter, what, timeout);
+}
+
+result<peer> node_impl::await(dial_state& waiter, const std::string& where, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(waiter.mx);
+  if (!waiter.cv.wait_for(lock, timeout, [&] { return waiter.done; })) {
+    return failure{ask_error::timeout, "no connection with " + where + " within the timeout"};
+  }
+  if (waiter.established) return peer_access::make(waiter.established);
+  return failure{waiter.error ? waiter.error : make_error_code(ask_error::node_down), waiter.detail};
+}
+
+result<peer> node_impl::adopt(int read_fd, int write_fd, bool initiator, std::chrono::milliseconds timeout,
+                              int worker_pid) {
+  if (timeout.count() < 0) throw std::invalid_argument("troupe::node::adopt: timeout must not be negative");
+  if (read_fd < 0 || write_fd < 0) throw std::invalid_argument("troupe::node::adopt: bad descriptor");
+  return adopt_stream(make_fd_stream(io, read_fd, write_fd),  // owns them from here on (throws for a bad socket)
+                      initiator, timeout, worker_pid);
+}
+
+result<peer> node_impl::adopt_stream(std::unique_ptr<byte_stream> stream, bool initiator,
+                                     std::chrono::milliseconds timeout, int worker_pid) {
+  const std::string where = stream->describe();
+  auto waiter = std::make_shared<dial_state>();
+  asio::post(io, [this, st = std::move(stream), initiator, waiter, worker_pid]() mutable {
+    start_connection(std::move(st), initiator ? handshake::role::connector : handshake::role::acceptor, std::nullopt,
+                     waiter, worker_pid);
+  });
+  return await(*waiter, where, timeout);
+}
+
+// -- the metrics line ------------------------------------------------------------------
+
+void node_impl::arm_metrics_log() {
+  if (!metrics_timer_) metrics_timer_ = std::make_unique<asio::steady_timer>(io);
+  metrics_timer_->expires_after(opts.metrics_log_interval);
+  metrics_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_.load()) return;
+    log_metrics();
+    arm_metrics_log();
+  });
+}
+
+void node_impl::log_metrics() {
+  std::size_t open = 0;
+  {
+    std::lock_guard lock(mx_);
+    open = connections_.size();
+  }
+  std::string line = "connections " + std::to_string(open);
+  for (const counter_row& r : counter_table()) line += std::string(", ") + r.name + " " + std::to_string(counters.get(r.id));
+  log().info("troupe node {} metrics: {}", opts.name, line);
+}
+
+} // namespace troupe::transport

@@ -1,0 +1,118 @@
+#pragma once
+// Private to the transport: the node behind the `troupe::node` facade. It
+// runs the I/O thread and keeps the registry of connections; its parts
+// each own one thing:
+//
+// | part             | owns                                                    |
+// |------------------|---------------------------------------------------------|
+// | listeners        | the TCP, Unix and shared-memory acceptors               |
+// | dialer           | dialling a dial_target, and redialling with backoff     |
+// | directory        | the local actors published (by name) or exposed (by id) |
+// | worker_processes | starting worker processes and collecting their exits    |
+// | node_counters    | the one counter list                                    |
+//
+// Threads: the I/O thread runs every connection's lifecycle, the listeners
+// and the dialer; the registry below is under mx_; public calls come from
+// any thread.
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>  // Boost 1.74 Asio uses std::exchange without it
+#include <boost/asio.hpp>
+#include <vector>
+
+#include "link/connection.hpp"
+#include "link/counters.hpp"
+#include "link/log.hpp"
+#include "node/dialer.hpp"
+#include "node/directory.hpp"
+#include "node/listeners.hpp"
+#include "node/peer_access.hpp"
+#include "node/worker_processes.hpp"
+#include "troupe/actors/actor_system.hpp"
+#include "troupe/transport/node.hpp"
+
+namespace troupe::transport {
+
+class node_impl {
+ public:
+  node_impl(actor_system& sys, node_options opts);
+  ~node_impl();
+  node_impl(const node_impl&) = delete;
+  node_impl& operator=(const node_impl&) = delete;
+
+  /// Closes every connection (peers see a goodbye) and joins the I/O thread.
+  void stop();
+  [[nodiscard]] bool stopping() const noexcept { return stopping_.load(); }
+
+  /// Dials `where` and waits for the connection (or why there is none).
+  result<peer> connect(dial_address where, std::chrono::milliseconds timeout);
+  /// Runs a connection over descriptors this process has (read == write:
+  /// one stream socket).
+  result<peer> adopt(int read_fd, int write_fd, bool initiator, std::chrono::milliseconds timeout,
+                     int worker_pid = -1);
+  /// Runs a connection over `stream` and waits until it is up or failed.
+  result<peer> adopt_stream(std::unique_ptr<byte_stream> stream, bool initiator, std::chrono::milliseconds timeout,
+                            int worker_pid = -1);
+  std::optional<peer> find_peer(std::string_view name) const;
+
+  // -- for connections (the I/O thread) --
+  /// Makes a connection over `stream` and starts it; an accepted one is
+  /// refused (abandoned) past max_handshaking.
+  void start_connection(std::unique_ptr<byte_stream> stream, handshake::role role, std::optional<dial_target> target,
+                        std::shared_ptr<dial_state> waiter, int worker_pid = -1, bool accepted = false);
+  /// The acceptor decides whether an authenticated peer may connect: an
+  /// empty string admits it, anything else is the refusal's reason.
+  std::string admit(const connection& c);
+  /// Registers an established connection; false when it lost to a
+  /// duplicate (both nodes dialled each other) and has been closed.
+  bool connection_up(const std::shared_ptr<connection>& c);
+  std::shared_ptr<connection> find_connection(const std::string& name) const;
+  void connection_down(connection& c, bool was_established);
+  /// A worker's connection ended: how its process ended.
+  std::string worker_exit(int pid, const std::string& reason) { return workers.exit_of(pid, reason); }
+
+  /// Connections in their handshake, beyond which an accepted one is refused.
+  static constexpr std::size_t max_handshaking = 1024;
+
+  actor_system& sys;
+  detail::system_core& core;
+  node_options opts;
+  std::string cookie;
+  std::uint64_t incarnation = 0;
+  asio::io_context io;
+  node_counters counters;
+  actor_directory directory;
+  listeners listen;
+  dialer dial;
+  worker_processes workers;
+
+ private:
+  result<peer> await(dial_state& waiter, const std::string& where, std::chrono::milliseconds timeout);
+  void arm_metrics_log();
+  void log_metrics();
+  /// Waits (up to a second) for messages already sent to go out.
+  void drain_output();
+  /// On the I/O thread: every connection says goodbye; the listeners close.
+  void close_all();
+
+  std::unique_ptr<asio::steady_timer> metrics_timer_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  bool stopped_ = false;
+
+  mutable std::mutex mx_;
+  std::unordered_map<std::string, std::shared_ptr<connection>> connections_;  // established, by peer name
+  std::unordered_set<std::shared_ptr<connection>> handshaking_;
+  std::vector<std::shared_ptr<connection>> ended_;  // closed by stop(), until their proxies have closed
+};
+
+} // namespace troupe::transport
