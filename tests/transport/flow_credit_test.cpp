@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstring>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -13,8 +14,10 @@
 
 #include "link/flow_credit.hpp"
 #include "protocol/control_codec.hpp"
+#include "support/proxy_turns.hpp"
 #include "support/test_support.hpp"
 
+namespace transport_test {
 namespace {
 
 using troupe::transport::credit_cost;
@@ -133,4 +136,117 @@ TEST_F(account_fixture, ChargeRefusesWhatWouldExceedTheLimitAndCountsNothingThen
   a->release();
 }
 
+// -- the sending side: one window per remote actor ------------------------------------
+
+using troupe::transport::send_windows;
+
+TEST(SendWindows, AWindowOutlivesItsProxyUntilItsCreditIsBack) {
+  send_windows windows;
+  send_windows::window& w = windows.open(5);
+  EXPECT_EQ(w.units.load(), initial_credit);
+  w.units.fetch_sub(initial_credit);  // a proxy spent it all, then went
+  windows.close(5);
+  ASSERT_EQ(windows.size(), 1u) << "what was spent is still out";
+  send_windows::window& again = windows.open(5);  // a proxy made afresh for the same actor
+  EXPECT_EQ(&again, &w);
+  EXPECT_EQ(again.units.load(), 0) << "no second window: the receiver would cut the connection";
+  windows.grant(5, initial_credit);
+  windows.close(5);
+  EXPECT_EQ(windows.size(), 0u) << "full and without a proxy: forgotten";
+  windows.grant(5, 10);  // a grant for a window that is gone changes nothing
+  EXPECT_EQ(windows.size(), 0u);
+}
+
+TEST(SendWindows, AGrantNeverGrowsAWindowPastTheInitialCredit) {
+  send_windows windows;
+  send_windows::window& w = windows.open(1);
+  w.units.fetch_sub(100);
+  windows.grant(1, 1'000'000);  // a peer granting what was not spent gains nothing
+  EXPECT_EQ(w.units.load(), initial_credit);
+  windows.close(1);
+}
+
+TEST(SendWindows, ProxiesOpenAndCloseTheirWindowIndependently) {
+  // An old proxy may be freed after a new one for the same actor was made.
+  send_windows windows;
+  windows.open(3).units.fetch_sub(1);
+  windows.open(3);
+  windows.close(3);  // the old one goes
+  ASSERT_NE(windows.find(3), nullptr) << "the new one still spends it";
+  windows.grant(3, 1);
+  EXPECT_NE(windows.find(3), nullptr) << "full, but a proxy is open";
+  windows.close(3);
+  EXPECT_EQ(windows.find(3), nullptr);
+}
+
+/// A link that spends a window per message and parks on it, as the outbound path does.
+struct credit_link final : troupe::detail::proxy_link {
+  explicit credit_link(send_windows& w) : windows(w) {}
+  void begin_turn(troupe::detail::remote_proxy& p) override { window = windows.find(p.remote_id()); }
+  bool ready(troupe::detail::remote_proxy&) noexcept override { return window->units.load() - spent > 0; }
+  void forward(troupe::detail::remote_proxy&, troupe::detail::envelope* e) override {
+    ++spent;
+    ++forwarded;
+    e->ops->destroy(e);
+  }
+  void end_turn(troupe::detail::remote_proxy&) noexcept override { window->units.fetch_sub(std::exchange(spent, 0)); }
+  bool park(troupe::detail::remote_proxy& p) override { return windows.park(*windows.find(p.remote_id()), p); }
+  void signal(troupe::detail::remote_proxy&, const troupe::detail::control_signal&) override {}
+  void forget(troupe::detail::remote_proxy&) noexcept override {}
+  send_windows& windows;
+  send_windows::window* window = nullptr;
+  std::int64_t spent = 0;
+  int forwarded = 0;
+};
+
+struct ping_api : troupe::interface {
+  void on(std::int64_t);
+};
+
 } // namespace
+} // namespace transport_test
+
+template <>
+struct troupe::codec<std::int64_t> {
+  static constexpr std::string_view name = "test.int64";
+  static void encode(std::int64_t v, std::string& out) { out.append(reinterpret_cast<const char*>(&v), sizeof v); }
+  static bool decode(std::string_view in, std::int64_t& v) {
+    if (in.size() != sizeof v) return false;
+    std::memcpy(&v, in.data(), sizeof v);
+    return true;
+  }
+};
+
+namespace transport_test {
+namespace {
+
+TEST(SendWindows, AProxyOutOfCreditParksOnItsWindowAndAGrantWakesIt) {
+  troupe::actor_system sys(troupe::system_config{.threads = 1});
+  send_windows windows;
+  windows.open(7).units.store(2);
+  auto link = std::make_shared<credit_link>(windows);
+  auto [turns, cell] = troupe::test::proxy_turns::make<ping_api>(sys, link, 7);
+  auto to = troupe::actor_ref<ping_api>::from_cell(cell.get());
+  for (std::int64_t i = 0; i < 3; ++i) ASSERT_EQ(to.tell(i), troupe::send_result::ok);
+  turns->run();
+  EXPECT_EQ(link->forwarded, 2) << "the window held two";
+  EXPECT_EQ(turns->scheduled(), 0) << "parked on its window";
+  windows.grant(7, 0);
+  EXPECT_EQ(turns->scheduled(), 0) << "nothing granted: still parked";
+  windows.grant(7, 1);
+  ASSERT_EQ(turns->scheduled(), 1);
+  turns->run();
+  EXPECT_EQ(link->forwarded, 3);
+  // Out of credit again and parked: the connection's end hands it back.
+  ASSERT_EQ(to.tell(std::int64_t{9}), troupe::send_result::ok);
+  turns->run();
+  auto parked = windows.take_parked();
+  ASSERT_EQ(parked.size(), 1u);
+  EXPECT_EQ(parked[0], cell);
+  static_cast<troupe::detail::remote_proxy&>(*cell).node_down("test over");
+  turns->run();
+  windows.close(7);
+}
+
+} // namespace
+} // namespace transport_test

@@ -103,24 +103,31 @@ void frame_writer::on_written(const boost::system::error_code& ec, std::size_t n
     }
     counters_.add(counter::bytes_out, n);
     if (wbuf_done_ + n < wbuf_.size()) {
+      // A piece: the next one goes, and proxies parked on a buffer that is
+      // now mostly written go on (they need not wait for its last piece).
       wbuf_done_ += n;
       write_since_ = std::chrono::steady_clock::now();
       try {
         host_.post_write();
+        wake = drained_locked();
       } catch (...) {
         fail_locked(close_reason::write_failed, "cannot post the write");
       }
-      return;
+    } else {
+      finish_buffer_locked();
+      wake = drained_locked();
     }
-    writing_ = false;
-    wbuf_.clear();
-    wbuf_done_ = 0;
-    fds_in_wbuf_ = 0;  // their frames are in the stream now
-    counters_.add(counter::writes);
-    flush_locked();
-    wake = drained_locked();
   }
   for (auto& p : wake) static_cast<detail::remote_proxy&>(*p).wake();
+}
+
+void frame_writer::finish_buffer_locked() noexcept {
+  writing_ = false;
+  wbuf_.clear();
+  wbuf_done_ = 0;
+  fds_in_wbuf_ = 0;  // their frames are in the stream now
+  counters_.add(counter::writes);
+  flush_locked();
 }
 
 bool frame_writer::check_stalled(std::chrono::milliseconds timeout) {

@@ -121,7 +121,9 @@ class frame_writer {
   [[nodiscard]] bool pending();
 
  private:
-  [[nodiscard]] std::size_t unwritten() const noexcept { return out_.size() + (writing_ ? wbuf_.size() : 0); }
+  [[nodiscard]] std::size_t unwritten() const noexcept {
+    return out_.size() + (writing_ ? wbuf_.size() - wbuf_done_ : 0);
+  }
   /// Writes out_: a direct send, the rest by the I/O thread. (locked)
   void flush_locked() noexcept;
   /// (locked) Stops all writing; the host ends the connection.
@@ -129,6 +131,8 @@ class frame_writer {
   /// (locked) The parked proxies to wake, when the buffers have drained.
   std::vector<detail::cell_ptr> drained_locked();
   void on_written(const boost::system::error_code& ec, std::size_t n);
+  /// (locked) The buffer being written is all in the stream: the next goes.
+  void finish_buffer_locked() noexcept;
 
   byte_stream& stream_;
   writer_host& host_;
