@@ -322,6 +322,13 @@ class actor_cell : public resumable {
   void schedule() noexcept;
 
  private:
+  /// The next message of this turn: the system lane first (not counted in
+  /// `handled`), then messages given back by unstash, then the mailbox
+  /// (trimmed first under drop_oldest), then the spill. nullptr when there
+  /// is none, or the actor is between incarnations.
+  envelope* next(turn& t, std::size_t& handled, bool trims) noexcept;
+  /// Runs `e`'s handler (or system action); an exception stops the actor.
+  void consume(envelope* e) noexcept;
   result park(turn t, const cell_ptr& wait_on) noexcept;
   result end_of_life(turn t) noexcept;
   void end_incarnation() noexcept;
