@@ -122,13 +122,90 @@ struct store::impl {
     return fd;
   }
 
+  /// The first sequence numbers of the segment files in the directory, sorted.
+  [[nodiscard]] std::vector<std::uint64_t> segment_files() const;
+  /// What recovery found in one segment file.
+  struct scanned {
+    std::uint64_t records = 0;  ///< valid records
+    std::uint64_t end = 0;      ///< offset just past the last valid one
+    std::uint64_t resume = 0;   ///< offset of the first unconsumed one
+    segment_reader::result last{segment_reader::status::end, {}};  ///< why the walk stopped
+  };
+  scanned scan(segment_reader& r, int fd, std::uint64_t first, std::uint64_t next_first, std::uint64_t consumed_below,
+               std::uint64_t file_bytes);
+  /// Whether a scanned segment ends cleanly: a record cut short at the end
+  /// of the last one is truncated away; anything else is reported corrupt.
+  bool settle_tail(int fd, std::uint64_t first, bool last, const scanned& sc, std::uint64_t offset,
+                   std::uint64_t& file_bytes);
   void recover();
+  /// Builds the segment header (when `fresh`) and the record header into `head`; its length.
+  std::size_t record_head(unsigned char* head, bool fresh, std::uint64_t bytes, std::string_view type_name,
+                          std::string_view payload) const noexcept;
+  /// Writes one record; false when the disk is full (the write undone).
+  bool write_record(bool fresh, unique_fd& created, std::uint64_t bytes, std::string_view type_name,
+                    std::string_view payload);
   append_result append(std::string_view type_name, std::string_view payload);
   const record_view* front();
   void pop();
   void drop_front();
   void seal_back() noexcept;
 };
+
+std::vector<std::uint64_t> store::impl::segment_files() const {
+  std::vector<std::uint64_t> names;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(opts.dir, ec), last; !ec && it != last; it.increment(ec)) {
+    if (auto first = format::parse_segment_file_name(it->path().filename().native())) names.push_back(*first);
+  }
+  if (ec) throw std::system_error(ec, "troupe::spill: cannot list " + dir_name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+store::impl::scanned store::impl::scan(segment_reader& r, int fd, std::uint64_t first, std::uint64_t next_first,
+                                       std::uint64_t consumed_below, std::uint64_t file_bytes) {
+  // Walk the records: count the valid ones, find where the unconsumed start.
+  scanned out;
+  r.reset(fd, 0, first);
+  out.last = r.read_header(file_bytes);
+  if (out.last.what != segment_reader::status::ok) return out;
+  out.end = r.offset();
+  bool resume_found = false;
+  for (;;) {
+    if (!resume_found && r.sequence() >= consumed_below) {
+      out.resume = r.offset();
+      resume_found = true;
+    }
+    out.last = r.peek(file_bytes);
+    if (out.last.what != segment_reader::status::ok) return out;
+    if (r.record().sequence >= next_first) {
+      out.last = {segment_reader::status::corrupt, "sequence out of order (overlaps the next segment)"};
+      return out;
+    }
+    r.advance();
+    ++out.records;
+    out.end = r.offset();
+  }
+}
+
+bool store::impl::settle_tail(int fd, std::uint64_t first, bool last, const scanned& sc, std::uint64_t offset,
+                              std::uint64_t& file_bytes) {
+  if (sc.last.what == segment_reader::status::end) return true;
+  if (sc.last.what != segment_reader::status::truncated || !last) {
+    report_corrupt(first, offset, sc.last.reason);
+    return false;
+  }
+  // A process killed inside append: that record was never acknowledged.
+  // (A 0-byte file is one killed between creating and writing it.)
+  if (file_bytes > sc.end) {
+    ++counters.truncated_tails;
+    log().warn("troupe::spill: {} ends in a record cut short at offset {} ({}); truncated to {} bytes", path_of(first),
+               sc.end, sc.last.reason, sc.end);
+    if (::ftruncate(fd, static_cast<off_t>(sc.end)) != 0) throw_errno(errno, "cannot truncate " + path_of(first));
+    file_bytes = sc.end;
+  }
+  return true;
+}
 
 void store::impl::recover() {
   const auto cur = cursor.load();
@@ -139,16 +216,8 @@ void store::impl::recover() {
   const std::uint64_t consumed_below = cur.next_sequence.value_or(0);
   write_sequence = consumed_below;
   read_sequence = consumed_below;
-
-  std::vector<std::uint64_t> names;
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it(opts.dir, ec), last; !ec && it != last; it.increment(ec)) {
-    if (auto first = format::parse_segment_file_name(it->path().filename().native())) names.push_back(*first);
-  }
-  if (ec) throw std::system_error(ec, "troupe::spill: cannot list " + dir_name);
-  std::sort(names.begin(), names.end());
-
-  segment_reader scan(scan_chunk_bytes);
+  const std::vector<std::uint64_t> names = segment_files();
+  segment_reader walker(scan_chunk_bytes);
   bool last_clean = false;
   for (std::size_t i = 0; i < names.size(); ++i) {
     const std::uint64_t first = names[i];
@@ -160,55 +229,12 @@ void store::impl::recover() {
     }
     unique_fd fd = open_segment(first, last ? O_RDWR : O_RDONLY);
     std::uint64_t file_bytes = detail::file_size(fd.get(), path_of(first));
-
-    // Walk the records: count the valid ones, find where the unconsumed start.
-    scan.reset(fd.get(), 0, first);
-    std::uint64_t records = 0;
-    std::uint64_t end = 0;
-    std::uint64_t resume = 0;
-    bool resume_found = false;
-    segment_reader::result r = scan.read_header(file_bytes);
-    if (r.what == segment_reader::status::ok) {
-      end = scan.offset();
-      for (;;) {
-        if (!resume_found && scan.sequence() >= consumed_below) {
-          resume = scan.offset();
-          resume_found = true;
-        }
-        r = scan.peek(file_bytes);
-        if (r.what != segment_reader::status::ok) break;
-        if (scan.record().sequence >= next_first) {
-          r = {segment_reader::status::corrupt, "sequence out of order (overlaps the next segment)"};
-          break;
-        }
-        scan.advance();
-        ++records;
-        end = scan.offset();
-      }
-    }
-
-    bool clean = r.what == segment_reader::status::end;
-    if (r.what == segment_reader::status::truncated && last) {
-      // A process killed inside append: that record was never acknowledged.
-      // (A 0-byte file is one killed between creating and writing it.)
-      if (file_bytes > end) {
-        ++counters.truncated_tails;
-        log().warn("troupe::spill: {} ends in a record cut short at offset {} ({}); truncated to {} bytes",
-                   path_of(first), end, r.reason, end);
-        if (::ftruncate(fd.get(), static_cast<off_t>(end)) != 0) {
-          throw_errno(errno, "cannot truncate " + path_of(first));
-        }
-        file_bytes = end;
-      }
-      clean = true;
-    } else if (!clean) {
-      report_corrupt(first, scan.offset(), r.reason);
-    }
+    const scanned sc = scan(walker, fd.get(), first, next_first, consumed_below, file_bytes);
+    const bool clean = settle_tail(fd.get(), first, last, sc, walker.offset(), file_bytes);
     // A new segment must sort after this one, even when it has no valid record.
-    write_sequence = std::max(write_sequence, first + records + (clean ? 0 : 1));
-
+    write_sequence = std::max(write_sequence, first + sc.records + (clean ? 0 : 1));
     const std::uint64_t from = std::max(first, consumed_below);
-    const std::uint64_t unconsumed = first + records > from ? first + records - from : 0;
+    const std::uint64_t unconsumed = first + sc.records > from ? first + sc.records - from : 0;
     if (unconsumed == 0) {
       fd.reset();
       remove_file(first);
@@ -216,11 +242,11 @@ void store::impl::recover() {
     }
     if (segments.empty()) {
       read_sequence = from;
-      read_offset = resume;
+      read_offset = sc.resume;
     }
     last_clean = last && clean;
     if (!last_clean) fd.reset();  // reopened for reading when it becomes the front
-    segments.push_back(segment{first, records, end, file_bytes, std::move(fd)});
+    segments.push_back(segment{first, sc.records, sc.end, file_bytes, std::move(fd)});
     size += unconsumed;
     add_bytes(file_bytes);
   }
@@ -229,6 +255,55 @@ void store::impl::recover() {
   if (size > 0) {
     log().debug("troupe::spill: opened {}: {} records in {} segments recovered", dir_name, size, segments.size());
   }
+}
+
+std::size_t store::impl::record_head(unsigned char* head, bool fresh, std::uint64_t bytes, std::string_view type_name,
+                                     std::string_view payload) const noexcept {
+  // Segment header (for a new segment) and record header, in one buffer.
+  std::size_t head_len = 0;
+  if (fresh) {
+    detail::store_le(head, format::segment_magic, 4);
+    detail::store_le(head + 4, format::version, 4);
+    head_len = format::segment_header_bytes;
+  }
+  unsigned char* rec = head + head_len;
+  const std::uint64_t length = bytes - 8;
+  detail::store_le(rec, length, 4);
+  detail::store_le(rec + 8, write_sequence, 8);
+  detail::store_le(rec + 16, type_name.size(), 2);
+  std::uint32_t crc = crc32c(rec, 4);
+  crc = crc32c(rec + 8, format::record_header_bytes - 8, crc);
+  crc = crc32c(type_name, crc);
+  crc = crc32c(payload, crc);
+  detail::store_le(rec + 4, crc, 4);
+  return head_len + format::record_header_bytes;
+}
+
+bool store::impl::write_record(bool fresh, unique_fd& created, std::uint64_t bytes, std::string_view type_name,
+                               std::string_view payload) {
+  unsigned char head[format::segment_header_bytes + format::record_header_bytes];
+  const std::size_t head_len = record_head(head, fresh, bytes, type_name, payload);
+  const int fd = fresh ? created.get() : segments.back().fd.get();
+  const std::uint64_t at = fresh ? 0 : segments.back().file_bytes;
+  iovec iov[3] = {{head, head_len},
+                  {const_cast<char*>(type_name.data()), type_name.size()},
+                  {const_cast<char*>(payload.data()), payload.size()}};
+  int err = detail::pwritev_full(fd, iov, 3, at);
+  if (err == 0 && opts.fsync && ::fdatasync(fd) != 0) err = errno;
+  if (err == 0 && opts.fsync && fresh && ::fsync(dir_fd.get()) != 0) err = errno;
+  if (err == 0) return true;
+  // Undo the partial write so the file ends with a whole record.
+  if (fresh) {
+    created.reset();
+    remove_file(write_sequence);
+  } else if (::ftruncate(fd, static_cast<off_t>(at)) != 0) {
+    seal_back();  // its tail is garbage now: the next append starts a new segment
+  }
+  if (err == ENOSPC || err == EDQUOT) {
+    log().warn("troupe::spill: {} is out of space: record refused", dir_name);
+    return false;
+  }
+  throw_errno(err, "cannot write " + path_of(fresh ? write_sequence : segments.back().first_sequence));
 }
 
 append_result store::impl::append(std::string_view type_name, std::string_view payload) {
@@ -247,26 +322,6 @@ append_result store::impl::append(std::string_view type_name, std::string_view p
     return append_result::full;
   }
 
-  // Segment header (for a new segment) and record header, in one buffer.
-  unsigned char head[format::segment_header_bytes + format::record_header_bytes];
-  std::size_t head_len = 0;
-  if (fresh) {
-    detail::store_le(head, format::segment_magic, 4);
-    detail::store_le(head + 4, format::version, 4);
-    head_len = format::segment_header_bytes;
-  }
-  unsigned char* rec = head + head_len;
-  const std::uint64_t length = bytes - 8;
-  detail::store_le(rec, length, 4);
-  detail::store_le(rec + 8, write_sequence, 8);
-  detail::store_le(rec + 16, type_name.size(), 2);
-  std::uint32_t crc = crc32c(rec, 4);
-  crc = crc32c(rec + 8, format::record_header_bytes - 8, crc);
-  crc = crc32c(type_name, crc);
-  crc = crc32c(payload, crc);
-  detail::store_le(rec + 4, crc, 4);
-  head_len += format::record_header_bytes;
-
   unique_fd created;
   if (fresh) {
     seal_back();
@@ -274,29 +329,7 @@ append_result store::impl::append(std::string_view type_name, std::string_view p
     created = unique_fd(::openat(dir_fd.get(), name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!created) throw_errno(errno, "cannot create " + path_of(write_sequence));
   }
-  const int fd = fresh ? created.get() : segments.back().fd.get();
-  const std::uint64_t at = fresh ? 0 : segments.back().file_bytes;
-  iovec iov[3] = {{head, head_len},
-                  {const_cast<char*>(type_name.data()), type_name.size()},
-                  {const_cast<char*>(payload.data()), payload.size()}};
-  int err = detail::pwritev_full(fd, iov, 3, at);
-  if (err == 0 && opts.fsync && ::fdatasync(fd) != 0) err = errno;
-  if (err == 0 && opts.fsync && fresh && ::fsync(dir_fd.get()) != 0) err = errno;
-  if (err != 0) {
-    // Undo the partial write so the file ends with a whole record.
-    if (fresh) {
-      created.reset();
-      remove_file(write_sequence);
-    } else if (::ftruncate(fd, static_cast<off_t>(at)) != 0) {
-      seal_back();  // its tail is garbage now: the next append starts a new segment
-    }
-    if (err == ENOSPC || err == EDQUOT) {
-      log().warn("troupe::spill: {} is out of space: record refused", dir_name);
-      return append_result::full;
-    }
-    throw_errno(err, "cannot write " + path_of(fresh ? write_sequence : segments.back().first_sequence));
-  }
-
+  if (!write_record(fresh, created, bytes, type_name, payload)) return append_result::full;
   if (fresh) {
     if (segments.empty()) {
       read_sequence = write_sequence;
