@@ -147,7 +147,7 @@ supervisor_handle spawn_supervisor(detail::system_core& core, supervisor_options
 }
 
 supervisor_handle spawn_supervisor(actor_system& sys, supervisor_options opts, std::vector<child_spec> specs) {
-  return spawn_supervisor(sys.core(), opts, std::move(specs));
+  return spawn_supervisor(detail::system_access::core(sys), opts, std::move(specs));
 }
 
 } // namespace troupe

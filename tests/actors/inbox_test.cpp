@@ -82,7 +82,7 @@ TEST(Inbox, WaitingReceiverWakesWhenAMessageArrives) {
   actor_system sys(system_config{.threads = 1});
   inbox<std::string> in(sys);
   auto ref = in.ref();
-  sys.core().timers().schedule_after(30ms, [ref] { ref.tell(std::string("late")); });
+  troupe::detail::system_access::core(sys).timers().schedule_after(30ms, [ref] { ref.tell(std::string("late")); });
   const auto start = clock_type::now();
   EXPECT_EQ(in.receive(long_wait), "late");
   EXPECT_LT(clock_type::now() - start, 10s);

@@ -54,7 +54,7 @@ TEST(SystemConfig, ConfigIsKept) {
   actor_system sys(system_config{.threads = 1, .quantum = 7});
   EXPECT_EQ(sys.config().quantum, 7u);
   EXPECT_EQ(sys.config().threads, 1u);
-  EXPECT_EQ(sys.core().pool().size(), 1u);
+  EXPECT_EQ(troupe::detail::system_access::core(sys).pool().size(), 1u);
 }
 
 struct tracked : actor<tracked> {

@@ -430,7 +430,7 @@ TEST(OverflowMuteSender, TheTimerThreadNeverBlocksOnAFullMailbox) {
   t.tell(troupe::test::go{});
   // All six are delivered over the bound, then a later timer still fires.
   ASSERT_TRUE(troupe::test::wait_until([&] { return r.mailbox_depth() == 7; }, long_wait));
-  sys.core().timers().schedule_after(5ms, [&] { sentinel.open(); });
+  troupe::detail::system_access::core(sys).timers().schedule_after(5ms, [&] { sentinel.open(); });
   EXPECT_TRUE(sentinel.wait_for(long_wait)) << "the timer thread is blocked";
   release.open();
   auto seen = troupe::test::seen_by(r);

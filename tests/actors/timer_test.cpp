@@ -138,7 +138,7 @@ TEST(ActorTimers, TimersEndWithTheirActor) {
   while (auto v = out.receive(0ms)) one_shot_fired_before_stop |= *v == 2;
   // Barrier after the one-shot's deadline, from the system's timer thread.
   auto g = std::make_shared<troupe::test::gate>();
-  sys.core().timers().schedule_after(250ms, [g] { g->open(); });
+  troupe::detail::system_access::core(sys).timers().schedule_after(250ms, [g] { g->open(); });
   ASSERT_TRUE(g->wait_for(long_wait));
   int ticks = 0;
   while (auto v = out.receive(0ms)) {

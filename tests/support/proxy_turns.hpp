@@ -71,7 +71,7 @@ class proxy_turns final : public detail::executor {
     mailbox_options mo;
     mo.capacity = capacity;
     mo.low_water = capacity / 2;
-    auto* p = new detail::remote_proxy(&sys.core(), mo, std::move(link), remote_id, typeid(A));
+    auto* p = new detail::remote_proxy(&detail::system_access::core(sys), mo, std::move(link), remote_id, typeid(A));
     auto turns = std::unique_ptr<proxy_turns>(new proxy_turns(*p));
     return {std::move(turns), detail::cell_ptr::adopt(p)};
   }

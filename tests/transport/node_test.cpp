@@ -325,6 +325,7 @@ TEST_F(two_nodes, AWrongCookieIsRefusedOnBothSidesWithTheReason) {
   troupe::node c(sys_c, opts);
   auto r = c.connect("127.0.0.1", b->port(), 10s);
   ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), troupe::errc::auth_failed) << "a caller can tell a wrong cookie from a dead host";
   EXPECT_NE(r.message().find("authentication failed"), std::string::npos) << r.message();
   EXPECT_TRUE(troupe::test::wait_until([&] { return b->stats().auth_failures == 1; }, troupe::test::long_wait));
   EXPECT_EQ(c.stats().auth_failures, 1u);
@@ -361,7 +362,26 @@ TEST(NodeOptions, ConnectToAClosedPortFailsWithTheReason) {
   }
   auto r = n.connect("127.0.0.1", closed_port, 10s);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.message().find("cannot connect"), std::string::npos) << r.message();
+  EXPECT_EQ(r.error(), troupe::errc::io_error);
+  EXPECT_NE(r.message().find("cannot connect to 127.0.0.1:" + std::to_string(closed_port)), std::string::npos)
+      << r.message();
+  auto unresolvable = n.connect("no-such-host.invalid", 1, 10s);
+  ASSERT_FALSE(unresolvable.ok());
+  EXPECT_EQ(unresolvable.error(), troupe::errc::io_error);
+  EXPECT_NE(unresolvable.message().find("cannot resolve no-such-host.invalid"), std::string::npos)
+      << unresolvable.message();
+}
+
+TEST(NodeOptions, ANodeOfTheSameNameIsRefused) {
+  troupe::actor_system sys{two_threads()};
+  troupe::node a(sys, node_opts("twin"));
+  troupe::actor_system sys2{two_threads()};
+  troupe::node b(sys2, node_opts("twin"));
+  auto r = a.connect("127.0.0.1", b.port(), 10s);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), troupe::errc::refused);
+  EXPECT_NE(r.message().find("own name 'twin'"), std::string::npos) << r.message();
+  EXPECT_EQ(a.stats().auth_failures, 0u);
 }
 
 TEST(Cookie, CreatedPrivateOnFirstUseAndRefusedWhenOthersCanRead) {

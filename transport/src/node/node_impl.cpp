@@ -35,7 +35,7 @@ node_options checked(node_options o) {
 
 node_impl::node_impl(actor_system& s, node_options o)
     : sys(s),
-      core(s.core()),
+      core(detail::system_access::core(s)),
       opts(checked(std::move(o))),
       incarnation(random_incarnation()),
       listen(*this),

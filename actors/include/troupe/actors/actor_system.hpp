@@ -15,6 +15,10 @@
 
 namespace troupe {
 
+namespace detail {
+struct system_access;
+}
+
 /// Runs actors on a pool of worker threads.
 ///
 /// Lifetime: the destructor shuts the system down (every actor stops, its
@@ -80,11 +84,18 @@ class actor_system {
   /// The config in force. @threadsafe
   [[nodiscard]] const system_config& config() const noexcept { return core_->config(); }
 
-  /// For the runtime and extensions (inbox, transport).
-  [[nodiscard]] detail::system_core& core() noexcept { return *core_; }
 
  private:
+  friend struct detail::system_access;
   std::unique_ptr<detail::system_core> core_;
 };
+
+namespace detail {
+/// The runtime behind an actor_system, for what extends it (inboxes,
+/// supervisors, a transport). @note Not for user code.
+struct system_access {
+  [[nodiscard]] static system_core& core(actor_system& s) noexcept { return *s.core_; }
+};
+} // namespace detail
 
 } // namespace troupe

@@ -64,7 +64,7 @@ class inbox {
 
   /// @throws std::invalid_argument for invalid options.
   explicit inbox(actor_system& sys, mailbox_options opts = mailbox_options::make_unbounded()) {
-    cell_ = new detail::inbox_cell<M>(&sys.core(), opts);
+    cell_ = new detail::inbox_cell<M>(&detail::system_access::core(sys), opts);
     ptr_ = detail::cell_ptr::adopt(cell_);
   }
   ~inbox() {
