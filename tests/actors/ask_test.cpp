@@ -15,20 +15,8 @@
 
 namespace {
 
-using namespace std::chrono_literals;
+using namespace troupe::test::prelude;
 using clock_type = std::chrono::steady_clock;
-using troupe::actor;
-using troupe::actor_ref;
-using troupe::actor_system;
-using troupe::ask_error;
-using troupe::drop_reason;
-using troupe::result;
-using troupe::send_result;
-using troupe::system_config;
-using troupe::test::gate;
-using troupe::test::gate_opener;
-using troupe::test::long_wait;
-using troupe::test::recorder;
 
 struct boom {};
 
@@ -137,7 +125,7 @@ TEST(AskFromOutside, StoppedActorReportsActorStopped) {
 }
 
 TEST(AskFromOutside, ActorStoppingBeforeAnsweringReportsActorStopped) {
-  troupe::test::held_recorder h(system_config{.threads = 1});
+  held_recorder h(system_config{.threads = 1});
   ASSERT_TRUE(h.hold());
   auto f = h.r.ask(troupe::test::where{}, long_wait);
   h.r.stop();  // system lane: served before the queued ask
@@ -157,12 +145,11 @@ TEST(AskFromOutside, HandlerExceptionReportsException) {
 }
 
 TEST(AskFromOutside, RefusedByAFullFailMailboxReportsMailboxFull) {
-  gate release, entered;
-  actor_system sys(system_config{.threads = 1});
-  auto r = sys.spawn_with<recorder>(
-      {.mailbox = {.capacity = 2, .policy = troupe::overflow::fail}, .dedicated_thread = true}, &release, &entered);
-  gate_opener opener(release);
-  ASSERT_TRUE(troupe::test::hold_actor(r, entered));
+  held_recorder h(system_config{.threads = 1},
+                  {.mailbox = {.capacity = 2, .policy = troupe::overflow::fail}, .dedicated_thread = true});
+  ASSERT_TRUE(h.hold());
+  auto& sys = h.sys;
+  auto& r = h.r;
   while (r.mailbox_depth() < 2) ASSERT_EQ(r.tell(troupe::test::seq_msg{0, 0}), send_result::ok);
   const auto before = sys.stats().dead(drop_reason::mailbox_full);
   auto res = r.ask(troupe::test::where{}, long_wait).get();

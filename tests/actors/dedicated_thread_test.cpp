@@ -16,15 +16,7 @@
 
 namespace {
 
-using namespace std::chrono_literals;
-using troupe::actor;
-using troupe::actor_ref;
-using troupe::actor_system;
-using troupe::system_config;
-using troupe::test::gate;
-using troupe::test::gate_opener;
-using troupe::test::long_wait;
-using troupe::test::recorder;
+using namespace troupe::test::prelude;
 using troupe::test::where;
 
 std::thread::id thread_of(const actor_ref<recorder>& r) {
@@ -34,7 +26,7 @@ std::thread::id thread_of(const actor_ref<recorder>& r) {
 }
 
 TEST(DedicatedThread, BlockedDedicatedActorDoesNotStallThePool) {
-  troupe::test::held_recorder h(system_config{.threads = 1});
+  held_recorder h(system_config{.threads = 1});
   ASSERT_TRUE(h.hold());
   // The one worker is free: a normal actor answers while the other blocks.
   auto normal = h.sys.spawn<recorder>();

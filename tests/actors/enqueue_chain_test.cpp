@@ -16,14 +16,7 @@ namespace {
 
 // ---- enqueue_chain ---------------------------------------------------------------
 
-using troupe::actor_system;
-using troupe::drop_reason;
-using troupe::overflow;
-using troupe::system_config;
-using troupe::test::gate;
-using troupe::test::gate_opener;
-using troupe::test::recorder;
-using troupe::test::seq_msg;
+using namespace troupe::test::prelude;
 namespace detail = troupe::detail;
 
 /// `n` messages to a recorder, linked as a transport links a chain.

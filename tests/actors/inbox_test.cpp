@@ -18,18 +18,9 @@
 
 namespace {
 
-using namespace std::chrono_literals;
+using namespace troupe::test::prelude;
 using clock_type = std::chrono::steady_clock;
-using troupe::actor;
-using troupe::actor_ref;
-using troupe::actor_system;
-using troupe::drop_reason;
 using troupe::inbox;
-using troupe::mailbox_options;
-using troupe::overflow;
-using troupe::send_result;
-using troupe::system_config;
-using troupe::test::long_wait;
 
 using int_ref = actor_ref<inbox<int>::actor_type>;
 

@@ -14,19 +14,7 @@
 
 namespace {
 
-using namespace std::chrono_literals;
-using troupe::actor;
-using troupe::actor_ref;
-using troupe::actor_system;
-using troupe::mailbox_options;
-using troupe::overflow;
-using troupe::send_result;
-using troupe::system_config;
-using troupe::test::gate;
-using troupe::test::gate_opener;
-using troupe::test::live_token;
-using troupe::test::long_wait;
-using troupe::test::recorder;
+using namespace troupe::test::prelude;
 
 TEST(SystemConfig, DefaultsAreValid) {
   system_config cfg;
@@ -74,11 +62,11 @@ TEST(SpawnOptions, InvalidMailboxThrowsAndLeaksNothing) {
 }
 
 TEST(SpawnOptions, DefaultMailboxComesFromTheConfig) {
-  gate release, entered;
-  actor_system sys(system_config{.threads = 1, .default_mailbox = {.capacity = 3, .policy = overflow::fail}});
-  auto r = sys.spawn<recorder>(&release, &entered);
-  gate_opener opener(release);
-  ASSERT_TRUE(troupe::test::hold_actor(r, entered));
+  held_recorder h(
+      system_config{.threads = 1, .default_mailbox = {.capacity = 3, .policy = overflow::fail}},
+      held_recorder::system_defaults{});
+  ASSERT_TRUE(h.hold());
+  auto& r = h.r;
   std::vector<send_result> results;
   for (int i = 0; i < 4; ++i) results.push_back(r.tell(troupe::test::seq_msg{0, i}));
   EXPECT_EQ(results, (std::vector<send_result>{send_result::ok, send_result::ok, send_result::full,
@@ -87,14 +75,12 @@ TEST(SpawnOptions, DefaultMailboxComesFromTheConfig) {
 }
 
 TEST(SpawnOptions, UnboundedMailboxNeverRefusesOrBlocks) {
-  gate release, entered;
-  actor_system sys(system_config{.threads = 1});
-  auto r = sys.spawn_with<recorder>(
-      {.mailbox = mailbox_options::make_unbounded(), .dedicated_thread = true}, &release, &entered);
-  gate_opener opener(release);
-  ASSERT_TRUE(troupe::test::hold_actor(r, entered));
+  held_recorder h(system_config{.threads = 1},
+                                {.mailbox = mailbox_options::make_unbounded(), .dedicated_thread = true});
+  ASSERT_TRUE(h.hold());
+  auto& r = h.r;
   for (int i = 0; i < 5000; ++i) ASSERT_EQ(r.tell(troupe::test::seq_msg{0, i}), send_result::ok);
-  release.open();
+  h.release.open();
   EXPECT_EQ(troupe::test::seen_by(r).size(), 5000u);
 }
 

@@ -22,21 +22,7 @@
 
 namespace {
 
-using namespace std::chrono_literals;
-using troupe::actor;
-using troupe::actor_ref;
-using troupe::actor_system;
-using troupe::drop_reason;
-using troupe::mailbox_options;
-using troupe::overflow;
-using troupe::send_result;
-using troupe::spawn_options;
-using troupe::system_config;
-using troupe::test::gate;
-using troupe::test::gate_opener;
-using troupe::test::long_wait;
-using troupe::test::recorder;
-using troupe::test::seq_msg;
+using namespace troupe::test::prelude;
 
 spawn_options blocked_receiver(std::size_t capacity, overflow policy) {
   return {.mailbox = {.capacity = capacity, .policy = policy}, .dedicated_thread = true};
@@ -56,11 +42,10 @@ TEST_P(RefusingPolicy, SendsBeyondCapacityAreRefusedCountedAndTheRestArriveOnce)
   const auto [policy, refused_as, counted_as] = GetParam();
   constexpr std::size_t capacity = 8;
   constexpr int sent = 30;
-  gate release, entered;
-  actor_system sys(system_config{.threads = 2});
-  auto r = sys.spawn_with<recorder>(blocked_receiver(capacity, policy), &release, &entered);
-  gate_opener opener(release);
-  ASSERT_TRUE(troupe::test::hold_actor(r, entered));
+  held_recorder h(system_config{.threads = 2}, blocked_receiver(capacity, policy));
+  ASSERT_TRUE(h.hold());
+  auto& sys = h.sys;
+  auto& r = h.r;
   const auto base = r.mailbox_depth();
   ASSERT_LE(base, 1u);
   const auto dead_before = sys.stats().dead(counted_as);
@@ -79,7 +64,7 @@ TEST_P(RefusingPolicy, SendsBeyondCapacityAreRefusedCountedAndTheRestArriveOnce)
       << "every refused message is counted";
   EXPECT_EQ(r.mailbox_depth(), capacity);
 
-  release.open();
+  h.release.open();
   auto seen = troupe::test::seen_by(r);
   ASSERT_EQ(seen.size(), static_cast<std::size_t>(ok));
   for (int i = 0; i < ok; ++i) EXPECT_EQ(seen[static_cast<std::size_t>(i)].seq, i) << "the accepted ones, in order";
@@ -99,13 +84,12 @@ TEST(OverflowDropOldest, ReceiverSeesTheNewestInOrder) {
   // One message is held in the handler; 2 * capacity - 1 more fit before the
   // hard cap (twice the capacity) would refuse.
   constexpr int sent = 2 * static_cast<int>(capacity) - 1;
-  gate release, entered;
-  actor_system sys(system_config{.threads = 2});
-  auto r = sys.spawn_with<recorder>(blocked_receiver(capacity, overflow::drop_oldest), &release, &entered);
-  gate_opener opener(release);
-  ASSERT_TRUE(troupe::test::hold_actor(r, entered));
+  held_recorder h(system_config{.threads = 2}, blocked_receiver(capacity, overflow::drop_oldest));
+  ASSERT_TRUE(h.hold());
+  auto& sys = h.sys;
+  auto& r = h.r;
   for (int i = 0; i < sent; ++i) EXPECT_EQ(r.tell(seq_msg{0, i}), send_result::ok);
-  release.open();
+  h.release.open();
   // Let it drain before asking, so the request itself does not push one more out.
   ASSERT_TRUE(troupe::test::wait_until([&] { return r.mailbox_depth() == 0; }, long_wait));
   auto seen = troupe::test::seen_by(r);
@@ -123,17 +107,16 @@ TEST(OverflowDropOldest, QueueStaysBoundedWhileTheReceiverIsBusy) {
   // as dropped_newest: memory stays bounded and nothing vanishes unreported.
   constexpr std::size_t capacity = 8;
   constexpr int sent = 10 * static_cast<int>(capacity);
-  gate release, entered;
-  actor_system sys(system_config{.threads = 2});
-  auto r = sys.spawn_with<recorder>(blocked_receiver(capacity, overflow::drop_oldest), &release, &entered);
-  gate_opener opener(release);
-  ASSERT_TRUE(troupe::test::hold_actor(r, entered));
+  held_recorder h(system_config{.threads = 2}, blocked_receiver(capacity, overflow::drop_oldest));
+  ASSERT_TRUE(h.hold());
+  auto& sys = h.sys;
+  auto& r = h.r;
   int refused = 0;
   for (int i = 0; i < sent; ++i) refused += r.tell(seq_msg{0, i}) == send_result::dropped ? 1 : 0;
   EXPECT_LE(r.mailbox_depth(), 2 * capacity);
   EXPECT_EQ(refused, sent - static_cast<int>(2 * capacity - 1));
   EXPECT_EQ(sys.stats().dead(drop_reason::dropped_newest), static_cast<std::uint64_t>(refused));
-  release.open();
+  h.release.open();
   ASSERT_TRUE(troupe::test::wait_until([&] { return r.mailbox_depth() == 0; }, long_wait));
   auto seen = troupe::test::seen_by(r);
   EXPECT_EQ(seen.size() + sys.stats().dead(drop_reason::dropped_oldest) + refused, static_cast<std::size_t>(sent));
@@ -279,11 +262,10 @@ TEST(OverflowMuteSender, FirstMuteOnAFreshReceiverIsNeverLost) {
 TEST(OverflowMuteSender, ExternalSenderBlocksUntilTheMailboxDrains) {
   constexpr std::size_t capacity = 8;
   constexpr int sent = 3 * static_cast<int>(capacity);
-  gate release, entered;
-  actor_system sys(system_config{.threads = 2});
-  auto r = sys.spawn_with<recorder>(blocked_receiver(capacity, overflow::mute_sender), &release, &entered);
-  gate_opener opener(release);
-  ASSERT_TRUE(troupe::test::hold_actor(r, entered));
+  held_recorder h(system_config{.threads = 2}, blocked_receiver(capacity, overflow::mute_sender));
+  ASSERT_TRUE(h.hold());
+  auto& sys = h.sys;
+  auto& r = h.r;
   const auto base = r.mailbox_depth();
   ASSERT_LE(base, 1u);
 
@@ -304,7 +286,7 @@ TEST(OverflowMuteSender, ExternalSenderBlocksUntilTheMailboxDrains) {
   EXPECT_EQ(returned.load(), fit);
   EXPECT_EQ(r.mailbox_depth(), capacity + 1);
 
-  release.open();
+  h.release.open();
   ASSERT_EQ(sender.wait_for(long_wait), std::future_status::ready) << "the sender was never unblocked";
   sender.get();
   EXPECT_EQ(returned.load(), sent);
@@ -317,11 +299,9 @@ TEST(OverflowMuteSender, ExternalSenderBlocksUntilTheMailboxDrains) {
 
 TEST(OverflowMuteSender, BlockedExternalSenderIsReleasedWhenTheReceiverStops) {
   constexpr std::size_t capacity = 4;
-  gate release, entered;
-  actor_system sys(system_config{.threads = 2});
-  auto r = sys.spawn_with<recorder>(blocked_receiver(capacity, overflow::mute_sender), &release, &entered);
-  gate_opener opener(release);
-  ASSERT_TRUE(troupe::test::hold_actor(r, entered));
+  held_recorder h(system_config{.threads = 2}, blocked_receiver(capacity, overflow::mute_sender));
+  ASSERT_TRUE(h.hold());
+  auto& r = h.r;
   std::atomic<int> ok{0}, dead{0};
   auto sender = std::async(std::launch::async, [&] {
     for (int i = 0; i < 20; ++i) {
@@ -332,7 +312,7 @@ TEST(OverflowMuteSender, BlockedExternalSenderIsReleasedWhenTheReceiverStops) {
   });
   ASSERT_TRUE(troupe::test::wait_until([&] { return r.mailbox_depth() == capacity + 1; }, long_wait));
   r.stop();
-  release.open();
+  h.release.open();
   ASSERT_EQ(sender.wait_for(long_wait), std::future_status::ready) << "the sender was never unblocked";
   sender.get();
   EXPECT_EQ(ok.load() + dead.load(), 20);

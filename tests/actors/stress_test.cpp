@@ -18,19 +18,8 @@
 
 namespace {
 
-using namespace std::chrono_literals;
-using troupe::actor;
-using troupe::actor_ref;
-using troupe::actor_system;
-using troupe::drop_reason;
-using troupe::overflow;
-using troupe::send_result;
-using troupe::system_config;
-using troupe::test::live_token;
-using troupe::test::long_wait;
+using namespace troupe::test::prelude;
 using troupe::test::producer;
-using troupe::test::recorder;
-using troupe::test::seq_msg;
 using troupe::test::target_report;
 
 class Stress : public ::testing::TestWithParam<overflow> {};

@@ -22,17 +22,7 @@
 
 namespace {
 
-using namespace std::chrono_literals;
-using troupe::actor;
-using troupe::actor_ref;
-using troupe::actor_system;
-using troupe::send_result;
-using troupe::system_config;
-using troupe::test::gate;
-using troupe::test::gate_opener;
-using troupe::test::long_wait;
-using troupe::test::recorder;
-using troupe::test::seq_msg;
+using namespace troupe::test::prelude;
 
 // ---- compile-time rules -------------------------------------------------------
 

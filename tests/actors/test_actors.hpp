@@ -164,6 +164,9 @@ inline bool hold_actor(const actor_ref<recorder>& r, gate& entered) {
 struct held_recorder {
   explicit held_recorder(system_config cfg = {.threads = 2}, spawn_options opts = {.dedicated_thread = true})
       : sys(std::move(cfg)), r(sys.spawn_with<recorder>(opts, &release, &entered)) {}
+  /// Spawned as `sys.spawn` does: with the system's default mailbox, on the pool.
+  struct system_defaults {};
+  held_recorder(system_config cfg, system_defaults) : sys(std::move(cfg)), r(sys.spawn<recorder>(&release, &entered)) {}
   /// Blocks the recorder in its hold handler; false if it never got there.
   [[nodiscard]] bool hold() { return hold_actor(r, entered); }
   gate release, entered;
@@ -198,5 +201,29 @@ inline std::vector<seq_msg> seen_by(const actor_ref<recorder>& r,
     std::this_thread::yield();
   }
 }
+
+
+/// What most actor tests use: `using namespace troupe::test::prelude;`.
+namespace prelude {
+using namespace std::chrono_literals;
+using troupe::actor;
+using troupe::actor_ref;
+using troupe::actor_system;
+using troupe::ask_error;
+using troupe::drop_reason;
+using troupe::mailbox_options;
+using troupe::overflow;
+using troupe::result;
+using troupe::send_result;
+using troupe::spawn_options;
+using troupe::system_config;
+using troupe::test::gate;
+using troupe::test::gate_opener;
+using troupe::test::held_recorder;
+using troupe::test::live_token;
+using troupe::test::long_wait;
+using troupe::test::recorder;
+using troupe::test::seq_msg;
+} // namespace prelude
 
 } // namespace troupe::test

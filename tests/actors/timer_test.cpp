@@ -15,13 +15,8 @@
 
 namespace {
 
-using namespace std::chrono_literals;
+using namespace troupe::test::prelude;
 using clock_type = std::chrono::steady_clock;
-using troupe::actor;
-using troupe::actor_ref;
-using troupe::actor_system;
-using troupe::system_config;
-using troupe::test::long_wait;
 
 using tick_inbox = troupe::inbox<int>;
 using tick_ref = actor_ref<tick_inbox::actor_type>;

@@ -32,7 +32,8 @@ struct buffer_sink : troupe::actor<buffer_sink> {
     r.intact = true;
     for (std::size_t i = 0; i < b.size(); ++i) r.intact = r.intact && b.data()[i] == static_cast<char>('a' + i % 23);
     struct stat st {};
-    if (troupe::detail::shared_bytes_access::fd(b) >= 0 && ::fstat(troupe::detail::shared_bytes_access::fd(b), &st) == 0) r.inode = st.st_ino;
+    const int fd = troupe::detail::shared_bytes_access::fd(b);
+    if (fd >= 0 && ::fstat(fd, &st) == 0) r.inode = st.st_ino;
     out_.tell(std::move(r));
   }
   troupe::actor_ref<troupe::inbox<received>::actor_type> out_;
@@ -46,7 +47,8 @@ troupe::shared_bytes pattern(std::size_t n) {
 
 ino_t inode_of(const troupe::shared_bytes& b) {
   struct stat st {};
-  return troupe::detail::shared_bytes_access::fd(b) >= 0 && ::fstat(troupe::detail::shared_bytes_access::fd(b), &st) == 0 ? st.st_ino : 0;
+  const int fd = troupe::detail::shared_bytes_access::fd(b);
+  return fd >= 0 && ::fstat(fd, &st) == 0 ? st.st_ino : 0;
 }
 
 class transfer : public ::testing::Test {
@@ -69,6 +71,18 @@ class transfer : public ::testing::Test {
     auto s = p.value().lookup<buffer_sink>("sink", 10s);
     EXPECT_TRUE(s.ok()) << s.message();
     return s.ok() ? s.value() : troupe::actor_ref<buffer_sink>{};
+  }
+  /// Sends the sink a buffer of `size` bytes (over `from`'s connection),
+  /// waits until it was handled and given back; the inode it lived in.
+  ino_t lend_until_back(const troupe::actor_ref<buffer_sink>& sink, const troupe::node& from, std::size_t size) {
+    auto b = pattern(size);
+    const ino_t lent = inode_of(b);
+    const auto back = from.stats().transfers_back;
+    EXPECT_EQ(sink.tell(std::move(b)), troupe::send_result::ok);
+    EXPECT_TRUE(in.receive(10s).has_value());  // the sink dropped it after its handler
+    EXPECT_TRUE(
+        troupe::test::wait_until([&] { return from.stats().transfers_back == back + 1; }, troupe::test::long_wait));
+    return lent;
   }
   troupe::actor_system sys_a{two_threads()};
   troupe::actor_system sys_b{two_threads()};
@@ -99,21 +113,18 @@ TEST_F(transfer, ALargeBufferOverSharedMemoryIsHandedOverNotCopied) {
 TEST_F(transfer, ABufferTheReceiverDroppedComesBackAndIsReusedButNoPeerCanWriteIt) {
   auto sink = sink_over(a->connect_shm(path_, 10s));
   ASSERT_TRUE(sink);
-  auto first = pattern(std::size_t{256} << 10);
-  const ino_t lent = inode_of(first);
-  ASSERT_EQ(sink.tell(std::move(first)), troupe::send_result::ok);
-  ASSERT_TRUE(in.receive(10s).has_value());  // the sink dropped it after its handler
-  ASSERT_TRUE(troupe::test::wait_until([&] { return a->stats().transfers_back == 1; }, troupe::test::long_wait));
+  const ino_t lent = lend_until_back(sink, *a, std::size_t{256} << 10);
   auto second = troupe::shared_bytes(std::size_t{256} << 10);
   EXPECT_EQ(inode_of(second), lent) << "the same memory, given back: no new pages";
   EXPECT_EQ(second.data()[0], 0) << "a reused buffer starts zeroed like a new one";
   second.data()[0] = 'x';  // still ours to write
   // What a peer holding the descriptor can do with it: map it read-only or
   // privately, never writable and shared.
-  void* shared_rw = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, troupe::detail::shared_bytes_access::fd(second), 0);
+  const int fd = troupe::detail::shared_bytes_access::fd(second);
+  void* shared_rw = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   EXPECT_EQ(shared_rw, MAP_FAILED) << "a peer could write into memory this process reuses";
   if (shared_rw != MAP_FAILED) ::munmap(shared_rw, 4096);
-  void* shared_ro = ::mmap(nullptr, 4096, PROT_READ, MAP_SHARED, troupe::detail::shared_bytes_access::fd(second), 0);
+  void* shared_ro = ::mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0);
   ASSERT_NE(shared_ro, MAP_FAILED);
   EXPECT_EQ(static_cast<const char*>(shared_ro)[0], 'x');
   ::munmap(shared_ro, 4096);
@@ -126,11 +137,7 @@ TEST_F(transfer, WithoutReuseAReturnedBufferIsFreed) {
   troupe::node c(sys_c, oc);
   auto sink = sink_over(c.connect_shm(path_, 10s));
   ASSERT_TRUE(sink);
-  auto first = pattern(std::size_t{320} << 10);  // a size no other test returns
-  const ino_t lent = inode_of(first);
-  ASSERT_EQ(sink.tell(std::move(first)), troupe::send_result::ok);
-  ASSERT_TRUE(in.receive(10s).has_value());
-  ASSERT_TRUE(troupe::test::wait_until([&] { return c.stats().transfers_back == 1; }, troupe::test::long_wait));
+  const ino_t lent = lend_until_back(sink, c, std::size_t{320} << 10);  // a size no other test returns
   auto second = troupe::shared_bytes(std::size_t{320} << 10);
   EXPECT_NE(inode_of(second), lent) << "memory a peer mapped was reused";
 }
