@@ -208,7 +208,7 @@ TEST(SpillStore, OversizedTypeNameIsRefused) {
   EXPECT_TRUE(segment_files(t.path()).empty());
 }
 
-// Run by hand for the README's numbers:
+// Run by hand for the numbers in docs/decisions/0003-spill-store-writes-and-segment-files.md:
 //   spill_tests --gtest_also_run_disabled_tests --gtest_filter='*Throughput*'
 TEST(SpillStore, DISABLED_Throughput) {
   using clock = std::chrono::steady_clock;

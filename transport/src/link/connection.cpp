@@ -124,9 +124,9 @@ void connection::end_from_reader(close_reason why, std::string detail) {
 bool connection::on_frame(const frame_view& f) {
   if (stopped()) return false;
   if (!established_) return on_handshake_frame(f);
-  if (f.kind == static_cast<std::uint8_t>(frame_kind::message)) return inbound_.on_message(f, false);
+  if (f.kind == static_cast<std::uint8_t>(frame_kind::message)) [[likely]] return inbound_.on_message(f);
   inbound_.flush();  // a control frame or TRANSFER comes after the messages read before it
-  if (f.kind == static_cast<std::uint8_t>(frame_kind::transfer)) return inbound_.on_message(f, true);
+  if (f.kind == static_cast<std::uint8_t>(frame_kind::transfer)) return inbound_.on_transfer(f);
   return on_control(f);
 }
 

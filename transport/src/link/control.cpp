@@ -54,7 +54,8 @@ bool connection::on_reply(std::string_view body) {
 bool connection::on_lookup(std::string_view body) {
   control::lookup l;
   if (!control::parse_lookup(body, l)) return bad_frame("malformed LOOKUP");
-  control::lookup_reply r{l.request};
+  control::lookup_reply r;
+  r.request = l.request;
   if (auto p = node_.directory.find(l.name)) {
     r.found = true;
     r.actor = p->cell->id();

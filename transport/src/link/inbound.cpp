@@ -99,76 +99,93 @@ bool inbound_path::check_transfer(const type_in& t, std::string_view payload, co
   return true;
 }
 
-bool inbound_path::on_message(const frame_view& f, bool transfer) {
-  // A TRANSFER's buffer was passed ahead of it: take it first, whatever
-  // becomes of the frame, so the next TRANSFER gets its own.
-  owned_fd passed;
-  if (transfer && (passed.fd = c_.stream().take_fd()) < 0) return c_.bad_frame("TRANSFER without its buffer");
-  envelope_view v;
-  if (!decode_envelope(f.body, v)) return c_.bad_frame(transfer ? "malformed TRANSFER" : "malformed MESSAGE");
-  const std::uint64_t gen = c_.node().directory.generation();  // once: the caches below are of this generation
-  type_in* ti = type_of(v, gen);
-  if (ti == nullptr) return false;
-  ++messages_;
-  control::transfer tr;
-  if (transfer && !check_transfer(*ti, v.payload, tr)) return false;
-  // What the sender charged: a transfer's buffer is lent, not queued as a copy.
-  const std::int64_t units = transfer ? transfer_cost : credit_cost(v.payload.size());
+const inbound_path::target* inbound_path::route(const envelope_view& v, type_in& ti, std::uint64_t gen,
+                                                std::int64_t units, const control::transfer* loan) {
+  // A dropped TRANSFER's buffer goes back at once: only a well-formed loan can.
+  auto give_back = [&] {
+    if (loan != nullptr) c_.writer().append([&](std::string& out) { control::append_return(out, loan->loan); });
+  };
   const target* to = exposed(v.receiver, gen);
   if (to == nullptr) {
-    if (transfer) c_.writer().append([&](std::string& out) { control::append_return(out, tr.loan); });
+    give_back();
     // No account to charge: drop() grants the credit straight back.
     drop(v.receiver, nullptr, v.request_id, units,
          "no actor " + std::to_string(v.receiver) + " is published on " + c_.node().opts.name);
-    return true;
+    return nullptr;
   }
   // Through the account from here on, dropped or delivered: counted until
   // granted back. A peer that ignores FLOW_CREDIT would otherwise grow the
   // mailbox without bound (readers never block, so no mailbox bound stops it).
   const std::int64_t limit = credit_limit(c_.node().opts.max_frame_bytes);
   if (!to->account->charge(units, limit)) {
-    return c_.bad_frame("the peer exceeded its flow credit for actor " + std::to_string(v.receiver) + " (more than " +
-                        std::to_string(limit) + " units not granted back)");
+    c_.bad_frame("the peer exceeded its flow credit for actor " + std::to_string(v.receiver) + " (more than " +
+                 std::to_string(limit) + " units not granted back)");
+    return nullptr;
   }
-  if (ti->actor != to->ex.get()) {
+  if (ti.actor != to->ex.get()) {
     // This type to another actor than last time: look its decoder up by name.
-    auto d = to->ex->accepts.find(ti->name);
+    auto d = to->ex->accepts.find(ti.name);
     if (d == to->ex->accepts.end()) {
-      if (transfer) c_.writer().append([&](std::string& out) { control::append_return(out, tr.loan); });
-      drop(v.receiver, to, v.request_id, units, "the actor does not accept " + ti->name + " from other nodes");
-      return true;
+      give_back();
+      drop(v.receiver, to, v.request_id, units, "the actor does not accept " + ti.name + " from other nodes");
+      return nullptr;
     }
-    ti->actor = to->ex.get();
-    ti->decoder = &d->second;
+    ti.actor = to->ex.get();
+    ti.decoder = &d->second;
   }
-  detail::envelope* e = make(*ti, *to, v.payload, transfer ? &passed.fd : nullptr, tr);
-  if (e == nullptr) return false;
-  if (v.request_id != 0) {
-    e->reply = ti->decoder->reply_to(c_.asker(), v.request_id);
-    if (e->reply == nullptr) c_.reply_error_now(v.request_id, ask_error::exception, "the handler replies nothing");
-  }
-  if (transfer) {
-    to->ex->cell->enqueue(e);  // never blocks: readers are never-block threads
-  } else {
-    queue(*to, static_cast<detail::wire_envelope*>(e));
-  }
+  return to;
+}
+
+void inbound_path::answer_to(detail::envelope* e, const type_in& t, std::uint64_t request) {
+  if (request == 0) return;
+  e->reply = t.decoder->reply_to(c_.asker(), request);
+  if (e->reply == nullptr) c_.reply_error_now(request, ask_error::exception, "the handler replies nothing");
+}
+
+bool inbound_path::on_message(const frame_view& f) {
+  envelope_view v;
+  if (!decode_envelope(f.body, v)) return c_.bad_frame("malformed MESSAGE");
+  const std::uint64_t gen = c_.node().directory.generation();  // once: the caches below are of this generation
+  type_in* ti = type_of(v, gen);
+  if (ti == nullptr) return false;
+  ++messages_;
+  const target* to = route(v, *ti, gen, credit_cost(v.payload.size()), nullptr);
+  if (to == nullptr) return !c_.stopped();  // dropped (and answered), or a bad frame
+  if (ti->decoder->protobuf && !well_formed_protobuf(v.payload)) return c_.bad_frame("malformed payload of " + ti->name);
+  auto* e = detail::wire_envelope::make(ti->decoder->ops, v.payload);
+  answer_to(e, *ti, v.request_id);
+  queue(*to, e);
   return true;
 }
 
-detail::envelope* inbound_path::make(const type_in& t, const target& to, std::string_view payload, int* fd,
-                                     const control::transfer& tr) {
-  if (fd == nullptr) {
-    if (t.decoder->protobuf && !well_formed_protobuf(payload)) return c_.bad_frame("malformed payload of " + t.name), nullptr;
-    return detail::wire_envelope::make(t.decoder->ops, payload);
+bool inbound_path::on_transfer(const frame_view& f) {
+  // The buffer was passed ahead of the frame: take it first, whatever
+  // becomes of the frame, so the next TRANSFER gets its own.
+  owned_fd passed;
+  if ((passed.fd = c_.stream().take_fd()) < 0) return c_.bad_frame("TRANSFER without its buffer");
+  envelope_view v;
+  if (!decode_envelope(f.body, v)) return c_.bad_frame("malformed TRANSFER");
+  const std::uint64_t gen = c_.node().directory.generation();
+  type_in* ti = type_of(v, gen);
+  if (ti == nullptr) return false;
+  ++messages_;
+  control::transfer tr;
+  if (!check_transfer(*ti, v.payload, tr)) return false;
+  // What the sender charged: the buffer is lent, not queued as a copy.
+  const target* to = route(v, *ti, gen, transfer_cost, &tr);
+  if (to == nullptr) return !c_.stopped();
+  if (ti->decoder->run_bytes == nullptr) {
+    return c_.bad_frame("TRANSFER of " + ti->name.substr(0, 128) + ", which is not shared_bytes");
   }
-  if (t.decoder->run_bytes == nullptr) {
-    return c_.bad_frame("TRANSFER of " + t.name.substr(0, 128) + ", which is not shared_bytes"), nullptr;
-  }
+  detail::envelope* e = nullptr;
   try {
-    return adopt_transfer(std::exchange(*fd, -1), tr, *t.decoder, to.account, c_.lender());
+    e = adopt_transfer(std::exchange(passed.fd, -1), tr, *ti->decoder, to->account, c_.lender());
   } catch (const std::exception& ex) {
-    return c_.bad_frame(std::string("TRANSFER: ") + ex.what()), nullptr;
+    return c_.bad_frame(std::string("TRANSFER: ") + ex.what());
   }
+  answer_to(e, *ti, v.request_id);
+  to->ex->cell->enqueue(e);  // never blocks: readers are never-block threads
+  return true;
 }
 
 void inbound_path::queue(const target& to, detail::wire_envelope* e) noexcept {

@@ -27,9 +27,10 @@ class inbound_path {
   inbound_path(const inbound_path&) = delete;
   inbound_path& operator=(const inbound_path&) = delete;
 
-  /// A MESSAGE or TRANSFER frame (`transfer`: its buffer was passed ahead
-  /// of it). False when it ends the connection (a bad frame).
-  bool on_message(const frame_view& f, bool transfer);
+  /// A MESSAGE frame: the hot path. False when it ends the connection (a bad frame).
+  bool on_message(const frame_view& f);
+  /// A TRANSFER frame (its buffer was passed ahead of it).
+  bool on_transfer(const frame_view& f);
   /// Pushes the pending chain into its mailbox: before anything that must
   /// come after the messages read so far (a control frame, an answer).
   void flush() noexcept;
@@ -71,10 +72,13 @@ class inbound_path {
   receive_account* account_for(std::uint64_t id);
   /// Checks a TRANSFER's payload; false after a bad frame.
   bool check_transfer(const type_in& t, std::string_view payload, control::transfer& out);
-  /// Makes the envelope (of a TRANSFER when `fd` points to its buffer,
-  /// which it takes); nullptr after a bad frame.
-  detail::envelope* make(const type_in& t, const target& to, std::string_view payload, int* fd,
-                         const control::transfer& tr);
+  /// The published actor a message goes to, with its decoder set in `ti`;
+  /// nullptr when it goes nowhere: dropped (counted, its credit and any
+  /// `loan` given back, an ask answered) or a bad frame (the connection ends).
+  const target* route(const envelope_view& v, type_in& ti, std::uint64_t gen, std::int64_t units,
+                      const control::transfer* loan);
+  /// An ask's reply slot, from the decoder (or an error answered at once).
+  void answer_to(detail::envelope* e, const type_in& t, std::uint64_t request);
   void queue(const target& to, detail::wire_envelope* e) noexcept;
   /// A message that no actor takes: counted, its `units` of credit given
   /// back, an ask answered with `why`.
