@@ -120,6 +120,23 @@ TEST_F(account_fixture, AGrantToAConnectionThatIsGoneIsDropped) {
   a->release();
 }
 
+TEST_F(account_fixture, AnIdleAccountReturnsWhatGatheredBelowAStep) {
+  // A sender that sent a few messages and then stopped sending must get its
+  // window back in full, or it could never forget it.
+  auto* a = make();
+  a->retain(2);
+  a->consumed_and_release(3);
+  a->return_leftover();
+  EXPECT_EQ(to->granted(), 0) << "a message is still queued: it may complete a step itself";
+  a->consumed_and_release(4);
+  EXPECT_EQ(to->granted(), 0) << "below a step nothing is granted per message";
+  a->return_leftover();
+  EXPECT_EQ(to->granted(), 7) << "idle: what gathered goes back";
+  a->return_leftover();
+  EXPECT_EQ(to->granted(), 7) << "once";
+  a->release();
+}
+
 TEST_F(account_fixture, ChargeRefusesWhatWouldExceedTheLimitAndCountsNothingThen) {
   auto* a = make();
   const std::int64_t limit = credit_limit(troupe::transport::default_max_frame_bytes);
@@ -243,6 +260,9 @@ TEST(SendWindows, AProxyOutOfCreditParksOnItsWindowAndAGrantWakesIt) {
   auto parked = windows.take_parked();
   ASSERT_EQ(parked.size(), 1u);
   EXPECT_EQ(parked[0], cell);
+  // After the end, a turn that ran out of credit meanwhile does not park:
+  // nobody would wake it, and the window would hold it (and its connection) for good.
+  EXPECT_FALSE(windows.park(*windows.find(7), static_cast<troupe::detail::remote_proxy&>(*cell)));
   static_cast<troupe::detail::remote_proxy&>(*cell).node_down("test over");
   turns->run();
   windows.close(7);

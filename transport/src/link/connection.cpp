@@ -199,7 +199,7 @@ void connection::on_established() {
   auto w = std::exchange(waiter_, nullptr);
   if (!node_.connection_up(shared_from_this())) {
     // Both nodes dialled each other; the other connection carries on.
-    if (w) w->finish(node_.find_connection(peer_name_), {}, {});
+    if (w) w->finish(node_.find_connection(peer_name_), {}, "a duplicate connection was closed");
     return;
   }
   log().info("troupe node {}: connected to {} ({}, incarnation {:016x})", node_.opts.name, peer_name_, endpoint_,
@@ -228,6 +228,7 @@ void connection::on_heartbeat() {
     return;
   }
   if (writer_.check_stalled(node_.opts.write_timeout)) return;  // it ends the connection
+  inbound_.return_idle_credit();  // so the peer's windows for actors it no longer uses fill and go
   writer_.append([&](std::string& out) { control::append_heartbeat(out, ++heartbeat_seq_); });
   arm_heartbeat();
 }

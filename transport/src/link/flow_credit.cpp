@@ -37,6 +37,19 @@ void receive_account::count(std::int64_t units, bool release_too) noexcept {
   }
 }
 
+void receive_account::return_leftover() noexcept {
+  std::uint64_t s = state_.load(std::memory_order_relaxed);
+  for (;;) {
+    // Only the owner's reference: nothing queued, so nothing can complete
+    // a step. A message queued meanwhile changes the word: the CAS fails.
+    if ((s & refs_mask) != 1 || (s >> 32) == 0) return;
+    if (state_.compare_exchange_weak(s, s & refs_mask, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      grant(static_cast<std::int64_t>(s >> 32));
+      return;
+    }
+  }
+}
+
 void receive_account::grant(std::int64_t units) noexcept {
   granted_.fetch_add(units, std::memory_order_relaxed);  // before the frame goes
   post_to(to_, [&](std::string& f) { control::append_credit(f, {target_, static_cast<std::uint64_t>(units)}); });
@@ -67,8 +80,8 @@ send_windows::window* send_windows::find(std::uint64_t remote) {
 bool send_windows::park(window& w, detail::remote_proxy& p) {
   std::lock_guard lock(mx_);
   // Under the lock grant() adds under: a grant either came before (seen
-  // here) or finds the proxy parked.
-  if (w.units.load(std::memory_order_relaxed) > 0) return false;
+  // here) or finds the proxy parked. After the end nobody would wake it.
+  if (ended_ || w.units.load(std::memory_order_relaxed) > 0) return false;
   w.parked = detail::cell_ptr(&p);
   return true;
 }
@@ -92,6 +105,7 @@ void send_windows::grant(std::uint64_t remote, std::int64_t units) {
 std::vector<detail::cell_ptr> send_windows::take_parked() {
   std::vector<detail::cell_ptr> out;
   std::lock_guard lock(mx_);
+  ended_ = true;
   for (auto& [id, w] : windows_) {
     if (w.parked) out.push_back(std::move(w.parked));
   }

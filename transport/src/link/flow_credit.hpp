@@ -79,6 +79,12 @@ class receive_account final : public detail::wire_receipt {
   void consumed_and_release(std::int64_t units) noexcept { count(units, true); }
   /// A wire_envelope of `payload_bytes` was handled or dropped. @threadsafe
   void done(std::uint32_t payload_bytes) noexcept override { consumed_and_release(credit_cost(payload_bytes)); }
+  /// When no message of the account is queued (only its owner holds it),
+  /// grants what has gathered below a step: the sender's window then fills
+  /// again, and a window nobody uses any more can be forgotten there. The
+  /// connection calls it now and then (each heartbeat), not per message.
+  /// @threadsafe
+  void return_leftover() noexcept;
 
   /// The reader takes a message of `units`: false, and nothing counted,
   /// when that would put more than `limit` units in the peer's hands (it
@@ -131,12 +137,14 @@ class send_windows {
   /// spent gains nothing). @threadsafe
   void grant(std::uint64_t remote, std::int64_t units);
   /// The connection ended: every parked proxy, to be woken (they close).
+  /// From now on nothing parks here (park() answers false).
   [[nodiscard]] std::vector<detail::cell_ptr> take_parked();
   /// Windows held (open or waiting for their credit). @threadsafe
   [[nodiscard]] std::size_t size() const;
 
  private:
   mutable std::mutex mx_;
+  bool ended_ = false;  // take_parked() ran: a proxy parking now would wait for ever
   std::unordered_map<std::uint64_t, window> windows_;
 };
 

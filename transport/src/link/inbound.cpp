@@ -53,7 +53,13 @@ const inbound_path::target* inbound_path::exposed(std::uint64_t id, std::uint64_
   return &it->second;
 }
 
+void inbound_path::return_idle_credit() noexcept {
+  std::lock_guard lock(accounts_mx_);
+  for (auto& [id, a] : accounts_) a->return_leftover();
+}
+
 receive_account* inbound_path::account_for(std::uint64_t id) {
+  std::lock_guard lock(accounts_mx_);  // only on a cache miss
   auto [it, fresh] = accounts_.try_emplace(id, nullptr);
   if (fresh) it->second = new receive_account(c_.poster(), id);
   return it->second;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 
@@ -40,6 +41,9 @@ class inbound_path {
   detail::actor_cell* exposed_cell(std::uint64_t id);
   /// The connection ended: the cached actors are let go.
   void end() noexcept;
+  /// Grants the peer what its idle accounts gathered below a credit step
+  /// (see receive_account::return_leftover). Any thread (the heartbeat).
+  void return_idle_credit() noexcept;
 
  private:
   struct type_in {
@@ -89,7 +93,9 @@ class inbound_path {
   std::unordered_map<std::uint64_t, target> cache_;
   const std::pair<const std::uint64_t, target>* last_ = nullptr;  // the last hit in cache_
   std::uint64_t gen_ = ~std::uint64_t{0};
-  // Flow credit owed to the peer, per local actor it sends to (one reference each).
+  // Flow credit owed to the peer, per local actor it sends to (one reference
+  // each). Under accounts_mx_: the reader adds, the heartbeat sweeps.
+  std::mutex accounts_mx_;
   std::unordered_map<std::uint64_t, receive_account*> accounts_;
   chain chain_;
   std::uint64_t messages_ = 0;  // counted when a read ends

@@ -181,8 +181,9 @@ bool outbound_path::try_transfer(std::uint64_t target, detail::envelope* e, std:
     return false;
   }
   w.passed_fd();
+  const std::size_t start = w.out().size();
+  bool fresh = false;
   try {
-    bool fresh = false;
     const std::uint32_t type = type_id(e->ops->wire, fresh);
     const control::transfer t{b.size(), 0};
     const std::uint64_t loan = c_.lent().lend(std::move(b));  // kept mapped here until the peer gives it back
@@ -190,7 +191,14 @@ bool outbound_path::try_transfer(std::uint64_t target, detail::envelope* e, std:
                          request, [&](std::string& o) { control::put_transfer(o, {t.size, loan}); }, frame_kind::transfer);
   } catch (const std::exception& ex) {
     // The descriptor went ahead of a frame that will not follow: the peer
-    // would pair it with the next TRANSFER. End the connection instead.
+    // would pair it with the next TRANSFER. Nothing of the frame goes out,
+    // and the connection ends.
+    w.out().resize(start);
+    if (fresh) {
+      types_.erase(e->ops->wire);
+      --next_type_;
+      last_type_ = nullptr;
+    }
     c_.end_soon(close_reason::write_failed, std::string("cannot queue a TRANSFER: ") + ex.what());
   }
   c_.node().counters.add(counter::transfers_out);

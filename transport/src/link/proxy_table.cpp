@@ -23,10 +23,22 @@ detail::cell_ptr proxy_table::get(std::uint64_t id, const std::type_info& type,
   if (id != 0) {
     mo.capacity = capacity_;
     mo.low_water = mo.capacity / 2;
-    windows_.open(id);
+    windows_.open(id);  // closed by the proxy's forget()
   }
-  auto* p = new detail::remote_proxy(core_, mo, link, id, type);
-  proxies_[id] = p;  // replaces one being freed (its forget() then finds another)
+  detail::remote_proxy* p = nullptr;
+  try {
+    p = new detail::remote_proxy(core_, mo, link, id, type);
+  } catch (...) {
+    if (id != 0) windows_.close(id);  // no proxy, so no forget()
+    throw;
+  }
+  try {
+    proxies_[id] = p;  // replaces one being freed (its forget() then finds another)
+  } catch (...) {
+    lock.unlock();
+    p->release();  // its forget() closes the window
+    throw;
+  }
   const bool gone = ended_;
   lock.unlock();
   detail::cell_ptr out = detail::cell_ptr::adopt(p);

@@ -94,7 +94,7 @@ void node_impl::close_all() {
     for (auto& [n, c] : connections_) all.push_back(c);
     for (auto& c : handshaking_) all.push_back(c);
   }
-  for (auto& c : all) c->end(close_reason::shutting_down);
+  for (auto& c : all) c->end(close_reason::shutting_down, opts.name);
   {
     std::lock_guard lock(mx_);
     ended_ = std::move(all);
