@@ -6,6 +6,7 @@
 /// test decides. Protocol logic is then tested step by step, without races
 /// or sleeps.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -76,21 +77,23 @@ class proxy_turns final : public detail::executor {
     return {std::move(turns), detail::cell_ptr::adopt(p)};
   }
 
+  /// Any thread (a local actor may send the proxy a system message).
   void notify() noexcept override {
     cell_.add_ref();  // as remote_proxy::notify: the scheduled turn's reference
-    ++scheduled_;
+    scheduled_.fetch_add(1, std::memory_order_release);
   }
 
   /// Turns asked for and not yet run.
-  [[nodiscard]] int scheduled() const noexcept { return scheduled_; }
+  [[nodiscard]] int scheduled() const noexcept { return scheduled_.load(std::memory_order_acquire); }
   /// Runs the scheduled turns, and those they ask for again (yield), up to
   /// `max`; returns how many ran.
   int run(int max = 100) {
     int n = 0;
-    while (scheduled_ > 0 && n < max) {
-      --scheduled_;
+    while (scheduled() > 0 && n < max) {
+      scheduled_.fetch_sub(1, std::memory_order_relaxed);
       ++n;
-      if (cell_.resume() == resumable::result::yield) ++scheduled_;  // the reference carries over
+      // A yield asks for the next turn at once; its reference carries over.
+      if (cell_.resume() == resumable::result::yield) scheduled_.fetch_add(1, std::memory_order_relaxed);
     }
     return n;
   }
@@ -98,7 +101,7 @@ class proxy_turns final : public detail::executor {
  private:
   explicit proxy_turns(detail::remote_proxy& p) : cell_(p) { p.set_executor(this); }
   detail::remote_proxy& cell_;
-  int scheduled_ = 0;
+  std::atomic<int> scheduled_{0};
 };
 
 } // namespace troupe::test
