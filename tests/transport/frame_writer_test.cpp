@@ -212,7 +212,9 @@ TEST_F(writer_fixture, ACongestedWriterParksAProxyAndWakesItBelowTheLowWaterMark
     writer.write_pending();
     left -= stream.pending_size;
     stream.complete_write();
-    if (turns->scheduled() == 0) EXPECT_GE(left, frame_writer::low_water);
+    if (turns->scheduled() == 0) {
+      EXPECT_GE(left, frame_writer::low_water);
+    }
   }
   ASSERT_EQ(turns->scheduled(), 1);
   EXPECT_LT(left, frame_writer::low_water);
