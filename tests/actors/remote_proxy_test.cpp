@@ -77,6 +77,7 @@ struct proxy_fixture : ::testing::Test {
   }
   ~proxy_fixture() override {
     proxy().node_down("test over");
+    link->wake_parked();
     turns->run();
   }
   troupe::detail::remote_proxy& proxy() { return static_cast<troupe::detail::remote_proxy&>(*cell); }
@@ -106,7 +107,7 @@ TEST_F(proxy_fixture, StopsWhenItsLinkTakesNoMoreAndParksUntilWoken) {
   ASSERT_EQ(ref.tell(note{"z"}), troupe::send_result::ok);
   EXPECT_EQ(turns->scheduled(), 0) << "a parked proxy keeps its token: senders schedule nothing";
   link->ready_now = true;
-  proxy().wake();
+  link->wake_parked();
   EXPECT_EQ(turns->scheduled(), 1);
   turns->run();
   EXPECT_EQ(link->forwarded, (std::vector<std::string>{"x", "y", "z"}));

@@ -32,9 +32,18 @@ class recording_link final : public detail::proxy_link {
   std::vector<std::string> forwarded;  ///< payloads of wire envelopes, or "<type name>" of others
   std::vector<detail::control_signal> signals;
   std::vector<std::string> detail_texts;  ///< each signal's detail, copied
-  std::vector<detail::cell_ptr> parked;   ///< proxies park() kept
+  std::vector<detail::cell_ptr> parked;   ///< proxies park() kept (their references: see wake_parked)
   int turns = 0;
   int forgotten = 0;
+
+  /// Wakes the parked proxies and lets go of them, as a real link does when
+  /// it takes messages again (or ends): holding them would keep each proxy,
+  /// and through it this link, alive for good.
+  void wake_parked() {
+    auto ps = std::move(parked);
+    parked.clear();
+    for (auto& p : ps) static_cast<detail::remote_proxy&>(*p).wake();
+  }
 
   void begin_turn(detail::remote_proxy&) override { ++turns; }
   void end_turn(detail::remote_proxy&) noexcept override {}
