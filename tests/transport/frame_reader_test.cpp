@@ -24,7 +24,7 @@ std::string frame(std::uint8_t kind, const std::string& body) {
 }
 
 /// Records frames; the test says when the handshake ends and the connection stops.
-struct sink final : troupe::transport::frame_sink {
+struct sink {
   std::vector<std::pair<std::uint8_t, std::string>> frames;
   std::vector<std::string> failures;
   int reads_done = 0;
@@ -34,35 +34,39 @@ struct sink final : troupe::transport::frame_sink {
   std::size_t establish_after = ~std::size_t{0};
   std::function<void()> during_frame;
 
-  bool on_frame(const frame_view& f) override {
+  bool on_frame(const frame_view& f) {
     frames.emplace_back(f.kind, std::string(f.body));
     if (during_frame) during_frame();
-    if (frames.size() == establish_after) is_established = true;
+    if (frames.size() == establish_after) {
+      is_established = true;
+      return false;  // as a connection does: the split starts again with the new limit
+    }
     return !is_stopped;
   }
-  bool established() const noexcept override { return is_established; }
-  bool stopped() const noexcept override { return is_stopped; }
-  void framing_failed(std::string detail) override {
+  bool established() const noexcept { return is_established; }
+  bool stopped() const noexcept { return is_stopped; }
+  void framing_failed(std::string detail) {
     failures.push_back(std::move(detail));
     is_stopped = true;
   }
-  void read_failed(const boost::system::error_code& ec) override {
+  void read_failed(const boost::system::error_code& ec) {
     failures.push_back("read: " + ec.message());
     is_stopped = true;
   }
-  void read_done() noexcept override { ++reads_done; }
+  void read_done() noexcept { ++reads_done; }
 };
+static_assert(troupe::transport::frame_sink<sink>);
 
 struct reader_fixture : ::testing::Test {
   fake_stream stream;
   sink s;
   troupe::transport::node_counters counters;
-  frame_reader reader{stream, s, counters, 1u << 20};
+  frame_reader reader{stream, counters, 1u << 20};
   /// Hands `bytes` to the reader as one read (as the I/O thread does).
   bool arrive(const std::string& bytes) {
     EXPECT_LE(bytes.size(), reader.room());
     bytes.copy(reader.space(), bytes.size());
-    return reader.consume(bytes.size());
+    return reader.consume(bytes.size(), s);
   }
 };
 
@@ -144,14 +148,14 @@ TEST_F(reader_fixture, APolledStreamIsDrainedUnderOneReadToken) {
   // A second reader arriving while the first holds the token backs off.
   frame_reader::drained nested = frame_reader::drained::nothing;
   s.during_frame = [&] {
-    if (s.frames.size() == 1) nested = reader.drain();
+    if (s.frames.size() == 1) nested = reader.drain(s);
   };
-  EXPECT_EQ(reader.drain(), frame_reader::drained::some);
+  EXPECT_EQ(reader.drain(s), frame_reader::drained::some);
   EXPECT_EQ(nested, frame_reader::drained::busy);
   EXPECT_EQ(s.frames.size(), 3u);
-  EXPECT_EQ(reader.drain(), frame_reader::drained::nothing) << "the token was let go";
+  EXPECT_EQ(reader.drain(s), frame_reader::drained::nothing) << "the token was let go";
   stream.read_error = boost::asio::error::eof;
-  EXPECT_EQ(reader.drain(), frame_reader::drained::nothing);
+  EXPECT_EQ(reader.drain(s), frame_reader::drained::nothing);
   ASSERT_EQ(s.failures.size(), 1u);
   EXPECT_EQ(s.failures[0], "read: " + boost::system::error_code(boost::asio::error::eof).message());
 }

@@ -20,9 +20,9 @@ connection::connection(node_impl& node, std::unique_ptr<byte_stream> stream, han
       waiter_(std::move(waiter)),
       user_dial_(waiter_ != nullptr),
       endpoint_(stream_->describe()),
-      reader_(*stream_, *this, node.counters, node.opts.max_frame_bytes),
+      reader_(*stream_, node.counters, node.opts.max_frame_bytes),
       writer_(*stream_, *this, node.counters, node.opts.max_frame_bytes),  // and the peer's: on_established
-      inbound_(*this),
+      inbound_(*this, node.opts.max_frame_bytes),
       outbound_(*this),
       proxies_(core_, node.opts.remote_mailbox_capacity) {}
 
@@ -59,7 +59,7 @@ void connection::read_more() {
                            [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
                              if (self->closed_) return;
                              if (ec) return self->read_failed(ec);
-                             if (self->reader_.consume(n)) self->read_more();
+                             if (self->reader_.consume(n, *self)) self->read_more();
                            });
 }
 
@@ -70,7 +70,7 @@ void connection::wait_polled(bool if_ready_now) {
         if (self->closed_) return;
         // Busy: a worker holds the token and looks again when it lets go;
         // we sleep until the doorbell rings.
-        self->wait_polled(self->reader_.drain() != frame_reader::drained::busy);
+        self->wait_polled(self->reader_.drain(*self) != frame_reader::drained::busy);
       },
       if_ready_now);
 }
@@ -83,11 +83,7 @@ void connection::watch(bool on) noexcept {
 
 bool connection::poll() noexcept {
   if (!stream_->readable()) return false;
-  return reader_.drain() == frame_reader::drained::some;
-}
-
-bool connection::stopped() const noexcept {
-  return closed_.load(std::memory_order_relaxed) || read_stopped_.load(std::memory_order_relaxed);
+  return reader_.drain(*this) == frame_reader::drained::some;
 }
 
 void connection::read_failed(const boost::system::error_code& ec) {
@@ -143,7 +139,7 @@ bool connection::on_handshake_frame(const frame_view& f) {
       peer_name_ = hs_.peer_name();
       peer_incarnation_ = hs_.peer_incarnation();
       on_established();
-      return !closed_;
+      return false;  // the reader splits again, with the connection's limit
     case handshake::status::failed: return on_handshake_failed(reply);
   }
   return false;
@@ -167,7 +163,7 @@ bool connection::on_authenticated(std::string& reply) {
   hs_.welcome(reply);
   writer_.append([&](std::string& out) { out += reply; });
   on_established();
-  return !closed_;
+  return false;  // the reader splits again, with the connection's limit
 }
 
 bool connection::on_handshake_failed(std::string& reply) {

@@ -64,8 +64,7 @@ struct linked_actor_tag {};
 /// outbox while it lives.
 std::shared_ptr<detail::wire_asker> make_asker(std::weak_ptr<connection> c);
 
-class connection final : public frame_sink,
-                         public writer_host,
+class connection final : public writer_host,
                          public frame_poster,
                          public idle_poller,
                          public std::enable_shared_from_this<connection> {
@@ -138,13 +137,18 @@ class connection final : public frame_sink,
   /// The outbox (made on first use, freed when nobody needs it).
   detail::cell_ptr outbox();
 
-  // -- frame_sink (the reader), writer_host (under the write lock) --
-  bool on_frame(const frame_view& f) override;
-  [[nodiscard]] bool established() const noexcept override { return established_; }
-  [[nodiscard]] bool stopped() const noexcept override;
-  void framing_failed(std::string detail) override { bad_frame(std::move(detail)); }
-  void read_failed(const boost::system::error_code& ec) override;
-  void read_done() noexcept override;
+  // -- the frame_reader's sink (the reader) --
+  /// One frame; false stops the split (ending, or the handshake just ended).
+  bool on_frame(const frame_view& f);
+  [[nodiscard]] bool established() const noexcept { return established_; }
+  [[nodiscard]] bool stopped() const noexcept {
+    return closed_.load(std::memory_order_relaxed) || read_stopped_.load(std::memory_order_relaxed);
+  }
+  void framing_failed(std::string detail) { bad_frame(std::move(detail)); }
+  void read_failed(const boost::system::error_code& ec);
+  void read_done() noexcept;
+
+  // -- writer_host (under the write lock) --
   std::shared_ptr<void> keep_alive() override { return shared_from_this(); }
   void post_write() override;
   void end_later(close_reason why, std::string detail) noexcept override { end_soon(why, std::move(detail)); }

@@ -107,6 +107,29 @@ class receive_account final : public detail::wire_receipt {
   std::atomic<std::int64_t> granted_{0};   // units granted back (any thread)
 };
 
+// Inline: it runs once per message handled, as the wire envelope goes.
+inline void receive_account::count(std::int64_t units, bool release_too) noexcept {
+  const auto u = static_cast<std::uint64_t>(units);
+  std::uint64_t s = state_.load(std::memory_order_relaxed);
+  for (;;) {
+    // The message that completes a step grants what has gathered, and
+    // keeps its reference until the grant is sent (the account must
+    // outlive it); others let go here. The count stays below credit_step.
+    const std::uint64_t gathered = (s >> 32) + u;
+    const bool step = gathered >= static_cast<std::uint64_t>(credit_step);
+    const std::uint64_t next = step ? (s & refs_mask) : s + u * one_handled - (release_too ? 1 : 0);
+    if (state_.compare_exchange_weak(s, next, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      if (step) {
+        grant(static_cast<std::int64_t>(gathered));
+        if (release_too) release();
+      } else if (release_too && (next & refs_mask) == 0) {
+        delete this;
+      }
+      return;
+    }
+  }
+}
+
 // -- sending side ----------------------------------------------------------------
 
 /// The credit a connection may still spend on each remote actor.

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -19,28 +20,29 @@
 #include "link/counters.hpp"
 #include "protocol/frame.hpp"
 #include "streams/byte_stream.hpp"
+#include "troupe/actors/detail/system_core.hpp"
 
 namespace troupe::transport {
 
-/// What a frame_reader hands frames to: its connection. Called by whoever reads.
-class frame_sink {
- public:
-  /// Handles one frame; false stops the split (the connection is ending,
-  /// or the frame ended the handshake and the limit changes).
-  virtual bool on_frame(const frame_view& f) = 0;
+/// What a frame_reader hands frames to (its connection). A concept, not a
+/// base class: the reader calls its sink directly, with no virtual call per
+/// frame. All are called by whoever reads.
+template <class S>
+concept frame_sink = requires(S& s, const S& cs, const frame_view& f, std::string detail,
+                              const boost::system::error_code& ec) {
+  /// Handles one frame; false stops the split: the connection is ending,
+  /// or the frame ended the handshake (the limit changes).
+  { s.on_frame(f) } -> std::same_as<bool>;
   /// True once the handshake ended.
-  [[nodiscard]] virtual bool established() const noexcept = 0;
+  { cs.established() } -> std::same_as<bool>;
   /// True once the connection is over or ending: no more frames.
-  [[nodiscard]] virtual bool stopped() const noexcept = 0;
+  { cs.stopped() } -> std::same_as<bool>;
   /// The bytes could not be split into frames: the connection ends.
-  virtual void framing_failed(std::string detail) = 0;
+  s.framing_failed(std::move(detail));
   /// The stream failed (or ended) while reading: the connection ends.
-  virtual void read_failed(const boost::system::error_code& ec) = 0;
+  s.read_failed(ec);
   /// A read's frames are all handled (however it ended).
-  virtual void read_done() noexcept = 0;
-
- protected:
-  ~frame_sink() = default;
+  s.read_done();
 };
 
 class frame_reader {
@@ -51,20 +53,22 @@ class frame_reader {
   /// under 1 KiB): a larger length from an unauthenticated peer is refused.
   static constexpr std::uint32_t handshake_max_frame = 4096;
 
-  /// Reads `stream` for `sink`; frames up to `max_frame` once established.
-  frame_reader(byte_stream& stream, frame_sink& sink, node_counters& counters, std::uint32_t max_frame);
+  /// Reads `stream`; frames up to `max_frame` once established.
+  frame_reader(byte_stream& stream, node_counters& counters, std::uint32_t max_frame);
 
   /// Where the next read goes, and how much fits. Whoever reads.
   [[nodiscard]] char* space() noexcept { return buf_.data() + len_; }
   [[nodiscard]] std::size_t room() const noexcept { return buf_.size() - len_; }
-  /// Splits and hands over the frames in the buffer after `n` new bytes.
-  /// False when the connection is over (or ending). Whoever reads.
-  bool consume(std::size_t n);
+  /// Splits and hands over to `sink` the frames in the buffer after `n` new
+  /// bytes. False when the connection is over (or ending). Whoever reads.
+  template <frame_sink Sink>
+  bool consume(std::size_t n, Sink& sink);
 
   enum class drained : std::uint8_t { nothing, some, busy };
   /// A polled stream: reads until it is empty, under the read token (busy:
   /// another thread holds it, and looks again when it lets go). Any thread.
-  drained drain() noexcept;
+  template <frame_sink Sink>
+  drained drain(Sink& sink) noexcept;
 
   /// When bytes last arrived (for the heartbeat). @threadsafe
   [[nodiscard]] std::chrono::steady_clock::time_point last_read() const noexcept {
@@ -80,8 +84,10 @@ class frame_reader {
  private:
   /// Moves what is left to the front, and sizes the buffer for what comes next.
   void compact(std::size_t used);
+  /// Why the bytes after `used` cannot be split (`err`, under `limit`).
+  [[nodiscard]] std::string framing_error_text(framing_error err, std::size_t used, std::uint32_t limit,
+                                               bool established) const;
   byte_stream& stream_;
-  frame_sink& sink_;
   node_counters& counters_;
   std::uint32_t max_frame_;
   // The reader's (the I/O thread's, or the read token holder's).
@@ -90,5 +96,65 @@ class frame_reader {
   std::atomic<bool> reading_{false};  // the read token (polled streams)
   std::atomic<std::chrono::steady_clock::rep> last_read_{0};
 };
+
+template <frame_sink Sink>
+bool frame_reader::consume(std::size_t n, Sink& sink) {
+  // Whatever ends this read, what it queued reaches the mailboxes.
+  struct done_at_end {
+    Sink& s;
+    ~done_at_end() { s.read_done(); }
+  } at_end{sink};
+  len_ += n;
+  touch();
+  counters_.add(counter::bytes_in, n);
+  framing_error err = framing_error::none;
+  std::size_t used = 0;
+  std::uint32_t limit = 0;
+  for (;;) {
+    // The limit grows when the handshake ends (the sink stops the split
+    // there): split again from there.
+    const bool was_established = sink.established();
+    limit = was_established ? max_frame_ : handshake_max_frame;
+    std::uint64_t frames = 0;
+    used += split_frames(std::string_view(buf_.data() + used, len_ - used), limit, err, [&](const frame_view& f) {
+      ++frames;
+      return sink.on_frame(f);
+    });
+    counters_.add(counter::frames_in, frames);
+    if (sink.stopped()) return false;
+    if (err != framing_error::none || sink.established() == was_established) break;
+  }
+  if (err != framing_error::none) {
+    sink.framing_failed(framing_error_text(err, used, limit, sink.established()));
+    return false;
+  }
+  compact(used);
+  return true;
+}
+
+template <frame_sink Sink>
+frame_reader::drained frame_reader::drain(Sink& sink) noexcept {
+  if (reading_.exchange(true, std::memory_order_acquire)) return drained::busy;
+  detail::never_block_scope never_block;  // as on the I/O thread: a full mailbox must not stall the connection
+  bool any = false;
+  for (;;) {
+    while (!sink.stopped()) {
+      boost::system::error_code ec;
+      const std::size_t n = stream_.read_now(buf_.data() + len_, buf_.size() - len_, ec);
+      if (ec) {
+        sink.read_failed(ec);
+        break;
+      }
+      if (n == 0) break;
+      any = true;
+      if (!consume(n, sink)) break;
+    }
+    reading_.store(false, std::memory_order_release);
+    // Bytes that came while we held the token, seen by nobody else: ours.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (sink.stopped() || !stream_.readable() || reading_.exchange(true, std::memory_order_acquire)) break;
+  }
+  return any ? drained::some : drained::nothing;
+}
 
 } // namespace troupe::transport

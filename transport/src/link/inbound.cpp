@@ -35,14 +35,14 @@ detail::actor_cell* inbound_path::exposed_cell(std::uint64_t id) {
   return to != nullptr ? to->ex->cell.get() : nullptr;
 }
 
-const inbound_path::target* inbound_path::exposed(std::uint64_t id, std::uint64_t gen) {
+const inbound_path::target* inbound_path::exposed_slow(std::uint64_t id, std::uint64_t gen) {
   if (gen != gen_) {
     flush();  // its cell is held by the cache
     cache_.clear();
     gen_ = gen;
     last_ = nullptr;
   }
-  if (last_ != nullptr && last_->first == id) return &last_->second;  // a run to one actor
+  if (last_ != nullptr && last_->first == id) return &last_->second;
   auto it = cache_.find(id);
   if (it == cache_.end()) {
     auto ex = c_.node().directory.find(id);
@@ -65,7 +65,7 @@ receive_account* inbound_path::account_for(std::uint64_t id) {
   return it->second;
 }
 
-inbound_path::type_in* inbound_path::type_of(const envelope_view& v, std::uint64_t gen) {
+inbound_path::type_in* inbound_path::type_of_slow(const envelope_view& v, std::uint64_t gen) {
   if (!v.type_name.empty()) {
     if (v.type_id == 0) return c_.bad_frame("MESSAGE names a type without an id"), nullptr;
     auto [it, fresh] = types_.try_emplace(v.type_id);
@@ -84,6 +84,8 @@ inbound_path::type_in* inbound_path::type_of(const envelope_view& v, std::uint64
     ti.decoder = nullptr;
   }
   if (!ti.known) return c_.bad_frame("unknown message type '" + ti.name.substr(0, 128) + "'"), nullptr;
+  last_type_ = &ti;
+  last_type_id_ = v.type_id;
   return &ti;
 }
 
@@ -122,10 +124,9 @@ const inbound_path::target* inbound_path::route(const envelope_view& v, type_in&
   // Through the account from here on, dropped or delivered: counted until
   // granted back. A peer that ignores FLOW_CREDIT would otherwise grow the
   // mailbox without bound (readers never block, so no mailbox bound stops it).
-  const std::int64_t limit = credit_limit(c_.node().opts.max_frame_bytes);
-  if (!to->account->charge(units, limit)) {
+  if (!to->account->charge(units, limit_)) {
     c_.bad_frame("the peer exceeded its flow credit for actor " + std::to_string(v.receiver) + " (more than " +
-                 std::to_string(limit) + " units not granted back)");
+                 std::to_string(limit_) + " units not granted back)");
     return nullptr;
   }
   if (ti.actor != to->ex.get()) {

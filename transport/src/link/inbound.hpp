@@ -23,7 +23,8 @@ class connection;
 
 class inbound_path {
  public:
-  explicit inbound_path(connection& c) noexcept : c_(c) {}
+  /// Takes frames up to `max_frame` bytes (the credit limit follows).
+  inbound_path(connection& c, std::uint32_t max_frame) noexcept : c_(c), limit_(credit_limit(max_frame)) {}
   ~inbound_path();
   inbound_path(const inbound_path&) = delete;
   inbound_path& operator=(const inbound_path&) = delete;
@@ -70,9 +71,20 @@ class inbound_path {
   static constexpr std::uint32_t max_chain = 64;
 
   /// The type a MESSAGE names (defining it on first use); nullptr after a bad frame.
-  type_in* type_of(const envelope_view& v, std::uint64_t gen);
+  type_in* type_of(const envelope_view& v, std::uint64_t gen) {
+    if (last_type_ != nullptr && v.type_name.empty() && last_type_id_ == v.type_id && last_type_->gen == gen &&
+        last_type_->known) [[likely]] {
+      return last_type_;  // a run of one type
+    }
+    return type_of_slow(v, gen);
+  }
+  type_in* type_of_slow(const envelope_view& v, std::uint64_t gen);
   /// The published actor `id` (cached for generation `gen`), or nullptr.
-  const target* exposed(std::uint64_t id, std::uint64_t gen);
+  const target* exposed(std::uint64_t id, std::uint64_t gen) {
+    if (gen == gen_ && last_ != nullptr && last_->first == id) [[likely]] return &last_->second;  // a run to one actor
+    return exposed_slow(id, gen);
+  }
+  const target* exposed_slow(std::uint64_t id, std::uint64_t gen);
   receive_account* account_for(std::uint64_t id);
   /// Checks a TRANSFER's payload; false after a bad frame.
   bool check_transfer(const type_in& t, std::string_view payload, control::transfer& out);
@@ -89,7 +101,10 @@ class inbound_path {
   void drop(std::uint64_t receiver, const target* to, std::uint64_t request, std::int64_t units, const std::string& why);
 
   connection& c_;
+  std::int64_t limit_;  // credit units the peer may have sent one actor and not had granted back
   std::unordered_map<std::uint32_t, type_in> types_;
+  type_in* last_type_ = nullptr;  // the last type used, and its id
+  std::uint32_t last_type_id_ = 0;
   std::unordered_map<std::uint64_t, target> cache_;
   const std::pair<const std::uint64_t, target>* last_ = nullptr;  // the last hit in cache_
   std::uint64_t gen_ = ~std::uint64_t{0};

@@ -101,14 +101,11 @@ bool outbound_path::take_ask(detail::envelope* e, std::uint64_t& request) {
   return true;
 }
 
-std::uint32_t outbound_path::type_id(const detail::wire_ops* w, bool& fresh) {
-  fresh = false;
-  if (last_type_ == nullptr || last_type_->first != w) {  // a run of one type skips the map
-    const auto ins = types_.try_emplace(w, next_type_);
-    fresh = ins.second;
-    if (fresh) ++next_type_;
-    last_type_ = &*ins.first;
-  }
+std::uint32_t outbound_path::type_id_slow(const detail::wire_ops* w, bool& fresh) {
+  const auto ins = types_.try_emplace(w, next_type_);
+  fresh = ins.second;
+  if (fresh) ++next_type_;
+  last_type_ = &*ins.first;
   return last_type_->second;
 }
 
@@ -133,8 +130,8 @@ void outbound_path::send_message(std::uint64_t target, detail::envelope* e) {
     return dead_letter(e, drop_reason::node_down, "the connection to the receiver's node is closed");
   }
   std::uint64_t request = 0;
-  if (!take_ask(e, request)) return;
-  if (holds_shared_bytes(e) && c_.polled() && try_transfer(target, e, request)) [[unlikely]] return;
+  if (e->reply != nullptr && !take_ask(e, request)) return;
+  if (c_.polled() && holds_shared_bytes(e) && try_transfer(target, e, request)) [[unlikely]] return;
   const detail::wire_ops* w = e->ops->wire;
   bool fresh = false;
   const std::uint32_t type = type_id(w, fresh);

@@ -44,7 +44,12 @@ class outbound_path final : public detail::proxy_link {
   /// cold path). False when it must go as a copy instead.
   bool try_transfer(std::uint64_t target, detail::envelope* e, std::uint64_t request);
   /// The connection-local id of the message type (a fresh one the first time).
-  std::uint32_t type_id(const detail::wire_ops* w, bool& fresh);
+  std::uint32_t type_id(const detail::wire_ops* w, bool& fresh) {
+    fresh = false;
+    if (last_type_ != nullptr && last_type_->first == w) [[likely]] return last_type_->second;  // a run of one type
+    return type_id_slow(w, fresh);
+  }
+  std::uint32_t type_id_slow(const detail::wire_ops* w, bool& fresh);
   /// Takes a frame begun at `start` back out: nothing of it reaches the peer.
   void undo(std::size_t start, const detail::wire_ops* w, bool fresh, std::uint64_t request, detail::envelope* e,
             const char* why);
