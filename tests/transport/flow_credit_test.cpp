@@ -216,20 +216,28 @@ struct credit_link final : troupe::detail::proxy_link {
   int forwarded = 0;
 };
 
+/// A message of this test only (a codec for a type other tests use, such as
+/// std::int64_t, would give one type two meanings in one program).
+struct credit_ping {
+  std::int64_t n = 0;
+};
+
 struct ping_api : troupe::interface {
-  void on(std::int64_t);
+  void on(credit_ping);
 };
 
 } // namespace
 } // namespace transport_test
 
 template <>
-struct troupe::codec<std::int64_t> {
-  static constexpr std::string_view name = "test.int64";
-  static void encode(std::int64_t v, std::string& out) { out.append(reinterpret_cast<const char*>(&v), sizeof v); }
-  static bool decode(std::string_view in, std::int64_t& v) {
-    if (in.size() != sizeof v) return false;
-    std::memcpy(&v, in.data(), sizeof v);
+struct troupe::codec<transport_test::credit_ping> {
+  static constexpr std::string_view name = "transport_test.credit_ping";
+  static void encode(const transport_test::credit_ping& p, std::string& out) {
+    out.append(reinterpret_cast<const char*>(&p.n), sizeof p.n);
+  }
+  static bool decode(std::string_view in, transport_test::credit_ping& p) {
+    if (in.size() != sizeof p.n) return false;
+    std::memcpy(&p.n, in.data(), sizeof p.n);
     return true;
   }
 };
@@ -244,7 +252,7 @@ TEST(SendWindows, AProxyOutOfCreditParksOnItsWindowAndAGrantWakesIt) {
   auto link = std::make_shared<credit_link>(windows);
   auto [turns, cell] = troupe::test::proxy_turns::make<ping_api>(sys, link, 7);
   auto to = troupe::actor_ref<ping_api>::from_cell(cell.get());
-  for (std::int64_t i = 0; i < 3; ++i) ASSERT_EQ(to.tell(i), troupe::send_result::ok);
+  for (std::int64_t i = 0; i < 3; ++i) ASSERT_EQ(to.tell(credit_ping{i}), troupe::send_result::ok);
   turns->run();
   EXPECT_EQ(link->forwarded, 2) << "the window held two";
   EXPECT_EQ(turns->scheduled(), 0) << "parked on its window";
@@ -255,7 +263,7 @@ TEST(SendWindows, AProxyOutOfCreditParksOnItsWindowAndAGrantWakesIt) {
   turns->run();
   EXPECT_EQ(link->forwarded, 3);
   // Out of credit again and parked: the connection's end hands it back.
-  ASSERT_EQ(to.tell(std::int64_t{9}), troupe::send_result::ok);
+  ASSERT_EQ(to.tell(credit_ping{9}), troupe::send_result::ok);
   turns->run();
   auto parked = windows.take_parked();
   ASSERT_EQ(parked.size(), 1u);

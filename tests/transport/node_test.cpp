@@ -225,7 +225,7 @@ struct flooder : troupe::actor<flooder> {
         return;
       }
     }
-    report_.tell(-1);  // never muted
+    report_.tell(std::int64_t{-1});  // never muted
   }
   troupe::actor_ref<stalled> to_;
   report report_;

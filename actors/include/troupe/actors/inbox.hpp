@@ -14,6 +14,7 @@
 #include <semaphore>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 
 #include "troupe/actors/actor_ref.hpp"
 #include "troupe/actors/actor_system.hpp"
@@ -22,10 +23,15 @@ namespace troupe {
 
 namespace detail {
 /// The pseudo-actor type behind an inbox handle: handles exactly M. Its
-/// handler never runs; the inbox's owner takes the messages out.
+/// handler never runs; the inbox's owner takes the messages out, as M, so
+/// a message of another type (even one convertible to M, such as an `int`
+/// to an inbox of `int64_t`) must not be sent: it does not compile.
 template <class M>
 struct inbox_actor {
   void on(M) {}
+  template <class T>
+    requires(!std::is_same_v<std::remove_cvref_t<T>, M>)
+  void on(T&&) = delete;
 };
 
 /// Wakes the receiving thread when the inbox goes from empty to not empty.
