@@ -1,4 +1,4 @@
-// actor_cell::enqueue_chain, what a transport's reader uses to hand inbound
+// reader_access::enqueue_chain, what a transport's reader uses to hand inbound
 // messages to an actor: a chain of messages queued at once, with
 // per-message decisions where the bound refuses and dead letters when the
 // actor is gone.
@@ -36,7 +36,7 @@ struct chain {
 /// Queues `c` (`n` messages) into `r` as a transport reader does.
 void enqueue_as_reader(const troupe::actor_ref<recorder>& r, const chain& c, int n) {
   detail::never_block_scope reader;
-  r.cell()->enqueue_chain(c.first, static_cast<std::uint32_t>(n));
+  detail::reader_access::enqueue_chain(*r.cell(), c.first, static_cast<std::uint32_t>(n));
 }
 
 /// A held recorder (see troupe::test::held_recorder) with a mailbox of 8

@@ -215,7 +215,7 @@ void inbound_path::flush() noexcept {
   // An actor is exposed under one id, so its messages share one account:
   // one reference each, taken here.
   if (c.first->receipt != nullptr) static_cast<receive_account*>(c.first->receipt)->retain(c.count);
-  c.cell->enqueue_chain(c.first, c.count);  // never blocks: readers are never-block threads
+  detail::reader_access::enqueue_chain(*c.cell, c.first, c.count);  // never blocks: readers are never-block threads
 }
 
 void inbound_path::drop(std::uint64_t receiver, const target* to, std::uint64_t request, std::int64_t units,

@@ -26,6 +26,7 @@ struct cell_extras;
 struct mute_list;
 class cell_ptr;
 struct message_decoder;
+struct reader_access;
 
 /// Something other than the pool that runs a cell (a dedicated thread, or
 /// an external thread reading an inbox).
@@ -81,13 +82,6 @@ class actor_cell : public resumable {
     }
     return enqueue_slow(e, a);
   }
-
-  /// Offers `count` user messages linked through `next` from `first`
-  /// (see mailbox::push_chain); the cell owns them whatever the
-  /// outcome. For threads that never block and run no actor (a transport
-  /// reader): over the bound they are accepted, as `enqueue` does there.
-  /// @threadsafe
-  void enqueue_chain(envelope* first, std::uint32_t count) noexcept;
 
   /// Offers a system message (never refused by the bound); the cell owns
   /// `e` whatever the outcome. @threadsafe
@@ -308,6 +302,9 @@ class actor_cell : public resumable {
 
  private:
   friend class spill_box;
+  friend struct reader_access;
+  /// See reader_access::enqueue_chain.
+  void enqueue_chain(envelope* first, std::uint32_t count) noexcept;
   send_result enqueue_slow(envelope* e, admission a) noexcept;
   /// A message was queued past a mute_sender bound: mutes the sending
   /// actor, blocks a thread outside the system, or just goes on.
@@ -399,6 +396,18 @@ class cell_ptr {
 
  private:
   actor_cell* c_ = nullptr;
+};
+
+/// What a transport's reader needs of a cell beyond `enqueue`.
+/// @note Transports (and their tests) only.
+struct reader_access {
+  /// Offers `count` user messages linked through `next` from `first` (see
+  /// mailbox::push_chain); the cell owns them whatever the outcome. For
+  /// threads that never block and run no actor (a transport reader): over
+  /// the bound they are accepted, as `enqueue` does there. @threadsafe
+  static void enqueue_chain(actor_cell& c, envelope* first, std::uint32_t count) noexcept {
+    c.enqueue_chain(first, count);
+  }
 };
 
 } // namespace troupe::detail
