@@ -50,6 +50,52 @@ TEST(Handshake, SameCookieEstablishesBothSides) {
   EXPECT_EQ(p.a.peer_incarnation(), 1u);
 }
 
+TEST(Handshake, TheAcceptorLearnsWhetherTheConnectorHoldsALinkWithIt) {
+  for (const bool holds : {false, true}) {
+    std::string asked_name;
+    std::uint64_t asked_incarnation = 0;
+    auto query = [&](const std::string& name, std::uint64_t incarnation) {
+      asked_name = name;
+      asked_incarnation = incarnation;
+      return holds;
+    };
+    pair_run p{handshake(handshake::role::connector, "c", 1, "secret", 1 << 20, query),
+               handshake(handshake::role::acceptor, "a", 2, "secret", 1 << 20), {}, {}};
+    p.run();
+    ASSERT_EQ(p.a.state(), st::established);
+    EXPECT_EQ(asked_name, "a");
+    EXPECT_EQ(asked_incarnation, 2u);
+    EXPECT_EQ(p.c.holds_link(), holds);
+    EXPECT_EQ(p.a.peer_holds_link(), holds);
+  }
+}
+
+TEST(Handshake, AFlippedHoldsLinkFlagFailsTheProof) {
+  // Somebody without the cookie flips the connector's flag (to have the
+  // acceptor drop a live connection, or refuse a redial): the proof covers it.
+  handshake c(handshake::role::connector, "c", 1, "secret", 1 << 20);
+  handshake a(handshake::role::acceptor, "a", 2, "secret", 1 << 20);
+  std::string c_out, a_out;
+  c.start(c_out);
+  a.start(a_out);
+  std::string c_auth;
+  deliver(a_out, c, c_auth);  // the acceptor's HELLO: the connector answers with AUTH
+  framing_error err{};
+  std::string tampered;
+  split_frames(c_auth, default_max_frame_bytes, err, [&](const frame_view& f) {
+    troupe::wire::Auth auth;
+    EXPECT_TRUE(auth.ParseFromArray(f.body.data(), static_cast<int>(f.body.size())));
+    EXPECT_FALSE(auth.holds_link());
+    auth.set_holds_link(true);
+    append_frame(tampered, frame_kind::auth, auth);
+    return true;
+  });
+  std::string reply;
+  std::string wire = c_out + tampered;  // its HELLO, then the flipped AUTH
+  EXPECT_EQ(deliver(wire, a, reply), st::failed);
+  EXPECT_TRUE(a.auth_failure());
+}
+
 TEST(Handshake, WrongCookieFailsBothSidesAsAnAuthFailure) {
   pair_run p{handshake(handshake::role::connector, "c", 1, "secret", 1 << 20),
              handshake(handshake::role::acceptor, "a", 2, "other", 1 << 20), {}, {}};

@@ -10,6 +10,7 @@ namespace {
 using enum close_reason;
 using enum close_log;
 constexpr std::size_t reasons = static_cast<std::size_t>(count_);
+static_assert(reasons < log_limiter::keys, "a limited reason's log key is its value");
 
 constexpr std::array<close_rule, reasons> rules{{
     /* peer_left         */ {"the peer left", counter::count_, counter::count_, info},
@@ -21,9 +22,13 @@ constexpr std::array<close_rule, reasons> rules{{
     /* auth_failed       */ {"handshake failed", counter::handshake_failures, counter::auth_failures},
     /* handshake_timeout */ {"handshake timed out", counter::handshake_timeouts},
     /* duplicate         */ {"already connected", counter::count_, counter::count_, quiet},
+    /* peer_holds_stale  */ {"refused: the peer still holds a connection this node lost; dialling again",
+                             counter::dials_refused, counter::count_, limited},
     /* heartbeat_timeout */ {"heartbeat timed out", counter::heartbeat_timeouts},
     /* write_stall       */ {"the peer is not reading", counter::write_stalls},
     /* replaced          */ {"replaced by a new incarnation"},
+    /* peer_reconnected  */ {"replaced: the peer lost this connection and dialled again", counter::stale_links_replaced,
+                             counter::count_, info},
     /* lost_race         */ {"a second connection (both nodes dialled): keeping the other", counter::count_,
                              counter::count_, quiet, true},
     /* shutting_down     */ {"the node is shutting down", counter::count_, counter::count_, quiet, true},

@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "link/counters.hpp"
+#include "link/log.hpp"
 
 namespace troupe::transport {
 
@@ -24,18 +25,21 @@ enum class close_reason : std::uint8_t {
   auth_failed,        ///< the cookies differ
   handshake_timeout,  ///< not finished within node_options::handshake_timeout
   duplicate,          ///< a second connection to a peer we have one with (the first serves)
+  peer_holds_stale,   ///< refused: the peer still holds a connection with us that we lost (we dial again)
   // Liveness.
   heartbeat_timeout,  ///< nothing heard within node_options::heartbeat_timeout
   write_stall,        ///< the peer does not read what we send
   // This node.
   replaced,           ///< a new incarnation of the peer connected
+  peer_reconnected,   ///< the peer redialled (it had lost this connection, we had not noticed)
   lost_race,          ///< both nodes dialled each other: the other connection serves
   shutting_down,      ///< the node is stopping
   closed,             ///< peer::close() or a worker's end
   count_              // not a reason
 };
 
-enum class close_log : std::uint8_t { quiet, info, warn };
+/// How a reason is logged; `limited`: at info, at most once a second.
+enum class close_log : std::uint8_t { quiet, info, warn, limited };
 
 /// What a reason means; one row per reason.
 struct close_rule {

@@ -15,7 +15,11 @@ connection::connection(node_impl& node, std::unique_ptr<byte_stream> stream, han
     : node_(node),
       core_(&node.core),
       stream_(std::move(stream)),
-      hs_(role, node.opts.name, node.incarnation, node.cookie, node.opts.max_frame_bytes),
+      hs_(role, node.opts.name, node.incarnation, node.cookie, node.opts.max_frame_bytes,
+          [&node](const std::string& name, std::uint64_t incarnation) {
+            auto c = node.find_connection(name);
+            return c && c->peer_incarnation() == incarnation;
+          }),
       dial_(std::move(dial)),
       waiter_(std::move(waiter)),
       user_dial_(waiter_ != nullptr),
@@ -171,9 +175,16 @@ bool connection::on_handshake_failed(std::string& reply) {
   // stops redials and goes unlogged, which anybody who can answer our dial
   // could otherwise use to cut us off from a peer.
   if (hs_.peer_verified() && hs_.peer_refusal() == already_connected) {
+    peer_name_ = hs_.peer_name();
+    if (!hs_.holds_link() && !node_.find_connection(peer_name_)) {
+      // The peer still holds a connection we lost (it has not noticed yet):
+      // dial again until it lets go, or we would stay apart for good.
+      refused_stale_ = true;
+      end(close_reason::peer_holds_stale, hs_.reason());
+      return false;
+    }
     // connect() to a node we already have a connection with: that one.
     duplicate_ = true;
-    peer_name_ = hs_.peer_name();
     end(close_reason::duplicate, hs_.reason());
     return false;
   }

@@ -93,6 +93,14 @@ class connection final : public writer_host,
   [[nodiscard]] bool duplicate() const noexcept { return duplicate_; }
   /// True when a connect() call made this connection (not a reconnect).
   [[nodiscard]] bool has_waiter() const noexcept { return user_dial_; }
+  /// True when the peer refused this dial because it still holds a
+  /// connection with us that we lost: it is dialled again (connect() too).
+  [[nodiscard]] bool refused_stale() const noexcept { return refused_stale_; }
+  /// The peer dialled this connection.
+  [[nodiscard]] bool was_accepted() const noexcept { return hs_.side() == handshake::role::acceptor; }
+  /// The peer dialled this connection and said it holds no other with us:
+  /// any other we hold is one it lost. @note During the handshake only.
+  [[nodiscard]] bool peer_redialled() const noexcept { return was_accepted() && !hs_.peer_holds_link(); }
   /// The connection is a worker process's: its end reports the exit status.
   void set_worker_pid(int pid) noexcept { worker_pid_ = pid; }
 
@@ -210,6 +218,7 @@ class connection final : public writer_host,
   std::atomic<bool> closed_{false};
   std::atomic<bool> read_stopped_{false};  // a poller ended the connection: handle no more frames
   bool duplicate_ = false;
+  bool refused_stale_ = false;
   std::atomic<bool> alive_{false};
   bool polled_ = false;   // set when established
   bool polling_ = false;  // registered with the pool

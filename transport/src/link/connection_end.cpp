@@ -20,10 +20,14 @@ void connection::end(close_reason why, const std::string& detail) {
   // Counted before the stream closes: whoever sees the close sees the count.
   if (rule.first != counter::count_) node_.counters.add(rule.first);
   if (rule.second != counter::count_) node_.counters.add(rule.second);
-  if (rule.log != close_log::quiet) {
+  std::uint64_t held = 0;
+  if (rule.log == close_log::limited && !node_.log_limit.allow(static_cast<std::size_t>(why), held)) {
+    // counted above; the next line that gets through says how many were held back
+  } else if (rule.log != close_log::quiet) {
     const auto level = rule.log == close_log::warn ? spdlog::level::warn : spdlog::level::info;
-    log().log(level, "troupe node {}: connection {}{}{} closed: {}", node_.opts.name, endpoint_,
-              peer_name_.empty() ? "" : " with ", peer_name_, reason);
+    log().log(level, "troupe node {}: connection {}{}{} closed: {}{}", node_.opts.name, endpoint_,
+              peer_name_.empty() ? "" : " with ", peer_name_, reason,
+              held == 0 ? std::string() : " (and " + std::to_string(held) + " more like it, not logged)");
   }
   if (polling_) {
     polling_ = false;
@@ -49,11 +53,13 @@ void connection::tell_down(close_reason why, const std::string& reason, bool was
   for (auto& p : proxies_.windows().take_parked()) static_cast<detail::remote_proxy&>(*p).wake();
   requests_.end(what);
   inbound_.end();
-  if (auto w = std::exchange(waiter_, nullptr)) {
+  auto w = std::exchange(waiter_, nullptr);
+  if (w && !refused_stale_) {
     auto existing = duplicate_ ? node_.find_connection(peer_name_) : nullptr;
     w->finish(existing, existing ? std::error_code() : error_of(why), reason);
+    w = nullptr;
   }
-  node_.connection_down(*this, was_established);
+  node_.connection_down(*this, was_established, std::move(w));  // a dial refused_stale goes on with its waiter
   {
     std::lock_guard lock(ended_mx_);
     ended_ = true;

@@ -34,6 +34,8 @@ enum class counter : std::uint8_t {
   frames_out,
   frames_in,
   reconnects,
+  stale_links_replaced,
+  dials_refused,
   transfers_out,
   transfers_back,
   count_  // not a counter

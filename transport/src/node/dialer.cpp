@@ -87,19 +87,30 @@ void dialer::dial_unix(dial_target target, const std::string& path, bool shm, st
   });
 }
 
-void dialer::redial(dial_target target) {
+void dialer::redial(dial_target target, std::shared_ptr<dial_state> waiter) {
   const node_options& o = node_.opts;
-  if (!o.reconnect || node_.stopping()) return;
+  if (!o.reconnect || node_.stopping()) {
+    if (waiter) waiter->finish(nullptr, errc::refused, "the peer still holds a connection this node lost");
+    return;
+  }
   target.backoff = target.backoff.count() == 0 ? o.reconnect_min : std::min(target.backoff * 2, o.reconnect_max);
   // +-20 % jitter: nodes that lost each other do not redial in lockstep.
   static thread_local std::minstd_rand rng{std::random_device{}()};
   const auto jitter = std::uniform_real_distribution<double>(0.8, 1.2)(rng);
-  auto timer = std::make_shared<asio::steady_timer>(
-      node_.io, std::chrono::duration_cast<std::chrono::milliseconds>(target.backoff * jitter));
-  timer->async_wait([this, timer, target](const boost::system::error_code& ec) {
-    if (ec || node_.stopping()) return;
+  const auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(target.backoff * jitter);
+  std::uint64_t held = 0;
+  if (node_.log_limit.allow(redial_log_key, held)) {
+    log().info("troupe node {}: dialling {} again in {} ms{}", o.name, describe(target.where), delay.count(),
+               held == 0 ? std::string() : " (and " + std::to_string(held) + " more redials, not logged)");
+  }
+  auto timer = std::make_shared<asio::steady_timer>(node_.io, delay);
+  timer->async_wait([this, timer, target, waiter](const boost::system::error_code& ec) {
+    if (ec || node_.stopping()) {
+      if (waiter) waiter->finish(nullptr, errc::shutting_down, "node is shutting down");
+      return;
+    }
     node_.counters.add(counter::reconnects);
-    dial(target, nullptr);
+    dial(target, waiter);
   });
 }
 

@@ -3,7 +3,9 @@
 // shared memory through a Unix socket) is dialled on the I/O thread without
 // blocking it; a connection that ends, and a redial that fails, is dialled
 // again with exponential backoff and jitter while the node's options say so.
-// A connect() waits on its dial_state; its failure is reported, not retried.
+// A connect() waits on its dial_state; its failure is reported, not retried,
+// except a refusal because the peer still holds a connection this node lost
+// (it goes on, with backoff, until the peer lets go of it).
 
 #include <memory>
 #include <string>
@@ -25,8 +27,12 @@ class dialer {
   /// a failure schedules the next attempt. I/O thread.
   void dial(dial_target target, std::shared_ptr<dial_state> waiter);
   /// Dials `target` again after its backoff (not when the node stops or
-  /// its options say not to). I/O thread.
-  void redial(dial_target target);
+  /// its options say not to: then `waiter`, if any, learns so). Logged at
+  /// most once a second. I/O thread.
+  void redial(dial_target target, std::shared_ptr<dial_state> waiter = nullptr);
+
+  /// The node's log_limiter key for redial lines (after the close reasons').
+  static constexpr std::size_t redial_log_key = 31;
 
  private:
   void dial_tcp(dial_target target, boost::asio::ip::tcp::endpoint ep, std::shared_ptr<dial_state> waiter);

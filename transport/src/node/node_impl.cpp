@@ -8,12 +8,9 @@
 
 #include "streams/local_streams.hpp"
 #include "troupe/actors/detail/system_core.hpp"
-#include "troupe/detail/logger.hpp"
 #include "troupe/transport/cookie.hpp"
 
 namespace troupe::transport {
-
-spdlog::logger& log() { return detail::logger(); }
 
 namespace {
 std::uint64_t random_incarnation() {
@@ -159,19 +156,36 @@ std::string node_impl::admit(const connection& c) {
   std::lock_guard lock(mx_);
   auto it = connections_.find(c.peer_name());
   if (it != connections_.end() && it->second->alive() && it->second->peer_incarnation() == c.peer_incarnation()) {
-    return already_connected;
+    // connection_up replaces a connection the peer lost; anything else is a
+    // second connection, and the one we have serves.
+    if (!replaces_lost(*it->second, c)) return already_connected;
   }
   return {};
 }
 
+bool node_impl::replaces_lost(const connection& existing, const connection& newer) {
+  // The peer dialled both and says it holds no connection with us: it lost
+  // the first (a cut only it saw, or we were frozen) and we have not noticed
+  // yet. Refusing its redial would keep us apart until our heartbeat ends
+  // the old one, and since we did not dial it, nobody would dial again.
+  // One we dialled ourselves is not replaced this way: when both nodes dial
+  // at once, the other's AUTH may predate its own view of our connection
+  // (connection_up breaks that tie).
+  return existing.was_accepted() && newer.peer_redialled();
+}
+
 bool node_impl::connection_up(const std::shared_ptr<connection>& c) {
   std::shared_ptr<connection> old;
+  std::shared_ptr<connection> lost;
   std::shared_ptr<connection> loser;
   {
     std::lock_guard lock(mx_);
     handshaking_.erase(c);
     auto& slot = connections_[c->peer_name()];
-    if (slot && slot != c && slot->alive() && slot->peer_incarnation() == c->peer_incarnation()) {
+    const bool same = slot && slot != c && slot->alive() && slot->peer_incarnation() == c->peer_incarnation();
+    if (same && replaces_lost(*slot, *c)) {
+      lost = std::exchange(slot, c);
+    } else if (same) {
       // Both nodes dialled each other at once. Both keep the connection
       // dialled by the node with the smaller name, so they agree.
       const std::string& dialler = c->dialled() ? opts.name : c->peer_name();
@@ -186,6 +200,7 @@ bool node_impl::connection_up(const std::shared_ptr<connection>& c) {
   counters.add(counter::sessions_up);
   // A new incarnation of a name: the old process is gone for good.
   if (old) old->end(close_reason::replaced);
+  if (lost) lost->end(close_reason::peer_reconnected);
   if (loser) loser->end(close_reason::lost_race);
   return loser != c;
 }
@@ -196,7 +211,7 @@ std::shared_ptr<connection> node_impl::find_connection(const std::string& name) 
   return it != connections_.end() && it->second->alive() ? it->second : nullptr;
 }
 
-void node_impl::connection_down(connection& c, bool was_established) {
+void node_impl::connection_down(connection& c, bool was_established, std::shared_ptr<dial_state> waiter) {
   {
     std::lock_guard lock(mx_);
     std::erase_if(handshaking_, [&](const std::shared_ptr<connection>& h) { return h.get() == &c; });
@@ -207,11 +222,14 @@ void node_impl::connection_down(connection& c, bool was_established) {
   }
   if (was_established) counters.add(counter::sessions_down);
   // Dialled peers are dialled again (with backoff) once they are gone, and
-  // so is a reconnect attempt that failed; a connect() that failed is not.
-  if (c.dialled() && !c.duplicate() && (was_established || !c.has_waiter())) {
+  // so is a reconnect attempt that failed; a connect() that failed is not,
+  // unless the peer refused it for a connection it holds and we lost.
+  if (c.dialled() && !c.duplicate() && (was_established || !c.has_waiter() || c.refused_stale())) {
     dial_target t = *c.dialled();
     if (was_established) t.backoff = {};
-    dial.redial(std::move(t));
+    dial.redial(std::move(t), std::move(waiter));
+  } else if (waiter) {
+    waiter->finish(nullptr, errc::refused, "the peer still holds a connection this node lost");
   }
 }
 

@@ -71,11 +71,16 @@ class node_impl {
   /// The acceptor decides whether an authenticated peer may connect: an
   /// empty string admits it, anything else is the refusal's reason.
   std::string admit(const connection& c);
+  /// True when `newer` (authenticated, same name and incarnation) replaces
+  /// `existing`, a connection its peer has lost.
+  static bool replaces_lost(const connection& existing, const connection& newer);
   /// Registers an established connection; false when it lost to a
   /// duplicate (both nodes dialled each other) and has been closed.
   bool connection_up(const std::shared_ptr<connection>& c);
   std::shared_ptr<connection> find_connection(const std::string& name) const;
-  void connection_down(connection& c, bool was_established);
+  /// A connection ended: dialled peers are dialled again; `waiter` is a
+  /// connect() that goes on (refused_stale).
+  void connection_down(connection& c, bool was_established, std::shared_ptr<dial_state> waiter = nullptr);
   /// A worker's connection ended: how its process ended.
   std::string worker_exit(int pid, const std::string& reason) { return workers.exit_of(pid, reason); }
 
@@ -89,6 +94,7 @@ class node_impl {
   std::uint64_t incarnation = 0;
   asio::io_context io;
   node_counters counters;
+  log_limiter log_limit;  ///< keys: close_reason values, then dialer::redial_log_key
   actor_directory directory;
   listeners listen;
   dialer dial;

@@ -19,8 +19,14 @@ constexpr std::string_view auth_label = "troupe-auth-1";
 constexpr std::size_t max_name_bytes = 255;
 } // namespace
 
-handshake::handshake(role r, std::string name, std::uint64_t incarnation, std::string cookie, std::uint32_t max_frame)
-    : role_(r), name_(std::move(name)), incarnation_(incarnation), cookie_(std::move(cookie)), max_frame_(max_frame) {
+handshake::handshake(role r, std::string name, std::uint64_t incarnation, std::string cookie, std::uint32_t max_frame,
+                     link_query holds_link)
+    : role_(r),
+      name_(std::move(name)),
+      incarnation_(incarnation),
+      cookie_(std::move(cookie)),
+      max_frame_(max_frame),
+      query_(std::move(holds_link)) {
   challenge_.resize(challenge_bytes);
   if (RAND_bytes(reinterpret_cast<unsigned char*>(challenge_.data()), static_cast<int>(challenge_bytes)) != 1) {
     throw std::runtime_error("troupe: no random bytes for the handshake challenge");
@@ -40,7 +46,7 @@ void handshake::start(std::string& out) {
 
 std::string handshake::proof(char role_char, std::string_view challenge_a, std::string_view challenge_b,
                              std::string_view name_a, std::string_view name_b, std::uint64_t incarnation_a,
-                             std::uint64_t incarnation_b) const {
+                             std::uint64_t incarnation_b, bool holds_link) const {
   std::string data;
   data.reserve(auth_label.size() + 1 + challenge_a.size() + challenge_b.size() + name_a.size() + name_b.size() + 18);
   data.append(auth_label);
@@ -54,6 +60,7 @@ std::string handshake::proof(char role_char, std::string_view challenge_a, std::
   for (std::uint64_t v : {incarnation_a, incarnation_b}) {
     for (int i = 0; i < 8; ++i) data.push_back(static_cast<char>(v >> (8 * i)));
   }
+  data.push_back(holds_link ? '1' : '0');
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (HMAC(EVP_sha256(), cookie_.data(), static_cast<int>(cookie_.size()),
@@ -98,7 +105,10 @@ handshake::status handshake::on_frame(const frame_view& f, std::string& out) {
       peer_challenge_ = h.challenge();
       wire::Auth a;
       const char me = role_ == role::connector ? 'C' : 'A';
-      a.set_proof(proof(me, peer_challenge_, challenge_, name_, peer_name_, incarnation_, peer_incarnation_));
+      holds_link_ = role_ == role::connector && query_ && query_(peer_name_, peer_incarnation_);
+      a.set_holds_link(holds_link_);
+      a.set_proof(
+          proof(me, peer_challenge_, challenge_, name_, peer_name_, incarnation_, peer_incarnation_, holds_link_));
       append_frame(out, frame_kind::auth, a);
       return state_;
     }
@@ -108,13 +118,14 @@ handshake::status handshake::on_frame(const frame_view& f, std::string& out) {
       wire::Auth a;
       if (!a.ParseFromArray(f.body.data(), static_cast<int>(f.body.size()))) return fail("malformed AUTH", out);
       const char peer_role = role_ == role::connector ? 'A' : 'C';
-      const std::string expected =
-          proof(peer_role, challenge_, peer_challenge_, peer_name_, name_, peer_incarnation_, incarnation_);
+      const std::string expected = proof(peer_role, challenge_, peer_challenge_, peer_name_, name_, peer_incarnation_,
+                                         incarnation_, a.holds_link());
       if (expected.empty() || a.proof().size() != expected.size() ||
           CRYPTO_memcmp(a.proof().data(), expected.data(), expected.size()) != 0) {
         return fail("authentication failed: the nodes do not share the same cookie", out, true);
       }
       verified_ = true;
+      peer_holds_link_ = role_ == role::acceptor && a.holds_link();
       if (role_ == role::acceptor) state_ = status::authenticated;
       return state_;
     }

@@ -3,8 +3,9 @@
 // every transport shares it and a fuzzer can drive it.
 //
 // Both sides send HELLO at once; each answers the other's HELLO with AUTH,
-// an HMAC-SHA256 proof over both challenges, both names, both incarnations
-// and its role, keyed with the shared cookie. A peer using this node's own
+// an HMAC-SHA256 proof over both challenges, both names, both incarnations,
+// its role and (the connector's) whether it holds a live connection with the
+// peer already, keyed with the shared cookie. A peer using this node's own
 // name is refused. The accepting side, once it has verified the
 // connecting side's proof, decides (a node may refuse a duplicate) and sends
 // WELCOME or REFUSE; the connecting side is established on WELCOME. Any
@@ -14,6 +15,7 @@
 // the peer.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -26,7 +28,9 @@ namespace troupe::transport {
 // enforced, lent buffers are sealed against writable shared mappings and
 // received privately. 4: a sender keeps one credit window per remote actor,
 // so the receiver's limit is the window plus one message (no extra step).
-inline constexpr std::uint32_t protocol_version = 4;
+// 5: the connector's AUTH says whether it still holds a live connection
+// with the peer (so an acceptor can replace one only it still holds).
+inline constexpr std::uint32_t protocol_version = 5;
 
 class handshake {
  public:
@@ -38,7 +42,12 @@ class handshake {
     failed,         ///< reason() says why; close the connection
   };
 
-  handshake(role r, std::string name, std::uint64_t incarnation, std::string cookie, std::uint32_t max_frame);
+  /// Connector: does this node hold a live connection with the peer of
+  /// this name and incarnation? Asked once, when the peer's HELLO arrives.
+  using link_query = std::function<bool(const std::string& name, std::uint64_t incarnation)>;
+
+  handshake(role r, std::string name, std::uint64_t incarnation, std::string cookie, std::uint32_t max_frame,
+            link_query holds_link = {});
 
   /// Appends this side's HELLO to `out`.
   void start(std::string& out);
@@ -63,25 +72,34 @@ class handshake {
   [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
   [[nodiscard]] std::uint64_t peer_incarnation() const noexcept { return peer_incarnation_; }
   [[nodiscard]] std::uint32_t peer_max_frame() const noexcept { return peer_max_frame_; }
+  [[nodiscard]] role side() const noexcept { return role_; }
+  /// Connector: what its AUTH said (see link_query).
+  [[nodiscard]] bool holds_link() const noexcept { return holds_link_; }
+  /// Acceptor, once peer_verified(): the connector said it holds a live
+  /// connection with this node (a second connect, not a redial).
+  [[nodiscard]] bool peer_holds_link() const noexcept { return peer_holds_link_; }
 
  private:
   status fail(std::string reason, std::string& out, bool auth = false);
   status on_refuse(const frame_view& f);
   [[nodiscard]] std::string proof(char role_char, std::string_view challenge_a, std::string_view challenge_b,
                                   std::string_view name_a, std::string_view name_b, std::uint64_t incarnation_a,
-                                  std::uint64_t incarnation_b) const;
+                                  std::uint64_t incarnation_b, bool holds_link) const;
 
   role role_;
   std::string name_;
   std::uint64_t incarnation_;
   std::string cookie_;
   std::uint32_t max_frame_;
+  link_query query_;
   std::string challenge_;
   std::string peer_challenge_;
   std::string peer_name_;
   std::uint64_t peer_incarnation_ = 0;
   std::uint32_t peer_max_frame_ = 0;
   bool got_hello_ = false;
+  bool holds_link_ = false;
+  bool peer_holds_link_ = false;
   bool verified_ = false;
   bool auth_failure_ = false;
   status state_ = status::in_progress;

@@ -51,6 +51,8 @@ struct node_stats {
   std::uint64_t frames_out = 0;            ///< frames queued for peers (messages, replies, control)
   std::uint64_t frames_in = 0;             ///< frames read from peers
   std::uint64_t reconnects = 0;            ///< redials after a peer this node connected to went down
+  std::uint64_t stale_links_replaced = 0;  ///< connections a peer had lost (it redialled) replaced by its new one
+  std::uint64_t dials_refused = 0;         ///< dials refused because the peer still held a connection this node had lost (dialled again)
   std::uint64_t transfers_out = 0;         ///< shared_bytes handed to same-host peers without a copy
   std::uint64_t transfers_back = 0;        ///< of those, given back by the peer (their memory is reused)
 };

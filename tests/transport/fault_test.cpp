@@ -1,0 +1,90 @@
+// Faults between two real nodes, injected by a TCP proxy in the test process
+// (tests/support/fault_proxy.hpp): connections cut on one side only, as a
+// reset that reaches one end, or an end that was frozen, leaves them. The
+// ctest label `fault`: run once by `scripts/dev.sh test`, not under the
+// sanitizers.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <thread>
+
+#include "support/fault_proxy.hpp"
+#include "transport_fixture.hpp"
+
+namespace transport_test {
+namespace {
+
+/// Polls `done` every 10 ms until it holds or `within` passes.
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds within = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + within;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+/// A node that notices a silent peer only after `heartbeat_timeout`.
+troupe::node_options slow_to_notice(std::string name, std::chrono::milliseconds heartbeat_timeout) {
+  troupe::node_options o = node_opts(std::move(name));
+  o.heartbeat_interval = 200ms;
+  o.heartbeat_timeout = heartbeat_timeout;
+  o.write_timeout = heartbeat_timeout + 1s;
+  return o;
+}
+
+class cut_links : public ::testing::Test {
+ protected:
+  troupe::actor_system sys_a{two_threads()};
+  troupe::actor_system sys_b{two_threads()};
+};
+
+TEST_F(cut_links, ARedialAfterACutOnlyTheDiallerSawReplacesTheConnectionTheListenerStillHolds) {
+  // beta would not hear the silence for a minute: without the replacement,
+  // its stale connection refuses alpha's redial and, since beta never
+  // dialled, nobody dials again.
+  troupe::node a(sys_a, node_opts("alpha"));
+  troupe::node b(sys_b, slow_to_notice("beta", 60s));
+  b.publish("echo", sys_b.spawn<echo>());
+  troupe::test::fault_proxy proxy(b.port());
+  auto first = a.connect("127.0.0.1", proxy.port(), 10s);
+  ASSERT_TRUE(first.ok()) << first.message();
+  expect_echo_adds(first.value());
+
+  proxy.cut_dialler_side();
+  ASSERT_TRUE(eventually([&] {
+    auto p = a.find_peer("beta");
+    return p && p->alive() && !first.value().alive();
+  })) << "alpha did not reconnect to beta";
+  expect_echo_adds(*a.find_peer("beta"));
+  EXPECT_EQ(b.stats().stale_links_replaced, 1u);
+  EXPECT_EQ(proxy.accepted(), 2u);
+  EXPECT_GE(a.stats().reconnects, 1u);
+}
+
+TEST_F(cut_links, AConnectRefusedForAConnectionThePeerStillHoldsGoesOnUntilThePeerLetsGo) {
+  // beta dialled alpha (through the proxy); only alpha sees the cut. beta,
+  // which dialled the connection it still holds, refuses alpha's connect
+  // until its heartbeat ends that connection; the connect goes on meanwhile
+  // instead of failing "already connected" with no connection anywhere.
+  troupe::node a(sys_a, node_opts("alpha"));
+  troupe::node b(sys_b, slow_to_notice("beta", 2s));
+  b.publish("echo", sys_b.spawn<echo>());
+  troupe::test::fault_proxy proxy(a.port());
+  auto from_b = b.connect("127.0.0.1", proxy.port(), 10s);
+  ASSERT_TRUE(from_b.ok()) << from_b.message();
+  ASSERT_TRUE(eventually([&] { return a.find_peer("beta").has_value(); }));
+
+  proxy.cut_listener_side();
+  ASSERT_TRUE(eventually([&] { return !a.find_peer("beta").has_value(); })) << "alpha did not see the cut";
+  ASSERT_TRUE(b.find_peer("alpha").has_value()) << "beta noticed the cut too early for this test";
+
+  auto p = a.connect("127.0.0.1", b.port(), 15s);
+  ASSERT_TRUE(p.ok()) << p.message();
+  EXPECT_GE(a.stats().dials_refused, 1u);
+  expect_echo_adds(p.value());
+}
+
+} // namespace
+} // namespace transport_test
