@@ -18,6 +18,12 @@ class memory_sink final : public spdlog::sinks::base_sink<std::mutex> {
     std::lock_guard lock(mutex_);
     return text_.find(s) != std::string::npos;
   }
+  std::size_t count(const std::string& s) {
+    std::lock_guard lock(mutex_);
+    std::size_t n = 0;
+    for (auto at = text_.find(s); at != std::string::npos; at = text_.find(s, at + s.size())) ++n;
+    return n;
+  }
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override { text_.append(msg.payload.data(), msg.payload.size()).push_back('\n'); }
@@ -34,6 +40,8 @@ class captured_log {
   captured_log() { troupe::detail::logger().sinks().push_back(sink_); }
   ~captured_log() { std::erase(troupe::detail::logger().sinks(), sink_); }
   bool contains(const std::string& s) { return sink_->contains(s); }
+  /// How many times `s` was logged.
+  std::size_t count(const std::string& s) { return sink_->count(s); }
 
  private:
   std::shared_ptr<memory_sink> sink_ = std::make_shared<memory_sink>();

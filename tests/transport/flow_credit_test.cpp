@@ -256,6 +256,14 @@ TEST(SendWindows, AProxyOutOfCreditParksOnItsWindowAndAGrantWakesIt) {
   turns->run();
   EXPECT_EQ(link->forwarded, 2) << "the window held two";
   EXPECT_EQ(turns->scheduled(), 0) << "parked on its window";
+  // Waiting longer than the bound is reported once per wait.
+  const auto now = std::chrono::steady_clock::now();
+  EXPECT_TRUE(windows.overdue(now, std::chrono::hours(1)).empty());
+  auto late = windows.overdue(now + std::chrono::seconds(3), std::chrono::seconds(2));
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_EQ(late[0].remote, 7u);
+  EXPECT_GE(late[0].waited, std::chrono::seconds(2));
+  EXPECT_TRUE(windows.overdue(now + std::chrono::seconds(4), std::chrono::seconds(2)).empty()) << "reported once";
   windows.grant(7, 0);
   EXPECT_EQ(turns->scheduled(), 0) << "nothing granted: still parked";
   windows.grant(7, 1);

@@ -254,6 +254,43 @@ TEST_F(two_nodes, ASlowRemoteReceiverMutesItsSendersAcrossTheNetwork) {
   EXPECT_TRUE(slow.ask(Count{}, 10s).get().value().in_order());
 }
 
+/// Sends `n` pings to a remote actor without pausing when muted.
+struct pusher : troupe::actor<pusher> {
+  explicit pusher(troupe::actor_ref<stalled> to) : to_(std::move(to)) {}
+  bool on(std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      Ping p;
+      p.set_seq(i);
+      if (!troupe::accepted(to_.tell(p))) return false;
+    }
+    return true;
+  }
+  troupe::actor_ref<stalled> to_;
+};
+
+TEST_F(two_nodes, ASenderWaitingForCreditLongerThanTheHeartbeatTimeoutIsCountedOnce) {
+  troupe::test::gate g;
+  troupe::test::gate_opener opener(g);
+  troupe::test::captured_log log;
+  b->publish("slow", sys_b.spawn<stalled>(&g));
+  auto slow = connect_a_to_b().lookup<stalled>("slow", 10s).value();
+  // More than the window: the proxy spends it all and waits for a grant
+  // that does not come while the receiver is stuck.
+  const std::int64_t n = troupe::transport::initial_credit + 1000;
+  ASSERT_TRUE(sys_a.spawn<pusher>(slow).ask(n, 30s).get().value());
+  EXPECT_TRUE(troupe::test::wait_until([&] { return a->stats().credit_stalls == 1; }, troupe::test::long_wait));
+  EXPECT_TRUE(log.contains("have waited"));
+  g.open();
+  ASSERT_TRUE(troupe::test::wait_until(
+      [&] {
+        auto c = slow.ask(Count{}, 10s).get();
+        return c.ok() && c.value().n() == n;
+      },
+      troupe::test::long_wait));
+  EXPECT_TRUE(slow.ask(Count{}, 10s).get().value().in_order());
+  EXPECT_EQ(a->stats().credit_stalls, 1u);  // one wait, reported once
+}
+
 struct plain {
   int x = 0;
 };

@@ -97,6 +97,53 @@ TEST_F(workers, AWorkerCanBeLinkedOverASocketpairOrAPipePairInstead) {
   }
 }
 
+TEST_F(workers, SpawnWorkerAsyncReturnsAFutureForEachLink) {
+  for (auto link : {troupe::worker_link::shared_memory, troupe::worker_link::socketpair, troupe::worker_link::pipes}) {
+    auto w = troupe::spawn_worker_async<worker_root>(*n, {.link = link}).get();
+    ASSERT_TRUE(w.ok()) << w.message();
+    expect_answers_from_its_process(w.value());
+    w.value().link.close("done");
+    w.value().link.wait_down();
+  }
+}
+
+TEST_F(workers, AWorkerWhoseProgramDoesNotStartFailsTheFutureAndIsReaped) {
+  auto w = troupe::spawn_worker_async<worker_root>(*n, {.executable = "/nonexistent/troupe-worker",
+                                                        .start_timeout = 5s}).get();
+  EXPECT_FALSE(w.ok());
+}
+
+/// Starts a worker from its own handler without blocking its thread, and
+/// reports the worker's answer and whether the continuation ran on its turn.
+struct starter : troupe::actor<starter> {
+  struct go {};
+  using report = troupe::actor_ref<troupe::inbox<std::int64_t>::actor_type>;
+  starter(troupe::node& n, report out) : node_(n), out_(std::move(out)) {}
+  void on(go) {
+    troupe::spawn_worker<worker_root>(node_, {}, [this](troupe::result<troupe::worker<worker_root>> w) {
+      if (!w.ok() || troupe::detail::current_cell() != self().cell()) return out_.tell(std::int64_t{-1}), void();
+      w_ = w.value();
+      troupe_test::Add who;
+      who.set_a(1);
+      who.set_b(1);
+      ask(w_.root, who, 10s, [this](troupe::result<troupe_test::Sum> s) {
+        out_.tell(s.ok() && s.value().value() == w_.pid ? std::int64_t{w_.pid} : std::int64_t{-2});
+      });
+    });
+  }
+  troupe::node& node_;
+  report out_;
+  troupe::worker<worker_root> w_;
+};
+
+TEST_F(workers, InsideAnActorSpawnWorkerRunsItsContinuationOnItsTurn) {
+  troupe::inbox<std::int64_t> out(sys);
+  sys.spawn<starter>(*n, out.ref()).tell(starter::go{});
+  auto pid = out.receive(30s);
+  ASSERT_TRUE(pid.has_value()) << "no report";
+  EXPECT_GT(*pid, 0) << "-1: no worker, or not on the actor's turn; -2: no answer from the worker's own process";
+}
+
 TEST_F(workers, AWorkersExitCodeReachesItsMonitors) {
   auto w = spawn();
   events in(sys);

@@ -236,8 +236,21 @@ void connection::on_heartbeat() {
   }
   if (writer_.check_stalled(node_.opts.write_timeout)) return;  // it ends the connection
   inbound_.return_idle_credit();  // so the peer's windows for actors it no longer uses fill and go
+  report_credit_stalls();
   writer_.append([&](std::string& out) { control::append_heartbeat(out, ++heartbeat_seq_); });
   arm_heartbeat();
+}
+
+void connection::report_credit_stalls() {
+  for (const auto& s : proxies_.windows().overdue(std::chrono::steady_clock::now(), node_.opts.heartbeat_timeout)) {
+    node_.counters.add(counter::credit_stalls);
+    std::uint64_t held = 0;
+    if (!node_.log_limit.allow(credit_stall_log_key, held)) continue;
+    log().warn("troupe node {}: messages to actor {} on {} have waited {} ms for flow credit (that actor is much "
+               "slower than its senders, or credit was lost){}",
+               node_.opts.name, s.remote, peer_name_, s.waited.count(),
+               held == 0 ? std::string() : " (and " + std::to_string(held) + " more like it, not logged)");
+  }
 }
 
 // -- writer_host, frame_poster --------------------------------------------------------

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -114,6 +115,11 @@ class connection final : public writer_host,
   /// Asks the peer what is published as `name`; blocks up to `timeout`.
   result<detail::cell_ptr> lookup(std::string_view name, const std::type_info& type,
                                   const std::vector<std::string>& required, std::chrono::milliseconds timeout);
+  /// The same without blocking: `done` runs once, on the thread that ends
+  /// the lookup (the reader's, the I/O thread's, or this one's when the
+  /// connection is down).
+  void lookup_then(std::string_view name, const std::type_info& type, std::vector<std::string> required,
+                   std::chrono::milliseconds timeout, std::function<void(result<detail::cell_ptr>)> done);
   /// The proxy of the peer's actor `id` (made when there is none).
   detail::cell_ptr proxy_for(std::uint64_t id, const std::type_info& type);
   bool post_frame(std::string frame) override;
@@ -179,11 +185,19 @@ class connection final : public writer_host,
   void on_established();
   void arm_heartbeat();
   void on_heartbeat();
+  /// Heartbeat: counts and logs the remote actors whose senders have waited
+  /// for credit longer than heartbeat_timeout.
+  void report_credit_stalls();
+  /// The node's log_limiter key for those lines (after the close reasons').
+  static constexpr std::size_t credit_stall_log_key = 30;
   /// I/O thread: drains a polled stream when its doorbell rings, for ever.
   void wait_polled(bool if_ready_now = true);
   /// Ends the connection from the read path: at once on the I/O thread,
   /// from a poller by a post (and no frame is handled after this one).
   void end_from_reader(close_reason why, std::string detail);
+  /// A finished lookup as a handle, or why not.
+  result<detail::cell_ptr> lookup_outcome(const lookup_state& l, std::string_view name, const std::type_info& type,
+                                          const std::vector<std::string>& required);
   /// The end's second half: what the peer's actors and our callers are told.
   void tell_down(close_reason why, const std::string& what, bool was_established);
   // Control frames (control.cpp): one handler per kind.

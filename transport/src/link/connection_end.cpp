@@ -1,5 +1,6 @@
 // How a connection ends, and what it waits for from the peer until then.
 #include <algorithm>
+#include <future>
 
 #include "link/connection.hpp"
 #include "node/node_impl.hpp"
@@ -119,25 +120,43 @@ std::optional<failure> check_lookup(const control::lookup_reply& r, std::string_
 result<detail::cell_ptr> connection::lookup(std::string_view name, const std::type_info& type,
                                             const std::vector<std::string>& required,
                                             std::chrono::milliseconds timeout) {
+  std::promise<result<detail::cell_ptr>> answer;
+  auto f = answer.get_future();
+  lookup_then(name, type, required, timeout, [&answer](result<detail::cell_ptr> r) { answer.set_value(std::move(r)); });
+  return f.get();  // every path ends it: the answer, the timeout, or the connection's end
+}
+
+void connection::lookup_then(std::string_view name, const std::type_info& type, std::vector<std::string> required,
+                             std::chrono::milliseconds timeout, std::function<void(result<detail::cell_ptr>)> done) {
+  auto l = std::make_shared<lookup_state>();
+  l->then = [self = shared_from_this(), name = std::string(name), &type, required = std::move(required),
+             done = std::move(done)](lookup_state& s) { done(self->lookup_outcome(s, name, type, required)); };
   std::uint64_t id = 0;
-  auto l = alive() ? requests_.add_lookup(id) : nullptr;
+  if (!alive() || !requests_.add_lookup(l, id)) {
+    return l->finish(std::nullopt, ask_error::node_down, "node " + peer_name_ + " is down");
+  }
+  {
+    // Under the lock the end takes: until it has run, the node's I/O
+    // context is there; after it, requests_.end() has failed the lookup.
+    std::lock_guard lock(ended_mx_);
+    if (!ended_) {
+      auto timer = std::make_shared<asio::steady_timer>(node_.io, timeout);
+      timer->async_wait([self = shared_from_this(), timer, id](const boost::system::error_code& ec) {
+        if (!ec) self->requests_.fail_lookup(id, ask_error::timeout, "no answer from " + self->peer_name_ + " within the timeout");
+      });
+    }
+  }
   std::string frame;
   control::append_lookup(frame, {id, std::string(name)});
-  if (!l || !post_frame(std::move(frame))) {
-    if (l) requests_.forget_lookup(id);
-    return failure{ask_error::node_down, "node " + peer_name_ + " is down"};
-  }
-  std::unique_lock lk(l->mx);
-  if (!l->cv.wait_for(lk, timeout, [&] { return l->done; })) {
-    lk.unlock();
-    requests_.forget_lookup(id);
-    return failure{ask_error::timeout, "no answer from " + peer_name_ + " within the timeout"};
-  }
-  if (!l->answer) return failure{ask_error::node_down, l->error};
-  if (auto bad = check_lookup(*l->answer, name, peer_name_, type, required)) return std::move(*bad);
-  const std::uint64_t actor = l->answer->actor;
-  lk.unlock();
-  return proxy_for(actor, type);
+  if (!post_frame(std::move(frame))) requests_.fail_lookup(id, ask_error::node_down, "node " + peer_name_ + " is down");
+}
+
+result<detail::cell_ptr> connection::lookup_outcome(const lookup_state& l, std::string_view name,
+                                                    const std::type_info& type,
+                                                    const std::vector<std::string>& required) {
+  if (!l.answer) return failure{l.code ? l.code : make_error_code(ask_error::node_down), l.error};
+  if (auto bad = check_lookup(*l.answer, name, peer_name_, type, required)) return std::move(*bad);
+  return proxy_for(l.answer->actor, type);
 }
 
 } // namespace troupe::transport

@@ -11,8 +11,8 @@ constexpr std::array<counter_row, counter_count> rows{
     TROUPE_ROW(write_stalls),         TROUPE_ROW(messages_out),       TROUPE_ROW(messages_in),
     TROUPE_ROW(bytes_out),            TROUPE_ROW(bytes_in),           TROUPE_ROW(writes),
     TROUPE_ROW(frames_out),           TROUPE_ROW(frames_in),          TROUPE_ROW(reconnects),
-    TROUPE_ROW(stale_links_replaced), TROUPE_ROW(dials_refused),      TROUPE_ROW(transfers_out),
-    TROUPE_ROW(transfers_back),
+    TROUPE_ROW(stale_links_replaced), TROUPE_ROW(credit_stalls),      TROUPE_ROW(dials_refused),
+    TROUPE_ROW(transfers_out),        TROUPE_ROW(transfers_back),
 };
 #undef TROUPE_ROW
 

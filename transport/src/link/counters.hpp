@@ -35,6 +35,7 @@ enum class counter : std::uint8_t {
   frames_in,
   reconnects,
   stale_links_replaced,
+  credit_stalls,
   dials_refused,
   transfers_out,
   transfers_back,

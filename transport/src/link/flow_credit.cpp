@@ -61,7 +61,21 @@ bool send_windows::park(window& w, detail::remote_proxy& p) {
   // here) or finds the proxy parked. After the end nobody would wake it.
   if (ended_ || w.units.load(std::memory_order_relaxed) > 0) return false;
   w.parked = detail::cell_ptr(&p);
+  w.parked_at = std::chrono::steady_clock::now();
+  w.reported = false;
   return true;
+}
+
+std::vector<send_windows::overdue_wait> send_windows::overdue(std::chrono::steady_clock::time_point now,
+                                                              std::chrono::milliseconds bound) {
+  std::vector<overdue_wait> out;
+  std::lock_guard lock(mx_);
+  for (auto& [id, w] : windows_) {
+    if (!w.parked || w.reported || now - w.parked_at <= bound) continue;
+    w.reported = true;
+    out.push_back({id, std::chrono::duration_cast<std::chrono::milliseconds>(now - w.parked_at)});
+  }
+  return out;
 }
 
 void send_windows::grant(std::uint64_t remote, std::int64_t units) {

@@ -16,6 +16,7 @@
 // has gathered.
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -143,6 +144,13 @@ class send_windows {
     std::atomic<std::int64_t> units{initial_credit};
     std::uint32_t proxies = 0;  ///< proxies of the actor that exist (mx_; an old one may be freed as a new one is made)
     detail::cell_ptr parked;    ///< the proxy waiting for credit (mx_)
+    std::chrono::steady_clock::time_point parked_at{};  ///< since when (mx_)
+    bool reported = false;      ///< this wait was reported by overdue() (mx_)
+  };
+  /// A remote actor whose sender has waited for credit too long.
+  struct overdue_wait {
+    std::uint64_t remote;
+    std::chrono::milliseconds waited;
   };
 
   /// A proxy for `remote` was made: its window (the one an earlier proxy
@@ -159,6 +167,11 @@ class send_windows {
   /// A window never grows past initial_credit (a peer granting what was not
   /// spent gains nothing). @threadsafe
   void grant(std::uint64_t remote, std::int64_t units);
+  /// Windows whose proxy has waited for credit longer than `bound` (each
+  /// wait reported once): a receiver much slower than its senders, or
+  /// credit that was lost. The connection asks each heartbeat. @threadsafe
+  [[nodiscard]] std::vector<overdue_wait> overdue(std::chrono::steady_clock::time_point now,
+                                                  std::chrono::milliseconds bound);
   /// The connection ended: every parked proxy, to be woken (they close).
   /// From now on nothing parks here (park() answers false).
   [[nodiscard]] std::vector<detail::cell_ptr> take_parked();

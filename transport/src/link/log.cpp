@@ -2,11 +2,24 @@
 
 #include <chrono>
 
+#include "troupe/actors/detail/actor_cell.hpp"
 #include "troupe/detail/logger.hpp"
 
 namespace troupe::transport {
 
 spdlog::logger& log() { return detail::logger(); }
+
+void warn_if_blocking_an_actor(const char* what) noexcept {
+  static std::atomic<bool> warned{false};
+  if (detail::current_cell() == nullptr || warned.exchange(true, std::memory_order_relaxed)) return;
+  try {
+    log().warn("troupe: {} was called from an actor's handler: it blocks a worker thread of the actor system until "
+               "it ends. Use its form with a continuation there (or the one returning a future outside actors). "
+               "Logged once per process.",
+               what);
+  } catch (...) {
+  }
+}
 
 bool log_limiter::allow(std::size_t key, std::uint64_t& held) noexcept {
   constexpr std::int64_t period = std::chrono::nanoseconds(std::chrono::seconds(1)).count();

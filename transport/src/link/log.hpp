@@ -12,6 +12,10 @@ namespace troupe::transport {
 
 spdlog::logger& log();
 
+/// A blocking call (`what`) made from an actor's turn blocks a worker of the
+/// actor system: logged once per process, with the way out. Any thread.
+void warn_if_blocking_an_actor(const char* what) noexcept;
+
 /// Lines a peer can make us write again and again (refusals, redials): at
 /// most one a second for each key, the next one saying how many were held
 /// back. @threadsafe

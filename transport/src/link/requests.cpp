@@ -2,6 +2,23 @@
 
 namespace troupe::transport {
 
+void lookup_state::finish(std::optional<control::lookup_reply> a, std::error_code ec, std::string why) {
+  std::function<void(lookup_state&)> run;
+  {
+    std::lock_guard lock(mx);
+    if (done) return;
+    done = true;
+    answer = std::move(a);
+    if (!answer) {
+      code = ec;
+      error = std::move(why);
+    }
+    run = std::move(then);
+    cv.notify_all();
+  }
+  if (run) run(*this);  // done is set: nothing changes the fields any more
+}
+
 requests::~requests() { end("node down"); }
 
 std::uint64_t requests::add_ask(pending_ask a) {
@@ -21,13 +38,12 @@ std::optional<pending_ask> requests::take_ask(std::uint64_t id) {
   return a;
 }
 
-std::shared_ptr<lookup_state> requests::add_lookup(std::uint64_t& id) {
-  auto l = std::make_shared<lookup_state>();
+bool requests::add_lookup(std::shared_ptr<lookup_state> l, std::uint64_t& id) {
   std::lock_guard lock(mx_);
-  if (ended_) return nullptr;
+  if (ended_) return false;
   id = next_lookup_++;
-  lookups_.emplace(id, l);
-  return l;
+  lookups_.emplace(id, std::move(l));
+  return true;
 }
 
 void requests::answer_lookup(control::lookup_reply&& r) {
@@ -39,15 +55,19 @@ void requests::answer_lookup(control::lookup_reply&& r) {
     l = std::move(it->second);
     lookups_.erase(it);
   }
-  std::lock_guard lock(l->mx);
-  l->done = true;
-  l->answer = std::move(r);
-  l->cv.notify_all();
+  l->finish(std::move(r), {}, {});
 }
 
-void requests::forget_lookup(std::uint64_t id) {
-  std::lock_guard lock(mx_);
-  lookups_.erase(id);
+void requests::fail_lookup(std::uint64_t id, std::error_code code, const std::string& why) {
+  std::shared_ptr<lookup_state> l;
+  {
+    std::lock_guard lock(mx_);
+    auto it = lookups_.find(id);
+    if (it == lookups_.end()) return;  // answered
+    l = std::move(it->second);
+    lookups_.erase(it);
+  }
+  l->finish(std::nullopt, code, why);
 }
 
 void requests::end(const std::string& what) noexcept {
@@ -63,12 +83,7 @@ void requests::end(const std::string& what) noexcept {
     a.slot->fail(ask_error::node_down, what);
     delete a.slot;
   }
-  for (auto& [id, l] : lookups) {
-    std::lock_guard lock(l->mx);
-    l->done = true;
-    l->error = what;
-    l->cv.notify_all();
-  }
+  for (auto& [id, l] : lookups) l->finish(std::nullopt, ask_error::node_down, what);
 }
 
 } // namespace troupe::transport

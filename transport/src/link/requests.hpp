@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,13 +26,25 @@ struct pending_ask {
   bool (*deliver)(detail::reply_slot_base&, std::string_view) = nullptr;
 };
 
-/// A lookup a caller waits on.
+/// A lookup a caller waits on (cv), or has `then` run when it ends.
 struct lookup_state {
+  lookup_state() = default;
+  lookup_state(const lookup_state&) = delete;
+  lookup_state& operator=(const lookup_state&) = delete;
+  /// Never finished (dropped unanswered): `then` still runs, once.
+  ~lookup_state() { finish(std::nullopt, ask_error::node_down, "the connection is gone"); }
+
   std::mutex mx;
   std::condition_variable cv;
   bool done = false;
   std::optional<control::lookup_reply> answer;  ///< set when answered
-  std::string error;                            ///< set when the connection ended first
+  std::error_code code;                         ///< why not: node_down, or timeout
+  std::string error;
+  /// Runs once, on the thread that finishes the lookup (set before it is sent).
+  std::function<void(lookup_state&)> then;
+
+  /// The answer, or why there is none; the first call wins. Any thread.
+  void finish(std::optional<control::lookup_reply> a, std::error_code ec, std::string why);
 };
 
 class requests {
@@ -49,13 +62,14 @@ class requests {
   /// none (answered twice, or failed when the connection ended).
   std::optional<pending_ask> take_ask(std::uint64_t id);
 
-  /// Registers a lookup; its request id and state. nullptr when ended.
-  /// @throws std::bad_alloc
-  std::shared_ptr<lookup_state> add_lookup(std::uint64_t& id);
+  /// Registers lookup `l` (its `then` already set) under a new request id;
+  /// false when the connection ended. @throws std::bad_alloc
+  bool add_lookup(std::shared_ptr<lookup_state> l, std::uint64_t& id);
   /// Hands the answer to whoever waits on lookup `r.request` (none: timed out).
   void answer_lookup(control::lookup_reply&& r);
-  /// The caller gave up on lookup `id`.
-  void forget_lookup(std::uint64_t id);
+  /// Lookup `id` ends unanswered with `code` (its timeout, say), if it is
+  /// still waiting.
+  void fail_lookup(std::uint64_t id, std::error_code code, const std::string& why);
 
   /// The connection ended: every ask fails with node_down, every lookup
   /// wakes with `what`; later ones are refused.

@@ -6,11 +6,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <system_error>
 #include <variant>
+
+#include "troupe/actors/error.hpp"
 
 namespace troupe::transport {
 
@@ -37,22 +40,39 @@ struct dial_target {
   std::chrono::milliseconds backoff{0};  ///< the last reconnect's delay (0: none yet)
 };
 
-/// Where a dial's outcome goes: the connection, or why there is none.
+/// Where a dial's outcome goes: the connection, or why there is none. A
+/// blocking connect() waits on `cv`; an asynchronous one has `then` run.
 struct dial_state {
+  dial_state() = default;
+  dial_state(const dial_state&) = delete;
+  dial_state& operator=(const dial_state&) = delete;
+  /// Never finished (its dial was dropped with the node's I/O context):
+  /// `then` still runs, once.
+  ~dial_state() { finish(nullptr, make_error_code(errc::shutting_down), "the node is shutting down"); }
+
   std::mutex mx;
   std::condition_variable cv;
   bool done = false;
   std::shared_ptr<connection> established;
   std::error_code error;
   std::string detail;
+  /// Runs once, on the thread that finishes the dial (set before the dial starts).
+  std::function<void(dial_state&)> then;
+
+  /// The outcome; the first call wins. Any thread.
   void finish(std::shared_ptr<connection> c, std::error_code ec, std::string why) {
-    std::lock_guard lock(mx);
-    if (done) return;
-    done = true;
-    established = std::move(c);
-    error = ec;
-    detail = std::move(why);
-    cv.notify_all();
+    std::function<void(dial_state&)> run;
+    {
+      std::lock_guard lock(mx);
+      if (done) return;
+      done = true;
+      established = std::move(c);
+      error = ec;
+      detail = std::move(why);
+      run = std::move(then);
+      cv.notify_all();
+    }
+    if (run) run(*this);  // done is set: nothing changes the fields any more
   }
 };
 

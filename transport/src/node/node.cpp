@@ -25,14 +25,30 @@ std::uint64_t node::incarnation() const noexcept { return impl_->incarnation; }
 std::uint16_t node::port() const noexcept { return impl_->listen.port(); }
 
 result<peer> node::connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout) {
+  transport::warn_if_blocking_an_actor("troupe::node::connect");
   return impl_->connect(transport::tcp_address{host, port}, timeout);
 }
 
+std::future<result<peer>> node::connect_async(const std::string& host, std::uint16_t port,
+                                              std::chrono::milliseconds timeout) {
+  auto p = std::make_shared<std::promise<result<peer>>>();
+  auto f = p->get_future();
+  connect_then(host, port, timeout, [p](result<peer> r) { p->set_value(std::move(r)); });
+  return f;
+}
+
+void node::connect_then(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
+                        std::function<void(result<peer>)> done) {
+  impl_->connect_then(transport::tcp_address{host, port}, timeout, std::move(done));
+}
+
 result<peer> node::connect_unix(const std::string& path, std::chrono::milliseconds timeout) {
+  transport::warn_if_blocking_an_actor("troupe::node::connect_unix");
   return impl_->connect(transport::unix_address{checked_path(path, "connect_unix")}, timeout);
 }
 
 result<peer> node::connect_shm(const std::string& path, std::chrono::milliseconds timeout) {
+  transport::warn_if_blocking_an_actor("troupe::node::connect_shm");
   return impl_->connect(transport::shm_address{checked_path(path, "connect_shm")}, timeout);
 }
 
@@ -48,7 +64,14 @@ result<peer> node::adopt(int read_fd, int write_fd, bool initiator, std::chrono:
   return impl_->adopt(read_fd, write_fd, initiator, timeout);
 }
 
-result<std::pair<peer, int>> node::start_worker(const worker_options& opts) { return impl_->workers.start(opts); }
+result<std::pair<peer, int>> node::start_worker(const worker_options& opts) {
+  transport::warn_if_blocking_an_actor("troupe::node::start_worker (spawn_worker)");
+  return impl_->workers.start(opts);
+}
+
+void node::start_worker_then(const worker_options& opts, std::function<void(result<std::pair<peer, int>>)> done) {
+  impl_->workers.start_then(opts, std::move(done));
+}
 
 std::optional<peer> node::find_peer(std::string_view name) const { return impl_->find_peer(name); }
 
@@ -83,8 +106,16 @@ void peer::wait_down() const {
 result<detail::cell_ptr> peer::lookup_cell(std::string_view name, const std::type_info& type,
                                            std::vector<std::string> required, std::chrono::milliseconds timeout) const {
   if (timeout.count() < 0) throw std::invalid_argument("troupe::peer::lookup: timeout must not be negative");
+  transport::warn_if_blocking_an_actor("troupe::peer::lookup");
   if (!s_) return failure{ask_error::node_down, "empty peer handle"};
   return s_->lookup(name, type, required, timeout);
+}
+
+void peer::lookup_cell_then(std::string_view name, const std::type_info& type, std::vector<std::string> required,
+                       std::chrono::milliseconds timeout, std::function<void(result<detail::cell_ptr>)> done) const {
+  if (timeout.count() < 0) throw std::invalid_argument("troupe::peer::lookup: timeout must not be negative");
+  if (!s_) return done(failure{ask_error::node_down, "empty peer handle"});
+  s_->lookup_then(name, type, std::move(required), timeout, std::move(done));
 }
 
 detail::cell_ptr peer::resolve_cell(std::uint64_t id, const std::type_info& type) const {

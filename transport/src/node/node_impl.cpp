@@ -249,11 +249,31 @@ result<peer> node_impl::connect(dial_address where, std::chrono::milliseconds ti
   return await(*waiter, what, timeout);
 }
 
+void node_impl::connect_then(dial_address where, std::chrono::milliseconds timeout,
+                             std::function<void(result<peer>)> done) {
+  if (timeout.count() < 0) throw std::invalid_argument("troupe::node::connect: timeout must not be negative");
+  auto waiter = std::make_shared<dial_state>();
+  waiter->then = [done = std::move(done)](dial_state& w) { done(outcome(w)); };
+  if (stopping()) return waiter->finish(nullptr, errc::shutting_down, "node is shutting down");
+  const std::string what = describe(where);
+  asio::post(io, [this, t = dial_target{std::move(where)}, waiter, timeout, what]() mutable {
+    auto timer = std::make_shared<asio::steady_timer>(io, timeout);
+    timer->async_wait([timer, waiter, what](const boost::system::error_code& ec) {
+      if (!ec) waiter->finish(nullptr, ask_error::timeout, "no connection with " + what + " within the timeout");
+    });
+    dial.dial(std::move(t), waiter);
+  });
+}
+
 result<peer> node_impl::await(dial_state& waiter, const std::string& where, std::chrono::milliseconds timeout) {
   std::unique_lock lock(waiter.mx);
   if (!waiter.cv.wait_for(lock, timeout, [&] { return waiter.done; })) {
     return failure{ask_error::timeout, "no connection with " + where + " within the timeout"};
   }
+  return outcome(waiter);
+}
+
+result<peer> node_impl::outcome(const dial_state& waiter) {
   if (waiter.established) return peer_access::make(waiter.established);
   return failure{waiter.error ? waiter.error : make_error_code(ask_error::node_down), waiter.detail};
 }

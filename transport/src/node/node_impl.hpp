@@ -54,6 +54,11 @@ class node_impl {
 
   /// Dials `where` and waits for the connection (or why there is none).
   result<peer> connect(dial_address where, std::chrono::milliseconds timeout);
+  /// Dials `where`; the outcome goes to `done`, once, on the I/O thread
+  /// (or the caller's, when the node is stopping).
+  void connect_then(dial_address where, std::chrono::milliseconds timeout, std::function<void(result<peer>)> done);
+  /// A finished dial as a connect() result.
+  static result<peer> outcome(const dial_state& waiter);
   /// Runs a connection over descriptors this process has (read == write:
   /// one stream socket).
   result<peer> adopt(int read_fd, int write_fd, bool initiator, std::chrono::milliseconds timeout,

@@ -24,7 +24,6 @@ extern char** environ;
 
 namespace troupe::transport {
 
-namespace {
 /// A worker's link: the parent's ends, and the child's (which go to
 /// worker_launch::link_fd and second_fd).
 struct link_ends {
@@ -45,6 +44,8 @@ struct link_ends {
     }
   }
 };
+
+namespace {
 
 failure io_failure(const char* what, int err) { return failure{errc::io_error, std::string(what) + ": " + std::strerror(err)}; }
 
@@ -130,18 +131,24 @@ std::shared_ptr<launch_plan> make_plan(const worker_options& o, const std::strin
 
 /// Forks on the node's I/O thread; the pid, -errno, or 0 when it did not
 /// happen within `timeout` (then it never will).
+/// On the I/O thread: forks the child; its pid, or -errno. The child's
+/// ends of the link are closed here either way.
+pid_t fork_now(const launch_plan& p) {
+  const pid_t pid = ::fork();
+  if (pid == 0) exec_child(p);
+  const int err = errno;
+  for (int fd : p.child_fds) {
+    if (fd >= 0) ::close(fd);
+  }
+  return pid < 0 ? -err : pid;
+}
+
 pid_t fork_worker(asio::io_context& io, const std::shared_ptr<launch_plan>& plan, std::chrono::milliseconds timeout) {
   auto pid_future = plan->forked.get_future();
   asio::post(io, [p = plan] {
     int expected = 0;
     if (!p->state.compare_exchange_strong(expected, 1)) return;  // the caller gave up: no child
-    const pid_t pid = ::fork();
-    if (pid == 0) exec_child(*p);
-    const int err = errno;
-    for (int fd : p->child_fds) {
-      if (fd >= 0) ::close(fd);
-    }
-    p->forked.set_value(pid < 0 ? -err : pid);
+    p->forked.set_value(fork_now(*p));
   });
   if (pid_future.wait_for(timeout) != std::future_status::ready) {
     int expected = 0;
@@ -182,18 +189,61 @@ result<std::pair<peer, int>> worker_processes::start(const worker_options& o) {
     std::lock_guard lock(mx_);
     pids_.push_back(pid);
   }
-  shm::link_fds mine{l.parent_read, l.segment, 0};
-  auto link = o.link == worker_link::shared_memory
-                  ? node_.adopt_stream(make_shm_stream(node_.io, mine, "shm worker " + std::to_string(pid)), true,
-                                       o.start_timeout, pid)
-                  : node_.adopt(l.parent_read, l.parent_write >= 0 ? l.parent_write : l.parent_read,
-                                /*initiator=*/true, o.start_timeout, pid);
+  auto link = node_.adopt_stream(parent_stream(o.link, l, pid), /*initiator=*/true, o.start_timeout, pid);
+  return started(link, pid, name);
+}
+
+std::unique_ptr<byte_stream> worker_processes::parent_stream(worker_link link, const link_ends& l, int pid) {
+  if (link == worker_link::shared_memory) {
+    return make_shm_stream(node_.io, shm::link_fds{l.parent_read, l.segment, 0}, "shm worker " + std::to_string(pid));
+  }
+  return make_fd_stream(node_.io, l.parent_read, l.parent_write >= 0 ? l.parent_write : l.parent_read);
+}
+
+result<std::pair<peer, int>> worker_processes::started(const result<peer>& link, int pid, const std::string& name) {
   if (!link.ok()) {
     std::lock_guard lock(mx_);  // not a pid reaped (and maybe reused) meanwhile
     if (std::find(pids_.begin(), pids_.end(), pid) != pids_.end()) ::kill(pid, SIGKILL);
     return failure{link.error(), "worker " + name + " did not start: " + std::string(link.message())};
   }
-  return std::make_pair(link.value(), static_cast<int>(pid));
+  return std::make_pair(link.value(), pid);
+}
+
+void worker_processes::start_then(const worker_options& o, std::function<void(result<std::pair<peer, int>>)> done) {
+  if (o.start_timeout.count() < 0) throw std::invalid_argument("troupe::worker_options: start_timeout must not be negative");
+  // Every end goes through the dial's state: its destructor reports a start
+  // dropped with the I/O context (the node stopping) as shutting_down.
+  auto waiter = std::make_shared<dial_state>();
+  auto pid_of = std::make_shared<int>(0);
+  static std::atomic<unsigned> seq{0};
+  const std::string name = o.name.empty() ? node_.opts.name + "-worker-" + std::to_string(++seq) : o.name;
+  waiter->then = [this, pid_of, name, done = std::move(done)](dial_state& w) {
+    if (*pid_of <= 0) return done(failure{w.error, w.detail});
+    done(started(node_impl::outcome(w), *pid_of, name));
+  };
+  if (node_.stopping()) return waiter->finish(nullptr, errc::shutting_down, "the node is shutting down");
+  reap_ended();
+  auto l = std::make_shared<link_ends>();
+  if (auto bad = make_link(o.link, node_.opts.shm_ring_bytes, *l)) return waiter->finish(nullptr, bad->code, bad->message);
+  auto plan = make_plan(o, name, node_.cookie, *l);
+  asio::post(node_.io, [this, plan, l, waiter, pid_of, link = o.link, timeout = o.start_timeout] {
+    const pid_t pid = fork_now(*plan);
+    if (pid < 0) {
+      l->close_parent();
+      auto f = io_failure("fork", -pid);
+      return waiter->finish(nullptr, f.code, f.message);
+    }
+    {
+      std::lock_guard lock(mx_);
+      pids_.push_back(pid);
+    }
+    *pid_of = pid;  // read by `then`, which runs after this on the I/O thread or after the timer
+    auto timer = std::make_shared<asio::steady_timer>(node_.io, timeout);
+    timer->async_wait([timer, waiter](const boost::system::error_code& ec) {
+      if (!ec) waiter->finish(nullptr, ask_error::timeout, "the worker did not answer within start_timeout");
+    });
+    node_.start_connection(parent_stream(link, *l, pid), handshake::role::connector, std::nullopt, waiter, pid);
+  });
 }
 
 void worker_processes::reap_ended() {

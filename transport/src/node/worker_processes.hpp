@@ -6,6 +6,8 @@
 // as the node. Its own lock; any thread.
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -18,6 +20,8 @@
 namespace troupe::transport {
 
 class node_impl;
+class byte_stream;
+struct link_ends;
 
 class worker_processes {
  public:
@@ -25,6 +29,10 @@ class worker_processes {
 
   /// Starts a worker and connects to it: the peer and the process id.
   result<std::pair<peer, int>> start(const worker_options& o);
+  /// The same without blocking: `done` runs once, on the I/O thread (or
+  /// this one when it fails at once). @throws std::invalid_argument for a
+  /// negative start_timeout.
+  void start_then(const worker_options& o, std::function<void(result<std::pair<peer, int>>)> done);
   /// A worker's connection ended: how its process ended (waits up to
   /// 100 ms for it to be reaped), or that it is unreachable, saying `reason`.
   std::string exit_of(int pid, const std::string& reason);
@@ -34,6 +42,10 @@ class worker_processes {
  private:
   /// Reaps workers that ended without anybody asking.
   void reap_ended();
+  /// The parent's end of a worker's link, as a stream.
+  std::unique_ptr<byte_stream> parent_stream(worker_link link, const link_ends& l, int pid);
+  /// A worker's connection, or (killing the worker) why there is none.
+  result<std::pair<peer, int>> started(const result<peer>& link, int pid, const std::string& name);
   node_impl& node_;
   std::mutex mx_;
   std::vector<int> pids_;  // started and not yet reaped

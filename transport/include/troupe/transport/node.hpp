@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 
 #include "troupe/actors/actor_ref.hpp"
 #include "troupe/actors/actor_system.hpp"
+#include "troupe/actors/detail/cell_extras.hpp"
 #include "troupe/actors/detail/decoders.hpp"
 #include "troupe/actors/send_result.hpp"
 #include "troupe/transport/node_options.hpp"
@@ -52,6 +54,7 @@ struct node_stats {
   std::uint64_t frames_in = 0;             ///< frames read from peers
   std::uint64_t reconnects = 0;            ///< redials after a peer this node connected to went down
   std::uint64_t stale_links_replaced = 0;  ///< connections a peer had lost (it redialled) replaced by its new one
+  std::uint64_t credit_stalls = 0;         ///< remote actors whose senders waited for flow credit longer than heartbeat_timeout (a slow receiver, or credit lost)
   std::uint64_t dials_refused = 0;         ///< dials refused because the peer still held a connection this node had lost (dialled again)
   std::uint64_t transfers_out = 0;         ///< shared_bytes handed to same-host peers without a copy
   std::uint64_t transfers_back = 0;        ///< of those, given back by the peer (their memory is reused)
@@ -75,12 +78,44 @@ class peer {
   /// Fails with `errc::not_published` when nothing is published under
   /// `name`, `errc::interface_mismatch` when the published actor is not an A
   /// (or does not accept every type of interface A), `ask_error::node_down`
-  /// when the peer is gone, `ask_error::timeout`.
+  /// when the peer is gone, `ask_error::timeout`. A call from an actor's
+  /// turn blocks its worker: it is logged (once per process); use the
+  /// continuation form there.
   template <class A>
   [[nodiscard]] result<actor_ref<A>> lookup(std::string_view name, std::chrono::milliseconds timeout) const {
-    auto r = lookup_cell(name, typeid(A), detail::required_names<A>(), timeout);
-    if (!r.ok()) return failure{r.error(), std::string(r.message())};
-    return actor_ref<A>::from_cell(r.value().get());
+    return as_ref<A>(lookup_cell(name, typeid(A), detail::required_names<A>(), timeout));
+  }
+
+  /// lookup() without blocking: the outcome arrives in the future. @threadsafe
+  template <class A>
+  [[nodiscard]] std::future<result<actor_ref<A>>> lookup_async(std::string_view name,
+                                                               std::chrono::milliseconds timeout) const {
+    auto p = std::make_shared<std::promise<result<actor_ref<A>>>>();
+    auto f = p->get_future();
+    lookup_then<A>(name, timeout, [p](result<actor_ref<A>> r) { p->set_value(std::move(r)); });
+    return f;
+  }
+
+  /// lookup() from an actor's handler, never blocking its worker:
+  /// `on_done(result<actor_ref<A>>)` runs later on this actor's turn
+  /// (exactly once, unless the actor stops first).
+  /// @throws std::logic_error outside an actor's turn.
+  template <class A, class F>
+  void lookup(std::string_view name, std::chrono::milliseconds timeout, F&& on_done) const {
+    static_assert(std::is_invocable_v<F&, result<actor_ref<A>>>,
+                  "troupe: the continuation must be callable with troupe::result<troupe::actor_ref<A>>.");
+    lookup_then<A>(name, timeout, detail::continuation_here<actor_ref<A>>(std::forward<F>(on_done), "peer::lookup"));
+  }
+
+  /// lookup() with its outcome handed to `done`, once, on whichever thread
+  /// ends it (a transport thread, or this one when the peer is down): keep
+  /// it short and never block in it. The future and continuation forms are
+  /// built on it. @threadsafe
+  template <class A>
+  void lookup_then(std::string_view name, std::chrono::milliseconds timeout,
+                   std::function<void(result<actor_ref<A>>)> done) const {
+    lookup_cell_then(name, typeid(A), detail::required_names<A>(), timeout,
+                     [done = std::move(done)](result<detail::cell_ptr> r) { done(as_ref<A>(std::move(r))); });
   }
 
   /// A handle to actor `id` of that node without asking it (ids travel in
@@ -106,6 +141,14 @@ class peer {
   [[nodiscard]] result<detail::cell_ptr> lookup_cell(std::string_view name, const std::type_info& type,
                                                      std::vector<std::string> required,
                                                      std::chrono::milliseconds timeout) const;
+  /// The lookup, with its outcome handed to `done` (any thread, once).
+  void lookup_cell_then(std::string_view name, const std::type_info& type, std::vector<std::string> required,
+                   std::chrono::milliseconds timeout, std::function<void(result<detail::cell_ptr>)> done) const;
+  template <class A>
+  static result<actor_ref<A>> as_ref(result<detail::cell_ptr> r) {
+    if (!r.ok()) return failure{r.error(), std::string(r.message())};
+    return actor_ref<A>::from_cell(r.value().get());
+  }
   [[nodiscard]] detail::cell_ptr resolve_cell(std::uint64_t id, const std::type_info& type) const;
   std::shared_ptr<transport::connection> s_;
 };
@@ -135,9 +178,25 @@ class node {
   /// `errc::refused` (the other node refused: version, name, too many
   /// handshakes), `errc::shutting_down`, `ask_error::timeout`. Returns the
   /// existing connection when already connected to it.
-  /// Blocks: call from outside the actor system. @threadsafe
+  /// Blocks: call from outside the actor system (a call from an actor's
+  /// turn blocks its worker and is logged, once per process). @threadsafe
   [[nodiscard]] result<peer> connect(const std::string& host, std::uint16_t port,
                                      std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  /// connect() without blocking: the outcome arrives in the future. @threadsafe
+  [[nodiscard]] std::future<result<peer>> connect_async(const std::string& host, std::uint16_t port,
+                                                        std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  /// connect() from an actor's handler, never blocking its worker:
+  /// `on_done(result<peer>)` runs later on this actor's turn (exactly once,
+  /// unless the actor stops first). @throws std::logic_error outside an
+  /// actor's turn.
+  template <class F>
+  void connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout, F&& on_done) {
+    static_assert(std::is_invocable_v<F&, result<peer>>,
+                  "troupe: the continuation must be callable with troupe::result<troupe::peer>.");
+    connect_then(host, port, timeout, detail::continuation_here<peer>(std::forward<F>(on_done), "node::connect"));
+  }
 
   /// The same over a Unix socket (a node listening with `listen_unix`).
   [[nodiscard]] result<peer> connect_unix(const std::string& path,
@@ -167,6 +226,11 @@ class node {
   /// or `ask_error::timeout`. Use troupe::spawn_worker (worker.hpp), which also looks up
   /// its root actor.
   [[nodiscard]] result<std::pair<peer, int>> start_worker(const worker_options& opts);
+  /// start_worker() with its outcome handed to `done`, once, on a transport
+  /// thread (or this one when it fails at once): keep it short and never
+  /// block in it. spawn_worker_async and the continuation form of
+  /// spawn_worker are built on it. @threadsafe
+  void start_worker_then(const worker_options& opts, std::function<void(result<std::pair<peer, int>>)> done);
 
   /// The connection with the node called `name`, if there is one now.
   [[nodiscard]] std::optional<peer> find_peer(std::string_view name) const;
@@ -195,6 +259,8 @@ class node {
   [[nodiscard]] result<peer> adopt_shm_worker_link(int first_fd, std::chrono::milliseconds timeout);
   void publish_cell(std::string name, detail::actor_cell* c, const std::type_info& type,
                     std::vector<detail::message_decoder> accepts);
+  void connect_then(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
+                    std::function<void(result<peer>)> done);
   std::shared_ptr<transport::node_impl> impl_;
 };
 

@@ -26,6 +26,8 @@
 
 #include <chrono>
 #include <functional>
+#include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -83,6 +85,45 @@ result<worker<A>> spawn_worker(node& n, const worker_options& opts = {}) {
     return failure{root.error(), std::string(root.message())};
   }
   return worker<A>{root.value(), pid, link};
+}
+
+/// spawn_worker with its outcome handed to `done`, once, on a transport
+/// thread (keep it short, never block in it): what the future and the
+/// continuation forms are built on. @threadsafe
+template <class A>
+void spawn_worker_then(node& n, const worker_options& opts, std::function<void(result<worker<A>>)> done) {
+  n.start_worker_then(opts, [opts, done = std::move(done)](result<std::pair<peer, int>> started) mutable {
+    if (!started.ok()) return done(failure{started.error(), std::string(started.message())});
+    auto [link, pid] = started.value();
+    link.template lookup_then<A>(opts.root, opts.start_timeout,
+                                 [link, pid, done = std::move(done)](result<actor_ref<A>> root) {
+                                   if (!root.ok()) {
+                                     link.close("the worker's root actor was not found");
+                                     return done(failure{root.error(), std::string(root.message())});
+                                   }
+                                   done(worker<A>{root.value(), pid, link});
+                                 });
+  });
+}
+
+/// spawn_worker without blocking: the outcome arrives in the future. @threadsafe
+template <class A>
+[[nodiscard]] std::future<result<worker<A>>> spawn_worker_async(node& n, const worker_options& opts = {}) {
+  auto p = std::make_shared<std::promise<result<worker<A>>>>();
+  auto f = p->get_future();
+  spawn_worker_then<A>(n, opts, [p](result<worker<A>> w) { p->set_value(std::move(w)); });
+  return f;
+}
+
+/// spawn_worker from an actor's handler, never blocking its worker thread:
+/// `on_done(result<worker<A>>)` runs later on this actor's turn (exactly
+/// once, unless the actor stops first). @throws std::logic_error outside an
+/// actor's turn.
+template <class A, class F>
+void spawn_worker(node& n, const worker_options& opts, F&& on_done) {
+  static_assert(std::is_invocable_v<F&, result<worker<A>>>,
+                "troupe: the continuation must be callable with troupe::result<troupe::worker<A>>.");
+  spawn_worker_then<A>(n, opts, detail::continuation_here<worker<A>>(std::forward<F>(on_done), "spawn_worker"));
 }
 
 /// What a worker runs at start, before its parent connects: publish the

@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 #include <memory>
+#include <stdexcept>
 #include <unordered_map>
 #include <vector>
 
@@ -120,5 +121,26 @@ struct actor_reply_slot final : reply_slot<R> {
   cell_ptr asker;
   std::uint64_t request;
 };
+
+/// The running actor's continuation for an operation that completes
+/// elsewhere (a transport's connect or lookup): the returned function may
+/// be called once, from any thread, and `on_done(result<R>)` then runs on
+/// that actor's turn, as an ask's continuation does (none when the actor
+/// stopped first). @note Only from an actor's own turn.
+/// @throws std::logic_error outside an actor's turn (`what` names the call).
+template <class R, class F>
+std::function<void(result<R>)> continuation_here(F&& on_done, const char* what) {
+  actor_cell* me = current_cell();
+  if (me == nullptr) {
+    throw std::logic_error(std::string("troupe: ") + what +
+                           " with a continuation runs it on the calling actor: call it from a handler (outside "
+                           "actors, use the form that returns a future)");
+  }
+  cell_extras& x = me->extras();
+  const std::uint64_t id = x.next_request++;
+  x.asks.emplace(id, std::make_unique<pending_ask<R, std::decay_t<F>>>(std::forward<F>(on_done)));
+  auto slot = std::make_shared<actor_reply_slot<R>>(cell_ptr(me), id);
+  return [slot](result<R> r) { slot->send(std::move(r)); };
+}
 
 } // namespace troupe::detail

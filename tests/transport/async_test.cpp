@@ -1,0 +1,162 @@
+// connect and lookup without blocking: a future from outside the actor
+// system, a continuation on the calling actor's turn from inside it; and
+// the warning when a blocking form is called from a handler.
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <future>
+#include <stdexcept>
+
+#include "support/captured_log.hpp"
+#include "transport_fixture.hpp"
+
+namespace transport_test {
+namespace {
+
+using troupe_test::Add;
+using troupe_test::Sum;
+
+/// A TCP socket that listens and never accepts: connections to it complete
+/// in the kernel and then hear nothing, so a handshake never ends.
+struct silent_listener {
+  silent_listener() {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), len) != 0 || ::listen(fd, 16) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      throw std::runtime_error("silent_listener: cannot listen");
+    }
+    port = ntohs(a.sin_port);
+  }
+  ~silent_listener() { ::close(fd); }
+  int fd = -1;
+  std::uint16_t port = 0;
+};
+
+/// A port nobody listens on (bound, then closed).
+std::uint16_t closed_port() {
+  silent_listener l;
+  return l.port;
+}
+
+TEST_F(two_nodes, ConnectAsyncAndLookupAsyncReturnFuturesThatAnswer) {
+  b->publish("echo", sys_b.spawn<echo>());
+  auto connecting = a->connect_async("127.0.0.1", b->port(), 10s);
+  auto p = connecting.get();
+  ASSERT_TRUE(p.ok()) << p.message();
+  EXPECT_EQ(p.value().name(), "beta");
+
+  auto found = p.value().lookup_async<echo>("echo", 10s).get();
+  ASSERT_TRUE(found.ok()) << found.message();
+  Add add;
+  add.set_a(2);
+  add.set_b(40);
+  auto s = found.value().ask(add, 10s).get();
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(s.value().value(), 42);
+
+  auto missing = p.value().lookup_async<echo>("nobody", 10s).get();
+  EXPECT_EQ(missing.error(), troupe::errc::not_published) << missing.message();
+  auto wrong = p.value().lookup_async<holder>("echo", 10s).get();
+  EXPECT_EQ(wrong.error(), troupe::errc::interface_mismatch) << wrong.message();
+}
+
+TEST_F(two_nodes, ConnectAsyncReportsFailureAndTimeout) {
+  auto refused = a->connect_async("127.0.0.1", closed_port(), 10s).get();
+  EXPECT_EQ(refused.error(), troupe::errc::io_error) << refused.message();
+
+  silent_listener silent;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto late = a->connect_async("127.0.0.1", silent.port, 200ms).get();
+  EXPECT_EQ(late.error(), troupe::ask_error::timeout) << late.message();
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 200ms);
+}
+
+TEST_F(two_nodes, ALookupOfAPeerThatWentDownFailsAtOnce) {
+  b->publish("echo", sys_b.spawn<echo>());
+  troupe::peer pb = connect_a_to_b();
+  b.reset();
+  pb.wait_down();
+  auto r = pb.lookup_async<echo>("echo", 10s).get();
+  EXPECT_EQ(r.error(), troupe::ask_error::node_down) << r.message();
+}
+
+/// Connects to beta and looks up its echo from its own handler, without
+/// blocking its worker; reports what the continuations saw, and whether
+/// they ran on this actor's turn.
+struct dialler : troupe::actor<dialler> {
+  struct go {
+    std::uint16_t port;
+  };
+  struct report {
+    bool ok = false;
+    bool on_my_turn = false;
+    std::int64_t sum = 0;
+    std::string error;
+  };
+  dialler(troupe::node& n, troupe::actor_ref<troupe::inbox<report>::actor_type> out) : node_(n), out_(std::move(out)) {}
+
+  void on(go g) {
+    node_.connect("127.0.0.1", g.port, 10s, [this](troupe::result<troupe::peer> p) {
+      if (!p.ok()) return out_.tell(report{false, mine(), 0, std::string(p.message())}), void();
+      p.value().lookup<echo>("echo", 10s, [this](troupe::result<troupe::actor_ref<echo>> e) {
+        if (!e.ok()) return out_.tell(report{false, mine(), 0, std::string(e.message())}), void();
+        Add add;
+        add.set_a(20);
+        add.set_b(22);
+        ask(e.value(), add, 10s, [this](troupe::result<Sum> s) {
+          out_.tell(report{s.ok(), mine(), s.ok() ? s.value().value() : 0, std::string(s.message())});
+        });
+      });
+    });
+  }
+  bool mine() { return troupe::detail::current_cell() == self().cell(); }
+
+  troupe::node& node_;
+  troupe::actor_ref<troupe::inbox<report>::actor_type> out_;
+};
+
+TEST_F(two_nodes, InsideAnActorConnectAndLookupRunTheirContinuationsOnItsTurn) {
+  b->publish("echo", sys_b.spawn<echo>());
+  troupe::inbox<dialler::report> out(sys_a);
+  auto d = sys_a.spawn<dialler>(*a, out.ref());
+  d.tell(dialler::go{b->port()});
+  auto r = out.receive(20s);
+  ASSERT_TRUE(r.has_value()) << "no report";
+  EXPECT_TRUE(r->ok) << r->error;
+  EXPECT_TRUE(r->on_my_turn);
+  EXPECT_EQ(r->sum, 42);
+}
+
+TEST_F(two_nodes, TheContinuationFormsNeedAnActorsTurn) {
+  EXPECT_THROW(a->connect("127.0.0.1", b->port(), 1s, [](troupe::result<troupe::peer>) {}), std::logic_error);
+  troupe::peer pb = connect_a_to_b();
+  EXPECT_THROW(pb.lookup<echo>("echo", 1s, [](troupe::result<troupe::actor_ref<echo>>) {}), std::logic_error);
+}
+
+/// Calls the blocking connect from its handler (what the warning is for).
+struct blocking_dialler : troupe::actor<blocking_dialler> {
+  explicit blocking_dialler(troupe::node& n) : node_(n) {}
+  bool on(std::uint16_t port) { return node_.connect("127.0.0.1", port, 10s).ok(); }
+  troupe::node& node_;
+};
+
+TEST_F(two_nodes, ABlockingConnectFromAHandlerIsLoggedOnce) {
+  troupe::test::captured_log log;
+  auto outside = a->connect("127.0.0.1", b->port(), 10s);  // not from a handler: no line
+  ASSERT_TRUE(outside.ok()) << outside.message();
+  EXPECT_EQ(log.count("was called from an actor's handler"), 0u);
+  auto d = sys_a.spawn<blocking_dialler>(*a);
+  for (int i = 0; i < 2; ++i) {
+    auto r = d.ask(b->port(), 20s).get();
+    ASSERT_TRUE(r.ok() && r.value()) << r.message();
+  }
+  EXPECT_EQ(log.count("troupe::node::connect was called from an actor's handler"), 1u);
+}
+
+} // namespace
+} // namespace transport_test
