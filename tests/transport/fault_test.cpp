@@ -9,6 +9,10 @@
 #include <functional>
 #include <thread>
 
+#include <signal.h>
+
+#include "child_node.hpp"
+#include "peer_events.hpp"
 #include "support/fault_proxy.hpp"
 #include "transport_fixture.hpp"
 
@@ -46,11 +50,17 @@ TEST_F(cut_links, ARedialAfterACutOnlyTheDiallerSawReplacesTheConnectionTheListe
   // dialled, nobody dials again.
   troupe::node a(sys_a, node_opts("alpha"));
   troupe::node b(sys_b, slow_to_notice("beta", 60s));
+  troupe::inbox<std::string> seen_a(sys_a);
+  troupe::inbox<std::string> seen_b(sys_b);
+  a.subscribe(sys_a.spawn<peer_events>(seen_a.ref()));
+  b.subscribe(sys_b.spawn<peer_events>(seen_b.ref()));
   b.publish("echo", sys_b.spawn<echo>());
   troupe::test::fault_proxy proxy(b.port());
   auto first = a.connect("127.0.0.1", proxy.port(), 10s);
   ASSERT_TRUE(first.ok()) << first.message();
   expect_echo_adds(first.value());
+  EXPECT_EQ(next_event(seen_a), "up beta");
+  EXPECT_EQ(next_event(seen_b), "up alpha");
 
   proxy.cut_dialler_side();
   ASSERT_TRUE(eventually([&] {
@@ -61,6 +71,11 @@ TEST_F(cut_links, ARedialAfterACutOnlyTheDiallerSawReplacesTheConnectionTheListe
   EXPECT_EQ(b.stats().stale_links_replaced, 1u);
   EXPECT_EQ(proxy.accepted(), 2u);
   EXPECT_GE(a.stats().reconnects, 1u);
+  // alpha saw its connection end and a new one come; beta only the new one.
+  EXPECT_EQ(next_event(seen_a).rfind("down beta: connection closed by the peer", 0), 0u);
+  EXPECT_EQ(next_event(seen_a), "reconnected beta");
+  EXPECT_EQ(next_event(seen_b), "reconnected alpha");
+  EXPECT_EQ(next_event(seen_b, 100ms), "none");
 }
 
 TEST_F(cut_links, AConnectRefusedForAConnectionThePeerStillHoldsGoesOnUntilThePeerLetsGo) {
@@ -84,6 +99,30 @@ TEST_F(cut_links, AConnectRefusedForAConnectionThePeerStillHoldsGoesOnUntilThePe
   ASSERT_TRUE(p.ok()) << p.message();
   EXPECT_GE(a.stats().dials_refused, 1u);
   expect_echo_adds(p.value());
+}
+
+TEST(frozen_peer, AListenerFrozenForSecondsIsReconnectedEachTime) {
+  // A child node frozen with SIGSTOP for 3 s, three times: alpha declares
+  // it down after its heartbeat timeout and dials again meanwhile; when the
+  // child thaws it holds the connection alpha gave up, and alpha's redial
+  // must replace it rather than be refused for good.
+  child_node child("frozen", 0, /*heartbeat_ms=*/100);
+  troupe::actor_system sys{two_threads()};
+  troupe::node a(sys, node_opts("alpha"));
+  auto p = a.connect("127.0.0.1", child.port(), 10s);
+  ASSERT_TRUE(p.ok()) << p.message();
+  expect_echo_adds(p.value());
+  for (int round = 0; round < 3; ++round) {
+    child.signal(SIGSTOP);
+    ASSERT_TRUE(eventually([&] { return !a.find_peer("frozen").has_value(); })) << "round " << round;
+    std::this_thread::sleep_for(3s);  // the fault itself: the child stays frozen for 3 s
+    child.signal(SIGCONT);
+    ASSERT_TRUE(eventually([&] {
+      auto q = a.find_peer("frozen");
+      return q && q->alive();
+    }, 15s)) << "alpha and the child stayed apart after round " << round;
+    expect_echo_adds(*a.find_peer("frozen"));
+  }
 }
 
 } // namespace

@@ -60,7 +60,7 @@ void connection::tell_down(close_reason why, const std::string& reason, bool was
     w->finish(existing, existing ? std::error_code() : error_of(why), reason);
     w = nullptr;
   }
-  node_.connection_down(*this, was_established, std::move(w));  // a dial refused_stale goes on with its waiter
+  node_.connection_down(*this, was_established, reason, std::move(w));  // a dial refused_stale goes on with its waiter
   {
     std::lock_guard lock(ended_mx_);
     ended_ = true;

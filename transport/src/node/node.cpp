@@ -82,6 +82,18 @@ void node::publish_cell(std::string name, detail::actor_cell* c, const std::type
 
 void node::unpublish(std::string_view name) { impl_->directory.unpublish(name); }
 
+void node::subscribe_cell(detail::actor_cell* c, std::function<void(const node_up&)> up,
+                          std::function<void(const node_down&)> down,
+                          std::function<void(const node_reconnected&)> reconnected) {
+  if (c == nullptr) throw std::invalid_argument("troupe::node::subscribe: an empty actor_ref");
+  impl_->events.subscribe(detail::cell_ptr(c), [up = std::move(up), down = std::move(down),
+                                                reconnected = std::move(reconnected)](const transport::peer_event& e) {
+    if (const auto* u = std::get_if<node_up>(&e)) return up(*u);
+    if (const auto* d = std::get_if<node_down>(&e)) return down(*d);
+    reconnected(std::get<node_reconnected>(e));
+  });
+}
+
 node_stats node::stats() const noexcept { return impl_->counters.snapshot(); }
 
 // -- peer ------------------------------------------------------------------------------

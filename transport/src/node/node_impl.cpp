@@ -199,9 +199,13 @@ bool node_impl::connection_up(const std::shared_ptr<connection>& c) {
   }
   counters.add(counter::sessions_up);
   // A new incarnation of a name: the old process is gone for good.
-  if (old) old->end(close_reason::replaced);
+  if (old) {
+    old->end(close_reason::replaced);
+    events.down(old->peer_name(), old->peer_incarnation(), "replaced by a new incarnation");
+  }
   if (lost) lost->end(close_reason::peer_reconnected);
   if (loser) loser->end(close_reason::lost_race);
+  if (loser != c) events.up(c->peer_name(), c->peer_incarnation());
   return loser != c;
 }
 
@@ -211,16 +215,20 @@ std::shared_ptr<connection> node_impl::find_connection(const std::string& name) 
   return it != connections_.end() && it->second->alive() ? it->second : nullptr;
 }
 
-void node_impl::connection_down(connection& c, bool was_established, std::shared_ptr<dial_state> waiter) {
+void node_impl::connection_down(connection& c, bool was_established, const std::string& reason,
+                                std::shared_ptr<dial_state> waiter) {
+  bool registered = false;
   {
     std::lock_guard lock(mx_);
     std::erase_if(handshaking_, [&](const std::shared_ptr<connection>& h) { return h.get() == &c; });
     if (was_established) {
       auto it = connections_.find(c.peer_name());
-      if (it != connections_.end() && it->second.get() == &c) connections_.erase(it);
+      registered = it != connections_.end() && it->second.get() == &c;
+      if (registered) connections_.erase(it);
     }
   }
   if (was_established) counters.add(counter::sessions_down);
+  if (registered) events.down(c.peer_name(), c.peer_incarnation(), reason);
   // Dialled peers are dialled again (with backoff) once they are gone, and
   // so is a reconnect attempt that failed; a connect() that failed is not,
   // unless the peer refused it for a connection it holds and we lost.

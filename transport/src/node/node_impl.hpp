@@ -8,6 +8,7 @@
 // | listeners        | the TCP, Unix and shared-memory acceptors               |
 // | dialer           | dialling a dial_target, and redialling with backoff     |
 // | directory        | the local actors published (by name) or exposed (by id) |
+// | events           | node_up / node_down / node_reconnected subscribers      |
 // | worker_processes | starting worker processes and collecting their exits    |
 // | node_counters    | the one counter list                                    |
 //
@@ -33,6 +34,7 @@
 #include "link/log.hpp"
 #include "node/dialer.hpp"
 #include "node/directory.hpp"
+#include "node/events.hpp"
 #include "node/listeners.hpp"
 #include "node/peer_access.hpp"
 #include "node/worker_processes.hpp"
@@ -85,7 +87,8 @@ class node_impl {
   std::shared_ptr<connection> find_connection(const std::string& name) const;
   /// A connection ended: dialled peers are dialled again; `waiter` is a
   /// connect() that goes on (refused_stale).
-  void connection_down(connection& c, bool was_established, std::shared_ptr<dial_state> waiter = nullptr);
+  void connection_down(connection& c, bool was_established, const std::string& reason,
+                       std::shared_ptr<dial_state> waiter = nullptr);
   /// A worker's connection ended: how its process ended.
   std::string worker_exit(int pid, const std::string& reason) { return workers.exit_of(pid, reason); }
 
@@ -101,6 +104,7 @@ class node_impl {
   node_counters counters;
   log_limiter log_limit;  ///< keys: close_reason values, then dialer::redial_log_key
   actor_directory directory;
+  node_events events;
   listeners listen;
   dialer dial;
   worker_processes workers;

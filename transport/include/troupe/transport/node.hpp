@@ -60,6 +60,27 @@ struct node_stats {
   std::uint64_t transfers_back = 0;        ///< of those, given back by the peer (their memory is reused)
 };
 
+/// A connection with a peer came up: the first with this incarnation of it.
+/// (node::subscribe)
+struct node_up {
+  std::string name;
+  std::uint64_t incarnation = 0;
+};
+/// The connection with a peer ended: handles to its actors report
+/// node_down, its monitors fired. `reason` says why (as in the log).
+struct node_down {
+  std::string name;
+  std::uint64_t incarnation = 0;
+  std::string reason;
+};
+/// A connection came up again with an incarnation of a peer that was
+/// connected before (after a cut, or replacing a connection the peer had
+/// lost): handles made before do not reach it, look its actors up again.
+struct node_reconnected {
+  std::string name;
+  std::uint64_t incarnation = 0;
+};
+
 /// Another node this node has a connection with (or had: a handle outlives
 /// the connection; then `alive()` is false and lookups fail with node_down).
 /// A value: cheap to copy, safe to share. Made by `node`.
@@ -251,6 +272,18 @@ class node {
   /// Removes a publication (the actor stays reachable by id until it stops).
   void unpublish(std::string_view name);
 
+  /// From now on, tells `to` of every peer's node_up, node_down and
+  /// node_reconnected (not of connections made before), until it stops.
+  /// Events come in the order they happened. @threadsafe
+  template <class A>
+  void subscribe(const actor_ref<A>& to) {
+    static_assert(handles<A, node_up> && handles<A, node_down> && handles<A, node_reconnected>,
+                  "troupe: a subscriber needs handlers on(troupe::node_up), on(troupe::node_down) and "
+                  "on(troupe::node_reconnected)");
+    subscribe_cell(to.cell(), [to](const node_up& u) { to.tell(u); }, [to](const node_down& d) { to.tell(d); },
+                   [to](const node_reconnected& r) { to.tell(r); });
+  }
+
   [[nodiscard]] node_stats stats() const noexcept;
 
  private:
@@ -261,6 +294,9 @@ class node {
                     std::vector<detail::message_decoder> accepts);
   void connect_then(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
                     std::function<void(result<peer>)> done);
+  void subscribe_cell(detail::actor_cell* c, std::function<void(const node_up&)> up,
+                      std::function<void(const node_down&)> down,
+                      std::function<void(const node_reconnected&)> reconnected);
   std::shared_ptr<transport::node_impl> impl_;
 };
 
