@@ -85,6 +85,23 @@ TEST_F(two_nodes, ALookupOfAPeerThatWentDownFailsAtOnce) {
   EXPECT_EQ(r.error(), troupe::ask_error::node_down) << r.message();
 }
 
+TEST_F(two_nodes, ABlockingLookupInsideATransportCallbackThrowsInsteadOfHanging) {
+  b->publish("echo", sys_b.spawn<echo>());
+  troupe::peer pb = connect_a_to_b();
+  std::promise<bool> threw;
+  pb.lookup_then<echo>("echo", 10s, [&](troupe::result<troupe::actor_ref<echo>>) {
+    try {
+      (void)pb.lookup<echo>("echo", 1s);
+      threw.set_value(false);
+    } catch (const std::logic_error&) {
+      threw.set_value(true);
+    }
+  });
+  auto f = threw.get_future();
+  ASSERT_EQ(f.wait_for(20s), std::future_status::ready) << "the callback hung";
+  EXPECT_TRUE(f.get());
+}
+
 /// Connects to beta and looks up its echo from its own handler, without
 /// blocking its worker; reports what the continuations saw, and whether
 /// they ran on this actor's turn.

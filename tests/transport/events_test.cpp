@@ -1,5 +1,6 @@
 // node::subscribe: peers coming up, going down and reconnecting, as
 // messages to an actor.
+#include "node/events.hpp"
 #include "peer_events.hpp"
 #include "transport_fixture.hpp"
 
@@ -36,14 +37,36 @@ TEST_F(two_nodes, ARestartedPeerIsDownThenUpAsANewIncarnation) {
   EXPECT_EQ(next_event(seen), "up beta");  // not "reconnected": another incarnation
 }
 
-TEST_F(two_nodes, AStoppedSubscriberIsForgotten) {
-  troupe::inbox<std::string> seen(sys_a);
-  auto s = sys_a.spawn<peer_events>(seen.ref());
-  a->subscribe(s);
+TEST(NodeEvents, AStoppedSubscriberIsForgottenBeforeTheNextEvent) {
+  troupe::actor_system sys{two_threads()};
+  troupe::inbox<std::string> seen(sys);
+  auto s = sys.spawn<peer_events>(seen.ref());
+  troupe::transport::node_events events;
+  int delivered = 0;
+  events.subscribe(troupe::detail::cell_ptr(s.cell()), [&](const troupe::transport::peer_event&) { ++delivered; });
+  events.up("beta", 7);
+  EXPECT_EQ(delivered, 1);
   s.stop();
   ASSERT_TRUE(troupe::test::wait_until([&] { return s.cell()->box().is_closed(); }, troupe::test::long_wait));
-  connect_a_to_b();
-  EXPECT_EQ(next_event(seen, 300ms), "none");
+  events.down("beta", 7, "gone");
+  EXPECT_EQ(delivered, 1);
+  EXPECT_EQ(events.subscribers(), 0u);
+}
+
+TEST(NodeEvents, TheSameIncarnationAgainIsAReconnectAnotherIsUp) {
+  troupe::transport::node_events events;
+  troupe::actor_system sys{two_threads()};
+  troupe::inbox<std::string> seen(sys);
+  auto s = sys.spawn<peer_events>(seen.ref());
+  std::vector<std::string> kinds;
+  events.subscribe(troupe::detail::cell_ptr(s.cell()), [&](const troupe::transport::peer_event& e) {
+    kinds.push_back(e.index() == 0 ? "up" : e.index() == 1 ? "down" : "reconnected");
+  });
+  events.up("beta", 7);
+  events.down("beta", 7, "cut");
+  events.up("beta", 7);
+  events.up("beta", 8);  // a restart
+  EXPECT_EQ(kinds, (std::vector<std::string>{"up", "down", "reconnected", "up"}));
 }
 
 } // namespace

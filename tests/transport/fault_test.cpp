@@ -69,10 +69,13 @@ TEST_F(cut_links, ARedialAfterACutOnlyTheDiallerSawReplacesTheConnectionTheListe
   })) << "alpha did not reconnect to beta";
   expect_echo_adds(*a.find_peer("beta"));
   EXPECT_EQ(b.stats().stale_links_replaced, 1u);
-  EXPECT_EQ(proxy.accepted(), 2u);
+  // Redials refused until beta's side had been silent for two heartbeats, then one replaced it.
+  EXPECT_GE(proxy.accepted(), 2u);
+  EXPECT_EQ(a.stats().dials_refused, proxy.accepted() - 2);
   EXPECT_GE(a.stats().reconnects, 1u);
   // alpha saw its connection end and a new one come; beta only the new one.
-  EXPECT_EQ(next_event(seen_a).rfind("down beta: connection closed by the peer", 0), 0u);
+  const std::string down = next_event(seen_a);  // closed, or reset (the proxy had unread bytes)
+  EXPECT_EQ(down.rfind("down beta: ", 0), 0u) << down;
   EXPECT_EQ(next_event(seen_a), "reconnected beta");
   EXPECT_EQ(next_event(seen_b), "reconnected alpha");
   EXPECT_EQ(next_event(seen_b, 100ms), "none");
@@ -104,8 +107,10 @@ TEST_F(cut_links, AConnectRefusedForAConnectionThePeerStillHoldsGoesOnUntilThePe
 TEST(frozen_peer, AListenerFrozenForSecondsIsReconnectedEachTime) {
   // A child node frozen with SIGSTOP for 3 s, three times: alpha declares
   // it down after its heartbeat timeout and dials again meanwhile; when the
-  // child thaws it holds the connection alpha gave up, and alpha's redial
-  // must replace it rather than be refused for good.
+  // child thaws it holds the connection alpha gave up. Whether it reads that
+  // connection's end or alpha's redial first is a race (the old code stayed
+  // apart when the redial came first: 2 runs of 11 in the issue); the
+  // one-sided cuts above force that order, this is the scenario itself.
   child_node child("frozen", 0, /*heartbeat_ms=*/100);
   troupe::actor_system sys{two_threads()};
   troupe::node a(sys, node_opts("alpha"));

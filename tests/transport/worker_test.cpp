@@ -107,7 +107,7 @@ TEST_F(workers, SpawnWorkerAsyncReturnsAFutureForEachLink) {
   }
 }
 
-TEST_F(workers, AWorkerWhoseProgramDoesNotStartFailsTheFutureAndIsReaped) {
+TEST_F(workers, AWorkerWhoseProgramDoesNotStartFailsTheFuture) {
   auto w = troupe::spawn_worker_async<worker_root>(*n, {.executable = "/nonexistent/troupe-worker",
                                                         .start_timeout = 5s}).get();
   EXPECT_FALSE(w.ok());

@@ -176,9 +176,10 @@ bool connection::on_handshake_failed(std::string& reply) {
   // could otherwise use to cut us off from a peer.
   if (hs_.peer_verified() && hs_.peer_refusal() == already_connected) {
     peer_name_ = hs_.peer_name();
-    if (!hs_.holds_link() && !node_.find_connection(peer_name_)) {
-      // The peer still holds a connection we lost (it has not noticed yet):
-      // dial again until it lets go, or we would stay apart for good.
+    if (!node_.find_connection(peer_name_)) {
+      // The peer still holds a connection we do not (it has not noticed it
+      // is dead yet, or ours died since our AUTH): dial again until it lets
+      // go, or we would stay apart for good.
       refused_stale_ = true;
       end(close_reason::peer_holds_stale, hs_.reason());
       return false;

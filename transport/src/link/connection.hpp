@@ -99,6 +99,10 @@ class connection final : public writer_host,
   [[nodiscard]] bool refused_stale() const noexcept { return refused_stale_; }
   /// The peer dialled this connection.
   [[nodiscard]] bool was_accepted() const noexcept { return hs_.side() == handshake::role::acceptor; }
+  /// How long nothing has been read from the peer. @threadsafe
+  [[nodiscard]] std::chrono::steady_clock::duration silent_for() const noexcept {
+    return std::chrono::steady_clock::now() - reader_.last_read();
+  }
   /// The peer dialled this connection and said it holds no other with us:
   /// any other we hold is one it lost. @note During the handshake only.
   [[nodiscard]] bool peer_redialled() const noexcept { return was_accepted() && !hs_.peer_holds_link(); }

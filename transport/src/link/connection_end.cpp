@@ -1,6 +1,7 @@
 // How a connection ends, and what it waits for from the peer until then.
 #include <algorithm>
 #include <future>
+#include <stdexcept>
 
 #include "link/connection.hpp"
 #include "node/node_impl.hpp"
@@ -120,10 +121,20 @@ std::optional<failure> check_lookup(const control::lookup_reply& r, std::string_
 result<detail::cell_ptr> connection::lookup(std::string_view name, const std::type_info& type,
                                             const std::vector<std::string>& required,
                                             std::chrono::milliseconds timeout) {
-  std::promise<result<detail::cell_ptr>> answer;
-  auto f = answer.get_future();
-  lookup_then(name, type, required, timeout, [&answer](result<detail::cell_ptr> r) { answer.set_value(std::move(r)); });
-  return f.get();  // every path ends it: the answer, the timeout, or the connection's end
+  if (node_.io.get_executor().running_in_this_thread()) {
+    // A transport callback (lookup_then, start_worker_then) waiting for an
+    // answer only this thread can read would wait for ever.
+    throw std::logic_error("troupe::peer::lookup blocks: not from a transport callback (use lookup_then)");
+  }
+  auto answer = std::make_shared<std::promise<result<detail::cell_ptr>>>();
+  auto f = answer->get_future();
+  lookup_then(name, type, required, timeout, [answer](result<detail::cell_ptr> r) { answer->set_value(std::move(r)); });
+  // Every path ends it (the answer, the timer, the connection's end); the
+  // wait's own bound is a backstop.
+  if (f.wait_for(timeout + std::chrono::seconds(1)) != std::future_status::ready) {
+    return failure{ask_error::timeout, "no answer from " + peer_name_ + " within the timeout"};
+  }
+  return f.get();
 }
 
 void connection::lookup_then(std::string_view name, const std::type_info& type, std::vector<std::string> required,

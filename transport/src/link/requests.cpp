@@ -1,5 +1,7 @@
 #include "link/requests.hpp"
 
+#include "link/log.hpp"
+
 namespace troupe::transport {
 
 void lookup_state::finish(std::optional<control::lookup_reply> a, std::error_code ec, std::string why) {
@@ -16,7 +18,14 @@ void lookup_state::finish(std::optional<control::lookup_reply> a, std::error_cod
     run = std::move(then);
     cv.notify_all();
   }
-  if (run) run(*this);  // done is set: nothing changes the fields any more
+  if (!run) return;
+  try {
+    run(*this);  // done is set: nothing changes the fields any more
+  } catch (const std::exception& ex) {
+    log().error("troupe: a lookup's callback threw: {}", ex.what());
+  } catch (...) {
+    log().error("troupe: a lookup's callback threw");
+  }
 }
 
 requests::~requests() { end("node down"); }

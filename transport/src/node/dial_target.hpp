@@ -18,6 +18,7 @@
 namespace troupe::transport {
 
 class connection;
+struct dial_state;
 
 struct tcp_address {
   std::string host;
@@ -39,6 +40,10 @@ struct dial_target {
   dial_address where;
   std::chrono::milliseconds backoff{0};  ///< the last reconnect's delay (0: none yet)
 };
+
+/// Runs an outcome callback (user code, possibly); what it throws is logged
+/// and goes no further: the connection's own bookkeeping around it must run.
+void run_then(const std::function<void(dial_state&)>& f, dial_state& s) noexcept;
 
 /// Where a dial's outcome goes: the connection, or why there is none. A
 /// blocking connect() waits on `cv`; an asynchronous one has `then` run.
@@ -72,7 +77,7 @@ struct dial_state {
       run = std::move(then);
       cv.notify_all();
     }
-    if (run) run(*this);  // done is set: nothing changes the fields any more
+    if (run) run_then(run, *this);  // done is set: nothing changes the fields any more
   }
 };
 

@@ -22,6 +22,16 @@ std::string describe(const dial_address& a) {
   return std::visit(d, a);
 }
 
+void run_then(const std::function<void(dial_state&)>& f, dial_state& s) noexcept {
+  try {
+    f(s);
+  } catch (const std::exception& ex) {
+    log().error("troupe: a connect's callback threw: {}", ex.what());
+  } catch (...) {
+    log().error("troupe: a connect's callback threw");
+  }
+}
+
 void dialer::failed(dial_target target, const std::shared_ptr<dial_state>& waiter, std::error_code ec,
                     const std::string& why) {
   if (waiter) {

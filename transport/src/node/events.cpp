@@ -26,6 +26,11 @@ void node_events::down(const std::string& name, std::uint64_t incarnation, const
   raise(node_down{name, incarnation, reason});
 }
 
+std::size_t node_events::subscribers() {
+  std::lock_guard lock(mx_);
+  return subscribers_.size();
+}
+
 void node_events::raise(const peer_event& e) {
   std::vector<subscriber> to;
   {

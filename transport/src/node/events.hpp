@@ -28,6 +28,8 @@ class node_events {
   void up(const std::string& name, std::uint64_t incarnation);
   /// The registered connection with `name` ended.
   void down(const std::string& name, std::uint64_t incarnation, const std::string& reason);
+  /// Subscribers held (stopped ones go at the next event).
+  [[nodiscard]] std::size_t subscribers();
 
  private:
   struct subscriber {

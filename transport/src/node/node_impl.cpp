@@ -163,15 +163,19 @@ std::string node_impl::admit(const connection& c) {
   return {};
 }
 
-bool node_impl::replaces_lost(const connection& existing, const connection& newer) {
+bool node_impl::replaces_lost(const connection& existing, const connection& newer) const {
   // The peer dialled both and says it holds no connection with us: it lost
   // the first (a cut only it saw, or we were frozen) and we have not noticed
   // yet. Refusing its redial would keep us apart until our heartbeat ends
   // the old one, and since we did not dial it, nobody would dial again.
-  // One we dialled ourselves is not replaced this way: when both nodes dial
-  // at once, the other's AUTH may predate its own view of our connection
-  // (connection_up breaks that tie).
-  return existing.was_accepted() && newer.peer_redialled();
+  // The old one must also have been silent for two heartbeats: the peer may
+  // have two dials of ours in flight at once (each saying it holds none),
+  // and the first, alive and heard from, must not be dropped for the second.
+  // A refused redial dials again, so a lost connection is replaced as soon
+  // as its silence shows. One we dialled ourselves is not replaced this way:
+  // when both nodes dial at once, the other's AUTH may predate its own view
+  // of our connection (connection_up breaks that tie).
+  return existing.was_accepted() && newer.peer_redialled() && existing.silent_for() >= 2 * opts.heartbeat_interval;
 }
 
 bool node_impl::connection_up(const std::shared_ptr<connection>& c) {
@@ -251,6 +255,7 @@ std::optional<peer> node_impl::find_peer(std::string_view name) const {
 
 result<peer> node_impl::connect(dial_address where, std::chrono::milliseconds timeout) {
   if (timeout.count() < 0) throw std::invalid_argument("troupe::node::connect: timeout must not be negative");
+  refuse_on_io_thread("troupe::node::connect");
   const std::string what = describe(where);
   auto waiter = std::make_shared<dial_state>();
   asio::post(io, [this, t = dial_target{std::move(where)}, waiter]() mutable { dial.dial(std::move(t), waiter); });
@@ -294,8 +299,17 @@ result<peer> node_impl::adopt(int read_fd, int write_fd, bool initiator, std::ch
                       initiator, timeout, worker_pid);
 }
 
+void node_impl::refuse_on_io_thread(const char* what) {
+  // A transport callback waiting for what only this thread can do would
+  // wait out its timeout every time (or for ever).
+  if (io.get_executor().running_in_this_thread()) {
+    throw std::logic_error(std::string(what) + " blocks: not from a transport callback (use its _then form)");
+  }
+}
+
 result<peer> node_impl::adopt_stream(std::unique_ptr<byte_stream> stream, bool initiator,
                                      std::chrono::milliseconds timeout, int worker_pid) {
+  refuse_on_io_thread("troupe::node::adopt");
   const std::string where = stream->describe();
   auto waiter = std::make_shared<dial_state>();
   asio::post(io, [this, st = std::move(stream), initiator, waiter, worker_pid]() mutable {

@@ -61,6 +61,8 @@ class node_impl {
   void connect_then(dial_address where, std::chrono::milliseconds timeout, std::function<void(result<peer>)> done);
   /// A finished dial as a connect() result.
   static result<peer> outcome(const dial_state& waiter);
+  /// @throws std::logic_error on the I/O thread: `what` blocks.
+  void refuse_on_io_thread(const char* what);
   /// Runs a connection over descriptors this process has (read == write:
   /// one stream socket).
   result<peer> adopt(int read_fd, int write_fd, bool initiator, std::chrono::milliseconds timeout,
@@ -80,7 +82,7 @@ class node_impl {
   std::string admit(const connection& c);
   /// True when `newer` (authenticated, same name and incarnation) replaces
   /// `existing`, a connection its peer has lost.
-  static bool replaces_lost(const connection& existing, const connection& newer);
+  bool replaces_lost(const connection& existing, const connection& newer) const;
   /// Registers an established connection; false when it lost to a
   /// duplicate (both nodes dialled each other) and has been closed.
   bool connection_up(const std::shared_ptr<connection>& c);

@@ -172,12 +172,12 @@ std::string describe_exit(int pid, int status) {
 
 result<std::pair<peer, int>> worker_processes::start(const worker_options& o) {
   if (o.start_timeout.count() < 0) throw std::invalid_argument("troupe::worker_options: start_timeout must not be negative");
+  node_.refuse_on_io_thread("troupe::node::start_worker");
   if (node_.stopping()) return failure{errc::shutting_down, "the node is shutting down"};
   reap_ended();
   link_ends l;
   if (auto bad = make_link(o.link, node_.opts.shm_ring_bytes, l)) return std::move(*bad);
-  static std::atomic<unsigned> seq{0};
-  const std::string name = o.name.empty() ? node_.opts.name + "-worker-" + std::to_string(++seq) : o.name;
+  const std::string name = name_of(o);
   const pid_t pid = fork_worker(node_.io, make_plan(o, name, node_.cookie, l), o.start_timeout);
   if (pid <= 0) {
     if (pid == 0) l.close_child();  // never forked: the child's ends are still ours
@@ -215,21 +215,26 @@ void worker_processes::start_then(const worker_options& o, std::function<void(re
   // dropped with the I/O context (the node stopping) as shutting_down.
   auto waiter = std::make_shared<dial_state>();
   auto pid_of = std::make_shared<int>(0);
-  static std::atomic<unsigned> seq{0};
-  const std::string name = o.name.empty() ? node_.opts.name + "-worker-" + std::to_string(++seq) : o.name;
+  const std::string name = name_of(o);
   waiter->then = [this, pid_of, name, done = std::move(done)](dial_state& w) {
     if (*pid_of <= 0) return done(failure{w.error, w.detail});
     done(started(node_impl::outcome(w), *pid_of, name));
   };
   if (node_.stopping()) return waiter->finish(nullptr, errc::shutting_down, "the node is shutting down");
   reap_ended();
-  auto l = std::make_shared<link_ends>();
+  // Whatever the posted fork has not handed on is closed with it (a post
+  // dropped as the node stops never forks).
+  std::shared_ptr<link_ends> l(new link_ends, [](link_ends* e) {
+    e->close_parent();
+    e->close_child();
+    delete e;
+  });
   if (auto bad = make_link(o.link, node_.opts.shm_ring_bytes, *l)) return waiter->finish(nullptr, bad->code, bad->message);
   auto plan = make_plan(o, name, node_.cookie, *l);
   asio::post(node_.io, [this, plan, l, waiter, pid_of, link = o.link, timeout = o.start_timeout] {
     const pid_t pid = fork_now(*plan);
+    l->child[0] = l->child[1] = -1;  // fork_now closed them
     if (pid < 0) {
-      l->close_parent();
       auto f = io_failure("fork", -pid);
       return waiter->finish(nullptr, f.code, f.message);
     }
@@ -238,12 +243,23 @@ void worker_processes::start_then(const worker_options& o, std::function<void(re
       pids_.push_back(pid);
     }
     *pid_of = pid;  // read by `then`, which runs after this on the I/O thread or after the timer
-    auto timer = std::make_shared<asio::steady_timer>(node_.io, timeout);
-    timer->async_wait([timer, waiter](const boost::system::error_code& ec) {
-      if (!ec) waiter->finish(nullptr, ask_error::timeout, "the worker did not answer within start_timeout");
-    });
-    node_.start_connection(parent_stream(link, *l, pid), handshake::role::connector, std::nullopt, waiter, pid);
+    try {
+      auto stream = parent_stream(link, *l, pid);
+      l->parent_read = l->parent_write = l->segment = -1;  // the stream owns them
+      auto timer = std::make_shared<asio::steady_timer>(node_.io, timeout);
+      timer->async_wait([timer, waiter](const boost::system::error_code& ec) {
+        if (!ec) waiter->finish(nullptr, ask_error::timeout, "the worker did not answer within start_timeout");
+      });
+      node_.start_connection(std::move(stream), handshake::role::connector, std::nullopt, waiter, pid);
+    } catch (const std::exception& ex) {
+      waiter->finish(nullptr, errc::io_error, std::string("cannot connect to the worker: ") + ex.what());
+    }
   });
+}
+
+std::string worker_processes::name_of(const worker_options& o) {
+  static std::atomic<unsigned> seq{0};  // one count for every way of starting one
+  return o.name.empty() ? node_.opts.name + "-worker-" + std::to_string(++seq) : o.name;
 }
 
 void worker_processes::reap_ended() {

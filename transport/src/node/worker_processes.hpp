@@ -44,6 +44,8 @@ class worker_processes {
   void reap_ended();
   /// The parent's end of a worker's link, as a stream.
   std::unique_ptr<byte_stream> parent_stream(worker_link link, const link_ends& l, int pid);
+  /// The worker's node name: its options', or "<parent>-worker-<n>".
+  std::string name_of(const worker_options& o);
   /// A worker's connection, or (killing the worker) why there is none.
   result<std::pair<peer, int>> started(const result<peer>& link, int pid, const std::string& name);
   node_impl& node_;

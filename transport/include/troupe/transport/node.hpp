@@ -10,6 +10,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -125,13 +126,15 @@ class peer {
   void lookup(std::string_view name, std::chrono::milliseconds timeout, F&& on_done) const {
     static_assert(std::is_invocable_v<F&, result<actor_ref<A>>>,
                   "troupe: the continuation must be callable with troupe::result<troupe::actor_ref<A>>.");
+    if (timeout.count() < 0) throw std::invalid_argument("troupe::peer::lookup: timeout must not be negative");
     lookup_then<A>(name, timeout, detail::continuation_here<actor_ref<A>>(std::forward<F>(on_done), "peer::lookup"));
   }
 
   /// lookup() with its outcome handed to `done`, once, on whichever thread
   /// ends it (a transport thread, or this one when the peer is down): keep
-  /// it short and never block in it. The future and continuation forms are
-  /// built on it. @threadsafe
+  /// it short and never block in it (a blocking lookup, connect or
+  /// start_worker there throws std::logic_error). The future and
+  /// continuation forms are built on it. @threadsafe
   template <class A>
   void lookup_then(std::string_view name, std::chrono::milliseconds timeout,
                    std::function<void(result<actor_ref<A>>)> done) const {
@@ -216,6 +219,7 @@ class node {
   void connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout, F&& on_done) {
     static_assert(std::is_invocable_v<F&, result<peer>>,
                   "troupe: the continuation must be callable with troupe::result<troupe::peer>.");
+    if (timeout.count() < 0) throw std::invalid_argument("troupe::node::connect: timeout must not be negative");
     connect_then(host, port, timeout, detail::continuation_here<peer>(std::forward<F>(on_done), "node::connect"));
   }
 
@@ -249,7 +253,7 @@ class node {
   [[nodiscard]] result<std::pair<peer, int>> start_worker(const worker_options& opts);
   /// start_worker() with its outcome handed to `done`, once, on a transport
   /// thread (or this one when it fails at once): keep it short and never
-  /// block in it. spawn_worker_async and the continuation form of
+  /// block in it (see peer::lookup_then). spawn_worker_async and the continuation form of
   /// spawn_worker are built on it. @threadsafe
   void start_worker_then(const worker_options& opts, std::function<void(result<std::pair<peer, int>>)> done);
 

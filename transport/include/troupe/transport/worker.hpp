@@ -29,6 +29,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -123,6 +124,9 @@ template <class A, class F>
 void spawn_worker(node& n, const worker_options& opts, F&& on_done) {
   static_assert(std::is_invocable_v<F&, result<worker<A>>>,
                 "troupe: the continuation must be callable with troupe::result<troupe::worker<A>>.");
+  if (opts.start_timeout.count() < 0) {
+    throw std::invalid_argument("troupe::worker_options: start_timeout must not be negative");
+  }
   spawn_worker_then<A>(n, opts, detail::continuation_here<worker<A>>(std::forward<F>(on_done), "spawn_worker"));
 }
 
