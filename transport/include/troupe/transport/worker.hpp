@@ -95,7 +95,8 @@ template <class A>
 void spawn_worker_then(node& n, const worker_options& opts, std::function<void(result<worker<A>>)> done) {
   n.start_worker_then(opts, [opts, done = std::move(done)](result<std::pair<peer, int>> started) mutable {
     if (!started.ok()) return done(failure{started.error(), std::string(started.message())});
-    auto [link, pid] = started.value();
+    peer link = started.value().first;  // (not a structured binding: clang 14 cannot capture one)
+    const int pid = started.value().second;
     link.template lookup_then<A>(opts.root, opts.start_timeout,
                                  [link, pid, done = std::move(done)](result<actor_ref<A>> root) {
                                    if (!root.ok()) {
