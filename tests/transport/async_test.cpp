@@ -1,13 +1,10 @@
 // connect and lookup without blocking: a future from outside the actor
 // system, a continuation on the calling actor's turn from inside it; and
 // the warning when a blocking form is called from a handler.
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <unistd.h>
-
 #include <future>
 #include <stdexcept>
 
+#include "raw_peers.hpp"
 #include "support/captured_log.hpp"
 #include "transport_fixture.hpp"
 
@@ -17,30 +14,10 @@ namespace {
 using troupe_test::Add;
 using troupe_test::Sum;
 
-/// A TCP socket that listens and never accepts: connections to it complete
-/// in the kernel and then hear nothing, so a handshake never ends.
-struct silent_listener {
-  silent_listener() {
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), len) != 0 || ::listen(fd, 16) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      throw std::runtime_error("silent_listener: cannot listen");
-    }
-    port = ntohs(a.sin_port);
-  }
-  ~silent_listener() { ::close(fd); }
-  int fd = -1;
-  std::uint16_t port = 0;
-};
-
-/// A port nobody listens on (bound, then closed).
+/// A port nobody listens on (listened on, then closed).
 std::uint16_t closed_port() {
-  silent_listener l;
-  return l.port;
+  raw_listener gone;
+  return gone.port();
 }
 
 TEST_F(two_nodes, ConnectAsyncAndLookupAsyncReturnFuturesThatAnswer) {
@@ -69,9 +46,10 @@ TEST_F(two_nodes, ConnectAsyncReportsFailureAndTimeout) {
   auto refused = a->connect_async("127.0.0.1", closed_port(), 10s).get();
   EXPECT_EQ(refused.error(), troupe::errc::io_error) << refused.message();
 
-  silent_listener silent;
+  raw_listener silent;  // never accepts: the handshake never ends
+  ASSERT_TRUE(silent.listening());
   const auto t0 = std::chrono::steady_clock::now();
-  auto late = a->connect_async("127.0.0.1", silent.port, 200ms).get();
+  auto late = a->connect_async("127.0.0.1", silent.port(), 200ms).get();
   EXPECT_EQ(late.error(), troupe::ask_error::timeout) << late.message();
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 200ms);
 }

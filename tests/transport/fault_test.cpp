@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <functional>
 #include <thread>
 
 #include <signal.h>
@@ -18,16 +17,6 @@
 
 namespace transport_test {
 namespace {
-
-/// Polls `done` every 10 ms until it holds or `within` passes.
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds within = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
 
 /// A node that notices a silent peer only after `heartbeat_timeout`.
 troupe::node_options slow_to_notice(std::string name, std::chrono::milliseconds heartbeat_timeout) {
@@ -63,10 +52,13 @@ TEST_F(cut_links, ARedialAfterACutOnlyTheDiallerSawReplacesTheConnectionTheListe
   EXPECT_EQ(next_event(seen_b), "up alpha");
 
   proxy.cut_dialler_side();
-  ASSERT_TRUE(eventually([&] {
-    auto p = a.find_peer("beta");
-    return p && p->alive() && !first.value().alive();
-  })) << "alpha did not reconnect to beta";
+  ASSERT_TRUE(troupe::test::wait_until(
+      [&] {
+        auto p = a.find_peer("beta");
+        return p && p->alive() && !first.value().alive();
+      },
+      10s))
+      << "alpha did not reconnect to beta";
   expect_echo_adds(*a.find_peer("beta"));
   EXPECT_EQ(b.stats().stale_links_replaced, 1u);
   // Redials refused until beta's side had been silent for two heartbeats, then one replaced it.
@@ -92,10 +84,10 @@ TEST_F(cut_links, AConnectRefusedForAConnectionThePeerStillHoldsGoesOnUntilThePe
   troupe::test::fault_proxy proxy(a.port());
   auto from_b = b.connect("127.0.0.1", proxy.port(), 10s);
   ASSERT_TRUE(from_b.ok()) << from_b.message();
-  ASSERT_TRUE(eventually([&] { return a.find_peer("beta").has_value(); }));
+  ASSERT_TRUE(troupe::test::wait_until([&] { return a.find_peer("beta").has_value(); }, 10s));
 
   proxy.cut_listener_side();
-  ASSERT_TRUE(eventually([&] { return !a.find_peer("beta").has_value(); })) << "alpha did not see the cut";
+  ASSERT_TRUE(troupe::test::wait_until([&] { return !a.find_peer("beta").has_value(); }, 10s)) << "alpha did not see the cut";
   ASSERT_TRUE(b.find_peer("alpha").has_value()) << "beta noticed the cut too early for this test";
 
   auto p = a.connect("127.0.0.1", b.port(), 15s);
@@ -119,10 +111,10 @@ TEST(frozen_peer, AListenerFrozenForSecondsIsReconnectedEachTime) {
   expect_echo_adds(p.value());
   for (int round = 0; round < 3; ++round) {
     child.signal(SIGSTOP);
-    ASSERT_TRUE(eventually([&] { return !a.find_peer("frozen").has_value(); })) << "round " << round;
+    ASSERT_TRUE(troupe::test::wait_until([&] { return !a.find_peer("frozen").has_value(); }, 10s)) << "round " << round;
     std::this_thread::sleep_for(3s);  // the fault itself: the child stays frozen for 3 s
     child.signal(SIGCONT);
-    ASSERT_TRUE(eventually([&] {
+    ASSERT_TRUE(troupe::test::wait_until([&] {
       auto q = a.find_peer("frozen");
       return q && q->alive();
     }, 15s)) << "alpha and the child stayed apart after round " << round;

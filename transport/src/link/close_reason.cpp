@@ -10,7 +10,7 @@ namespace {
 using enum close_reason;
 using enum close_log;
 constexpr std::size_t reasons = static_cast<std::size_t>(count_);
-static_assert(reasons < 30, "a limited reason's log key is its value; 30 and 31 are taken (connection, dialer)");
+static_assert(reasons <= log_limiter::credit_stall_key, "a limited reason's log key is its value, below the others");
 
 constexpr std::array<close_rule, reasons> rules{{
     /* peer_left         */ {"the peer left", counter::count_, counter::count_, info},

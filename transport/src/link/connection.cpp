@@ -245,12 +245,11 @@ void connection::on_heartbeat() {
 void connection::report_credit_stalls() {
   for (const auto& s : proxies_.windows().overdue(std::chrono::steady_clock::now(), node_.opts.heartbeat_timeout)) {
     node_.counters.add(counter::credit_stalls);
-    std::uint64_t held = 0;
-    if (!node_.log_limit.allow(credit_stall_log_key, held)) continue;
+    const auto suffix = node_.log_limit.allow(log_limiter::credit_stall_key);
+    if (!suffix) continue;
     log().warn("troupe node {}: messages to actor {} on {} have waited {} ms for flow credit (that actor is much "
                "slower than its senders, or credit was lost){}",
-               node_.opts.name, s.remote, peer_name_, s.waited.count(),
-               held == 0 ? std::string() : " (and " + std::to_string(held) + " more like it, not logged)");
+               node_.opts.name, s.remote, peer_name_, s.waited.count(), *suffix);
   }
 }
 

@@ -106,6 +106,10 @@ class connection final : public writer_host,
   /// The peer dialled this connection and said it holds no other with us:
   /// any other we hold is one it lost. @note During the handshake only.
   [[nodiscard]] bool peer_redialled() const noexcept { return was_accepted() && !hs_.peer_holds_link(); }
+  /// The node admitted this connection to replace `lost`, one the peer had
+  /// lost (compared, never dereferenced, later). The I/O thread, in the handshake.
+  void replace(const connection* lost) noexcept { replaces_ = lost; }
+  [[nodiscard]] const connection* replaces() const noexcept { return replaces_; }
   /// The connection is a worker process's: its end reports the exit status.
   void set_worker_pid(int pid) noexcept { worker_pid_ = pid; }
 
@@ -192,8 +196,6 @@ class connection final : public writer_host,
   /// Heartbeat: counts and logs the remote actors whose senders have waited
   /// for credit longer than heartbeat_timeout.
   void report_credit_stalls();
-  /// The node's log_limiter key for those lines (after the close reasons').
-  static constexpr std::size_t credit_stall_log_key = 30;
   /// I/O thread: drains a polled stream when its doorbell rings, for ever.
   void wait_polled(bool if_ready_now = true);
   /// Ends the connection from the read path: at once on the I/O thread,
@@ -237,6 +239,7 @@ class connection final : public writer_host,
   std::atomic<bool> read_stopped_{false};  // a poller ended the connection: handle no more frames
   bool duplicate_ = false;
   bool refused_stale_ = false;
+  const connection* replaces_ = nullptr;  // see replace()
   std::atomic<bool> alive_{false};
   bool polled_ = false;   // set when established
   bool polling_ = false;  // registered with the pool

@@ -1,9 +1,9 @@
 // How a connection ends, and what it waits for from the peer until then.
 #include <algorithm>
 #include <future>
-#include <stdexcept>
 
 #include "link/connection.hpp"
+#include "link/deadline.hpp"
 #include "node/node_impl.hpp"
 #include "protocol/control_codec.hpp"
 #include "troupe/actors/detail/demangle.hpp"
@@ -22,14 +22,13 @@ void connection::end(close_reason why, const std::string& detail) {
   // Counted before the stream closes: whoever sees the close sees the count.
   if (rule.first != counter::count_) node_.counters.add(rule.first);
   if (rule.second != counter::count_) node_.counters.add(rule.second);
-  std::uint64_t held = 0;
-  if (rule.log == close_log::limited && !node_.log_limit.allow(static_cast<std::size_t>(why), held)) {
-    // counted above; the next line that gets through says how many were held back
-  } else if (rule.log != close_log::quiet) {
+  // A limited reason's line may be held back (it was counted above).
+  const auto suffix =
+      rule.log == close_log::limited ? node_.log_limit.allow(static_cast<std::size_t>(why)) : std::string();
+  if (rule.log != close_log::quiet && suffix) {
     const auto level = rule.log == close_log::warn ? spdlog::level::warn : spdlog::level::info;
     log().log(level, "troupe node {}: connection {}{}{} closed: {}{}", node_.opts.name, endpoint_,
-              peer_name_.empty() ? "" : " with ", peer_name_, reason,
-              held == 0 ? std::string() : " (and " + std::to_string(held) + " more like it, not logged)");
+              peer_name_.empty() ? "" : " with ", peer_name_, reason, *suffix);
   }
   if (polling_) {
     polling_ = false;
@@ -121,11 +120,9 @@ std::optional<failure> check_lookup(const control::lookup_reply& r, std::string_
 result<detail::cell_ptr> connection::lookup(std::string_view name, const std::type_info& type,
                                             const std::vector<std::string>& required,
                                             std::chrono::milliseconds timeout) {
-  if (node_.io.get_executor().running_in_this_thread()) {
-    // A transport callback (lookup_then, start_worker_then) waiting for an
-    // answer only this thread can read would wait for ever.
-    throw std::logic_error("troupe::peer::lookup blocks: not from a transport callback (use lookup_then)");
-  }
+  // Down: the node may be gone too, so nothing of it is touched.
+  if (!alive()) return failure{ask_error::node_down, "node " + peer_name_ + " is down"};
+  node_.blocking_call("troupe::peer::lookup");
   auto answer = std::make_shared<std::promise<result<detail::cell_ptr>>>();
   auto f = answer->get_future();
   lookup_then(name, type, required, timeout, [answer](result<detail::cell_ptr> r) { answer->set_value(std::move(r)); });
@@ -151,9 +148,8 @@ void connection::lookup_then(std::string_view name, const std::type_info& type, 
     // context is there; after it, requests_.end() has failed the lookup.
     std::lock_guard lock(ended_mx_);
     if (!ended_) {
-      auto timer = std::make_shared<asio::steady_timer>(node_.io, timeout);
-      timer->async_wait([self = shared_from_this(), timer, id](const boost::system::error_code& ec) {
-        if (!ec) self->requests_.fail_lookup(id, ask_error::timeout, "no answer from " + self->peer_name_ + " within the timeout");
+      expire_after(node_.io, timeout, [self = shared_from_this(), id] {
+        self->requests_.fail_lookup(id, ask_error::timeout, "no answer from " + self->peer_name_ + " within the timeout");
       });
     }
   }

@@ -2,26 +2,13 @@
 
 #include <chrono>
 
-#include "troupe/actors/detail/actor_cell.hpp"
 #include "troupe/detail/logger.hpp"
 
 namespace troupe::transport {
 
 spdlog::logger& log() { return detail::logger(); }
 
-void warn_if_blocking_an_actor(const char* what) noexcept {
-  static std::atomic<bool> warned{false};
-  if (detail::current_cell() == nullptr || warned.exchange(true, std::memory_order_relaxed)) return;
-  try {
-    log().warn("troupe: {} was called from an actor's handler: it blocks a worker thread of the actor system until "
-               "it ends. Use its form with a continuation there (or the one returning a future outside actors). "
-               "Logged once per process.",
-               what);
-  } catch (...) {
-  }
-}
-
-bool log_limiter::allow(std::size_t key, std::uint64_t& held) noexcept {
+std::optional<std::string> log_limiter::allow(std::size_t key) noexcept {
   constexpr std::int64_t period = std::chrono::nanoseconds(std::chrono::seconds(1)).count();
   const std::int64_t now =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -30,10 +17,14 @@ bool log_limiter::allow(std::size_t key, std::uint64_t& held) noexcept {
   // count held back is exchanged by the one that wins the slot.
   if (now < next || !next_[key].compare_exchange_strong(next, now + period, std::memory_order_relaxed)) {
     held_[key].fetch_add(1, std::memory_order_relaxed);
-    return false;
+    return std::nullopt;
   }
-  held = held_[key].exchange(0, std::memory_order_relaxed);
-  return true;
+  const std::uint64_t held = held_[key].exchange(0, std::memory_order_relaxed);
+  try {
+    return held == 0 ? std::string() : " (and " + std::to_string(held) + " more like it, not logged)";
+  } catch (...) {
+    return std::string();  // no memory for the count: the line still goes
+  }
 }
 
 } // namespace troupe::transport

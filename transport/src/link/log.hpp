@@ -5,6 +5,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <optional>
+#include <string>
 
 #include <spdlog/spdlog.h>
 
@@ -12,19 +15,32 @@ namespace troupe::transport {
 
 spdlog::logger& log();
 
-/// A blocking call (`what`) made from an actor's turn blocks a worker of the
-/// actor system: logged once per process, with the way out. Any thread.
-void warn_if_blocking_an_actor(const char* what) noexcept;
+/// Runs a callback that may be user code (an outcome's `then`); what it
+/// throws is logged as `what`'s and goes no further, so the bookkeeping
+/// around the call still runs.
+template <class F>
+void run_guarded(const char* what, F&& f) noexcept {
+  try {
+    f();
+  } catch (const std::exception& ex) {
+    log().error("troupe: {} threw: {}", what, ex.what());
+  } catch (...) {
+    log().error("troupe: {} threw", what);
+  }
+}
 
-/// Lines a peer can make us write again and again (refusals, redials): at
-/// most one a second for each key, the next one saying how many were held
-/// back. @threadsafe
+/// Lines a peer can make us write again and again (refusals, redials, credit
+/// stalls): at most one a second for each key. @threadsafe
 class log_limiter {
  public:
   static constexpr std::size_t keys = 32;
-  /// True when a line for `key` (< keys) may be written now; `held` is then
-  /// how many were held back since the last one.
-  bool allow(std::size_t key, std::uint64_t& held) noexcept;
+  // Keys: a close_reason's value (below 30), then these.
+  static constexpr std::size_t credit_stall_key = 30;
+  static constexpr std::size_t redial_key = 31;
+
+  /// Nothing when a line for `key` may not be written now; else what to
+  /// append to it: empty, or how many were held back since the last one.
+  std::optional<std::string> allow(std::size_t key) noexcept;
 
  private:
   std::array<std::atomic<std::int64_t>, keys> next_{};  // steady_clock nanoseconds

@@ -18,14 +18,8 @@ void lookup_state::finish(std::optional<control::lookup_reply> a, std::error_cod
     run = std::move(then);
     cv.notify_all();
   }
-  if (!run) return;
-  try {
-    run(*this);  // done is set: nothing changes the fields any more
-  } catch (const std::exception& ex) {
-    log().error("troupe: a lookup's callback threw: {}", ex.what());
-  } catch (...) {
-    log().error("troupe: a lookup's callback threw");
-  }
+  // done is set: nothing changes the fields any more.
+  if (run) run_guarded("a lookup's callback", [&] { run(*this); });
 }
 
 requests::~requests() { end("node down"); }

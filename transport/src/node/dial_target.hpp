@@ -13,12 +13,12 @@
 #include <system_error>
 #include <variant>
 
+#include "link/log.hpp"
 #include "troupe/actors/error.hpp"
 
 namespace troupe::transport {
 
 class connection;
-struct dial_state;
 
 struct tcp_address {
   std::string host;
@@ -40,10 +40,6 @@ struct dial_target {
   dial_address where;
   std::chrono::milliseconds backoff{0};  ///< the last reconnect's delay (0: none yet)
 };
-
-/// Runs an outcome callback (user code, possibly); what it throws is logged
-/// and goes no further: the connection's own bookkeeping around it must run.
-void run_then(const std::function<void(dial_state&)>& f, dial_state& s) noexcept;
 
 /// Where a dial's outcome goes: the connection, or why there is none. A
 /// blocking connect() waits on `cv`; an asynchronous one has `then` run.
@@ -77,7 +73,8 @@ struct dial_state {
       run = std::move(then);
       cv.notify_all();
     }
-    if (run) run_then(run, *this);  // done is set: nothing changes the fields any more
+    // done is set: nothing changes the fields any more.
+    if (run) run_guarded("a connect's callback", [&] { run(*this); });
   }
 };
 

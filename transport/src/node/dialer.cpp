@@ -22,16 +22,6 @@ std::string describe(const dial_address& a) {
   return std::visit(d, a);
 }
 
-void run_then(const std::function<void(dial_state&)>& f, dial_state& s) noexcept {
-  try {
-    f(s);
-  } catch (const std::exception& ex) {
-    log().error("troupe: a connect's callback threw: {}", ex.what());
-  } catch (...) {
-    log().error("troupe: a connect's callback threw");
-  }
-}
-
 void dialer::failed(dial_target target, const std::shared_ptr<dial_state>& waiter, std::error_code ec,
                     const std::string& why) {
   if (waiter) {
@@ -108,10 +98,8 @@ void dialer::redial(dial_target target, std::shared_ptr<dial_state> waiter) {
   static thread_local std::minstd_rand rng{std::random_device{}()};
   const auto jitter = std::uniform_real_distribution<double>(0.8, 1.2)(rng);
   const auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(target.backoff * jitter);
-  std::uint64_t held = 0;
-  if (node_.log_limit.allow(redial_log_key, held)) {
-    log().info("troupe node {}: dialling {} again in {} ms{}", o.name, describe(target.where), delay.count(),
-               held == 0 ? std::string() : " (and " + std::to_string(held) + " more redials, not logged)");
+  if (const auto suffix = node_.log_limit.allow(log_limiter::redial_key)) {
+    log().info("troupe node {}: dialling {} again in {} ms{}", o.name, describe(target.where), delay.count(), *suffix);
   }
   auto timer = std::make_shared<asio::steady_timer>(node_.io, delay);
   timer->async_wait([this, timer, target, waiter](const boost::system::error_code& ec) {

@@ -31,9 +31,6 @@ class dialer {
   /// most once a second. I/O thread.
   void redial(dial_target target, std::shared_ptr<dial_state> waiter = nullptr);
 
-  /// The node's log_limiter key for redial lines (after the close reasons').
-  static constexpr std::size_t redial_log_key = 31;
-
  private:
   void dial_tcp(dial_target target, boost::asio::ip::tcp::endpoint ep, std::shared_ptr<dial_state> waiter);
   void dial_unix(dial_target target, const std::string& path, bool shm, std::shared_ptr<dial_state> waiter);

@@ -25,7 +25,6 @@ std::uint64_t node::incarnation() const noexcept { return impl_->incarnation; }
 std::uint16_t node::port() const noexcept { return impl_->listen.port(); }
 
 result<peer> node::connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout) {
-  transport::warn_if_blocking_an_actor("troupe::node::connect");
   return impl_->connect(transport::tcp_address{host, port}, timeout);
 }
 
@@ -43,12 +42,10 @@ void node::connect_then(const std::string& host, std::uint16_t port, std::chrono
 }
 
 result<peer> node::connect_unix(const std::string& path, std::chrono::milliseconds timeout) {
-  transport::warn_if_blocking_an_actor("troupe::node::connect_unix");
   return impl_->connect(transport::unix_address{checked_path(path, "connect_unix")}, timeout);
 }
 
 result<peer> node::connect_shm(const std::string& path, std::chrono::milliseconds timeout) {
-  transport::warn_if_blocking_an_actor("troupe::node::connect_shm");
   return impl_->connect(transport::shm_address{checked_path(path, "connect_shm")}, timeout);
 }
 
@@ -65,7 +62,6 @@ result<peer> node::adopt(int read_fd, int write_fd, bool initiator, std::chrono:
 }
 
 result<std::pair<peer, int>> node::start_worker(const worker_options& opts) {
-  transport::warn_if_blocking_an_actor("troupe::node::start_worker (spawn_worker)");
   return impl_->workers.start(opts);
 }
 
@@ -118,7 +114,6 @@ void peer::wait_down() const {
 result<detail::cell_ptr> peer::lookup_cell(std::string_view name, const std::type_info& type,
                                            std::vector<std::string> required, std::chrono::milliseconds timeout) const {
   if (timeout.count() < 0) throw std::invalid_argument("troupe::peer::lookup: timeout must not be negative");
-  transport::warn_if_blocking_an_actor("troupe::peer::lookup");
   if (!s_) return failure{ask_error::node_down, "empty peer handle"};
   return s_->lookup(name, type, required, timeout);
 }

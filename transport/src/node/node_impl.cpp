@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 
+#include "link/deadline.hpp"
 #include "streams/local_streams.hpp"
 #include "troupe/actors/detail/system_core.hpp"
 #include "troupe/transport/cookie.hpp"
@@ -152,13 +153,15 @@ void node_impl::start_connection(std::unique_ptr<byte_stream> stream, handshake:
   c->start();
 }
 
-std::string node_impl::admit(const connection& c) {
+std::string node_impl::admit(connection& c) {
   std::lock_guard lock(mx_);
   auto it = connections_.find(c.peer_name());
   if (it != connections_.end() && it->second->alive() && it->second->peer_incarnation() == c.peer_incarnation()) {
-    // connection_up replaces a connection the peer lost; anything else is a
-    // second connection, and the one we have serves.
+    // A connection the peer lost is replaced (by connection_up, which
+    // finds it marked here); anything else is a second connection, and
+    // the one we have serves.
     if (!replaces_lost(*it->second, c)) return already_connected;
+    c.replace(it->second.get());
   }
   return {};
 }
@@ -187,8 +190,8 @@ bool node_impl::connection_up(const std::shared_ptr<connection>& c) {
     handshaking_.erase(c);
     auto& slot = connections_[c->peer_name()];
     const bool same = slot && slot != c && slot->alive() && slot->peer_incarnation() == c->peer_incarnation();
-    if (same && replaces_lost(*slot, *c)) {
-      lost = std::exchange(slot, c);
+    if (same && c->replaces() == slot.get()) {
+      lost = std::exchange(slot, c);  // admit() found the peer had lost it
     } else if (same) {
       // Both nodes dialled each other at once. Both keep the connection
       // dialled by the node with the smaller name, so they agree.
@@ -255,7 +258,7 @@ std::optional<peer> node_impl::find_peer(std::string_view name) const {
 
 result<peer> node_impl::connect(dial_address where, std::chrono::milliseconds timeout) {
   if (timeout.count() < 0) throw std::invalid_argument("troupe::node::connect: timeout must not be negative");
-  refuse_on_io_thread("troupe::node::connect");
+  blocking_call("troupe::node::connect");
   const std::string what = describe(where);
   auto waiter = std::make_shared<dial_state>();
   asio::post(io, [this, t = dial_target{std::move(where)}, waiter]() mutable { dial.dial(std::move(t), waiter); });
@@ -270,9 +273,8 @@ void node_impl::connect_then(dial_address where, std::chrono::milliseconds timeo
   if (stopping()) return waiter->finish(nullptr, errc::shutting_down, "node is shutting down");
   const std::string what = describe(where);
   asio::post(io, [this, t = dial_target{std::move(where)}, waiter, timeout, what]() mutable {
-    auto timer = std::make_shared<asio::steady_timer>(io, timeout);
-    timer->async_wait([timer, waiter, what](const boost::system::error_code& ec) {
-      if (!ec) waiter->finish(nullptr, ask_error::timeout, "no connection with " + what + " within the timeout");
+    expire_after(io, timeout, [waiter, what] {
+      waiter->finish(nullptr, ask_error::timeout, "no connection with " + what + " within the timeout");
     });
     dial.dial(std::move(t), waiter);
   });
@@ -299,17 +301,23 @@ result<peer> node_impl::adopt(int read_fd, int write_fd, bool initiator, std::ch
                       initiator, timeout, worker_pid);
 }
 
-void node_impl::refuse_on_io_thread(const char* what) {
+void node_impl::blocking_call(const char* what) {
   // A transport callback waiting for what only this thread can do would
   // wait out its timeout every time (or for ever).
   if (io.get_executor().running_in_this_thread()) {
     throw std::logic_error(std::string(what) + " blocks: not from a transport callback (use its _then form)");
   }
+  static std::atomic<bool> warned{false};
+  if (detail::current_cell() == nullptr || warned.exchange(true, std::memory_order_relaxed)) return;
+  log().warn("troupe: {} was called from an actor's handler: it blocks a worker thread of the actor system until "
+             "it ends. Use its form with a continuation there (or the one returning a future outside actors). "
+             "Logged once per process.",
+             what);
 }
 
 result<peer> node_impl::adopt_stream(std::unique_ptr<byte_stream> stream, bool initiator,
                                      std::chrono::milliseconds timeout, int worker_pid) {
-  refuse_on_io_thread("troupe::node::adopt");
+  blocking_call("troupe::node::adopt");
   const std::string where = stream->describe();
   auto waiter = std::make_shared<dial_state>();
   asio::post(io, [this, st = std::move(stream), initiator, waiter, worker_pid]() mutable {

@@ -61,8 +61,10 @@ class node_impl {
   void connect_then(dial_address where, std::chrono::milliseconds timeout, std::function<void(result<peer>)> done);
   /// A finished dial as a connect() result.
   static result<peer> outcome(const dial_state& waiter);
-  /// @throws std::logic_error on the I/O thread: `what` blocks.
-  void refuse_on_io_thread(const char* what);
+  /// Every blocking call (`what`) starts here. @throws std::logic_error on
+  /// the I/O thread (inside a transport callback it would wait for itself);
+  /// from an actor's turn it blocks a worker: logged, once per process.
+  void blocking_call(const char* what);
   /// Runs a connection over descriptors this process has (read == write:
   /// one stream socket).
   result<peer> adopt(int read_fd, int write_fd, bool initiator, std::chrono::milliseconds timeout,
@@ -79,9 +81,9 @@ class node_impl {
                         std::shared_ptr<dial_state> waiter, int worker_pid = -1, bool accepted = false);
   /// The acceptor decides whether an authenticated peer may connect: an
   /// empty string admits it, anything else is the refusal's reason.
-  std::string admit(const connection& c);
+  std::string admit(connection& c);
   /// True when `newer` (authenticated, same name and incarnation) replaces
-  /// `existing`, a connection its peer has lost.
+  /// `existing`, a connection its peer has lost. Under mx_ (admit).
   bool replaces_lost(const connection& existing, const connection& newer) const;
   /// Registers an established connection; false when it lost to a
   /// duplicate (both nodes dialled each other) and has been closed.
@@ -104,7 +106,7 @@ class node_impl {
   std::uint64_t incarnation = 0;
   asio::io_context io;
   node_counters counters;
-  log_limiter log_limit;  ///< keys: close_reason values, then dialer::redial_log_key
+  log_limiter log_limit;
   actor_directory directory;
   node_events events;
   listeners listen;

@@ -14,6 +14,7 @@
 #include <system_error>
 #include <thread>
 
+#include "link/deadline.hpp"
 #include "node/node_impl.hpp"
 #include "node/worker_launch.hpp"
 #include "streams/local_streams.hpp"
@@ -172,7 +173,7 @@ std::string describe_exit(int pid, int status) {
 
 result<std::pair<peer, int>> worker_processes::start(const worker_options& o) {
   if (o.start_timeout.count() < 0) throw std::invalid_argument("troupe::worker_options: start_timeout must not be negative");
-  node_.refuse_on_io_thread("troupe::node::start_worker");
+  node_.blocking_call("troupe::node::start_worker");
   if (node_.stopping()) return failure{errc::shutting_down, "the node is shutting down"};
   reap_ended();
   link_ends l;
@@ -246,9 +247,8 @@ void worker_processes::start_then(const worker_options& o, std::function<void(re
     try {
       auto stream = parent_stream(link, *l, pid);
       l->parent_read = l->parent_write = l->segment = -1;  // the stream owns them
-      auto timer = std::make_shared<asio::steady_timer>(node_.io, timeout);
-      timer->async_wait([timer, waiter](const boost::system::error_code& ec) {
-        if (!ec) waiter->finish(nullptr, ask_error::timeout, "the worker did not answer within start_timeout");
+      expire_after(node_.io, timeout, [waiter] {
+        waiter->finish(nullptr, ask_error::timeout, "the worker did not answer within start_timeout");
       });
       node_.start_connection(std::move(stream), handshake::role::connector, std::nullopt, waiter, pid);
     } catch (const std::exception& ex) {
