@@ -60,13 +60,18 @@ class fault_proxy {
   /// Closes the side toward the listening node only; the dialling node's
   /// socket stays open and hears nothing.
   void cut_listener_side() { cut_one(&pair::up); }
-  /// Stops forwarding in both directions (nothing is closed; a chunk already
-  /// read still goes), or resumes.
+  /// Stops forwarding in both directions (nothing is closed; a chunk read
+  /// meanwhile is held), or resumes.
   void freeze(bool on) {
     run([this, on] {
       frozen_ = on;
       if (!on) {
-        for (auto& p : pairs_) start(p);
+        for (auto& p : pairs_) {
+          for (int dir = 0; dir < 2; ++dir) {
+            if (p->held[dir] > 0) forward(p, dir, std::exchange(p->held[dir], 0));
+          }
+          start(p);
+        }
       }
     });
   }
@@ -86,6 +91,7 @@ class fault_proxy {
     tcp::socket up;    // toward the listening node
     std::array<std::array<char, 65536>, 2> buf{};
     std::array<bool, 2> reading{};  // [0] down -> up, [1] up -> down
+    std::array<std::size_t, 2> held{};  // bytes read while frozen, not yet forwarded
     bool silent = false;            // one side cut: the other is held open, unread
     void close_both() {
       boost::system::error_code ignored;
@@ -147,14 +153,22 @@ class fault_proxy {
         p->close_both();
         return;
       }
-      tcp::socket& to = dir == 0 ? p->up : p->down;
-      boost::asio::async_write(to, boost::asio::buffer(p->buf[dir].data(), n),
-                               [this, p, dir](const boost::system::error_code& wec, std::size_t) {
-                                 p->reading[dir] = false;
-                                 if (wec) return p->close_both();
-                                 pump(p, dir);
-                               });
+      if (frozen_) {
+        p->held[dir] = n;  // forwarded when the proxy thaws
+        return;
+      }
+      forward(p, dir, n);
     });
+  }
+
+  void forward(const std::shared_ptr<pair>& p, int dir, std::size_t n) {
+    tcp::socket& to = dir == 0 ? p->up : p->down;
+    boost::asio::async_write(to, boost::asio::buffer(p->buf[dir].data(), n),
+                             [this, p, dir](const boost::system::error_code& wec, std::size_t) {
+                               p->reading[dir] = false;
+                               if (wec) return p->close_both();
+                               pump(p, dir);
+                             });
   }
 
   boost::asio::io_context io_;

@@ -36,7 +36,7 @@ struct granted_frames final : frame_poster {
     const auto kind = static_cast<std::uint8_t>(frame[4]);
     EXPECT_EQ(kind, static_cast<std::uint8_t>(troupe::transport::frame_kind::flow_credit));
     control::credit c;
-    EXPECT_TRUE(control::parse_credit(std::string_view(frame).substr(5), c));
+    EXPECT_TRUE(control::parse_credit(std::string_view(frame).substr(5 + troupe::transport::seq_bytes), c));
     targets.push_back(c.target);
     total += static_cast<std::int64_t>(c.units);
     return true;

@@ -96,7 +96,33 @@ TEST(Frame, SplitsManyFramesAndWaitsForTheRest) {
   });
   EXPECT_EQ(err, framing_error::none);
   EXPECT_EQ(n, 2);
-  EXPECT_EQ(used, 2 * (frame_header_bytes + 10));
+  EXPECT_EQ(used, 2 * (frame_header_bytes + seq_bytes + 10));
+}
+
+TEST(Frame, TheWriterNumbersSequencedFramesOnlyAndTheSplitReadsTheNumber) {
+  std::string out;
+  append_frame(out, frame_kind::refuse, std::string("no"));  // a handshake frame: not numbered
+  for (int i = 0; i < 3; ++i) append_frame(out, frame_kind::heartbeat, std::string(3, char('a' + i)));
+  out.append("\x09\x00\x00", 3);  // the start of a frame not yet whole: left alone
+  const std::string tail = out.substr(out.size() - 3);
+  EXPECT_EQ(stamp_frames(out, 0, 0xFFFFFFFFull), 0x100000002ull);  // three numbers, across the low half's wrap
+  EXPECT_EQ(out.substr(out.size() - 3), tail);
+  framing_error err{};
+  std::vector<std::uint32_t> seqs;
+  split_frames(out, 1024, err, [&](const frame_view& f) {
+    seqs.push_back(f.seq);
+    if (f.kind == static_cast<std::uint8_t>(frame_kind::heartbeat)) EXPECT_EQ(f.body.size(), 3u);
+    return true;
+  });
+  EXPECT_EQ(err, framing_error::none);
+  EXPECT_EQ(seqs, (std::vector<std::uint32_t>{0, 0xFFFFFFFFu, 0, 1}));
+}
+
+TEST(Frame, ASequencedFrameTooShortForItsNumberIsAFramingError) {
+  std::string out("\x02\x00\x00\x00\x1e\x01", 6);  // HEARTBEAT of length 2: no room for a number
+  framing_error err{};
+  split_frames(out, 1024, err, [](const frame_view&) { return true; });
+  EXPECT_EQ(err, framing_error::short_frame);
 }
 
 TEST(Frame, EmptyAndOversizeLengthsAreErrors) {

@@ -57,7 +57,7 @@ TEST(Handshake, TheAcceptorLearnsWhetherTheConnectorHoldsALinkWithIt) {
     auto query = [&](const std::string& name, std::uint64_t incarnation) {
       asked_name = name;
       asked_incarnation = incarnation;
-      return holds;
+      return handshake::link_state{holds};
     };
     pair_run p{handshake(handshake::role::connector, "c", 1, "secret", 1 << 20, query),
                handshake(handshake::role::acceptor, "a", 2, "secret", 1 << 20), {}, {}};
@@ -68,6 +68,64 @@ TEST(Handshake, TheAcceptorLearnsWhetherTheConnectorHoldsALinkWithIt) {
     EXPECT_EQ(p.c.holds_link(), holds);
     EXPECT_EQ(p.a.peer_holds_link(), holds);
   }
+}
+
+TEST(Handshake, AConnectorResumesTheSessionItOffersAndBothLearnHowFarTheOtherGot) {
+  auto query = [](const std::string&, std::uint64_t) { return handshake::link_state{false, 42, 7}; };
+  handshake c(handshake::role::connector, "c", 1, "secret", 1 << 20, query);
+  handshake a(handshake::role::acceptor, "a", 2, "secret", 1 << 20);
+  std::string c_out, a_out;
+  c.start(c_out);
+  a.start(a_out);
+  std::string to_a = c_out;
+  c_out.clear();
+  deliver(a_out, c, c_out);  // the acceptor's HELLO: the connector's AUTH
+  to_a += c_out;
+  std::string reply;
+  ASSERT_EQ(deliver(to_a, a, reply), st::authenticated);
+  EXPECT_EQ(a.peer_session(), 42u);
+  EXPECT_EQ(a.peer_delivered(), 7u);
+  std::string welcome;
+  a.welcome_back(welcome, 9);
+  EXPECT_EQ(a.state(), st::established);
+  EXPECT_EQ(a.session(), 42u);
+  std::string none;
+  std::string to_c = reply + welcome;  // its AUTH, then the WELCOME
+  ASSERT_EQ(deliver(to_c, c, none), st::established);
+  EXPECT_TRUE(c.resumed());
+  EXPECT_EQ(c.session(), 42u);
+  EXPECT_EQ(c.peer_delivered(), 9u);
+}
+
+TEST(Handshake, ANewSessionGetsAFreshIdAndAWelcomeResumingWhatWasNotOfferedFails) {
+  pair_run p{handshake(handshake::role::connector, "c", 1, "secret", 1 << 20),
+             handshake(handshake::role::acceptor, "a", 2, "secret", 1 << 20), {}, {}};
+  p.run();
+  ASSERT_EQ(p.c.state(), st::established);
+  EXPECT_NE(p.a.session(), 0u);
+  EXPECT_EQ(p.c.session(), p.a.session());
+  EXPECT_FALSE(p.c.resumed());
+
+  // An acceptor (or somebody between) claiming to resume a session the connector never offered.
+  handshake c(handshake::role::connector, "c", 1, "secret", 1 << 20);
+  handshake a(handshake::role::acceptor, "a", 2, "secret", 1 << 20);
+  std::string c_out, a_out;
+  c.start(c_out);
+  a.start(a_out);
+  std::string to_a = c_out;
+  c_out.clear();
+  deliver(a_out, c, c_out);
+  to_a += c_out;
+  std::string reply;
+  ASSERT_EQ(deliver(to_a, a, reply), st::authenticated);
+  troupe::wire::Welcome w;
+  w.set_session(77);
+  w.set_resumed(true);
+  std::string forged;
+  append_frame(forged, frame_kind::welcome, w);
+  std::string none;
+  std::string to_c = reply + forged;
+  EXPECT_EQ(deliver(to_c, c, none), st::failed);
 }
 
 TEST(Handshake, AFlippedHoldsLinkFlagFailsTheProof) {

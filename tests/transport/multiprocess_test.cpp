@@ -129,20 +129,23 @@ TEST_F(with_child, AKilledPeerIsDownWithinTheTimeoutForMonitorsAndAsks) {
   EXPECT_EQ(r.error(), troupe::ask_error::node_down);
 }
 
-TEST_F(with_child, AFrozenPeerIsDeclaredDownByTheHeartbeat) {
+TEST_F(with_child, AFrozenPeerIsInterruptedByTheHeartbeatAndDownWhenNotBackWithinDownAfter) {
   child_node child("child-stop");
   events in(sys);
   ASSERT_TRUE(watched_echo(child, in));
   auto pending_before = n->stats().heartbeat_timeouts;
+  const auto interrupted_before = n->stats().links_interrupted;
   const auto t0 = std::chrono::steady_clock::now();
   child.signal(SIGSTOP);  // the socket stays open: only silence tells
   const event ev = next(in, 10s);
   const auto took = std::chrono::steady_clock::now() - t0;
   child.signal(SIGCONT);
   EXPECT_EQ(ev.reason, troupe::exit_reason::node_down);
-  EXPECT_GE(took, 500ms);  // not before the 600 ms timeout (minus one tick)
-  EXPECT_LT(took, 3s);
+  // Interrupted after the 600 ms heartbeat timeout (minus one tick), down 1 s later.
+  EXPECT_GE(took, 1500ms);
+  EXPECT_LT(took, 4s);
   EXPECT_EQ(n->stats().heartbeat_timeouts, pending_before + 1);
+  EXPECT_EQ(n->stats().links_interrupted, interrupted_before + 1);
 }
 
 TEST_F(with_child, ARestartedPeerIsANewIncarnationReachedByReconnecting) {

@@ -45,7 +45,16 @@ class raw_client {
   raw_client& operator=(const raw_client&) = delete;
 
   [[nodiscard]] bool connected() const { return ok_; }
+  /// Sends `bytes`; once the handshake is done, the whole frames in them
+  /// are numbered first, as a node's writer does (a test that wants a frame
+  /// out of sequence sends it with send_raw).
   void send(std::string_view bytes) {
+    if (!numbering_) return send_raw(bytes);
+    std::string numbered(bytes);
+    next_seq_ = troupe::transport::stamp_frames(numbered, 0, next_seq_);
+    send_raw(numbered);
+  }
+  void send_raw(std::string_view bytes) {
     while (!bytes.empty()) {
       const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
       if (n <= 0) return;  // the node may already have closed
@@ -92,7 +101,7 @@ class raw_client {
       in.erase(0, used);
       send(out);
       out.clear();
-      if (hs.state() == troupe::transport::handshake::status::established) return true;
+      if (hs.state() == troupe::transport::handshake::status::established) return numbering_ = true;
       if (hs.state() == troupe::transport::handshake::status::failed) return false;
     }
     return false;
@@ -102,6 +111,8 @@ class raw_client {
  private:
   int fd_ = -1;
   bool ok_ = false;
+  bool numbering_ = false;
+  std::uint64_t next_seq_ = 1;
   std::string received_;
 };
 

@@ -212,7 +212,8 @@ class raw_shm_peer {
       if (feed(hs, in, out)) break;
       write_ring(out);
     }
-    return hs.state() == handshake::status::established;
+    numbering_ = hs.state() == handshake::status::established;
+    return numbering_;
   }
 
   /// Our end of the control socket (the doorbell both ways).
@@ -224,6 +225,12 @@ class raw_shm_peer {
 
   /// Appends `bytes` to ring 0 (waiting for room) and wakes the node.
   void write_ring(std::string_view bytes) {
+    std::string numbered;
+    if (numbering_) {  // after the handshake whole frames are numbered, as a node's writer does
+      numbered.assign(bytes);
+      next_seq_ = troupe::transport::stamp_frames(numbered, 0, next_seq_);
+      bytes = numbered;
+    }
     auto& r = ring0();
     char* data = map_->ring_data(0);
     const std::uint64_t size = map_->ring_bytes();
@@ -344,6 +351,8 @@ class raw_shm_peer {
   int segment_ = -1;  // side 0's mapping source (the node got a copy)
   std::unique_ptr<shm::mapping> map_;
   std::uint64_t tail_ = 0;  // ring 0, ours
+  bool numbering_ = false;
+  std::uint64_t next_seq_ = 1;
   std::uint64_t head_ = 0;  // ring 1, ours
 };
 

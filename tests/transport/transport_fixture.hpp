@@ -27,6 +27,7 @@ inline troupe::node_options node_opts(std::string name) {
   o.cookie = test_cookie;
   o.heartbeat_interval = 100ms;
   o.heartbeat_timeout = 600ms;
+  o.down_after = 1s;  // an interrupted link without evidence of its peer's end
   o.handshake_timeout = 2s;
   o.reconnect_min = 50ms;
   o.reconnect_max = 400ms;

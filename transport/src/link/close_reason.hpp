@@ -29,6 +29,11 @@ enum class close_reason : std::uint8_t {
   // Liveness.
   heartbeat_timeout,  ///< nothing heard within node_options::heartbeat_timeout
   write_stall,        ///< the peer does not read what we send
+  out_of_sequence,    ///< a frame was lost, repeated or reordered on the wire
+  // Reliable delivery.
+  not_back,           ///< an interrupted link did not resume within node_options::down_after
+  peer_gone,          ///< an interrupted link's peer is gone (its address refuses connections)
+  session_lost,       ///< the peer no longer holds the session this node tried to resume
   // This node.
   replaced,           ///< a new incarnation of the peer connected
   peer_reconnected,   ///< the peer redialled (it had lost this connection, we had not noticed)
@@ -48,6 +53,7 @@ struct close_rule {
   counter second = counter::count_;       ///< counted too (auth_failed: handshake_failures and auth_failures)
   close_log log = close_log::warn;
   bool goodbye = false;                   ///< say GOODBYE before closing (an established connection)
+  bool resumes = false;                   ///< a transport fault: a reliable link is interrupted, not ended
 };
 
 [[nodiscard]] const close_rule& rule_of(close_reason r) noexcept;

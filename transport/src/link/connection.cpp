@@ -17,8 +17,16 @@ connection::connection(node_impl& node, std::unique_ptr<byte_stream> stream, han
       stream_(std::move(stream)),
       hs_(role, node.opts.name, node.incarnation, node.cookie, node.opts.max_frame_bytes,
           [&node](const std::string& name, std::uint64_t incarnation) {
+            handshake::link_state s;
             auto c = node.find_connection(name);
-            return c && c->peer_incarnation() == incarnation;
+            if (!c || c->peer_incarnation() != incarnation) return s;
+            if (!c->suspended()) {
+              s.holds_live = true;
+            } else {
+              s.session = c->session();  // resume it: every frame after what we delivered comes again
+              s.delivered = c->delivered();
+            }
+            return s;
           }),
       dial_(std::move(dial)),
       waiter_(std::move(waiter)),
@@ -48,7 +56,7 @@ void connection::start() {
 // -- reading (the I/O thread) -----------------------------------------------------
 
 void connection::read_more() {
-  if (stopped()) return;
+  if (stopped() || !stream_) return;
   if (polled_) {
     // From here on idle workers read too; the I/O thread waits on the doorbell.
     polling_ = core_->pool().add_poller(this);
@@ -60,8 +68,9 @@ void connection::read_more() {
     return;
   }
   stream_->async_read_some(reader_.space(), reader_.room(),
-                           [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-                             if (self->closed_) return;
+                           [self = shared_from_this(), carrier = carrier_](const boost::system::error_code& ec,
+                                                                           std::size_t n) {
+                             if (self->closed_ || carrier != self->carrier_) return;  // over, or an old carrier's
                              if (ec) return self->read_failed(ec);
                              if (self->reader_.consume(n, *self)) self->read_more();
                            });
@@ -102,6 +111,13 @@ void connection::read_failed(const boost::system::error_code& ec) {
 void connection::read_done() noexcept {
   inbound_.flush();
   inbound_.count_read();
+  if (established_ && !stopped()) {
+    try {
+      ack_if_due();
+    } catch (...) {
+      // No memory for an ACK: the heartbeat's goes.
+    }
+  }
 }
 
 bool connection::bad_frame(std::string detail) {
@@ -124,6 +140,10 @@ void connection::end_from_reader(close_reason why, std::string detail) {
 bool connection::on_frame(const frame_view& f) {
   if (stopped()) return false;
   if (!established_) return on_handshake_frame(f);
+  const std::uint64_t seq = delivered_.load(std::memory_order_relaxed) + 1;
+  if (f.seq != static_cast<std::uint32_t>(seq)) [[unlikely]] return out_of_sequence(f);
+  delivered_.store(seq, std::memory_order_relaxed);  // only the reader writes it
+  unacked_bytes_ += f.body.size();
   if (f.kind == static_cast<std::uint8_t>(frame_kind::message)) [[likely]] return inbound_.on_message(f);
   inbound_.flush();  // a control frame or TRANSFER comes after the messages read before it
   if (f.kind == static_cast<std::uint8_t>(frame_kind::transfer)) return inbound_.on_transfer(f);
@@ -138,20 +158,43 @@ bool connection::on_handshake_frame(const frame_view& f) {
     case handshake::status::in_progress:
       if (!reply.empty()) writer_.append([&](std::string& out) { out += reply; });
       return true;
-    case handshake::status::authenticated: return on_authenticated(reply);
-    case handshake::status::established:
-      peer_name_ = hs_.peer_name();
-      peer_incarnation_ = hs_.peer_incarnation();
-      on_established();
-      return false;  // the reader splits again, with the connection's limit
+    case handshake::status::authenticated: return on_authenticated(f, reply);
+    case handshake::status::established: return on_welcome(f);
     case handshake::status::failed: return on_handshake_failed(reply);
   }
   return false;
 }
 
-bool connection::on_authenticated(std::string& reply) {
+bool connection::on_welcome(const frame_view& f) {
   peer_name_ = hs_.peer_name();
   peer_incarnation_ = hs_.peer_incarnation();
+  if (hs_.offered_session() != 0) {
+    auto s = node_.session_for(peer_name_, peer_incarnation_, hs_.offered_session());
+    if (hs_.resumed()) {
+      if (!s) {
+        end(close_reason::handshake_failed, "the peer resumed a session this node no longer holds");
+        return false;
+      }
+      s->resume_from(*this, f);
+      return false;
+    }
+    // The peer ended the session we offered (it was not back in time
+    // there): ours ends too, and this connection starts a new one.
+    if (s) s->end(close_reason::session_lost, "starting a new session");
+  }
+  on_established();
+  return false;  // the reader splits again, with the connection's limit
+}
+
+bool connection::on_authenticated(const frame_view& f, std::string& reply) {
+  peer_name_ = hs_.peer_name();
+  peer_incarnation_ = hs_.peer_incarnation();
+  if (hs_.peer_session() != 0) {
+    if (auto s = node_.session_for(peer_name_, peer_incarnation_, hs_.peer_session())) {
+      s->resume_from(*this, f);
+      return false;
+    }
+  }
   const std::string refusal = node_.admit(*this);
   if (!refusal.empty()) {
     hs_.refuse(refusal, reply);
@@ -176,7 +219,7 @@ bool connection::on_handshake_failed(std::string& reply) {
   // could otherwise use to cut us off from a peer.
   if (hs_.peer_verified() && hs_.peer_refusal() == already_connected) {
     peer_name_ = hs_.peer_name();
-    if (!node_.find_connection(peer_name_)) {
+    if (auto held = node_.find_connection(peer_name_); !held || held->suspended()) {
       // The peer still holds a connection we do not (it has not noticed it
       // is dead yet, or ours died since our AUTH): dial again until it lets
       // go, or we would stay apart for good.
@@ -196,7 +239,13 @@ bool connection::on_handshake_failed(std::string& reply) {
 
 void connection::on_established() {
   established_ = true;
+  session_ = hs_.session();
   polled_ = stream_->pollable();
+  // Reliable delivery over a socket that can be dialled again: frames are
+  // kept until acknowledged, and a broken carrier is only an interruption.
+  resumable_ = node_.opts.delivery == node_options::delivery_mode::reliable && !polled_ && worker_pid_ < 0 &&
+               (dial_.has_value() || from_listener_);
+  if (resumable_) writer_.retain();
   // Shared memory: polled, and buffers are handed over, not copied.
   if (polled_) lender_ = make_lender(poster());
   peer_max_frame_ = hs_.peer_max_frame() != 0 ? hs_.peer_max_frame() : default_max_frame_bytes;
@@ -238,7 +287,12 @@ void connection::on_heartbeat() {
   if (writer_.check_stalled(node_.opts.write_timeout)) return;  // it ends the connection
   inbound_.return_idle_credit();  // so the peer's windows for actors it no longer uses fill and go
   report_credit_stalls();
-  writer_.append([&](std::string& out) { control::append_heartbeat(out, ++heartbeat_seq_); });
+  const std::uint64_t d = delivered();
+  writer_.append([&](std::string& out) {
+    control::append_heartbeat(out, ++heartbeat_seq_);
+    if (d != heartbeat_acked_) control::append_ack(out, d);  // what the reader has not acknowledged yet
+  });
+  heartbeat_acked_ = d;
   arm_heartbeat();
 }
 

@@ -18,6 +18,13 @@
 //
 // Any thread may post a whole frame (post_frame): it goes through the
 // outbox, a proxy with remote id 0, in order with the other posted frames.
+//
+// With reliable delivery a connection is a session that outlives its
+// carriers (resume.cpp): a transport fault interrupts it (suspend), the
+// side that dialled dials again, and the handshake of the new connection
+// hands its stream over (resume_from), after which the writer resends what
+// the peer did not acknowledge. Proxies, asks, credit and type tables stay
+// as they were; only a session that does not come back ends.
 
 #include <atomic>
 #include <chrono>
@@ -112,6 +119,23 @@ class connection final : public writer_host,
   [[nodiscard]] const connection* replaces() const noexcept { return replaces_; }
   /// The connection is a worker process's: its end reports the exit status.
   void set_worker_pid(int pid) noexcept { worker_pid_ = pid; }
+  /// A listener accepted the connection (its peer can dial again).
+  void set_from_listener() noexcept { from_listener_ = true; }
+
+  // -- the session (reliable delivery, resume.cpp) --
+  /// The session's id (0 before established).
+  [[nodiscard]] std::uint64_t session() const noexcept { return session_; }
+  /// True while the link waits for a new connection to resume on. @threadsafe
+  [[nodiscard]] bool suspended() const noexcept { return suspended_.load(std::memory_order_acquire); }
+  /// The number of the last frame handled from the peer. @threadsafe
+  [[nodiscard]] std::uint64_t delivered() const noexcept { return delivered_.load(std::memory_order_relaxed); }
+  /// `carrier`, a connection whose handshake resumes this session, hands
+  /// its stream over (`last`: its last handshake frame, after which its
+  /// reader may hold our frames). The I/O thread, in that handshake.
+  void resume_from(connection& carrier, const frame_view& last);
+  /// An interrupted link whose peer is gone for good (evidence: its
+  /// address refuses connections) ends now. The I/O thread.
+  void peer_gone(const std::string& evidence);
 
   // -- any thread --
   [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
@@ -163,8 +187,10 @@ class connection final : public writer_host,
   /// One frame; false stops the split (ending, or the handshake just ended).
   bool on_frame(const frame_view& f);
   [[nodiscard]] bool established() const noexcept { return established_; }
+  /// Over, ending, or suspended (what the old carrier's buffer still holds is not read).
   [[nodiscard]] bool stopped() const noexcept {
-    return closed_.load(std::memory_order_relaxed) || read_stopped_.load(std::memory_order_relaxed);
+    return closed_.load(std::memory_order_relaxed) || read_stopped_.load(std::memory_order_relaxed) ||
+           suspended_.load(std::memory_order_relaxed);
   }
   void framing_failed(std::string detail) { bad_frame(std::move(detail)); }
   void read_failed(const boost::system::error_code& ec);
@@ -188,7 +214,9 @@ class connection final : public writer_host,
   /// polled stream is established.
   void read_more();
   bool on_handshake_frame(const frame_view& f);
-  bool on_authenticated(std::string& reply);
+  bool on_authenticated(const frame_view& f, std::string& reply);
+  /// Connector: the WELCOME said whether our session goes on.
+  bool on_welcome(const frame_view& f);
   bool on_handshake_failed(std::string& reply);
   void on_established();
   void arm_heartbeat();
@@ -204,6 +232,8 @@ class connection final : public writer_host,
   /// A finished lookup as a handle, or why not.
   result<detail::cell_ptr> lookup_outcome(const lookup_state& l, std::string_view name, const std::type_info& type,
                                           const std::vector<std::string>& required);
+  /// The end: counts the messages the peer did not get as dead letters.
+  void count_unacknowledged(bool graceful);
   /// The end's second half: what the peer's actors and our callers are told.
   void tell_down(close_reason why, const std::string& what, bool was_established);
   // Control frames (control.cpp): one handler per kind.
@@ -219,6 +249,21 @@ class connection final : public writer_host,
   bool on_return(std::string_view body);
   bool on_credit(std::string_view body);
   bool on_goodbye(std::string_view body);
+  bool on_ack(std::string_view body);
+  // The session (resume.cpp).
+  /// A frame with the wrong number: the connection ends (and resumes).
+  bool out_of_sequence(const frame_view& f);
+  /// The reader, after a read: acknowledges what it delivered when enough has gathered.
+  void ack_if_due();
+  /// A transport fault ended the carrier: waits for a new one.
+  void suspend(close_reason why, const std::string& reason);
+  /// Stops reading and writing the carrier, and closes it.
+  void drop_carrier();
+  /// Starts the session on `stream` (`first_out` goes first, `first_in` was read from it already).
+  void attach(std::unique_ptr<byte_stream> stream, std::string_view first_out, std::uint64_t peer_delivered,
+              std::string_view first_in);
+  /// Down_after: the wait for a carrier.
+  void arm_down_timer();
 
   node_impl& node_;
   detail::system_core* core_;  // a connection may outlive its node (a proxy holds it)
@@ -232,6 +277,7 @@ class connection final : public writer_host,
   std::uint64_t peer_incarnation_ = 0;
   std::uint32_t peer_max_frame_ = 0;
   int worker_pid_ = -1;    // set before the connection starts
+  bool from_listener_ = false;  // set before the connection starts
 
   // The I/O thread's (readers see the atomics).
   bool established_ = false;
@@ -243,8 +289,18 @@ class connection final : public writer_host,
   std::atomic<bool> alive_{false};
   bool polled_ = false;   // set when established
   bool polling_ = false;  // registered with the pool
-  std::unique_ptr<asio::steady_timer> timer_;  // handshake timeout, then heartbeats
+  std::unique_ptr<asio::steady_timer> timer_;  // handshake timeout, then heartbeats (down_after while suspended)
   std::uint64_t heartbeat_seq_ = 0;
+  // The session.
+  std::uint64_t session_ = 0;
+  bool resumable_ = false;                 // reliable delivery over a stream that can be dialled again
+  std::atomic<bool> suspended_{false};
+  std::chrono::steady_clock::time_point suspended_at_{};
+  std::uint64_t carrier_ = 0;              // which carrier the read loop reads (an older one's completion is ignored)
+  std::atomic<std::uint64_t> delivered_{0};  // the reader's (read by the heartbeat)
+  std::uint64_t ack_sent_ = 0;             // the reader's: what it last acknowledged
+  std::size_t unacked_bytes_ = 0;          // the reader's: bytes delivered since
+  std::uint64_t heartbeat_acked_ = 0;      // the I/O thread's: what the heartbeat last acknowledged
 
   frame_reader reader_;
   frame_writer writer_;

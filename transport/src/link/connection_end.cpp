@@ -15,7 +15,13 @@ void connection::end(close_reason why, const std::string& detail) {
   if (closed_) return;
   const close_rule& rule = rule_of(why);
   const std::string reason = detail.empty() ? std::string(rule.text) : std::string(rule.text) + ": " + detail;
-  if (rule.goodbye && established_) {
+  if (rule.resumes && resumable_) {
+    // A transport fault: the session waits for a new carrier (a late
+    // completion of the old one's changes nothing).
+    if (!suspended()) suspend(why, reason);
+    return;
+  }
+  if (rule.goodbye && established_ && !suspended()) {
     writer_.append([&](std::string& out) { control::append_goodbye(out, reason); });
   }
   closed_ = true;
@@ -35,6 +41,7 @@ void connection::end(close_reason why, const std::string& detail) {
     core_->pool().remove_poller(this);  // no worker reads from here on
   }
   if (timer_) timer_->cancel();
+  if (established_) count_unacknowledged(why == close_reason::peer_left || rule.goodbye);
   std::vector<detail::cell_ptr> parked = writer_.close();
   lent_.end();
   if (stream_) stream_->close();
@@ -44,6 +51,18 @@ void connection::end(close_reason why, const std::string& detail) {
   // may outlive the node (a proxy holds it): nothing of the I/O context stays.
   stream_.reset();
   timer_.reset();
+}
+
+void connection::count_unacknowledged(bool graceful) {
+  // Ending on purpose, we (or the peer) wrote everything first: what the
+  // stream took was read. Otherwise what the peer did not acknowledge was
+  // lost with it (with reliable delivery; without, what was written counts
+  // as delivered).
+  const std::uint64_t lost = writer_.unacknowledged_messages(graceful);
+  if (lost == 0) return;
+  node_.counters.add(counter::unacknowledged_lost, lost);
+  core_->count_drops(drop_reason::node_down, lost,
+                     "message(s) sent to node " + peer_name_ + " that it did not acknowledge before it went down");
 }
 
 void connection::tell_down(close_reason why, const std::string& reason, bool was_established) {

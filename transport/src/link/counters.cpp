@@ -12,6 +12,8 @@ constexpr std::array<counter_row, counter_count> rows{
     TROUPE_ROW(bytes_out),            TROUPE_ROW(bytes_in),           TROUPE_ROW(writes),
     TROUPE_ROW(frames_out),           TROUPE_ROW(frames_in),          TROUPE_ROW(reconnects),
     TROUPE_ROW(stale_links_replaced), TROUPE_ROW(credit_stalls),      TROUPE_ROW(dials_refused),
+    TROUPE_ROW(links_interrupted),    TROUPE_ROW(links_resumed),      TROUPE_ROW(frames_resent),
+    TROUPE_ROW(out_of_sequence),      TROUPE_ROW(unacknowledged_lost),
     TROUPE_ROW(transfers_out),        TROUPE_ROW(transfers_back),
 };
 #undef TROUPE_ROW

@@ -37,6 +37,11 @@ enum class counter : std::uint8_t {
   stale_links_replaced,
   credit_stalls,
   dials_refused,
+  links_interrupted,
+  links_resumed,
+  frames_resent,
+  out_of_sequence,
+  unacknowledged_lost,
   transfers_out,
   transfers_back,
   count_  // not a counter

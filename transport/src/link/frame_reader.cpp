@@ -1,20 +1,32 @@
 #include "link/frame_reader.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace troupe::transport {
 
 frame_reader::frame_reader(byte_stream& stream, node_counters& counters, std::uint32_t max_frame)
-    : stream_(stream), counters_(counters), max_frame_(max_frame) {
+    : stream_(&stream), counters_(counters), max_frame_(max_frame) {
   buf_.resize(read_chunk);
 }
 
 std::string frame_reader::framing_error_text(framing_error err, std::size_t used, std::uint32_t limit,
                                              bool established) const {
+  if (err == framing_error::short_frame) return "sequenced frame shorter than its sequence number";
   if (err != framing_error::oversize) return "frame of length 0";
   const std::string_view rest(buf_.data() + used, len_ - used);
   return "frame length " + std::to_string(peek_frame_length(rest)) + " exceeds the maximum of " +
          std::to_string(limit) + " bytes" + (established ? "" : " before the handshake");
+}
+
+std::size_t frame_reader::attach(byte_stream& stream, std::string_view first) {
+  stream_ = &stream;
+  std::string next;
+  next.resize(std::max(read_chunk, first.size() + read_chunk));
+  std::memcpy(next.data(), first.data(), first.size());
+  buf_.swap(next);
+  len_ = 0;
+  return first.size();
 }
 
 void frame_reader::compact(std::size_t used) {

@@ -78,6 +78,16 @@ class frame_reader {
   void touch() noexcept {
     last_read_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
   }
+  /// The bytes read after `f` (a frame of the last split, still in the
+  /// buffer): what a handshake that hands its stream over leaves unread.
+  [[nodiscard]] std::string_view rest_after(const frame_view& f) const noexcept {
+    const char* from = f.body.data() + f.body.size();
+    return {from, static_cast<std::size_t>(buf_.data() + len_ - from)};
+  }
+  /// Reads `stream` from now on, starting with `first` (bytes another
+  /// reader read from it); what the buffer held goes. Returns first's size,
+  /// for consume(). The I/O thread, with no read in flight.
+  std::size_t attach(byte_stream& stream, std::string_view first);
   /// Bytes the buffer holds now (for tests: it shrinks back after a large frame).
   [[nodiscard]] std::size_t capacity() const noexcept { return buf_.size(); }
 
@@ -87,7 +97,7 @@ class frame_reader {
   /// Why the bytes after `used` cannot be split (`err`, under `limit`).
   [[nodiscard]] std::string framing_error_text(framing_error err, std::size_t used, std::uint32_t limit,
                                                bool established) const;
-  byte_stream& stream_;
+  byte_stream* stream_;
   node_counters& counters_;
   std::uint32_t max_frame_;
   // The reader's (the I/O thread's, or the read token holder's).
@@ -140,7 +150,7 @@ frame_reader::drained frame_reader::drain(Sink& sink) noexcept {
   for (;;) {
     while (!sink.stopped()) {
       boost::system::error_code ec;
-      const std::size_t n = stream_.read_now(buf_.data() + len_, buf_.size() - len_, ec);
+      const std::size_t n = stream_->read_now(buf_.data() + len_, buf_.size() - len_, ec);
       if (ec) {
         sink.read_failed(ec);
         break;
@@ -152,7 +162,7 @@ frame_reader::drained frame_reader::drain(Sink& sink) noexcept {
     reading_.store(false, std::memory_order_release);
     // Bytes that came while we held the token, seen by nobody else: ours.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sink.stopped() || !stream_.readable() || reading_.exchange(true, std::memory_order_acquire)) break;
+    if (sink.stopped() || !stream_->readable() || reading_.exchange(true, std::memory_order_acquire)) break;
   }
   return any ? drained::some : drained::nothing;
 }

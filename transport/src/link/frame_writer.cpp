@@ -1,6 +1,7 @@
 #include "link/frame_writer.hpp"
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "streams/shm_stream.hpp"
@@ -10,7 +11,7 @@ namespace troupe::transport {
 
 frame_writer::frame_writer(byte_stream& stream, writer_host& host, node_counters& counters,
                            std::uint32_t max_frame) noexcept
-    : stream_(stream), host_(host), counters_(counters), unsent_limit_(unsent_limit(max_frame)) {}
+    : stream_(&stream), host_(host), counters_(counters), unsent_limit_(unsent_limit(max_frame)) {}
 
 bool frame_writer::park(detail::cell_ptr p) {
   if (!congested()) return false;
@@ -25,13 +26,48 @@ std::vector<detail::cell_ptr> frame_writer::drained_locked() {
 }
 
 void frame_writer::fail_locked(close_reason why, std::string detail) noexcept {
+  if (retain_) {
+    // The frames stay for a resend (or for the count of what was lost): the
+    // connection decides, as it ends or waits for a new carrier.
+    attached_ = false;
+    ++carrier_;
+    host_.end_later(why, std::move(detail));
+    return;
+  }
   closed_ = true;  // nothing more is written; the host ends the connection
-  out_.clear();
   host_.end_later(why, std::move(detail));
 }
 
+void frame_writer::reset_out_locked() noexcept {
+  out_.clear();
+  stamped_ = 0;
+  out_first_ = next_seq_;
+  fds_in_out_ = 0;  // their frames are in the stream (or wbuf_) now
+}
+
+void frame_writer::sent_locked(std::string& bytes, std::uint64_t first_seq, std::uint64_t end_seq) noexcept {
+  if (!retain_) {
+    bytes.clear();
+    return;
+  }
+  try {
+    sent_.push_back({std::move(bytes), first_seq, end_seq});
+    sent_bytes_ += sent_.back().bytes.size();
+    bytes = std::string();
+    if (!spare_.empty()) {
+      bytes.swap(spare_.back());
+      spare_.pop_back();
+    }
+  } catch (...) {
+    // No memory for the chunk: it is lost to a resend (the count at the end says so).
+    bytes.clear();
+  }
+}
+
 void frame_writer::flush_locked() noexcept {
-  if (closed_ || out_.empty()) return;
+  if (closed_) return;
+  stamp_locked();
+  if (out_.empty() || !attached_) return;
   if (writing_) {
     // What the reader queues (replies, credit, DOWNs) does not wait for
     // congestion to clear, as proxies do (they stop at high_water): a peer
@@ -45,12 +81,12 @@ void frame_writer::flush_locked() noexcept {
     }
     return;
   }
-  const ssize_t n = stream_.try_write(out_.data(), out_.size());
+  const ssize_t n = stream_->try_write(out_.data(), out_.size());
   if (n == static_cast<ssize_t>(out_.size())) {
     counters_.add(counter::bytes_out, out_.size());
     counters_.add(counter::writes);
-    out_.clear();
-    fds_in_out_ = 0;  // their frames are in the stream now
+    sent_locked(out_, out_first_, next_seq_);
+    reset_out_locked();
     return;
   }
   if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -63,10 +99,12 @@ void frame_writer::flush_locked() noexcept {
   counters_.add(counter::bytes_out, sent);
   writing_ = true;
   write_since_ = std::chrono::steady_clock::now();
-  wbuf_.assign(out_, sent);
-  wbuf_done_ = 0;
-  fds_in_wbuf_ = std::exchange(fds_in_out_, 0);
-  out_.clear();
+  wbuf_.swap(out_);  // whole: the resend buffer keeps what was written of it too
+  wbuf_done_ = sent;
+  wbuf_first_ = out_first_;
+  wbuf_end_ = next_seq_;
+  fds_in_wbuf_ = fds_in_out_;
+  reset_out_locked();
   try {
     host_.post_write();
   } catch (...) {
@@ -79,23 +117,22 @@ void frame_writer::write_pending() {
   std::size_t piece = 0;
   {
     std::lock_guard guard(mx_);
-    if (closed_) return;  // the stream may be gone
+    if (closed_ || !attached_ || !writing_) return;  // the stream may be gone
     // In pieces, so that a peer reading slowly but steadily shows progress
     // (write_since_) long before a large buffer is all written. Only this
     // thread touches wbuf_ while writing_ is set.
     data = wbuf_.data() + wbuf_done_;
     piece = std::min(wbuf_.size() - wbuf_done_, write_piece);
   }
-  stream_.async_write(data, piece, [this, keep = host_.keep_alive()](const boost::system::error_code& ec, std::size_t n) {
-    on_written(ec, n);
-  });
+  stream_->async_write(data, piece, [this, carrier = carrier_, keep = host_.keep_alive()](
+                                        const boost::system::error_code& ec, std::size_t n) { on_written(carrier, ec, n); });
 }
 
-void frame_writer::on_written(const boost::system::error_code& ec, std::size_t n) {
+void frame_writer::on_written(std::uint64_t carrier, const boost::system::error_code& ec, std::size_t n) {
   std::vector<detail::cell_ptr> wake;
   {
     std::lock_guard guard(mx_);
-    if (closed_) return;
+    if (closed_ || carrier != carrier_) return;  // an older carrier's write
     if (ec) {
       // A shared-memory peer lying about its ring is bad input, counted like a bad frame.
       fail_locked(ec.category() == shm_category() ? close_reason::bad_frame : close_reason::write_failed, ec.message());
@@ -123,7 +160,7 @@ void frame_writer::on_written(const boost::system::error_code& ec, std::size_t n
 
 void frame_writer::finish_buffer_locked() noexcept {
   writing_ = false;
-  wbuf_.clear();
+  sent_locked(wbuf_, wbuf_first_, wbuf_end_);
   wbuf_done_ = 0;
   fds_in_wbuf_ = 0;  // their frames are in the stream now
   counters_.add(counter::writes);
@@ -133,7 +170,7 @@ void frame_writer::finish_buffer_locked() noexcept {
 bool frame_writer::check_stalled(std::chrono::milliseconds timeout) {
   std::lock_guard guard(mx_);
   const auto stuck = std::chrono::steady_clock::now() - write_since_;
-  if (!writing_ || closed_ || stuck <= timeout) return false;
+  if (!writing_ || closed_ || !attached_ || stuck <= timeout) return false;
   fail_locked(close_reason::write_stall,
               "no write completed for " +
                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(stuck).count()) + " ms");
@@ -146,6 +183,8 @@ std::vector<detail::cell_ptr> frame_writer::close() noexcept {
   // as far as the stream took it; nothing is written from here on.
   closed_ = true;
   out_.clear();
+  sent_.clear();
+  sent_bytes_ = 0;
   std::vector<detail::cell_ptr> parked;
   parked.swap(waiting_);
   return parked;
@@ -153,7 +192,106 @@ std::vector<detail::cell_ptr> frame_writer::close() noexcept {
 
 bool frame_writer::pending() {
   std::lock_guard guard(mx_);
-  return !closed_ && (writing_ || !out_.empty());
+  return !closed_ && attached_ && (writing_ || !out_.empty());
+}
+
+// -- the resend buffer ------------------------------------------------------------------
+
+bool frame_writer::acked(std::uint64_t delivered) {
+  std::vector<detail::cell_ptr> wake;
+  {
+    std::lock_guard guard(mx_);
+    if (delivered >= next_seq_) return false;  // frames never sent
+    if (delivered <= acked_) return true;
+    acked_ = delivered;
+    while (!sent_.empty() && sent_.front().end_seq <= delivered + 1) {
+      sent_bytes_ -= sent_.front().bytes.size();
+      if (spare_.size() < 4) {
+        sent_.front().bytes.clear();
+        spare_.push_back(std::move(sent_.front().bytes));
+      }
+      sent_.pop_front();
+    }
+    wake = drained_locked();
+  }
+  for (auto& p : wake) static_cast<detail::remote_proxy&>(*p).wake();
+  return true;
+}
+
+void frame_writer::detach() {
+  std::lock_guard guard(mx_);
+  attached_ = false;
+  ++carrier_;  // a write of the old one that completes now is not ours
+}
+
+std::optional<std::uint64_t> frame_writer::attach(byte_stream& stream, std::string_view first,
+                                                  std::uint64_t peer_delivered) {
+  std::vector<detail::cell_ptr> wake;
+  std::uint64_t resent = 0;
+  {
+    std::lock_guard guard(mx_);
+    if (closed_) return 0;
+    if (peer_delivered >= next_seq_) return std::nullopt;
+    acked_ = std::max(acked_, peer_delivered);
+    stamp_locked();
+    // Everything numbered after what the peer delivered, in order: the
+    // resend buffer, the buffer that was being written, then out_.
+    std::string next(first);
+    const auto take = [&](std::string_view bytes, std::uint64_t seq) {
+      walk_frames(bytes, [&](std::uint8_t kind, std::uint32_t, std::size_t at, std::size_t size) {
+        if (!sequenced(kind)) return true;  // a WELCOME that went before
+        if (seq++ > acked_) {
+          next.append(bytes.substr(at, size));
+          ++resent;
+        }
+        return true;
+      });
+    };
+    for (const sent_chunk& c : sent_) take(c.bytes, c.first_seq);
+    if (writing_) take(wbuf_, wbuf_first_);
+    const std::uint64_t unwritten = next_seq_ - out_first_;
+    take(out_, out_first_);
+    resent -= std::min(resent, unwritten);  // out_ was never written: not a resend
+    sent_.clear();
+    sent_bytes_ = 0;
+    wbuf_.clear();
+    wbuf_done_ = 0;
+    writing_ = false;
+    fds_in_wbuf_ = 0;
+    out_.swap(next);
+    stamped_ = out_.size();
+    out_first_ = acked_ + 1;
+    stream_ = &stream;
+    attached_ = true;
+    ++carrier_;
+    flush_locked();
+    wake = drained_locked();
+  }
+  for (auto& p : wake) static_cast<detail::remote_proxy&>(*p).wake();
+  return resent;
+}
+
+std::uint64_t frame_writer::unacknowledged_messages(bool unwritten_only) {
+  std::lock_guard guard(mx_);
+  stamp_locked();
+  std::uint64_t n = 0;
+  const auto count = [&](std::string_view bytes, std::uint64_t seq, std::size_t from) {
+    walk_frames(bytes, [&](std::uint8_t kind, std::uint32_t, std::size_t at, std::size_t) {
+      if (!sequenced(kind)) return true;
+      const bool message = kind == static_cast<std::uint8_t>(frame_kind::message) ||
+                           kind == static_cast<std::uint8_t>(frame_kind::transfer);
+      if (seq++ > acked_ && at >= from && message) ++n;
+      return true;
+    });
+  };
+  if (!unwritten_only) {
+    for (const sent_chunk& c : sent_) count(c.bytes, c.first_seq, 0);
+  }
+  // Without a resend buffer, what the stream took is taken as delivered
+  // (at most once): only what it did not take counts.
+  if (writing_) count(wbuf_, wbuf_first_, retain_ && !unwritten_only ? 0 : wbuf_done_);
+  count(out_, out_first_, 0);
+  return n;
 }
 
 } // namespace troupe::transport

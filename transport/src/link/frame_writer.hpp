@@ -10,18 +10,29 @@
 // (replies, credit, DOWNs) does not wait, so it is bounded on its own: past
 // `unsent_limit`, or with no write completing for the write timeout, the
 // peer counts as not reading and the connection ends (close_reason::write_stall).
+//
+// The writer also numbers the link: it stamps each sequenced frame as it
+// goes out. On a link that resends (reliable delivery), what the stream
+// took is kept in the resend buffer until the peer acknowledges it
+// (acked()); the carrier may then be swapped (detach(), then attach() on a
+// new stream), which writes again every frame the peer did not get, in
+// order, before anything new. The resend buffer is bounded (resend_limit):
+// proxies park above it as above the high-water mark.
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "link/close_reason.hpp"
 #include "link/counters.hpp"
+#include "protocol/frame.hpp"
 #include "streams/byte_stream.hpp"
 #include "troupe/actors/detail/actor_cell.hpp"
 
@@ -56,6 +67,10 @@ class frame_writer {
   /// a buffer is copied instead: the shm receiver stops reading its control
   /// socket at 256 queued descriptors and must find their frames in the ring then.
   static constexpr std::uint32_t max_unwritten_fds = 128;
+  /// Bytes sent and not yet acknowledged beyond which proxies park (reliable
+  /// delivery): the peer acknowledges every ack_every_bytes, so this holds
+  /// many round trips of a fast link.
+  static constexpr std::size_t resend_limit = std::size_t{16} << 20;
 
   /// Output the reader made held for a peer before it counts as not
   /// reading, when frames are up to `max_frame` bytes.
@@ -66,6 +81,32 @@ class frame_writer {
   /// Writes to `stream` (which outlives the writer's use of it: the host
   /// closes the writer before it closes the stream).
   frame_writer(byte_stream& stream, writer_host& host, node_counters& counters, std::uint32_t max_frame) noexcept;
+
+  // -- the resend buffer (reliable delivery) --
+  /// From now on what the stream takes is kept until acknowledged. The I/O
+  /// thread, once the link is established (before its first sequenced frame).
+  void retain() {
+    std::lock_guard guard(mx_);
+    retain_ = true;
+  }
+  /// The peer has delivered every frame up to number `delivered`: they
+  /// leave the resend buffer; parked proxies go on once it has room. False
+  /// when it acknowledges frames never sent (a bad frame). The reader.
+  [[nodiscard]] bool acked(std::uint64_t delivered);
+  /// The carrier is gone: nothing is written until attach(); frames wait
+  /// (proxies park at the marks). The I/O thread.
+  void detach();
+  /// Writes to `stream` from now on: `first` (a handshake's last frame),
+  /// then every frame after `peer_delivered` that the peer did not get, then
+  /// what comes. Returns the frames written again, or nullopt when the peer
+  /// claims frames never sent. The I/O thread, after detach().
+  [[nodiscard]] std::optional<std::uint64_t> attach(byte_stream& stream, std::string_view first,
+                                                    std::uint64_t peer_delivered);
+  /// Messages (MESSAGE and TRANSFER frames) the peer has not acknowledged:
+  /// written and unacknowledged (when retained; not when `unwritten_only`)
+  /// or not yet written. For the final end, which counts them as dead
+  /// letters. Any thread.
+  [[nodiscard]] std::uint64_t unacknowledged_messages(bool unwritten_only);
 
   // -- whole frames, any thread --
   /// Appends the frames `make(std::string&)` appends, counts one frame, and
@@ -91,7 +132,9 @@ class frame_writer {
   /// (locked) True once nothing more is written.
   [[nodiscard]] bool closed() const noexcept { return closed_; }
   /// (locked) True above the high-water mark.
-  [[nodiscard]] bool congested() const noexcept { return !closed_ && unwritten() > high_water; }
+  [[nodiscard]] bool congested() const noexcept {
+    return !closed_ && (unwritten() > high_water || sent_bytes_ > resend_limit);
+  }
   /// (locked) When congested: keeps `p`, woken (remote_proxy::wake) once
   /// the buffers drained below the low-water mark; false when not congested.
   bool park(detail::cell_ptr p);
@@ -130,11 +173,29 @@ class frame_writer {
   void fail_locked(close_reason why, std::string detail) noexcept;
   /// (locked) The parked proxies to wake, when the buffers have drained.
   std::vector<detail::cell_ptr> drained_locked();
-  void on_written(const boost::system::error_code& ec, std::size_t n);
+  void on_written(std::uint64_t carrier, const boost::system::error_code& ec, std::size_t n);
+  /// (locked) Numbers the frames appended since the last call.
+  void stamp_locked() noexcept {
+    if (stamped_ < out_.size()) {
+      next_seq_ = stamp_frames(out_, stamped_, next_seq_);
+      stamped_ = out_.size();
+    }
+  }
+  /// (locked) out_ is in the stream or in wbuf_: it starts afresh.
+  void reset_out_locked() noexcept;
+  /// (locked) A buffer the stream took whole: kept (retaining) or recycled.
+  void sent_locked(std::string& bytes, std::uint64_t first_seq, std::uint64_t end_seq) noexcept;
   /// (locked) The buffer being written is all in the stream: the next goes.
   void finish_buffer_locked() noexcept;
 
-  byte_stream& stream_;
+  /// A chunk of the resend buffer: frames first_seq .. end_seq - 1.
+  struct sent_chunk {
+    std::string bytes;
+    std::uint64_t first_seq;
+    std::uint64_t end_seq;
+  };
+
+  byte_stream* stream_;
   writer_host& host_;
   node_counters& counters_;
   std::mutex mx_;
@@ -150,6 +211,19 @@ class frame_writer {
   std::uint32_t fds_in_out_ = 0;
   std::uint32_t fds_in_wbuf_ = 0;
   std::vector<detail::cell_ptr> waiting_;  // proxies parked until the buffers drain
+  // Numbering and the resend buffer.
+  std::uint64_t next_seq_ = 1;       // the next sequenced frame's number
+  std::size_t stamped_ = 0;          // out_ is numbered up to here
+  std::uint64_t out_first_ = 1;      // the number of out_'s first sequenced frame
+  std::uint64_t wbuf_first_ = 1;     // ... and of wbuf_'s
+  std::uint64_t wbuf_end_ = 1;       // one past wbuf_'s last
+  bool retain_ = false;
+  bool attached_ = true;             // a carrier is there
+  std::uint64_t carrier_ = 0;        // which one (a write completing on an older one is ignored)
+  std::uint64_t acked_ = 0;          // the peer delivered every frame up to here
+  std::deque<sent_chunk> sent_;      // written, not acknowledged (retaining)
+  std::size_t sent_bytes_ = 0;
+  std::vector<std::string> spare_;   // acknowledged chunks' buffers, reused for out_
 };
 
 } // namespace troupe::transport

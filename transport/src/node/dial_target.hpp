@@ -23,13 +23,16 @@ class connection;
 struct tcp_address {
   std::string host;
   std::uint16_t port = 0;
+  friend bool operator==(const tcp_address&, const tcp_address&) = default;
 };
 struct unix_address {
   std::string path;
+  friend bool operator==(const unix_address&, const unix_address&) = default;
 };
 /// Shared memory through a node's `listen_shm` Unix socket.
 struct shm_address {
   std::string path;
+  friend bool operator==(const shm_address&, const shm_address&) = default;
 };
 using dial_address = std::variant<tcp_address, unix_address, shm_address>;
 

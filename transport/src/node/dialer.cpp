@@ -59,7 +59,11 @@ void dialer::dial_tcp(dial_target target, tcp::endpoint ep, std::shared_ptr<dial
   node_.counters.add(counter::connections_dialed);
   sock->async_connect(ep, [this, sock, target, waiter](const boost::system::error_code& ec) mutable {
     if (node_.stopping()) return failed(target, waiter, errc::shutting_down, "node is shutting down");
-    if (ec) return failed(target, waiter, errc::io_error, "cannot connect to " + describe(target.where) + ": " + ec.message());
+    if (ec) {
+      const std::string why = "cannot connect to " + describe(target.where) + ": " + ec.message();
+      if (ec == asio::error::connection_refused) node_.dial_refused(target.where, why);
+      return failed(target, waiter, errc::io_error, why);
+    }
     node_.start_connection(make_tcp_stream(std::move(*sock)), handshake::role::connector, target, waiter);
   });
 }
@@ -70,7 +74,12 @@ void dialer::dial_unix(dial_target target, const std::string& path, bool shm, st
   sock->async_connect(local::endpoint(path), [this, sock, target, path, shm, waiter](
                                                  const boost::system::error_code& ec) mutable {
     if (node_.stopping()) return failed(target, waiter, errc::shutting_down, "node is shutting down");
-    if (ec) return failed(target, waiter, errc::io_error, "cannot connect to unix:" + path + ": " + ec.message());
+    if (ec) {
+      const std::string why = "cannot connect to unix:" + path + ": " + ec.message();
+      // No listener behind the path (refused, or the socket file is gone).
+      if (ec == asio::error::connection_refused || ec == asio::error::not_found) node_.dial_refused(target.where, why);
+      return failed(target, waiter, errc::io_error, why);
+    }
     if (!shm) {
       node_.start_connection(make_unix_stream(std::move(*sock), "unix:" + path), handshake::role::connector, target,
                              waiter);

@@ -138,6 +138,7 @@ void node_impl::start_connection(std::unique_ptr<byte_stream> stream, handshake:
                                  bool accepted) {
   auto c = std::make_shared<connection>(*this, std::move(stream), role, std::move(target), std::move(waiter));
   if (worker_pid > 0) c->set_worker_pid(worker_pid);
+  if (accepted) c->set_from_listener();
   {
     std::lock_guard lock(mx_);
     if (accepted && handshaking_.size() >= max_handshaking) {
@@ -222,6 +223,35 @@ std::shared_ptr<connection> node_impl::find_connection(const std::string& name) 
   return it != connections_.end() && it->second->alive() ? it->second : nullptr;
 }
 
+std::shared_ptr<connection> node_impl::session_for(const std::string& name, std::uint64_t incarnation,
+                                                   std::uint64_t session) const {
+  auto c = find_connection(name);
+  return c && c->peer_incarnation() == incarnation && c->session() == session ? c : nullptr;
+}
+
+void node_impl::handshake_over(connection& c) {
+  std::lock_guard lock(mx_);
+  std::erase_if(handshaking_, [&](const std::shared_ptr<connection>& h) { return h.get() == &c; });
+}
+
+void node_impl::link_interrupted(connection& c) {
+  if (!c.dialled() || stopping()) return;
+  dial_target t = *c.dialled();
+  t.backoff = {};
+  dial.redial(std::move(t));
+}
+
+void node_impl::dial_refused(const dial_address& where, const std::string& why) {
+  std::vector<std::shared_ptr<connection>> gone;
+  {
+    std::lock_guard lock(mx_);
+    for (auto& [name, c] : connections_) {
+      if (c->suspended() && c->dialled() && c->dialled()->where == where) gone.push_back(c);
+    }
+  }
+  for (auto& c : gone) c->peer_gone(why);
+}
+
 void node_impl::connection_down(connection& c, bool was_established, const std::string& reason,
                                 std::shared_ptr<dial_state> waiter) {
   bool registered = false;
@@ -238,8 +268,10 @@ void node_impl::connection_down(connection& c, bool was_established, const std::
   if (registered) events.down(c.peer_name(), c.peer_incarnation(), reason);
   // Dialled peers are dialled again (with backoff) once they are gone, and
   // so is a reconnect attempt that failed; a connect() that failed is not,
-  // unless the peer refused it for a connection it holds and we lost.
-  if (c.dialled() && !c.duplicate() && (was_established || !c.has_waiter() || c.refused_stale())) {
+  // unless the peer refused it for a connection it holds and we lost. An
+  // interrupted link that ends is being dialled already.
+  if (c.dialled() && !c.duplicate() && !c.suspended() &&
+      (was_established || !c.has_waiter() || c.refused_stale())) {
     dial_target t = *c.dialled();
     if (was_established) t.backoff = {};
     dial.redial(std::move(t), std::move(waiter));

@@ -89,6 +89,15 @@ class node_impl {
   /// duplicate (both nodes dialled each other) and has been closed.
   bool connection_up(const std::shared_ptr<connection>& c);
   std::shared_ptr<connection> find_connection(const std::string& name) const;
+  /// The registered session `session` with the peer `name` of `incarnation`, if we hold it.
+  std::shared_ptr<connection> session_for(const std::string& name, std::uint64_t incarnation,
+                                          std::uint64_t session) const;
+  /// A handshake ended by handing its stream to a session: it is forgotten.
+  void handshake_over(connection& c);
+  /// A reliable link lost its carrier: a dialled peer is dialled again.
+  void link_interrupted(connection& c);
+  /// A redial of `where` was refused: an interrupted link to it ends (the peer is gone).
+  void dial_refused(const dial_address& where, const std::string& why);
   /// A connection ended: dialled peers are dialled again; `waiter` is a
   /// connect() that goes on (refused_stale).
   void connection_down(connection& c, bool was_established, const std::string& reason,

@@ -19,6 +19,8 @@ void node_options::validate() const {
   if (heartbeat_interval.count() <= 0) bad("heartbeat_interval must be positive");
   if (heartbeat_timeout <= heartbeat_interval) bad("heartbeat_timeout must be longer than heartbeat_interval");
   if (write_timeout <= heartbeat_interval) bad("write_timeout must be longer than heartbeat_interval");
+  if (down_after.count() <= 0) bad("down_after must be positive");
+  if (delivery != delivery_mode::reliable && delivery != delivery_mode::at_most_once) bad("delivery is not a known mode");
   if (reconnect_min.count() <= 0 || reconnect_max < reconnect_min) bad("need 0 < reconnect_min <= reconnect_max");
   if (listen_unix.size() >= sizeof(sockaddr_un::sun_path)) bad("listen_unix is longer than a Unix socket path may be");
   if (listen_shm.size() >= sizeof(sockaddr_un::sun_path)) bad("listen_shm is longer than a Unix socket path may be");

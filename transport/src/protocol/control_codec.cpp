@@ -157,6 +157,12 @@ void append_heartbeat(std::string& out, std::uint64_t sequence) {
   append_frame(out, frame_kind::heartbeat, w);
 }
 
+void append_ack(std::string& out, std::uint64_t delivered) {
+  wire::Ack w;
+  w.set_delivered(delivered);
+  append_frame(out, frame_kind::ack, w);
+}
+
 void append_goodbye(std::string& out, std::string_view reason) {
   wire::Goodbye w;
   w.set_reason(std::string(reason));
@@ -250,6 +256,13 @@ bool parse_credit(std::string_view body, credit& into) {
   if (!parse(w, body)) return false;
   into.target = w.target();
   into.units = w.messages();
+  return true;
+}
+
+bool parse_ack(std::string_view body, std::uint64_t& delivered) {
+  wire::Ack w;
+  if (!parse(w, body)) return false;
+  delivered = w.delivered();
   return true;
 }
 

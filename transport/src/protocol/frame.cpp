@@ -16,7 +16,28 @@ std::size_t begin_frame(std::string& out, frame_kind kind) {
   const std::size_t start = out.size();
   out.append(4, '\0');
   out.push_back(static_cast<char>(kind));
+  if (sequenced(static_cast<std::uint8_t>(kind))) out.append(seq_bytes, '\0');
   return start;
+}
+
+std::uint64_t stamp_frames(std::string& out, std::size_t from, std::uint64_t next) noexcept {
+  auto* p = reinterpret_cast<unsigned char*>(out.data());
+  const std::size_t end = out.size();
+  while (end - from >= frame_header_bytes + seq_bytes) {
+    unsigned char* f = p + from;
+    const std::uint32_t len = std::uint32_t(f[0]) | std::uint32_t(f[1]) << 8 | std::uint32_t(f[2]) << 16 |
+                              std::uint32_t(f[3]) << 24;
+    if (end - from - 4 < len) break;  // not a whole frame (the writer holds only whole ones)
+    if (sequenced(f[4]) && len >= 1 + seq_bytes) {
+      const auto s = static_cast<std::uint32_t>(next++);
+      f[5] = static_cast<unsigned char>(s);
+      f[6] = static_cast<unsigned char>(s >> 8);
+      f[7] = static_cast<unsigned char>(s >> 16);
+      f[8] = static_cast<unsigned char>(s >> 24);
+    }
+    from += 4 + std::size_t(len);
+  }
+  return next;
 }
 
 void end_frame(std::string& out, std::size_t start) noexcept {
@@ -105,9 +126,10 @@ void append_encoded_message_frame(std::string& out, std::uint64_t receiver, std:
     return;
   }
   // length, kind, the fields, then the payload's tag and length: built here, appended once.
-  char h[4 + 1 + fields_max + request_max + 11];
+  char h[4 + 1 + seq_bytes + fields_max + request_max + 11];
   char* p = h + 4;
   *p++ = static_cast<char>(frame_kind::message);
+  for (std::size_t i = 0; i < seq_bytes; ++i) *p++ = '\0';  // stamped by the writer
   p = put_request(put_to_type(p, receiver, sender, type_id), request_id);
   *p++ = char(0x32);  // field 6, bytes
   p = put_varint_at(p, payload.size());

@@ -3,8 +3,12 @@
 // codec of the hot frame (MESSAGE). Pure functions, no I/O: what every
 // transport (TCP, Unix sockets, pipes, shared memory) shares.
 //
-// A frame is `u32 little-endian length L | u8 kind | L-1 body bytes`; the
-// body is the protobuf message of troupe.wire that the kind names (see
+// A frame is `u32 little-endian length L | u8 kind | L-1 bytes`. Handshake
+// frames (kinds below 10) carry their body there; every later kind is
+// sequenced: `u32 little-endian sequence number | body` (the low half of
+// the link's frame count, stamped by the writer as frames go out, so that
+// the receiver sees a lost, repeated or reordered frame). The body is the
+// protobuf message of troupe.wire that the kind names (see
 // proto/schema/troupe/proto/troupe.proto). The MESSAGE body (an Envelope) is
 // written and read here by hand, byte for byte what protobuf would produce
 // and accept, so that a frame is parsed in place without copying its payload.
@@ -44,7 +48,14 @@ enum class frame_kind : std::uint8_t {
   heartbeat = 30,
   goodbye = 31,
   flow_credit = 32,
+  ack = 33,
 };
+
+/// Kinds from here on carry a sequence number (everything after the handshake).
+inline constexpr std::uint8_t first_sequenced_kind = 10;
+[[nodiscard]] constexpr bool sequenced(std::uint8_t kind) noexcept { return kind >= first_sequenced_kind; }
+/// Bytes of a sequenced frame's number, after its kind.
+inline constexpr std::size_t seq_bytes = 4;
 
 /// Bytes before a frame's body: length (4) and kind (1).
 inline constexpr std::size_t frame_header_bytes = 5;
@@ -55,10 +66,11 @@ inline constexpr std::uint32_t default_max_frame_bytes = node_options::default_m
 struct frame_view {
   std::uint8_t kind;
   std::string_view body;
+  std::uint32_t seq = 0;  ///< sequenced kinds: the low half of the frame's number
 };
 
 /// Why the byte stream could not be split into frames.
-enum class framing_error : std::uint8_t { none, empty_frame, oversize };
+enum class framing_error : std::uint8_t { none, empty_frame, oversize, short_frame };
 
 /// Calls `on_frame(frame_view)` for each complete frame at the front of
 /// `data` (which it may not keep) until `on_frame` returns false, a frame is
@@ -81,7 +93,15 @@ std::size_t split_frames(std::string_view data, std::uint32_t max_frame, framing
       return at;
     }
     if (data.size() - at - 4 < len) break;
-    const frame_view f{p[4], data.substr(at + frame_header_bytes, len - 1)};
+    frame_view f{p[4], data.substr(at + frame_header_bytes, len - 1)};
+    if (sequenced(f.kind)) {
+      if (len < 1 + seq_bytes) {
+        err = framing_error::short_frame;
+        return at;
+      }
+      f.seq = std::uint32_t(p[5]) | std::uint32_t(p[6]) << 8 | std::uint32_t(p[7]) << 16 | std::uint32_t(p[8]) << 24;
+      f.body.remove_prefix(seq_bytes);
+    }
     at += 4 + std::size_t(len);
     if (!on_frame(f)) break;
   }
@@ -96,7 +116,31 @@ void append_frame(std::string& out, frame_kind kind, const google::protobuf::Mes
 /// Appends a frame with a raw body.
 void append_frame(std::string& out, frame_kind kind, std::string_view body);
 
-/// Starts a frame in `out`; returns where it starts, for `end_frame`.
+/// Stamps the sequenced frames of `out` from byte `from` (a frame's start)
+/// to its end with `next`, `next + 1`, ... (their low halves); returns the
+/// number after the last. The writer calls it as frames go out.
+std::uint64_t stamp_frames(std::string& out, std::size_t from, std::uint64_t next) noexcept;
+/// The frames of `bytes` (whole frames) one by one: `f(kind, seq low half,
+/// offset, size)` until it returns false. For the resend buffer (cold).
+template <class F>
+void walk_frames(std::string_view bytes, F&& f) {
+  std::size_t at = 0;
+  while (bytes.size() - at >= frame_header_bytes) {
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + at);
+    const std::uint32_t len = std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 |
+                              std::uint32_t(p[3]) << 24;
+    if (bytes.size() - at - 4 < len) return;
+    const std::uint32_t seq = sequenced(p[4]) && len >= 1 + seq_bytes
+                                  ? std::uint32_t(p[5]) | std::uint32_t(p[6]) << 8 | std::uint32_t(p[7]) << 16 |
+                                        std::uint32_t(p[8]) << 24
+                                  : 0;
+    if (!f(p[4], seq, at, 4 + std::size_t(len))) return;
+    at += 4 + std::size_t(len);
+  }
+}
+
+/// Starts a frame in `out` (with room for its sequence number when the kind
+/// is sequenced); returns where it starts, for `end_frame`.
 std::size_t begin_frame(std::string& out, frame_kind kind);
 /// Patches the length of the frame begun at `start`.
 void end_frame(std::string& out, std::size_t start) noexcept;

@@ -46,7 +46,7 @@ void handshake::start(std::string& out) {
 
 std::string handshake::proof(char role_char, std::string_view challenge_a, std::string_view challenge_b,
                              std::string_view name_a, std::string_view name_b, std::uint64_t incarnation_a,
-                             std::uint64_t incarnation_b, bool holds_link) const {
+                             std::uint64_t incarnation_b, const link_state& link) const {
   std::string data;
   data.reserve(auth_label.size() + 1 + challenge_a.size() + challenge_b.size() + name_a.size() + name_b.size() + 18);
   data.append(auth_label);
@@ -57,10 +57,10 @@ std::string handshake::proof(char role_char, std::string_view challenge_a, std::
   data.push_back('\0');
   data.append(name_b);
   data.push_back('\0');
-  for (std::uint64_t v : {incarnation_a, incarnation_b}) {
+  for (std::uint64_t v : {incarnation_a, incarnation_b, link.session, link.delivered}) {
     for (int i = 0; i < 8; ++i) data.push_back(static_cast<char>(v >> (8 * i)));
   }
-  data.push_back(holds_link ? '1' : '0');
+  data.push_back(link.holds_live ? '1' : '0');
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (HMAC(EVP_sha256(), cookie_.data(), static_cast<int>(cookie_.size()),
@@ -105,10 +105,11 @@ handshake::status handshake::on_frame(const frame_view& f, std::string& out) {
       peer_challenge_ = h.challenge();
       wire::Auth a;
       const char me = role_ == role::connector ? 'C' : 'A';
-      holds_link_ = role_ == role::connector && query_ && query_(peer_name_, peer_incarnation_);
-      a.set_holds_link(holds_link_);
-      a.set_proof(
-          proof(me, peer_challenge_, challenge_, name_, peer_name_, incarnation_, peer_incarnation_, holds_link_));
+      if (role_ == role::connector && query_) link_ = query_(peer_name_, peer_incarnation_);
+      a.set_holds_link(link_.holds_live);
+      a.set_resume_session(link_.session);
+      a.set_delivered(link_.delivered);
+      a.set_proof(proof(me, peer_challenge_, challenge_, name_, peer_name_, incarnation_, peer_incarnation_, link_));
       append_frame(out, frame_kind::auth, a);
       return state_;
     }
@@ -118,21 +119,21 @@ handshake::status handshake::on_frame(const frame_view& f, std::string& out) {
       wire::Auth a;
       if (!a.ParseFromArray(f.body.data(), static_cast<int>(f.body.size()))) return fail("malformed AUTH", out);
       const char peer_role = role_ == role::connector ? 'A' : 'C';
-      const std::string expected = proof(peer_role, challenge_, peer_challenge_, peer_name_, name_, peer_incarnation_,
-                                         incarnation_, a.holds_link());
+      const link_state claimed{a.holds_link(), a.resume_session(), a.delivered()};
+      const std::string expected =
+          proof(peer_role, challenge_, peer_challenge_, peer_name_, name_, peer_incarnation_, incarnation_, claimed);
       if (expected.empty() || a.proof().size() != expected.size() ||
           CRYPTO_memcmp(a.proof().data(), expected.data(), expected.size()) != 0) {
         return fail("authentication failed: the nodes do not share the same cookie", out, true);
       }
       verified_ = true;
-      peer_holds_link_ = role_ == role::acceptor && a.holds_link();
-      if (role_ == role::acceptor) state_ = status::authenticated;
+      if (role_ == role::acceptor) {
+        peer_link_ = claimed;
+        state_ = status::authenticated;
+      }
       return state_;
     }
-    case frame_kind::welcome:
-      if (role_ != role::connector || !verified_) return fail("protocol error: WELCOME out of order", out);
-      state_ = status::established;
-      return state_;
+    case frame_kind::welcome: return on_welcome(f, out);
     case frame_kind::refuse: return on_refuse(f);
     default:
       return fail("protocol error: frame kind " + std::to_string(f.kind) + " before the handshake ended", out);
@@ -150,9 +151,43 @@ handshake::status handshake::on_refuse(const frame_view& f) {
   return state_;
 }
 
+handshake::status handshake::on_welcome(const frame_view& f, std::string& out) {
+  if (role_ != role::connector || !verified_) return fail("protocol error: WELCOME out of order", out);
+  wire::Welcome w;
+  if (!w.ParseFromArray(f.body.data(), static_cast<int>(f.body.size())) || w.session() == 0) {
+    return fail("malformed WELCOME", out);
+  }
+  if (w.resumed() && w.session() != link_.session) return fail("WELCOME resumes a session not offered", out);
+  session_ = w.session();
+  resumed_ = w.resumed();
+  peer_link_.delivered = w.delivered();
+  state_ = status::established;
+  return state_;
+}
+
 void handshake::welcome(std::string& out) {
+  std::uint64_t session = 0;
+  while (session == 0) {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&session), sizeof session) != 1) {
+      throw std::runtime_error("troupe: no random bytes for a session id");
+    }
+  }
+  send_welcome(out, session, false, 0);
+}
+
+void handshake::welcome_back(std::string& out, std::uint64_t delivered) {
+  send_welcome(out, peer_link_.session, true, delivered);
+}
+
+void handshake::send_welcome(std::string& out, std::uint64_t session, bool resumed, std::uint64_t delivered) {
   if (state_ != status::authenticated) return;
-  append_frame(out, frame_kind::welcome, wire::Welcome{});
+  wire::Welcome w;
+  w.set_session(session);
+  w.set_resumed(resumed);
+  w.set_delivered(delivered);
+  append_frame(out, frame_kind::welcome, w);
+  session_ = session;
+  resumed_ = resumed;
   state_ = status::established;
 }
 

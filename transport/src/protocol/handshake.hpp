@@ -30,7 +30,9 @@ namespace troupe::transport {
 // so the receiver's limit is the window plus one message (no extra step).
 // 5: the connector's AUTH says whether it still holds a live connection
 // with the peer (so an acceptor can replace one only it still holds).
-inline constexpr std::uint32_t protocol_version = 5;
+// 6: frames after the handshake are numbered and acknowledged; AUTH and
+// WELCOME resume a session on a new connection.
+inline constexpr std::uint32_t protocol_version = 6;
 
 class handshake {
  public:
@@ -42,9 +44,14 @@ class handshake {
     failed,         ///< reason() says why; close the connection
   };
 
-  /// Connector: does this node hold a live connection with the peer of
-  /// this name and incarnation? Asked once, when the peer's HELLO arrives.
-  using link_query = std::function<bool(const std::string& name, std::uint64_t incarnation)>;
+  /// What a connector holds with the peer of a name and incarnation.
+  struct link_state {
+    bool holds_live = false;      ///< a live connection (this is a second connect)
+    std::uint64_t session = 0;    ///< an interrupted session it resumes (0: none)
+    std::uint64_t delivered = 0;  ///< the last frame of that session it delivered
+  };
+  /// Connector: asked once, when the peer's HELLO arrives.
+  using link_query = std::function<link_state(const std::string& name, std::uint64_t incarnation)>;
 
   handshake(role r, std::string name, std::uint64_t incarnation, std::string cookie, std::uint32_t max_frame,
             link_query holds_link = {});
@@ -53,8 +60,12 @@ class handshake {
   void start(std::string& out);
   /// Feeds one frame from the peer; may append frames to `out`.
   status on_frame(const frame_view& f, std::string& out);
-  /// Acceptor, after `authenticated`: accept the peer.
+  /// Acceptor, after `authenticated`: accept the peer into a new session
+  /// (session() names it).
   void welcome(std::string& out);
+  /// Acceptor, after `authenticated`: accept the peer back into the session
+  /// its AUTH named, of which this side delivered frames up to `delivered`.
+  void welcome_back(std::string& out, std::uint64_t delivered);
   /// Refuses the peer with `reason` (sent to it), ending in `failed`.
   void refuse(std::string reason, std::string& out);
 
@@ -74,17 +85,30 @@ class handshake {
   [[nodiscard]] std::uint32_t peer_max_frame() const noexcept { return peer_max_frame_; }
   [[nodiscard]] role side() const noexcept { return role_; }
   /// Connector: what its AUTH said (see link_query).
-  [[nodiscard]] bool holds_link() const noexcept { return holds_link_; }
+  [[nodiscard]] bool holds_link() const noexcept { return link_.holds_live; }
+  /// Connector: the session its AUTH offered to resume (0: none).
+  [[nodiscard]] std::uint64_t offered_session() const noexcept { return link_.session; }
+  /// Acceptor, once peer_verified(): the session the connector resumes (0:
+  /// none), and the last frame of it the connector delivered.
+  [[nodiscard]] std::uint64_t peer_session() const noexcept { return peer_link_.session; }
+  /// The last frame of the session the peer delivered (the acceptor: from
+  /// AUTH; the connector: from a WELCOME that resumed).
+  [[nodiscard]] std::uint64_t peer_delivered() const noexcept { return peer_link_.delivered; }
+  /// Once established: the session's id, and whether it is one resumed.
+  [[nodiscard]] std::uint64_t session() const noexcept { return session_; }
+  [[nodiscard]] bool resumed() const noexcept { return resumed_; }
   /// Acceptor, once peer_verified(): the connector said it holds a live
   /// connection with this node (a second connect, not a redial).
-  [[nodiscard]] bool peer_holds_link() const noexcept { return peer_holds_link_; }
+  [[nodiscard]] bool peer_holds_link() const noexcept { return peer_link_.holds_live; }
 
  private:
   status fail(std::string reason, std::string& out, bool auth = false);
   status on_refuse(const frame_view& f);
   [[nodiscard]] std::string proof(char role_char, std::string_view challenge_a, std::string_view challenge_b,
                                   std::string_view name_a, std::string_view name_b, std::uint64_t incarnation_a,
-                                  std::uint64_t incarnation_b, bool holds_link) const;
+                                  std::uint64_t incarnation_b, const link_state& link) const;
+  status on_welcome(const frame_view& f, std::string& out);
+  void send_welcome(std::string& out, std::uint64_t session, bool resumed, std::uint64_t delivered);
 
   role role_;
   std::string name_;
@@ -98,8 +122,10 @@ class handshake {
   std::uint64_t peer_incarnation_ = 0;
   std::uint32_t peer_max_frame_ = 0;
   bool got_hello_ = false;
-  bool holds_link_ = false;
-  bool peer_holds_link_ = false;
+  link_state link_;       // connector: what its AUTH said
+  link_state peer_link_;  // acceptor: what the peer's AUTH said (connector: delivered from WELCOME)
+  std::uint64_t session_ = 0;
+  bool resumed_ = false;
   bool verified_ = false;
   bool auth_failure_ = false;
   status state_ = status::in_progress;

@@ -57,6 +57,11 @@ struct node_stats {
   std::uint64_t stale_links_replaced = 0;  ///< connections a peer had lost (it redialled) replaced by its new one
   std::uint64_t credit_stalls = 0;         ///< remote actors whose senders waited for flow credit longer than heartbeat_timeout (a slow receiver, or credit lost)
   std::uint64_t dials_refused = 0;         ///< dials refused because the peer still held a connection this node had lost (dialled again)
+  std::uint64_t links_interrupted = 0;     ///< reliable links broken by a transport fault, waiting to resume
+  std::uint64_t links_resumed = 0;         ///< interrupted links resumed on a new connection (nothing lost)
+  std::uint64_t frames_resent = 0;         ///< frames written again on a resumed link (the peer had not got them)
+  std::uint64_t out_of_sequence = 0;       ///< frames that arrived out of sequence (lost, repeated or reordered on the wire): the connection ended
+  std::uint64_t unacknowledged_lost = 0;   ///< messages a peer never acknowledged when its session ended for good (also counted as node_down dead letters)
   std::uint64_t transfers_out = 0;         ///< shared_bytes handed to same-host peers without a copy
   std::uint64_t transfers_back = 0;        ///< of those, given back by the peer (their memory is reused)
 };

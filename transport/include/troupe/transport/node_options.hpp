@@ -67,6 +67,26 @@ struct node_options {
   /// a peer that writes but never reads cannot make this process hold
   /// unbounded output.)
   std::chrono::milliseconds write_timeout{10000};
+  /// What a link promises about messages once `tell` answered ok.
+  enum class delivery_mode : std::uint8_t {
+    /// Every frame is numbered and kept until the peer acknowledges it; a
+    /// connection that breaks (a cut, a reset, a heartbeat timeout, a frame
+    /// out of sequence) is an interruption: the session resumes on a new
+    /// connection, resending what the peer did not get, so that messages
+    /// arrive exactly once and in order while both processes live. Only a
+    /// peer gone for good (or not back within `down_after`) turns what it
+    /// did not acknowledge into counted dead letters.
+    reliable,
+    /// No resend buffer: a broken connection ends the session at once, and
+    /// what was in flight on it may be lost (what was not yet written is
+    /// counted as dead letters).
+    at_most_once,
+  };
+  delivery_mode delivery = delivery_mode::reliable;
+  /// Reliable delivery: an interrupted link that is not back this long
+  /// after it broke ends for good (node_down, dead letters). Taken as at
+  /// least `heartbeat_timeout` when shorter.
+  std::chrono::milliseconds down_after{5000};
   /// Reconnect to peers this node connected to, after they go down, with
   /// exponential backoff from `reconnect_min` to `reconnect_max`.
   bool reconnect = true;
