@@ -112,8 +112,9 @@ struct chunk_sink : troupe::actor<chunk_sink> {
   troupe::promise<troupe_bench::ChunksDone> done_;
 };
 
-troupe::node_options client_options() {
+troupe::node_options client_options(const remote_options& ro) {
   troupe::node_options o;
+  if (ro.at_most_once) o.delivery = troupe::node_options::delivery_mode::at_most_once;
   o.name = "bench-client-" + std::to_string(::getpid());
   o.listen = false;
   o.reconnect = false;
@@ -152,7 +153,8 @@ class server {
       const char* self = o.self.c_str();
       switch (how_) {
         case link::tcp:
-          ::execl(self, self, "serve", "--port", "0", "--threads", threads.c_str(), static_cast<char*>(nullptr));
+          ::execl(self, self, "serve", "--port", "0", "--threads", threads.c_str(), "--delivery",
+                  o.at_most_once ? "at-most-once" : "reliable", static_cast<char*>(nullptr));
           break;
         case link::unix_socket:
           ::execl(self, self, "serve", "--unix", path_.c_str(), "--threads", threads.c_str(), static_cast<char*>(nullptr));
@@ -292,7 +294,7 @@ troupe::system_config config(u64 threads) {
 outcome run_remote_pingpong(const remote_options& o, link how) {
   server srv(o, how);
   troupe::actor_system sys(config(o.threads));
-  troupe::node n(sys, client_options());
+  troupe::node n(sys, client_options(o));
   auto peer = srv.lookup<ponger>(n, "ponger");
   troupe::inbox<done> in(sys);
   // Warm the path (connection, proxies, type ids) before the clock starts.
@@ -310,7 +312,7 @@ outcome run_remote_pingpong(const remote_options& o, link how) {
 outcome run_remote_flood(const remote_options& o, link how) {
   server srv(o, how);
   troupe::actor_system sys(config(o.threads));
-  troupe::node n(sys, client_options());
+  troupe::node n(sys, client_options(o));
   auto sink = srv.lookup<flood_sink>(n, "flood-sink");
   FloodStart s;
   s.set_n(static_cast<std::int64_t>(o.n));
@@ -374,7 +376,7 @@ struct chunker : troupe::actor<chunker> {
 outcome run_shm_chunks(const remote_options& o, std::size_t bytes, bool transfer) {
   server srv(o, link::shm);
   troupe::actor_system sys(config(o.threads));
-  troupe::node n(sys, client_options());
+  troupe::node n(sys, client_options(o));
   auto sink = srv.lookup<chunk_sink>(n, "chunk-sink");
   troupe_bench::ChunksStart s;
   s.set_n(static_cast<std::int64_t>(o.n));
@@ -411,7 +413,7 @@ void worker_init(troupe::actor_system& sys, troupe::node& n, const std::vector<s
 
 outcome run_worker_spawn(const remote_options& o) {
   troupe::actor_system sys(config(o.threads));
-  troupe::node n(sys, client_options());
+  troupe::node n(sys, client_options(o));
   const auto t0 = steady::now();
   for (u64 i = 0; i < o.n; ++i) {
     auto w = troupe::spawn_worker<worker_root>(n);
@@ -428,6 +430,7 @@ outcome run_worker_spawn(const remote_options& o) {
 void run_serve(const serve_options& so, u64 threads) {
   troupe::actor_system sys(config(threads));
   troupe::node_options opts;
+  if (so.at_most_once) opts.delivery = troupe::node_options::delivery_mode::at_most_once;
   opts.name = "bench-serve-" + std::to_string(::getpid());
   opts.listen_port = so.port;
   opts.listen = so.unix_path.empty() && so.shm_path.empty() && so.read_fd < 0;

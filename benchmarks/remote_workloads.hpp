@@ -14,6 +14,7 @@ struct remote_options {
   u64 threads = 0;
   std::string connect;  // HOST:PORT of a `serve` node; empty: start one
   std::string self;     // this program, to start the serve process
+  bool at_most_once = false;  // --delivery at-most-once: both nodes without resend buffers
 };
 
 /// How the two processes are connected.
@@ -27,6 +28,7 @@ struct serve_options {
   std::string shm_path;  ///< listen_shm
   int read_fd = -1;
   int write_fd = -1;
+  bool at_most_once = false;
 };
 
 /// One Ball to a ponger in the other process and back, N times, one in flight.

@@ -229,6 +229,7 @@ struct options {
   std::string unix_path;
   std::string shm_path;
   std::string fds;
+  std::string delivery;  // --delivery reliable|at-most-once (remote workloads, serve)
   bool port_given = false;
 };
 
@@ -249,6 +250,12 @@ options parse(int argc, char** argv) {
     else if (a == "--consumer-ns") o.consumer_ns = parse_number(a, argv[++i]);
     else if (a == "--spill-dir") o.spill_dir = argv[++i];
     else if (a == "--fds") o.fds = argv[++i];
+    else if (a == "--delivery") {
+      o.delivery = argv[++i];
+      if (o.delivery != "reliable" && o.delivery != "at-most-once") {
+        usage_error("--delivery needs reliable or at-most-once, not '" + o.delivery + "'");
+      }
+    }
     else if (a == "--port") {
       const std::string_view v = argv[++i];
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), o.port);
@@ -288,6 +295,8 @@ int main(int argc, char** argv) {
   const bool local_link = w == "uds-pingpong" || w == "pipe-pingpong" || w == "shm-pingpong" || w == "shm-flood" ||
                           w == "shm-transfer" || w == "shm-copy" || w == "worker-spawn";
   if (!o.connect.empty() && !remote) usage_error("--connect is for the remote workloads");
+  if (!o.delivery.empty() && !remote && w != "serve") usage_error("--delivery is for remote-pingpong, remote-flood and serve");
+  const bool at_most_once = o.delivery == "at-most-once";
   if ((o.port_given || !o.unix_path.empty() || !o.shm_path.empty() || !o.fds.empty()) && w != "serve") {
     usage_error("--port, --unix, --shm and --fds are for serve");
   }
@@ -311,6 +320,7 @@ int main(int argc, char** argv) {
     so.port = static_cast<std::uint16_t>(o.port);
     so.unix_path = o.unix_path;
     so.shm_path = o.shm_path;
+    so.at_most_once = at_most_once;
     if (!o.fds.empty()) {
       const auto comma = o.fds.find(',');
       if (comma == std::string::npos) usage_error("--fds needs READ,WRITE descriptors");
@@ -320,7 +330,7 @@ int main(int argc, char** argv) {
     run_serve(so, o.threads);
   }
   if (remote || local_link) {
-    const remote_options ro{o.n, o.threads, o.connect, "/proc/self/exe"};
+    const remote_options ro{o.n, o.threads, o.connect, "/proc/self/exe", at_most_once};
     const outcome r = w == "remote-flood"      ? run_remote_flood(ro, link::tcp)
                       : w == "shm-flood"       ? run_remote_flood(ro, link::shm)
                       : w == "shm-transfer"    ? run_shm_chunks(ro, o.k * 1024, true)

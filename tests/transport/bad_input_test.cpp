@@ -6,6 +6,7 @@
 #include "transport_fixture.hpp"
 #include "troupe/proto/troupe.pb.h"
 #include "link/flow_credit.hpp"
+#include "protocol/control_codec.hpp"
 #include "protocol/handshake.hpp"
 
 namespace transport_test {
@@ -152,6 +153,31 @@ TEST_F(bad_input, AMalformedPayloadOrUnknownKindClosesTheConnection) {
     EXPECT_TRUE(c.closed_by_peer(10s));
   }
   EXPECT_TRUE(troupe::test::wait_until([&] { return n->stats().bad_frames == 3; }, troupe::test::long_wait));
+  still_serves_and_nothing_delivered();
+}
+
+TEST_F(bad_input, AFrameLostRepeatedOrReorderedOnTheWireIsDetectedAndEndsTheConnection) {
+  // Numbered by hand: 1, 2, then the fault. The node sees the wrong number,
+  // counts it and drops the connection (a reliable link would resume from
+  // what it delivered; this raw peer never dials again).
+  const std::vector<std::vector<std::uint32_t>> faults = {{1, 2, 4}, {1, 2, 2}, {1, 3, 2}};
+  for (const auto& numbers : faults) {
+    raw_client c(n->port());
+    ASSERT_TRUE(c.handshake_with(test_cookie));
+    std::string wire;
+    for (const std::uint32_t seq : numbers) {
+      std::string f;
+      control::append_heartbeat(f, 1);
+      stamp_frames(f, 0, seq);
+      wire += f;
+    }
+    c.send_raw(wire);
+    EXPECT_TRUE(c.closed_by_peer(10s));
+  }
+  EXPECT_TRUE(troupe::test::wait_until([&] { return n->stats().out_of_sequence == faults.size(); }, troupe::test::long_wait))
+      << n->stats().out_of_sequence;
+  EXPECT_EQ(n->stats().bad_frames, 0u);
+  EXPECT_EQ(n->stats().links_interrupted, faults.size());  // a transport fault: it would resume
   still_serves_and_nothing_delivered();
 }
 

@@ -7,6 +7,7 @@
 // | part              | owns                                                  | who runs it                          |
 // |-------------------|-------------------------------------------------------|--------------------------------------|
 // | lifecycle (here)  | handshake, heartbeat timer, established/closed, end() | the node's I/O thread                |
+// | session (resume.cpp) | numbers read, ACKs, suspend, resume on a new carrier | the reader; the I/O thread        |
 // | frame_reader      | read buffer, splitting, the handshake's frame limit    | the I/O thread, or the read token's holder (polled shm: any idle worker) |
 // | inbound_path      | message dispatch: types, receivers, credit accounts    | the reader                           |
 // | control handlers  | one short handler per control frame (control.cpp)      | the reader                           |

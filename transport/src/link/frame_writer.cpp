@@ -51,6 +51,15 @@ void frame_writer::sent_locked(std::string& bytes, std::uint64_t first_seq, std:
     return;
   }
   try {
+    if (!sent_.empty() && sent_.back().bytes.size() + bytes.size() <= sent_chunk_bytes) {
+      // Small batches join the last chunk: a copy of bytes just written,
+      // and out_ keeps its buffer (no allocation per batch).
+      sent_.back().bytes.append(bytes);
+      sent_.back().end_seq = end_seq;
+      sent_bytes_ += bytes.size();
+      bytes.clear();
+      return;
+    }
     sent_.push_back({std::move(bytes), first_seq, end_seq});
     sent_bytes_ += sent_.back().bytes.size();
     bytes = std::string();

@@ -188,6 +188,8 @@ class frame_writer {
   /// (locked) The buffer being written is all in the stream: the next goes.
   void finish_buffer_locked() noexcept;
 
+  /// Batches written are gathered into chunks of the resend buffer up to this size.
+  static constexpr std::size_t sent_chunk_bytes = std::size_t{256} << 10;
   /// A chunk of the resend buffer: frames first_seq .. end_seq - 1.
   struct sent_chunk {
     std::string bytes;

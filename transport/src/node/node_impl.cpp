@@ -179,6 +179,9 @@ bool node_impl::replaces_lost(const connection& existing, const connection& newe
   // as its silence shows. One we dialled ourselves is not replaced this way:
   // when both nodes dial at once, the other's AUTH may predate its own view
   // of our connection (connection_up breaks that tie).
+  // An interrupted session the peer did not offer to resume is one it no
+  // longer has: it cannot come back, and the new one replaces it at once.
+  if (existing.suspended() && newer.peer_redialled()) return true;
   return existing.was_accepted() && newer.peer_redialled() && existing.silent_for() >= 2 * opts.heartbeat_interval;
 }
 
