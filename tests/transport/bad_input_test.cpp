@@ -452,6 +452,9 @@ class not_reading : public ::testing::Test {
   void SetUp() override {
     auto o = node_opts("target");
     o.write_timeout = 1s;
+    // Handling megabytes of frames under ThreadSanitizer may keep the reader
+    // from the socket longer than the usual 600 ms: only the write may end it.
+    o.heartbeat_timeout = 5s;
     n = std::make_unique<troupe::node>(sys, o);
     c = std::make_unique<raw_client>(n->port());
     ASSERT_TRUE(c->handshake_with(test_cookie));

@@ -126,6 +126,9 @@ class connection final : public writer_host,
   // -- the session (reliable delivery, resume.cpp) --
   /// The session's id (0 before established).
   [[nodiscard]] std::uint64_t session() const noexcept { return session_; }
+  /// The session can move to a new carrier (reliable delivery, a socket
+  /// that can be dialled again). Set when established.
+  [[nodiscard]] bool resumable() const noexcept { return resumable_; }
   /// True while the link waits for a new connection to resume on. @threadsafe
   [[nodiscard]] bool suspended() const noexcept { return suspended_.load(std::memory_order_acquire); }
   /// The number of the last frame handled from the peer. @threadsafe

@@ -41,7 +41,8 @@ void connection::end(close_reason why, const std::string& detail) {
     core_->pool().remove_poller(this);  // no worker reads from here on
   }
   if (timer_) timer_->cancel();
-  if (established_) count_unacknowledged(why == close_reason::peer_left || rule.goodbye);
+  // An interrupted link wrote nothing it could vouch for since its carrier broke.
+  if (established_) count_unacknowledged(!suspended() && (why == close_reason::peer_left || rule.goodbye));
   std::vector<detail::cell_ptr> parked = writer_.close();
   lent_.end();
   if (stream_) stream_->close();

@@ -31,6 +31,7 @@ void frame_writer::fail_locked(close_reason why, std::string detail) noexcept {
     // connection decides, as it ends or waits for a new carrier.
     attached_ = false;
     ++carrier_;
+    write_in_flight_ = false;
     host_.end_later(why, std::move(detail));
     return;
   }
@@ -126,7 +127,10 @@ void frame_writer::write_pending() {
   std::size_t piece = 0;
   {
     std::lock_guard guard(mx_);
-    if (closed_ || !attached_ || !writing_) return;  // the stream may be gone
+    // A post made for an older carrier may arrive after a newer one started
+    // writing: one write at a time.
+    if (closed_ || !attached_ || !writing_ || write_in_flight_) return;  // the stream may be gone
+    write_in_flight_ = true;
     // In pieces, so that a peer reading slowly but steadily shows progress
     // (write_since_) long before a large buffer is all written. Only this
     // thread touches wbuf_ while writing_ is set.
@@ -142,6 +146,7 @@ void frame_writer::on_written(std::uint64_t carrier, const boost::system::error_
   {
     std::lock_guard guard(mx_);
     if (closed_ || carrier != carrier_) return;  // an older carrier's write
+    write_in_flight_ = false;
     if (ec) {
       // A shared-memory peer lying about its ring is bad input, counted like a bad frame.
       fail_locked(ec.category() == shm_category() ? close_reason::bad_frame : close_reason::write_failed, ec.message());
@@ -231,6 +236,7 @@ void frame_writer::detach() {
   std::lock_guard guard(mx_);
   attached_ = false;
   ++carrier_;  // a write of the old one that completes now is not ours
+  write_in_flight_ = false;
 }
 
 std::optional<std::uint64_t> frame_writer::attach(byte_stream& stream, std::string_view first,
@@ -266,6 +272,7 @@ std::optional<std::uint64_t> frame_writer::attach(byte_stream& stream, std::stri
     wbuf_.clear();
     wbuf_done_ = 0;
     writing_ = false;
+    write_in_flight_ = false;
     fds_in_wbuf_ = 0;
     out_.swap(next);
     stamped_ = out_.size();

@@ -206,6 +206,7 @@ class frame_writer {
   std::string wbuf_;  // the buffer the I/O thread is writing
   std::size_t wbuf_done_ = 0;  // bytes of wbuf_ written so far
   bool writing_ = false;
+  bool write_in_flight_ = false;  // an async write of wbuf_ is in the stream's hands
   std::chrono::steady_clock::time_point write_since_{};  // when the write in progress last moved
   std::size_t unsent_limit_;
   // Descriptors passed (TRANSFERs) whose frames are still in out_ / in

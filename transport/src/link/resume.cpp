@@ -104,10 +104,16 @@ void connection::resume_from(connection& carrier, const frame_view& last) {
   }
   // The carrier is done: its stream is the session's now.
   std::unique_ptr<byte_stream> stream = std::move(carrier.stream_);
+  auto waiter = std::exchange(carrier.waiter_, nullptr);  // a connect() made the carrier: it gets the session
   carrier.abandon();
-  if (auto w = std::exchange(carrier.waiter_, nullptr)) w->finish(shared_from_this(), {}, {});  // a connect() of it
   node_.handshake_over(carrier);
   attach(std::move(stream), welcome, peer_delivered, first_in);
+  if (!waiter) return;
+  if (closed_) {
+    waiter->finish(nullptr, ask_error::node_down, "the session ended as it resumed");
+  } else {
+    waiter->finish(shared_from_this(), {}, {});
+  }
 }
 
 void connection::attach(std::unique_ptr<byte_stream> stream, std::string_view first_out, std::uint64_t peer_delivered,

@@ -229,7 +229,7 @@ std::shared_ptr<connection> node_impl::find_connection(const std::string& name) 
 std::shared_ptr<connection> node_impl::session_for(const std::string& name, std::uint64_t incarnation,
                                                    std::uint64_t session) const {
   auto c = find_connection(name);
-  return c && c->peer_incarnation() == incarnation && c->session() == session ? c : nullptr;
+  return c && c->resumable() && c->peer_incarnation() == incarnation && c->session() == session ? c : nullptr;
 }
 
 void node_impl::handshake_over(connection& c) {
