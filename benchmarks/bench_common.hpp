@@ -21,8 +21,9 @@ inline constexpr auto stall_limit = std::chrono::seconds(120);
   std::fprintf(stderr,
                "troupe-bench: %s\n"
                "usage: troupe-bench pingpong|fanin|spawn|ring|idle|remote-pingpong|remote-flood|uds-pingpong|pipe-pingpong|\n"
-               "                    shm-pingpong|shm-flood|worker-spawn|overload|serve\n"
+               "                    shm-pingpong|shm-flood|remote-flood-cuts|worker-spawn|overload|serve\n"
                "                    [--n N] [--k K] [--threads T] [--capacity C] [--connect HOST:PORT]\n"
+               "                    [--delivery reliable|at-most-once] [--cut-ms M] (remote-flood-cuts)\n"
                "                    [--consumer-ns D] [--spill-dir DIR] (overload)\n"
                "       troupe-bench serve [--port P | --unix PATH | --shm PATH | --fds R,W] [--threads T]\n",
                msg.c_str());

@@ -1,6 +1,7 @@
 #pragma once
 // troupe-bench's network workloads: remote-pingpong, remote-flood, serve.
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@ struct remote_options {
   std::string connect;  // HOST:PORT of a `serve` node; empty: start one
   std::string self;     // this program, to start the serve process
   bool at_most_once = false;  // --delivery at-most-once: both nodes without resend buffers
+  std::chrono::milliseconds cut_every{0};  // remote-flood-cuts: through a proxy that cuts the link this often
 };
 
 /// How the two processes are connected.
@@ -34,7 +36,8 @@ struct serve_options {
 /// One Ball to a ponger in the other process and back, N times, one in flight.
 outcome run_remote_pingpong(const remote_options& o, link how);
 /// N Items (an int64 and a 16-byte string) to a counting actor in the other
-/// process; ends when it has counted N.
+/// process; ends when it has counted N. With `cut_every` (TCP only), the
+/// link goes through a proxy in this process that cuts it that often.
 outcome run_remote_flood(const remote_options& o, link how);
 /// N buffers of `bytes` to an actor in another process over shared memory,
 /// each handed over as a shared_bytes (`transfer`) or copied in a protobuf

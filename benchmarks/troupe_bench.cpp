@@ -223,7 +223,7 @@ u64 parse_number(std::string_view flag, const char* text) {
 
 struct options {
   std::string workload;
-  u64 n = 0, k = 0, threads = 0, capacity = 0, port = 0, consumer_ns = 0;
+  u64 n = 0, k = 0, threads = 0, capacity = 0, port = 0, consumer_ns = 0, cut_ms = 0;
   std::string spill_dir;
   std::string connect;
   std::string unix_path;
@@ -250,6 +250,7 @@ options parse(int argc, char** argv) {
     else if (a == "--consumer-ns") o.consumer_ns = parse_number(a, argv[++i]);
     else if (a == "--spill-dir") o.spill_dir = argv[++i];
     else if (a == "--fds") o.fds = argv[++i];
+    else if (a == "--cut-ms") o.cut_ms = parse_number(a, argv[++i]);
     else if (a == "--delivery") {
       o.delivery = argv[++i];
       if (o.delivery != "reliable" && o.delivery != "at-most-once") {
@@ -285,18 +286,21 @@ int main(int argc, char** argv) {
   else if (w == "remote-pingpong" || w == "uds-pingpong" || w == "pipe-pingpong") def(o.n, 20'000);
   else if (w == "shm-pingpong") def(o.n, 200'000);
   else if (w == "remote-flood" || w == "shm-flood") def(o.n, 5'000'000);
+  else if (w == "remote-flood-cuts") def(o.n, 5'000'000), def(o.cut_ms, 100);
   else if (w == "shm-transfer" || w == "shm-copy") def(o.n, 2000), def(o.k, 1024);
   else if (w == "worker-spawn") def(o.n, 200);
   else if (w == "overload") def(o.n, 2'000'000), def(o.capacity, 1024), def(o.consumer_ns, 1000);
   else if (w == "serve") {}
   else usage_error("unknown workload '" + w + "'");
   if (o.threads == 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
-  const bool remote = w == "remote-pingpong" || w == "remote-flood";
+  const bool remote = w == "remote-pingpong" || w == "remote-flood" || w == "remote-flood-cuts";
   const bool local_link = w == "uds-pingpong" || w == "pipe-pingpong" || w == "shm-pingpong" || w == "shm-flood" ||
                           w == "shm-transfer" || w == "shm-copy" || w == "worker-spawn";
   if (!o.connect.empty() && !remote) usage_error("--connect is for the remote workloads");
   if (!o.delivery.empty() && !remote && w != "serve") usage_error("--delivery is for remote-pingpong, remote-flood and serve");
   const bool at_most_once = o.delivery == "at-most-once";
+  if (o.cut_ms != 0 && w != "remote-flood-cuts") usage_error("--cut-ms is for remote-flood-cuts");
+  if (at_most_once && w == "remote-flood-cuts") usage_error("remote-flood-cuts needs reliable delivery: cuts lose messages sent at most once");
   if ((o.port_given || !o.unix_path.empty() || !o.shm_path.empty() || !o.fds.empty()) && w != "serve") {
     usage_error("--port, --unix, --shm and --fds are for serve");
   }
@@ -330,8 +334,8 @@ int main(int argc, char** argv) {
     run_serve(so, o.threads);
   }
   if (remote || local_link) {
-    const remote_options ro{o.n, o.threads, o.connect, "/proc/self/exe", at_most_once};
-    const outcome r = w == "remote-flood"      ? run_remote_flood(ro, link::tcp)
+    const remote_options ro{o.n, o.threads, o.connect, "/proc/self/exe", at_most_once, std::chrono::milliseconds(o.cut_ms)};
+    const outcome r = w == "remote-flood" || w == "remote-flood-cuts" ? run_remote_flood(ro, link::tcp)
                       : w == "shm-flood"       ? run_remote_flood(ro, link::shm)
                       : w == "shm-transfer"    ? run_shm_chunks(ro, o.k * 1024, true)
                       : w == "shm-copy"        ? run_shm_chunks(ro, o.k * 1024, false)

@@ -87,6 +87,11 @@ struct dialler : troupe::actor<dialler> {
   struct go {
     std::uint16_t port;
   };
+  /// Over a Unix socket (`shm` false) or shared memory through it.
+  struct go_local {
+    std::string path;
+    bool shm;
+  };
   struct report {
     bool ok = false;
     bool on_my_turn = false;
@@ -96,16 +101,26 @@ struct dialler : troupe::actor<dialler> {
   dialler(troupe::node& n, troupe::actor_ref<troupe::inbox<report>::actor_type> out) : node_(n), out_(std::move(out)) {}
 
   void on(go g) {
-    node_.connect("127.0.0.1", g.port, 10s, [this](troupe::result<troupe::peer> p) {
-      if (!p.ok()) return out_.tell(report{false, mine(), 0, std::string(p.message())}), void();
-      p.value().lookup<echo>("echo", 10s, [this](troupe::result<troupe::actor_ref<echo>> e) {
-        if (!e.ok()) return out_.tell(report{false, mine(), 0, std::string(e.message())}), void();
-        Add add;
-        add.set_a(20);
-        add.set_b(22);
-        ask(e.value(), add, 10s, [this](troupe::result<Sum> s) {
-          out_.tell(report{s.ok(), mine(), s.ok() ? s.value().value() : 0, std::string(s.message())});
-        });
+    node_.connect("127.0.0.1", g.port, 10s, [this](troupe::result<troupe::peer> p) { add_through(std::move(p)); });
+  }
+  void on(const go_local& g) {
+    auto then = [this](troupe::result<troupe::peer> p) { add_through(std::move(p)); };
+    if (g.shm) {
+      node_.connect_shm(g.path, 10s, then);
+    } else {
+      node_.connect_unix(g.path, 10s, then);
+    }
+  }
+  /// Looks up the peer's echo and asks it 20 + 22, each step a continuation.
+  void add_through(troupe::result<troupe::peer> p) {
+    if (!p.ok()) return out_.tell(report{false, mine(), 0, std::string(p.message())}), void();
+    p.value().lookup<echo>("echo", 10s, [this](troupe::result<troupe::actor_ref<echo>> e) {
+      if (!e.ok()) return out_.tell(report{false, mine(), 0, std::string(e.message())}), void();
+      Add add;
+      add.set_a(20);
+      add.set_b(22);
+      ask(e.value(), add, 10s, [this](troupe::result<Sum> s) {
+        out_.tell(report{s.ok(), mine(), s.ok() ? s.value().value() : 0, std::string(s.message())});
       });
     });
   }
@@ -125,6 +140,38 @@ TEST_F(two_nodes, InsideAnActorConnectAndLookupRunTheirContinuationsOnItsTurn) {
   EXPECT_TRUE(r->ok) << r->error;
   EXPECT_TRUE(r->on_my_turn);
   EXPECT_EQ(r->sum, 42);
+}
+
+TEST(local_links, UnixAndSharedMemoryConnectsNeverBlockFromOutsideOrInsideAnActor) {
+  troupe::actor_system sys_a{two_threads()};
+  troupe::actor_system sys_b{two_threads()};
+  const std::string base = "/tmp/troupe-async-" + std::to_string(::getpid());
+  auto beta = node_opts("beta");
+  beta.listen_unix = base + ".sock";
+  beta.listen_shm = base + ".shm";
+  troupe::node b(sys_b, beta);
+  b.publish("echo", sys_b.spawn<echo>());
+  troupe::node a(sys_a, node_opts("alpha"));
+  // From outside: futures.
+  auto missing = a.connect_unix_async(base + ".nobody", 10s).get();
+  EXPECT_FALSE(missing.ok());
+  auto over_unix = a.connect_unix_async(beta.listen_unix, 10s).get();
+  ASSERT_TRUE(over_unix.ok()) << over_unix.message();
+  EXPECT_EQ(over_unix.value().name(), "beta");
+  over_unix.value().close();
+  ASSERT_TRUE(troupe::test::wait_until([&] { return !a.find_peer("beta").has_value(); }, 10s));
+  // From an actor: continuations on its turn, over shared memory.
+  troupe::inbox<dialler::report> out(sys_a);
+  auto d = sys_a.spawn<dialler>(a, out.ref());
+  d.tell(dialler::go_local{beta.listen_shm, true});
+  auto r = out.receive(20s);
+  ASSERT_TRUE(r.has_value()) << "no report";
+  EXPECT_TRUE(r->ok) << r->error;
+  EXPECT_TRUE(r->on_my_turn);
+  EXPECT_EQ(r->sum, 42);
+  EXPECT_THROW(a.connect_shm(beta.listen_shm, 1s, [](troupe::result<troupe::peer>) {}), std::logic_error)
+      << "outside an actor's turn";
+  EXPECT_THROW(a.connect_unix_async("", 1s), std::invalid_argument);
 }
 
 TEST_F(two_nodes, TheContinuationFormsNeedAnActorsTurn) {

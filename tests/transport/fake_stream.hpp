@@ -7,8 +7,12 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "link/frame_writer.hpp"
 #include "streams/byte_stream.hpp"
 
 namespace transport_test {
@@ -79,6 +83,18 @@ class fake_stream final : public troupe::transport::byte_stream {
   void close() noexcept override { closed = true; }
   [[nodiscard]] std::string describe() const override { return "fake"; }
   bool closed = false;
+};
+
+/// Records what a frame_writer asks of its connection: the test plays the
+/// I/O thread (posts) and sees how the connection would end (ends).
+struct recording_host final : troupe::transport::writer_host {
+  int posts = 0;
+  std::vector<std::pair<troupe::transport::close_reason, std::string>> ends;
+  void post_write() override { ++posts; }
+  std::shared_ptr<void> keep_alive() override { return nullptr; }
+  void end_later(troupe::transport::close_reason why, std::string detail) noexcept override {
+    ends.emplace_back(why, std::move(detail));
+  }
 };
 
 } // namespace transport_test

@@ -17,14 +17,7 @@ using troupe::transport::close_reason;
 using troupe::transport::counter;
 using troupe::transport::frame_writer;
 
-/// Records what the writer asks of its connection.
-struct host final : troupe::transport::writer_host {
-  int posts = 0;
-  std::vector<std::pair<close_reason, std::string>> ends;
-  void post_write() override { ++posts; }
-  std::shared_ptr<void> keep_alive() override { return nullptr; }
-  void end_later(close_reason why, std::string detail) noexcept override { ends.emplace_back(why, std::move(detail)); }
-};
+using host = recording_host;
 
 std::string bytes_of(std::size_t n, char c) { return std::string(n, c); }
 

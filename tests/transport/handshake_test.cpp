@@ -154,6 +154,62 @@ TEST(Handshake, AFlippedHoldsLinkFlagFailsTheProof) {
   EXPECT_TRUE(a.auth_failure());
 }
 
+TEST(Handshake, EachSideLearnsWhereTheOtherListens) {
+  pair_run p{handshake(handshake::role::connector, "c", 1, "secret", 1 << 20),
+             handshake(handshake::role::acceptor, "a", 2, "secret", 1 << 20), {}, {}};
+  p.c.advertise("0.0.0.0", 4242);
+  p.run();
+  ASSERT_EQ(p.a.state(), st::established);
+  EXPECT_EQ(p.a.peer_listen_host(), "0.0.0.0");
+  EXPECT_EQ(p.a.peer_listen_port(), 4242);
+  EXPECT_EQ(p.c.peer_listen_port(), 0) << "the acceptor advertised nothing: it listens nowhere";
+}
+
+TEST(Handshake, AListenAddressChangedOnTheWayFailsTheProof) {
+  // Somebody without the cookie points the acceptor's probe at a closed
+  // port (to have a live peer declared gone): the proof covers the address.
+  handshake c(handshake::role::connector, "c", 1, "secret", 1 << 20);
+  handshake a(handshake::role::acceptor, "a", 2, "secret", 1 << 20);
+  c.advertise("127.0.0.1", 4242);
+  std::string c_out, a_out;
+  c.start(c_out);
+  a.start(a_out);
+  std::string c_auth;
+  deliver(a_out, c, c_auth);
+  framing_error err{};
+  std::string tampered;
+  split_frames(c_out, default_max_frame_bytes, err, [&](const frame_view& f) {
+    troupe::wire::Hello hello;
+    EXPECT_TRUE(hello.ParseFromArray(f.body.data(), static_cast<int>(f.body.size())));
+    hello.set_listen_port(1);
+    append_frame(tampered, frame_kind::hello, hello);
+    return true;
+  });
+  std::string reply;
+  std::string wire = tampered + c_auth;
+  EXPECT_EQ(deliver(wire, a, reply), st::failed);
+  EXPECT_TRUE(a.auth_failure());
+}
+
+TEST(Handshake, AListenPortOutOfRangeIsRefused) {
+  handshake c(handshake::role::connector, "c", 1, "secret", 1 << 20);
+  troupe::wire::Hello h;
+  std::string ours;
+  c.start(ours);
+  framing_error err{};
+  split_frames(ours, 1 << 20, err, [&](const frame_view& f) {
+    h.ParseFromArray(f.body.data(), static_cast<int>(f.body.size()));
+    return false;
+  });
+  h.set_node_name("x");
+  h.set_listen_port(70000);
+  std::string frame;
+  append_frame(frame, frame_kind::hello, h);
+  std::string reply;
+  EXPECT_EQ(deliver(frame, c, reply), st::failed);
+  EXPECT_NE(c.reason().find("listen address"), std::string::npos) << c.reason();
+}
+
 TEST(Handshake, WrongCookieFailsBothSidesAsAnAuthFailure) {
   pair_run p{handshake(handshake::role::connector, "c", 1, "secret", 1 << 20),
              handshake(handshake::role::acceptor, "a", 2, "other", 1 << 20), {}, {}};

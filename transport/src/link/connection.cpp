@@ -42,6 +42,7 @@ connection::~connection() = default;
 
 void connection::start() {
   reader_.touch();
+  if (node_.opts.listen) hs_.advertise(node_.opts.listen_host, node_.listen.port());
   writer_.append([&](std::string& out) { hs_.start(out); });
   timer_ = std::make_unique<asio::steady_timer>(node_.io);
   timer_->expires_after(node_.opts.handshake_timeout);
@@ -246,6 +247,7 @@ void connection::on_established() {
   resumable_ = node_.opts.delivery == node_options::delivery_mode::reliable && !polled_ && worker_pid_ < 0 &&
                (dial_.has_value() || from_listener_);
   if (resumable_) writer_.retain();
+  peer_listener_ = reachable_listener(hs_.peer_listen_host(), hs_.peer_listen_port(), stream_->peer_host());
   // Shared memory: polled, and buffers are handed over, not copied.
   if (polled_) lender_ = make_lender(poster());
   peer_max_frame_ = hs_.peer_max_frame() != 0 ? hs_.peer_max_frame() : default_max_frame_bytes;

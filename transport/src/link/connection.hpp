@@ -73,6 +73,14 @@ struct linked_actor_tag {};
 /// outbox while it lives.
 std::shared_ptr<detail::wire_asker> make_asker(std::weak_ptr<connection> c);
 
+/// Where a peer that said it listens at `host`:`port` (its HELLO) can be
+/// dialled from here, seen connecting from `seen_from` (a TCP link's remote
+/// address; empty for other streams): nothing when it does not listen, the
+/// host is a name, or it listens on its loopback and is not on this host.
+/// A wildcard host means the address it connects from.
+[[nodiscard]] std::optional<asio::ip::tcp::endpoint> reachable_listener(const std::string& host, std::uint16_t port,
+                                                                        const std::string& seen_from);
+
 class connection final : public writer_host,
                          public frame_poster,
                          public idle_poller,
@@ -140,6 +148,12 @@ class connection final : public writer_host,
   /// An interrupted link whose peer is gone for good (evidence: its
   /// address refuses connections) ends now. The I/O thread.
   void peer_gone(const std::string& evidence);
+  /// Where the peer accepts TCP connections, as its HELLO said, when this
+  /// node can reach it there (probed while a session it dialled waits).
+  /// Set when established; the I/O thread.
+  [[nodiscard]] const std::optional<asio::ip::tcp::endpoint>& peer_listener() const noexcept { return peer_listener_; }
+  /// Counts the carriers the session has lost (a probe started for one stops at the next). The I/O thread.
+  [[nodiscard]] std::uint64_t carrier() const noexcept { return carrier_; }
 
   // -- any thread --
   [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
@@ -301,6 +315,7 @@ class connection final : public writer_host,
   std::atomic<bool> suspended_{false};
   std::chrono::steady_clock::time_point suspended_at_{};
   std::uint64_t carrier_ = 0;              // which carrier the read loop reads (an older one's completion is ignored)
+  std::optional<asio::ip::tcp::endpoint> peer_listener_;  // see peer_listener()
   std::atomic<std::uint64_t> delivered_{0};  // the reader's (read by the heartbeat)
   std::uint64_t ack_sent_ = 0;             // the reader's: what it last acknowledged
   std::size_t unacked_bytes_ = 0;          // the reader's: bytes delivered since

@@ -31,7 +31,10 @@ void connection::end(close_reason why, const std::string& detail) {
   // A limited reason's line may be held back (it was counted above).
   const auto suffix =
       rule.log == close_log::limited ? node_.log_limit.allow(static_cast<std::size_t>(why)) : std::string();
-  if (rule.log != close_log::quiet && suffix) {
+  // Closed before a word (a node probing whether we listen, a health
+  // check, a port scan): not worth a warning.
+  const bool silent = why == close_reason::peer_closed && !established_ && !hs_.heard_peer();
+  if (rule.log != close_log::quiet && suffix && !silent) {
     const auto level = rule.log == close_log::warn ? spdlog::level::warn : spdlog::level::info;
     log().log(level, "troupe node {}: connection {}{}{} closed: {}{}", node_.opts.name, endpoint_,
               peer_name_.empty() ? "" : " with ", peer_name_, reason, *suffix);
@@ -59,7 +62,7 @@ void connection::count_unacknowledged(bool graceful) {
   // stream took was read. Otherwise what the peer did not acknowledge was
   // lost with it (with reliable delivery; without, what was written counts
   // as delivered).
-  const std::uint64_t lost = writer_.unacknowledged_messages(graceful);
+  const std::uint64_t lost = writer_.settle_at_end(graceful);
   if (lost == 0) return;
   node_.counters.add(counter::unacknowledged_lost, lost);
   core_->count_drops(drop_reason::node_down, lost,

@@ -1,5 +1,7 @@
 #include "link/counters.hpp"
 
+#include <cstddef>
+
 namespace troupe::transport {
 
 namespace {
@@ -13,7 +15,7 @@ constexpr std::array<counter_row, counter_count> rows{
     TROUPE_ROW(frames_out),           TROUPE_ROW(frames_in),          TROUPE_ROW(reconnects),
     TROUPE_ROW(stale_links_replaced), TROUPE_ROW(credit_stalls),      TROUPE_ROW(dials_refused),
     TROUPE_ROW(links_interrupted),    TROUPE_ROW(links_resumed),      TROUPE_ROW(frames_resent),
-    TROUPE_ROW(out_of_sequence),      TROUPE_ROW(unacknowledged_lost),
+    TROUPE_ROW(out_of_sequence),      TROUPE_ROW(unacknowledged_lost),  TROUPE_ROW(messages_acknowledged),
     TROUPE_ROW(transfers_out),        TROUPE_ROW(transfers_back),
 };
 #undef TROUPE_ROW
@@ -25,8 +27,9 @@ constexpr bool in_enum_order() {
   return true;
 }
 static_assert(in_enum_order(), "counter_table must list every counter once, in enum order");
-static_assert(sizeof(node_stats) == counter_count * sizeof(std::uint64_t),
-              "every node_stats field is a counter of the table");
+static_assert(sizeof(node_stats) == (counter_count + 1) * sizeof(std::uint64_t) &&
+                  offsetof(node_stats, messages_in_flight) == counter_count * sizeof(std::uint64_t),
+              "every node_stats field but the last (a gauge node::stats() reads) is a counter of the table");
 } // namespace
 
 std::span<const counter_row> counter_table() noexcept { return rows; }

@@ -42,6 +42,7 @@ enum class counter : std::uint8_t {
   frames_resent,
   out_of_sequence,
   unacknowledged_lost,
+  messages_acknowledged,
   transfers_out,
   transfers_back,
   count_  // not a counter

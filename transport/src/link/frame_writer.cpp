@@ -3,11 +3,20 @@
 #include <cerrno>
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "streams/shm_stream.hpp"
 #include "troupe/actors/detail/remote_proxy.hpp"
 
 namespace troupe::transport {
+
+namespace {
+/// True for the frames that carry a user's message (what the counts count).
+constexpr bool carries_message(std::uint8_t kind) noexcept {
+  return kind == static_cast<std::uint8_t>(frame_kind::message) ||
+         kind == static_cast<std::uint8_t>(frame_kind::transfer);
+}
+} // namespace
 
 frame_writer::frame_writer(byte_stream& stream, writer_host& host, node_counters& counters,
                            std::uint32_t max_frame) noexcept
@@ -43,11 +52,15 @@ void frame_writer::reset_out_locked() noexcept {
   out_.clear();
   stamped_ = 0;
   out_first_ = next_seq_;
+  out_messages_ = 0;
   fds_in_out_ = 0;  // their frames are in the stream (or wbuf_) now
 }
 
-void frame_writer::sent_locked(std::string& bytes, std::uint64_t first_seq, std::uint64_t end_seq) noexcept {
+void frame_writer::sent_locked(std::string& bytes, std::uint64_t first_seq, std::uint64_t end_seq,
+                               std::uint64_t messages) noexcept {
   if (!retain_) {
+    // At most once: what the stream took counts as delivered.
+    counters_.add(counter::messages_acknowledged, messages);
     bytes.clear();
     return;
   }
@@ -57,20 +70,38 @@ void frame_writer::sent_locked(std::string& bytes, std::uint64_t first_seq, std:
       // and out_ keeps its buffer (no allocation per batch).
       sent_.back().bytes.append(bytes);
       sent_.back().end_seq = end_seq;
+      sent_.back().messages += messages;
       sent_bytes_ += bytes.size();
       bytes.clear();
-      return;
+    } else {
+      sent_.push_back({std::move(bytes), first_seq, end_seq, messages});
+      sent_bytes_ += sent_.back().bytes.size();
+      bytes = std::string();
+      if (!spare_.empty()) {
+        bytes.swap(spare_.back());
+        spare_.pop_back();
+      }
     }
-    sent_.push_back({std::move(bytes), first_seq, end_seq});
-    sent_bytes_ += sent_.back().bytes.size();
-    bytes = std::string();
-    if (!spare_.empty()) {
-      bytes.swap(spare_.back());
-      spare_.pop_back();
-    }
+    // The peer may have acknowledged a buffer while its last piece was
+    // being written: it need not wait for the next acknowledgement.
+    release_acked_locked();
   } catch (...) {
-    // No memory for the chunk: it is lost to a resend (the count at the end says so).
+    // No memory for the chunk: its frames cannot be resent, and whether
+    // the peer gets them is not known: counted as lost.
+    counters_.add(counter::unacknowledged_lost, messages);
     bytes.clear();
+  }
+}
+
+void frame_writer::release_acked_locked() noexcept {
+  while (!sent_.empty() && sent_.front().end_seq <= acked_ + 1) {
+    counters_.add(counter::messages_acknowledged, sent_.front().messages);
+    sent_bytes_ -= sent_.front().bytes.size();
+    if (spare_.size() < 4) {
+      sent_.front().bytes.clear();
+      spare_.push_back(std::move(sent_.front().bytes));
+    }
+    sent_.pop_front();
   }
 }
 
@@ -95,7 +126,7 @@ void frame_writer::flush_locked() noexcept {
   if (n == static_cast<ssize_t>(out_.size())) {
     counters_.add(counter::bytes_out, out_.size());
     counters_.add(counter::writes);
-    sent_locked(out_, out_first_, next_seq_);
+    sent_locked(out_, out_first_, next_seq_, out_messages_);
     reset_out_locked();
     return;
   }
@@ -113,6 +144,7 @@ void frame_writer::flush_locked() noexcept {
   wbuf_done_ = sent;
   wbuf_first_ = out_first_;
   wbuf_end_ = next_seq_;
+  wbuf_messages_ = out_messages_;
   fds_in_wbuf_ = fds_in_out_;
   reset_out_locked();
   try {
@@ -174,7 +206,7 @@ void frame_writer::on_written(std::uint64_t carrier, const boost::system::error_
 
 void frame_writer::finish_buffer_locked() noexcept {
   writing_ = false;
-  sent_locked(wbuf_, wbuf_first_, wbuf_end_);
+  sent_locked(wbuf_, wbuf_first_, wbuf_end_, std::exchange(wbuf_messages_, 0));
   wbuf_done_ = 0;
   fds_in_wbuf_ = 0;  // their frames are in the stream now
   counters_.add(counter::writes);
@@ -218,14 +250,7 @@ bool frame_writer::acked(std::uint64_t delivered) {
     if (delivered >= next_seq_) return false;  // frames never sent
     if (delivered <= acked_) return true;
     acked_ = delivered;
-    while (!sent_.empty() && sent_.front().end_seq <= delivered + 1) {
-      sent_bytes_ -= sent_.front().bytes.size();
-      if (spare_.size() < 4) {
-        sent_.front().bytes.clear();
-        spare_.push_back(std::move(sent_.front().bytes));
-      }
-      sent_.pop_front();
-    }
+    release_acked_locked();
     wake = drained_locked();
   }
   for (auto& p : wake) static_cast<detail::remote_proxy&>(*p).wake();
@@ -252,12 +277,17 @@ std::optional<std::uint64_t> frame_writer::attach(byte_stream& stream, std::stri
     // Everything numbered after what the peer delivered, in order: the
     // resend buffer, the buffer that was being written, then out_.
     std::string next(first);
+    std::uint64_t delivered_messages = 0;
+    std::uint64_t pending_messages = 0;
     const auto take = [&](std::string_view bytes, std::uint64_t seq) {
       walk_frames(bytes, [&](std::uint8_t kind, std::uint32_t, std::size_t at, std::size_t size) {
         if (!sequenced(kind)) return true;  // a WELCOME that went before
         if (seq++ > acked_) {
           next.append(bytes.substr(at, size));
           ++resent;
+          pending_messages += carries_message(kind) ? 1 : 0;
+        } else {
+          delivered_messages += carries_message(kind) ? 1 : 0;
         }
         return true;
       });
@@ -267,14 +297,17 @@ std::optional<std::uint64_t> frame_writer::attach(byte_stream& stream, std::stri
     const std::uint64_t unwritten = next_seq_ - out_first_;
     take(out_, out_first_);
     resent -= std::min(resent, unwritten);  // out_ was never written: not a resend
+    counters_.add(counter::messages_acknowledged, delivered_messages);
     sent_.clear();
     sent_bytes_ = 0;
     wbuf_.clear();
     wbuf_done_ = 0;
+    wbuf_messages_ = 0;
     writing_ = false;
     write_in_flight_ = false;
     fds_in_wbuf_ = 0;
     out_.swap(next);
+    out_messages_ = pending_messages;
     stamped_ = out_.size();
     out_first_ = acked_ + 1;
     stream_ = &stream;
@@ -287,27 +320,44 @@ std::optional<std::uint64_t> frame_writer::attach(byte_stream& stream, std::stri
   return resent;
 }
 
-std::uint64_t frame_writer::unacknowledged_messages(bool unwritten_only) {
+std::uint64_t frame_writer::in_flight_messages() {
   std::lock_guard guard(mx_);
+  if (closed_) return 0;
+  std::uint64_t n = out_messages_ + (writing_ ? wbuf_messages_ : 0);
+  for (const sent_chunk& c : sent_) n += c.messages;
+  return n;
+}
+
+std::uint64_t frame_writer::settle_at_end(bool written_delivered) {
+  std::lock_guard guard(mx_);
+  if (closed_) return 0;
   stamp_locked();
-  std::uint64_t n = 0;
-  const auto count = [&](std::string_view bytes, std::uint64_t seq, std::size_t from) {
+  const bool written_counts = written_delivered || !retain_;
+  std::uint64_t delivered = 0;
+  std::uint64_t lost = 0;
+  // Frame by frame: a chunk of the resend buffer may be acknowledged in
+  // part, the buffer being written written in part.
+  const auto settle = [&](std::string_view bytes, std::uint64_t seq, std::size_t written) {
     walk_frames(bytes, [&](std::uint8_t kind, std::uint32_t, std::size_t at, std::size_t) {
       if (!sequenced(kind)) return true;
-      const bool message = kind == static_cast<std::uint8_t>(frame_kind::message) ||
-                           kind == static_cast<std::uint8_t>(frame_kind::transfer);
-      if (seq++ > acked_ && at >= from && message) ++n;
+      if (carries_message(kind)) {
+        (seq <= acked_ || (written_counts && at < written) ? delivered : lost) += 1;
+      }
+      ++seq;
       return true;
     });
   };
-  if (!unwritten_only) {
-    for (const sent_chunk& c : sent_) count(c.bytes, c.first_seq, 0);
-  }
-  // Without a resend buffer, what the stream took is taken as delivered
-  // (at most once): only what it did not take counts.
-  if (writing_) count(wbuf_, wbuf_first_, retain_ && !unwritten_only ? 0 : wbuf_done_);
-  count(out_, out_first_, 0);
-  return n;
+  for (const sent_chunk& c : sent_) settle(c.bytes, c.first_seq, c.bytes.size());
+  if (writing_) settle(wbuf_, wbuf_first_, wbuf_done_);
+  settle(out_, out_first_, 0);
+  sent_.clear();
+  sent_bytes_ = 0;
+  out_.clear();
+  reset_out_locked();
+  wbuf_messages_ = 0;
+  closed_ = true;  // a turn that comes now finds it closed: its messages are dead letters
+  counters_.add(counter::messages_acknowledged, delivered);
+  return lost;
 }
 
 } // namespace troupe::transport

@@ -102,11 +102,18 @@ class frame_writer {
   /// claims frames never sent. The I/O thread, after detach().
   [[nodiscard]] std::optional<std::uint64_t> attach(byte_stream& stream, std::string_view first,
                                                     std::uint64_t peer_delivered);
-  /// Messages (MESSAGE and TRANSFER frames) the peer has not acknowledged:
-  /// written and unacknowledged (when retained; not when `unwritten_only`)
-  /// or not yet written. For the final end, which counts them as dead
-  /// letters. Any thread.
-  [[nodiscard]] std::uint64_t unacknowledged_messages(bool unwritten_only);
+  /// Messages (MESSAGE and TRANSFER frames) not yet settled: waiting to be
+  /// written, or in the resend buffer (a chunk leaves it once the peer
+  /// acknowledged all of it). Every message queued here is in flight until
+  /// it is counted as acknowledged (counter::messages_acknowledged) or lost
+  /// (settle_at_end). For node::stats(). Any thread.
+  [[nodiscard]] std::uint64_t in_flight_messages();
+  /// The link ended for good: every message in flight is settled. Those the
+  /// peer acknowledged, and those the stream took when `written_delivered`
+  /// (a graceful end) or when nothing is retained (at most once), count as
+  /// acknowledged; the rest are returned, lost (the caller counts them as
+  /// dead letters). Any thread, once.
+  [[nodiscard]] std::uint64_t settle_at_end(bool written_delivered);
 
   // -- whole frames, any thread --
   /// Appends the frames `make(std::string&)` appends, counts one frame, and
@@ -129,6 +136,10 @@ class frame_writer {
   }
   /// (locked) Where frames go.
   [[nodiscard]] std::string& out() noexcept { return out_; }
+  /// (locked) `n` of the frames appended to out() are messages (MESSAGE or
+  /// TRANSFER): they are in flight from here on. A proxy's turn, before it
+  /// unlocks.
+  void add_messages(std::uint64_t n) noexcept { out_messages_ += n; }
   /// (locked) True once nothing more is written.
   [[nodiscard]] bool closed() const noexcept { return closed_; }
   /// (locked) True above the high-water mark.
@@ -183,18 +194,25 @@ class frame_writer {
   }
   /// (locked) out_ is in the stream or in wbuf_: it starts afresh.
   void reset_out_locked() noexcept;
-  /// (locked) A buffer the stream took whole: kept (retaining) or recycled.
-  void sent_locked(std::string& bytes, std::uint64_t first_seq, std::uint64_t end_seq) noexcept;
+  /// (locked) A buffer the stream took whole, holding `messages`: kept
+  /// (retaining) or recycled, its messages then settled as acknowledged.
+  void sent_locked(std::string& bytes, std::uint64_t first_seq, std::uint64_t end_seq,
+                   std::uint64_t messages) noexcept;
+  /// (locked) Chunks the peer acknowledged whole leave the resend buffer;
+  /// their messages count as acknowledged.
+  void release_acked_locked() noexcept;
   /// (locked) The buffer being written is all in the stream: the next goes.
   void finish_buffer_locked() noexcept;
 
   /// Batches written are gathered into chunks of the resend buffer up to this size.
   static constexpr std::size_t sent_chunk_bytes = std::size_t{256} << 10;
-  /// A chunk of the resend buffer: frames first_seq .. end_seq - 1.
+  /// A chunk of the resend buffer: frames first_seq .. end_seq - 1, of
+  /// which `messages` are messages.
   struct sent_chunk {
     std::string bytes;
     std::uint64_t first_seq;
     std::uint64_t end_seq;
+    std::uint64_t messages;
   };
 
   byte_stream* stream_;
@@ -220,6 +238,8 @@ class frame_writer {
   std::uint64_t out_first_ = 1;      // the number of out_'s first sequenced frame
   std::uint64_t wbuf_first_ = 1;     // ... and of wbuf_'s
   std::uint64_t wbuf_end_ = 1;       // one past wbuf_'s last
+  std::uint64_t out_messages_ = 0;   // messages in out_
+  std::uint64_t wbuf_messages_ = 0;  // ... and in wbuf_
   bool retain_ = false;
   bool attached_ = true;             // a carrier is there
   std::uint64_t carrier_ = 0;        // which one (a write completing on an older one is ignored)

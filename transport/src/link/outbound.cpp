@@ -44,6 +44,7 @@ void outbound_path::end_turn(detail::remote_proxy&) noexcept {
   }
   window_ = nullptr;
   if (messages_ != 0) {
+    c_.writer().add_messages(messages_);
     c_.node().counters.add(counter::messages_out, messages_);
     c_.node().counters.add(counter::frames_out, std::exchange(messages_, 0));
   }
@@ -197,6 +198,8 @@ bool outbound_path::try_transfer(std::uint64_t target, detail::envelope* e, std:
       last_type_ = nullptr;
     }
     c_.end_soon(close_reason::write_failed, std::string("cannot queue a TRANSFER: ") + ex.what());
+    dead_letter(e, drop_reason::node_down, "the message could not be queued for the peer");
+    return true;
   }
   c_.node().counters.add(counter::transfers_out);
   ++messages_;

@@ -27,6 +27,21 @@ std::string ms(std::chrono::steady_clock::duration d) {
 }
 } // namespace
 
+std::optional<asio::ip::tcp::endpoint> reachable_listener(const std::string& host, std::uint16_t port,
+                                                          const std::string& seen_from) {
+  if (port == 0 || seen_from.empty()) return std::nullopt;  // it does not listen, or not a TCP link
+  boost::system::error_code ec;
+  auto listens = asio::ip::make_address(host, ec);
+  if (ec) return std::nullopt;  // a name: not resolved on the I/O thread for a probe
+  const auto from = asio::ip::make_address(seen_from, ec);
+  if (ec) return std::nullopt;
+  // A wildcard listener is reached where the peer connects from; its
+  // loopback only from this host.
+  if (listens.is_unspecified()) listens = from;
+  if (listens.is_loopback() && !from.is_loopback()) return std::nullopt;
+  return asio::ip::tcp::endpoint(listens, port);
+}
+
 bool connection::out_of_sequence(const frame_view& f) {
   if (!sequenced(f.kind)) return bad_frame("handshake frame after the handshake");
   const auto due = static_cast<std::uint32_t>(delivered() + 1);

@@ -42,6 +42,9 @@ using dial_address = std::variant<tcp_address, unix_address, shm_address>;
 struct dial_target {
   dial_address where;
   std::chrono::milliseconds backoff{0};  ///< the last reconnect's delay (0: none yet)
+  /// Dialled to resume an interrupted link: dialled again while the link
+  /// waits, whatever node_options::reconnect says (that is for peers down).
+  bool resuming = false;
 };
 
 /// Where a dial's outcome goes: the connection, or why there is none. A

@@ -1,5 +1,6 @@
 #include "node/dialer.hpp"
 
+#include <algorithm>
 #include <random>
 
 #include "node/node_impl.hpp"
@@ -98,7 +99,8 @@ void dialer::dial_unix(dial_target target, const std::string& path, bool shm, st
 
 void dialer::redial(dial_target target, std::shared_ptr<dial_state> waiter) {
   const node_options& o = node_.opts;
-  if (!o.reconnect || node_.stopping()) {
+  const bool wanted = o.reconnect || (target.resuming && node_.awaits_resume(target.where));
+  if (!wanted || node_.stopping()) {
     if (waiter) waiter->finish(nullptr, errc::refused, "the peer still holds a connection this node lost");
     return;
   }
@@ -118,6 +120,33 @@ void dialer::redial(dial_target target, std::shared_ptr<dial_state> waiter) {
     }
     node_.counters.add(counter::reconnects);
     dial(target, waiter);
+  });
+}
+
+void dialer::probe(std::weak_ptr<connection> link, tcp::endpoint at, std::chrono::milliseconds delay) {
+  auto still_waiting = [this](const std::shared_ptr<connection>& c, std::uint64_t carrier) {
+    return c && c->suspended() && c->carrier() == carrier && !node_.stopping();
+  };
+  auto c = link.lock();
+  if (!c) return;
+  auto timer = std::make_shared<asio::steady_timer>(node_.io, delay);
+  timer->async_wait([this, timer, link, at, delay, still_waiting, carrier = c->carrier()](const boost::system::error_code& ec) {
+    if (ec || !still_waiting(link.lock(), carrier)) return;
+    auto sock = std::make_shared<tcp::socket>(node_.io);
+    sock->async_connect(at, [this, sock, link, at, delay, still_waiting, carrier](const boost::system::error_code& cec) {
+      auto c = link.lock();
+      if (!still_waiting(c, carrier)) return;
+      if (cec == asio::error::connection_refused) {
+        return c->peer_gone("its listen address " + at.address().to_string() + ":" + std::to_string(at.port()) +
+                            " refuses connections");
+      }
+      // Something listens there (or the network says nothing): not
+      // evidence. The peer is dialling us if it lives; look again later.
+      boost::system::error_code ignored;
+      sock->close(ignored);
+      const auto next = std::clamp(delay * 2, node_.opts.reconnect_min, node_.opts.reconnect_max);
+      probe(link, at, next);
+    });
   });
 }
 

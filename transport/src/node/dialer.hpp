@@ -7,6 +7,7 @@
 // except a refusal because the peer still holds a connection this node lost
 // (it goes on, with backoff, until the peer lets go of it).
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -18,6 +19,7 @@
 namespace troupe::transport {
 
 class node_impl;
+class connection;
 
 class dialer {
  public:
@@ -30,6 +32,11 @@ class dialer {
   /// its options say not to: then `waiter`, if any, learns so). Logged at
   /// most once a second. I/O thread.
   void redial(dial_target target, std::shared_ptr<dial_state> waiter = nullptr);
+  /// While `link` (a session the peer dialled) waits for the peer to dial
+  /// again, dials the peer's listen address `at` (without a handshake)
+  /// after `delay`, then with backoff: a refusal is evidence the peer is
+  /// gone (connection::peer_gone). I/O thread.
+  void probe(std::weak_ptr<connection> link, boost::asio::ip::tcp::endpoint at, std::chrono::milliseconds delay);
 
  private:
   void dial_tcp(dial_target target, boost::asio::ip::tcp::endpoint ep, std::shared_ptr<dial_state> waiter);

@@ -28,12 +28,41 @@ result<peer> node::connect(const std::string& host, std::uint16_t port, std::chr
   return impl_->connect(transport::tcp_address{host, port}, timeout);
 }
 
-std::future<result<peer>> node::connect_async(const std::string& host, std::uint16_t port,
-                                              std::chrono::milliseconds timeout) {
+namespace {
+/// A future, and the callback that settles it.
+std::pair<std::future<result<peer>>, std::function<void(result<peer>)>> promised() {
   auto p = std::make_shared<std::promise<result<peer>>>();
   auto f = p->get_future();
-  connect_then(host, port, timeout, [p](result<peer> r) { p->set_value(std::move(r)); });
-  return f;
+  return {std::move(f), [p](result<peer> r) { p->set_value(std::move(r)); }};
+}
+} // namespace
+
+std::future<result<peer>> node::connect_async(const std::string& host, std::uint16_t port,
+                                              std::chrono::milliseconds timeout) {
+  auto [f, settle] = promised();
+  connect_then(host, port, timeout, std::move(settle));
+  return std::move(f);
+}
+
+std::future<result<peer>> node::connect_unix_async(const std::string& path, std::chrono::milliseconds timeout) {
+  auto [f, settle] = promised();
+  local_connect_then(false, path, timeout, std::move(settle));
+  return std::move(f);
+}
+
+std::future<result<peer>> node::connect_shm_async(const std::string& path, std::chrono::milliseconds timeout) {
+  auto [f, settle] = promised();
+  local_connect_then(true, path, timeout, std::move(settle));
+  return std::move(f);
+}
+
+void node::local_connect_then(bool shm, const std::string& path, std::chrono::milliseconds timeout,
+                              std::function<void(result<peer>)> done) {
+  if (shm) {
+    impl_->connect_then(transport::shm_address{checked_path(path, "connect_shm")}, timeout, std::move(done));
+  } else {
+    impl_->connect_then(transport::unix_address{checked_path(path, "connect_unix")}, timeout, std::move(done));
+  }
 }
 
 void node::connect_then(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
@@ -90,7 +119,15 @@ void node::subscribe_cell(detail::actor_cell* c, std::function<void(const node_u
   });
 }
 
-node_stats node::stats() const noexcept { return impl_->counters.snapshot(); }
+node_stats node::stats() const noexcept {
+  node_stats s = impl_->counters.snapshot();
+  try {
+    s.messages_in_flight = impl_->messages_in_flight();
+  } catch (...) {
+    // No memory to list the connections: the gauge stays 0 in this snapshot.
+  }
+  return s;
+}
 
 // -- peer ------------------------------------------------------------------------------
 

@@ -238,10 +238,28 @@ void node_impl::handshake_over(connection& c) {
 }
 
 void node_impl::link_interrupted(connection& c) {
-  if (!c.dialled() || stopping()) return;
+  if (stopping()) return;
+  if (!c.dialled()) {
+    // The peer dialled: it dials again if it lives. Its listen address
+    // says sooner whether it does.
+    if (c.peer_listener()) dial.probe(c.weak_from_this(), *c.peer_listener(), std::chrono::milliseconds(0));
+    return;
+  }
   dial_target t = *c.dialled();
   t.backoff = {};
-  dial.redial(std::move(t));
+  t.resuming = true;
+  // At once: most cuts are over by the time the new connection is up (a
+  // dial that fails goes on with backoff from reconnect_min).
+  counters.add(counter::reconnects);
+  dial.dial(std::move(t), nullptr);
+}
+
+bool node_impl::awaits_resume(const dial_address& where) const {
+  std::lock_guard lock(mx_);
+  for (const auto& [name, c] : connections_) {
+    if (c->suspended() && c->dialled() && c->dialled()->where == where) return true;
+  }
+  return false;
 }
 
 void node_impl::dial_refused(const dial_address& where, const std::string& why) {
@@ -287,6 +305,18 @@ std::optional<peer> node_impl::find_peer(std::string_view name) const {
   auto c = find_connection(std::string(name));
   if (!c) return std::nullopt;
   return peer_access::make(std::move(c));
+}
+
+std::uint64_t node_impl::messages_in_flight() const {
+  std::vector<std::shared_ptr<connection>> all;
+  {
+    std::lock_guard guard(mx_);
+    all.reserve(connections_.size());
+    for (const auto& [name, c] : connections_) all.push_back(c);
+  }
+  std::uint64_t n = 0;
+  for (const auto& c : all) n += c->writer().in_flight_messages();  // each under its own write lock
+  return n;
 }
 
 // -- connecting ---------------------------------------------------------------------

@@ -73,6 +73,8 @@ class node_impl {
   result<peer> adopt_stream(std::unique_ptr<byte_stream> stream, bool initiator, std::chrono::milliseconds timeout,
                             int worker_pid = -1);
   std::optional<peer> find_peer(std::string_view name) const;
+  /// Messages in flight on every registered connection (node_stats::messages_in_flight).
+  [[nodiscard]] std::uint64_t messages_in_flight() const;
 
   // -- for connections (the I/O thread) --
   /// Makes a connection over `stream` and starts it; an accepted one is
@@ -96,6 +98,8 @@ class node_impl {
   void handshake_over(connection& c);
   /// A reliable link lost its carrier: a dialled peer is dialled again.
   void link_interrupted(connection& c);
+  /// True while an interrupted link dialled at `where` waits to resume.
+  [[nodiscard]] bool awaits_resume(const dial_address& where) const;
   /// A redial of `where` was refused: an interrupted link to it ends (the peer is gone).
   void dial_refused(const dial_address& where, const std::string& why);
   /// A connection ended: dialled peers are dialled again; `waiter` is a

@@ -17,6 +17,7 @@ constexpr std::size_t challenge_bytes = 32;
 constexpr std::string_view magic = "troupe";
 constexpr std::string_view auth_label = "troupe-auth-1";
 constexpr std::size_t max_name_bytes = 255;
+constexpr std::size_t max_listen_host_bytes = 255;  // a host name or an address
 } // namespace
 
 handshake::handshake(role r, std::string name, std::uint64_t incarnation, std::string cookie, std::uint32_t max_frame,
@@ -41,14 +42,18 @@ void handshake::start(std::string& out) {
   h.set_incarnation(incarnation_);
   h.set_challenge(challenge_);
   h.set_max_frame_bytes(max_frame_);
+  h.set_listen_host(listen_host_);
+  h.set_listen_port(listen_port_);
   append_frame(out, frame_kind::hello, h);
 }
 
 std::string handshake::proof(char role_char, std::string_view challenge_a, std::string_view challenge_b,
                              std::string_view name_a, std::string_view name_b, std::uint64_t incarnation_a,
-                             std::uint64_t incarnation_b, const link_state& link) const {
+                             std::uint64_t incarnation_b, const link_state& link, std::string_view listen_host,
+                             std::uint16_t listen_port) const {
   std::string data;
-  data.reserve(auth_label.size() + 1 + challenge_a.size() + challenge_b.size() + name_a.size() + name_b.size() + 18);
+  data.reserve(auth_label.size() + 1 + challenge_a.size() + challenge_b.size() + name_a.size() + name_b.size() +
+               listen_host.size() + 40);
   data.append(auth_label);
   data.push_back(role_char);
   data.append(challenge_a);
@@ -61,6 +66,10 @@ std::string handshake::proof(char role_char, std::string_view challenge_a, std::
     for (int i = 0; i < 8; ++i) data.push_back(static_cast<char>(v >> (8 * i)));
   }
   data.push_back(link.holds_live ? '1' : '0');
+  data.append(listen_host);
+  data.push_back('\0');
+  data.push_back(static_cast<char>(listen_port & 0xff));
+  data.push_back(static_cast<char>(listen_port >> 8));
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (HMAC(EVP_sha256(), cookie_.data(), static_cast<int>(cookie_.size()),
@@ -80,39 +89,48 @@ handshake::status handshake::fail(std::string reason, std::string& out, bool aut
   return state_;
 }
 
+handshake::status handshake::on_hello(const frame_view& f, std::string& out) {
+  if (got_hello_) return fail("protocol error: a second HELLO", out);
+  wire::Hello h;
+  if (!h.ParseFromArray(f.body.data(), static_cast<int>(f.body.size()))) return fail("malformed HELLO", out);
+  if (h.magic() != magic) return fail("not a troupe node (bad magic)", out);
+  if (h.version() != protocol_version) {
+    return fail("incompatible protocol version " + std::to_string(h.version()) + "; this node speaks version " +
+                    std::to_string(protocol_version),
+                out);
+  }
+  if (h.node_name().empty() || h.node_name().size() > max_name_bytes) return fail("bad node name in HELLO", out);
+  if (h.challenge().size() != challenge_bytes) return fail("bad challenge in HELLO", out);
+  if (h.listen_port() > 65535 || h.listen_host().size() > max_listen_host_bytes ||
+      h.listen_host().find('\0') != std::string::npos) {
+    return fail("bad listen address in HELLO", out);
+  }
+  // Two nodes of one name would be one identity; and a peer claiming our
+  // own name could replay our proof between two connections.
+  if (h.node_name() == name_) return fail("the peer uses this node's own name '" + name_ + "'", out);
+  got_hello_ = true;
+  peer_name_ = h.node_name();
+  peer_incarnation_ = h.incarnation();
+  peer_max_frame_ = h.max_frame_bytes();
+  peer_challenge_ = h.challenge();
+  peer_listen_host_ = h.listen_host();
+  peer_listen_port_ = static_cast<std::uint16_t>(h.listen_port());
+  wire::Auth a;
+  const char me = role_ == role::connector ? 'C' : 'A';
+  if (role_ == role::connector && query_) link_ = query_(peer_name_, peer_incarnation_);
+  a.set_holds_link(link_.holds_live);
+  a.set_resume_session(link_.session);
+  a.set_delivered(link_.delivered);
+  a.set_proof(proof(me, peer_challenge_, challenge_, name_, peer_name_, incarnation_, peer_incarnation_, link_,
+                    listen_host_, listen_port_));
+  append_frame(out, frame_kind::auth, a);
+  return state_;
+}
+
 handshake::status handshake::on_frame(const frame_view& f, std::string& out) {
   if (state_ == status::failed || state_ == status::established) return state_;
   switch (static_cast<frame_kind>(f.kind)) {
-    case frame_kind::hello: {
-      if (got_hello_) return fail("protocol error: a second HELLO", out);
-      wire::Hello h;
-      if (!h.ParseFromArray(f.body.data(), static_cast<int>(f.body.size()))) return fail("malformed HELLO", out);
-      if (h.magic() != magic) return fail("not a troupe node (bad magic)", out);
-      if (h.version() != protocol_version) {
-        return fail("incompatible protocol version " + std::to_string(h.version()) + "; this node speaks version " +
-                        std::to_string(protocol_version),
-                    out);
-      }
-      if (h.node_name().empty() || h.node_name().size() > max_name_bytes) return fail("bad node name in HELLO", out);
-      if (h.challenge().size() != challenge_bytes) return fail("bad challenge in HELLO", out);
-      // Two nodes of one name would be one identity; and a peer claiming our
-      // own name could replay our proof between two connections.
-      if (h.node_name() == name_) return fail("the peer uses this node's own name '" + name_ + "'", out);
-      got_hello_ = true;
-      peer_name_ = h.node_name();
-      peer_incarnation_ = h.incarnation();
-      peer_max_frame_ = h.max_frame_bytes();
-      peer_challenge_ = h.challenge();
-      wire::Auth a;
-      const char me = role_ == role::connector ? 'C' : 'A';
-      if (role_ == role::connector && query_) link_ = query_(peer_name_, peer_incarnation_);
-      a.set_holds_link(link_.holds_live);
-      a.set_resume_session(link_.session);
-      a.set_delivered(link_.delivered);
-      a.set_proof(proof(me, peer_challenge_, challenge_, name_, peer_name_, incarnation_, peer_incarnation_, link_));
-      append_frame(out, frame_kind::auth, a);
-      return state_;
-    }
+    case frame_kind::hello: return on_hello(f, out);
     case frame_kind::auth: {
       if (!got_hello_) return fail("protocol error: AUTH before HELLO", out);
       if (verified_) return fail("protocol error: a second AUTH", out);
@@ -121,7 +139,8 @@ handshake::status handshake::on_frame(const frame_view& f, std::string& out) {
       const char peer_role = role_ == role::connector ? 'A' : 'C';
       const link_state claimed{a.holds_link(), a.resume_session(), a.delivered()};
       const std::string expected =
-          proof(peer_role, challenge_, peer_challenge_, peer_name_, name_, peer_incarnation_, incarnation_, claimed);
+          proof(peer_role, challenge_, peer_challenge_, peer_name_, name_, peer_incarnation_, incarnation_, claimed,
+                peer_listen_host_, peer_listen_port_);
       if (expected.empty() || a.proof().size() != expected.size() ||
           CRYPTO_memcmp(a.proof().data(), expected.data(), expected.size()) != 0) {
         return fail("authentication failed: the nodes do not share the same cookie", out, true);

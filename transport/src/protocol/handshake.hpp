@@ -2,10 +2,11 @@
 // Private to the transport. The connection handshake as a pure state machine (no I/O), so that
 // every transport shares it and a fuzzer can drive it.
 //
-// Both sides send HELLO at once; each answers the other's HELLO with AUTH,
-// an HMAC-SHA256 proof over both challenges, both names, both incarnations,
-// its role and (the connector's) whether it holds a live connection with the
-// peer already, keyed with the shared cookie. A peer using this node's own
+// Both sides send HELLO at once (with where they accept TCP connections);
+// each answers the other's HELLO with AUTH, an HMAC-SHA256 proof over both
+// challenges, both names, both incarnations, its role, its listen address
+// and (the connector's) whether it holds a live connection with the peer
+// already or a session it resumes, keyed with the shared cookie. A peer using this node's own
 // name is refused. The accepting side, once it has verified the
 // connecting side's proof, decides (a node may refuse a duplicate) and sends
 // WELCOME or REFUSE; the connecting side is established on WELCOME. Any
@@ -31,8 +32,9 @@ namespace troupe::transport {
 // 5: the connector's AUTH says whether it still holds a live connection
 // with the peer (so an acceptor can replace one only it still holds).
 // 6: frames after the handshake are numbered and acknowledged; AUTH and
-// WELCOME resume a session on a new connection.
-inline constexpr std::uint32_t protocol_version = 6;
+// WELCOME resume a session on a new connection. 7: HELLO carries the
+// node's TCP listen address, covered by its proof.
+inline constexpr std::uint32_t protocol_version = 7;
 
 class handshake {
  public:
@@ -56,6 +58,12 @@ class handshake {
   handshake(role r, std::string name, std::uint64_t incarnation, std::string cookie, std::uint32_t max_frame,
             link_query holds_link = {});
 
+  /// Before start(): HELLO says this node accepts TCP connections at
+  /// `host`:`port` (default: it does not).
+  void advertise(std::string host, std::uint16_t port) {
+    listen_host_ = std::move(host);
+    listen_port_ = port;
+  }
   /// Appends this side's HELLO to `out`.
   void start(std::string& out);
   /// Feeds one frame from the peer; may append frames to `out`.
@@ -70,6 +78,8 @@ class handshake {
   void refuse(std::string reason, std::string& out);
 
   [[nodiscard]] status state() const noexcept { return state_; }
+  /// True once the peer's HELLO arrived.
+  [[nodiscard]] bool heard_peer() const noexcept { return got_hello_; }
   /// Why the handshake failed (for logs, and REFUSE).
   [[nodiscard]] const std::string& reason() const noexcept { return reason_; }
   /// True when the failure is the peer's or our proof (a wrong cookie).
@@ -83,6 +93,10 @@ class handshake {
   [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
   [[nodiscard]] std::uint64_t peer_incarnation() const noexcept { return peer_incarnation_; }
   [[nodiscard]] std::uint32_t peer_max_frame() const noexcept { return peer_max_frame_; }
+  /// Where the peer said it accepts TCP connections (port 0: it does not);
+  /// its word once peer_verified() (the proof covers it).
+  [[nodiscard]] const std::string& peer_listen_host() const noexcept { return peer_listen_host_; }
+  [[nodiscard]] std::uint16_t peer_listen_port() const noexcept { return peer_listen_port_; }
   [[nodiscard]] role side() const noexcept { return role_; }
   /// Connector: what its AUTH said (see link_query).
   [[nodiscard]] bool holds_link() const noexcept { return link_.holds_live; }
@@ -104,9 +118,13 @@ class handshake {
  private:
   status fail(std::string reason, std::string& out, bool auth = false);
   status on_refuse(const frame_view& f);
+  status on_hello(const frame_view& f, std::string& out);
+  /// The prover (a) proves the cookie over both challenges, names and
+  /// incarnations, its link state and its listen address.
   [[nodiscard]] std::string proof(char role_char, std::string_view challenge_a, std::string_view challenge_b,
                                   std::string_view name_a, std::string_view name_b, std::uint64_t incarnation_a,
-                                  std::uint64_t incarnation_b, const link_state& link) const;
+                                  std::uint64_t incarnation_b, const link_state& link, std::string_view listen_host,
+                                  std::uint16_t listen_port) const;
   status on_welcome(const frame_view& f, std::string& out);
   void send_welcome(std::string& out, std::uint64_t session, bool resumed, std::uint64_t delivered);
 
@@ -121,6 +139,10 @@ class handshake {
   std::string peer_name_;
   std::uint64_t peer_incarnation_ = 0;
   std::uint32_t peer_max_frame_ = 0;
+  std::string listen_host_;
+  std::uint16_t listen_port_ = 0;
+  std::string peer_listen_host_;
+  std::uint16_t peer_listen_port_ = 0;
   bool got_hello_ = false;
   link_state link_;       // connector: what its AUTH said
   link_state peer_link_;  // acceptor: what the peer's AUTH said (connector: delivered from WELCOME)

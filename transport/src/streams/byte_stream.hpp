@@ -38,6 +38,8 @@ class byte_stream {
   virtual void close() noexcept = 0;
   /// The other end, for logs ("127.0.0.1:4242", "pipe 7").
   [[nodiscard]] virtual std::string describe() const = 0;
+  /// A TCP stream: the other end's IP address; empty for other streams.
+  [[nodiscard]] virtual std::string peer_host() const { return {}; }
 
   // -- Polled streams (shared memory): bytes can be taken without a system
   // -- call, so the connection also reads from idle pool workers (idle_poller).

@@ -15,7 +15,9 @@ namespace troupe::transport {
 template <class Socket>
 class socket_stream final : public byte_stream {
  public:
-  socket_stream(Socket s, std::string peer) : sock_(std::move(s)), peer_(std::move(peer)), fd_(sock_.native_handle()) {}
+  /// `peer` for logs; `host`: a TCP peer's IP address (see peer_host()).
+  socket_stream(Socket s, std::string peer, std::string host = {})
+      : sock_(std::move(s)), peer_(std::move(peer)), host_(std::move(host)), fd_(sock_.native_handle()) {}
   void async_read_some(char* data, std::size_t size, handler done) override {
     sock_.async_read_some(boost::asio::buffer(data, size), std::move(done));
   }
@@ -31,10 +33,12 @@ class socket_stream final : public byte_stream {
     sock_.close(ec);
   }
   [[nodiscard]] std::string describe() const override { return peer_; }
+  [[nodiscard]] std::string peer_host() const override { return host_; }
 
  private:
   Socket sock_;
   std::string peer_;
+  std::string host_;
   int fd_;
 };
 

@@ -53,7 +53,7 @@ struct node_stats {
   std::uint64_t writes = 0;                ///< buffers handed to the stream (a syscall for sockets and pipes, a ring copy for shared memory)
   std::uint64_t frames_out = 0;            ///< frames queued for peers (messages, replies, control)
   std::uint64_t frames_in = 0;             ///< frames read from peers
-  std::uint64_t reconnects = 0;            ///< redials after a peer this node connected to went down
+  std::uint64_t reconnects = 0;            ///< dials again: to resume an interrupted link, or after a peer this node connected to went down
   std::uint64_t stale_links_replaced = 0;  ///< connections a peer had lost (it redialled) replaced by its new one
   std::uint64_t credit_stalls = 0;         ///< remote actors whose senders waited for flow credit longer than heartbeat_timeout (a slow receiver, or credit lost)
   std::uint64_t dials_refused = 0;         ///< dials refused because the peer still held a connection this node had lost (dialled again)
@@ -62,8 +62,14 @@ struct node_stats {
   std::uint64_t frames_resent = 0;         ///< frames written again on a resumed link (the peer had not got them)
   std::uint64_t out_of_sequence = 0;       ///< frames that arrived out of sequence (lost, repeated or reordered on the wire): the connection ended
   std::uint64_t unacknowledged_lost = 0;   ///< messages a peer never acknowledged when its session ended for good (also counted as node_down dead letters)
+  std::uint64_t messages_acknowledged = 0; ///< messages the peer acknowledged (or, without a resend buffer, the stream took)
   std::uint64_t transfers_out = 0;         ///< shared_bytes handed to same-host peers without a copy
   std::uint64_t transfers_back = 0;        ///< of those, given back by the peer (their memory is reused)
+  /// Not a counter: messages queued for peers or in resend buffers now,
+  /// neither acknowledged nor lost. Every message sent is in one place:
+  /// messages_out == messages_acknowledged + messages_in_flight +
+  /// unacknowledged_lost (exactly, when no sender is mid-turn).
+  std::uint64_t messages_in_flight = 0;
 };
 
 /// A connection with a peer came up: the first with this incarnation of it.
@@ -222,15 +228,20 @@ class node {
   /// actor's turn.
   template <class F>
   void connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout, F&& on_done) {
-    static_assert(std::is_invocable_v<F&, result<peer>>,
-                  "troupe: the continuation must be callable with troupe::result<troupe::peer>.");
-    if (timeout.count() < 0) throw std::invalid_argument("troupe::node::connect: timeout must not be negative");
-    connect_then(host, port, timeout, detail::continuation_here<peer>(std::forward<F>(on_done), "node::connect"));
+    connect_then(host, port, timeout, here(std::forward<F>(on_done), timeout, "node::connect"));
   }
 
   /// The same over a Unix socket (a node listening with `listen_unix`).
   [[nodiscard]] result<peer> connect_unix(const std::string& path,
                                           std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  /// connect_unix() without blocking: the outcome arrives in the future. @threadsafe
+  [[nodiscard]] std::future<result<peer>> connect_unix_async(const std::string& path,
+                                                             std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  /// connect_unix() from an actor's handler, as connect() with a continuation.
+  template <class F>
+  void connect_unix(const std::string& path, std::chrono::milliseconds timeout, F&& on_done) {
+    local_connect_then(false, path, timeout, here(std::forward<F>(on_done), timeout, "node::connect_unix"));
+  }
 
   /// The same over shared memory, with a node listening with `listen_shm`
   /// on this host: the handshake runs over the Unix socket at `path`, then
@@ -239,6 +250,14 @@ class node {
   /// call per message while both sides are busy. Reconnects like connect().
   [[nodiscard]] result<peer> connect_shm(const std::string& path,
                                          std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  /// connect_shm() without blocking: the outcome arrives in the future. @threadsafe
+  [[nodiscard]] std::future<result<peer>> connect_shm_async(const std::string& path,
+                                                            std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  /// connect_shm() from an actor's handler, as connect() with a continuation.
+  template <class F>
+  void connect_shm(const std::string& path, std::chrono::milliseconds timeout, F&& on_done) {
+    local_connect_then(true, path, timeout, here(std::forward<F>(on_done), timeout, "node::connect_shm"));
+  }
 
   /// Runs a connection over descriptors this process already has: one stream
   /// socket (`read_fd == write_fd`, e.g. a socketpair end) or a pipe pair
@@ -303,6 +322,18 @@ class node {
                     std::vector<detail::message_decoder> accepts);
   void connect_then(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
                     std::function<void(result<peer>)> done);
+  /// connect_unix (`shm` false) or connect_shm with its outcome handed to `done`, once, on any thread.
+  void local_connect_then(bool shm, const std::string& path, std::chrono::milliseconds timeout,
+                          std::function<void(result<peer>)> done);
+  /// A continuation form's `on_done`, to run on the calling actor's turn.
+  /// @throws std::logic_error outside an actor's turn, std::invalid_argument for a negative timeout
+  template <class F>
+  static std::function<void(result<peer>)> here(F&& on_done, std::chrono::milliseconds timeout, const char* what) {
+    static_assert(std::is_invocable_v<F&, result<peer>>,
+                  "troupe: the continuation must be callable with troupe::result<troupe::peer>.");
+    if (timeout.count() < 0) throw std::invalid_argument(std::string("troupe::") + what + ": timeout must not be negative");
+    return detail::continuation_here<peer>(std::forward<F>(on_done), what);
+  }
   void subscribe_cell(detail::actor_cell* c, std::function<void(const node_up&)> up,
                       std::function<void(const node_down&)> down,
                       std::function<void(const node_reconnected&)> reconnected);
