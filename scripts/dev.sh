@@ -149,7 +149,8 @@ bench() {
                 "ring --k 1000 --n 1000000" "idle --n 100000")
   fi
   if [ "$only" != local ] && [ "$only" != overload ]; then
-    workloads+=("remote-pingpong --n 20000" "remote-flood --n 2000000" "uds-pingpong --n 20000" "pipe-pingpong --n 20000"
+    workloads+=("remote-pingpong --n 20000" "remote-flood --n 2000000" "remote-flood-cuts --n 2000000"
+                "uds-pingpong --n 20000" "pipe-pingpong --n 20000"
                 "shm-pingpong --n 200000" "shm-flood --n 2000000" "shm-transfer --n 2000 --k 1024" "shm-copy --n 2000 --k 1024"
                 "worker-spawn --n 200")
   fi
@@ -160,7 +161,7 @@ bench() {
     for ((i = 0; i < runs; i++)); do
       echo "troupe $($tb $w --threads "$t")"
       sleep 1  # let the kernel reclaim the last run's memory before the next one
-      if [[ -x $cb && $w != uds-* && $w != pipe-* && $w != shm-* && $w != worker-* && $w != overload* ]]; then
+      if [[ -x $cb && $w != uds-* && $w != pipe-* && $w != shm-* && $w != worker-* && $w != overload* && $w != *-cuts* ]]; then
         # CAF's remote flood runs far ahead of its receiver (unbounded queues): a smaller n.
         local cw=${w/remote-flood --n 2000000/remote-flood --n 200000}
         echo "caf    $($cb $cw --threads "$t")"; sleep 1

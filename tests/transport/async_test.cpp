@@ -2,6 +2,7 @@
 // system, a continuation on the calling actor's turn from inside it; and
 // the warning when a blocking form is called from a handler.
 #include <future>
+#include <memory>
 #include <stdexcept>
 
 #include "raw_peers.hpp"

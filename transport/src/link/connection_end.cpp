@@ -171,8 +171,10 @@ void connection::lookup_then(std::string_view name, const std::type_info& type, 
     // context is there; after it, requests_.end() has failed the lookup.
     std::lock_guard lock(ended_mx_);
     if (!ended_) {
-      expire_after(node_.io, timeout, [self = shared_from_this(), id] {
-        self->requests_.fail_lookup(id, ask_error::timeout, "no answer from " + self->peer_name_ + " within the timeout");
+      expire_after(node_.io, timeout, [weak = weak_from_this(), id] {
+        if (auto self = weak.lock()) {
+          self->requests_.fail_lookup(id, ask_error::timeout, "no answer from " + self->peer_name_ + " within the timeout");
+        }
       });
     }
   }

@@ -11,7 +11,9 @@
 namespace troupe::transport {
 
 /// Runs `expire` on `io`'s thread once `after` has passed (unless the
-/// context stops first). The timer keeps itself until then.
+/// context stops first). The timer keeps itself until then: `expire`
+/// should hold what it needs weakly, so that an operation that ended first
+/// (its caller's continuation, its connection) is not kept until then.
 template <class F>
 void expire_after(boost::asio::io_context& io, std::chrono::milliseconds after, F expire) {
   auto timer = std::make_shared<boost::asio::steady_timer>(io, after);

@@ -338,8 +338,10 @@ void node_impl::connect_then(dial_address where, std::chrono::milliseconds timeo
   if (stopping()) return waiter->finish(nullptr, errc::shutting_down, "node is shutting down");
   const std::string what = describe(where);
   asio::post(io, [this, t = dial_target{std::move(where)}, waiter, timeout, what]() mutable {
-    expire_after(io, timeout, [waiter, what] {
-      waiter->finish(nullptr, ask_error::timeout, "no connection with " + what + " within the timeout");
+    expire_after(io, timeout, [w = std::weak_ptr<dial_state>(waiter), what] {
+      if (auto waiter = w.lock()) {
+        waiter->finish(nullptr, ask_error::timeout, "no connection with " + what + " within the timeout");
+      }
     });
     dial.dial(std::move(t), waiter);
   });

@@ -247,8 +247,8 @@ void worker_processes::start_then(const worker_options& o, std::function<void(re
     try {
       auto stream = parent_stream(link, *l, pid);
       l->parent_read = l->parent_write = l->segment = -1;  // the stream owns them
-      expire_after(node_.io, timeout, [waiter] {
-        waiter->finish(nullptr, ask_error::timeout, "the worker did not answer within start_timeout");
+      expire_after(node_.io, timeout, [w = std::weak_ptr<dial_state>(waiter)] {
+        if (auto waiter = w.lock()) waiter->finish(nullptr, ask_error::timeout, "the worker did not answer within start_timeout");
       });
       node_.start_connection(std::move(stream), handshake::role::connector, std::nullopt, waiter, pid);
     } catch (const std::exception& ex) {
