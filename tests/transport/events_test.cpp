@@ -53,7 +53,7 @@ TEST(NodeEvents, AStoppedSubscriberIsForgottenBeforeTheNextEvent) {
   EXPECT_EQ(events.subscribers(), 0u);
 }
 
-TEST(NodeEvents, TheSameIncarnationAgainIsAReconnectAnotherIsUp) {
+TEST(NodeEvents, AResumedSessionIsAReconnectAnyNewSessionIsUp) {
   troupe::transport::node_events events;
   troupe::actor_system sys{two_threads()};
   troupe::inbox<std::string> seen(sys);
@@ -63,10 +63,12 @@ TEST(NodeEvents, TheSameIncarnationAgainIsAReconnectAnotherIsUp) {
     kinds.push_back(e.index() == 0 ? "up" : e.index() == 1 ? "down" : "reconnected");
   });
   events.up("beta", 7);
-  events.down("beta", 7, "cut");
-  events.up("beta", 7);
+  events.up("beta", 7);  // its session resumed
+  events.down("beta", 7, "not back in time");
+  events.up("beta", 7);  // the same process, a new session
+  events.down("beta", 7, "replaced by a new incarnation");
   events.up("beta", 8);  // a restart
-  EXPECT_EQ(kinds, (std::vector<std::string>{"up", "down", "reconnected", "up"}));
+  EXPECT_EQ(kinds, (std::vector<std::string>{"up", "reconnected", "down", "up", "down", "up"}));
 }
 
 } // namespace

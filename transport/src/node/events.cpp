@@ -23,6 +23,11 @@ void node_events::up(const std::string& name, std::uint64_t incarnation) {
 }
 
 void node_events::down(const std::string& name, std::uint64_t incarnation, const std::string& reason) {
+  {
+    std::lock_guard lock(mx_);
+    // The session ended: the next one, even with this incarnation, is new.
+    if (auto it = seen_.find(name); it != seen_.end() && it->second == incarnation) seen_.erase(it);
+  }
   raise(node_down{name, incarnation, reason});
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 // Private to the transport: who hears of peers coming and going (node_up,
-// node_down, node_reconnected), and the last incarnation seen of each peer
-// name, which tells a reconnect from a first connection. Its own lock; any
-// thread (events are raised on the I/O thread).
+// node_down, node_reconnected), and the incarnation of each peer name with
+// a session now, which tells a resumed session from a new one. Its own
+// lock; any thread (events are raised on the I/O thread).
 
 #include <cstdint>
 #include <functional>
@@ -23,10 +23,10 @@ class node_events {
  public:
   /// `deliver` tells `who` an event; `who` stops hearing them once it stopped.
   void subscribe(detail::cell_ptr who, std::function<void(const peer_event&)> deliver);
-  /// A connection with `name` was registered: node_up, or node_reconnected
-  /// when that incarnation was connected before.
+  /// A session with `name` is up: node_up for a new one, node_reconnected
+  /// when that incarnation's session resumed (no down() between).
   void up(const std::string& name, std::uint64_t incarnation);
-  /// The registered connection with `name` ended.
+  /// The session with `name` ended for good (its handles report node_down).
   void down(const std::string& name, std::uint64_t incarnation, const std::string& reason);
   /// Subscribers held (stopped ones go at the next event).
   [[nodiscard]] std::size_t subscribers();

@@ -214,8 +214,16 @@ bool node_impl::connection_up(const std::shared_ptr<connection>& c) {
     old->end(close_reason::replaced);
     events.down(old->peer_name(), old->peer_incarnation(), "replaced by a new incarnation");
   }
-  if (lost) lost->end(close_reason::peer_reconnected);
-  if (loser) loser->end(close_reason::lost_race);
+  // Whatever was registered and ends here ends a session: its handles
+  // report node_down, so subscribers hear node_down before the node_up.
+  if (lost) {
+    lost->end(close_reason::peer_reconnected);
+    events.down(lost->peer_name(), lost->peer_incarnation(), "the peer lost this connection and dialled again");
+  }
+  if (loser) {
+    loser->end(close_reason::lost_race);
+    if (loser != c) events.down(loser->peer_name(), loser->peer_incarnation(), "both nodes dialled: keeping the other");
+  }
   if (loser != c) events.up(c->peer_name(), c->peer_incarnation());
   return loser != c;
 }

@@ -72,7 +72,9 @@ struct node_stats {
   std::uint64_t messages_in_flight = 0;
 };
 
-/// A connection with a peer came up: the first with this incarnation of it.
+/// A new session with a peer came up: the first with this incarnation of
+/// it, or one after a node_down (then handles made before it report
+/// node_down: look its actors up again, set monitors again).
 /// (node::subscribe)
 struct node_up {
   std::string name;
@@ -85,9 +87,9 @@ struct node_down {
   std::uint64_t incarnation = 0;
   std::string reason;
 };
-/// A connection came up again with an incarnation of a peer that was
-/// connected before (after a cut, or replacing a connection the peer had
-/// lost): handles made before do not reach it, look its actors up again.
+/// The session with a peer resumed on a new connection after a transport
+/// fault (reliable delivery): nothing was lost, handles, monitors and
+/// pending asks made before go on working.
 struct node_reconnected {
   std::string name;
   std::uint64_t incarnation = 0;
