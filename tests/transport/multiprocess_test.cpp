@@ -124,7 +124,10 @@ TEST_F(with_child, AKilledPeerIsDownWithinTheTimeoutForMonitorsAndAsks) {
   const event ev = next(in, 10s);
   EXPECT_EQ(ev.kind, "down");
   EXPECT_EQ(ev.reason, troupe::exit_reason::node_down);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  // Its socket closes with it: the link is interrupted, the redial (at
+  // once) is refused, and that is evidence enough.
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 1s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
   auto r = e.ask(Count{}, 10s).get();
   EXPECT_EQ(r.error(), troupe::ask_error::node_down);
 }
