@@ -34,7 +34,9 @@ class recording_link final : public detail::proxy_link {
   std::vector<std::string> detail_texts;  ///< each signal's detail, copied
   std::vector<detail::cell_ptr> parked;   ///< proxies park() kept (their references: see wake_parked)
   int turns = 0;
-  int forgotten = 0;
+  /// Proxies freed: the last reference may go on any thread (a watcher's
+  /// on a worker, a handle's on the test's), so it is atomic.
+  std::atomic<int> forgotten{0};
 
   /// Wakes the parked proxies and lets go of them, as a real link does when
   /// it takes messages again (or ends): holding them would keep each proxy,
