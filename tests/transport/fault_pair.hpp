@@ -3,12 +3,15 @@
 // fault proxy (tests/support/fault_proxy.hpp), and a flood between them:
 // what the fault tests share.
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "support/fault_proxy.hpp"
@@ -63,6 +66,28 @@ inline troupe_test::Counted counted_by(const troupe::actor_ref<echo>& to, std::i
       },
       timeout);
   return last;
+}
+
+/// Floods `count` pings from alpha while the link is broken `cuts` times:
+/// cut k by `cut(k)`, once the sender has passed `at(k)` and the cut before
+/// has resumed (a cut of nothing proves nothing). Every tell must be
+/// accepted; returns what beta counted once it has them all (or timed out).
+template <class At, class Cut>
+troupe_test::Counted flood_through_cuts(proxied_pair& n, std::int64_t count, int cuts, At at, Cut cut) {
+  std::atomic<std::int64_t> sent{0};
+  std::int64_t refused = -1;
+  std::thread sender([&] { refused = flood(n.echo, count, sent); });
+  for (int k = 0; k < cuts; ++k) {
+    troupe::test::wait_until([&] { return sent.load() >= at(k); }, 60s);
+    cut(k);
+    if (!troupe::test::wait_until([&] { return n.a.stats().links_resumed >= std::uint64_t(k + 1); }, 30s)) {
+      ADD_FAILURE() << "cut " << k << " did not resume";
+      break;
+    }
+  }
+  sender.join();
+  EXPECT_EQ(refused, 0);
+  return counted_by(n.echo, count, 120s);
 }
 
 } // namespace transport_test

@@ -103,22 +103,13 @@ TEST_F(cut_links, AFloodCutTwentyTimesArrivesWholeInOrderAndOnce) {
   const auto count = static_cast<std::int64_t>(troupe::test::scaled(1'000'000, 100'000));
   constexpr int cuts = 20;
   proxied_pair n(sys_a, sys_b);
-  std::atomic<std::int64_t> sent{0};
-  std::int64_t refused = -1;
-  std::thread sender([&] { refused = flood(n.echo, count, sent); });
   std::mt19937 rng(std::random_device{}());
-  for (int k = 0; k < cuts; ++k) {
-    // A random point in the k-th twentieth of the flood.
-    const std::int64_t at = count * k / cuts + std::uniform_int_distribution<std::int64_t>(0, count / cuts - 1)(rng);
-    troupe::test::wait_until([&] { return sent.load() >= at; }, 60s);
-    n.proxy->cut();
-    // The next cut waits for the resume (a cut of nothing proves nothing).
-    ASSERT_TRUE(troupe::test::wait_until([&] { return n.a.stats().links_resumed >= std::uint64_t(k + 1); }, 30s))
-        << "cut " << k << " did not resume";
-  }
-  sender.join();
-  EXPECT_EQ(refused, 0);
-  const auto c = counted_by(n.echo, count, 120s);
+  const auto c = flood_through_cuts(
+      n, count, cuts,
+      [&](int k) {  // a random point in the k-th twentieth of the flood
+        return count * k / cuts + std::uniform_int_distribution<std::int64_t>(0, count / cuts - 1)(rng);
+      },
+      [&](int) { n.proxy->cut(); });
   EXPECT_EQ(c.n(), count);
   EXPECT_EQ(c.last_seq(), count - 1);
   EXPECT_TRUE(c.in_order());
@@ -141,22 +132,15 @@ TEST_F(cut_links, OneSidedCutsDuringAFloodLoseNothing) {
   const auto count = static_cast<std::int64_t>(troupe::test::scaled(300'000, 50'000));
   constexpr int cuts = 6;
   proxied_pair n(sys_a, sys_b);
-  std::atomic<std::int64_t> sent{0};
-  std::int64_t refused = -1;
-  std::thread sender([&] { refused = flood(n.echo, count, sent); });
-  for (int k = 0; k < cuts; ++k) {
-    troupe::test::wait_until([&] { return sent.load() >= count * k / cuts; }, 60s);
-    if (k % 2 == 0) {
-      n.proxy->cut_dialler_side();
-    } else {
-      n.proxy->cut_listener_side();  // alpha hears nothing: its heartbeat times out
-    }
-    ASSERT_TRUE(troupe::test::wait_until([&] { return n.a.stats().links_resumed >= std::uint64_t(k + 1); }, 30s))
-        << "cut " << k << " did not resume";
-  }
-  sender.join();
-  EXPECT_EQ(refused, 0);
-  const auto c = counted_by(n.echo, count, 120s);
+  const auto c = flood_through_cuts(
+      n, count, cuts, [&](int k) { return count * k / cuts; },
+      [&](int k) {
+        if (k % 2 == 0) {
+          n.proxy->cut_dialler_side();
+        } else {
+          n.proxy->cut_listener_side();  // alpha hears nothing: its heartbeat times out
+        }
+      });
   EXPECT_EQ(c.n(), count);
   EXPECT_TRUE(c.in_order());
   EXPECT_EQ(n.a.stats().sessions_down + n.b->stats().sessions_down, 0u);

@@ -111,7 +111,9 @@ TEST(Frame, TheWriterNumbersSequencedFramesOnlyAndTheSplitReadsTheNumber) {
   std::vector<std::uint32_t> seqs;
   split_frames(out, 1024, err, [&](const frame_view& f) {
     seqs.push_back(f.seq);
-    if (f.kind == static_cast<std::uint8_t>(frame_kind::heartbeat)) EXPECT_EQ(f.body.size(), 3u);
+    if (f.kind == static_cast<std::uint8_t>(frame_kind::heartbeat)) {
+      EXPECT_EQ(f.body.size(), 3u);
+    }
     return true;
   });
   EXPECT_EQ(err, framing_error::none);

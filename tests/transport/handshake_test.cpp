@@ -20,6 +20,32 @@ st deliver(std::string& wire, handshake& to, std::string& reply) {
   return last;
 }
 
+/// Starts both sides and hands the connector's HELLO and AUTH to the
+/// acceptor: its state after them. `a_auth` gets the acceptor's AUTH.
+st authenticate(handshake& c, handshake& a, std::string& a_auth) {
+  std::string c_out, a_out;
+  c.start(c_out);
+  a.start(a_out);
+  deliver(a_out, c, c_out);  // the acceptor's HELLO: the connector answers with AUTH
+  return deliver(c_out, a, a_auth);
+}
+
+/// The first frame of `frames` (a `kind` whose body is an M) with
+/// `change(M&)` applied, whole again: what somebody between would send.
+template <class M, class F>
+std::string rewritten(const std::string& frames, frame_kind kind, F change) {
+  M m;
+  framing_error err{};
+  split_frames(frames, default_max_frame_bytes, err, [&](const frame_view& f) {
+    EXPECT_TRUE(m.ParseFromArray(f.body.data(), static_cast<int>(f.body.size())));
+    return false;
+  });
+  change(m);
+  std::string out;
+  append_frame(out, kind, m);
+  return out;
+}
+
 struct pair_run {
   handshake c;
   handshake a;
@@ -74,15 +100,8 @@ TEST(Handshake, AConnectorResumesTheSessionItOffersAndBothLearnHowFarTheOtherGot
   auto query = [](const std::string&, std::uint64_t) { return handshake::link_state{false, 42, 7}; };
   handshake c(handshake::role::connector, "c", 1, "secret", 1 << 20, query);
   handshake a(handshake::role::acceptor, "a", 2, "secret", 1 << 20);
-  std::string c_out, a_out;
-  c.start(c_out);
-  a.start(a_out);
-  std::string to_a = c_out;
-  c_out.clear();
-  deliver(a_out, c, c_out);  // the acceptor's HELLO: the connector's AUTH
-  to_a += c_out;
   std::string reply;
-  ASSERT_EQ(deliver(to_a, a, reply), st::authenticated);
+  ASSERT_EQ(authenticate(c, a, reply), st::authenticated);
   EXPECT_EQ(a.peer_session(), 42u);
   EXPECT_EQ(a.peer_delivered(), 7u);
   std::string welcome;
@@ -109,15 +128,8 @@ TEST(Handshake, ANewSessionGetsAFreshIdAndAWelcomeResumingWhatWasNotOfferedFails
   // An acceptor (or somebody between) claiming to resume a session the connector never offered.
   handshake c(handshake::role::connector, "c", 1, "secret", 1 << 20);
   handshake a(handshake::role::acceptor, "a", 2, "secret", 1 << 20);
-  std::string c_out, a_out;
-  c.start(c_out);
-  a.start(a_out);
-  std::string to_a = c_out;
-  c_out.clear();
-  deliver(a_out, c, c_out);
-  to_a += c_out;
   std::string reply;
-  ASSERT_EQ(deliver(to_a, a, reply), st::authenticated);
+  ASSERT_EQ(authenticate(c, a, reply), st::authenticated);
   troupe::wire::Welcome w;
   w.set_session(77);
   w.set_resumed(true);
@@ -138,15 +150,9 @@ TEST(Handshake, AFlippedHoldsLinkFlagFailsTheProof) {
   a.start(a_out);
   std::string c_auth;
   deliver(a_out, c, c_auth);  // the acceptor's HELLO: the connector answers with AUTH
-  framing_error err{};
-  std::string tampered;
-  split_frames(c_auth, default_max_frame_bytes, err, [&](const frame_view& f) {
-    troupe::wire::Auth auth;
-    EXPECT_TRUE(auth.ParseFromArray(f.body.data(), static_cast<int>(f.body.size())));
+  const std::string tampered = rewritten<troupe::wire::Auth>(c_auth, frame_kind::auth, [](auto& auth) {
     EXPECT_FALSE(auth.holds_link());
     auth.set_holds_link(true);
-    append_frame(tampered, frame_kind::auth, auth);
-    return true;
   });
   std::string reply;
   std::string wire = c_out + tampered;  // its HELLO, then the flipped AUTH
@@ -176,15 +182,8 @@ TEST(Handshake, AListenAddressChangedOnTheWayFailsTheProof) {
   a.start(a_out);
   std::string c_auth;
   deliver(a_out, c, c_auth);
-  framing_error err{};
-  std::string tampered;
-  split_frames(c_out, default_max_frame_bytes, err, [&](const frame_view& f) {
-    troupe::wire::Hello hello;
-    EXPECT_TRUE(hello.ParseFromArray(f.body.data(), static_cast<int>(f.body.size())));
-    hello.set_listen_port(1);
-    append_frame(tampered, frame_kind::hello, hello);
-    return true;
-  });
+  const std::string tampered =
+      rewritten<troupe::wire::Hello>(c_out, frame_kind::hello, [](auto& hello) { hello.set_listen_port(1); });
   std::string reply;
   std::string wire = tampered + c_auth;
   EXPECT_EQ(deliver(wire, a, reply), st::failed);
@@ -193,18 +192,12 @@ TEST(Handshake, AListenAddressChangedOnTheWayFailsTheProof) {
 
 TEST(Handshake, AListenPortOutOfRangeIsRefused) {
   handshake c(handshake::role::connector, "c", 1, "secret", 1 << 20);
-  troupe::wire::Hello h;
   std::string ours;
   c.start(ours);
-  framing_error err{};
-  split_frames(ours, 1 << 20, err, [&](const frame_view& f) {
-    h.ParseFromArray(f.body.data(), static_cast<int>(f.body.size()));
-    return false;
+  std::string frame = rewritten<troupe::wire::Hello>(ours, frame_kind::hello, [](auto& h) {
+    h.set_node_name("x");
+    h.set_listen_port(70000);
   });
-  h.set_node_name("x");
-  h.set_listen_port(70000);
-  std::string frame;
-  append_frame(frame, frame_kind::hello, h);
   std::string reply;
   EXPECT_EQ(deliver(frame, c, reply), st::failed);
   EXPECT_NE(c.reason().find("listen address"), std::string::npos) << c.reason();
@@ -223,17 +216,11 @@ TEST(Handshake, WrongCookieFailsBothSidesAsAnAuthFailure) {
 
 /// Our own HELLO, as an attacker without the cookie would replay it, under `name`.
 std::string replayed_hello(const std::string& our_hello_frames, const std::string& name) {
-  troupe::wire::Hello h;
-  framing_error err{};
-  split_frames(our_hello_frames, 1 << 20, err, [&](const frame_view& f) {
-    h.ParseFromArray(f.body.data(), static_cast<int>(f.body.size()));
-    return false;
+  // Our own challenge, back at us.
+  return rewritten<troupe::wire::Hello>(our_hello_frames, frame_kind::hello, [&](auto& h) {
+    h.set_node_name(name);
+    h.set_incarnation(9);
   });
-  h.set_node_name(name);
-  h.set_incarnation(9);
-  std::string frame;
-  append_frame(frame, frame_kind::hello, h);  // our own challenge, back at us
-  return frame;
 }
 
 TEST(Handshake, AReflectedProofIsRejected) {

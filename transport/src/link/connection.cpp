@@ -292,9 +292,8 @@ void connection::on_heartbeat() {
   const std::uint64_t d = delivered();
   writer_.append([&](std::string& out) {
     control::append_heartbeat(out, ++heartbeat_seq_);
-    if (d != heartbeat_acked_) control::append_ack(out, d);  // what the reader has not acknowledged yet
+    if (ack_sent_.exchange(d, std::memory_order_relaxed) != d) control::append_ack(out, d);  // not acknowledged yet
   });
-  heartbeat_acked_ = d;
   arm_heartbeat();
 }
 

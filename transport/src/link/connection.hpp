@@ -317,9 +317,10 @@ class connection final : public writer_host,
   std::uint64_t carrier_ = 0;              // which carrier the read loop reads (an older one's completion is ignored)
   std::optional<asio::ip::tcp::endpoint> peer_listener_;  // see peer_listener()
   std::atomic<std::uint64_t> delivered_{0};  // the reader's (read by the heartbeat)
-  std::uint64_t ack_sent_ = 0;             // the reader's: what it last acknowledged
-  std::size_t unacked_bytes_ = 0;          // the reader's: bytes delivered since
-  std::uint64_t heartbeat_acked_ = 0;      // the I/O thread's: what the heartbeat last acknowledged
+  // What was last acknowledged to the peer, by the reader (every so many
+  // frames) or the heartbeat (what is left): either may send the next ACK.
+  std::atomic<std::uint64_t> ack_sent_{0};
+  std::size_t unacked_bytes_ = 0;          // the reader's: bytes delivered since its last ACK
 
   frame_reader reader_;
   frame_writer writer_;

@@ -1,6 +1,5 @@
 #include "link/frame_reader.hpp"
 
-#include <algorithm>
 #include <cstring>
 
 namespace troupe::transport {
@@ -22,7 +21,7 @@ std::string frame_reader::framing_error_text(framing_error err, std::size_t used
 std::size_t frame_reader::attach(byte_stream& stream, std::string_view first) {
   stream_ = &stream;
   std::string next;
-  next.resize(std::max(read_chunk, first.size() + read_chunk));
+  next.resize(first.size() + read_chunk);
   std::memcpy(next.data(), first.data(), first.size());
   buf_.swap(next);
   len_ = 0;

@@ -35,16 +35,14 @@ std::vector<detail::cell_ptr> frame_writer::drained_locked() {
 }
 
 void frame_writer::fail_locked(close_reason why, std::string detail) noexcept {
+  // Retained, the frames stay for a resend (or for the count of what was
+  // lost): the connection decides, as it ends or waits for a new carrier.
+  // Otherwise nothing more is written.
   if (retain_) {
-    // The frames stay for a resend (or for the count of what was lost): the
-    // connection decides, as it ends or waits for a new carrier.
-    attached_ = false;
-    ++carrier_;
-    write_in_flight_ = false;
-    host_.end_later(why, std::move(detail));
-    return;
+    detach_locked();
+  } else {
+    closed_ = true;
   }
-  closed_ = true;  // nothing more is written; the host ends the connection
   host_.end_later(why, std::move(detail));
 }
 
@@ -60,7 +58,7 @@ void frame_writer::sent_locked(std::string& bytes, std::uint64_t first_seq, std:
                                std::uint64_t messages) noexcept {
   if (!retain_) {
     // At most once: what the stream took counts as delivered.
-    counters_.add(counter::messages_acknowledged, messages);
+    if (messages != 0) counters_.add(counter::messages_acknowledged, messages);
     bytes.clear();
     return;
   }
@@ -259,9 +257,27 @@ bool frame_writer::acked(std::uint64_t delivered) {
 
 void frame_writer::detach() {
   std::lock_guard guard(mx_);
+  detach_locked();
+}
+
+void frame_writer::detach_locked() noexcept {
   attached_ = false;
   ++carrier_;  // a write of the old one that completes now is not ours
   write_in_flight_ = false;
+}
+
+template <class F>
+void frame_writer::for_each_held_locked(F&& f) {
+  stamp_locked();
+  const auto each = [&](std::string_view bytes, std::uint64_t seq, std::size_t written) {
+    walk_frames(bytes, [&](std::uint8_t kind, std::uint32_t, std::size_t at, std::size_t size) {
+      if (sequenced(kind)) f(bytes.substr(at, size), kind, seq++, at < written);  // else a WELCOME that went before
+      return true;
+    });
+  };
+  for (const sent_chunk& c : sent_) each(c.bytes, c.first_seq, c.bytes.size());
+  if (writing_) each(wbuf_, wbuf_first_, wbuf_done_);
+  each(out_, out_first_, 0);
 }
 
 std::optional<std::uint64_t> frame_writer::attach(byte_stream& stream, std::string_view first,
@@ -273,30 +289,23 @@ std::optional<std::uint64_t> frame_writer::attach(byte_stream& stream, std::stri
     if (closed_) return 0;
     if (peer_delivered >= next_seq_) return std::nullopt;
     acked_ = std::max(acked_, peer_delivered);
-    stamp_locked();
     // Everything numbered after what the peer delivered, in order: the
-    // resend buffer, the buffer that was being written, then out_.
+    // resend buffer, the buffer that was being written, then out_ (never
+    // written: not a resend).
     std::string next(first);
     std::uint64_t delivered_messages = 0;
     std::uint64_t pending_messages = 0;
-    const auto take = [&](std::string_view bytes, std::uint64_t seq) {
-      walk_frames(bytes, [&](std::uint8_t kind, std::uint32_t, std::size_t at, std::size_t size) {
-        if (!sequenced(kind)) return true;  // a WELCOME that went before
-        if (seq++ > acked_) {
-          next.append(bytes.substr(at, size));
-          ++resent;
-          pending_messages += carries_message(kind) ? 1 : 0;
-        } else {
-          delivered_messages += carries_message(kind) ? 1 : 0;
-        }
-        return true;
-      });
-    };
-    for (const sent_chunk& c : sent_) take(c.bytes, c.first_seq);
-    if (writing_) take(wbuf_, wbuf_first_);
-    const std::uint64_t unwritten = next_seq_ - out_first_;
-    take(out_, out_first_);
-    resent -= std::min(resent, unwritten);  // out_ was never written: not a resend
+    const std::uint64_t unwritten_from = out_first_;
+    for_each_held_locked([&](std::string_view frame, std::uint8_t kind, std::uint64_t seq, bool) {
+      const std::uint64_t m = carries_message(kind) ? 1 : 0;
+      if (seq <= acked_) {
+        delivered_messages += m;
+        return;
+      }
+      next.append(frame);
+      pending_messages += m;
+      if (seq < unwritten_from) ++resent;
+    });
     counters_.add(counter::messages_acknowledged, delivered_messages);
     sent_.clear();
     sent_bytes_ = 0;
@@ -331,28 +340,16 @@ std::uint64_t frame_writer::in_flight_messages() {
 std::uint64_t frame_writer::settle_at_end(bool written_delivered) {
   std::lock_guard guard(mx_);
   if (closed_) return 0;
-  stamp_locked();
   const bool written_counts = written_delivered || !retain_;
   std::uint64_t delivered = 0;
   std::uint64_t lost = 0;
   // Frame by frame: a chunk of the resend buffer may be acknowledged in
   // part, the buffer being written written in part.
-  const auto settle = [&](std::string_view bytes, std::uint64_t seq, std::size_t written) {
-    walk_frames(bytes, [&](std::uint8_t kind, std::uint32_t, std::size_t at, std::size_t) {
-      if (!sequenced(kind)) return true;
-      if (carries_message(kind)) {
-        (seq <= acked_ || (written_counts && at < written) ? delivered : lost) += 1;
-      }
-      ++seq;
-      return true;
-    });
-  };
-  for (const sent_chunk& c : sent_) settle(c.bytes, c.first_seq, c.bytes.size());
-  if (writing_) settle(wbuf_, wbuf_first_, wbuf_done_);
-  settle(out_, out_first_, 0);
+  for_each_held_locked([&](std::string_view, std::uint8_t kind, std::uint64_t seq, bool written) {
+    if (carries_message(kind)) (seq <= acked_ || (written_counts && written) ? delivered : lost) += 1;
+  });
   sent_.clear();
   sent_bytes_ = 0;
-  out_.clear();
   reset_out_locked();
   wbuf_messages_ = 0;
   closed_ = true;  // a turn that comes now finds it closed: its messages are dead letters

@@ -182,6 +182,13 @@ class frame_writer {
   void flush_locked() noexcept;
   /// (locked) Stops all writing; the host ends the connection.
   void fail_locked(close_reason why, std::string detail) noexcept;
+  /// (locked) The carrier is gone (see detach()).
+  void detach_locked() noexcept;
+  /// (locked) Numbers what out_ holds, then calls `f(frame, kind, number,
+  /// written)` for every sequenced frame still held, in order: the resend
+  /// buffer, the buffer being written (written up to wbuf_done_), out_.
+  template <class F>
+  void for_each_held_locked(F&& f);
   /// (locked) The parked proxies to wake, when the buffers have drained.
   std::vector<detail::cell_ptr> drained_locked();
   void on_written(std::uint64_t carrier, const boost::system::error_code& ec, std::size_t n);

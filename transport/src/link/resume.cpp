@@ -52,8 +52,8 @@ bool connection::out_of_sequence(const frame_view& f) {
 
 void connection::ack_if_due() {
   const std::uint64_t d = delivered();
-  if (d - ack_sent_ < ack_every_frames && unacked_bytes_ < ack_every_bytes) return;
-  ack_sent_ = d;
+  if (d - ack_sent_.load(std::memory_order_relaxed) < ack_every_frames && unacked_bytes_ < ack_every_bytes) return;
+  ack_sent_.store(d, std::memory_order_relaxed);
   unacked_bytes_ = 0;
   writer_.append([&](std::string& out) { control::append_ack(out, d); });
 }
@@ -81,7 +81,7 @@ void connection::suspend(close_reason why, const std::string& reason) {
   if (const auto suffix = node_.log_limit.allow(static_cast<std::size_t>(why))) {
     log().warn("troupe node {}: link with {} ({}) interrupted: {}; {} (down after {} ms){}", node_.opts.name,
                peer_name_, endpoint_, reason, dial_ ? "dialling again" : "waiting for it to dial again",
-               std::max(node_.opts.down_after, node_.opts.heartbeat_timeout).count(), *suffix);
+               node_.opts.down_after.count(), *suffix);
   }
   drop_carrier();
   inbound_.flush();
@@ -90,7 +90,7 @@ void connection::suspend(close_reason why, const std::string& reason) {
 }
 
 void connection::arm_down_timer() {
-  timer_->expires_after(std::max(node_.opts.down_after, node_.opts.heartbeat_timeout));
+  timer_->expires_after(node_.opts.down_after);
   timer_->async_wait([self = shared_from_this(), carrier = carrier_](const boost::system::error_code& ec) {
     if (ec || self->closed_ || !self->suspended() || carrier != self->carrier_) return;
     self->end(close_reason::not_back, "interrupted for " + ms(std::chrono::steady_clock::now() - self->suspended_at_));
@@ -145,7 +145,7 @@ void connection::attach(std::unique_ptr<byte_stream> stream, std::string_view fi
   const auto away = std::chrono::steady_clock::now() - suspended_at_;
   const bool was_suspended = suspended_.exchange(false, std::memory_order_acq_rel);
   ++carrier_;
-  ack_sent_ = heartbeat_acked_ = delivered();
+  ack_sent_.store(delivered(), std::memory_order_relaxed);
   unacked_bytes_ = 0;
   node_.counters.add(counter::links_resumed);
   node_.counters.add(counter::frames_resent, *resent);

@@ -124,29 +124,34 @@ void dialer::redial(dial_target target, std::shared_ptr<dial_state> waiter) {
 }
 
 void dialer::probe(std::weak_ptr<connection> link, tcp::endpoint at, std::chrono::milliseconds delay) {
-  auto still_waiting = [this](const std::shared_ptr<connection>& c, std::uint64_t carrier) {
-    return c && c->suspended() && c->carrier() == carrier && !node_.stopping();
-  };
-  auto c = link.lock();
+  const auto c = link.lock();
   if (!c) return;
   auto timer = std::make_shared<asio::steady_timer>(node_.io, delay);
-  timer->async_wait([this, timer, link, at, delay, still_waiting, carrier = c->carrier()](const boost::system::error_code& ec) {
-    if (ec || !still_waiting(link.lock(), carrier)) return;
-    auto sock = std::make_shared<tcp::socket>(node_.io);
-    sock->async_connect(at, [this, sock, link, at, delay, still_waiting, carrier](const boost::system::error_code& cec) {
-      auto c = link.lock();
-      if (!still_waiting(c, carrier)) return;
-      if (cec == asio::error::connection_refused) {
-        return c->peer_gone("its listen address " + at.address().to_string() + ":" + std::to_string(at.port()) +
-                            " refuses connections");
-      }
-      // Something listens there (or the network says nothing): not
-      // evidence. The peer is dialling us if it lives; look again later.
-      boost::system::error_code ignored;
-      sock->close(ignored);
-      const auto next = std::clamp(delay * 2, node_.opts.reconnect_min, node_.opts.reconnect_max);
-      probe(link, at, next);
-    });
+  timer->async_wait([this, timer, p = probe_state{std::move(link), at, delay, c->carrier()}](
+                        const boost::system::error_code& ec) {
+    if (!ec) knock(p);
+  });
+}
+
+bool dialer::still_waiting(const probe_state& p, const std::shared_ptr<connection>& c) const {
+  return c && c->suspended() && c->carrier() == p.carrier && !node_.stopping();
+}
+
+void dialer::knock(const probe_state& p) {
+  if (!still_waiting(p, p.link.lock())) return;
+  auto sock = std::make_shared<tcp::socket>(node_.io);
+  sock->async_connect(p.at, [this, sock, p](const boost::system::error_code& ec) {
+    const auto c = p.link.lock();
+    if (!still_waiting(p, c)) return;
+    if (ec == asio::error::connection_refused) {
+      return c->peer_gone("its listen address " + p.at.address().to_string() + ":" + std::to_string(p.at.port()) +
+                          " refuses connections");
+    }
+    // Something listens there (or the network says nothing): not
+    // evidence. The peer is dialling us if it lives; look again later.
+    boost::system::error_code ignored;
+    sock->close(ignored);
+    probe(p.link, p.at, std::clamp(p.delay * 2, node_.opts.reconnect_min, node_.opts.reconnect_max));
   });
 }
 

@@ -8,6 +8,7 @@
 // (it goes on, with backoff, until the peer lets go of it).
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -39,6 +40,17 @@ class dialer {
   void probe(std::weak_ptr<connection> link, boost::asio::ip::tcp::endpoint at, std::chrono::milliseconds delay);
 
  private:
+  /// A probe of one interrupted link (see probe()).
+  struct probe_state {
+    std::weak_ptr<connection> link;
+    boost::asio::ip::tcp::endpoint at;
+    std::chrono::milliseconds delay;
+    std::uint64_t carrier;  // the carrier it lost: a probe stops once the link has another
+  };
+  /// The link still waits for the carrier the probe is for.
+  bool still_waiting(const probe_state& p, const std::shared_ptr<connection>& c) const;
+  /// Dials the probed address once.
+  void knock(const probe_state& p);
   void dial_tcp(dial_target target, boost::asio::ip::tcp::endpoint ep, std::shared_ptr<dial_state> waiter);
   void dial_unix(dial_target target, const std::string& path, bool shm, std::shared_ptr<dial_state> waiter);
   /// A dial that did not end in a connection: its caller learns why, or a

@@ -1,6 +1,7 @@
 #include "node/node_impl.hpp"
 
-#include <openssl/rand.h>
+#include <algorithm>
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -14,19 +15,11 @@
 namespace troupe::transport {
 
 namespace {
-std::uint64_t random_incarnation() {
-  std::uint64_t v = 0;
-  while (v == 0) {
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1) {
-      throw std::runtime_error("troupe: no random bytes for the node incarnation");
-    }
-  }
-  return v;
-}
-
 node_options checked(node_options o) {
   o.validate();
   if (o.name.empty()) o.name = "node-" + std::to_string(::getpid());
+  // An interrupted link waits at least as long as silence takes to be noticed.
+  o.down_after = std::max(o.down_after, o.heartbeat_timeout);
   return o;
 }
 } // namespace
@@ -35,7 +28,7 @@ node_impl::node_impl(actor_system& s, node_options o)
     : sys(s),
       core(detail::system_access::core(s)),
       opts(checked(std::move(o))),
-      incarnation(random_incarnation()),
+      incarnation(random_id("the node incarnation")),
       listen(*this),
       dial(*this),
       workers(*this) {
@@ -242,6 +235,10 @@ std::shared_ptr<connection> node_impl::session_for(const std::string& name, std:
 
 void node_impl::handshake_over(connection& c) {
   std::lock_guard lock(mx_);
+  forget_handshake_locked(c);
+}
+
+void node_impl::forget_handshake_locked(const connection& c) {
   std::erase_if(handshaking_, [&](const std::shared_ptr<connection>& h) { return h.get() == &c; });
 }
 
@@ -262,23 +259,19 @@ void node_impl::link_interrupted(connection& c) {
   dial.dial(std::move(t), nullptr);
 }
 
-bool node_impl::awaits_resume(const dial_address& where) const {
+std::vector<std::shared_ptr<connection>> node_impl::interrupted_at(const dial_address& where) const {
+  std::vector<std::shared_ptr<connection>> found;
   std::lock_guard lock(mx_);
   for (const auto& [name, c] : connections_) {
-    if (c->suspended() && c->dialled() && c->dialled()->where == where) return true;
+    if (c->suspended() && c->dialled() && c->dialled()->where == where) found.push_back(c);
   }
-  return false;
+  return found;
 }
 
+bool node_impl::awaits_resume(const dial_address& where) const { return !interrupted_at(where).empty(); }
+
 void node_impl::dial_refused(const dial_address& where, const std::string& why) {
-  std::vector<std::shared_ptr<connection>> gone;
-  {
-    std::lock_guard lock(mx_);
-    for (auto& [name, c] : connections_) {
-      if (c->suspended() && c->dialled() && c->dialled()->where == where) gone.push_back(c);
-    }
-  }
-  for (auto& c : gone) c->peer_gone(why);
+  for (auto& c : interrupted_at(where)) c->peer_gone(why);
 }
 
 void node_impl::connection_down(connection& c, bool was_established, const std::string& reason,
@@ -286,7 +279,7 @@ void node_impl::connection_down(connection& c, bool was_established, const std::
   bool registered = false;
   {
     std::lock_guard lock(mx_);
-    std::erase_if(handshaking_, [&](const std::shared_ptr<connection>& h) { return h.get() == &c; });
+    forget_handshake_locked(c);
     if (was_established) {
       auto it = connections_.find(c.peer_name());
       registered = it != connections_.end() && it->second.get() == &c;

@@ -8,8 +8,7 @@ namespace troupe::transport {
 
 std::uint32_t peek_frame_length(std::string_view data) noexcept {
   if (data.size() < 4) return 0;
-  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
-  return std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 | std::uint32_t(p[3]) << 24;
+  return framing::load_u32(reinterpret_cast<const unsigned char*>(data.data()));
 }
 
 std::size_t begin_frame(std::string& out, frame_kind kind) {
@@ -25,28 +24,17 @@ std::uint64_t stamp_frames(std::string& out, std::size_t from, std::uint64_t nex
   const std::size_t end = out.size();
   while (end - from >= frame_header_bytes + seq_bytes) {
     unsigned char* f = p + from;
-    const std::uint32_t len = std::uint32_t(f[0]) | std::uint32_t(f[1]) << 8 | std::uint32_t(f[2]) << 16 |
-                              std::uint32_t(f[3]) << 24;
+    const std::uint32_t len = framing::load_u32(f);
     if (end - from - 4 < len) break;  // not a whole frame (the writer holds only whole ones)
-    if (sequenced(f[4]) && len >= 1 + seq_bytes) {
-      const auto s = static_cast<std::uint32_t>(next++);
-      f[5] = static_cast<unsigned char>(s);
-      f[6] = static_cast<unsigned char>(s >> 8);
-      f[7] = static_cast<unsigned char>(s >> 16);
-      f[8] = static_cast<unsigned char>(s >> 24);
-    }
+    if (sequenced(f[4]) && len >= 1 + seq_bytes) framing::store_u32(f + frame_header_bytes, static_cast<std::uint32_t>(next++));
     from += 4 + std::size_t(len);
   }
   return next;
 }
 
 void end_frame(std::string& out, std::size_t start) noexcept {
-  const auto len = static_cast<std::uint32_t>(out.size() - start - 4);
-  auto* p = reinterpret_cast<unsigned char*>(out.data() + start);
-  p[0] = static_cast<unsigned char>(len);
-  p[1] = static_cast<unsigned char>(len >> 8);
-  p[2] = static_cast<unsigned char>(len >> 16);
-  p[3] = static_cast<unsigned char>(len >> 24);
+  framing::store_u32(reinterpret_cast<unsigned char*>(out.data() + start),
+                     static_cast<std::uint32_t>(out.size() - start - 4));
 }
 
 void append_frame(std::string& out, frame_kind kind, const google::protobuf::MessageLite& body) {
@@ -135,7 +123,7 @@ void append_encoded_message_frame(std::string& out, std::uint64_t receiver, std:
   p = put_varint_at(p, payload.size());
   const auto header = static_cast<std::size_t>(p - h);
   const auto len = static_cast<std::uint32_t>(header - 4 + payload.size());
-  for (int i = 0; i < 4; ++i) h[i] = static_cast<char>(len >> (8 * i));
+  framing::store_u32(reinterpret_cast<unsigned char*>(h), len);
   out.append(h, header);
   out.append(payload);
 }

@@ -26,6 +26,20 @@ class MessageLite;
 
 namespace troupe::transport {
 
+namespace framing {
+/// The little-endian u32 at `p` (a frame's length, a sequenced frame's number).
+[[nodiscard]] inline std::uint32_t load_u32(const unsigned char* p) noexcept {
+  return std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 | std::uint32_t(p[3]) << 24;
+}
+/// Writes `v` at `p`, little-endian.
+inline void store_u32(unsigned char* p, std::uint32_t v) noexcept {
+  p[0] = static_cast<unsigned char>(v);
+  p[1] = static_cast<unsigned char>(v >> 8);
+  p[2] = static_cast<unsigned char>(v >> 16);
+  p[3] = static_cast<unsigned char>(v >> 24);
+}
+} // namespace framing
+
 /// Frame kinds: the values of troupe.wire.FrameKind.
 enum class frame_kind : std::uint8_t {
   hello = 1,
@@ -82,8 +96,7 @@ std::size_t split_frames(std::string_view data, std::uint32_t max_frame, framing
   std::size_t at = 0;
   while (data.size() - at >= 4) {
     const auto* p = reinterpret_cast<const unsigned char*>(data.data() + at);
-    const std::uint32_t len = std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 |
-                              std::uint32_t(p[3]) << 24;
+    const std::uint32_t len = framing::load_u32(p);
     if (len == 0) {
       err = framing_error::empty_frame;
       return at;
@@ -99,7 +112,7 @@ std::size_t split_frames(std::string_view data, std::uint32_t max_frame, framing
         err = framing_error::short_frame;
         return at;
       }
-      f.seq = std::uint32_t(p[5]) | std::uint32_t(p[6]) << 8 | std::uint32_t(p[7]) << 16 | std::uint32_t(p[8]) << 24;
+      f.seq = framing::load_u32(p + frame_header_bytes);
       f.body.remove_prefix(seq_bytes);
     }
     at += 4 + std::size_t(len);
@@ -127,13 +140,9 @@ void walk_frames(std::string_view bytes, F&& f) {
   std::size_t at = 0;
   while (bytes.size() - at >= frame_header_bytes) {
     const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + at);
-    const std::uint32_t len = std::uint32_t(p[0]) | std::uint32_t(p[1]) << 8 | std::uint32_t(p[2]) << 16 |
-                              std::uint32_t(p[3]) << 24;
+    const std::uint32_t len = framing::load_u32(p);
     if (bytes.size() - at - 4 < len) return;
-    const std::uint32_t seq = sequenced(p[4]) && len >= 1 + seq_bytes
-                                  ? std::uint32_t(p[5]) | std::uint32_t(p[6]) << 8 | std::uint32_t(p[7]) << 16 |
-                                        std::uint32_t(p[8]) << 24
-                                  : 0;
+    const std::uint32_t seq = sequenced(p[4]) && len >= 1 + seq_bytes ? framing::load_u32(p + frame_header_bytes) : 0;
     if (!f(p[4], seq, at, 4 + std::size_t(len))) return;
     at += 4 + std::size_t(len);
   }

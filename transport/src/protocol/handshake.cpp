@@ -20,6 +20,16 @@ constexpr std::size_t max_name_bytes = 255;
 constexpr std::size_t max_listen_host_bytes = 255;  // a host name or an address
 } // namespace
 
+std::uint64_t random_id(const char* what) {
+  std::uint64_t v = 0;
+  while (v == 0) {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1) {
+      throw std::runtime_error(std::string("troupe: no random bytes for ") + what);
+    }
+  }
+  return v;
+}
+
 handshake::handshake(role r, std::string name, std::uint64_t incarnation, std::string cookie, std::uint32_t max_frame,
                      link_query holds_link)
     : role_(r),
@@ -53,7 +63,7 @@ std::string handshake::proof(char role_char, std::string_view challenge_a, std::
                              std::uint16_t listen_port) const {
   std::string data;
   data.reserve(auth_label.size() + 1 + challenge_a.size() + challenge_b.size() + name_a.size() + name_b.size() +
-               listen_host.size() + 40);
+               listen_host.size() + 44);
   data.append(auth_label);
   data.push_back(role_char);
   data.append(challenge_a);
@@ -62,14 +72,12 @@ std::string handshake::proof(char role_char, std::string_view challenge_a, std::
   data.push_back('\0');
   data.append(name_b);
   data.push_back('\0');
-  for (std::uint64_t v : {incarnation_a, incarnation_b, link.session, link.delivered}) {
+  data.append(listen_host);
+  data.push_back('\0');
+  for (std::uint64_t v : {incarnation_a, incarnation_b, link.session, link.delivered, std::uint64_t{listen_port}}) {
     for (int i = 0; i < 8; ++i) data.push_back(static_cast<char>(v >> (8 * i)));
   }
   data.push_back(link.holds_live ? '1' : '0');
-  data.append(listen_host);
-  data.push_back('\0');
-  data.push_back(static_cast<char>(listen_port & 0xff));
-  data.push_back(static_cast<char>(listen_port >> 8));
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (HMAC(EVP_sha256(), cookie_.data(), static_cast<int>(cookie_.size()),
@@ -184,15 +192,7 @@ handshake::status handshake::on_welcome(const frame_view& f, std::string& out) {
   return state_;
 }
 
-void handshake::welcome(std::string& out) {
-  std::uint64_t session = 0;
-  while (session == 0) {
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(&session), sizeof session) != 1) {
-      throw std::runtime_error("troupe: no random bytes for a session id");
-    }
-  }
-  send_welcome(out, session, false, 0);
-}
+void handshake::welcome(std::string& out) { send_welcome(out, random_id("a session id"), false, 0); }
 
 void handshake::welcome_back(std::string& out, std::uint64_t delivered) {
   send_welcome(out, peer_link_.session, true, delivered);

@@ -36,6 +36,10 @@ namespace troupe::transport {
 // node's TCP listen address, covered by its proof.
 inline constexpr std::uint32_t protocol_version = 7;
 
+/// A random non-zero id (a node's incarnation, a session's). @throws
+/// std::runtime_error naming `what` when OpenSSL has no random bytes.
+[[nodiscard]] std::uint64_t random_id(const char* what);
+
 class handshake {
  public:
   enum class role : std::uint8_t { connector, acceptor };
