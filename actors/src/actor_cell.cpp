@@ -93,6 +93,7 @@ send_result actor_cell::enqueue_slow(envelope* e, admission a) noexcept {
   switch (a) {
     case admission::accepted_over: return accepted_over_bound();
     case admission::refused: {
+      if (send_result r{}; take_refused(e, r)) return r;
       if (spill_ != nullptr) return spill_offer(e);
       if (!mailbox_.bounded() || mailbox_.policy() == overflow::mute_sender) {
         // Neither refuses by policy: this mailbox holds mailbox::hard_limit messages.

@@ -1,6 +1,7 @@
 #include "troupe/actors/detail/remote_proxy.hpp"
 
 #include <algorithm>
+#include <thread>
 
 #include "troupe/actors/detail/cell_extras.hpp"
 #include "troupe/actors/detail/ops.hpp"
@@ -16,13 +17,16 @@ namespace {
 void invoke_peer_down(actor_cell&, envelope* e) { delete static_cast<message_envelope<down>*>(e); }
 constexpr message_ops peer_down_ops{&invoke_peer_down, &destroy_envelope<down>, &typeid(down), nullptr};
 
-/// What the remote side did, queued on a proxy's system lane.
+/// What the remote side (or the transport) did, queued on a proxy's system lane.
 struct peer_event {
-  enum class kind : unsigned char { down, link, unlink, exit, node_down } what_kind;
+  enum class kind : unsigned char { down, link, unlink, exit, node_down, rebind } what_kind;
   std::uint64_t id = 0;  // the monitor ref (down) or the local actor's id (unlink, exit)
   exit_reason why = exit_reason::normal;
-  std::string what;
-  cell_ptr local;  // link
+  std::string what{};
+  cell_ptr local{};  // link
+  const proxy_link* of = nullptr;      // node_down: the session that ended (nullptr: any)
+  bool for_good = false;               // node_down: the proxy closes
+  std::shared_ptr<proxy_link> link{};  // rebind: the session that serves from now on
 };
 void invoke_peer_event(actor_cell&, envelope* e) { delete static_cast<message_envelope<peer_event>*>(e); }
 constexpr message_ops peer_event_ops{&invoke_peer_event, &destroy_envelope<peer_event>, &typeid(peer_event), nullptr};
@@ -60,10 +64,12 @@ void remote_proxy::notify_hot() noexcept {
 
 remote_proxy::result remote_proxy::resume() {
   turn t = start_turn();
+  if (detached_) return detached_turn(t);
   troupe::mailbox& box = own_box();
   bool stalled = false;
   link_->begin_turn(*this);
-  for (std::size_t n = 0; n < proxy_quantum && !down_; ++n) {
+  // A down or a rebind ends the turn on this link at once.
+  for (std::size_t n = 0; n < proxy_quantum && !down_ && !next_link_; ++n) {
     if (auto* s = static_cast<envelope*>(box.pop_system())) {
       ++t.system;
       on_system(s);
@@ -76,20 +82,120 @@ remote_proxy::result remote_proxy::resume() {
     forward_guarded(e);
   }
   link_->end_turn(*this);
-  if (down_) {
-    go_down();
-    close_and_drain(t);  // node_down: go_down set the stop reason
-    release();  // closed: nothing schedules this proxy again
-    return result::idle;
+  if (next_link_) {
+    link_ = std::move(next_link_);  // the same session, or one that followed: it serves from the next turn
+    return end_turn(t);
   }
+  if (down_) return after_down(t);
   // The link takes nothing more now (a congested connection, or no credit
   // left): wait for it, holding a token. Senders then schedule nothing, and
   // once this mailbox is full they are muted: backpressure from the socket,
   // or from the remote receiver's speed, to the senders.
   if (stalled && box.depth() > t.user) return park(t);  // user messages wait beyond this turn's
+  return end_turn(t);
+}
+
+remote_proxy::result remote_proxy::end_turn(turn t) noexcept {
   const result r = finish_turn(t);
   if (r == result::idle) release();  // may free *this
   return r;
+}
+
+remote_proxy::result remote_proxy::after_down(turn t) noexcept {
+  down_ = false;
+  if (for_good_) {
+    // Close first (close_and_drain, right after): queued monitor and link
+    // requests then answer at once from the stop reason.
+    set_stop_reason(exit_reason::node_down);
+    go_down();
+    close_and_drain(t);
+    release();  // closed: nothing schedules this proxy again
+    return result::idle;
+  }
+  go_down();
+  detached_ = true;
+  {
+    // Unless a rebind is on its way (it let senders in already).
+    std::lock_guard lock(rebind_mx_);
+    if (rebinds_ == 0) {
+      refusing_.store(true, std::memory_order_seq_cst);
+      own_box().refuse_all(true);
+    }
+  }
+  return end_turn(t);  // runs again while messages wait: detached turns take them
+}
+
+remote_proxy::result remote_proxy::detached_turn(turn t) noexcept {
+  troupe::mailbox& box = own_box();
+  for (std::size_t n = 0; n < proxy_quantum && detached_ && !down_; ++n) {
+    if (auto* s = static_cast<envelope*>(box.pop_system())) {
+      ++t.system;
+      on_detached_system(s);
+      continue;
+    }
+    auto* e = static_cast<envelope*>(box.pop());
+    if (e == nullptr) break;
+    ++t.user;
+    if (await_rebind(t)) {
+      // Sent after the rebind let it in: the new session takes it, first.
+      link_->begin_turn(*this);
+      forward_guarded(e);
+      link_->end_turn(*this);
+      break;
+    }
+    actor_cell::system().count_drop(drop_reason::node_down, *e->ops->type);
+    discard(e, ask_error::node_down, down_what_.c_str());
+  }
+  if (down_) return after_down(t);  // closed for good
+  return end_turn(t);
+}
+
+bool remote_proxy::await_rebind(turn& t) {
+  {
+    std::lock_guard lock(rebind_mx_);
+    if (rebinds_ == 0) return false;
+  }
+  // rebind() counted itself before it let senders in, and queues its event
+  // right after: serve the system lane until that event has been taken.
+  troupe::mailbox& box = own_box();
+  while (detached_ && !down_) {
+    if (auto* s = static_cast<envelope*>(box.pop_system())) {
+      ++t.system;
+      on_detached_system(s);
+    } else {
+      std::this_thread::yield();  // the event is being queued
+    }
+  }
+  return !detached_;
+}
+
+void remote_proxy::on_detached_system(envelope* e) {
+  if (e->ops == &peer_event_ops) {
+    on_event(e);
+    if (next_link_) {
+      link_ = std::move(next_link_);
+      detached_ = false;
+    }
+    return;
+  }
+  if (e->ops == &peer_down_ops) {
+    delete static_cast<message_envelope<down>*>(e);  // the peer that watched is gone with its session
+    return;
+  }
+  switch (kind_of(e)) {
+    case system_kind::monitor: {
+      auto me = own<monitor_request>(e);
+      me->value.watcher->enqueue_system(new message_envelope<down>(
+          me->value.down_ops, down{any_ref::from_cell(this), exit_reason::node_down, down_what_, me->value.id}));
+      return;
+    }
+    case system_kind::link:
+      send_exit(*own<link_request>(e)->value.from, *this, exit_reason::node_down, down_what_);
+      return;
+    default:
+      on_system(e);  // stop, demonitor, unlink, exit: nothing reaches the ended link (or is left to undo)
+      return;
+  }
 }
 
 remote_proxy::result remote_proxy::park(turn t) noexcept {
@@ -189,7 +295,11 @@ void remote_proxy::on_event(envelope* e) {
       return;
     }
     case peer_event::kind::link:
-      if (std::find(links_.begin(), links_.end(), ev.local) == links_.end()) links_.push_back(std::move(ev.local));
+      if (detached_) {
+        send_exit(*ev.local, *this, exit_reason::node_down, down_what_);  // its session ended meanwhile
+      } else if (std::find(links_.begin(), links_.end(), ev.local) == links_.end()) {
+        links_.push_back(std::move(ev.local));
+      }
       return;
     case peer_event::kind::unlink:
       std::erase_if(links_, [&](const cell_ptr& c) { return c->id() == ev.id; });
@@ -203,9 +313,18 @@ void remote_proxy::on_event(envelope* e) {
       return;
     }
     case peer_event::kind::node_down:
+      // A session this proxy no longer uses, or a down it is in already.
+      if (!ev.for_good && ((ev.of != nullptr && ev.of != link_.get()) || detached_)) return;
       down_ = true;
+      for_good_ = for_good_ || ev.for_good;
       down_what_ = std::move(ev.what);
       return;
+    case peer_event::kind::rebind: {
+      std::lock_guard lock(rebind_mx_);
+      --rebinds_;
+      next_link_ = std::move(ev.link);
+      return;
+    }
   }
 }
 
@@ -239,17 +358,50 @@ void remote_proxy::demonitor_local(actor_cell& local, std::uint64_t ref) {
   local.enqueue_system(make_demonitor_envelope(demonitor_request{this, ref}));
 }
 
-void remote_proxy::node_down(std::string what) noexcept {
+void remote_proxy::node_down(std::string what, const proxy_link* of, bool for_good) noexcept {
   try {
-    post_event(make_event({peer_event::kind::node_down, 0, exit_reason::node_down, std::move(what), {}}));
+    peer_event ev{peer_event::kind::node_down, 0, exit_reason::node_down, std::move(what), {}};
+    ev.of = of;
+    ev.for_good = for_good;
+    post_event(make_event(std::move(ev)));
   } catch (...) {
   }
 }
 
+void remote_proxy::rebind(std::shared_ptr<proxy_link> link) {
+  peer_event ev{peer_event::kind::rebind};
+  ev.link = std::move(link);
+  envelope* e = make_event(std::move(ev));
+  {
+    // Counted before senders are let in: a detached turn that finds one of
+    // their messages waits for this event instead of refusing it.
+    std::lock_guard lock(rebind_mx_);
+    ++rebinds_;
+    own_box().refuse_all(false);
+    refusing_.store(false, std::memory_order_seq_cst);
+  }
+  post_event(e);
+}
+
+bool remote_proxy::take_refused(envelope* e, send_result& out) noexcept {
+  if (!refusing_.load(std::memory_order_seq_cst)) {
+    // Not refusing (any more): the hard limit, or a rebind that let senders
+    // in just after this one was refused.
+    if (own_box().depth() >= mailbox::hard_limit) return false;
+    const admission a = own_box().push(e);
+    if (a == admission::accepted || a == admission::accepted_schedule || a == admission::accepted_over) {
+      if (a == admission::accepted_schedule) notify_hot();
+      out = send_result::ok;
+      return true;
+    }
+  }
+  actor_cell::system().count_drop(drop_reason::node_down, *e->ops->type);
+  discard(e, ask_error::node_down, "the receiver's node is down");
+  out = send_result::dead;
+  return true;
+}
+
 void remote_proxy::go_down() {
-  // Close first (close_and_drain, by the caller, right after): queued
-  // monitor and link requests then answer at once from the stop reason.
-  set_stop_reason(exit_reason::node_down);
   auto watches = std::move(watches_);
   watches_.clear();
   for (auto& [ref, w] : watches) {

@@ -87,13 +87,14 @@ mailbox::mailbox(const mailbox_options& opts)
       mutes_(opts.capacity != mailbox_options::unbounded && opts.policy == overflow::mute_sender),
       per_message_(opts.capacity != mailbox_options::unbounded && opts.policy != overflow::mute_sender),
       low_water_(static_cast<std::uint32_t>(std::min<std::size_t>(opts.effective_low_water(), 0xFFFF'FFFFu))),
-      capacity_(opts.capacity),
       // fail and drop_newest refuse at capacity. drop_oldest evicts when the
       // consumer runs; while it is busy, the queue is capped at twice the
       // capacity (then new messages are refused too), so memory stays bounded.
-      refuse_at_(!per_message_ ? hard_limit
-                 : opts.policy == overflow::drop_oldest ? 2 * opts.capacity
-                                                        : opts.capacity) {}
+      bound_(static_cast<std::uint32_t>(!per_message_                        ? hard_limit
+                                        : opts.policy == overflow::drop_oldest ? 2 * opts.capacity
+                                                                               : opts.capacity)),
+      capacity_(opts.capacity),
+      refuse_at_(bound_) {}
 
 mailbox::~mailbox() {
   slot_segment* s = head_ != nullptr ? head_ : head_pub_.load(std::memory_order_acquire);

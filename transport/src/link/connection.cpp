@@ -36,7 +36,7 @@ connection::connection(node_impl& node, std::unique_ptr<byte_stream> stream, han
       writer_(*stream_, *this, node.counters, node.opts.max_frame_bytes),  // and the peer's: on_established
       inbound_(*this, node.opts.max_frame_bytes),
       outbound_(*this),
-      proxies_(core_, node.opts.remote_mailbox_capacity) {}
+      proxies_(std::make_shared<proxy_table>(core_, node.opts.remote_mailbox_capacity)) {}
 
 connection::~connection() = default;
 
@@ -298,7 +298,7 @@ void connection::on_heartbeat() {
 }
 
 void connection::report_credit_stalls() {
-  for (const auto& s : proxies_.windows().overdue(std::chrono::steady_clock::now(), node_.opts.heartbeat_timeout)) {
+  for (const auto& s : proxies_->windows().overdue(std::chrono::steady_clock::now(), node_.opts.heartbeat_timeout)) {
     node_.counters.add(counter::credit_stalls);
     const auto suffix = node_.log_limit.allow(log_limiter::credit_stall_key);
     if (!suffix) continue;
@@ -329,8 +329,22 @@ bool connection::post_frame(std::string frame) {
 detail::cell_ptr connection::outbox() { return proxy_for(0, typeid(outbox_tag)); }
 
 detail::cell_ptr connection::proxy_for(std::uint64_t id, const std::type_info& type) {
-  // The proxies' link is the outbound path, sharing ownership of this connection.
-  return proxies_.get(id, type, std::shared_ptr<detail::proxy_link>(shared_from_this(), &outbound_));
+  // The proxies' link is the outbound path, sharing ownership of this
+  // connection. An ended session's table is served by the next one.
+  auto c = id == 0 ? shared_from_this() : current();
+  return c->proxies_->get(id, type, c->as_link());
+}
+
+bool connection::take_proxies(std::shared_ptr<proxy_table> earlier) {
+  if (!proxies_->empty()) return false;
+  proxies_ = std::move(earlier);
+  return true;
+}
+
+std::shared_ptr<connection> connection::current() {
+  if (alive()) return shared_from_this();
+  auto next = proxies_->serving();
+  return next && next->alive() ? next : shared_from_this();
 }
 
 void connection::reply_error_now(std::uint64_t request, ask_error code, const std::string& message) {

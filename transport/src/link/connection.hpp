@@ -178,14 +178,27 @@ class connection final : public writer_host,
   /// Blocks until the connection has ended.
   void wait_ended();
   /// After the end: true once every proxy has closed (run its node_down).
-  [[nodiscard]] bool proxies_closed() { return proxies_.all_closed(); }
+  /// The proxies of the peer's incarnation (shared with the sessions before
+  /// and after this one).
+  [[nodiscard]] const std::shared_ptr<proxy_table>& shared_proxies() const noexcept { return proxies_; }
+  /// This session carries on the proxies of an earlier one with the same
+  /// incarnation: false when it made proxies of its own already. The I/O
+  /// thread, as the session comes up (before anyone else can see it).
+  bool take_proxies(std::shared_ptr<proxy_table> earlier);
+  /// This connection while it lives, else the session that serves the same
+  /// incarnation of the peer now (if any): what a `peer` handle acts on.
+  [[nodiscard]] std::shared_ptr<connection> current();
+  /// What this session's proxies hand their messages to.
+  [[nodiscard]] std::shared_ptr<detail::proxy_link> as_link() {
+    return std::shared_ptr<detail::proxy_link>(shared_from_this(), &outbound_);
+  }
 
   // -- for the parts --
   [[nodiscard]] node_impl& node() const noexcept { return node_; }
   [[nodiscard]] detail::system_core& core() const noexcept { return *core_; }
   [[nodiscard]] byte_stream& stream() noexcept { return *stream_; }
   [[nodiscard]] frame_writer& writer() noexcept { return writer_; }
-  [[nodiscard]] proxy_table& proxies() noexcept { return proxies_; }
+  [[nodiscard]] proxy_table& proxies() noexcept { return *proxies_; }
   [[nodiscard]] requests& pending() noexcept { return requests_; }
   [[nodiscard]] lent_buffers& lent() noexcept { return lent_; }
   /// Shared memory: messages are polled, and buffers lent rather than copied.
@@ -326,7 +339,7 @@ class connection final : public writer_host,
   frame_writer writer_;
   inbound_path inbound_;
   outbound_path outbound_;
-  proxy_table proxies_;
+  std::shared_ptr<proxy_table> proxies_;  // replaced only by take_proxies()
   requests requests_;
   lent_buffers lent_;
   std::shared_ptr<bytes_lender> lender_;        // made when established (polled)

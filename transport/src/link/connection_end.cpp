@@ -73,8 +73,15 @@ void connection::tell_down(close_reason why, const std::string& reason, bool was
   std::string what = "node " + peer_name_ + " is down: " + reason;
   if (worker_pid_ > 0) what = node_.worker_exit(worker_pid_, reason);
   alive_.store(false, std::memory_order_release);
-  for (auto& p : proxies_.end()) static_cast<detail::remote_proxy&>(*p).node_down(what);
-  for (auto& p : proxies_.windows().take_parked()) static_cast<detail::remote_proxy&>(*p).wake();
+  // The proxies wait for a new session with the same incarnation, unless it
+  // is gone for good: this node stops, a new incarnation took its place, a
+  // worker process ended.
+  const bool for_good = why == close_reason::shutting_down || why == close_reason::replaced || worker_pid_ > 0;
+  for (auto& p : proxies_->end(for_good)) {
+    auto& proxy = static_cast<detail::remote_proxy&>(*p);
+    proxy.node_down(what, &outbound_, for_good || proxy.remote_id() == 0);
+  }
+  for (auto& p : proxies_->windows().take_parked()) static_cast<detail::remote_proxy&>(*p).wake();
   requests_.end(what);
   inbound_.end();
   auto w = std::exchange(waiter_, nullptr);
@@ -112,7 +119,7 @@ void connection::abandon() {
 
 bool connection::has_pending_output() {
   // Proxies first: a turn moves their messages into the buffers below.
-  return proxies_.pending_output() || writer_.pending();
+  return proxies_->pending_output() || writer_.pending();
 }
 
 void connection::wait_ended() {

@@ -103,7 +103,7 @@ bool connection::on_monitor(std::string_view body, bool demonitor) {
 bool connection::on_down(std::string_view body) {
   control::down d;
   if (!control::parse_down(body, d)) return bad_frame("malformed DOWN");
-  if (auto p = proxies_.find(d.actor)) static_cast<detail::remote_proxy&>(*p).remote_down(d.ref, d.why, d.what);
+  if (auto p = proxies_->find(d.actor)) static_cast<detail::remote_proxy&>(*p).remote_down(d.ref, d.why, d.what);
   return true;
 }
 
@@ -112,7 +112,7 @@ bool connection::on_link(std::string_view body, bool unlink) {
   if (!control::parse_link(body, l)) return bad_frame(unlink ? "malformed UNLINK" : "malformed LINK");
   detail::actor_cell* ex = inbound_.exposed_cell(l.target);
   if (unlink) {
-    if (auto p = proxies_.find(l.from); p && ex != nullptr) static_cast<detail::remote_proxy&>(*p).unlink_local(*ex);
+    if (auto p = proxies_->find(l.from); p && ex != nullptr) static_cast<detail::remote_proxy&>(*p).unlink_local(*ex);
     return true;
   }
   if (ex == nullptr) {
@@ -121,7 +121,7 @@ bool connection::on_link(std::string_view body, bool unlink) {
   }
   // Each remote actor the peer links from costs a proxy here, kept by the
   // link: a peer naming ever new ones must not make us hold proxies without bound.
-  if (!proxies_.admit_linked(l.from)) {
+  if (!proxies_->admit_linked(l.from)) {
     return bad_frame("LINK from more than " + std::to_string(proxy_table::max_linked) + " remote actors");
   }
   detail::cell_ptr p = proxy_for(l.from, typeid(linked_actor_tag));
@@ -132,7 +132,7 @@ bool connection::on_link(std::string_view body, bool unlink) {
 bool connection::on_exit(std::string_view body) {
   control::exit x;
   if (!control::parse_exit(body, x)) return bad_frame("malformed EXIT");
-  if (auto p = proxies_.find(x.from)) static_cast<detail::remote_proxy&>(*p).remote_exit(x.target, x.why, x.what);
+  if (auto p = proxies_->find(x.from)) static_cast<detail::remote_proxy&>(*p).remote_exit(x.target, x.why, x.what);
   return true;
 }
 
@@ -153,7 +153,7 @@ bool connection::on_credit(std::string_view body) {
   control::credit c;
   if (!control::parse_credit(body, c)) return bad_frame("malformed FLOW_CREDIT");
   if (c.units > max_grant) return bad_frame("FLOW_CREDIT grants too much");
-  proxies_.windows().grant(c.target, static_cast<std::int64_t>(c.units));
+  proxies_->windows().grant(c.target, static_cast<std::int64_t>(c.units));
   return true;
 }
 

@@ -104,6 +104,17 @@ std::vector<detail::cell_ptr> send_windows::take_parked() {
   return out;
 }
 
+void send_windows::restart() {
+  std::lock_guard lock(mx_);
+  ended_ = false;
+  std::erase_if(windows_, [](const auto& kv) { return kv.second.proxies == 0; });  // credit owed by an ended session
+  for (auto& [id, w] : windows_) {
+    w.units.store(initial_credit, std::memory_order_relaxed);
+    w.parked = detail::cell_ptr();
+    w.reported = false;
+  }
+}
+
 std::size_t send_windows::size() const {
   std::lock_guard lock(mx_);
   return windows_.size();

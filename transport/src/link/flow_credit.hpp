@@ -175,6 +175,11 @@ class send_windows {
   /// The connection ended: every parked proxy, to be woken (they close).
   /// From now on nothing parks here (park() answers false).
   [[nodiscard]] std::vector<detail::cell_ptr> take_parked();
+  /// A new session serves the same remote actors (after take_parked): the
+  /// peer's receiving side starts afresh, so every window is full again
+  /// and parking works again. @note Only once no turn spends on the ended
+  /// session (its writer is closed).
+  void restart();
   /// Windows held (open or waiting for their credit). @threadsafe
   [[nodiscard]] std::size_t size() const;
 

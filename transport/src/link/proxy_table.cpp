@@ -16,7 +16,11 @@ detail::cell_ptr proxy_table::find(std::uint64_t id) {
 detail::cell_ptr proxy_table::get(std::uint64_t id, const std::type_info& type,
                                   const std::shared_ptr<detail::proxy_link>& link) {
   std::unique_lock lock(mx_);
-  if (detail::cell_ptr p = find_locked(id)) return p;
+  bool stale = false;  // the outbox of another session is here: the caller's has ended
+  if (detail::cell_ptr p = find_locked(id)) {
+    if (id != 0 || &static_cast<detail::remote_proxy&>(*p).link() == link.get()) return p;
+    stale = true;
+  }
   // The outbox (id 0) carries replies and credit: unbounded, so that
   // answering never mutes an actor, and it spends no credit.
   mailbox_options mo = mailbox_options::make_unbounded();
@@ -33,16 +37,17 @@ detail::cell_ptr proxy_table::get(std::uint64_t id, const std::type_info& type,
     throw;
   }
   try {
-    proxies_[id] = p;  // replaces one being freed (its forget() then finds another)
+    if (!stale) proxies_[id] = p;  // replaces one being freed (its forget() then finds another)
   } catch (...) {
     lock.unlock();
     p->release();  // its forget() closes the window
     throw;
   }
-  const bool gone = ended_;
+  const bool gone = ended_ || stale;
+  const bool for_good = for_good_;
   lock.unlock();
   detail::cell_ptr out = detail::cell_ptr::adopt(p);
-  if (gone) p->node_down();  // nobody else has it yet
+  if (gone) p->node_down("node down", link.get(), for_good || id == 0);  // nobody else has it yet
   return out;
 }
 
@@ -64,14 +69,48 @@ void proxy_table::forget(detail::remote_proxy& p) noexcept {
   linked_.erase(id);
 }
 
-std::vector<detail::cell_ptr> proxy_table::end() {
+std::vector<detail::cell_ptr> proxy_table::end(bool for_good) {
   std::vector<detail::cell_ptr> out;
   std::lock_guard lock(mx_);
   ended_ = true;
+  for_good_ = for_good_ || for_good;
   for (auto& [id, p] : proxies_) {
     if (p->try_add_ref()) out.push_back(detail::cell_ptr::adopt(p));
   }
+  proxies_.erase(0);  // the outbox closes with its session (its forget() finds nothing)
   return out;
+}
+
+bool proxy_table::resume(const std::shared_ptr<connection>& serving, std::vector<detail::cell_ptr>& out) {
+  std::lock_guard lock(mx_);
+  if (for_good_) return false;
+  ended_ = false;
+  serving_ = serving;
+  windows_.restart();
+  for (auto& [id, p] : proxies_) {
+    if (p->try_add_ref()) out.push_back(detail::cell_ptr::adopt(p));
+  }
+  return true;
+}
+
+std::shared_ptr<connection> proxy_table::serving() {
+  std::lock_guard lock(mx_);
+  return serving_.lock();
+}
+
+void proxy_table::serve(const std::shared_ptr<connection>& c) {
+  std::lock_guard lock(mx_);
+  serving_ = c;
+}
+
+bool proxy_table::over() {
+  std::lock_guard lock(mx_);
+  return for_good_;
+}
+
+bool proxy_table::empty() {
+  std::lock_guard lock(mx_);
+  return proxies_.empty();
 }
 
 bool proxy_table::pending_output() {

@@ -1,8 +1,10 @@
 #pragma once
-// Private to the transport: a connection's proxies, one per remote actor
-// it has a handle to, and their flow-credit windows. Not owning: a proxy
-// lives as long as its handles (and its scheduled turns) and forgets
-// itself when freed. Its own lock; any thread.
+// Private to the transport: the proxies of one incarnation of a peer, one
+// per remote actor this node has a handle to, and their flow-credit
+// windows. Shared by the sessions with that incarnation, one after another
+// (the node remembers it weakly): a handle made in one session works in the
+// next. Not owning: a proxy lives as long as its handles (and its scheduled
+// turns) and forgets itself when freed. Its own lock; any thread.
 
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +19,8 @@
 #include "troupe/actors/detail/remote_proxy.hpp"
 
 namespace troupe::transport {
+
+class connection;
 
 class proxy_table {
  public:
@@ -38,9 +42,23 @@ class proxy_table {
   bool admit_linked(std::uint64_t id);
   /// `p` is being freed.
   void forget(detail::remote_proxy& p) noexcept;
-  /// The connection ended: every proxy alive now, to be told (node_down).
-  /// Proxies made later are down at once.
-  std::vector<detail::cell_ptr> end();
+  /// The session ended (`for_good`: the incarnation with it): every proxy
+  /// alive now, to be told node_down. The outbox leaves the table (each
+  /// session has its own). Proxies made later are down at once, until a new
+  /// session resumes the table (never, for good).
+  std::vector<detail::cell_ptr> end(bool for_good);
+  /// A new session of the same incarnation, `serving`, takes the proxies
+  /// over: their windows are full again. Returns every proxy alive, to be
+  /// rebound to it. False (and nothing) when the table ended for good.
+  [[nodiscard]] bool resume(const std::shared_ptr<connection>& serving, std::vector<detail::cell_ptr>& out);
+  /// The session serving the proxies (nothing once it ended and none followed).
+  [[nodiscard]] std::shared_ptr<connection> serving();
+  /// `c` serves the proxies (the first session of an incarnation).
+  void serve(const std::shared_ptr<connection>& c);
+  /// True while no proxy is in the table.
+  [[nodiscard]] bool empty();
+  /// True once the table ended for good.
+  [[nodiscard]] bool over();
   /// True while messages wait in a proxy that is still open.
   [[nodiscard]] bool pending_output();
   /// True once every proxy has closed (run its node_down).
@@ -55,6 +73,8 @@ class proxy_table {
   std::size_t capacity_;
   std::mutex mx_;
   bool ended_ = false;
+  bool for_good_ = false;
+  std::weak_ptr<connection> serving_;
   std::unordered_map<std::uint64_t, detail::remote_proxy*> proxies_;
   std::unordered_set<std::uint64_t> linked_;  // remote actors whose proxy a LINK made
   send_windows windows_;

@@ -138,33 +138,43 @@ const std::string& peer::name() const noexcept {
 
 std::uint64_t peer::incarnation() const noexcept { return s_ ? s_->peer_incarnation() : 0; }
 
-bool peer::alive() const noexcept { return s_ && s_->alive(); }
+// A peer handle acts on the session that serves its peer's incarnation now:
+// the one it was made with, or one that followed it after a node_down.
+
+bool peer::alive() const noexcept {
+  if (!s_) return false;
+  try {
+    return s_->current()->alive();
+  } catch (...) {
+    return s_->alive();
+  }
+}
 
 void peer::close(const std::string& reason) const {
-  if (s_) s_->end_soon(transport::close_reason::closed, reason);
+  if (s_) s_->current()->end_soon(transport::close_reason::closed, reason);
 }
 
 void peer::wait_down() const {
-  if (s_) s_->wait_ended();
+  if (s_) s_->current()->wait_ended();
 }
 
 result<detail::cell_ptr> peer::lookup_cell(std::string_view name, const std::type_info& type,
                                            std::vector<std::string> required, std::chrono::milliseconds timeout) const {
   if (timeout.count() < 0) throw std::invalid_argument("troupe::peer::lookup: timeout must not be negative");
   if (!s_) return failure{ask_error::node_down, "empty peer handle"};
-  return s_->lookup(name, type, required, timeout);
+  return s_->current()->lookup(name, type, required, timeout);
 }
 
 void peer::lookup_cell_then(std::string_view name, const std::type_info& type, std::vector<std::string> required,
                        std::chrono::milliseconds timeout, std::function<void(result<detail::cell_ptr>)> done) const {
   if (timeout.count() < 0) throw std::invalid_argument("troupe::peer::lookup: timeout must not be negative");
   if (!s_) return done(failure{ask_error::node_down, "empty peer handle"});
-  s_->lookup_then(name, type, std::move(required), timeout, std::move(done));
+  s_->current()->lookup_then(name, type, std::move(required), timeout, std::move(done));
 }
 
 detail::cell_ptr peer::resolve_cell(std::uint64_t id, const std::type_info& type) const {
   if (!s_ || id == 0) return {};
-  return s_->proxy_for(id, type);
+  return s_->proxy_for(id, type);  // served by the current session
 }
 
 } // namespace troupe

@@ -110,9 +110,20 @@ void node_impl::stop() {
     std::lock_guard lock(mx_);
     ended.swap(ended_);
   }
+  std::vector<std::shared_ptr<proxy_table>> tables;
+  for (auto& c : ended) tables.push_back(c->shared_proxies());
+  {
+    // Peers that went down before: their handles close now too.
+    std::lock_guard lock(mx_);
+    for (auto& [name, k] : known_) {
+      if (auto t = k.proxies.lock()) tables.push_back(std::move(t));
+    }
+    known_.clear();
+  }
+  for (std::size_t i = ended.size(); i < tables.size(); ++i) close_proxies(*tables[i], "node " + opts.name + " stopped");
   const auto close_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  for (auto& c : ended) {
-    while (!c->proxies_closed() && std::chrono::steady_clock::now() < close_deadline) {
+  for (auto& t : tables) {
+    while (!t->all_closed() && std::chrono::steady_clock::now() < close_deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
@@ -182,6 +193,8 @@ bool node_impl::connection_up(const std::shared_ptr<connection>& c) {
   std::shared_ptr<connection> old;
   std::shared_ptr<connection> lost;
   std::shared_ptr<connection> loser;
+  std::shared_ptr<proxy_table> carried;
+  std::shared_ptr<proxy_table> gone;
   {
     std::lock_guard lock(mx_);
     handshaking_.erase(c);
@@ -200,6 +213,7 @@ bool node_impl::connection_up(const std::shared_ptr<connection>& c) {
       if (slot && slot != c) old = std::move(slot);
       slot = c;
     }
+    if (loser != c) carried = carry_proxies_locked(c, gone);
   }
   counters.add(counter::sessions_up);
   // A new incarnation of a name: the old process is gone for good.
@@ -217,8 +231,33 @@ bool node_impl::connection_up(const std::shared_ptr<connection>& c) {
     loser->end(close_reason::lost_race);
     if (loser != c) events.down(loser->peer_name(), loser->peer_incarnation(), "both nodes dialled: keeping the other");
   }
+  if (gone) close_proxies(*gone, "node " + c->peer_name() + " restarted (a new incarnation connected)");
+  // The sessions before have ended (above): their proxies are rebound to
+  // this one before anyone hears it is up.
+  std::vector<detail::cell_ptr> rebound;
+  if (carried && carried->resume(c, rebound)) {
+    for (auto& p : rebound) static_cast<detail::remote_proxy&>(*p).rebind(c->as_link());
+  }
   if (loser != c) events.up(c->peer_name(), c->peer_incarnation());
   return loser != c;
+}
+
+std::shared_ptr<proxy_table> node_impl::carry_proxies_locked(const std::shared_ptr<connection>& c,
+                                                             std::shared_ptr<proxy_table>& gone) {
+  std::erase_if(known_, [](const auto& k) { return k.second.proxies.expired(); });
+  known_peer& k = known_[c->peer_name()];
+  std::shared_ptr<proxy_table> earlier = k.proxies.lock();
+  if (earlier && k.incarnation == c->peer_incarnation() && !earlier->over()) {
+    return earlier != c->shared_proxies() && c->take_proxies(earlier) ? earlier : nullptr;
+  }
+  if (earlier && k.incarnation != c->peer_incarnation()) gone = std::move(earlier);
+  k = known_peer{c->peer_incarnation(), c->shared_proxies()};
+  c->shared_proxies()->serve(c);
+  return nullptr;
+}
+
+void node_impl::close_proxies(proxy_table& t, const std::string& why) {
+  for (auto& p : t.end(true)) static_cast<detail::remote_proxy&>(*p).node_down(why, nullptr, true);
 }
 
 std::shared_ptr<connection> node_impl::find_connection(const std::string& name) const {

@@ -138,6 +138,14 @@ class node_impl {
   void drain_output();
   /// On the I/O thread: every connection says goodbye; the listeners close.
   void close_all();
+  /// (under mx_) The proxies `c`, a session that serves, carries on: those
+  /// an earlier session with the same incarnation left (returned: `c` took
+  /// them over), or its own, remembered for the next. `gone`: the proxies of
+  /// an incarnation that `c`'s replaced.
+  std::shared_ptr<proxy_table> carry_proxies_locked(const std::shared_ptr<connection>& c,
+                                                    std::shared_ptr<proxy_table>& gone);
+  /// Every proxy of a table that is over for good closes (node_down, `why`).
+  static void close_proxies(proxy_table& t, const std::string& why);
 
   std::unique_ptr<asio::steady_timer> metrics_timer_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
@@ -149,6 +157,14 @@ class node_impl {
   std::unordered_map<std::string, std::shared_ptr<connection>> connections_;  // established, by peer name
   std::unordered_set<std::shared_ptr<connection>> handshaking_;
   std::vector<std::shared_ptr<connection>> ended_;  // closed by stop(), until their proxies have closed
+  /// By peer name, the proxies of the incarnation last connected, which the
+  /// next session with it carries on (handles made before a node_down work
+  /// again). Weak: the proxies' handles keep them.
+  struct known_peer {
+    std::uint64_t incarnation = 0;
+    std::weak_ptr<proxy_table> proxies;
+  };
+  std::unordered_map<std::string, known_peer> known_;
 };
 
 } // namespace troupe::transport

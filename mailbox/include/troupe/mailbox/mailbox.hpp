@@ -201,10 +201,10 @@ class mailbox {
   [[nodiscard]] overflow policy() const noexcept { return policy_; }
   [[nodiscard]] bool bounded() const noexcept { return capacity_ != mailbox_options::unbounded; }
 
-  /// For a refusing policy (spill): refuse every user message (`all`), or
-  /// refuse at capacity again. A push racing with the change may go either
-  /// way. @threadsafe
-  void refuse_all(bool all) noexcept { refuse_at_.store(all ? 0 : capacity_, std::memory_order_relaxed); }
+  /// Refuse every user message (`all`: a spill keeping order, a remote
+  /// proxy whose node is down), or only as the policy's bound says again.
+  /// A push racing with the change may go either way. @threadsafe
+  void refuse_all(bool all) noexcept { refuse_at_.store(all ? 0 : bound_, std::memory_order_relaxed); }
 
   /// Counts one user message that is not in the queue (the consumer keeps
   /// it elsewhere): the consumer is scheduled as for a message, and removes
@@ -299,8 +299,9 @@ class mailbox {
   bool mutes_;                // mute_sender with a bound: accepted_over past capacity
   bool per_message_;          // a refusing policy: chains are refused, to be decided one by one
   std::uint32_t low_water_;   // at most 2^32 - 1: above hard_limit, so the same as any larger value
+  std::uint32_t bound_;       // depth at which the policy refuses (hard_limit: no policy bound)
   std::size_t capacity_;
-  std::atomic<std::size_t> refuse_at_;   // depth at which a send is refused (hard_limit: no policy bound)
+  std::atomic<std::uint32_t> refuse_at_;  // bound_, or 0 while refusing all
   slot_segment* retired_last_ = nullptr;  // consumer only: newest retired segment
   // Consumer line.
   slot_segment* head_ = nullptr;     // segment of the next position to read

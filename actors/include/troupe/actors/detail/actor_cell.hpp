@@ -297,6 +297,11 @@ class actor_cell : public resumable {
     return left;
   }
   void set_stop_reason(exit_reason why) noexcept { stop_reason_ = why; }
+  /// The mailbox refused `e`: true when this cell refuses every user
+  /// message for a reason of its own (a remote proxy whose node is down)
+  /// and took `e`, setting what its sender is told. @threadsafe (a sender's
+  /// slow path)
+  virtual bool take_refused(envelope* /*e*/, send_result& /*out*/) noexcept { return false; }
   /// See `encodes_on_send`. @note Constructor only.
   void set_encodes_on_send() noexcept { encodes_on_send_ = true; }
 

@@ -14,10 +14,20 @@
 /// flow credit, buffers). The proxy keeps the actor semantics: who watches
 /// the remote actor, which local actors are linked to it, and what they are
 /// told when its node is gone.
+///
+/// A handle outlives a session: when the link to the remote node ends, the
+/// proxy's watchers get `down` and its linked actors an exit (node_down), and
+/// the proxy is *detached*: every message to it is a node_down dead letter
+/// (`tell` says `dead`), a new monitor fires at once. When a new session
+/// with the same incarnation of that node comes up, the transport rebinds
+/// the proxy to it and the same handle works again; only when that
+/// incarnation is gone for good (a new one answered, this node stops) does
+/// the proxy close like a stopped actor.
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <typeinfo>
@@ -107,11 +117,21 @@ class remote_proxy final : public actor_cell, private executor {
   /// `down` comes back to the link as a `down` signal. Usually on the outbox.
   void monitor_local(actor_cell& local, std::uint64_t ref);
   void demonitor_local(actor_cell& local, std::uint64_t ref);
-  /// The peer is gone for good: queued and later messages become dead
-  /// letters (node_down), asks fail with node_down, monitors get `down`
-  /// (node_down), linked actors an exit (node_down); `what` says why.
-  /// Idempotent.
-  void node_down(std::string what = "node down") noexcept;
+  /// The session of link `of` ended (nullptr: whichever serves): monitors
+  /// get `down` (node_down), linked actors an exit (node_down), and queued
+  /// and later messages become node_down dead letters (asks fail with
+  /// node_down); `what` says why. Then the proxy is detached until
+  /// rebind(), or, `for_good`, closed. A down for a link the proxy no
+  /// longer uses changes nothing (it was rebound meanwhile). Idempotent.
+  void node_down(std::string what = "node down", const proxy_link* of = nullptr, bool for_good = true) noexcept;
+  /// A new session with the same incarnation of the node serves the proxy
+  /// through `link`: messages are taken again at once (the proxy forwards
+  /// them once it has switched over, in order), monitors and links set from
+  /// now on reach the remote actor. Ordered with node_down. @threadsafe
+  void rebind(std::shared_ptr<proxy_link> link);
+  /// True while messages to the proxy are refused (its node is down and no
+  /// session serves it). @threadsafe (a snapshot)
+  [[nodiscard]] bool refusing() const noexcept { return refusing_.load(std::memory_order_seq_cst); }
 
   /// Runs a proxy its link parked (see proxy_link::park). @threadsafe
   void wake() noexcept { (void)unpark(); }
@@ -120,6 +140,7 @@ class remote_proxy final : public actor_cell, private executor {
   ~remote_proxy() override;
   void destroy_instance() noexcept override {}
   const std::type_info& type() const noexcept override { return *type_; }
+  bool take_refused(envelope* e, send_result& out) noexcept override;
 
  private:
   // Scheduled on the pool like an actor, holding a reference while it is
@@ -131,7 +152,20 @@ class remote_proxy final : public actor_cell, private executor {
   void post_event(envelope* e) noexcept;
   void on_event(envelope* e);
   result park(turn t) noexcept;
+  /// Tells watchers and linked actors that the node is down.
   void go_down();
+  /// After a turn that saw the node go down: detached, or closed for good.
+  result after_down(turn t) noexcept;
+  /// A turn while detached: answers system messages at once, and turns
+  /// user messages into dead letters unless a rebind is on its way.
+  result detached_turn(turn t) noexcept;
+  /// A system message while detached.
+  void on_detached_system(envelope* e);
+  /// Detached, a user message came: true once the rebind that lets it in
+  /// has been taken (the system lane is served until it comes).
+  bool await_rebind(turn& t);
+  /// Ends a turn that did not close the proxy.
+  result end_turn(turn t) noexcept;
   struct remote_watch {
     cell_ptr watcher;
     std::uint64_t id;
@@ -141,8 +175,16 @@ class remote_proxy final : public actor_cell, private executor {
   std::uint64_t remote_id_;
   const std::type_info* type_;
   // Owned by the proxy's turn.
-  bool down_ = false;
+  bool down_ = false;      // the node went down in this turn
+  bool for_good_ = false;  // ... and the proxy closes
+  bool detached_ = false;  // no session serves the proxy
+  std::shared_ptr<proxy_link> next_link_;  // a rebind taken, applied when the turn is off the link
   std::string down_what_;
+  // Detaching and rebinding (rare): whether senders are refused, and how
+  // many rebinds are on their way to the turn.
+  std::mutex rebind_mx_;
+  std::uint32_t rebinds_ = 0;
+  std::atomic<bool> refusing_{false};
   std::uint64_t next_ref_ = 1;
   std::unordered_map<std::uint64_t, remote_watch> watches_;
   std::vector<cell_ptr> links_;
