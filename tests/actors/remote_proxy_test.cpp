@@ -85,6 +85,12 @@ struct proxy_fixture : ::testing::Test {
   bool turn_asked() {
     return troupe::test::wait_until([&] { return turns->scheduled() > 0; }, long_wait);
   }
+  /// `w` monitors (or links to) the proxy's actor, and the proxy's turn takes the request.
+  void watch_from(const troupe::actor_ref<watcher>& w, bool link_to = false) {
+    w.tell(watcher::watch{ref, link_to});
+    ASSERT_TRUE(turn_asked());
+    turns->run();
+  }
 };
 
 TEST_F(proxy_fixture, HandsWhatIsToldToItsLinkInOrderInOneTurnEncodedBySenders) {
@@ -151,9 +157,7 @@ TEST_F(proxy_fixture, AParkedProxyServesItsSystemLaneAndItsNodeDownEndsTheWait) 
 TEST_F(proxy_fixture, AMonitorBecomesASignalAndTheRemoteDownReachesTheWatcher) {
   troupe::inbox<troupe::down> downs(sys);
   auto w = sys.spawn<watcher>(downs.ref());
-  w.tell(watcher::watch{ref});
-  ASSERT_TRUE(turn_asked());
-  turns->run();
+  watch_from(w);
   ASSERT_EQ(link->signals.size(), 1u);
   EXPECT_EQ(link->signals[0].what, kind::monitor);
   const std::uint64_t monitor_ref = link->signals[0].ref;
@@ -171,13 +175,9 @@ TEST_F(proxy_fixture, AMonitorBecomesASignalAndTheRemoteDownReachesTheWatcher) {
 TEST_F(proxy_fixture, ItsNodeDownTellsWatchersAndStopsLinkedActors) {
   troupe::inbox<troupe::down> downs(sys);
   auto w = sys.spawn<watcher>(downs.ref());
-  w.tell(watcher::watch{ref});
-  ASSERT_TRUE(turn_asked());
-  turns->run();
+  watch_from(w);
   auto linked = sys.spawn<watcher>(downs.ref());
-  linked.tell(watcher::watch{ref, true});
-  ASSERT_TRUE(turn_asked());
-  turns->run();
+  watch_from(linked, true);
   ASSERT_EQ(link->signals.size(), 2u);
   EXPECT_EQ(link->signals[1].what, kind::link);
   EXPECT_EQ(link->signals[1].local, linked.id());
@@ -207,6 +207,76 @@ TEST_F(proxy_fixture, TheOutboxSendsTheDownOfALocalActorThePeerWatches) {
   EXPECT_EQ(link->signals[0].why, troupe::exit_reason::killed);
   outbox.node_down("test over");
   outbox_turns->run();
+}
+
+
+// -- a handle outlives its session ------------------------------------------------
+
+TEST_F(proxy_fixture, ASessionThatEndsDetachesItUntilARebindAndTheSameHandleServesTheNextOne) {
+  troupe::inbox<troupe::down> downs(sys);
+  auto w = sys.spawn<watcher>(downs.ref());
+  watch_from(w);
+  ASSERT_EQ(link->signals.size(), 1u);
+  ASSERT_EQ(ref.tell(note{"queued"}), troupe::send_result::ok);
+  proxy().node_down("cable cut", link.get(), /*for_good=*/false);
+  turns->run();
+  auto d = downs.receive(long_wait);
+  ASSERT_TRUE(d.has_value()) << "monitors set in the session that ended fire";
+  EXPECT_EQ(d->reason, troupe::exit_reason::node_down);
+  EXPECT_TRUE(link->forwarded.empty()) << "what waited is not handed to the ended session";
+  EXPECT_EQ(sys.stats().dead(troupe::drop_reason::node_down), 1u);
+  EXPECT_TRUE(proxy().refusing());
+  EXPECT_EQ(ref.tell(note{"refused"}), troupe::send_result::dead);
+  EXPECT_EQ(sys.stats().dead(troupe::drop_reason::node_down), 2u);
+  EXPECT_FALSE(cell->box().is_closed()) << "detached, not closed";
+  watch_from(w);
+  d = downs.receive(long_wait);
+  ASSERT_TRUE(d.has_value()) << "a monitor set while detached fires at once";
+  EXPECT_EQ(d->reason, troupe::exit_reason::node_down);
+
+  auto next = std::make_shared<recording_link>();
+  proxy().rebind(next);
+  EXPECT_FALSE(proxy().refusing());
+  EXPECT_EQ(ref.tell(note{"after"}), troupe::send_result::ok) << "taken before the proxy has run";
+  turns->run();
+  EXPECT_EQ(next->forwarded, (std::vector<std::string>{"after"}));
+  watch_from(w);
+  ASSERT_EQ(next->signals.size(), 1u);
+  EXPECT_EQ(next->signals[0].what, kind::monitor) << "a monitor set again reaches the new session";
+  EXPECT_EQ(link->signals.size(), 1u) << "and nothing the ended one";
+  proxy().node_down("a late word about the old session", link.get(), false);
+  turns->run();
+  EXPECT_EQ(ref.tell(note{"still served"}), troupe::send_result::ok);
+  turns->run();
+  EXPECT_EQ(next->forwarded, (std::vector<std::string>{"after", "still served"}))
+      << "a down for a session the proxy left changes nothing";
+  EXPECT_FALSE(downs.receive(50ms).has_value());
+}
+
+TEST_F(proxy_fixture, ARebindThatComesBeforeTheProxySawItsSessionEndLetsEverythingThrough) {
+  ASSERT_EQ(ref.tell(note{"a"}), troupe::send_result::ok);
+  auto next = std::make_shared<recording_link>();
+  proxy().node_down("cut", link.get(), false);
+  proxy().rebind(next);  // the next session came up before the proxy ran
+  ASSERT_EQ(ref.tell(note{"b"}), troupe::send_result::ok);
+  turns->run();
+  EXPECT_FALSE(proxy().refusing()) << "never refused: a rebind was on its way";
+  EXPECT_EQ(next->forwarded, (std::vector<std::string>{"a", "b"})) << "in order, through the new session";
+  EXPECT_TRUE(link->forwarded.empty());
+  EXPECT_EQ(sys.stats().dead(troupe::drop_reason::node_down), 0u);
+}
+
+TEST_F(proxy_fixture, ADetachedProxyWhoseIncarnationIsGoneClosesForGood) {
+  proxy().node_down("cut", link.get(), false);
+  turns->run();
+  ASSERT_TRUE(proxy().refusing());
+  proxy().node_down("a new incarnation connected", nullptr, true);
+  turns->run();
+  EXPECT_TRUE(cell->box().is_closed());
+  EXPECT_EQ(ref.tell(note{"late"}), troupe::send_result::dead);
+  auto answer = ref.ask(1, long_wait).get();
+  ASSERT_FALSE(answer.ok());
+  EXPECT_EQ(answer.error(), troupe::ask_error::node_down);
 }
 
 } // namespace

@@ -183,6 +183,28 @@ TEST_F(cut_links, APeerNotBackWithinDownAfterIsDownAndWhatItDidNotAcknowledgeIsC
   EXPECT_EQ(sys_a.stats().dead_letters[static_cast<std::size_t>(troupe::drop_reason::node_down)], lost);
 }
 
+TEST_F(cut_links, APeerBackAfterItWasDeclaredDownServesTheHandlesMadeBefore) {
+  // Frozen past down_after: alpha declares beta down. Thawed, the same beta
+  // (the same incarnation) is dialled again: a new session, node_up, and
+  // the handles alpha made before work again without a new lookup.
+  proxied_pair n(sys_a, sys_b);
+  troupe::inbox<std::string> seen(sys_a);
+  n.a.subscribe(sys_a.spawn<peer_events>(seen.ref()));
+  troupe_test::Ping ping;
+  ASSERT_EQ(n.echo.tell(ping), troupe::send_result::ok);
+  ASSERT_EQ(counted_by(n.echo, 1, 10s).n(), 1);
+  n.proxy->freeze(true);
+  const std::string down = next_event(seen);
+  EXPECT_EQ(down.rfind("down beta", 0), 0u) << down;
+  EXPECT_FALSE(n.to_b->alive());
+  n.proxy->freeze(false);
+  EXPECT_EQ(next_event(seen), "up beta");
+  EXPECT_TRUE(n.to_b->alive()) << "the peer handle from connect() acts on the new session";
+  ASSERT_EQ(n.echo.tell(ping), troupe::send_result::ok);
+  EXPECT_EQ(counted_by(n.echo, 2, 10s).n(), 2) << "the ping after the return arrived through the old handle";
+  EXPECT_EQ(n.a.stats().sessions_up, 2u);
+}
+
 TEST(frozen_peer, AListenerFrozenForThreeSecondsThreeTimesLosesNothingAndIsNeverDown) {
   // A child node frozen with SIGSTOP for 3 s, three times, while alpha
   // sends: alpha's heartbeat interrupts the link and it dials again; when

@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "support/test_support.hpp"
@@ -56,6 +57,17 @@ inline event next(events& in, std::chrono::milliseconds within = 20s) {
     return event{"timeout", troupe::exit_reason::normal, ""};
   }
   return *e;
+}
+
+/// The next `n` events, each for a node_down; their kinds ("down", "exit").
+inline std::multiset<std::string> node_down_kinds(events& in, int n) {
+  std::multiset<std::string> kinds;
+  for (int i = 0; i < n; ++i) {
+    const event ev = next(in);
+    EXPECT_EQ(ev.reason, troupe::exit_reason::node_down) << ev.kind;
+    kinds.insert(ev.kind);
+  }
+  return kinds;
 }
 
 /// Monitors or links (trapping exits) whatever it is told to, and reports.
