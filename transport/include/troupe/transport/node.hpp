@@ -73,15 +73,17 @@ struct node_stats {
 };
 
 /// A new session with a peer came up: the first with this incarnation of
-/// it, or one after a node_down (then handles made before it report
-/// node_down: look its actors up again, set monitors again).
+/// it, or one after a node_down. Handles to that incarnation's actors made
+/// before work again (they were rebound before this event); monitors and
+/// links set before the node_down have fired: set them again.
 /// (node::subscribe)
 struct node_up {
   std::string name;
   std::uint64_t incarnation = 0;
 };
-/// The connection with a peer ended: handles to its actors report
-/// node_down, its monitors fired. `reason` says why (as in the log).
+/// The session with a peer ended: handles to its actors report node_down
+/// (`tell` says dead) until a new session with the same incarnation comes
+/// up, its monitors and links fired. `reason` says why (as in the log).
 struct node_down {
   std::string name;
   std::uint64_t incarnation = 0;
@@ -96,8 +98,9 @@ struct node_reconnected {
 };
 
 /// Another node this node has a connection with (or had: a handle outlives
-/// the connection; then `alive()` is false and lookups fail with node_down).
-/// A value: cheap to copy, safe to share. Made by `node`.
+/// the connection; then `alive()` is false and lookups fail with node_down,
+/// until a new session with the same incarnation of that node serves it
+/// again). A value: cheap to copy, safe to share. Made by `node`.
 class peer {
  public:
   peer() = default;
