@@ -326,12 +326,46 @@ bool connection::post_frame(std::string frame) {
   return accepted(out->enqueue(make_frame_envelope(std::move(frame))));
 }
 
-detail::cell_ptr connection::outbox() { return proxy_for(0, typeid(outbox_tag)); }
+detail::cell_ptr connection::outbox() {
+  std::unique_lock lock(outbox_mx_);
+  if (outbox_ != nullptr && outbox_->try_add_ref()) return detail::cell_ptr::adopt(outbox_);
+  // Replies and credit: unbounded, so that answering never mutes an actor,
+  // and it spends no credit. Each session has its own.
+  auto* p = new detail::remote_proxy(core_, mailbox_options::make_unbounded(), as_link(), 0, typeid(outbox_tag));
+  outbox_ = p;  // replaces one being freed (its forget then finds another)
+  const bool ended = outbox_ended_;
+  lock.unlock();
+  detail::cell_ptr out = detail::cell_ptr::adopt(p);
+  if (ended) p->node_down("node down", nullptr, true);  // nobody else has it yet
+  return out;
+}
+
+void connection::forget_outbox(const detail::remote_proxy& p) noexcept {
+  std::lock_guard lock(outbox_mx_);
+  if (outbox_ == &p) outbox_ = nullptr;
+}
+
+void connection::end_outbox(const std::string& what) noexcept {
+  std::unique_lock lock(outbox_mx_);
+  outbox_ended_ = true;
+  detail::remote_proxy* p = outbox_ != nullptr && outbox_->try_add_ref() ? outbox_ : nullptr;
+  lock.unlock();
+  if (p == nullptr) return;
+  p->node_down(what, nullptr, true);
+  p->release();
+}
+
+bool connection::outbox_closed() {
+  std::lock_guard lock(outbox_mx_);
+  return outbox_ == nullptr || outbox_->box().is_closed();
+}
 
 detail::cell_ptr connection::proxy_for(std::uint64_t id, const std::type_info& type) {
   // The proxies' link is the outbound path, sharing ownership of this
-  // connection. An ended session's table is served by the next one.
-  auto c = id == 0 ? shared_from_this() : current();
+  // connection. An ended session's table is served by the next one. Id 0
+  // (which a peer may name) is the session's outbox, never in the table.
+  if (id == 0) return outbox();
+  auto c = current();
   return c->proxies_->get(id, type, c->as_link());
 }
 

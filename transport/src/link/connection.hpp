@@ -211,8 +211,13 @@ class connection final : public writer_host,
   /// The reader answers an ask of the peer with an error, after the
   /// messages read before it reached their actors.
   void reply_error_now(std::uint64_t request, ask_error code, const std::string& message);
-  /// The outbox (made on first use, freed when nobody needs it).
+  /// The outbox (made on first use, freed when nobody needs it): the
+  /// session's own, never carried to the next. @throws std::bad_alloc
   detail::cell_ptr outbox();
+  /// The outbox `p` is being freed. @threadsafe
+  void forget_outbox(const detail::remote_proxy& p) noexcept;
+  /// After the end: true once the outbox has closed (run its node_down).
+  [[nodiscard]] bool outbox_closed();
 
   // -- the frame_reader's sink (the reader) --
   /// One frame; false stops the split (ending, or the handshake just ended).
@@ -267,6 +272,8 @@ class connection final : public writer_host,
   void count_unacknowledged(bool graceful);
   /// The end's second half: what the peer's actors and our callers are told.
   void tell_down(close_reason why, const std::string& what, bool was_established);
+  /// The end closes the outbox, and one made later closes at once.
+  void end_outbox(const std::string& what) noexcept;
   // Control frames (control.cpp): one handler per kind.
   bool on_control(const frame_view& f);
   bool on_reply(std::string_view body);
@@ -340,6 +347,9 @@ class connection final : public writer_host,
   inbound_path inbound_;
   outbound_path outbound_;
   std::shared_ptr<proxy_table> proxies_;  // replaced only by take_proxies()
+  std::mutex outbox_mx_;
+  detail::remote_proxy* outbox_ = nullptr;  // not owning: it forgets itself when freed
+  bool outbox_ended_ = false;
   requests requests_;
   lent_buffers lent_;
   std::shared_ptr<bytes_lender> lender_;        // made when established (polled)

@@ -77,10 +77,8 @@ void connection::tell_down(close_reason why, const std::string& reason, bool was
   // is gone for good: this node stops, a new incarnation took its place, a
   // worker process ended.
   const bool for_good = why == close_reason::shutting_down || why == close_reason::replaced || worker_pid_ > 0;
-  for (auto& p : proxies_->end(for_good)) {
-    auto& proxy = static_cast<detail::remote_proxy&>(*p);
-    proxy.node_down(what, &outbound_, for_good || proxy.remote_id() == 0);
-  }
+  for (auto& p : proxies_->end(for_good)) static_cast<detail::remote_proxy&>(*p).node_down(what, &outbound_, for_good);
+  end_outbox(what);
   for (auto& p : proxies_->windows().take_parked()) static_cast<detail::remote_proxy&>(*p).wake();
   requests_.end(what);
   inbound_.end();
@@ -119,7 +117,9 @@ void connection::abandon() {
 
 bool connection::has_pending_output() {
   // Proxies first: a turn moves their messages into the buffers below.
-  return proxies_->pending_output() || writer_.pending();
+  if (proxies_->pending_output() || writer_.pending()) return true;
+  std::lock_guard lock(outbox_mx_);
+  return outbox_ != nullptr && outbox_->box().depth() != 0 && !outbox_->box().is_closed();
 }
 
 void connection::wait_ended() {

@@ -60,7 +60,10 @@ bool outbound_path::park(detail::remote_proxy& p) {
   return win != nullptr && c_.proxies().windows().park(*win, p);
 }
 
-void outbound_path::forget(detail::remote_proxy& p) noexcept { c_.proxies().forget(p); }
+void outbound_path::forget(detail::remote_proxy& p) noexcept {
+  if (p.remote_id() == 0) return c_.forget_outbox(p);
+  c_.proxies().forget(p);
+}
 
 // -- messages ----------------------------------------------------------------------------
 

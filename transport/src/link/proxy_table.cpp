@@ -16,38 +16,30 @@ detail::cell_ptr proxy_table::find(std::uint64_t id) {
 detail::cell_ptr proxy_table::get(std::uint64_t id, const std::type_info& type,
                                   const std::shared_ptr<detail::proxy_link>& link) {
   std::unique_lock lock(mx_);
-  bool stale = false;  // the outbox of another session is here: the caller's has ended
-  if (detail::cell_ptr p = find_locked(id)) {
-    if (id != 0 || &static_cast<detail::remote_proxy&>(*p).link() == link.get()) return p;
-    stale = true;
-  }
-  // The outbox (id 0) carries replies and credit: unbounded, so that
-  // answering never mutes an actor, and it spends no credit.
-  mailbox_options mo = mailbox_options::make_unbounded();
-  if (id != 0) {
-    mo.capacity = capacity_;
-    mo.low_water = mo.capacity / 2;
-    windows_.open(id);  // closed by the proxy's forget()
-  }
+  if (detail::cell_ptr p = find_locked(id)) return p;
+  mailbox_options mo;
+  mo.capacity = capacity_;
+  mo.low_water = mo.capacity / 2;
+  windows_.open(id);  // closed by the proxy's forget()
   detail::remote_proxy* p = nullptr;
   try {
     p = new detail::remote_proxy(core_, mo, link, id, type);
   } catch (...) {
-    if (id != 0) windows_.close(id);  // no proxy, so no forget()
+    windows_.close(id);  // no proxy, so no forget()
     throw;
   }
   try {
-    if (!stale) proxies_[id] = p;  // replaces one being freed (its forget() then finds another)
+    proxies_[id] = p;  // replaces one being freed (its forget() then finds another)
   } catch (...) {
     lock.unlock();
     p->release();  // its forget() closes the window
     throw;
   }
-  const bool gone = ended_ || stale;
+  const bool gone = ended_;
   const bool for_good = for_good_;
   lock.unlock();
   detail::cell_ptr out = detail::cell_ptr::adopt(p);
-  if (gone) p->node_down("node down", link.get(), for_good || id == 0);  // nobody else has it yet
+  if (gone) p->node_down("node down", link.get(), for_good);  // nobody else has it yet
   return out;
 }
 
@@ -61,7 +53,7 @@ bool proxy_table::admit_linked(std::uint64_t id) {
 
 void proxy_table::forget(detail::remote_proxy& p) noexcept {
   const std::uint64_t id = p.remote_id();
-  if (id != 0) windows_.close(id);  // each proxy opened its window once
+  windows_.close(id);  // each proxy opened its window once
   std::lock_guard lock(mx_);
   auto it = proxies_.find(id);
   if (it == proxies_.end() || it->second != &p) return;
@@ -77,7 +69,6 @@ std::vector<detail::cell_ptr> proxy_table::end(bool for_good) {
   for (auto& [id, p] : proxies_) {
     if (p->try_add_ref()) out.push_back(detail::cell_ptr::adopt(p));
   }
-  proxies_.erase(0);  // the outbox closes with its session (its forget() finds nothing)
   return out;
 }
 

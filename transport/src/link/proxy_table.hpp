@@ -31,9 +31,9 @@ class proxy_table {
   /// beyond which a LINK is a bad frame.
   static constexpr std::size_t max_linked = std::size_t{1} << 16;
 
-  /// The proxy of remote actor `id` (0: the connection's outbox), made with
-  /// `link` when there is none. Made after the connection ended, it is down
-  /// at once. @throws std::bad_alloc
+  /// The proxy of remote actor `id` (not 0: each session has its own
+  /// outbox), made with `link` when there is none. Made after the session
+  /// ended, it is down at once. @throws std::bad_alloc
   detail::cell_ptr get(std::uint64_t id, const std::type_info& type, const std::shared_ptr<detail::proxy_link>& link);
   /// The proxy of `id`, if one is alive.
   detail::cell_ptr find(std::uint64_t id);
@@ -43,9 +43,8 @@ class proxy_table {
   /// `p` is being freed.
   void forget(detail::remote_proxy& p) noexcept;
   /// The session ended (`for_good`: the incarnation with it): every proxy
-  /// alive now, to be told node_down. The outbox leaves the table (each
-  /// session has its own). Proxies made later are down at once, until a new
-  /// session resumes the table (never, for good).
+  /// alive now, to be told node_down. Proxies made later are down at once,
+  /// until a new session resumes the table (never, for good).
   std::vector<detail::cell_ptr> end(bool for_good);
   /// A new session of the same incarnation, `serving`, takes the proxies
   /// over: their windows are full again. Returns every proxy alive, to be

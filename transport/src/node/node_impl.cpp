@@ -122,11 +122,13 @@ void node_impl::stop() {
   }
   for (std::size_t i = ended.size(); i < tables.size(); ++i) close_proxies(*tables[i], "node " + opts.name + " stopped");
   const auto close_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  for (auto& t : tables) {
-    while (!t->all_closed() && std::chrono::steady_clock::now() < close_deadline) {
+  const auto wait_for = [&](auto&& closed) {
+    while (!closed() && std::chrono::steady_clock::now() < close_deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-  }
+  };
+  for (auto& c : ended) wait_for([&] { return c->outbox_closed(); });
+  for (auto& t : tables) wait_for([&] { return t->all_closed(); });
   // Workers got a goodbye and end by themselves; none outlives its node.
   workers.reap_all(std::chrono::seconds(1));
   std::lock_guard lock(mx_);
