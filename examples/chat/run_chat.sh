@@ -6,7 +6,7 @@
 set -euo pipefail
 server_bin=$1
 client_bin=$2
-export TROUPE_COOKIE=${TROUPE_COOKIE:-chat-example-$$}
+export TROUPE_COOKIE=${TROUPE_COOKIE:-troupe-chat-example-$$}
 out=$(mktemp -d)
 cleanup() {
   kill "${server_pid:-}" 2>/dev/null || true

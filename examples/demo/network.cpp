@@ -112,7 +112,7 @@ int node_b_main() {
 }
 
 int network_demo(const char* self) {
-  setenv("TROUPE_COOKIE", ("troupe-demo-" + std::to_string(getpid())).c_str(), 0);
+  setenv("TROUPE_COOKIE", ("troupe-demo-cookie-" + std::to_string(getpid())).c_str(), 0);
   std::printf("7. Two nodes: this process (node-a) starts node-b as a second process on 127.0.0.1.\n"
               "   Both prove they hold the same secret (HMAC challenge-response; the cookie never crosses\n"
               "   the wire), then node-a looks up node-b's published actors and talks to them.\n");

@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
   }
   const std::int64_t jobs = argc > 1 ? std::stoll(argv[1]) : 60;
   const int workers = argc > 2 ? std::stoi(argv[2]) : 3;
-  setenv("TROUPE_COOKIE", ("process-pool-" + std::to_string(getpid())).c_str(), 0);
+  setenv("TROUPE_COOKIE", ("troupe-process-pool-" + std::to_string(getpid())).c_str(), 0);
 
   troupe::actor_system sys;
   troupe::node node(sys, {.name = "pool", .listen = false});

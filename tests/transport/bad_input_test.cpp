@@ -487,6 +487,32 @@ TEST_F(not_reading, APeerThatAsksAndNeverReadsIsCutOffAndCounted) {
   expect_echo_adds(p.value());
 }
 
+TEST(not_reading_peer, AHelloClaimingHugeFramesDoesNotRaiseTheBoundOnOutput) {
+  // The bound on unsent output is 4 MiB plus twice the largest frame. The
+  // writer used to take the larger of the two nodes' maximum frames, so a
+  // HELLO saying 4 GiB let a peer that asks and never reads make the node
+  // hold gigabytes. Our own 1 KiB maximum must bound it.
+  troupe::actor_system sys{two_threads()};
+  auto o = node_opts("target");
+  o.max_frame_bytes = 1024;
+  o.write_timeout = 120s;     // only the bound may end it within the test
+  o.heartbeat_timeout = 5s;
+  troupe::node n(sys, o);
+  raw_client c(n.port());
+  ASSERT_TRUE(c.handshake_with(test_cookie, troupe::transport::handshake::role::connector, 0xFFFFFFFFu));
+  const std::string batch = monitors_of_nobody(10000);
+  std::size_t sent = 0;
+  EXPECT_TRUE(troupe::test::wait_until(
+      [&] {
+        c.send(batch);
+        sent += batch.size();
+        return n.stats().write_stalls == 1 || sent > (std::size_t{256} << 20);
+      },
+      troupe::test::long_wait));
+  EXPECT_EQ(n.stats().write_stalls, 1u) << "cut off only after " << sent << " bytes of requests";
+  EXPECT_TRUE(c.closed_by_peer(10s));
+}
+
 TEST_F(not_reading, OutputThatDoesNotMoveForTheWriteTimeoutEndsTheConnection) {
   // About 7 MB of DOWNs: more than the sockets hold, far less than the
   // node's bound on unsent output.

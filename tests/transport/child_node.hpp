@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,7 +19,10 @@ namespace transport_test {
 
 class child_node {
  public:
-  child_node(const std::string& name, std::uint16_t port = 0, int heartbeat_ms = 100, bool spawn_worker = false) {
+  /// `nofile`: the child's descriptor limit (0: inherited); `log_path`:
+  /// where its stderr (the log) goes (empty: this process's stderr).
+  child_node(const std::string& name, std::uint16_t port = 0, int heartbeat_ms = 100, bool spawn_worker = false,
+             int nofile = 0, const std::string& log_path = {}) {
     int out[2];
     int in[2];
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
@@ -30,6 +34,14 @@ class child_node {
       ::dup2(in[0], 0);
       ::dup2(out[1], 1);
       ::setenv("TROUPE_COOKIE", "transport-test-cookie", 1);
+      if (nofile > 0) {
+        const rlimit r{static_cast<rlim_t>(nofile), static_cast<rlim_t>(nofile)};
+        ::setrlimit(RLIMIT_NOFILE, &r);
+      }
+      if (!log_path.empty()) {
+        const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (log >= 0) ::dup2(log, 2);
+      }
       ::execl(TROUPE_TEST_NODE, TROUPE_TEST_NODE, "--name", name.c_str(), "--port", port_s.c_str(), "--heartbeat-ms",
               hb.c_str(), "--spawn-worker", spawn_worker ? "1" : "0", static_cast<char*>(nullptr));
       ::_exit(127);

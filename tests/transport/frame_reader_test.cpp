@@ -68,6 +68,15 @@ struct reader_fixture : ::testing::Test {
     bytes.copy(reader.space(), bytes.size());
     return reader.consume(bytes.size(), s);
   }
+  /// `bytes` in reads as large as the buffer takes each time.
+  bool arrive_in_reads(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const std::size_t n = std::min(bytes.size(), reader.room());
+      if (!arrive(std::string(bytes.substr(0, n)))) return false;
+      bytes.remove_prefix(n);
+    }
+    return true;
+  }
 };
 
 TEST_F(reader_fixture, SplitsFramesWhateverTheReadBoundaries) {
@@ -94,10 +103,22 @@ TEST_F(reader_fixture, BeforeTheHandshakeALargeLengthIsRefused) {
 TEST_F(reader_fixture, TheLimitGrowsWhereTheHandshakeEndsWithinOneRead) {
   s.establish_after = 2;  // HELLO, then WELCOME: established
   const std::string after = std::string(64 << 10, 'm');  // far over the handshake's limit
-  ASSERT_TRUE(arrive(frame(1, "hello") + frame(3, "") + frame(10, after)));
+  // The first read holds both handshake frames and the next one's length.
+  ASSERT_TRUE(arrive_in_reads(frame(1, "hello") + frame(3, "") + frame(10, after)));
   ASSERT_EQ(s.frames.size(), 3u) << "the split went on past the switch, with the larger limit";
   EXPECT_EQ(s.frames[2].second.size(), after.size());
   EXPECT_TRUE(s.failures.empty());
+}
+
+TEST_F(reader_fixture, AStrangerCostsAFewHundredBytesUntilTheHandshakeEnds) {
+  s.establish_after = 2;
+  EXPECT_EQ(reader.capacity(), frame_reader::handshake_chunk);
+  ASSERT_TRUE(arrive(frame(1, "hello")));
+  EXPECT_EQ(reader.capacity(), frame_reader::handshake_chunk);
+  ASSERT_TRUE(arrive(frame(3, "")));
+  reader.open_up();  // what the connection does as it is established
+  ASSERT_TRUE(arrive(frame(10, "x")));
+  EXPECT_EQ(reader.capacity(), frame_reader::read_chunk) << "an established session reads in large chunks";
 }
 
 TEST_F(reader_fixture, AfterTheHandshakeTheConnectionsLimitHolds) {

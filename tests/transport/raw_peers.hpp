@@ -78,8 +78,11 @@ class raw_client {
   }
   /// Runs the handshake as a connecting node (or as the accepting one, which
   /// welcomes the node) with `cookie`. True when established.
-  bool handshake_with(const std::string& cookie, troupe::transport::handshake::role role = troupe::transport::handshake::role::connector) {
-    troupe::transport::handshake hs(role, "raw", 12345, cookie, troupe::transport::default_max_frame_bytes);
+  /// `max_frame`: the largest frame this peer's HELLO says it takes.
+  bool handshake_with(const std::string& cookie,
+                      troupe::transport::handshake::role role = troupe::transport::handshake::role::connector,
+                      std::uint32_t max_frame = troupe::transport::default_max_frame_bytes) {
+    troupe::transport::handshake hs(role, "raw", 12345, cookie, max_frame);
     std::string out;
     hs.start(out);
     send(out);

@@ -25,7 +25,7 @@ int main() {
 
   // The transport links too: two nodes, one handshake over loopback.
   troupe::node_options o;
-  o.cookie = "package-test";
+  o.cookie = "package-test-cookie-0123456789";
   o.name = "one";
   troupe::node one(sys, o);
   o.name = "two";

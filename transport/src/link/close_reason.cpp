@@ -18,9 +18,13 @@ constexpr std::array<close_rule, reasons> rules{{
     /* read_failed       */ {"read failed", counter::count_, counter::count_, warn, false, true},
     /* write_failed      */ {"write failed", counter::count_, counter::count_, warn, false, true},
     /* bad_frame         */ {"bad frame", counter::bad_frames},
-    /* handshake_failed  */ {"handshake failed", counter::handshake_failures},
-    /* auth_failed       */ {"handshake failed", counter::handshake_failures, counter::auth_failures},
-    /* handshake_timeout */ {"handshake timed out", counter::handshake_timeouts},
+    // Refusals of strangers are logged at most once a second (with how many
+    // the line stands for): a flood of them must not flood the log.
+    /* handshake_failed  */ {"handshake failed", counter::handshake_failures, counter::count_, limited},
+    /* auth_failed       */ {"handshake failed", counter::handshake_failures, counter::auth_failures, limited},
+    /* handshake_timeout */ {"handshake timed out", counter::handshake_timeouts, counter::count_, limited},
+    /* evicted           */ {"evicted in its handshake: a newer connection needed the slot", counter::handshakes_evicted,
+                             counter::count_, limited},
     /* duplicate         */ {"already connected", counter::count_, counter::count_, quiet},
     /* peer_holds_stale  */ {"refused: the peer still holds a connection this node lost; dialling again",
                              counter::dials_refused, counter::count_, limited},

@@ -32,6 +32,7 @@ connection::connection(node_impl& node, std::unique_ptr<byte_stream> stream, han
       waiter_(std::move(waiter)),
       user_dial_(waiter_ != nullptr),
       endpoint_(stream_->describe()),
+      source_(stream_->peer_host().empty() ? endpoint_ : stream_->peer_host()),
       reader_(*stream_, node.counters, node.opts.max_frame_bytes),
       writer_(*stream_, *this, node.counters, node.opts.max_frame_bytes),  // and the peer's: on_established
       inbound_(*this, node.opts.max_frame_bytes),
@@ -240,6 +241,7 @@ bool connection::on_handshake_failed(std::string& reply) {
 
 void connection::on_established() {
   established_ = true;
+  reader_.open_up();
   session_ = hs_.session();
   polled_ = stream_->pollable();
   // Reliable delivery over a socket that can be dialled again: frames are
@@ -250,9 +252,11 @@ void connection::on_established() {
   peer_listener_ = reachable_listener(hs_.peer_listen_host(), hs_.peer_listen_port(), stream_->peer_host());
   // Shared memory: polled, and buffers are handed over, not copied.
   if (polled_) lender_ = make_lender(poster());
-  peer_max_frame_ = hs_.peer_max_frame() != 0 ? hs_.peer_max_frame() : default_max_frame_bytes;
-  // A frame we send may be as large as the peer takes.
-  writer_.locked([&] { writer_.set_max_frame(std::max(node_.opts.max_frame_bytes, peer_max_frame_)); });
+  // A frame we send is at most what the peer takes and what we take: a
+  // peer's HELLO never raises this node's limits (its output cap among them).
+  peer_max_frame_ = std::min(hs_.peer_max_frame() != 0 ? hs_.peer_max_frame() : default_max_frame_bytes,
+                             node_.opts.max_frame_bytes);
+  writer_.locked([&] { writer_.set_max_frame(peer_max_frame_); });
   asker_ = make_asker(weak_from_this());
   alive_.store(true, std::memory_order_release);
   auto w = std::exchange(waiter_, nullptr);

@@ -159,9 +159,13 @@ class connection final : public writer_host,
   [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
   [[nodiscard]] std::uint64_t peer_incarnation() const noexcept { return peer_incarnation_; }
   [[nodiscard]] bool alive() const noexcept { return alive_.load(std::memory_order_acquire); }
-  /// The largest frame the peer accepts (set before anything is sent to it).
+  /// The largest frame sent to the peer: what it accepts, and never more
+  /// than this node does (set before anything is sent to it).
   [[nodiscard]] std::uint32_t peer_max_frame() const noexcept { return peer_max_frame_; }
   [[nodiscard]] const std::string& remote_endpoint() const noexcept { return endpoint_; }
+  /// Where the connection comes from, as handshake bounds count it: the
+  /// peer's IP address over TCP, else the stream's description.
+  [[nodiscard]] const std::string& source_address() const noexcept { return source_; }
   /// Asks the peer what is published as `name`; blocks up to `timeout`.
   result<detail::cell_ptr> lookup(std::string_view name, const std::type_info& type,
                                   const std::vector<std::string>& required, std::chrono::milliseconds timeout);
@@ -311,6 +315,7 @@ class connection final : public writer_host,
   std::shared_ptr<dial_state> waiter_;  // until the dial's outcome is known (it holds us then)
   bool user_dial_ = false;
   std::string endpoint_;
+  std::string source_;
   std::string peer_name_;  // written before established, then read-only
   std::uint64_t peer_incarnation_ = 0;
   std::uint32_t peer_max_frame_ = 0;

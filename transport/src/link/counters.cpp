@@ -17,6 +17,8 @@ constexpr std::array<counter_row, counter_count> rows{
     TROUPE_ROW(links_interrupted),    TROUPE_ROW(links_resumed),      TROUPE_ROW(frames_resent),
     TROUPE_ROW(out_of_sequence),      TROUPE_ROW(unacknowledged_lost),  TROUPE_ROW(messages_acknowledged),
     TROUPE_ROW(transfers_out),        TROUPE_ROW(transfers_back),
+    TROUPE_ROW(handshakes_evicted),
+    TROUPE_ROW(accept_failures),
 };
 #undef TROUPE_ROW
 

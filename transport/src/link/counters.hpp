@@ -45,6 +45,8 @@ enum class counter : std::uint8_t {
   messages_acknowledged,
   transfers_out,
   transfers_back,
+  handshakes_evicted,
+  accept_failures,
   count_  // not a counter
 };
 

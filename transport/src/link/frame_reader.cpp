@@ -1,12 +1,13 @@
 #include "link/frame_reader.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace troupe::transport {
 
 frame_reader::frame_reader(byte_stream& stream, node_counters& counters, std::uint32_t max_frame)
     : stream_(&stream), counters_(counters), max_frame_(max_frame) {
-  buf_.resize(read_chunk);
+  buf_.resize(handshake_chunk);
 }
 
 std::string frame_reader::framing_error_text(framing_error err, std::size_t used, std::uint32_t limit,
@@ -20,6 +21,7 @@ std::string frame_reader::framing_error_text(framing_error err, std::size_t used
 
 std::size_t frame_reader::attach(byte_stream& stream, std::string_view first) {
   stream_ = &stream;
+  chunk_ = read_chunk;  // a session's stream: the handshake is over
   std::string next;
   next.resize(first.size() + read_chunk);
   std::memcpy(next.data(), first.data(), first.size());
@@ -35,9 +37,11 @@ void frame_reader::compact(std::size_t used) {
   }
   if (len_ == buf_.size()) {
     // One frame larger than the buffer (its length was checked): grow to fit it.
-    buf_.resize(std::size_t(peek_frame_length(buf_)) + 4);
-  } else if (buf_.size() > read_chunk && len_ < read_chunk) {
-    buf_.resize(read_chunk);
+    buf_.resize(std::max(std::size_t(peek_frame_length(buf_)) + 4, chunk_));
+  } else if (buf_.size() < chunk_) {
+    buf_.resize(chunk_);  // the handshake is over
+  } else if (buf_.size() > chunk_ && len_ < chunk_) {
+    buf_.resize(chunk_);
     buf_.shrink_to_fit();
   }
 }

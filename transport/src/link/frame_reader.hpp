@@ -47,14 +47,21 @@ concept frame_sink = requires(S& s, const S& cs, const frame_view& f, std::strin
 
 class frame_reader {
  public:
-  /// Bytes read at once; the buffer grows only to fit one larger frame.
+  /// Bytes read at once once the handshake is over; the buffer grows only
+  /// to fit one larger frame.
   static constexpr std::size_t read_chunk = std::size_t{256} << 10;
+  /// Bytes read at once before: a HELLO or an AUTH fits, and a stranger
+  /// costs no more (the buffer grows to fit one larger handshake frame).
+  static constexpr std::size_t handshake_chunk = 512;
   /// Before the handshake ends only HELLO, AUTH and REFUSE arrive (well
   /// under 1 KiB): a larger length from an unauthenticated peer is refused.
   static constexpr std::uint32_t handshake_max_frame = 4096;
 
   /// Reads `stream`; frames up to `max_frame` once established.
   frame_reader(byte_stream& stream, node_counters& counters, std::uint32_t max_frame);
+  /// The handshake is over: reads take read_chunk from the next one on (the
+  /// buffer grows after the frames in it now are handled: they point into it).
+  void open_up() noexcept { chunk_ = read_chunk; }
 
   /// Where the next read goes, and how much fits. Whoever reads.
   [[nodiscard]] char* space() noexcept { return buf_.data() + len_; }
@@ -103,6 +110,7 @@ class frame_reader {
   // The reader's (the I/O thread's, or the read token holder's).
   std::string buf_;
   std::size_t len_ = 0;
+  std::size_t chunk_ = handshake_chunk;  // what a read takes: read_chunk once open_up()
   std::atomic<bool> reading_{false};  // the read token (polled streams)
   std::atomic<std::chrono::steady_clock::rep> last_read_{0};
 };

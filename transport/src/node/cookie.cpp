@@ -47,6 +47,34 @@ void create(const std::string& path) {
   ::close(fd);
   if (!ok) fail(path, "cannot write the new cookie");
 }
+
+/// The directory holding the cookie: this user's, a real directory, not
+/// writable by others (who could swap the file).
+void check_directory(const std::string& path) {
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) fail(path, "cannot inspect " + dir + ": " + std::strerror(errno));
+  if (S_ISLNK(st.st_mode)) fail(path, dir + " is a symbolic link");
+  if (!S_ISDIR(st.st_mode)) fail(path, dir + " is not a directory");
+  if (st.st_uid != ::geteuid() && st.st_uid != 0) fail(path, dir + " belongs to another user");
+  if ((st.st_mode & 022) != 0 && (st.st_mode & S_ISVTX) == 0) {
+    fail(path, dir + " is writable by others; run: chmod go-w " + dir);
+  }
+}
+} // namespace
+
+std::string weak_cookie(const std::string& cookie, const std::string& source) {
+  if (cookie.size() >= min_cookie_bytes) return {};
+  return source + " is " + std::to_string(cookie.size()) + " bytes; a cookie needs at least " +
+         std::to_string(min_cookie_bytes) + " (make one with: openssl rand -hex 32)";
+}
+
+namespace {
+std::string checked(std::string cookie, const std::string& source) {
+  if (auto why = weak_cookie(cookie, source); !why.empty()) throw std::runtime_error("troupe: " + why);
+  return cookie;
+}
 } // namespace
 
 std::string default_cookie_path() {
@@ -55,20 +83,20 @@ std::string default_cookie_path() {
 }
 
 std::string load_cookie(const std::string& given) {
-  if (const char* env = std::getenv("TROUPE_COOKIE")) {
-    if (*env == '\0') throw std::runtime_error("troupe: TROUPE_COOKIE is set but empty");
-    return env;
-  }
+  if (const char* env = std::getenv("TROUPE_COOKIE")) return checked(env, "TROUPE_COOKIE");
   const std::string path = given.empty() ? default_cookie_path() : given;
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
+  if (::lstat(path.c_str(), &st) != 0) {
     if (errno != ENOENT) fail(path, std::strerror(errno));
     create(path);
-    if (::stat(path.c_str(), &st) != 0) fail(path, std::strerror(errno));
+    if (::lstat(path.c_str(), &st) != 0) fail(path, std::strerror(errno));
   }
+  check_directory(path);
+  if (S_ISLNK(st.st_mode)) fail(path, "is a symbolic link (give the file itself)");
   if (!S_ISREG(st.st_mode)) fail(path, "not a regular file");
+  if (st.st_uid != ::geteuid()) fail(path, "belongs to another user");
   if ((st.st_mode & 077) != 0) fail(path, "readable by group or others; run: chmod 600 " + path);
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) fail(path, std::string("cannot read: ") + std::strerror(errno));
   std::string secret;
   char buf[256];
@@ -80,8 +108,7 @@ std::string load_cookie(const std::string& given) {
   }
   ::close(fd);
   while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r' || secret.back() == ' ')) secret.pop_back();
-  if (secret.empty()) fail(path, "empty");
-  return secret;
+  return checked(std::move(secret), "the cookie in " + path);
 }
 
 } // namespace troupe::transport

@@ -1,8 +1,12 @@
 #include "node/listeners.hpp"
 
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <stdexcept>
 
 #include "node/node_impl.hpp"
@@ -18,6 +22,7 @@ using local = asio::local::stream_protocol;
 
 void listeners::open() {
   const node_options& o = node_.opts;
+  reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (o.listen) open_tcp();
   if (!o.listen_unix.empty()) {
     open_unix(unix_, o.listen_unix);
@@ -51,14 +56,45 @@ void listeners::open_tcp() {
 void listeners::accept_tcp() {
   tcp_->async_accept([this](const boost::system::error_code& ec, tcp::socket sock) {
     if (node_.stopping() || ec == asio::error::operation_aborted) return;
+    std::chrono::milliseconds wait{0};
     if (!ec) {
+      accept_wait_ = {};
       node_.counters.add(counter::connections_accepted);
       node_.start_connection(make_tcp_stream(std::move(sock)), handshake::role::acceptor, std::nullopt, nullptr, -1,
                              true);
     } else {
-      log().warn("troupe node {}: accept failed: {}", node_.opts.name, ec.message());
+      wait = accept_failed(tcp_->native_handle(), ec, node_.opts.listen_host + ":" + std::to_string(port_));
     }
-    accept_tcp();
+    after(wait, [this] { accept_tcp(); });
+  });
+}
+
+std::chrono::milliseconds listeners::accept_failed(int fd, const boost::system::error_code& ec,
+                                                   const std::string& where) {
+  node_.counters.add(counter::accept_failures);
+  const bool out_of_descriptors = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+                                  ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+  if (out_of_descriptors) {
+    // Take the connection waiting with the descriptor kept for this, and
+    // refuse it: otherwise it stays queued and every accept fails at once.
+    if (reserve_fd_ >= 0) ::close(reserve_fd_);
+    if (const int shed = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC); shed >= 0) ::close(shed);
+    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    accept_wait_ = std::clamp(accept_wait_ * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+  }
+  if (auto suffix = node_.log_limit.allow(log_limiter::accept_key)) {
+    log().warn("troupe node {}: accept on {} failed: {}{}{}", node_.opts.name, where, ec.message(),
+               out_of_descriptors ? " (refusing connections for " + std::to_string(accept_wait_.count()) + " ms)" : "",
+               *suffix);
+  }
+  return out_of_descriptors ? accept_wait_ : std::chrono::milliseconds(0);
+}
+
+void listeners::after(std::chrono::milliseconds delay, std::function<void()> next) {
+  if (delay.count() == 0) return next();
+  auto t = std::make_shared<asio::steady_timer>(node_.io, delay);
+  t->async_wait([this, t, next = std::move(next)](const boost::system::error_code& ec) {
+    if (!ec && !node_.stopping()) next();
   });
 }
 
@@ -101,9 +137,11 @@ void listeners::close_unix(unix_listener& l) {
 void listeners::accept_unix(unix_listener& l, bool shm) {
   l.acceptor->async_accept([this, &l, shm](const boost::system::error_code& ec, local::socket sock) {
     if (node_.stopping() || ec == asio::error::operation_aborted) return;
+    std::chrono::milliseconds wait{0};
     if (ec) {
-      log().warn("troupe node {}: accept on unix:{} failed: {}", node_.opts.name, l.path, ec.message());
+      wait = accept_failed(l.acceptor->native_handle(), ec, "unix:" + l.path);
     } else {
+      accept_wait_ = {};
       node_.counters.add(counter::connections_accepted);
       if (shm) {
         on_shm_socket(std::move(sock), l.path);
@@ -112,15 +150,15 @@ void listeners::accept_unix(unix_listener& l, bool shm) {
                                std::nullopt, nullptr, -1, true);
       }
     }
-    accept_unix(l, shm);
+    after(wait, [this, &l, shm] { accept_unix(l, shm); });
   });
 }
 
 void listeners::on_shm_socket(local::socket sock, const std::string& path) {
-  if (rendezvous_.load(std::memory_order_relaxed) >= node_impl::max_handshaking) {
+  if (rendezvous_.load(std::memory_order_relaxed) >= node_.opts.max_handshakes) {
     node_.counters.add(counter::handshake_failures);
     log().warn("troupe node {}: refusing a shared-memory connection: {} are already in their handshake",
-               node_.opts.name, node_impl::max_handshaking);
+               node_.opts.name, node_.opts.max_handshakes);
     return;
   }
   rendezvous_.fetch_add(1, std::memory_order_relaxed);
@@ -146,6 +184,7 @@ void listeners::close() {
 }
 
 void listeners::reset() noexcept {
+  if (reserve_fd_ >= 0) ::close(std::exchange(reserve_fd_, -1));
   tcp_.reset();
   unix_.acceptor.reset();
   shm_.acceptor.reset();

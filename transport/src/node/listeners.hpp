@@ -2,12 +2,15 @@
 // Private to the transport: where a node accepts connections. A TCP
 // endpoint, a Unix socket, and a Unix socket through which shared-memory
 // connections are set up (the rendezvous). The I/O thread accepts; a
-// connection in its handshake costs memory, so at most
-// node_impl::max_handshaking are taken at once.
+// connection in its handshake costs memory, so the node bounds them
+// (node_options::max_handshakes, evicting the oldest stranger), and a
+// listener out of descriptors sheds a connection and backs off.
 
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -49,6 +52,14 @@ class listeners {
   /// shared-memory rendezvous first.
   void accept_unix(unix_listener& l, bool shm);
   void on_shm_socket(boost::asio::local::stream_protocol::socket sock, const std::string& path);
+  /// An accept on `where` (listening descriptor `fd`) failed with `ec`:
+  /// counted and logged (at most once a second). Out of descriptors, the
+  /// connection waiting is taken with the reserve descriptor and closed at
+  /// once (so the peer hears no, rather than hanging), and the next accept
+  /// waits, from 10 ms doubling to 1 s; returns that wait (zero otherwise).
+  std::chrono::milliseconds accept_failed(int fd, const boost::system::error_code& ec, const std::string& where);
+  /// Runs `next` on the I/O thread after `delay` (at once when zero).
+  void after(std::chrono::milliseconds delay, std::function<void()> next);
 
   node_impl& node_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> tcp_;
@@ -56,6 +67,8 @@ class listeners {
   unix_listener unix_;
   unix_listener shm_;
   std::atomic<std::size_t> rendezvous_{0};  // shared-memory handshakes under way
+  int reserve_fd_ = -1;                        // given up to take (and refuse) a connection when out of descriptors
+  std::chrono::milliseconds accept_wait_{0};   // the I/O thread's: the backoff after running out of descriptors
 };
 
 } // namespace troupe::transport

@@ -83,7 +83,7 @@ void node_impl::close_all() {
   {
     std::lock_guard lock(mx_);
     for (auto& [n, c] : connections_) all.push_back(c);
-    for (auto& c : handshaking_) all.push_back(c);
+    for (auto& c : handshaking_.all()) all.push_back(c);
   }
   for (auto& c : all) c->end(close_reason::shutting_down, opts.name);
   {
@@ -145,18 +145,20 @@ void node_impl::start_connection(std::unique_ptr<byte_stream> stream, handshake:
   auto c = std::make_shared<connection>(*this, std::move(stream), role, std::move(target), std::move(waiter));
   if (worker_pid > 0) c->set_worker_pid(worker_pid);
   if (accepted) c->set_from_listener();
+  std::shared_ptr<connection> evicted;
   {
+    // A stranger holds a slot until it authenticates: past the bounds the
+    // oldest one from its address (or anywhere) makes room.
     std::lock_guard lock(mx_);
-    if (accepted && handshaking_.size() >= max_handshaking) {
-      // Unauthenticated connections cost memory: refuse beyond the cap.
-      counters.add(counter::handshake_failures);
-      log().warn("troupe node {}: refusing {}: {} connections are already in their handshake", opts.name,
-                 c->remote_endpoint(), max_handshaking);
-      c->abandon();
-      return;
-    }
-    handshaking_.insert(c);
+    evicted = handshaking_.add(c, accepted ? c->source_address() : std::string());
   }
+  if (evicted == c) {
+    // Every slot holds a dial of ours: the stranger waits outside.
+    counters.add(counter::handshake_failures);
+    c->abandon();
+    return;
+  }
+  if (evicted) evicted->end(close_reason::evicted, "from " + evicted->source_address());
   c->start();
 }
 
@@ -199,7 +201,7 @@ bool node_impl::connection_up(const std::shared_ptr<connection>& c) {
   std::shared_ptr<proxy_table> gone;
   {
     std::lock_guard lock(mx_);
-    handshaking_.erase(c);
+    handshaking_.remove(*c);
     auto& slot = connections_[c->peer_name()];
     const bool same = slot && slot != c && slot->alive() && slot->peer_incarnation() == c->peer_incarnation();
     if (same && c->replaces() == slot.get()) {
@@ -280,7 +282,7 @@ void node_impl::handshake_over(connection& c) {
 }
 
 void node_impl::forget_handshake_locked(const connection& c) {
-  std::erase_if(handshaking_, [&](const std::shared_ptr<connection>& h) { return h.get() == &c; });
+  handshaking_.remove(c);
 }
 
 void node_impl::link_interrupted(connection& c) {

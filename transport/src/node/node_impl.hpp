@@ -35,6 +35,7 @@
 #include "node/dialer.hpp"
 #include "node/directory.hpp"
 #include "node/events.hpp"
+#include "node/handshakes.hpp"
 #include "node/listeners.hpp"
 #include "node/peer_access.hpp"
 #include "node/worker_processes.hpp"
@@ -77,8 +78,9 @@ class node_impl {
   [[nodiscard]] std::uint64_t messages_in_flight() const;
 
   // -- for connections (the I/O thread) --
-  /// Makes a connection over `stream` and starts it; an accepted one is
-  /// refused (abandoned) past max_handshaking.
+  /// Makes a connection over `stream` and starts it; an accepted one past
+  /// max_handshakes (or max_handshakes_per_address) evicts the oldest
+  /// stranger still in its handshake.
   void start_connection(std::unique_ptr<byte_stream> stream, handshake::role role, std::optional<dial_target> target,
                         std::shared_ptr<dial_state> waiter, int worker_pid = -1, bool accepted = false);
   /// The acceptor decides whether an authenticated peer may connect: an
@@ -109,8 +111,6 @@ class node_impl {
   /// A worker's connection ended: how its process ended.
   std::string worker_exit(int pid, const std::string& reason) { return workers.exit_of(pid, reason); }
 
-  /// Connections in their handshake, beyond which an accepted one is refused.
-  static constexpr std::size_t max_handshaking = 1024;
 
   actor_system& sys;
   detail::system_core& core;
@@ -155,7 +155,7 @@ class node_impl {
 
   mutable std::mutex mx_;
   std::unordered_map<std::string, std::shared_ptr<connection>> connections_;  // established, by peer name
-  std::unordered_set<std::shared_ptr<connection>> handshaking_;
+  handshake_table handshaking_{opts.max_handshakes, opts.max_handshakes_per_address};
   std::vector<std::shared_ptr<connection>> ended_;  // closed by stop(), until their proxies have closed
   /// By peer name, the proxies of the incarnation last connected, which the
   /// next session with it carries on (handles made before a node_down work

@@ -5,6 +5,7 @@
 #include "streams/shm_segment.hpp"
 #include "troupe/actors/shared_bytes.hpp"
 #include "troupe/mailbox/mailbox.hpp"
+#include "troupe/transport/cookie.hpp"
 #include "troupe/transport/node_options.hpp"
 
 namespace troupe {
@@ -13,9 +14,16 @@ void node_options::validate() const {
   auto bad = [](const std::string& what) { throw std::invalid_argument("troupe::node_options: " + what); };
   if (name.size() > 255) bad("name is longer than 255 bytes");
   if (listen && listen_host.empty()) bad("listen_host is empty");
+  if (!cookie.empty()) {
+    if (auto why = transport::weak_cookie(cookie, "cookie"); !why.empty()) bad(why);
+  }
   if (max_frame_bytes < 1024) bad("max_frame_bytes must be at least 1024");
   if (max_frame_bytes > (1u << 30)) bad("max_frame_bytes must be at most 1 GiB");
   if (handshake_timeout.count() <= 0) bad("handshake_timeout must be positive");
+  if (max_handshakes == 0 || max_handshakes > 65536) bad("max_handshakes must be between 1 and 65536");
+  if (max_handshakes_per_address == 0 || max_handshakes_per_address > max_handshakes) {
+    bad("max_handshakes_per_address must be between 1 and max_handshakes");
+  }
   if (heartbeat_interval.count() <= 0) bad("heartbeat_interval must be positive");
   if (heartbeat_timeout <= heartbeat_interval) bad("heartbeat_timeout must be longer than heartbeat_interval");
   if (write_timeout <= heartbeat_interval) bad("write_timeout must be longer than heartbeat_interval");

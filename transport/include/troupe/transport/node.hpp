@@ -65,6 +65,8 @@ struct node_stats {
   std::uint64_t messages_acknowledged = 0; ///< messages the peer acknowledged (or, without a resend buffer, the stream took)
   std::uint64_t transfers_out = 0;         ///< shared_bytes handed to same-host peers without a copy
   std::uint64_t transfers_back = 0;        ///< of those, given back by the peer (their memory is reused)
+  std::uint64_t handshakes_evicted = 0;    ///< connections closed in their handshake to make room for newer ones (max_handshakes, max_handshakes_per_address)
+  std::uint64_t accept_failures = 0;       ///< accepts that failed (out of descriptors: the listener sheds one connection and backs off)
   /// Not a counter: messages queued for peers or in resend buffers now,
   /// neither acknowledged nor lost. Every message sent is in one place:
   /// messages_out == messages_acknowledged + messages_in_flight +

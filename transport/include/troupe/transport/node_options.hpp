@@ -33,9 +33,12 @@ struct node_options {
   /// node's when it connects or starts a worker): a power of two from
   /// 4 KiB to 1 GiB. Frames larger than a ring stream through it.
   std::size_t shm_ring_bytes = std::size_t{1} << 20;
-  /// The shared secret. Empty: TROUPE_COOKIE, else `cookie_file`.
+  /// The shared secret, at least 16 bytes (`openssl rand -hex 32` makes a
+  /// good one). Empty: TROUPE_COOKIE (the same rule), else `cookie_file`.
   std::string cookie{};
-  /// Empty: ~/.troupe/cookie (created, mode 0600, on first use).
+  /// Empty: ~/.troupe/cookie (created, mode 0600, 32 random bytes, on first
+  /// use). It must be this user's own file, no link, private (0600), in a
+  /// directory no one else can write.
   std::string cookie_file{};
   /// The largest frame accepted (and sent); a larger one closes the connection.
   std::uint32_t max_frame_bytes = default_max_frame;
@@ -56,6 +59,14 @@ struct node_options {
   bool reuse_returned_buffers = true;
   /// A connection that has not finished its handshake by then is closed.
   std::chrono::milliseconds handshake_timeout{5000};
+  /// Connections in their handshake at once, in all and from one address.
+  /// A connection past either bound makes room by closing the oldest one
+  /// accepted (from that address, for the second) that is still in its
+  /// handshake, so a flood of strangers cannot keep a real node out; this
+  /// node's own dials and its established connections are never touched.
+  /// Each costs a read buffer of a few hundred bytes until it authenticates.
+  std::size_t max_handshakes = 1024;
+  std::size_t max_handshakes_per_address = 64;
   /// How often an established connection sends a heartbeat.
   std::chrono::milliseconds heartbeat_interval{500};
   /// A peer heard nothing from for this long is declared down.
