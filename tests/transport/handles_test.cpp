@@ -25,7 +25,7 @@ class sessions : public ::testing::Test {
     b.emplace(sys_b, node_opts("beta"));
     echo_b = sys_b.spawn<echo>();
     b->publish("echo", echo_b);
-    b->publish("other", sys_b.spawn<echo>());
+    b->publish("other", sys_b.spawn<echo>(), troupe::remote_control::link);
     a->subscribe(sys_a.spawn<peer_events>(seen.ref()));
   }
   troupe::peer connect() {

@@ -120,7 +120,7 @@ TEST_F(two_nodes, MonitorOfARemoteActorSeesItsCrash) {
 }
 
 TEST_F(two_nodes, LinkToARemoteActorCarriesItsExit) {
-  b->publish("echo", sys_b.spawn<echo>());
+  b->publish("echo", sys_b.spawn<echo>(), troupe::remote_control::link);
   auto e = connect_a_to_b().lookup<echo>("echo", 10s).value();
   events in(sys_a);
   auto l = sys_a.spawn<probe>(in.ref());
@@ -135,7 +135,7 @@ TEST_F(two_nodes, LinkToARemoteActorCarriesItsExit) {
 
 TEST_F(two_nodes, RemoteStopStopsThePublishedActor) {
   auto local = sys_b.spawn<echo>();
-  b->publish("echo", local);
+  b->publish("echo", local, troupe::remote_control::stop);
   auto e = connect_a_to_b().lookup<echo>("echo", 10s).value();
   events in(sys_a);
   auto w = sys_a.spawn<probe>(in.ref());
@@ -147,7 +147,7 @@ TEST_F(two_nodes, RemoteStopStopsThePublishedActor) {
 }
 
 TEST_F(two_nodes, NodeDownReachesMonitorsLinksAsksAndLaterSends) {
-  b->publish("echo", sys_b.spawn<echo>());
+  b->publish("echo", sys_b.spawn<echo>(), troupe::remote_control::link);
   b->publish("holder", sys_b.spawn<holder>());
   troupe::peer pb = connect_a_to_b();
   auto e = pb.lookup<echo>("echo", 10s).value();

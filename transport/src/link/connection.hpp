@@ -292,6 +292,8 @@ class connection final : public writer_host,
   bool on_credit(std::string_view body);
   bool on_goodbye(std::string_view body);
   bool on_ack(std::string_view body);
+  /// A STOP or LINK the actor's publication does not allow: counted, logged (limited).
+  void refuse_control(const char* what, std::uint64_t target);
   // The session (resume.cpp).
   /// A frame with the wrong number: the connection ends (and resumes).
   bool out_of_sequence(const frame_view& f);

@@ -77,11 +77,23 @@ bool connection::on_lookup_reply(std::string_view body) {
 bool connection::on_stop(std::string_view body) {
   control::stop s;
   if (!control::parse_stop(body, s)) return bad_frame("malformed STOP");
-  if (detail::actor_cell* to = inbound_.exposed_cell(s.target)) {
+  bool refused = false;
+  if (detail::actor_cell* to = inbound_.exposed_cell(s.target, remote_control::stop, refused)) {
     const exit_reason why = s.why == exit_reason::killed ? exit_reason::killed : exit_reason::stopped;
     to->enqueue_system(detail::make_stop_envelope(why));
+  } else if (refused) {
+    refuse_control("STOP of", s.target);
   }
   return true;
+}
+
+void connection::refuse_control(const char* what, std::uint64_t target) {
+  node_.counters.add(counter::remote_control_refused);
+  if (auto suffix = node_.log_limit.allow(log_limiter::remote_control_key)) {
+    log().warn("troupe node {}: refused a {} actor {} from {}: its publication does not allow it (node::publish, "
+               "troupe::remote_control){}",
+               node_.opts.name, what, target, peer_name_, *suffix);
+  }
 }
 
 bool connection::on_monitor(std::string_view body, bool demonitor) {
@@ -110,13 +122,17 @@ bool connection::on_down(std::string_view body) {
 bool connection::on_link(std::string_view body, bool unlink) {
   control::link l;
   if (!control::parse_link(body, l)) return bad_frame(unlink ? "malformed UNLINK" : "malformed LINK");
-  detail::actor_cell* ex = inbound_.exposed_cell(l.target);
+  bool refused = false;
+  detail::actor_cell* ex = inbound_.exposed_cell(l.target, remote_control::link, refused);
   if (unlink) {
     if (auto p = proxies_->find(l.from); p && ex != nullptr) static_cast<detail::remote_proxy&>(*p).unlink_local(*ex);
     return true;
   }
   if (ex == nullptr) {
-    writer_.append([&](std::string& o) { control::append_exit(o, {l.from, l.target, exit_reason::stopped, "no such actor"}); });
+    // The peer's linking actor hears at once that there is no link.
+    if (refused) refuse_control("LINK to", l.target);
+    const char* why = refused ? "linking to this actor from another node is not allowed" : "no such actor";
+    writer_.append([&](std::string& o) { control::append_exit(o, {l.from, l.target, exit_reason::stopped, why}); });
     return true;
   }
   // Each remote actor the peer links from costs a proxy here, kept by the

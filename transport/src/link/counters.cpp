@@ -19,6 +19,7 @@ constexpr std::array<counter_row, counter_count> rows{
     TROUPE_ROW(transfers_out),        TROUPE_ROW(transfers_back),
     TROUPE_ROW(handshakes_evicted),
     TROUPE_ROW(accept_failures),
+    TROUPE_ROW(remote_control_refused),
 };
 #undef TROUPE_ROW
 

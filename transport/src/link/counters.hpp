@@ -47,6 +47,7 @@ enum class counter : std::uint8_t {
   transfers_back,
   handshakes_evicted,
   accept_failures,
+  remote_control_refused,
   count_  // not a counter
 };
 

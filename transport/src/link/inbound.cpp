@@ -35,6 +35,12 @@ detail::actor_cell* inbound_path::exposed_cell(std::uint64_t id) {
   return to != nullptr ? to->ex->cell.get() : nullptr;
 }
 
+detail::actor_cell* inbound_path::exposed_cell(std::uint64_t id, remote_control what, bool& refused) {
+  const target* to = exposed(id, c_.node().directory.generation());
+  refused = to != nullptr && !allows(to->ex->allow, what);
+  return to != nullptr && !refused ? to->ex->cell.get() : nullptr;
+}
+
 const inbound_path::target* inbound_path::exposed_slow(std::uint64_t id, std::uint64_t gen) {
   if (gen != gen_) {
     flush();  // its cell is held by the cache

@@ -5,11 +5,12 @@
 namespace troupe::transport {
 
 void actor_directory::publish(std::string name, detail::actor_cell* c, const std::type_info& type,
-                        std::vector<detail::message_decoder> accepts) {
+                        std::vector<detail::message_decoder> accepts, remote_control allow) {
   if (c == nullptr) throw std::invalid_argument("troupe::node::publish: empty actor_ref");
   auto ex = std::make_shared<exposed_actor>();
   ex->cell = detail::cell_ptr(c);
   ex->type = &type;
+  ex->allow = allow;
   for (const auto& d : accepts) ex->accepts.emplace(*d.name, d);
   std::lock_guard lock(mx_);
   purge_stopped_locked();
@@ -17,6 +18,15 @@ void actor_directory::publish(std::string name, detail::actor_cell* c, const std
   if (fresh) {
     for (const auto& [n, d] : ex->accepts) ++known_types_[n];
   } else {
+    // Readers hold the entry: a grant only grows, under a new entry.
+    if (!allows(it->second->allow, allow)) {
+      auto wider = std::make_shared<exposed_actor>(*it->second);
+      wider->allow = it->second->allow | allow;
+      for (auto& [n, p] : published_) {
+        if (p == it->second) p = wider;
+      }
+      it->second = wider;
+    }
     ex = it->second;
   }
   if (!name.empty()) published_[std::move(name)] = ex;
@@ -45,16 +55,27 @@ void actor_directory::unpublish(std::string_view name) {
   gen_.fetch_add(1, std::memory_order_acq_rel);
 }
 
-std::shared_ptr<exposed_actor> actor_directory::find(std::uint64_t id) const {
+std::shared_ptr<exposed_actor> actor_directory::find(std::uint64_t id) {
   std::lock_guard lock(mx_);
   auto it = exposed_.find(id);
-  return it == exposed_.end() ? nullptr : it->second;
+  if (it == exposed_.end()) return nullptr;
+  if (!it->second->cell->box().is_closed()) return it->second;
+  forget_stopped_locked();  // it stopped for good
+  return nullptr;
 }
 
-std::shared_ptr<exposed_actor> actor_directory::find(const std::string& name) const {
+std::shared_ptr<exposed_actor> actor_directory::find(const std::string& name) {
   std::lock_guard lock(mx_);
   auto it = published_.find(name);
-  return it == published_.end() ? nullptr : it->second;
+  if (it == published_.end()) return nullptr;
+  if (!it->second->cell->box().is_closed()) return it->second;
+  forget_stopped_locked();
+  return nullptr;
+}
+
+void actor_directory::forget_stopped_locked() {
+  purge_stopped_locked();
+  gen_.fetch_add(1, std::memory_order_acq_rel);  // readers drop what they cached
 }
 
 bool actor_directory::knows_type(const std::string& wire_name) const {

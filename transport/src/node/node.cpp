@@ -101,8 +101,8 @@ void node::start_worker_then(const worker_options& opts, std::function<void(resu
 std::optional<peer> node::find_peer(std::string_view name) const { return impl_->find_peer(name); }
 
 void node::publish_cell(std::string name, detail::actor_cell* c, const std::type_info& type,
-                        std::vector<detail::message_decoder> accepts) {
-  impl_->directory.publish(std::move(name), c, type, std::move(accepts));
+                        std::vector<detail::message_decoder> accepts, remote_control allow) {
+  impl_->directory.publish(std::move(name), c, type, std::move(accepts), allow);
 }
 
 void node::unpublish(std::string_view name) { impl_->directory.unpublish(name); }

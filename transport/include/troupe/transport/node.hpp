@@ -67,6 +67,7 @@ struct node_stats {
   std::uint64_t transfers_back = 0;        ///< of those, given back by the peer (their memory is reused)
   std::uint64_t handshakes_evicted = 0;    ///< connections closed in their handshake to make room for newer ones (max_handshakes, max_handshakes_per_address)
   std::uint64_t accept_failures = 0;       ///< accepts that failed (out of descriptors: the listener sheds one connection and backs off)
+  std::uint64_t remote_control_refused = 0; ///< STOPs and LINKs from peers refused: the actor's publication does not allow them
   /// Not a counter: messages queued for peers or in resend buffers now,
   /// neither acknowledged nor lost. Every message sent is in one place:
   /// messages_out == messages_acknowledged + messages_in_flight +
@@ -98,6 +99,22 @@ struct node_reconnected {
   std::string name;
   std::uint64_t incarnation = 0;
 };
+
+/// What other nodes may do to a published actor beyond sending it
+/// messages and monitoring it (node::publish). Combine with `|`.
+enum class remote_control : unsigned char {
+  none = 0,
+  stop = 1,  ///< stop or kill it (`ref.stop()`, `ref.kill()` on a remote handle)
+  link = 2,  ///< link an actor of theirs to it (and so stop it when theirs stops, or their node goes)
+  all = 3,
+};
+[[nodiscard]] constexpr remote_control operator|(remote_control a, remote_control b) noexcept {
+  return static_cast<remote_control>(static_cast<unsigned char>(a) | static_cast<unsigned char>(b));
+}
+/// True when `granted` includes every right in `wanted`.
+[[nodiscard]] constexpr bool allows(remote_control granted, remote_control wanted) noexcept {
+  return (static_cast<unsigned char>(granted) & static_cast<unsigned char>(wanted)) == static_cast<unsigned char>(wanted);
+}
 
 /// Another node this node has a connection with (or had: a handle outlives
 /// the connection; then `alive()` is false and lookups fail with node_down,
@@ -291,18 +308,23 @@ class node {
   /// The connection with the node called `name`, if there is one now.
   [[nodiscard]] std::optional<peer> find_peer(std::string_view name) const;
 
-  /// Publishes `ref` under `name`: other nodes may look it up and send it
-  /// the messages its `remote_interface` lists. Replaces an earlier
-  /// publication of the same name. @threadsafe
+  /// Publishes `ref` under `name`: other nodes may look it up, send it the
+  /// messages its `remote_interface` lists and monitor it. Stopping it and
+  /// linking to it from another node are refused (logged, counted in
+  /// `remote_control_refused`) unless `allow` says so. Replaces an earlier
+  /// publication of the same name. Once the actor stops for good the
+  /// publication goes: lookups fail with not_published, and remote
+  /// senders' handles report it stopped (`tell` says dead). A supervisor's
+  /// restart in place is not a stop. @threadsafe
   template <class A>
-  void publish(std::string name, const actor_ref<A>& ref) {
-    publish_cell(std::move(name), ref.cell(), typeid(A), detail::decoders_of<A>());
+  void publish(std::string name, const actor_ref<A>& ref, remote_control allow = remote_control::none) {
+    publish_cell(std::move(name), ref.cell(), typeid(A), detail::decoders_of<A>(), allow);
   }
   /// Makes `ref` reachable by id (without a name), e.g. to send its
-  /// address in a message. @threadsafe
+  /// address in a message; `allow` as for publish. @threadsafe
   template <class A>
-  void expose(const actor_ref<A>& ref) {
-    publish_cell({}, ref.cell(), typeid(A), detail::decoders_of<A>());
+  void expose(const actor_ref<A>& ref, remote_control allow = remote_control::none) {
+    publish_cell({}, ref.cell(), typeid(A), detail::decoders_of<A>(), allow);
   }
   /// Removes a publication (the actor stays reachable by id until it stops).
   void unpublish(std::string_view name);
@@ -326,7 +348,7 @@ class node {
   /// In a worker: the parent's link, inherited as descriptors first_fd (control) and first_fd + 1 (segment).
   [[nodiscard]] result<peer> adopt_shm_worker_link(int first_fd, std::chrono::milliseconds timeout);
   void publish_cell(std::string name, detail::actor_cell* c, const std::type_info& type,
-                    std::vector<detail::message_decoder> accepts);
+                    std::vector<detail::message_decoder> accepts, remote_control allow);
   void connect_then(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
                     std::function<void(result<peer>)> done);
   /// connect_unix (`shm` false) or connect_shm with its outcome handed to `done`, once, on any thread.
