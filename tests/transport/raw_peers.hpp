@@ -32,8 +32,15 @@ class raw_client {
     int fd;
   };
   explicit raw_client(accepted a) : fd_(a.fd), ok_(a.fd >= 0) {}
-  explicit raw_client(std::uint16_t port) {
+  /// Connects to 127.0.0.1:`port`, from the loopback address `from` when given (say "127.0.0.2").
+  explicit raw_client(std::uint16_t port, const char* from = nullptr) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (from != nullptr) {
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      ::inet_pton(AF_INET, from, &src.sin_addr);
+      (void)::bind(fd_, reinterpret_cast<sockaddr*>(&src), sizeof src);
+    }
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     sa.sin_port = htons(port);
@@ -45,6 +52,7 @@ class raw_client {
   raw_client& operator=(const raw_client&) = delete;
 
   [[nodiscard]] bool connected() const { return ok_; }
+  [[nodiscard]] int fd() const { return fd_; }
   /// Sends `bytes`; once the handshake is done, the whole frames in them
   /// are numbered first, as a node's writer does (a test that wants a frame
   /// out of sequence sends it with send_raw).

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "child_node.hpp"
+#include "raw_peers.hpp"
 #include "transport_fixture.hpp"
 
 namespace transport_test {
@@ -105,6 +106,33 @@ TEST(strangers, AFloodOfHandshakesThatNeverEndKeepsNoRealNodeOutAndNoMemory) {
   auto p = a.connect("127.0.0.1", b.port(), 10s);
   ASSERT_TRUE(p.ok()) << "a real node was kept out by the flood: " << p.message();
   expect_echo_adds(p.value());
+}
+
+TEST(strangers, WrongCookiesFromOneAddressWaitLongerEachTimeAndNobodyElseWaits) {
+  // Before, 300 wrong-cookie attempts took 0.15 s: an offline-strength
+  // guessing rate. Now each failure from an address doubles the wait before
+  // its next handshake starts (10 ms, 20 ms, ... at most 2 s).
+  troupe::actor_system sys_b{two_threads()};
+  troupe::node b(sys_b, node_opts("beta"));
+  b.publish("echo", sys_b.spawn<echo>());
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 7; ++i) {
+    raw_client guess(b.port(), "127.0.0.2");
+    ASSERT_TRUE(guess.connected());
+    EXPECT_FALSE(guess.handshake_with("a-wrong-cookie-of-enough-bytes"));
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 630ms) << "waits of 10 + 20 + ... + 320 ms";
+  ASSERT_TRUE(troupe::test::wait_until([&] { return b.stats().auth_failures == 7; }, 10s));
+  // The eighth waits 640 ms before beta says anything; a node from another
+  // address is served meanwhile.
+  raw_client eighth(b.port(), "127.0.0.2");
+  troupe::actor_system sys_a{two_threads()};
+  troupe::node a(sys_a, node_opts("alpha"));
+  auto p = a.connect("127.0.0.1", b.port(), 10s);
+  ASSERT_TRUE(p.ok()) << p.message();
+  expect_echo_adds(p.value());
+  char byte = 0;
+  EXPECT_EQ(::recv(eighth.fd(), &byte, 1, MSG_DONTWAIT), -1) << "beta spoke to the guesser before its wait was over";
 }
 
 TEST(strangers, AListenerOutOfDescriptorsShedsAndBacksOffInsteadOfSpinning) {

@@ -42,6 +42,7 @@ connection::connection(node_impl& node, std::unique_ptr<byte_stream> stream, han
 connection::~connection() = default;
 
 void connection::start() {
+  if (closed_) return;  // ended while it waited to start (evicted, the node stopping)
   reader_.touch();
   if (node_.opts.listen) hs_.advertise(node_.opts.listen_host, node_.listen.port());
   writer_.append([&](std::string& out) { hs_.start(out); });

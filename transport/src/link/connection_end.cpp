@@ -25,6 +25,8 @@ void connection::end(close_reason why, const std::string& detail) {
     writer_.append([&](std::string& out) { control::append_goodbye(out, reason); });
   }
   closed_ = true;
+  // A stranger that failed the proof: its address waits longer next time.
+  if (why == close_reason::auth_failed && was_accepted()) node_.penalties.failed(source_);
   // Counted before the stream closes: whoever sees the close sees the count.
   if (rule.first != counter::count_) node_.counters.add(rule.first);
   if (rule.second != counter::count_) node_.counters.add(rule.second);

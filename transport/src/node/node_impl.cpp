@@ -159,7 +159,13 @@ void node_impl::start_connection(std::unique_ptr<byte_stream> stream, handshake:
     return;
   }
   if (evicted) evicted->end(close_reason::evicted, "from " + evicted->source_address());
-  c->start();
+  // An address that failed to authenticate lately waits before it may try again.
+  const auto wait = accepted ? penalties.wait_for(c->source_address()) : std::chrono::milliseconds(0);
+  if (wait.count() == 0) return c->start();
+  auto t = std::make_shared<asio::steady_timer>(io, wait);
+  t->async_wait([t, c](const boost::system::error_code& ec) {
+    if (!ec) c->start();  // unless it was evicted or the node stopped meanwhile
+  });
 }
 
 std::string node_impl::admit(connection& c) {

@@ -34,6 +34,7 @@
 #include "link/log.hpp"
 #include "node/dialer.hpp"
 #include "node/directory.hpp"
+#include "node/auth_penalties.hpp"
 #include "node/events.hpp"
 #include "node/handshakes.hpp"
 #include "node/listeners.hpp"
@@ -125,6 +126,8 @@ class node_impl {
   listeners listen;
   dialer dial;
   worker_processes workers;
+  /// Wrong cookies by source address: the wait they cost the next connection.
+  auth_penalties penalties;
 
  private:
   result<peer> await(dial_state& waiter, const std::string& where, std::chrono::milliseconds timeout);
