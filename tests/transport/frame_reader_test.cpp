@@ -155,6 +155,24 @@ TEST_F(reader_fixture, TheBufferGrowsForOneLargeFrameAndShrinksAfterIt) {
   EXPECT_EQ(reader.capacity(), normal) << "one huge frame pins no memory after it";
 }
 
+TEST_F(reader_fixture, AFrameAnnouncedLargeCostsWhatHasArrivedNotWhatItAnnounced) {
+  // Before, the buffer took the announced length at once: twenty peers
+  // announcing 16 MiB frames and trickling them made a node hold 340 MB.
+  s.is_established = true;
+  reader.open_up();
+  ASSERT_TRUE(arrive(frame(10, "x")));  // the session's reads are large now
+  const std::string big = frame(10, std::string((1u << 20) - 8, 'b'));  // just under the limit
+  const std::size_t sent = 300u << 10;
+  std::size_t at = 0;
+  while (at < sent) {
+    const std::size_t n = std::min(reader.room(), sent - at);
+    ASSERT_TRUE(arrive(big.substr(at, n)));
+    at += n;
+  }
+  EXPECT_LE(reader.capacity(), 2 * sent) << "the buffer holds at most twice what arrived";
+  EXPECT_LT(reader.capacity(), big.size());
+}
+
 TEST_F(reader_fixture, AStoppedConnectionHandlesNoMoreFrames) {
   s.is_established = true;
   s.during_frame = [&] { s.is_stopped = s.frames.size() == 2; };

@@ -36,8 +36,12 @@ void frame_reader::compact(std::size_t used) {
     len_ -= used;
   }
   if (len_ == buf_.size()) {
-    // One frame larger than the buffer (its length was checked): grow to fit it.
-    buf_.resize(std::max(std::size_t(peek_frame_length(buf_)) + 4, chunk_));
+    // One frame larger than the buffer (its length was checked): grow
+    // toward it as its bytes arrive, doubling, never to what its length
+    // announces at once (a peer announcing 16 MiB and sending a trickle
+    // would make us hold 16 MiB).
+    const std::size_t whole = std::size_t(peek_frame_length(buf_)) + 4;
+    buf_.resize(std::max(std::min(whole, 2 * buf_.size()), chunk_));
   } else if (buf_.size() < chunk_) {
     buf_.resize(chunk_);  // the handshake is over
   } else if (buf_.size() > chunk_ && len_ < chunk_) {

@@ -74,6 +74,11 @@ receive_account* inbound_path::account_for(std::uint64_t id) {
 inbound_path::type_in* inbound_path::type_of_slow(const envelope_view& v, std::uint64_t gen) {
   if (!v.type_name.empty()) {
     if (v.type_id == 0) return c_.bad_frame("MESSAGE names a type without an id"), nullptr;
+    const std::size_t limit = c_.node().opts.max_peer_message_types;
+    if (types_.size() >= limit && !types_.contains(v.type_id)) {
+      // Each id costs memory for the session's life: a bound the peer broke.
+      return c_.bad_frame("more than max_peer_message_types (" + std::to_string(limit) + ") message type ids"), nullptr;
+    }
     auto [it, fresh] = types_.try_emplace(v.type_id);
     if (!fresh && it->second.name != v.type_name) {
       return c_.bad_frame("MESSAGE redefines type id " + std::to_string(v.type_id)), nullptr;

@@ -18,6 +18,9 @@ void node_options::validate() const {
     if (auto why = transport::weak_cookie(cookie, "cookie"); !why.empty()) bad(why);
   }
   if (max_frame_bytes < 1024) bad("max_frame_bytes must be at least 1024");
+  if (max_peer_message_types == 0 || max_peer_message_types > (std::size_t{1} << 20)) {
+    bad("max_peer_message_types must be between 1 and 1048576");
+  }
   if (max_frame_bytes > (1u << 30)) bad("max_frame_bytes must be at most 1 GiB");
   if (handshake_timeout.count() <= 0) bad("handshake_timeout must be positive");
   if (max_handshakes == 0 || max_handshakes > 65536) bad("max_handshakes must be between 1 and 65536");

@@ -40,8 +40,14 @@ struct node_options {
   /// use). It must be this user's own file, no link, private (0600), in a
   /// directory no one else can write.
   std::string cookie_file{};
-  /// The largest frame accepted (and sent); a larger one closes the connection.
+  /// The largest frame accepted (and sent); a larger one closes the
+  /// connection. A frame's buffer grows as its bytes arrive, not as its
+  /// length announces.
   std::uint32_t max_frame_bytes = default_max_frame;
+  /// Message type ids one peer may define in a session (each costs a table
+  /// entry for the session's life); one more ends the session for good (a
+  /// bad frame). Nodes define one id per type they send.
+  std::size_t max_peer_message_types = 4096;
   /// The largest `shared_bytes` a same-host peer may hand over without a
   /// copy (a TRANSFER); a larger one closes the connection (counted in
   /// bad_frames): the peer's memfd may be sparse, costing it nothing and

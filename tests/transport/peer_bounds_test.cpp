@@ -1,0 +1,41 @@
+// Bounds on what an authenticated peer can make a node hold: each is a
+// node_options field, and breaking one ends the session for good (a bad
+// frame, not a fault to resume from).
+#include "protocol/frame.hpp"
+#include "raw_peers.hpp"
+#include "transport_fixture.hpp"
+
+namespace transport_test {
+namespace {
+
+using troupe::transport::append_message_frame;
+
+TEST(peer_bounds, APeerDefiningMoreMessageTypeIdsThanAllowedIsCutOff) {
+  // Before, a peer could define a million type ids (all naming one known
+  // type), each an entry kept for the session's life: 105 MB.
+  troupe::actor_system sys{two_threads()};
+  auto o = node_opts("target");
+  o.max_peer_message_types = 16;
+  troupe::node n(sys, o);
+  auto e = sys.spawn<echo>();
+  n.publish("echo", e);
+  raw_client c(n.port());
+  ASSERT_TRUE(c.handshake_with(test_cookie));
+  std::string m;
+  for (std::uint32_t id = 1; id <= 16; ++id) {
+    append_message_frame(m, e.id(), 0, id, "troupe_test.Ping", 0, [](std::string&) {});
+  }
+  c.send(m);
+  ASSERT_TRUE(troupe::test::wait_until([&] { return e.ask(troupe_test::Count{}, 10s).get().value().n() == 16; }, 10s))
+      << "sixteen ids are within the bound";
+  EXPECT_EQ(n.stats().bad_frames, 0u);
+  m.clear();
+  append_message_frame(m, e.id(), 0, 17, "troupe_test.Ping", 0, [](std::string&) {});
+  c.send(m);
+  EXPECT_TRUE(c.closed_by_peer(10s));
+  EXPECT_TRUE(troupe::test::wait_until([&] { return n.stats().bad_frames == 1; }, 10s));
+  EXPECT_EQ(n.stats().links_interrupted, 0u) << "a broken bound is not resumed";
+}
+
+} // namespace
+} // namespace transport_test
