@@ -37,5 +37,34 @@ TEST(peer_bounds, APeerDefiningMoreMessageTypeIdsThanAllowedIsCutOff) {
   EXPECT_EQ(n.stats().links_interrupted, 0u) << "a broken bound is not resumed";
 }
 
+
+TEST(peer_bounds, SharedMemoryRingsLargerThanTheAcceptorAllowsAreRefused) {
+  // Before, the connector chose the ring size alone: 1 GiB rings cost the
+  // accepting node 491 MB of RSS.
+  const std::string path = ::testing::TempDir() + "troupe-bounds-" + std::to_string(::getpid()) + ".sock";
+  troupe::actor_system sys_b{two_threads()};
+  auto ob = node_opts("target");
+  ob.listen_shm = path;
+  ob.max_shm_ring_bytes = 1u << 20;
+  troupe::node b(sys_b, ob);
+  b.publish("echo", sys_b.spawn<echo>());
+  troupe::actor_system sys_a{two_threads()};
+  auto oa = node_opts("greedy");
+  oa.listen = false;
+  oa.shm_ring_bytes = 4u << 20;
+  {
+    troupe::node a(sys_a, oa);
+    auto p = a.connect_shm(path, 10s);
+    EXPECT_FALSE(p.ok()) << "4 MiB rings were mapped by a node that allows 1 MiB";
+    EXPECT_TRUE(troupe::test::wait_until([&] { return b.stats().handshake_failures == 1; }, 10s));
+  }
+  oa.name = "modest";
+  oa.shm_ring_bytes = 1u << 20;
+  troupe::node a(sys_a, oa);
+  auto p = a.connect_shm(path, 10s);
+  ASSERT_TRUE(p.ok()) << p.message();
+  expect_echo_adds(p.value());
+}
+
 } // namespace
 } // namespace transport_test

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <sys/stat.h>
+
 #include <cstring>
 
 #include "node/node_impl.hpp"
@@ -137,6 +139,14 @@ class rendezvous final : public std::enable_shared_from_this<rendezvous> {
     shm::link_fds mine;
     mine.segment = got.fd[0];
     mine.side = 1;
+    // The connector chose the ring size; this side maps it: capped here.
+    struct stat st {};
+    const std::size_t cap = node_.opts.max_shm_ring_bytes;
+    if (::fstat(mine.segment, &st) != 0 || static_cast<std::size_t>(st.st_size) > 2 * cap + shm::header_bytes) {
+      mine.close_all();
+      return fail("the peer's shared segment (" + std::to_string(st.st_size) + " bytes) has rings larger than "
+                  "max_shm_ring_bytes (" + std::to_string(cap) + ")");
+    }
     finish_with(mine);
   }
 

@@ -15,7 +15,7 @@
 namespace troupe::transport::shm {
 
 namespace {
-constexpr std::size_t data_offset = (sizeof(header) + 4095) & ~std::size_t{4095};
+constexpr std::size_t data_offset = header_bytes;
 constexpr unsigned required_seals = F_SEAL_SHRINK | F_SEAL_GROW;
 
 [[noreturn]] void sys_fail(const char* what) { throw std::system_error(errno, std::generic_category(), what); }

@@ -50,6 +50,8 @@ struct header {
 
 inline constexpr std::uint64_t segment_magic = 0x314d48535052544bULL;  // "KTRPSHM1"
 inline constexpr std::uint32_t segment_version = 1;
+/// Bytes before ring 0: the header, rounded up to a page.
+inline constexpr std::size_t header_bytes = (sizeof(header) + 4095) & ~std::size_t{4095};
 inline constexpr std::size_t min_ring_bytes = 4096;
 inline constexpr std::size_t max_ring_bytes = std::size_t{1} << 30;
 

@@ -33,6 +33,11 @@ struct node_options {
   /// node's when it connects or starts a worker): a power of two from
   /// 4 KiB to 1 GiB. Frames larger than a ring stream through it.
   std::size_t shm_ring_bytes = std::size_t{1} << 20;
+  /// The largest rings a peer connecting over shared memory may hand this
+  /// node to map: the connector chooses the size, the side that accepts
+  /// caps it (a larger one is refused). A power of
+  /// two from 4 KiB to 1 GiB, default 16 MiB.
+  std::size_t max_shm_ring_bytes = std::size_t{16} << 20;
   /// The shared secret, at least 16 bytes (`openssl rand -hex 32` makes a
   /// good one). Empty: TROUPE_COOKIE (the same rule), else `cookie_file`.
   std::string cookie{};
