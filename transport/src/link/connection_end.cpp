@@ -30,9 +30,13 @@ void connection::end(close_reason why, const std::string& detail) {
   // Counted before the stream closes: whoever sees the close sees the count.
   if (rule.first != counter::count_) node_.counters.add(rule.first);
   if (rule.second != counter::count_) node_.counters.add(rule.second);
+  // A stream that broke before the handshake ended is a stranger's (or a
+  // probe's): logged at most once a second, like the other refusals.
+  const bool stranger = !established_ && (why == close_reason::peer_closed || why == close_reason::read_failed ||
+                                          why == close_reason::write_failed);
   // A limited reason's line may be held back (it was counted above).
-  const auto suffix =
-      rule.log == close_log::limited ? node_.log_limit.allow(static_cast<std::size_t>(why)) : std::string();
+  const auto suffix = rule.log == close_log::limited || stranger ? node_.log_limit.allow(static_cast<std::size_t>(why))
+                                                                 : std::string();
   // Closed before a word (a node probing whether we listen, a health
   // check, a port scan): not worth a warning.
   const bool silent = why == close_reason::peer_closed && !established_ && !hs_.heard_peer();

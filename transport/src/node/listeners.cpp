@@ -50,6 +50,7 @@ void listeners::open_tcp() {
                              std::to_string(o.listen_port) + ": " + ec.message());
   }
   port_ = tcp_->local_endpoint().port();
+  tcp_retry_ = std::make_unique<asio::steady_timer>(node_.io);
   accept_tcp();
 }
 
@@ -65,7 +66,7 @@ void listeners::accept_tcp() {
     } else {
       wait = accept_failed(tcp_->native_handle(), ec, node_.opts.listen_host + ":" + std::to_string(port_));
     }
-    after(wait, [this] { accept_tcp(); });
+    after(*tcp_retry_, wait, [this] { accept_tcp(); });
   });
 }
 
@@ -90,10 +91,10 @@ std::chrono::milliseconds listeners::accept_failed(int fd, const boost::system::
   return out_of_descriptors ? accept_wait_ : std::chrono::milliseconds(0);
 }
 
-void listeners::after(std::chrono::milliseconds delay, std::function<void()> next) {
+void listeners::after(asio::steady_timer& timer, std::chrono::milliseconds delay, std::function<void()> next) {
   if (delay.count() == 0) return next();
-  auto t = std::make_shared<asio::steady_timer>(node_.io, delay);
-  t->async_wait([this, t, next = std::move(next)](const boost::system::error_code& ec) {
+  timer.expires_after(delay);
+  timer.async_wait([this, next = std::move(next)](const boost::system::error_code& ec) {
     if (!ec && !node_.stopping()) next();
   });
 }
@@ -115,6 +116,7 @@ void listeners::open_unix(unix_listener& l, const std::string& path) {
   }
   l.path = path;
   l.acceptor = std::make_unique<unix_acceptor>(node_.io);
+  l.retry = std::make_unique<asio::steady_timer>(node_.io);
   l.acceptor->open(local(), ec);
   if (!ec) l.acceptor->bind(local::endpoint(path), ec);
   if (!ec) ::chmod(path.c_str(), 0600);  // this user's processes only (and the cookie still applies)
@@ -150,7 +152,7 @@ void listeners::accept_unix(unix_listener& l, bool shm) {
                                std::nullopt, nullptr, -1, true);
       }
     }
-    after(wait, [this, &l, shm] { accept_unix(l, shm); });
+    after(*l.retry, wait, [this, &l, shm] { accept_unix(l, shm); });
   });
 }
 
@@ -179,11 +181,17 @@ void listeners::on_shm_socket(local::socket sock, const std::string& path) {
 void listeners::close() {
   boost::system::error_code ec;
   if (tcp_) tcp_->close(ec);
+  if (tcp_retry_) tcp_retry_->cancel();
+  if (unix_.retry) unix_.retry->cancel();
+  if (shm_.retry) shm_.retry->cancel();
   close_unix(unix_);
   close_unix(shm_);
 }
 
 void listeners::reset() noexcept {
+  tcp_retry_.reset();
+  unix_.retry.reset();
+  shm_.retry.reset();
   if (reserve_fd_ >= 0) ::close(std::exchange(reserve_fd_, -1));
   tcp_.reset();
   unix_.acceptor.reset();

@@ -41,6 +41,7 @@ class listeners {
   /// A Unix socket listener and the socket file it made.
   struct unix_listener {
     std::unique_ptr<unix_acceptor> acceptor;
+    std::unique_ptr<boost::asio::steady_timer> retry;  // the wait before the next accept after a failure
     std::string path;
     std::pair<dev_t, ino_t> file{0, 0};
   };
@@ -58,11 +59,14 @@ class listeners {
   /// once (so the peer hears no, rather than hanging), and the next accept
   /// waits, from 10 ms doubling to 1 s; returns that wait (zero otherwise).
   std::chrono::milliseconds accept_failed(int fd, const boost::system::error_code& ec, const std::string& where);
-  /// Runs `next` on the I/O thread after `delay` (at once when zero).
-  void after(std::chrono::milliseconds delay, std::function<void()> next);
+  /// Runs `next` on the I/O thread after `delay` (at once when zero), on
+  /// `timer` (made when the listener opened: nothing is allocated while
+  /// out of descriptors).
+  void after(boost::asio::steady_timer& timer, std::chrono::milliseconds delay, std::function<void()> next);
 
   node_impl& node_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> tcp_;
+  std::unique_ptr<boost::asio::steady_timer> tcp_retry_;
   std::uint16_t port_ = 0;
   unix_listener unix_;
   unix_listener shm_;
