@@ -182,7 +182,8 @@ int network_demo(const char* self) {
     auto d = downs.receive(10s);
     if (!d) die("node-b's death went unnoticed");
     std::printf("   node-a noticed in %.1f ms: down(reason %s). (A peer that goes silent without closing its\n"
-                "   socket is declared down by missed heartbeats within 2 s.) Sends to it are now dead letters:\n"
+                "   socket is first only interrupted, after 2 s of missed heartbeats, while messages wait to be\n"
+                "   resent; it is declared down if it is not back 5 s later.) Sends to it are now dead letters:\n"
                 "   tell said '%s'.\n\n",
                 since(t0) * 1e3, std::string(troupe::to_string(d->reason)).c_str(),
                 std::string(troupe::to_string(e.value().tell(demo::Ball{}))).c_str());
