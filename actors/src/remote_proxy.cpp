@@ -117,10 +117,7 @@ remote_proxy::result remote_proxy::after_down(turn t) noexcept {
   {
     // Unless a rebind is on its way (it let senders in already).
     std::lock_guard lock(rebind_mx_);
-    if (rebinds_ == 0) {
-      refusing_.store(true, std::memory_order_seq_cst);
-      own_box().refuse_all(true);
-    }
+    if (rebinds_ == 0) own_box().refuse_all(true);
   }
   return end_turn(t);  // runs again while messages wait: detached turns take them
 }
@@ -185,8 +182,7 @@ void remote_proxy::on_detached_system(envelope* e) {
   switch (kind_of(e)) {
     case system_kind::monitor: {
       auto me = own<monitor_request>(e);
-      me->value.watcher->enqueue_system(new message_envelope<down>(
-          me->value.down_ops, down{any_ref::from_cell(this), exit_reason::node_down, down_what_, me->value.id}));
+      send_down_to(*me->value.watcher, me->value.down_ops, me->value.id, exit_reason::node_down, down_what_);
       return;
     }
     case system_kind::link:
@@ -290,8 +286,7 @@ void remote_proxy::on_event(envelope* e) {
       if (it == watches_.end()) return;  // demonitored meanwhile
       remote_watch w = std::move(it->second);
       watches_.erase(it);
-      w.watcher->enqueue_system(
-          new message_envelope<down>(w.down_ops, down{any_ref::from_cell(this), ev.why, ev.what, w.id}));
+      send_down_to(*w.watcher, w.down_ops, w.id, ev.why, ev.what);
       return;
     }
     case peer_event::kind::link:
@@ -378,27 +373,24 @@ void remote_proxy::rebind(std::shared_ptr<proxy_link> link) {
     std::lock_guard lock(rebind_mx_);
     ++rebinds_;
     own_box().refuse_all(false);
-    refusing_.store(false, std::memory_order_seq_cst);
   }
   post_event(e);
 }
 
 bool remote_proxy::take_refused(envelope* e, send_result& out) noexcept {
-  if (!refusing_.load(std::memory_order_seq_cst)) {
-    // Not refusing (any more): the hard limit, or a rebind that let senders
-    // in just after this one was refused.
-    if (own_box().depth() >= mailbox::hard_limit) return false;
-    const admission a = own_box().push(e);
-    if (a == admission::accepted || a == admission::accepted_schedule || a == admission::accepted_over) {
-      if (a == admission::accepted_schedule) notify_hot();
-      out = send_result::ok;
-      return true;
-    }
-  }
+  // A proxy's bound is the hard limit (mute_sender): a refusal short of it
+  // is refuse_all, set while detached. (One refused just as a rebind let
+  // senders in came before that rebind: its node was down.)
+  if (box().depth() >= mailbox::hard_limit) return false;
   actor_cell::system().count_drop(drop_reason::node_down, *e->ops->type);
   discard(e, ask_error::node_down, "the receiver's node is down");
   out = send_result::dead;
   return true;
+}
+
+void remote_proxy::send_down_to(actor_cell& watcher, const message_ops* down_ops, std::uint64_t id, exit_reason why,
+                                const std::string& what) {
+  watcher.enqueue_system(new message_envelope<down>(down_ops, down{any_ref::from_cell(this), why, what, id}));
 }
 
 void remote_proxy::go_down() {
@@ -406,8 +398,7 @@ void remote_proxy::go_down() {
   watches_.clear();
   for (auto& [ref, w] : watches) {
     try {
-      w.watcher->enqueue_system(new message_envelope<down>(
-          w.down_ops, down{any_ref::from_cell(this), exit_reason::node_down, down_what_, w.id}));
+      send_down_to(*w.watcher, w.down_ops, w.id, exit_reason::node_down, down_what_);
     } catch (...) {
     }
   }

@@ -78,7 +78,7 @@ bool connection::on_stop(std::string_view body) {
   control::stop s;
   if (!control::parse_stop(body, s)) return bad_frame("malformed STOP");
   bool refused = false;
-  if (detail::actor_cell* to = inbound_.exposed_cell(s.target, remote_control::stop, refused)) {
+  if (detail::actor_cell* to = inbound_.exposed_cell(s.target, remote_control::stop, &refused)) {
     const exit_reason why = s.why == exit_reason::killed ? exit_reason::killed : exit_reason::stopped;
     to->enqueue_system(detail::make_stop_envelope(why));
   } else if (refused) {
@@ -123,7 +123,7 @@ bool connection::on_link(std::string_view body, bool unlink) {
   control::link l;
   if (!control::parse_link(body, l)) return bad_frame(unlink ? "malformed UNLINK" : "malformed LINK");
   bool refused = false;
-  detail::actor_cell* ex = inbound_.exposed_cell(l.target, remote_control::link, refused);
+  detail::actor_cell* ex = inbound_.exposed_cell(l.target, remote_control::link, &refused);
   if (unlink) {
     if (auto p = proxies_->find(l.from); p && ex != nullptr) static_cast<detail::remote_proxy&>(*p).unlink_local(*ex);
     return true;

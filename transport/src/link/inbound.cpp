@@ -30,15 +30,11 @@ void inbound_path::end() noexcept {
 
 void inbound_path::count_read() noexcept { c_.node().counters.add(counter::messages_in, std::exchange(messages_, 0)); }
 
-detail::actor_cell* inbound_path::exposed_cell(std::uint64_t id) {
+detail::actor_cell* inbound_path::exposed_cell(std::uint64_t id, remote_control needs, bool* refused) {
   const target* to = exposed(id, c_.node().directory.generation());
-  return to != nullptr ? to->ex->cell.get() : nullptr;
-}
-
-detail::actor_cell* inbound_path::exposed_cell(std::uint64_t id, remote_control what, bool& refused) {
-  const target* to = exposed(id, c_.node().directory.generation());
-  refused = to != nullptr && !allows(to->ex->allow, what);
-  return to != nullptr && !refused ? to->ex->cell.get() : nullptr;
+  const bool denied = to != nullptr && !to->ex->grants(needs);
+  if (refused != nullptr) *refused = denied;
+  return to != nullptr && !denied ? to->ex->cell.get() : nullptr;
 }
 
 const inbound_path::target* inbound_path::exposed_slow(std::uint64_t id, std::uint64_t gen) {

@@ -38,11 +38,11 @@ class inbound_path {
   void flush() noexcept;
   /// Counts the messages of a read (at its end).
   void count_read() noexcept;
-  /// The published actor `id`, or nullptr.
-  detail::actor_cell* exposed_cell(std::uint64_t id);
-  /// The same, when its publication grants `what` to peers; else nullptr,
-  /// with `refused` set when the actor is there but does not grant it.
-  detail::actor_cell* exposed_cell(std::uint64_t id, remote_control what, bool& refused);
+  /// The published actor `id` when its publication grants `needs`; else
+  /// nullptr, with `*refused` (when given) set when the actor is there but
+  /// does not grant it.
+  detail::actor_cell* exposed_cell(std::uint64_t id, remote_control needs = remote_control::none,
+                                   bool* refused = nullptr);
   /// The connection ended: the cached actors are let go.
   void end() noexcept;
   /// Grants the peer what its idle accounts gathered below a credit step

@@ -61,15 +61,19 @@ void proxy_table::forget(detail::remote_proxy& p) noexcept {
   linked_.erase(id);
 }
 
-std::vector<detail::cell_ptr> proxy_table::end(bool for_good) {
+std::vector<detail::cell_ptr> proxy_table::alive_locked() {
   std::vector<detail::cell_ptr> out;
-  std::lock_guard lock(mx_);
-  ended_ = true;
-  for_good_ = for_good_ || for_good;
   for (auto& [id, p] : proxies_) {
     if (p->try_add_ref()) out.push_back(detail::cell_ptr::adopt(p));
   }
   return out;
+}
+
+std::vector<detail::cell_ptr> proxy_table::end(bool for_good) {
+  std::lock_guard lock(mx_);
+  ended_ = true;
+  for_good_ = for_good_ || for_good;
+  return alive_locked();
 }
 
 bool proxy_table::resume(const std::shared_ptr<connection>& serving, std::vector<detail::cell_ptr>& out) {
@@ -78,9 +82,7 @@ bool proxy_table::resume(const std::shared_ptr<connection>& serving, std::vector
   ended_ = false;
   serving_ = serving;
   windows_.restart();
-  for (auto& [id, p] : proxies_) {
-    if (p->try_add_ref()) out.push_back(detail::cell_ptr::adopt(p));
-  }
+  out = alive_locked();
   return true;
 }
 

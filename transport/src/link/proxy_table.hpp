@@ -68,6 +68,8 @@ class proxy_table {
 
  private:
   detail::cell_ptr find_locked(std::uint64_t id);
+  /// Every proxy not being freed, with a reference each.
+  std::vector<detail::cell_ptr> alive_locked();
   detail::system_core* core_;
   std::size_t capacity_;
   std::mutex mx_;

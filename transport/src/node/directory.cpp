@@ -10,7 +10,7 @@ void actor_directory::publish(std::string name, detail::actor_cell* c, const std
   auto ex = std::make_shared<exposed_actor>();
   ex->cell = detail::cell_ptr(c);
   ex->type = &type;
-  ex->allow = allow;
+  ex->allow.store(static_cast<unsigned char>(allow), std::memory_order_relaxed);
   for (const auto& d : accepts) ex->accepts.emplace(*d.name, d);
   std::lock_guard lock(mx_);
   purge_stopped_locked();
@@ -18,16 +18,8 @@ void actor_directory::publish(std::string name, detail::actor_cell* c, const std
   if (fresh) {
     for (const auto& [n, d] : ex->accepts) ++known_types_[n];
   } else {
-    // Readers hold the entry: a grant only grows, under a new entry.
-    if (!allows(it->second->allow, allow)) {
-      auto wider = std::make_shared<exposed_actor>(*it->second);
-      wider->allow = it->second->allow | allow;
-      for (auto& [n, p] : published_) {
-        if (p == it->second) p = wider;
-      }
-      it->second = wider;
-    }
     ex = it->second;
+    ex->allow.fetch_or(static_cast<unsigned char>(allow), std::memory_order_relaxed);  // a grant only grows
   }
   if (!name.empty()) published_[std::move(name)] = ex;
   gen_.fetch_add(1, std::memory_order_acq_rel);

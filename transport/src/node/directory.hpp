@@ -25,7 +25,12 @@ struct exposed_actor {
   detail::cell_ptr cell;
   const std::type_info* type = nullptr;
   std::unordered_map<std::string, detail::message_decoder> accepts;  // by wire name
-  remote_control allow = remote_control::none;
+  /// What peers may do beyond sending and monitoring (a remote_control):
+  /// grows when the actor is published again with more. Any thread.
+  std::atomic<unsigned char> allow{0};
+  [[nodiscard]] bool grants(remote_control what) const noexcept {
+    return allows(static_cast<remote_control>(allow.load(std::memory_order_relaxed)), what);
+  }
 };
 
 class actor_directory {

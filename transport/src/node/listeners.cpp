@@ -91,7 +91,8 @@ std::chrono::milliseconds listeners::accept_failed(int fd, const boost::system::
   return out_of_descriptors ? accept_wait_ : std::chrono::milliseconds(0);
 }
 
-void listeners::after(asio::steady_timer& timer, std::chrono::milliseconds delay, std::function<void()> next) {
+template <class F>
+void listeners::after(asio::steady_timer& timer, std::chrono::milliseconds delay, F next) {
   if (delay.count() == 0) return next();
   timer.expires_after(delay);
   timer.async_wait([this, next = std::move(next)](const boost::system::error_code& ec) {

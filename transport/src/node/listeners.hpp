@@ -10,7 +10,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <functional>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -62,7 +61,8 @@ class listeners {
   /// Runs `next` on the I/O thread after `delay` (at once when zero), on
   /// `timer` (made when the listener opened: nothing is allocated while
   /// out of descriptors).
-  void after(boost::asio::steady_timer& timer, std::chrono::milliseconds delay, std::function<void()> next);
+  template <class F>
+  void after(boost::asio::steady_timer& timer, std::chrono::milliseconds delay, F next);
 
   node_impl& node_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> tcp_;

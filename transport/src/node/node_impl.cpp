@@ -105,22 +105,20 @@ void node_impl::stop() {
   listen.reset();
   // Every proxy runs its node_down turn on the pool (alive: the node goes
   // before its actor system); wait for that so none is left queued.
+  // Every table the node remembers closes for good (those of peers that
+  // went down before too); the connections' own ended so as they closed.
   std::vector<std::shared_ptr<connection>> ended;
+  std::vector<std::shared_ptr<proxy_table>> tables;
   {
     std::lock_guard lock(mx_);
     ended.swap(ended_);
-  }
-  std::vector<std::shared_ptr<proxy_table>> tables;
-  for (auto& c : ended) tables.push_back(c->shared_proxies());
-  {
-    // Peers that went down before: their handles close now too.
-    std::lock_guard lock(mx_);
     for (auto& [name, k] : known_) {
       if (auto t = k.proxies.lock()) tables.push_back(std::move(t));
     }
     known_.clear();
   }
-  for (std::size_t i = ended.size(); i < tables.size(); ++i) close_proxies(*tables[i], "node " + opts.name + " stopped");
+  for (auto& t : tables) close_proxies(*t, "node " + opts.name + " stopped");
+  for (auto& c : ended) tables.push_back(c->shared_proxies());
   const auto close_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   const auto wait_for = [&](auto&& closed) {
     while (!closed() && std::chrono::steady_clock::now() < close_deadline) {
@@ -162,9 +160,8 @@ void node_impl::start_connection(std::unique_ptr<byte_stream> stream, handshake:
   // An address that failed to authenticate lately waits before it may try again.
   const auto wait = accepted ? penalties.wait_for(c->source_address()) : std::chrono::milliseconds(0);
   if (wait.count() == 0) return c->start();
-  auto t = std::make_shared<asio::steady_timer>(io, wait);
-  t->async_wait([t, c](const boost::system::error_code& ec) {
-    if (!ec) c->start();  // unless it was evicted or the node stopped meanwhile
+  expire_after(io, wait, [weak = c->weak_from_this()] {
+    if (auto waited = weak.lock()) waited->start();  // unless it was evicted or the node stopped meanwhile
   });
 }
 
@@ -284,10 +281,6 @@ std::shared_ptr<connection> node_impl::session_for(const std::string& name, std:
 
 void node_impl::handshake_over(connection& c) {
   std::lock_guard lock(mx_);
-  forget_handshake_locked(c);
-}
-
-void node_impl::forget_handshake_locked(const connection& c) {
   handshaking_.remove(c);
 }
 
@@ -328,7 +321,7 @@ void node_impl::connection_down(connection& c, bool was_established, const std::
   bool registered = false;
   {
     std::lock_guard lock(mx_);
-    forget_handshake_locked(c);
+    handshaking_.remove(c);
     if (was_established) {
       auto it = connections_.find(c.peer_name());
       registered = it != connections_.end() && it->second.get() == &c;

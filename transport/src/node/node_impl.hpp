@@ -135,8 +135,6 @@ class node_impl {
   void log_metrics();
   /// The interrupted links this node dialled at `where`.
   std::vector<std::shared_ptr<connection>> interrupted_at(const dial_address& where) const;
-  /// (under mx_) `c` is no longer in its handshake.
-  void forget_handshake_locked(const connection& c);
   /// Waits (up to a second) for messages already sent to go out.
   void drain_output();
   /// On the I/O thread: every connection says goodbye; the listeners close.

@@ -205,6 +205,8 @@ class mailbox {
   /// proxy whose node is down), or only as the policy's bound says again.
   /// A push racing with the change may go either way. @threadsafe
   void refuse_all(bool all) noexcept { refuse_at_.store(all ? 0 : bound_, std::memory_order_relaxed); }
+  /// True while refuse_all(true) holds. @threadsafe (a snapshot)
+  [[nodiscard]] bool refusing_all() const noexcept { return refuse_at_.load(std::memory_order_relaxed) == 0; }
 
   /// Counts one user message that is not in the queue (the consumer keeps
   /// it elsewhere): the consumer is scheduled as for a message, and removes

@@ -131,7 +131,7 @@ class remote_proxy final : public actor_cell, private executor {
   void rebind(std::shared_ptr<proxy_link> link);
   /// True while messages to the proxy are refused (its node is down and no
   /// session serves it). @threadsafe (a snapshot)
-  [[nodiscard]] bool refusing() const noexcept { return refusing_.load(std::memory_order_seq_cst); }
+  [[nodiscard]] bool refusing() const noexcept { return box().refusing_all(); }
 
   /// Runs a proxy its link parked (see proxy_link::park). @threadsafe
   void wake() noexcept { (void)unpark(); }
@@ -154,6 +154,9 @@ class remote_proxy final : public actor_cell, private executor {
   result park(turn t) noexcept;
   /// Tells watchers and linked actors that the node is down.
   void go_down();
+  /// Sends `watcher` the `down` of its monitor `id` of this proxy.
+  void send_down_to(actor_cell& watcher, const message_ops* down_ops, std::uint64_t id, exit_reason why,
+                    const std::string& what);
   /// After a turn that saw the node go down: detached, or closed for good.
   result after_down(turn t) noexcept;
   /// A turn while detached: answers system messages at once, and turns
@@ -180,11 +183,11 @@ class remote_proxy final : public actor_cell, private executor {
   bool detached_ = false;  // no session serves the proxy
   std::shared_ptr<proxy_link> next_link_;  // a rebind taken, applied when the turn is off the link
   std::string down_what_;
-  // Detaching and rebinding (rare): whether senders are refused, and how
-  // many rebinds are on their way to the turn.
+  // Detaching and rebinding (rare): whether senders are refused (the
+  // mailbox's refuse_all), decided against how many rebinds are on their
+  // way to the turn.
   std::mutex rebind_mx_;
   std::uint32_t rebinds_ = 0;
-  std::atomic<bool> refusing_{false};
   std::uint64_t next_ref_ = 1;
   std::unordered_map<std::uint64_t, remote_watch> watches_;
   std::vector<cell_ptr> links_;
