@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <thread>
 
@@ -115,12 +117,26 @@ struct chunk_sink : troupe::actor<chunk_sink> {
   troupe::promise<troupe_bench::ChunksDone> done_;
 };
 
-troupe::node_options client_options(const remote_options& ro) {
+/// TLS options for the node `name` with the certificates in `dir`.
+troupe::tls_options bench_tls(const std::string& dir, const std::string& name) {
+  troupe::tls_options t;
+  t.certificate_file = dir + "/" + name + ".pem";
+  t.private_key_file = dir + "/" + name + ".key";
+  t.ca_file = dir + "/ca.pem";
+  t.cluster = "bench";
+  return t;
+}
+
+troupe::node_options client_options(const remote_options& ro, const char* tls_name = "bench-client") {
   troupe::node_options o;
   if (ro.at_most_once) o.delivery = troupe::node_options::delivery_mode::at_most_once;
   o.name = "bench-client-" + std::to_string(::getpid());
   o.listen = false;
   o.reconnect = false;
+  if (!ro.tls_dir.empty()) {
+    o.name = tls_name;  // as its certificate names it
+    o.tls = bench_tls(ro.tls_dir, tls_name);
+  }
   return o;
 }
 
@@ -156,6 +172,11 @@ class server {
       const char* self = o.self.c_str();
       switch (how_) {
         case link::tcp:
+          if (!o.tls_dir.empty()) {
+            ::execl(self, self, "serve", "--port", "0", "--threads", threads.c_str(), "--delivery",
+                    o.at_most_once ? "at-most-once" : "reliable", "--tls-dir", o.tls_dir.c_str(),
+                    static_cast<char*>(nullptr));
+          }
           ::execl(self, self, "serve", "--port", "0", "--threads", threads.c_str(), "--delivery",
                   o.at_most_once ? "at-most-once" : "reliable", static_cast<char*>(nullptr));
           break;
@@ -463,6 +484,54 @@ outcome run_worker_spawn(const remote_options& o) {
   return {o.n, seconds_since(t0), ""};
 }
 
+std::string make_bench_certs() {
+  std::string dir = (std::filesystem::temp_directory_path() / "troupe-bench-certs-XXXXXX").string();
+  if (::mkdtemp(dir.data()) == nullptr) fail("mkdtemp failed");
+  const std::string script = TROUPE_CERTS_SCRIPT;
+  std::string cmd = "(" + script + " ca " + dir + " bench";
+  for (const char* name : {"bench-client", "bench-client-full", "bench-serve"}) {
+    cmd += " && " + script + " node " + dir + " " + name;
+  }
+  cmd += ") >/dev/null";
+  if (std::system(cmd.c_str()) != 0) fail("cannot make certificates with " + script + " (is openssl installed?)");
+  return dir;
+}
+
+outcome run_tls_connect(const remote_options& o) {
+  server srv(o, link::tcp);
+  troupe::actor_system sys(config(o.threads));
+  // Connects n times; the time of each connect() alone (closing, and the
+  // serve node noticing, happen off the clock).
+  auto connects = [&](troupe::node& n) {
+    double total = 0;
+    for (u64 i = 0; i < o.n; ++i) {
+      const auto t0 = steady::now();
+      auto p = n.connect("127.0.0.1", srv.port(), std::chrono::seconds(10));
+      total += seconds_since(t0);
+      if (!p.ok()) fail("tls-connect: " + std::string(p.message()));
+      p.value().close();
+      const auto until = steady::now() + std::chrono::seconds(10);
+      while (n.find_peer("bench-serve") && steady::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the serve node lets go of it too
+    }
+    return total;
+  };
+  auto full_opts = client_options(o, "bench-client-full");
+  full_opts.tls->resume_sessions = false;
+  troupe::node full(sys, full_opts);
+  const double full_s = connects(full);
+  troupe::node resuming(sys, client_options(o));
+  (void)connects(resuming);  // the first is in full; the rest resume, and leave a ticket
+  const double resumed_s = connects(resuming);
+  const auto s = resuming.stats();
+  char extra[256];
+  std::snprintf(extra, sizeof extra, ",\"resumed_ns_per_op\":%.1f,\"full_handshakes\":%llu,\"resumed_handshakes\":%llu",
+                resumed_s * 1e9 / static_cast<double>(o.n),
+                static_cast<unsigned long long>(full.stats().tls_handshakes),
+                static_cast<unsigned long long>(s.tls_resumed));
+  return {o.n, full_s, extra};
+}
+
 void run_serve(const serve_options& so, u64 threads) {
   troupe::actor_system sys(config(threads));
   troupe::node_options opts;
@@ -472,6 +541,10 @@ void run_serve(const serve_options& so, u64 threads) {
   opts.listen = so.unix_path.empty() && so.shm_path.empty() && so.read_fd < 0;
   opts.listen_unix = so.unix_path;
   opts.listen_shm = so.shm_path;
+  if (!so.tls_dir.empty()) {
+    opts.name = "bench-serve";  // as its certificate names it
+    opts.tls = bench_tls(so.tls_dir, opts.name);
+  }
   troupe::node n(sys, opts);
   n.publish("ponger", sys.spawn<ponger>(&n));
   n.publish("flood-sink", sys.spawn<flood_sink>());

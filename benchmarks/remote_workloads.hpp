@@ -17,6 +17,7 @@ struct remote_options {
   std::string self;     // this program, to start the serve process
   bool at_most_once = false;  // --delivery at-most-once: both nodes without resend buffers
   std::chrono::milliseconds cut_every{0};  // remote-flood-cuts: through a proxy that cuts the link this often
+  std::string tls_dir;  // --tls: certificates made by make_bench_certs (empty: plaintext)
 };
 
 /// How the two processes are connected.
@@ -31,7 +32,17 @@ struct serve_options {
   int read_fd = -1;
   int write_fd = -1;
   bool at_most_once = false;
+  std::string tls_dir;  ///< --tls-dir: TLS with the certificates there (see make_bench_certs)
 };
+
+/// A CA and certificates for the bench's nodes (bench-client,
+/// bench-client-full, bench-serve in cluster "bench"), made by
+/// scripts/troupe-certs in a new temporary directory: its path.
+std::string make_bench_certs();
+/// TLS 1.3 full handshakes and resumed ones to a serve process: connect
+/// N times each (closing in between); the unit is a full connect, and the
+/// resumed connects' time is an extra field.
+outcome run_tls_connect(const remote_options& o);
 
 /// One Ball to a ponger in the other process and back, N times, one in flight.
 outcome run_remote_pingpong(const remote_options& o, link how);

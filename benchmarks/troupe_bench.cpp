@@ -15,6 +15,10 @@
 //   idle      spawn N waiting actors; bytes_per_actor = RSS growth / N (actor)
 //   shm-transfer, shm-copy  N buffers of K KiB to another process over shared
 //             memory, handed over (shared_bytes) or copied (protobuf bytes) (buffer)
+//   tls-connect  N connects with a full TLS 1.3 handshake, then N resumed
+//             ones, to a serve process (full connect; resumed_ns_per_op too)
+//   --tls     remote-pingpong, remote-flood, remote-flood-cuts over TLS 1.3
+//             (certificates made in a temporary directory by scripts/troupe-certs)
 //   overload  a fast sender floods an actor spending D ns per message through
 //             a spill mailbox holding C in memory (--consumer-ns, --spill-dir) (message)
 //
@@ -230,6 +234,8 @@ struct options {
   std::string shm_path;
   std::string fds;
   std::string delivery;  // --delivery reliable|at-most-once (remote workloads, serve)
+  std::string tls_dir;   // serve --tls-dir DIR
+  bool tls = false;      // --tls (the remote workloads)
   bool port_given = false;
 };
 
@@ -239,6 +245,10 @@ options parse(int argc, char** argv) {
   o.workload = argv[1];
   for (int i = 2; i < argc; ++i) {
     const std::string_view a = argv[i];
+    if (a == "--tls") {  // the one flag without a value
+      o.tls = true;
+      continue;
+    }
     if (i + 1 >= argc) usage_error("flag " + std::string(a) + " needs a value");
     if (a == "--n") o.n = parse_number(a, argv[++i]);
     else if (a == "--k") o.k = parse_number(a, argv[++i]);
@@ -251,6 +261,7 @@ options parse(int argc, char** argv) {
     else if (a == "--spill-dir") o.spill_dir = argv[++i];
     else if (a == "--fds") o.fds = argv[++i];
     else if (a == "--cut-ms") o.cut_ms = parse_number(a, argv[++i]);
+    else if (a == "--tls-dir") o.tls_dir = argv[++i];
     else if (a == "--delivery") {
       o.delivery = argv[++i];
       if (o.delivery != "reliable" && o.delivery != "at-most-once") {
@@ -287,6 +298,7 @@ int main(int argc, char** argv) {
   else if (w == "shm-pingpong") def(o.n, 200'000);
   else if (w == "remote-flood" || w == "shm-flood") def(o.n, 5'000'000);
   else if (w == "remote-flood-cuts") def(o.n, 5'000'000), def(o.cut_ms, 100);
+  else if (w == "tls-connect") def(o.n, 200), o.tls = true;
   else if (w == "shm-transfer" || w == "shm-copy") def(o.n, 2000), def(o.k, 1024);
   else if (w == "worker-spawn") def(o.n, 200);
   else if (w == "overload") def(o.n, 2'000'000), def(o.capacity, 1024), def(o.consumer_ns, 1000);
@@ -297,6 +309,9 @@ int main(int argc, char** argv) {
   const bool local_link = w == "uds-pingpong" || w == "pipe-pingpong" || w == "shm-pingpong" || w == "shm-flood" ||
                           w == "shm-transfer" || w == "shm-copy" || w == "worker-spawn";
   if (!o.connect.empty() && !remote) usage_error("--connect is for the remote workloads");
+  if (o.tls && !remote && w != "tls-connect") usage_error("--tls is for remote-pingpong, remote-flood and remote-flood-cuts");
+  if (o.tls && !o.connect.empty()) usage_error("--tls makes its own certificates and serve process: not with --connect");
+  if (!o.tls_dir.empty() && w != "serve") usage_error("--tls-dir is for serve (the others take --tls)");
   if (!o.delivery.empty() && !remote && w != "serve") usage_error("--delivery is for remote-pingpong, remote-flood and serve");
   const bool at_most_once = o.delivery == "at-most-once";
   if (o.cut_ms != 0 && w != "remote-flood-cuts") usage_error("--cut-ms is for remote-flood-cuts");
@@ -325,6 +340,7 @@ int main(int argc, char** argv) {
     so.unix_path = o.unix_path;
     so.shm_path = o.shm_path;
     so.at_most_once = at_most_once;
+    so.tls_dir = o.tls_dir;
     if (!o.fds.empty()) {
       const auto comma = o.fds.find(',');
       if (comma == std::string::npos) usage_error("--fds needs READ,WRITE descriptors");
@@ -333,9 +349,18 @@ int main(int argc, char** argv) {
     }
     run_serve(so, o.threads);
   }
-  if (remote || local_link) {
-    const remote_options ro{o.n, o.threads, o.connect, "/proc/self/exe", at_most_once, std::chrono::milliseconds(o.cut_ms)};
+  if (remote || local_link || w == "tls-connect") {
+    remote_options ro{o.n, o.threads, o.connect, "/proc/self/exe", at_most_once, std::chrono::milliseconds(o.cut_ms), {}};
+    if (o.tls) ro.tls_dir = make_bench_certs();
+    struct cleanup {
+      std::string dir;
+      ~cleanup() {
+        std::error_code ignored;
+        if (!dir.empty()) std::filesystem::remove_all(dir, ignored);
+      }
+    } remove_certs{ro.tls_dir};
     const outcome r = w == "remote-flood" || w == "remote-flood-cuts" ? run_remote_flood(ro, link::tcp)
+                      : w == "tls-connect"     ? run_tls_connect(ro)
                       : w == "shm-flood"       ? run_remote_flood(ro, link::shm)
                       : w == "shm-transfer"    ? run_shm_chunks(ro, o.k * 1024, true)
                       : w == "shm-copy"        ? run_shm_chunks(ro, o.k * 1024, false)
@@ -345,10 +370,10 @@ int main(int argc, char** argv) {
                       : w == "shm-pingpong"    ? run_remote_pingpong(ro, link::shm)
                                                : run_remote_pingpong(ro, link::tcp);
     std::printf("{\"workload\":\"%s\",\"n\":%llu,\"threads\":%llu,\"seconds\":%.6f,\"ns_per_op\":%.1f,"
-                "\"ops_per_s\":%.0f,\"rss_bytes\":%llu%s}\n",
+                "\"ops_per_s\":%.0f,\"rss_bytes\":%llu%s%s}\n",
                 w.c_str(), static_cast<unsigned long long>(o.n), static_cast<unsigned long long>(o.threads), r.seconds,
                 r.seconds * 1e9 / static_cast<double>(r.units), static_cast<double>(r.units) / r.seconds,
-                static_cast<unsigned long long>(current_rss()), r.extra.c_str());
+                static_cast<unsigned long long>(current_rss()), r.extra.c_str(), o.tls ? ",\"tls\":true" : "");
     std::fflush(stdout);
     return 0;
   }

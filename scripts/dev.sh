@@ -7,7 +7,7 @@
 #   scripts/dev.sh test       build, then run the whole suite with ctest
 #   scripts/dev.sh demo       build, then run the demo and explain what it shows
 #   scripts/dev.sh sanitize   ThreadSanitizer suite, then AddressSanitizer+UBSan suite, then fuzz
-#   scripts/dev.sh fuzz       libFuzzer on the frame decoder and handshake (clang), TROUPE_FUZZ_SECONDS each
+#   scripts/dev.sh fuzz       libFuzzer on the frame decoder, the handshake and the TLS-wrapped handshake (clang), TROUPE_FUZZ_SECONDS each
 #   scripts/dev.sh bench      install CAF, build, print troupe-bench lines beside caf-bench
 #                             lines (TROUPE_BENCH_RUNS runs each, default 3) and their medians
 #   scripts/dev.sh peers      install the peer frameworks used for comparison (CAF, Erlang)
@@ -34,6 +34,7 @@ deps=(
   "libgmock-dev:/usr/include/gmock/gmock.h"
   "libbenchmark-dev:/usr/include/benchmark/benchmark.h"
   "libssl-dev:/usr/include/openssl/hmac.h"
+  "openssl:/usr/bin/openssl"
   "pkg-config:/usr/bin/pkg-config"
 )
 
@@ -115,9 +116,9 @@ fuzz() {
   log "libFuzzer build in build-fuzz/"
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTROUPE_FUZZ=ON \
     -DTROUPE_BUILD_TESTS=OFF -DTROUPE_BUILD_EXAMPLES=OFF -DTROUPE_BUILD_BENCHMARKS=OFF >/dev/null
-  cmake --build build-fuzz -j "$jobs" --target frame_fuzz handshake_fuzz
+  cmake --build build-fuzz -j "$jobs" --target frame_fuzz handshake_fuzz tls_fuzz
   local corpus
-  for t in frame_fuzz handshake_fuzz; do
+  for t in frame_fuzz handshake_fuzz tls_fuzz; do
     corpus=$(mktemp -d)
     cp tests/fuzz/corpus/* "$corpus"/
     log "fuzzing $t for ${TROUPE_FUZZ_SECONDS:-30} s"

@@ -113,6 +113,26 @@ class fault_proxy {
   void delay(std::chrono::milliseconds d) {
     run([&] { delay_ = d; });
   }
+  /// From now on keeps a copy of every byte forwarded, both ways (see captured()).
+  void record() {
+    run([&] { recording_ = true; });
+  }
+  /// What record() kept: [0] what the dialling node sent, [1] what the listening node sent.
+  [[nodiscard]] std::array<std::string, 2> captured() {
+    std::array<std::string, 2> out;
+    run([&] { out = captured_; });
+    return out;
+  }
+  /// The next chunk going `way` has one byte in its middle flipped, once.
+  void flip_next(toward way) {
+    run([&] { flip_[way == toward::listener ? 0 : 1] = true; });
+  }
+  /// Bytes flipped (flip_next) so far.
+  [[nodiscard]] std::size_t flipped() {
+    std::size_t n = 0;
+    run([&] { n = flipped_; });
+    return n;
+  }
   /// Connections accepted so far.
   [[nodiscard]] std::size_t accepted() {
     std::size_t n = 0;
@@ -210,6 +230,12 @@ class fault_proxy {
   }
 
   void forward(const std::shared_ptr<pair>& p, int dir, std::size_t n) {
+    if (flip_[dir] && n > 0) {
+      flip_[dir] = false;
+      p->buf[dir][n / 2] ^= 0x20;
+      ++flipped_;
+    }
+    if (recording_) captured_[dir].append(p->buf[dir].data(), n);
     std::shared_ptr<std::string> frames;  // framed: what goes on, after the faults
     boost::asio::const_buffer bytes(p->buf[dir].data(), n);
     if (framed_) {
@@ -291,6 +317,10 @@ class fault_proxy {
   std::size_t injected_ = 0;
   std::chrono::milliseconds delay_{0};
   bool frozen_ = false;
+  bool recording_ = false;
+  std::array<std::string, 2> captured_;
+  std::array<bool, 2> flip_{};
+  std::size_t flipped_ = 0;
   std::thread thread_;
 };
 

@@ -23,8 +23,8 @@ namespace transport_test {
 struct proxied_pair {
   /// `framed`: the proxy splits the streams into frames (for the faults that act on one).
   proxied_pair(troupe::actor_system& sys_a, troupe::actor_system& sys_b, bool framed = false,
-               troupe::node_options alpha = node_opts("alpha"))
-      : a(sys_a, std::move(alpha)), b(std::in_place, sys_b, node_opts("beta")),
+               troupe::node_options alpha = node_opts("alpha"), troupe::node_options beta = node_opts("beta"))
+      : a(sys_a, std::move(alpha)), b(std::in_place, sys_b, std::move(beta)),
         echo_b(sys_b.spawn<transport_test::echo>()) {
     b->publish("echo", echo_b);
     proxy.emplace(b->port(), framed);

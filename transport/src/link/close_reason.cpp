@@ -23,6 +23,11 @@ constexpr std::array<close_rule, reasons> rules{{
     /* handshake_failed  */ {"handshake failed", counter::handshake_failures, counter::count_, limited},
     /* auth_failed       */ {"handshake failed", counter::handshake_failures, counter::auth_failures, limited},
     /* handshake_timeout */ {"handshake timed out", counter::handshake_timeouts, counter::count_, limited},
+    // A TLS failure on a session that was up (a record that does not
+    // authenticate) is a fault on the path: a reliable link resumes.
+    /* tls_failed        */ {"TLS failed", counter::tls_failures, counter::count_, limited, false, true},
+    /* not_certified     */ {"refused: the certificate does not name the peer", counter::tls_failures,
+                             counter::handshake_failures, limited},
     /* evicted           */ {"evicted in its handshake: a newer connection needed the slot", counter::handshakes_evicted,
                              counter::count_, limited},
     /* duplicate         */ {"already connected", counter::count_, counter::count_, quiet},
@@ -51,7 +56,9 @@ std::error_code error_of(close_reason r) noexcept {
     case handshake_failed:
     case duplicate:
     case bad_frame: return errc::refused;
-    case auth_failed: return errc::auth_failed;
+    case auth_failed:
+    case tls_failed:
+    case not_certified: return errc::auth_failed;
     case handshake_timeout: return ask_error::timeout;
     case peer_closed:
     case read_failed:

@@ -24,6 +24,8 @@ enum class close_reason : std::uint8_t {
   handshake_failed,   ///< garbage, a wrong version or name, a refusal of ours or the peer's
   auth_failed,        ///< the cookies differ
   handshake_timeout,  ///< not finished within node_options::handshake_timeout
+  tls_failed,         ///< TLS refused the peer (certificate, protocol) or a record did not authenticate
+  not_certified,      ///< the peer's certificate does not name the node it claims to be
   evicted,            ///< still in its handshake when a newer connection from its address (or anywhere) needed the slot
   duplicate,          ///< a second connection to a peer we have one with (the first serves)
   peer_holds_stale,   ///< refused: the peer still holds a connection with us that we lost (we dial again)

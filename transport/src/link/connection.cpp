@@ -1,8 +1,11 @@
 #include "link/connection.hpp"
 
+#include <algorithm>
+
 #include "node/node_impl.hpp"
 #include "protocol/control_codec.hpp"
 #include "streams/shm_stream.hpp"
+#include "streams/tls_stream.hpp"
 #include "troupe/actors/detail/system_core.hpp"
 
 namespace troupe::transport {
@@ -107,6 +110,7 @@ void connection::read_failed(const boost::system::error_code& ec) {
   if (ec.category() == shm_category()) {
     return end_from_reader(established_ ? close_reason::bad_frame : close_reason::handshake_failed, ec.message());
   }
+  if (ec.category() == tls_category()) return end_from_reader(close_reason::tls_failed, ec.message());
   if (ec == asio::error::eof) return end_from_reader(close_reason::peer_closed, {});
   end_from_reader(close_reason::read_failed, ec.message());
 }
@@ -171,6 +175,10 @@ bool connection::on_handshake_frame(const frame_view& f) {
 bool connection::on_welcome(const frame_view& f) {
   peer_name_ = hs_.peer_name();
   peer_incarnation_ = hs_.peer_incarnation();
+  if (const auto why = uncertified(); !why.empty()) {
+    end(close_reason::not_certified, why);
+    return false;
+  }
   if (hs_.offered_session() != 0) {
     auto s = node_.session_for(peer_name_, peer_incarnation_, hs_.offered_session());
     if (hs_.resumed()) {
@@ -192,6 +200,12 @@ bool connection::on_welcome(const frame_view& f) {
 bool connection::on_authenticated(const frame_view& f, std::string& reply) {
   peer_name_ = hs_.peer_name();
   peer_incarnation_ = hs_.peer_incarnation();
+  if (const auto why = uncertified(); !why.empty()) {
+    hs_.refuse(why, reply);  // the peer learns why, inside TLS
+    writer_.append([&](std::string& out) { out += reply; });
+    end(close_reason::not_certified, why);
+    return false;
+  }
   if (hs_.peer_session() != 0) {
     if (auto s = node_.session_for(peer_name_, peer_incarnation_, hs_.peer_session())) {
       s->resume_from(*this, f);
@@ -214,6 +228,16 @@ bool connection::on_authenticated(const frame_view& f, std::string& reply) {
   writer_.append([&](std::string& out) { out += reply; });
   on_established();
   return false;  // the reader splits again, with the connection's limit
+}
+
+std::string connection::uncertified() const {
+  if (!stream_->secured() || !node_.tls) return {};
+  const std::string want = node_.tls->name_of(peer_name_);
+  const auto names = stream_->certified_names();
+  if (std::find(names.begin(), names.end(), want) != names.end()) return {};
+  std::string have;
+  for (const auto& n : names) have += (have.empty() ? "" : ", ") + n;
+  return "the peer says it is " + want + " but its certificate names " + (have.empty() ? "no troupe:// URI" : have);
 }
 
 bool connection::on_handshake_failed(std::string& reply) {

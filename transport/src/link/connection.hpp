@@ -258,6 +258,9 @@ class connection final : public writer_host,
   /// Connector: the WELCOME said whether our session goes on.
   bool on_welcome(const frame_view& f);
   bool on_handshake_failed(std::string& reply);
+  /// Empty when the peer's certificate names the node it says it is (or
+  /// the stream is not TLS); else why not.
+  [[nodiscard]] std::string uncertified() const;
   void on_established();
   void arm_heartbeat();
   void on_heartbeat();

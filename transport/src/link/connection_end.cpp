@@ -26,7 +26,10 @@ void connection::end(close_reason why, const std::string& detail) {
   }
   closed_ = true;
   // A stranger that failed the proof: its address waits longer next time.
-  if (why == close_reason::auth_failed && was_accepted()) node_.penalties.failed(source_);
+  // So does one whose certificate (or lack of one) TLS refused.
+  const bool refused_proof = why == close_reason::auth_failed || why == close_reason::not_certified ||
+                             (why == close_reason::tls_failed && !established_);
+  if (refused_proof && was_accepted()) node_.penalties.failed(source_);
   // Counted before the stream closes: whoever sees the close sees the count.
   if (rule.first != counter::count_) node_.counters.add(rule.first);
   if (rule.second != counter::count_) node_.counters.add(rule.second);

@@ -20,6 +20,10 @@ constexpr std::array<counter_row, counter_count> rows{
     TROUPE_ROW(handshakes_evicted),
     TROUPE_ROW(accept_failures),
     TROUPE_ROW(remote_control_refused),
+    TROUPE_ROW(tls_handshakes),
+    TROUPE_ROW(tls_resumed),
+    TROUPE_ROW(tls_failures),
+    TROUPE_ROW(local_peers_refused),
 };
 #undef TROUPE_ROW
 

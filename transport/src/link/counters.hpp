@@ -48,6 +48,10 @@ enum class counter : std::uint8_t {
   handshakes_evicted,
   accept_failures,
   remote_control_refused,
+  tls_handshakes,
+  tls_resumed,
+  tls_failures,
+  local_peers_refused,
   count_  // not a counter
 };
 

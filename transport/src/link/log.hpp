@@ -33,12 +33,13 @@ void run_guarded(const char* what, F&& f) noexcept {
 /// stalls): at most one a second for each key. @threadsafe
 class log_limiter {
  public:
-  static constexpr std::size_t keys = 34;
+  static constexpr std::size_t keys = 35;
   // Keys: a close_reason's value (below 30), then these.
   static constexpr std::size_t credit_stall_key = 30;
   static constexpr std::size_t redial_key = 31;
   static constexpr std::size_t accept_key = 32;
   static constexpr std::size_t remote_control_key = 33;
+  static constexpr std::size_t local_peer_key = 34;
 
   /// Nothing when a line for `key` may not be written now; else what to
   /// append to it: empty, or how many were held back since the last one.

@@ -6,7 +6,6 @@
 #include "node/node_impl.hpp"
 #include "node/shm_rendezvous.hpp"
 #include "streams/local_streams.hpp"
-#include "streams/tcp_stream.hpp"
 
 namespace troupe::transport {
 
@@ -65,7 +64,8 @@ void dialer::dial_tcp(dial_target target, tcp::endpoint ep, std::shared_ptr<dial
       if (ec == asio::error::connection_refused) node_.dial_refused(target.where, why);
       return failed(target, waiter, errc::io_error, why);
     }
-    node_.start_connection(make_tcp_stream(std::move(*sock)), handshake::role::connector, target, waiter);
+    auto stream = node_.tcp_stream(std::move(*sock), /*connector=*/true, describe(target.where));
+    node_.start_connection(std::move(stream), handshake::role::connector, target, waiter);
   });
 }
 
@@ -80,6 +80,10 @@ void dialer::dial_unix(dial_target target, const std::string& path, bool shm, st
       // No listener behind the path (refused, or the socket file is gone).
       if (ec == asio::error::connection_refused || ec == asio::error::not_found) node_.dial_refused(target.where, why);
       return failed(target, waiter, errc::io_error, why);
+    }
+    if (!node_.local_peer_allowed(sock->native_handle(), "unix:" + path)) {
+      return failed(target, waiter, errc::refused,
+                    "the node on unix:" + path + " runs as a user node_options::local_peer_uids does not allow");
     }
     if (!shm) {
       node_.start_connection(make_unix_stream(std::move(*sock), "unix:" + path), handshake::role::connector, target,

@@ -12,7 +12,6 @@
 #include "node/node_impl.hpp"
 #include "node/shm_rendezvous.hpp"
 #include "streams/local_streams.hpp"
-#include "streams/tcp_stream.hpp"
 
 namespace troupe::transport {
 
@@ -61,8 +60,8 @@ void listeners::accept_tcp() {
     if (!ec) {
       accept_wait_ = {};
       node_.counters.add(counter::connections_accepted);
-      node_.start_connection(make_tcp_stream(std::move(sock)), handshake::role::acceptor, std::nullopt, nullptr, -1,
-                             true);
+      node_.start_connection(node_.tcp_stream(std::move(sock), /*connector=*/false, {}), handshake::role::acceptor,
+                             std::nullopt, nullptr, -1, true);
     } else {
       wait = accept_failed(tcp_->native_handle(), ec, node_.opts.listen_host + ":" + std::to_string(port_));
     }
@@ -146,7 +145,10 @@ void listeners::accept_unix(unix_listener& l, bool shm) {
     } else {
       accept_wait_ = {};
       node_.counters.add(counter::connections_accepted);
-      if (shm) {
+      if (!node_.local_peer_allowed(sock.native_handle(), "unix:" + l.path)) {
+        boost::system::error_code ignored;
+        sock.close(ignored);
+      } else if (shm) {
         on_shm_socket(std::move(sock), l.path);
       } else {
         node_.start_connection(make_unix_stream(std::move(sock), "unix:" + l.path), handshake::role::acceptor,

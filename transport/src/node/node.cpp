@@ -119,6 +119,8 @@ void node::subscribe_cell(detail::actor_cell* c, std::function<void(const node_u
   });
 }
 
+result<bool> node::reload_tls() { return impl_->reload_tls(/*force=*/true); }
+
 node_stats node::stats() const noexcept {
   node_stats s = impl_->counters.snapshot();
   try {

@@ -33,9 +33,11 @@ node_impl::node_impl(actor_system& s, node_options o)
       dial(*this),
       workers(*this) {
   cookie = opts.cookie.empty() ? load_cookie(opts.cookie_file) : opts.cookie;
+  if (opts.tls) tls = std::make_shared<tls_context>(*opts.tls, opts.name);  // throws on bad files
   work_.emplace(io.get_executor());
   listen.open();
   if (opts.metrics_log_interval.count() > 0) arm_metrics_log();
+  if (tls && opts.tls->reload_check.count() > 0) arm_tls_reload();
   thread_ = std::thread([this] {
     detail::never_block_scope never_block;  // a full local mailbox must not stall the network
     // A pipe's closed reader shows as EPIPE on this thread, not as SIGPIPE.
@@ -53,7 +55,9 @@ node_impl::node_impl(actor_system& s, node_options o)
     }
   });
   log().info("troupe node {} (incarnation {:016x}) up{}{}{}", opts.name, incarnation,
-             opts.listen ? ", listening on " + opts.listen_host + ":" + std::to_string(listen.port()) : std::string(),
+             opts.listen ? ", listening on " + opts.listen_host + ":" + std::to_string(listen.port()) +
+                               (tls ? " (TLS 1.3 as " + tls->name_of(opts.name) + ")" : std::string())
+                         : std::string(),
              opts.listen_unix.empty() ? std::string() : ", on unix:" + opts.listen_unix,
              opts.listen_shm.empty() ? std::string() : ", shared memory through unix:" + opts.listen_shm);
 }
@@ -91,6 +95,7 @@ void node_impl::close_all() {
     ended_ = std::move(all);
   }
   if (metrics_timer_) metrics_timer_->cancel();
+  if (tls_timer_) tls_timer_->cancel();
   work_.reset();
   io.stop();
 }

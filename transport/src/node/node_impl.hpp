@@ -40,6 +40,7 @@
 #include "node/listeners.hpp"
 #include "node/peer_access.hpp"
 #include "node/worker_processes.hpp"
+#include "streams/tls_context.hpp"
 #include "troupe/actors/actor_system.hpp"
 #include "troupe/transport/node.hpp"
 
@@ -128,6 +129,20 @@ class node_impl {
   worker_processes workers;
   /// Wrong cookies by source address: the wait they cost the next connection.
   auth_penalties penalties;
+  /// node_options::tls loaded (null when TLS is off); streams share it.
+  std::shared_ptr<tls_context> tls;
+
+  // -- what a node requires of a link's other end (link_security.cpp) --
+  /// The stream over a connected TCP socket: TLS when node_options::tls is
+  /// set (`connector`: the dialling side; `session_key`: the dial address,
+  /// whose TLS session a redial resumes). The I/O thread.
+  std::unique_ptr<byte_stream> tcp_stream(asio::ip::tcp::socket sock, bool connector, std::string session_key);
+  /// True when the other end of the Unix socket `fd` runs as a user
+  /// node_options::local_peer_uids allows; else counted, logged (limited)
+  /// and false: the caller closes it. `where` names it for the log.
+  bool local_peer_allowed(int fd, const std::string& where);
+  /// Loads the TLS files again (see node::reload_tls); `force`: even when unchanged.
+  result<bool> reload_tls(bool force);
 
  private:
   result<peer> await(dial_state& waiter, const std::string& where, std::chrono::milliseconds timeout);
@@ -148,7 +163,11 @@ class node_impl {
   /// Every proxy of a table that is over for good closes (node_down, `why`).
   static void close_proxies(proxy_table& t, const std::string& why);
 
+  /// Looks at the TLS files every tls->reload_check and loads them when changed.
+  void arm_tls_reload();
+
   std::unique_ptr<asio::steady_timer> metrics_timer_;
+  std::unique_ptr<asio::steady_timer> tls_timer_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};

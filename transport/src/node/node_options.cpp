@@ -48,6 +48,17 @@ void node_options::validate() const {
   if (remote_mailbox_capacity == 0 || remote_mailbox_capacity > mailbox::max_capacity) {
     bad("remote_mailbox_capacity must be between 1 and " + std::to_string(mailbox::max_capacity) + " (mailbox::max_capacity)");
   }
+  if (tls) {
+    if (tls->certificate_file.empty()) bad("tls.certificate_file is empty");
+    if (tls->private_key_file.empty()) bad("tls.private_key_file is empty");
+    if (tls->ca_file.empty()) bad("tls.ca_file is empty");
+    if (tls->cluster.empty() || tls->cluster.size() > 64 ||
+        tls->cluster.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+            std::string::npos) {
+      bad("tls.cluster must be 1..64 bytes of letters, digits, '-', '_' and '.'");
+    }
+    if (tls->reload_check.count() < 0) bad("tls.reload_check must not be negative");
+  }
   if (max_transfer_bytes < shared_bytes::transfer_threshold || max_transfer_bytes > (std::size_t{1} << 40)) {
     bad("max_transfer_bytes must be between 64 KiB (shared_bytes::transfer_threshold) and 1 TiB");
   }

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include <boost/asio/error.hpp>
 #include <boost/system/error_code.hpp>
@@ -40,6 +41,11 @@ class byte_stream {
   [[nodiscard]] virtual std::string describe() const = 0;
   /// A TCP stream: the other end's IP address; empty for other streams.
   [[nodiscard]] virtual std::string peer_host() const { return {}; }
+  /// A TLS stream: its peer is named by a certificate (certified_names()).
+  [[nodiscard]] virtual bool secured() const noexcept { return false; }
+  /// A TLS stream whose handshake is over: the URI names of the peer's
+  /// verified certificate (empty before, and for other streams). Any thread.
+  [[nodiscard]] virtual std::vector<std::string> certified_names() const { return {}; }
 
   // -- Polled streams (shared memory): bytes can be taken without a system
   // -- call, so the connection also reads from idle pool workers (idle_poller).

@@ -68,6 +68,10 @@ struct node_stats {
   std::uint64_t handshakes_evicted = 0;    ///< connections closed in their handshake to make room for newer ones (max_handshakes, max_handshakes_per_address)
   std::uint64_t accept_failures = 0;       ///< accepts that failed (out of descriptors: the listener sheds one connection and backs off)
   std::uint64_t remote_control_refused = 0; ///< STOPs and LINKs from peers refused: the actor's publication does not allow them
+  std::uint64_t tls_handshakes = 0;        ///< TLS handshakes completed in full (node_options::tls)
+  std::uint64_t tls_resumed = 0;           ///< TLS handshakes that resumed a session from a ticket
+  std::uint64_t tls_failures = 0;          ///< TLS connections refused or broken: a bad or missing certificate, a plaintext or older-TLS peer, a certificate not naming the peer, a record that did not authenticate
+  std::uint64_t local_peers_refused = 0;   ///< Unix-socket and shared-memory peers refused for their user id (node_options::local_peer_uids)
   /// Not a counter: messages queued for peers or in resend buffers now,
   /// neither acknowledged nor lost. Every message sent is in one place:
   /// messages_out == messages_acknowledged + messages_in_flight +
@@ -342,6 +346,14 @@ class node {
   }
 
   [[nodiscard]] node_stats stats() const noexcept;
+
+  /// Loads node_options::tls's files again now (a rotated certificate, a
+  /// new revocation list): true once new connections use them. Connections
+  /// up keep theirs; session tickets from before are no longer honoured.
+  /// Fails (errc::refused, saying why) when TLS is off or a file is bad;
+  /// the credentials in use then stay. The node also looks at the files
+  /// every `tls.reload_check`. @threadsafe
+  [[nodiscard]] result<bool> reload_tls();
 
  private:
   friend std::optional<int> run_worker_if_asked(int argc, char** argv, const std::function<void(actor_system&, node&, const std::vector<std::string>&)>& init);

@@ -7,9 +7,36 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-
+#include <vector>
 
 namespace troupe {
+
+/// Mutual TLS 1.3 on a node's TCP links (node_options::tls). Both ends
+/// present a certificate from the cluster's CA that names them; the cookie
+/// handshake then runs inside the encrypted channel as a second check.
+/// Make a CA and node certificates with `scripts/troupe-certs`.
+struct tls_options {
+  /// PEM: this node's certificate, then any intermediates. It must name the
+  /// node with the URI subject alternative name troupe://<cluster>/<node name>.
+  std::string certificate_file{};
+  /// PEM: the certificate's private key, unencrypted (keep it mode 0600).
+  std::string private_key_file{};
+  /// PEM: the CA certificate(s) a peer's certificate must chain to.
+  std::string ca_file{};
+  /// PEM: certificate revocation list(s) of the CA (empty: none). When
+  /// given, a peer whose certificate is revoked is refused.
+  std::string crl_file{};
+  /// The cluster's name in certificate names (troupe://<cluster>/<node>):
+  /// 1..64 bytes of letters, digits, '-', '_' and '.'.
+  std::string cluster = "troupe";
+  /// Reconnects resume the TLS session from a ticket (one round trip and no
+  /// certificate checks less). Tickets are not honoured across a reload.
+  bool resume_sessions = true;
+  /// How often the four files are looked at; when one changed, they are
+  /// loaded again and new connections use them (connections up keep theirs).
+  /// 0: only node::reload_tls().
+  std::chrono::milliseconds reload_check{10000};
+};
 
 struct node_options {
   /// The default of `max_frame_bytes`: 16 MiB.
@@ -117,6 +144,17 @@ struct node_options {
   /// Outgoing queue bound per remote actor (mute_sender backpressure on
   /// local senders while the connection cannot keep up).
   std::size_t remote_mailbox_capacity = 8192;
+  /// TLS 1.3 with mutual authentication on TCP links, in both directions:
+  /// a peer without a certificate from `tls->ca_file` naming it, or one
+  /// speaking plaintext or an older TLS, is refused (counted in
+  /// tls_failures). Off by default so a first program needs no
+  /// certificates: turn it on whenever links leave the machine. Unix
+  /// sockets, pipes and shared memory never use it (see local_peer_uids).
+  std::optional<tls_options> tls{};
+  /// Peers on Unix sockets and shared memory must run as one of these user
+  /// ids (checked with SO_PEERCRED on both sides, before the cookie); empty:
+  /// only this process's effective user.
+  std::vector<std::uint32_t> local_peer_uids{};
   /// Logs a line of the node's counters (node::stats()) this often; 0: never.
   std::chrono::milliseconds metrics_log_interval{0};
 
