@@ -280,6 +280,8 @@ std::size_t tls_core::decrypt_locked(char* data, std::size_t size, bool& want_in
     const int rc = SSL_read_ex(ssl_, data + got, size - got, &n);
     if (rc == 1) {
       got += n;
+      // All that came is decrypted: another call would only say so.
+      if (in_pos_ == in_end_ && SSL_has_pending(ssl_) == 0) break;
       continue;
     }
     const int e = SSL_get_error(ssl_, rc);

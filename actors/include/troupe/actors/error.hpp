@@ -30,7 +30,7 @@ enum class errc {
   not_published,       ///< lookup: nothing is published under that name on that node
   interface_mismatch,  ///< lookup: the published actor is not of the requested type, or does not accept every type of the interface
   refused,             ///< connect: the other node refused the connection (version, name, too many handshakes)
-  auth_failed,         ///< connect: the other node does not hold the same cookie
+  auth_failed,         ///< connect: the other node does not hold the same cookie, or TLS refused its certificate (or ours)
   io_error,            ///< connect, worker start: a system call failed (connect, resolve, fork, pipe, socketpair)
   shutting_down,       ///< the node is shutting down
 };
