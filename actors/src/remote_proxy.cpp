@@ -353,6 +353,10 @@ void remote_proxy::demonitor_local(actor_cell& local, std::uint64_t ref) {
   local.enqueue_system(make_demonitor_envelope(demonitor_request{this, ref}));
 }
 
+void remote_proxy::demonitor_all_local(actor_cell& local) {
+  local.enqueue_system(make_demonitor_envelope(demonitor_request{this, demonitor_request::every}));
+}
+
 void remote_proxy::node_down(std::string what, const proxy_link* of, bool for_good) noexcept {
   try {
     peer_event ev{peer_event::kind::node_down, 0, exit_reason::node_down, std::move(what), {}};

@@ -49,7 +49,10 @@ constexpr message_ops monitor_ops{&invoke_monitor, &destroy_envelope<monitor_req
 void invoke_demonitor(actor_cell& self, envelope* e) {
   std::unique_ptr<message_envelope<demonitor_request>> me(static_cast<message_envelope<demonitor_request>*>(e));
   if (cell_extras* x = self.extras_if_any()) {
-    std::erase_if(x->watchers, [&](const watcher& w) { return w.who.get() == me->value.watcher && w.id == me->value.id; });
+    const bool every = me->value.id == demonitor_request::every;
+    std::erase_if(x->watchers, [&](const watcher& w) {
+      return w.who.get() == me->value.watcher && (every || w.id == me->value.id);
+    });
   }
 }
 constexpr message_ops demonitor_ops{&invoke_demonitor, &destroy_envelope<demonitor_request>,

@@ -17,6 +17,8 @@ struct monitor_request {
 };
 
 struct demonitor_request {
+  /// `id` that undoes every monitor of `watcher` on the target at once.
+  static constexpr std::uint64_t every = ~std::uint64_t{0};
   const actor_cell* watcher;
   std::uint64_t id;
 };

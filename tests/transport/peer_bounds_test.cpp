@@ -1,9 +1,11 @@
 // Bounds on what an authenticated peer can make a node hold: each is a
 // node_options field, and breaking one ends the session for good (a bad
 // frame, not a fault to resume from).
+#include "protocol/control_codec.hpp"
 #include "protocol/frame.hpp"
 #include "raw_peers.hpp"
 #include "transport_fixture.hpp"
+#include "troupe/actors/detail/cell_extras.hpp"
 
 namespace transport_test {
 namespace {
@@ -37,6 +39,58 @@ TEST(peer_bounds, APeerDefiningMoreMessageTypeIdsThanAllowedIsCutOff) {
   EXPECT_EQ(n.stats().links_interrupted, 0u) << "a broken bound is not resumed";
 }
 
+/// Reports, on its own turn, how many monitors are set on it.
+struct watched : troupe::actor<watched> {
+  using remote_interface = troupe::accepts<troupe_test::Count>;
+  troupe_test::Counted on(troupe_test::Count) {
+    const auto* x = self().cell()->extras_if_any();
+    troupe_test::Counted c;
+    c.set_n(x == nullptr ? 0 : static_cast<std::int64_t>(x->watchers.size()));
+    return c;
+  }
+};
+
+/// MONITORs of `target` under refs [from, to), one frame each.
+std::string monitors(std::uint64_t target, std::uint64_t from, std::uint64_t to, bool undo = false) {
+  std::string m;
+  for (std::uint64_t ref = from; ref < to; ++ref) {
+    if (undo) {
+      troupe::transport::control::append_demonitor(m, {target, ref});
+    } else {
+      troupe::transport::control::append_monitor(m, {target, ref});
+    }
+  }
+  return m;
+}
+
+TEST(peer_bounds, APeerHoldingMoreMonitorsThanAllowedIsCutOffAndWhatItWatchedIsForgotten) {
+  // Before, a million MONITOR frames grew the watched actor's list by 36 MB,
+  // kept after the peer left; DEMONITORs of entries never made cost a scan each.
+  troupe::actor_system sys{two_threads()};
+  auto o = node_opts("target");
+  o.max_peer_monitors = 1000;
+  troupe::node n(sys, o);
+  auto e = sys.spawn<watched>();
+  n.publish("watched", e);
+  const auto watchers = [&] { return e.ask(troupe_test::Count{}, 10s).get().value().n(); };
+  {
+    raw_client c(n.port());
+    ASSERT_TRUE(c.handshake_with(test_cookie));
+    c.send(monitors(e.id(), 1, 1001));
+    ASSERT_TRUE(troupe::test::wait_until([&] { return watchers() == 1000; }, 10s));
+    c.send(monitors(e.id(), 1, 1001));  // the same again: nothing new
+    c.send(monitors(e.id(), 5001, 6001, /*undo=*/true));  // never made: never reach the actor
+    c.send(monitors(e.id(), 1, 501, /*undo=*/true));
+    ASSERT_TRUE(troupe::test::wait_until([&] { return watchers() == 500; }, 10s));
+    EXPECT_EQ(n.stats().bad_frames, 0u);
+    c.send(monitors(e.id(), 2001, 2502));  // 500 fit again; the 501st does not
+    EXPECT_TRUE(c.closed_by_peer(10s));
+  }
+  EXPECT_TRUE(troupe::test::wait_until([&] { return n.stats().bad_frames == 1; }, 10s));
+  EXPECT_EQ(n.stats().links_interrupted, 0u) << "a broken bound is not resumed";
+  // The session is over: the actor no longer lists the peer's monitors.
+  EXPECT_TRUE(troupe::test::wait_until([&] { return watchers() == 0; }, 10s)) << watchers();
+}
 
 TEST(peer_bounds, SharedMemoryRingsLargerThanTheAcceptorAllowsAreRefused) {
   // Before, the connector chose the ring size alone: 1 GiB rings cost the

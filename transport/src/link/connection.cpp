@@ -40,7 +40,8 @@ connection::connection(node_impl& node, std::unique_ptr<byte_stream> stream, han
       writer_(*stream_, *this, node.counters, node.opts.max_frame_bytes),  // and the peer's: on_established
       inbound_(*this, node.opts.max_frame_bytes),
       outbound_(*this),
-      proxies_(std::make_shared<proxy_table>(core_, node.opts.remote_mailbox_capacity)) {}
+      proxies_(std::make_shared<proxy_table>(core_, node.opts.remote_mailbox_capacity)),
+      watches_(node.opts.max_peer_monitors) {}
 
 connection::~connection() = default;
 
@@ -380,6 +381,14 @@ void connection::end_outbox(const std::string& what) noexcept {
   detail::remote_proxy* p = outbox_ != nullptr && outbox_->try_add_ref() ? outbox_ : nullptr;
   lock.unlock();
   if (p == nullptr) return;
+  // What the peer watched here is forgotten: one pass per watched actor.
+  try {
+    for (const std::uint64_t target : watches_.take_all()) {
+      if (detail::actor_cell* ex = inbound_.exposed_cell(target)) p->demonitor_all_local(*ex);
+    }
+  } catch (...) {
+    // No memory to list them: the entries go when the actors stop.
+  }
   p->node_down(what, nullptr, true);
   p->release();
 }

@@ -48,6 +48,7 @@
 #include "link/frame_writer.hpp"
 #include "link/inbound.hpp"
 #include "link/outbound.hpp"
+#include "link/peer_watches.hpp"
 #include "link/proxy_table.hpp"
 #include "link/requests.hpp"
 #include "link/transfers.hpp"
@@ -202,6 +203,8 @@ class connection final : public writer_host,
   [[nodiscard]] detail::system_core& core() const noexcept { return *core_; }
   [[nodiscard]] byte_stream& stream() noexcept { return *stream_; }
   [[nodiscard]] frame_writer& writer() noexcept { return writer_; }
+  /// The monitors the peer holds on this node's actors (see peer_watches).
+  [[nodiscard]] peer_watches& watches() noexcept { return watches_; }
   [[nodiscard]] proxy_table& proxies() noexcept { return *proxies_; }
   [[nodiscard]] requests& pending() noexcept { return requests_; }
   [[nodiscard]] lent_buffers& lent() noexcept { return lent_; }
@@ -357,6 +360,7 @@ class connection final : public writer_host,
   inbound_path inbound_;
   outbound_path outbound_;
   std::shared_ptr<proxy_table> proxies_;  // replaced only by take_proxies()
+  peer_watches watches_;                  // the peer's monitors on our actors
   std::mutex outbox_mx_;
   detail::remote_proxy* outbox_ = nullptr;  // not owning: it forgets itself when freed
   bool outbox_ended_ = false;

@@ -103,9 +103,16 @@ bool connection::on_monitor(std::string_view body, bool demonitor) {
   detail::cell_ptr watcher = outbox();  // the down comes back through it
   auto& out = static_cast<detail::remote_proxy&>(*watcher);
   if (demonitor) {
-    if (ex != nullptr) out.demonitor_local(*ex, m.ref);
+    // Only what the peer holds reaches the actor.
+    if (ex != nullptr && watches_.remove(m.target, m.ref)) out.demonitor_local(*ex, m.ref);
   } else if (ex != nullptr) {
-    out.monitor_local(*ex, m.ref);
+    switch (watches_.add(m.target, m.ref)) {
+      case peer_watches::added::yes: out.monitor_local(*ex, m.ref); break;
+      case peer_watches::added::already: break;  // one entry per monitor: one DOWN
+      case peer_watches::added::full:
+        return bad_frame("MONITOR past max_peer_monitors (" + std::to_string(node_.opts.max_peer_monitors) +
+                         " monitors held on this node's actors)");
+    }
   } else {
     writer_.append([&](std::string& o) { control::append_down(o, {m.target, m.ref, exit_reason::stopped, "no such actor"}); });
   }

@@ -226,7 +226,10 @@ void outbound_path::signal(detail::remote_proxy& p, const detail::control_signal
     case kind::link: control::append_link(out, {remote, s.local}); break;
     case kind::unlink: control::append_unlink(out, {remote, s.local}); break;
     case kind::exit: control::append_exit(out, {remote, s.local, s.why, std::string(s.detail)}); break;
-    case kind::down: control::append_down(out, {s.local, s.ref, s.why, std::string(s.detail)}); break;
+    case kind::down:
+      c_.watches().remove(s.local, s.ref);  // the peer's monitor is over
+      control::append_down(out, {s.local, s.ref, s.why, std::string(s.detail)});
+      break;
   }
   c_.node().counters.add(counter::frames_out);
 }

@@ -22,6 +22,9 @@ void node_options::validate() const {
     bad("max_peer_message_types must be between 1 and 1048576");
   }
   if (max_frame_bytes > (1u << 30)) bad("max_frame_bytes must be at most 1 GiB");
+  if (max_peer_monitors == 0 || max_peer_monitors > (std::size_t{1} << 24)) {
+    bad("max_peer_monitors must be between 1 and 16777216");
+  }
   if (handshake_timeout.count() <= 0) bad("handshake_timeout must be positive");
   if (max_handshakes == 0 || max_handshakes > 65536) bad("max_handshakes must be between 1 and 65536");
   if (max_handshakes_per_address == 0 || max_handshakes_per_address > max_handshakes) {

@@ -80,6 +80,11 @@ struct node_options {
   /// entry for the session's life); one more ends the session for good (a
   /// bad frame). Nodes define one id per type they send.
   std::size_t max_peer_message_types = 4096;
+  /// Monitors one peer may hold on this node's actors in a session (each
+  /// costs an entry in the watched actor's list, about 100 bytes); one more
+  /// ends the session for good (a bad frame). What a peer watched is
+  /// forgotten when its session ends.
+  std::size_t max_peer_monitors = 65536;
   /// The largest `shared_bytes` a same-host peer may hand over without a
   /// copy (a TRANSFER); a larger one closes the connection (counted in
   /// bad_frames): the peer's memfd may be sparse, costing it nothing and

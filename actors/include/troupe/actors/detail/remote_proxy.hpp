@@ -117,6 +117,9 @@ class remote_proxy final : public actor_cell, private executor {
   /// `down` comes back to the link as a `down` signal. Usually on the outbox.
   void monitor_local(actor_cell& local, std::uint64_t ref);
   void demonitor_local(actor_cell& local, std::uint64_t ref);
+  /// Undoes every monitor this proxy holds on `local` (the peer's session
+  /// ended: what it watched here is forgotten in one pass).
+  void demonitor_all_local(actor_cell& local);
   /// The session of link `of` ended (nullptr: whichever serves): monitors
   /// get `down` (node_down), linked actors an exit (node_down), and queued
   /// and later messages become node_down dead letters (asks fail with
