@@ -660,6 +660,22 @@ TEST_F(shm_bad_input, DescriptorsPassedOtherwiseThanOneAtATimeCloseTheConnection
   still_serves();
 }
 
+TEST_F(shm_bad_input, ADoorbellRungMoreOftenThanTheNodeWaitedClosesTheConnection) {
+  // Before, a peer writing doorbell bytes without end cost the node's I/O
+  // thread a wake-up each (5.8 s of CPU in 8 s) and was never stopped. A
+  // peer may ring only after clearing a flag the node set when it began to
+  // wait: 16 KiB of rings at once is a flood.
+  auto p = established_peer("raw-bell");
+  const std::string bells(4096, 'R');
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(::send(p->control(), bells.data(), bells.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bells.size()));
+  }
+  expect_closed(std::move(p));
+  EXPECT_TRUE(troupe::test::wait_until([&] { return n->stats().bad_frames == 1; }, 2s)) << n->stats().bad_frames;
+  EXPECT_TRUE(logged("with raw-bell closed: ", "rang the doorbell more often"));
+  still_serves();
+}
+
 // 5. Descriptors that are not what was agreed: refused in the rendezvous.
 
 class shm_bad_descriptors : public shm_bad_input {

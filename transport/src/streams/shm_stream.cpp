@@ -22,6 +22,7 @@ class shm_error_category final : public boost::system::error_category {
     switch (static_cast<shm_error>(ev)) {
       case shm_error::bad_index: return "the peer wrote an impossible shared-memory ring index";
       case shm_error::stray_descriptors: return "the peer passed descriptors other than one buffer at a time";
+      case shm_error::doorbell_flood: return "the peer rang the doorbell more often than this side waited for it";
     }
     return "shared-memory transport error";
   }
@@ -31,6 +32,9 @@ boost::system::error_code bad_index() noexcept {
   return {static_cast<int>(shm_error::bad_index), shm_category()};
 }
 
+/// Rings beyond the waits that allowed them before the peer counts as
+/// flooding (a margin: the count is exact, but cheap to be generous with).
+constexpr std::uint64_t doorbell_slack = 64;
 /// Doorbell bytes read per wake-up at most (a peer flooding the control
 /// socket costs it this much of our time per wake-up, no more).
 constexpr int max_drain_reads = 16;
@@ -133,6 +137,10 @@ class shm_stream final : public byte_stream {
       ec = {static_cast<int>(shm_error::stray_descriptors), shm_category()};
       return 0;
     }
+    if (flooded_.load(std::memory_order_acquire)) {
+      ec = {static_cast<int>(shm_error::doorbell_flood), shm_category()};
+      return 0;
+    }
     const std::uint64_t head = head_.load(std::memory_order_relaxed);
     const std::uint64_t tail = in_->tail.load(std::memory_order_acquire);
     if (tail - head > size_) {
@@ -158,7 +166,8 @@ class shm_stream final : public byte_stream {
 
   [[nodiscard]] bool readable() const noexcept override {
     return in_->tail.load(std::memory_order_acquire) != head_.load(std::memory_order_relaxed) ||
-           peer_gone_.load(std::memory_order_acquire) || stray_fds_.load(std::memory_order_acquire);
+           peer_gone_.load(std::memory_order_acquire) || stray_fds_.load(std::memory_order_acquire) ||
+           flooded_.load(std::memory_order_acquire);
   }
 
   void watch(bool on) noexcept override {
@@ -173,6 +182,7 @@ class shm_stream final : public byte_stream {
     if (closed_) return;
     ready_ = std::move(ready);
     in_->reader_sleeping.store(1, std::memory_order_relaxed);
+    waits_.fetch_add(1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (if_ready_now && readable()) {
       in_->reader_sleeping.store(0, std::memory_order_relaxed);
@@ -255,6 +265,7 @@ class shm_stream final : public byte_stream {
     if (closed_) return;
     if (read_.done) in_->reader_sleeping.store(1, std::memory_order_relaxed);
     if (write_.done) out_->writer_waiting.store(1, std::memory_order_relaxed);
+    waits_.fetch_add(std::uint64_t{read_.done ? 1u : 0u} + (write_.done ? 1u : 0u), std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     const bool progressed_read = read_.done && service_read();
     const bool progressed_write = write_.done && service_write();
@@ -271,7 +282,9 @@ class shm_stream final : public byte_stream {
   /// Waits (once, whoever asks) for the control socket: a doorbell byte, or
   /// the peer's end. I/O thread.
   void arm_wait() {
-    if (waiting_ || closed_ || peer_gone_.load(std::memory_order_relaxed)) return;
+    if (waiting_ || closed_ || peer_gone_.load(std::memory_order_relaxed) || flooded_.load(std::memory_order_relaxed)) {
+      return;
+    }
     {
       // With fds_ full the socket stays readable (we read no more of it),
       // and waiting on it would return at once, forever. Only a TRANSFER
@@ -304,6 +317,15 @@ class shm_stream final : public byte_stream {
       const ssize_t n = shm::recv_with_fds(control_fd_, buf, sizeof buf, MSG_DONTWAIT, got);
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
       if (n > 0) {
+        // A peer rings only after clearing a flag this side set when it
+        // began to wait: more rings than waits is a flood (CPU for nothing).
+        const auto rung = rung_.fetch_add(static_cast<std::uint64_t>(n) - got.count, std::memory_order_relaxed) +
+                          static_cast<std::uint64_t>(n) - got.count;
+        if (rung > waits_.load(std::memory_order_relaxed) + doorbell_slack) {
+          flooded_.store(true, std::memory_order_release);
+          got.close_all();
+          break;
+        }
         if (got.count > 1 || got.truncated) {
           got.close_all();  // troupe passes one buffer per byte: a lying peer
           stray_fds_.store(true, std::memory_order_release);
@@ -365,6 +387,10 @@ class shm_stream final : public byte_stream {
   std::atomic<bool> broken_{false};
   std::atomic<bool> peer_gone_{false};
   std::atomic<bool> stray_fds_{false};
+  // Doorbell bytes read, and the waits that let the peer ring (see drain_control_locked).
+  std::atomic<std::uint64_t> rung_{0};
+  std::atomic<std::uint64_t> waits_{0};
+  std::atomic<bool> flooded_{false};
   std::mutex fd_mx_;      // the control socket's reads, and fds_
   std::deque<int> fds_;   // descriptors passed ahead of their TRANSFER frames
   bool control_parked_ = false;  // fds_ was full: the control socket waits for take_fd (fd_mx_)

@@ -18,7 +18,7 @@
 namespace troupe::transport {
 
 /// Errors of the shared-memory transport.
-enum class shm_error { bad_index = 1, stray_descriptors = 2 };
+enum class shm_error { bad_index = 1, stray_descriptors = 2, doorbell_flood = 3 };
 const boost::system::error_category& shm_category() noexcept;
 
 /// Takes ownership of `fds` (closed on failure too). @throws std::runtime_error

@@ -70,8 +70,7 @@ tls_core::tls_core(tcp::socket sock, std::shared_ptr<tls_context> ctx, bool conn
   BIO* bio = ssl_ ? BIO_new(memory_method()) : nullptr;
   if (bio == nullptr) throw std::runtime_error("troupe: cannot make a TLS session: out of memory");
   BIO_set_data(bio, this);
-  BIO_up_ref(bio);
-  SSL_set_bio(ssl_, bio, bio);  // both directions: takes the two references
+  SSL_set_bio(ssl_, bio, bio);  // both directions: one BIO, whose one reference the SSL takes
   SSL_set_app_data(ssl_, &ticket_);
   SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);  // a stranger holds no record buffers
 }
