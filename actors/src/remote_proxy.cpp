@@ -19,7 +19,7 @@ constexpr message_ops peer_down_ops{&invoke_peer_down, &destroy_envelope<down>, 
 
 /// What the remote side (or the transport) did, queued on a proxy's system lane.
 struct peer_event {
-  enum class kind : unsigned char { down, link, unlink, exit, node_down, rebind } what_kind;
+  enum class kind : unsigned char { down, link, unlink, exit, node_down, rebind, gone } what_kind;
   std::uint64_t id = 0;  // the monitor ref (down) or the local actor's id (unlink, exit)
   exit_reason why = exit_reason::normal;
   std::string what{};
@@ -106,7 +106,7 @@ remote_proxy::result remote_proxy::after_down(turn t) noexcept {
   if (for_good_) {
     // Close first (close_and_drain, right after): queued monitor and link
     // requests then answer at once from the stop reason.
-    set_stop_reason(exit_reason::node_down);
+    set_stop_reason(down_why_);
     go_down();
     close_and_drain(t);
     release();  // closed: nothing schedules this proxy again
@@ -314,6 +314,13 @@ void remote_proxy::on_event(envelope* e) {
       for_good_ = for_good_ || ev.for_good;
       down_what_ = std::move(ev.what);
       return;
+    case peer_event::kind::gone:
+      // The actor is gone on its node: closed for good, with its reason.
+      if (for_good_) return;
+      down_ = for_good_ = true;
+      down_why_ = ev.why;
+      down_what_ = std::move(ev.what);
+      return;
     case peer_event::kind::rebind: {
       std::lock_guard lock(rebind_mx_);
       --rebinds_;
@@ -328,7 +335,7 @@ void remote_proxy::post_event(envelope* e) noexcept {
 }
 
 void remote_proxy::remote_down(std::uint64_t ref, exit_reason why, const std::string& what) {
-  post_event(make_event({peer_event::kind::down, ref, why, what, {}}));
+  post_event(make_event({ref == 0 ? peer_event::kind::gone : peer_event::kind::down, ref, why, what, {}}));
 }
 
 void remote_proxy::remote_exit(std::uint64_t local, exit_reason why, const std::string& what) {
@@ -402,13 +409,13 @@ void remote_proxy::go_down() {
   watches_.clear();
   for (auto& [ref, w] : watches) {
     try {
-      send_down_to(*w.watcher, w.down_ops, w.id, exit_reason::node_down, down_what_);
+      send_down_to(*w.watcher, w.down_ops, w.id, down_why_, down_what_);
     } catch (...) {
     }
   }
   auto links = std::move(links_);
   links_.clear();
-  for (const cell_ptr& l : links) send_exit(*l, *this, exit_reason::node_down, down_what_);
+  for (const cell_ptr& l : links) send_exit(*l, *this, down_why_, down_what_);
 }
 
 } // namespace troupe::detail

@@ -56,5 +56,32 @@ TEST_F(two_nodes, APublishedActorThatStoppedIsNoLongerFound) {
   EXPECT_EQ(r.error(), troupe::errc::not_published);
 }
 
+TEST_F(two_nodes, SendersOnAnotherNodeToAPublishedActorThatStoppedAreToldDead) {
+  // Before, their tells said ok for ever, each message a dead letter on
+  // the other node only. The first message that finds the actor gone
+  // brings back a DOWN that closes the handle, with the actor's reason.
+  auto e = sys_b.spawn<echo>();
+  b->publish("echo", e);
+  troupe::peer pb = connect_a_to_b();
+  auto there = pb.lookup<echo>("echo", 10s);
+  ASSERT_TRUE(there.ok()) << there.message();
+  troupe_test::Ping ping;
+  ASSERT_TRUE(there.value().ask(ping, 10s).get().ok()) << "the handle (and a cached route on beta) work";
+  e.stop();
+  ASSERT_TRUE(troupe::test::wait_until([&] { return e.cell()->box().is_closed(); }, 10s));
+  std::uint64_t ok_after_stop = 0;
+  const bool told = troupe::test::wait_until(
+      [&] {
+        const auto r = there.value().tell(ping);
+        if (troupe::accepted(r)) ++ok_after_stop;
+        return r == troupe::send_result::dead;
+      },
+      10s);
+  EXPECT_TRUE(told) << ok_after_stop << " tells said ok after the actor stopped";
+  EXPECT_TRUE(pb.alive()) << "only that actor is gone, not the peer";
+  const auto a_echo = pb.lookup<echo>("echo", 10s);
+  EXPECT_FALSE(a_echo.ok());
+}
+
 } // namespace
 } // namespace transport_test

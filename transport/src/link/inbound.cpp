@@ -121,6 +121,12 @@ const inbound_path::target* inbound_path::route(const envelope_view& v, type_in&
     if (loan != nullptr) c_.writer().append([&](std::string& out) { control::append_return(out, loan->loan); });
   };
   const target* to = exposed(v.receiver, gen);
+  if (to != nullptr && to->ex->cell->box().is_closed()) [[unlikely]] {
+    // It stopped since it was cached: the directory forgets it (and the
+    // readers' caches with it).
+    (void)c_.node().directory.find(v.receiver);
+    to = nullptr;
+  }
   if (to == nullptr) {
     give_back();
     // No account to charge: drop() grants the credit straight back.
@@ -237,8 +243,18 @@ void inbound_path::drop(std::uint64_t receiver, const target* to, std::uint64_t 
     c_.writer().append([&](std::string& out) {
       control::append_credit(out, {receiver, static_cast<std::uint64_t>(units)});
     });
+    tell_gone(receiver);
   }
   if (request != 0) c_.reply_error_now(request, ask_error::actor_stopped, why);
+}
+
+void inbound_path::tell_gone(std::uint64_t receiver) {
+  if (told_gone_.contains(receiver)) return;
+  if (told_gone_.size() < max_told_gone) told_gone_.insert(receiver);
+  c_.writer().append([&](std::string& out) {
+    control::append_down(out, {receiver, 0, exit_reason::stopped,
+                               "actor " + std::to_string(receiver) + " is not on " + c_.node().opts.name});
+  });
 }
 
 } // namespace troupe::transport

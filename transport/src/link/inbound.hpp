@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "node/directory.hpp"
 #include "protocol/frame.hpp"
@@ -102,6 +103,11 @@ class inbound_path {
   /// A message that no actor takes: counted, its `units` of credit given
   /// back, an ask answered with `why`.
   void drop(std::uint64_t receiver, const target* to, std::uint64_t request, std::int64_t units, const std::string& why);
+  /// The peer's handle of `receiver` names an actor that is not here (it
+  /// stopped, or never was): a DOWN with monitor 0 closes it there, so its
+  /// senders get `dead`. Once per actor (up to max_told_gone actors).
+  void tell_gone(std::uint64_t receiver);
+  static constexpr std::size_t max_told_gone = 4096;
 
   connection& c_;
   std::int64_t limit_;  // credit units the peer may have sent one actor and not had granted back
@@ -109,6 +115,7 @@ class inbound_path {
   type_in* last_type_ = nullptr;  // the last type used, and its id
   std::uint32_t last_type_id_ = 0;
   std::unordered_map<std::uint64_t, target> cache_;
+  std::unordered_set<std::uint64_t> told_gone_;  // the reader's
   const std::pair<const std::uint64_t, target>* last_ = nullptr;  // the last hit in cache_
   std::uint64_t gen_ = ~std::uint64_t{0};
   // Flow credit owed to the peer, per local actor it sends to (one reference

@@ -105,7 +105,10 @@ class remote_proxy final : public actor_cell, private executor {
 
   // -- what the remote side did, in actor terms. Each is queued on the
   // -- proxy's system lane (and wakes a parked proxy). @threadsafe
-  /// The remote actor's monitor `ref` (made by this proxy) fired.
+  /// The remote actor's monitor `ref` (made by this proxy) fired. Ref 0
+  /// (no monitor has it): the remote actor is gone (the peer dropped a
+  /// message to it): the proxy closes for good with `why`, its monitors
+  /// fire, and later sends are dead letters.
   void remote_down(std::uint64_t ref, exit_reason why, const std::string& what);
   /// The remote actor, linked to local actor `local`, stopped.
   void remote_exit(std::uint64_t local, exit_reason why, const std::string& what);
@@ -186,6 +189,7 @@ class remote_proxy final : public actor_cell, private executor {
   bool detached_ = false;  // no session serves the proxy
   std::shared_ptr<proxy_link> next_link_;  // a rebind taken, applied when the turn is off the link
   std::string down_what_;
+  exit_reason down_why_ = exit_reason::node_down;  // what closing for good tells (the remote actor gone: its reason)
   // Detaching and rebinding (rare): whether senders are refused (the
   // mailbox's refuse_all), decided against how many rebinds are on their
   // way to the turn.
