@@ -499,19 +499,23 @@ std::string make_bench_certs() {
 
 outcome run_tls_connect(const remote_options& o) {
   server srv(o, link::tcp);
+  remote_options plain_o = o;
+  plain_o.tls_dir.clear();
+  server plain_srv(plain_o, link::tcp);  // the reference: the same connects without TLS
   troupe::actor_system sys(config(o.threads));
   // Connects n times; the time of each connect() alone (closing, and the
   // serve node noticing, happen off the clock).
-  auto connects = [&](troupe::node& n) {
+  auto connects = [&](troupe::node& n, const server& to) {
     double total = 0;
     for (u64 i = 0; i < o.n; ++i) {
       const auto t0 = steady::now();
-      auto p = n.connect("127.0.0.1", srv.port(), std::chrono::seconds(10));
+      auto p = n.connect("127.0.0.1", to.port(), std::chrono::seconds(10));
       total += seconds_since(t0);
       if (!p.ok()) fail("tls-connect: " + std::string(p.message()));
+      const std::string name = p.value().name();
       p.value().close();
       const auto until = steady::now() + std::chrono::seconds(10);
-      while (n.find_peer("bench-serve") && steady::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      while (n.find_peer(name) && steady::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the serve node lets go of it too
     }
     return total;
@@ -519,14 +523,18 @@ outcome run_tls_connect(const remote_options& o) {
   auto full_opts = client_options(o, "bench-client-full");
   full_opts.tls->resume_sessions = false;
   troupe::node full(sys, full_opts);
-  const double full_s = connects(full);
+  const double full_s = connects(full, srv);
   troupe::node resuming(sys, client_options(o));
-  (void)connects(resuming);  // the first is in full; the rest resume, and leave a ticket
-  const double resumed_s = connects(resuming);
+  (void)connects(resuming, srv);  // the first is in full; the rest resume, and leave a ticket
+  const double resumed_s = connects(resuming, srv);
+  troupe::node plain(sys, client_options(plain_o));
+  const double plain_s = connects(plain, plain_srv);
   const auto s = resuming.stats();
-  char extra[256];
-  std::snprintf(extra, sizeof extra, ",\"resumed_ns_per_op\":%.1f,\"full_handshakes\":%llu,\"resumed_handshakes\":%llu",
-                resumed_s * 1e9 / static_cast<double>(o.n),
+  char extra[320];
+  std::snprintf(extra, sizeof extra,
+                ",\"resumed_ns_per_op\":%.1f,\"plaintext_ns_per_op\":%.1f,\"full_handshakes\":%llu,"
+                "\"resumed_handshakes\":%llu",
+                resumed_s * 1e9 / static_cast<double>(o.n), plain_s * 1e9 / static_cast<double>(o.n),
                 static_cast<unsigned long long>(full.stats().tls_handshakes),
                 static_cast<unsigned long long>(s.tls_resumed));
   return {o.n, full_s, extra};
