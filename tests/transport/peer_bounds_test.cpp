@@ -1,6 +1,8 @@
 // Bounds on what an authenticated peer can make a node hold: each is a
 // node_options field, and breaking one ends the session for good (a bad
 // frame, not a fault to resume from).
+#include <functional>
+
 #include "protocol/control_codec.hpp"
 #include "protocol/frame.hpp"
 #include "raw_peers.hpp"
@@ -12,14 +14,24 @@ namespace {
 
 using troupe::transport::append_message_frame;
 
+/// A node "target" with its bounds as `bound` sets them, in a system of its own.
+struct bounded {
+  explicit bounded(const std::function<void(troupe::node_options&)>& bound)
+      : n(sys, [&] {
+          auto o = node_opts("target");
+          bound(o);
+          return o;
+        }()) {}
+  troupe::actor_system sys{two_threads()};
+  troupe::node n;
+};
+
 TEST(peer_bounds, APeerDefiningMoreMessageTypeIdsThanAllowedIsCutOff) {
   // Before, a peer could define a million type ids (all naming one known
   // type), each an entry kept for the session's life: 105 MB.
-  troupe::actor_system sys{two_threads()};
-  auto o = node_opts("target");
-  o.max_peer_message_types = 16;
-  troupe::node n(sys, o);
-  auto e = sys.spawn<echo>();
+  bounded t([](troupe::node_options& o) { o.max_peer_message_types = 16; });
+  auto& n = t.n;
+  auto e = t.sys.spawn<echo>();
   n.publish("echo", e);
   raw_client c(n.port());
   ASSERT_TRUE(c.handshake_with(test_cookie));
@@ -66,11 +78,9 @@ std::string monitors(std::uint64_t target, std::uint64_t from, std::uint64_t to,
 TEST(peer_bounds, APeerHoldingMoreMonitorsThanAllowedIsCutOffAndWhatItWatchedIsForgotten) {
   // Before, a million MONITOR frames grew the watched actor's list by 36 MB,
   // kept after the peer left; DEMONITORs of entries never made cost a scan each.
-  troupe::actor_system sys{two_threads()};
-  auto o = node_opts("target");
-  o.max_peer_monitors = 1000;
-  troupe::node n(sys, o);
-  auto e = sys.spawn<watched>();
+  bounded t([](troupe::node_options& o) { o.max_peer_monitors = 1000; });
+  auto& n = t.n;
+  auto e = t.sys.spawn<watched>();
   n.publish("watched", e);
   const auto watchers = [&] { return e.ask(troupe_test::Count{}, 10s).get().value().n(); };
   {
@@ -90,6 +100,26 @@ TEST(peer_bounds, APeerHoldingMoreMonitorsThanAllowedIsCutOffAndWhatItWatchedIsF
   EXPECT_EQ(n.stats().links_interrupted, 0u) << "a broken bound is not resumed";
   // The session is over: the actor no longer lists the peer's monitors.
   EXPECT_TRUE(troupe::test::wait_until([&] { return watchers() == 0; }, 10s)) << watchers();
+}
+
+TEST(peer_bounds, APeerLinkingFromMoreRemoteActorsThanAllowedIsCutOff) {
+  // Each remote actor a peer links from costs a proxy here.
+  bounded t([](troupe::node_options& o) { o.max_peer_links = 4; });
+  auto& n = t.n;
+  auto e = t.sys.spawn<watched>();
+  n.publish("watched", e, troupe::remote_control::link);
+  raw_client c(n.port());
+  ASSERT_TRUE(c.handshake_with(test_cookie));
+  std::string links;
+  for (std::uint64_t from = 1; from <= 4; ++from) troupe::transport::control::append_link(links, {e.id(), from});
+  c.send(links);
+  ASSERT_TRUE(e.ask(troupe_test::Count{}, 10s).get().ok()) << "four links are within the bound";
+  EXPECT_EQ(n.stats().bad_frames, 0u);
+  links.clear();
+  troupe::transport::control::append_link(links, {e.id(), 5});
+  c.send(links);
+  EXPECT_TRUE(c.closed_by_peer(10s));
+  EXPECT_TRUE(troupe::test::wait_until([&] { return n.stats().bad_frames == 1; }, 10s));
 }
 
 TEST(peer_bounds, SharedMemoryRingsLargerThanTheAcceptorAllowsAreRefused) {

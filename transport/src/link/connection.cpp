@@ -40,7 +40,7 @@ connection::connection(node_impl& node, std::unique_ptr<byte_stream> stream, han
       writer_(*stream_, *this, node.counters, node.opts.max_frame_bytes),  // and the peer's: on_established
       inbound_(*this, node.opts.max_frame_bytes),
       outbound_(*this),
-      proxies_(std::make_shared<proxy_table>(core_, node.opts.remote_mailbox_capacity)),
+      proxies_(std::make_shared<proxy_table>(core_, node.opts.remote_mailbox_capacity, node.opts.max_peer_links)),
       watches_(node.opts.max_peer_monitors) {}
 
 connection::~connection() = default;

@@ -145,7 +145,7 @@ bool connection::on_link(std::string_view body, bool unlink) {
   // Each remote actor the peer links from costs a proxy here, kept by the
   // link: a peer naming ever new ones must not make us hold proxies without bound.
   if (!proxies_->admit_linked(l.from)) {
-    return bad_frame("LINK from more than " + std::to_string(proxy_table::max_linked) + " remote actors");
+    return bad_frame("LINK past max_peer_links (" + std::to_string(proxies_->max_linked()) + " remote actors)");
   }
   detail::cell_ptr p = proxy_for(l.from, typeid(linked_actor_tag));
   static_cast<detail::remote_proxy&>(*p).link_local(*ex);

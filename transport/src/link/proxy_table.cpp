@@ -46,7 +46,7 @@ detail::cell_ptr proxy_table::get(std::uint64_t id, const std::type_info& type,
 bool proxy_table::admit_linked(std::uint64_t id) {
   std::lock_guard lock(mx_);
   if (proxies_.contains(id)) return true;  // no new proxy
-  if (linked_.size() >= max_linked) return false;
+  if (linked_.size() >= max_linked_) return false;
   linked_.insert(id);  // forget() takes it out
   return true;
 }

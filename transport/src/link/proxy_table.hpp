@@ -24,12 +24,13 @@ class connection;
 
 class proxy_table {
  public:
-  /// Proxies of remote actors get mailboxes of `capacity` (mute_sender).
-  proxy_table(detail::system_core* core, std::size_t capacity) noexcept : core_(core), capacity_(capacity) {}
-
-  /// Proxies a peer's LINKs may make (one per remote actor it links from),
-  /// beyond which a LINK is a bad frame.
-  static constexpr std::size_t max_linked = std::size_t{1} << 16;
+  /// Proxies of remote actors get mailboxes of `capacity` (mute_sender);
+  /// a peer's LINKs may make at most `max_linked` proxies (one per remote
+  /// actor it links from; node_options::max_peer_links), beyond which a
+  /// LINK is a bad frame.
+  proxy_table(detail::system_core* core, std::size_t capacity, std::size_t max_linked) noexcept
+      : core_(core), capacity_(capacity), max_linked_(max_linked) {}
+  [[nodiscard]] std::size_t max_linked() const noexcept { return max_linked_; }
 
   /// The proxy of remote actor `id` (not 0: each session has its own
   /// outbox), made with `link` when there is none. Made after the session
@@ -72,6 +73,7 @@ class proxy_table {
   std::vector<detail::cell_ptr> alive_locked();
   detail::system_core* core_;
   std::size_t capacity_;
+  std::size_t max_linked_;
   std::mutex mx_;
   bool ended_ = false;
   bool for_good_ = false;

@@ -25,6 +25,7 @@ void node_options::validate() const {
   if (max_peer_monitors == 0 || max_peer_monitors > (std::size_t{1} << 24)) {
     bad("max_peer_monitors must be between 1 and 16777216");
   }
+  if (max_peer_links == 0 || max_peer_links > (std::size_t{1} << 24)) bad("max_peer_links must be between 1 and 16777216");
   if (handshake_timeout.count() <= 0) bad("handshake_timeout must be positive");
   if (max_handshakes == 0 || max_handshakes > 65536) bad("max_handshakes must be between 1 and 65536");
   if (max_handshakes_per_address == 0 || max_handshakes_per_address > max_handshakes) {

@@ -84,6 +84,7 @@ class tls_core final : public std::enable_shared_from_this<tls_core> {
   // The BIO's side (under mx_, inside an SSL call).
   int take_input(char* out, int len) noexcept {
     const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(len), in_end_ - in_pos_);
+    if (n == 0) return 0;  // (in_ may not be allocated yet)
     std::memcpy(out, in_.data() + in_pos_, n);
     in_pos_ += n;
     return static_cast<int>(n);

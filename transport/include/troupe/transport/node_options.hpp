@@ -85,6 +85,9 @@ struct node_options {
   /// ends the session for good (a bad frame). What a peer watched is
   /// forgotten when its session ends.
   std::size_t max_peer_monitors = 65536;
+  /// Remote actors one peer may link to this node's actors from in a
+  /// session (each costs a proxy here); one more ends the session for good.
+  std::size_t max_peer_links = 65536;
   /// The largest `shared_bytes` a same-host peer may hand over without a
   /// copy (a TRANSFER); a larger one closes the connection (counted in
   /// bad_frames): the peer's memfd may be sparse, costing it nothing and
