@@ -78,6 +78,34 @@ TEST(Pool, CrashedWorkerIsReplacedAndEveryJobAnsweredOnce) {
   EXPECT_EQ(pool.ask(work{21}, 10s).get().value(), 42);  // still serving
 }
 
+using pool_t = troupe::worker_pool<pooled_worker>;
+using downs_ref = troupe::actor_ref<troupe::inbox<troupe::down>::actor_type>;
+
+/// Monitors a pool from its construction and passes the down on.
+struct pool_watcher : troupe::actor<pool_watcher> {
+  pool_watcher(const troupe::actor_ref<pool_t>& pool, downs_ref out) : out_(std::move(out)) { this->monitor(pool); }
+  void on(troupe::down d) { out_.tell(std::move(d)); }
+  downs_ref out_;
+};
+
+TEST(Pool, APoolWhoseSupervisorGivesUpStopsWithItsReason) {
+  // Before, the pool outlived its supervisor: it took every job and failed
+  // each with "receiver stopped", and nobody watching it heard anything.
+  troupe::test::gate unused;
+  troupe::actor_system sys;
+  auto pool = sys.spawn<pool_t>(
+      troupe::worker_pool_options{.workers = 2, .max_in_flight = 2, .max_restarts = 3, .window = 60s}, &unused);
+  troupe::inbox<troupe::down> downs(sys);
+  sys.spawn<pool_watcher>(pool, downs.ref());
+  // Every job crashes its worker: the fourth restart in the window is one too many.
+  for (int i = 0; i < 8; ++i) (void)pool.ask(work{-1}, 10s).get();
+  auto d = downs.receive(10s);
+  ASSERT_TRUE(d.has_value()) << "the pool stayed up with no workers";
+  EXPECT_EQ(d->reason, troupe::exit_reason::exception);
+  EXPECT_NE(d->what.find("restart intensity"), std::string::npos) << d->what;
+  EXPECT_EQ(pool.tell(work{1}), troupe::send_result::dead);
+}
+
 TEST(Pool, RejectsZeroSizes) {
   troupe::test::gate unused;
   troupe::actor_system sys;

@@ -11,19 +11,25 @@
 /// Each job goes to the worker with the fewest jobs in flight. Workers are
 /// supervised (one_for_one, permanent): one that throws is restarted in
 /// place, the job that crashed it is answered with `ask_error::exception`,
-/// and the pool keeps answering.
+/// and the pool keeps answering. When the workers' supervisor gives up
+/// (more than `max_restarts` in `window`) the pool has no workers left: it
+/// fails too (exit_reason::exception, logged, the supervisor's reason in
+/// its `what`), so its monitors, links and own supervisor see it.
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <vector>
 
 #include "troupe/actors/actor.hpp"
 #include "troupe/actors/promise.hpp"
+#include "troupe/actors/signals.hpp"
 #include "troupe/actors/supervisor.hpp"
 
 namespace troupe {
@@ -57,7 +63,18 @@ class worker_pool : public actor<worker_pool<W>> {
                                                    .window = opts.window},
                                 std::move(specs));
     sup_ = std::move(sup.ref);
+    sup_watch_ = this->monitor(sup_);
     for (const auto& [name, ref] : sup.children->list) workers_.push_back(slot{ref.template as<W>(), 0});
+  }
+
+  /// The workers' supervisor stopped (it gave up): no worker is left, so
+  /// the pool stops as well, abnormally unless the supervisor stopped
+  /// normally. @throws std::runtime_error (the pool fails, logged)
+  void on(const down& d) {
+    if (d.monitor != sup_watch_) return;
+    if (d.reason == exit_reason::normal) return this->stop();
+    throw std::runtime_error("worker_pool: the workers' supervisor stopped (" + std::string(to_string(d.reason)) +
+                             (d.what.empty() ? std::string() : ": " + d.what) + "); no worker is left");
   }
 
   /// A job: runs on a worker when a place is free; answered with the worker's reply.
@@ -109,6 +126,7 @@ class worker_pool : public actor<worker_pool<W>> {
 
   worker_pool_options opts_;
   actor_ref<supervisor> sup_;
+  std::uint64_t sup_watch_ = 0;
   std::vector<slot> workers_;
   std::deque<std::function<void()>> waiting_;
   std::size_t in_flight_ = 0;
