@@ -172,13 +172,11 @@ class server {
       const char* self = o.self.c_str();
       switch (how_) {
         case link::tcp:
-          if (!o.tls_dir.empty()) {
-            ::execl(self, self, "serve", "--port", "0", "--threads", threads.c_str(), "--delivery",
-                    o.at_most_once ? "at-most-once" : "reliable", "--tls-dir", o.tls_dir.c_str(),
-                    static_cast<char*>(nullptr));
-          }
+          // Without TLS the argument list ends where "--tls-dir" would be.
           ::execl(self, self, "serve", "--port", "0", "--threads", threads.c_str(), "--delivery",
-                  o.at_most_once ? "at-most-once" : "reliable", static_cast<char*>(nullptr));
+                  o.at_most_once ? "at-most-once" : "reliable",
+                  o.tls_dir.empty() ? static_cast<char*>(nullptr) : "--tls-dir", o.tls_dir.c_str(),
+                  static_cast<char*>(nullptr));
           break;
         case link::unix_socket:
           ::execl(self, self, "serve", "--unix", path_.c_str(), "--threads", threads.c_str(), static_cast<char*>(nullptr));

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.hpp"
 #include "support/test_support.hpp"
 #include "troupe/troupe.hpp"
 
@@ -94,22 +95,7 @@ struct plain : troupe::actor<plain> {
   void on(int) {}
 };
 
-class temp_dir {
- public:
-  temp_dir() {
-    std::string t = (fs::temp_directory_path() / "troupe-spill-test-XXXXXX").string();
-    if (::mkdtemp(t.data()) == nullptr) throw std::runtime_error("mkdtemp");
-    path_ = t;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using troupe::test::temp_dir;
 
 std::size_t segment_files(const fs::path& dir) {
   std::size_t n = 0;

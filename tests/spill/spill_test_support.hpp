@@ -14,31 +14,13 @@
 #include <system_error>
 #include <vector>
 
+#include "support/temp_dir.hpp"
 #include "troupe/spill/format.hpp"
 #include "troupe/spill/store.hpp"
 
 namespace troupe::spill::test {
 
-/// A new directory under /tmp (mkdtemp), removed with everything in it.
-class temp_dir {
- public:
-  temp_dir() {
-    std::string pattern = "/tmp/troupe-spill-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using troupe::test::temp_dir;
 
 /// Segment file names in `dir`, sorted (oldest first).
 inline std::vector<std::string> segment_files(const std::filesystem::path& dir) {

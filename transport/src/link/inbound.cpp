@@ -37,6 +37,11 @@ detail::actor_cell* inbound_path::exposed_cell(std::uint64_t id, remote_control 
   return to != nullptr && !denied ? to->ex->cell.get() : nullptr;
 }
 
+const inbound_path::target* inbound_path::stopped(std::uint64_t id) {
+  (void)c_.node().directory.find(id);  // finds it stopped: forgets it, bumps the generation
+  return nullptr;
+}
+
 const inbound_path::target* inbound_path::exposed_slow(std::uint64_t id, std::uint64_t gen) {
   if (gen != gen_) {
     flush();  // its cell is held by the cache
@@ -121,12 +126,6 @@ const inbound_path::target* inbound_path::route(const envelope_view& v, type_in&
     if (loan != nullptr) c_.writer().append([&](std::string& out) { control::append_return(out, loan->loan); });
   };
   const target* to = exposed(v.receiver, gen);
-  if (to != nullptr && to->ex->cell->box().is_closed()) [[unlikely]] {
-    // It stopped since it was cached: the directory forgets it (and the
-    // readers' caches with it).
-    (void)c_.node().directory.find(v.receiver);
-    to = nullptr;
-  }
   if (to == nullptr) {
     give_back();
     // No account to charge: drop() grants the credit straight back.

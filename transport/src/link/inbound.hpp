@@ -84,10 +84,17 @@ class inbound_path {
   }
   type_in* type_of_slow(const envelope_view& v, std::uint64_t gen);
   /// The published actor `id` (cached for generation `gen`), or nullptr.
+  /// The exposed actor `id`, unless it is not there or stopped (a cached
+  /// route to an actor that stopped since is dropped here, once).
   const target* exposed(std::uint64_t id, std::uint64_t gen) {
-    if (gen == gen_ && last_ != nullptr && last_->first == id) [[likely]] return &last_->second;  // a run to one actor
-    return exposed_slow(id, gen);
+    const target* t = gen == gen_ && last_ != nullptr && last_->first == id ? &last_->second  // a run to one actor
+                                                                           : exposed_slow(id, gen);
+    if (t != nullptr && t->ex->cell->box().is_closed()) [[unlikely]] return stopped(id);
+    return t;
   }
+  /// `id` stopped since it was cached: the directory forgets it, and with
+  /// the generation it bumps, the readers' caches do. nullptr.
+  const target* stopped(std::uint64_t id);
   const target* exposed_slow(std::uint64_t id, std::uint64_t gen);
   receive_account* account_for(std::uint64_t id);
   /// Checks a TRANSFER's payload; false after a bad frame.

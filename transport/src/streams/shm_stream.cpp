@@ -319,9 +319,9 @@ class shm_stream final : public byte_stream {
       if (n > 0) {
         // A peer rings only after clearing a flag this side set when it
         // began to wait: more rings than waits is a flood (CPU for nothing).
-        const auto rung = rung_.fetch_add(static_cast<std::uint64_t>(n) - got.count, std::memory_order_relaxed) +
-                          static_cast<std::uint64_t>(n) - got.count;
-        if (rung > waits_.load(std::memory_order_relaxed) + doorbell_slack) {
+        const std::uint64_t bells = static_cast<std::uint64_t>(n) - got.count;  // a passed descriptor's byte is no ring
+        if (rung_.fetch_add(bells, std::memory_order_relaxed) + bells >
+            waits_.load(std::memory_order_relaxed) + doorbell_slack) {
           flooded_.store(true, std::memory_order_release);
           got.close_all();
           break;

@@ -49,23 +49,12 @@ const BIO_METHOD* memory_method() {
 
 tls_core::tls_core(tcp::socket sock, std::shared_ptr<tls_context> ctx, bool connector, std::string key,
                    std::function<void(bool)> on_handshake)
-    : peer([&] {
-        error_code ec;
-        const auto ep = sock.remote_endpoint(ec);
-        return ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
-      }()),
-      host([&] {
-        error_code ec;
-        const auto ep = sock.remote_endpoint(ec);
-        return ec ? std::string() : ep.address().to_string();
-      }()),
+    : peer(prepare_tcp(sock)),
       sock_(std::move(sock)),
       fd_(sock_.native_handle()),
       ctx_(std::move(ctx)),
       ticket_{ctx_.get(), std::move(key)},
       on_handshake_(std::move(on_handshake)) {
-  error_code ec;
-  sock_.set_option(tcp::no_delay(true), ec);  // records are batched already
   ssl_ = ctx_->new_ssl(connector, ticket_.key);
   BIO* bio = ssl_ ? BIO_new(memory_method()) : nullptr;
   if (bio == nullptr) throw std::runtime_error("troupe: cannot make a TLS session: out of memory");
@@ -146,10 +135,8 @@ void tls_core::close() noexcept {
       flush_locked();
     }
     closed_ = true;
-    if (rdone_) r.add(std::move(rdone_), asio::error::operation_aborted, 0);
-    if (wdone_) r.add(std::move(wdone_), asio::error::operation_aborted, wtaken_);
-    rdone_ = nullptr;
-    wdone_ = nullptr;
+    if (rdone_) r.add(std::exchange(rdone_, nullptr), asio::error::operation_aborted, 0);
+    if (wdone_) r.add(std::exchange(wdone_, nullptr), asio::error::operation_aborted, wtaken_);
   }
   error_code ignored;
   sock_.shutdown(tcp::socket::shutdown_both, ignored);
@@ -219,7 +206,7 @@ void tls_core::fail_ops_locked(ready& r) {
 
 void tls_core::step_locked(ready& r) {
   want_input_ = false;
-  if (!handshaken_) {
+  if (!established_) {
     const int rc = SSL_do_handshake(ssl_);
     if (rc != 1) {
       const int e = SSL_get_error(ssl_, rc);
@@ -251,7 +238,7 @@ void tls_core::step_locked(ready& r) {
 }
 
 void tls_core::handshaken_locked(ready& r) {
-  handshaken_ = established_ = true;
+  established_ = true;
   SSL_clear_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
   names_ = uri_names(SSL_get0_peer_certificate(ssl_));
   in_.resize(in_established);

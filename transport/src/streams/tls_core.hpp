@@ -26,6 +26,7 @@
 #include <boost/asio.hpp>
 
 #include "streams/byte_stream.hpp"
+#include "streams/tcp_stream.hpp"
 #include "streams/tls_context.hpp"
 
 namespace troupe::transport {
@@ -79,7 +80,7 @@ class tls_core final : public std::enable_shared_from_this<tls_core> {
     std::lock_guard guard(mx_);
     return names_;
   }
-  const std::string peer, host;
+  const tcp_peer peer;  ///< the other end, for describe() and peer_host()
 
   // The BIO's side (under mx_, inside an SSL call).
   int take_input(char* out, int len) noexcept {
@@ -134,7 +135,6 @@ class tls_core final : public std::enable_shared_from_this<tls_core> {
   char* rdata_ = nullptr;  // the pending read
   std::size_t rsize_ = 0;
   byte_stream::handler rdone_;
-  bool handshaken_ = false;
   /// OpenSSL holds nothing unread (no record, no plaintext): when in_ is
   /// empty too, a new read goes straight to the socket, without the lock.
   bool drained_ = false;
@@ -150,7 +150,7 @@ class tls_core final : public std::enable_shared_from_this<tls_core> {
   byte_stream::handler wdone_;
   bool want_input_ = false;  // OpenSSL waits for bytes the socket has not given yet
   bool flush_posted_ = false;
-  bool established_ = false;  // handshaken_, for try_write
+  bool established_ = false;  // the TLS handshake is over
   bool closed_ = false;
   error_code failed_;
   std::vector<std::string> names_;

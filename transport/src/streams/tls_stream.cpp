@@ -39,8 +39,8 @@ class tls_stream final : public byte_stream {
   }
   ssize_t try_write(const char* data, std::size_t size) noexcept override { return core_->try_write(data, size); }
   void close() noexcept override { core_->close(); }
-  [[nodiscard]] std::string describe() const override { return core_->peer; }
-  [[nodiscard]] std::string peer_host() const override { return core_->host; }
+  [[nodiscard]] std::string describe() const override { return core_->peer.where; }
+  [[nodiscard]] std::string peer_host() const override { return core_->peer.host; }
   [[nodiscard]] bool secured() const noexcept override { return true; }
   [[nodiscard]] std::vector<std::string> certified_names() const override { return core_->names(); }
 
