@@ -68,12 +68,9 @@ void tls_core::read_some(char* data, std::size_t size, byte_stream::handler done
   rdata_ = data;
   rsize_ = size;
   rdone_ = std::move(done);
-  if (drained_ && in_pos_ == in_end_) {
-    // Nothing to decrypt: look at the socket first, and take the lock
-    // (which a worker's try_write may hold) only once bytes came.
-    error_code failed;
-    if (receive(failed) == 0) return arm(true, false);
-  }
+  // Nothing to decrypt: the armed read tries the socket at once, and the
+  // lock (which a worker's try_write may hold) is taken only once bytes came.
+  if (drained_ && in_pos_ == in_end_) return arm(true, false);
   pump(true);
 }
 
@@ -152,36 +149,23 @@ void tls_core::pump(bool defer) {
   ready r;
   bool input = false;
   bool output = false;
-  for (;;) {
-    {
-      std::lock_guard guard(mx_);
-      if (closed_) return;
-      // OpenSSL's error queue is this thread's: empty, so a failure read
-      // from it is this call's (failure_of empties it again).
-      ERR_clear_error();
-      if (!failed_) step_locked(r);
-      flush_locked();
-      if (failed_) {
-        fail_ops_locked(r);
-        break;
-      }
+  {
+    std::lock_guard guard(mx_);
+    if (closed_) return;
+    // OpenSSL's error queue is this thread's: empty, so a failure read
+    // from it is this call's (failure_of empties it again).
+    ERR_clear_error();
+    if (!failed_) step_locked(r);
+    flush_locked();
+    if (failed_) {
+      fail_ops_locked(r);
+    } else {
       input = want_input_;
       output = out_done_ < out_.size();
     }
-    if (!input) break;
-    // The socket is read without the lock, so a worker's try_write never
-    // waits for this system call.
-    error_code failed;
-    const int got = receive(failed);
-    if (got > 0) continue;
-    if (got < 0) {
-      std::lock_guard guard(mx_);
-      fail_locked(failed);
-      fail_ops_locked(r);
-      input = output = false;
-    }
-    break;
   }
+  // The socket is read by the armed read, without the lock, so a worker's
+  // try_write never waits for that system call.
   arm(input, output);
   run(r, defer);
 }
@@ -241,7 +225,6 @@ void tls_core::handshaken_locked(ready& r) {
   established_ = true;
   SSL_clear_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
   names_ = uri_names(SSL_get0_peer_certificate(ssl_));
-  in_.resize(in_established);
   r.handshake = SSL_session_reused(ssl_) ? 1 : 0;
 }
 
@@ -286,30 +269,16 @@ std::size_t tls_core::decrypt_locked(char* data, std::size_t size, bool& want_in
   return got;
 }
 
-int tls_core::receive(error_code& failed) {
-  if (in_.empty()) in_.resize(in_handshake);
+void tls_core::make_room() {
+  const std::size_t want = established_ ? in_established : in_handshake;
   if (in_pos_ == in_end_) {
     in_pos_ = in_end_ = 0;
-  } else if (in_end_ == in_.size()) {
+  } else if (in_pos_ > 0) {
     std::memmove(in_.data(), in_.data() + in_pos_, in_end_ - in_pos_);
     in_end_ -= in_pos_;
     in_pos_ = 0;
   }
-  for (;;) {
-    const ssize_t n = ::recv(fd_, in_.data() + in_end_, in_.size() - in_end_, MSG_DONTWAIT);
-    if (n > 0) {
-      in_end_ += static_cast<std::size_t>(n);
-      return 1;
-    }
-    if (n == 0) {
-      failed = asio::error::eof;
-      return -1;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-    failed = error_code(errno, boost::system::system_category());
-    return -1;
-  }
+  if (in_.size() < want) in_.resize(want);
 }
 
 void tls_core::flush_locked() {
@@ -345,24 +314,35 @@ error_code tls_core::failure_of(int e) {
 
 void tls_core::arm(bool input, bool output) {
   if (input && !read_armed_) {
+    // A read, not a wait for readability: Asio tries it at once and, when
+    // the socket has nothing, queues it with no system call (a wait would
+    // re-register the descriptor with epoll every time, and wake the
+    // reactor once more for the writability that re-registering reports).
     read_armed_ = true;
-    sock_.async_wait(tcp::socket::wait_read,
-                     [self = shared_from_this()](const error_code& ec) { self->on_ready(ec, true); });
+    make_room();
+    sock_.async_read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
+                          [self = shared_from_this()](const error_code& ec, std::size_t n) { self->on_read(ec, n); });
   }
   if (output && !write_armed_) {
     write_armed_ = true;
     sock_.async_wait(tcp::socket::wait_write,
-                     [self = shared_from_this()](const error_code& ec) { self->on_ready(ec, false); });
+                     [self = shared_from_this()](const error_code& ec) { self->on_writable(ec); });
   }
 }
 
-void tls_core::on_ready(const error_code& ec, bool readable) {
-  (readable ? read_armed_ : write_armed_) = false;
-  if (readable && !ec && drained_ && in_pos_ == in_end_) {
-    // What came is taken before the lock (a worker's try_write may hold it).
-    error_code failed;
-    if (receive(failed) == 0) return arm(true, false);
+void tls_core::on_read(const error_code& ec, std::size_t n) {
+  read_armed_ = false;
+  in_end_ += n;
+  if (ec) {
+    std::lock_guard guard(mx_);
+    if (closed_) return;
+    if (ec != asio::error::operation_aborted) fail_locked(ec);  // eof too: the peer hung up
   }
+  pump(false);
+}
+
+void tls_core::on_writable(const error_code& ec) {
+  write_armed_ = false;
   {
     std::lock_guard guard(mx_);
     if (closed_) return;

@@ -103,21 +103,20 @@ class tls_core final : public std::enable_shared_from_this<tls_core> {
   void handshaken_locked(ready& r);
   std::size_t encrypt_locked(const char* data, std::size_t size);
   std::size_t decrypt_locked(char* data, std::size_t size, bool& want_input);
-  /// Reads what the socket has into in_: 1: bytes came; 0: none now; -1:
-  /// the stream is over (`failed` set). The I/O thread, without the lock:
-  /// in_ is the I/O thread's (only SSL calls on it read in_, and after the
-  /// handshake only the I/O thread's do).
-  int receive(error_code& failed);
+  /// Makes room at the end of in_ for the next read (the I/O thread, with
+  /// no read armed: the armed read writes into that room).
+  void make_room();
   void flush_locked();
   void fail_locked(error_code ec) {
     if (!failed_) failed_ = ec;
   }
   /// The failure OpenSSL reports for `e` (SSL_get_error's).
   error_code failure_of(int e);
-  /// Waits for the socket to be readable (`input`) or writable (`output`),
-  /// unless already waiting. The I/O thread.
+  /// Reads the socket into in_ (`input`) or waits for it to be writable
+  /// (`output`), unless already doing so. The I/O thread.
   void arm(bool input, bool output);
-  void on_ready(const error_code& ec, bool readable);
+  void on_read(const error_code& ec, std::size_t n);
+  void on_writable(const error_code& ec);
   void run(ready& r, bool defer);
 
   tcp::socket sock_;
