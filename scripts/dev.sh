@@ -35,6 +35,7 @@ deps=(
   "libbenchmark-dev:/usr/include/benchmark/benchmark.h"
   "libssl-dev:/usr/include/openssl/hmac.h"
   "openssl:/usr/bin/openssl"
+  "etcd-server:/usr/bin/etcd"  # the cluster tests start their own, on loopback
   "pkg-config:/usr/bin/pkg-config"
 )
 

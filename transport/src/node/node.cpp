@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "node/node_impl.hpp"
+#include "troupe/transport/node_io.hpp"
 #include "streams/shm_stream.hpp"
 
 namespace troupe {
@@ -20,9 +21,12 @@ std::string checked_path(const std::string& path, const char* what) {
 
 node::node(actor_system& sys, node_options opts) : impl_(std::make_shared<transport::node_impl>(sys, std::move(opts))) {}
 node::~node() { impl_->stop(); }
+
+boost::asio::io_context& io_context_of(node& n) noexcept { return n.impl_->io; }
 const std::string& node::name() const noexcept { return impl_->opts.name; }
 std::uint64_t node::incarnation() const noexcept { return impl_->incarnation; }
 std::uint16_t node::port() const noexcept { return impl_->listen.port(); }
+std::string node::listen_host() const { return impl_->opts.listen ? impl_->opts.listen_host : std::string(); }
 
 result<peer> node::connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout) {
   return impl_->connect(transport::tcp_address{host, port}, timeout);

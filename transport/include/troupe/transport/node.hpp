@@ -24,6 +24,10 @@
 #include "troupe/actors/send_result.hpp"
 #include "troupe/transport/node_options.hpp"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace troupe {
 
 struct worker_options;
@@ -234,6 +238,9 @@ class node {
   [[nodiscard]] std::uint64_t incarnation() const noexcept;
   /// The port it listens on (0 when not listening).
   [[nodiscard]] std::uint16_t port() const noexcept;
+  /// The address it listens on (node_options::listen_host; empty when not
+  /// listening).
+  [[nodiscard]] std::string listen_host() const;
 
   /// Connects to the node at host:port and completes the handshake, or
   /// fails with the reason: `errc::io_error` (nobody listens, no route, a
@@ -258,6 +265,14 @@ class node {
   void connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout, F&& on_done) {
     connect_then(host, port, timeout, here(std::forward<F>(on_done), timeout, "node::connect"));
   }
+
+  /// connect() with its outcome handed to `done`, once, on whichever
+  /// thread ends it (the node's I/O thread, or this one when it fails at
+  /// once): keep it short and never block in it (see
+  /// peer::lookup_then). connect_async and the continuation form are built
+  /// on it. @threadsafe
+  void connect_then(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
+                    std::function<void(result<peer>)> done);
 
   /// The same over a Unix socket (a node listening with `listen_unix`).
   [[nodiscard]] result<peer> connect_unix(const std::string& path,
@@ -356,13 +371,12 @@ class node {
   [[nodiscard]] result<bool> reload_tls();
 
  private:
+  friend boost::asio::io_context& io_context_of(node& n) noexcept;
   friend std::optional<int> run_worker_if_asked(int argc, char** argv, const std::function<void(actor_system&, node&, const std::vector<std::string>&)>& init);
   /// In a worker: the parent's link, inherited as descriptors first_fd (control) and first_fd + 1 (segment).
   [[nodiscard]] result<peer> adopt_shm_worker_link(int first_fd, std::chrono::milliseconds timeout);
   void publish_cell(std::string name, detail::actor_cell* c, const std::type_info& type,
                     std::vector<detail::message_decoder> accepts, remote_control allow);
-  void connect_then(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
-                    std::function<void(result<peer>)> done);
   /// connect_unix (`shm` false) or connect_shm with its outcome handed to `done`, once, on any thread.
   void local_connect_then(bool shm, const std::string& path, std::chrono::milliseconds timeout,
                           std::function<void(result<peer>)> done);

@@ -1,0 +1,142 @@
+#pragma once
+/// @file A cluster: nodes that find each other through etcd. Each member
+/// registers itself under a lease (so it vanishes when it dies), reads who
+/// else is there, watches for changes, and connects to the others through
+/// its node's authenticated links. Subscribers hear `member_up`,
+/// `member_down` (its lease expired: it died, or lost etcd) and
+/// `member_left` (it left gracefully).
+///
+/// Fencing: a member that cannot renew its lease for longer than its TTL
+/// may have been declared dead by the others, so it stops hosting anything
+/// the cluster owns (`fenced()` is true) until it renews, or joins again
+/// under a new epoch when etcd dropped its lease. Its node, its links and
+/// plain remote traffic go on regardless.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "troupe/actors/actor_ref.hpp"
+#include "troupe/actors/send_result.hpp"
+#include "troupe/transport/node.hpp"
+
+namespace troupe {
+
+namespace cluster_detail {
+class membership;
+}
+
+/// How a node joins a cluster. Checked by the cluster's constructor.
+struct cluster_options {
+  /// etcd client endpoints, "host:port" (at least one; tried in turn when
+  /// one does not answer).
+  std::vector<std::string> etcd;
+  /// The cluster's name: its keys live under /troupe/<name>/ in etcd, so
+  /// clusters can share one etcd. Letters, digits, '-', '_' and '.'.
+  std::string name = "troupe";
+  /// The member's lease TTL (whole seconds, at least 1 s): how long after
+  /// its death the others learn of it. Renewed every ttl/3.
+  std::chrono::milliseconds ttl{3000};
+  /// The longest one etcd call may take (at least 10 ms, less than ttl/3).
+  std::chrono::milliseconds request_timeout{900};
+  /// Where the other members dial this node (its listening port is added);
+  /// empty: the node's own listen address when it is not a wildcard,
+  /// otherwise refused (say which address the others can reach).
+  std::string advertise_host;
+  /// The kinds of virtual actor this member hosts (names), published with
+  /// its membership.
+  std::vector<std::string> kinds;
+};
+
+/// One member as etcd lists it.
+struct member {
+  std::string name;              ///< its node's name
+  std::uint64_t incarnation = 0; ///< its node's incarnation (a restarted process is a new one)
+  std::uint64_t epoch = 0;       ///< its membership: one more each time it joined again after losing its lease
+  std::string host;              ///< where it is dialled
+  std::uint16_t port = 0;
+  std::vector<std::string> kinds;
+  std::int64_t since = 0;        ///< the etcd revision at which it joined: lower is older
+};
+
+/// A member joined (or this subscriber just subscribed and it was there).
+struct member_up {
+  troupe::member member;
+};
+/// A member's lease expired: it died, hung, or lost etcd for longer than its TTL.
+struct member_down {
+  troupe::member member;
+};
+/// A member left gracefully (its lease revoked by cluster::leave or its destructor).
+struct member_left {
+  troupe::member member;
+};
+
+/// Counters of one member (a snapshot).
+struct cluster_stats {
+  std::uint64_t joins = 0;            ///< times it registered (1, plus once per rejoin under a new epoch)
+  std::uint64_t renewals = 0;         ///< lease keep-alives that etcd answered
+  std::uint64_t renewal_failures = 0; ///< lease keep-alives that failed (etcd unreachable, slow, or errors)
+  std::uint64_t fenced = 0;           ///< times it fenced itself (no renewal for longer than the TTL, or the lease lost)
+  std::uint64_t watch_restarts = 0;   ///< watches of the member list opened again (etcd restarted, switched endpoint)
+  std::uint64_t members_up = 0;       ///< member_up events raised
+  std::uint64_t members_down = 0;     ///< member_down events raised
+  std::uint64_t members_left = 0;     ///< member_left events raised
+  std::uint64_t dial_failures = 0;    ///< connections to members that failed (retried while the member is listed)
+};
+
+/// This node's membership of a cluster. Create it after the node and
+/// destroy it before (the destructor leaves gracefully). @threadsafe
+class cluster {
+ public:
+  /// Starts joining (asynchronously: etcd may be down now; the member
+  /// keeps trying and joins when it can).
+  /// @throws std::invalid_argument for a bad option (naming it).
+  cluster(node& n, cluster_options opts);
+  /// Leaves (see leave()) and stops.
+  ~cluster();
+  cluster(const cluster&) = delete;
+  cluster& operator=(const cluster&) = delete;
+
+  /// Waits until this member is registered and has read the member list
+  /// (true), or `timeout` passed (false).
+  [[nodiscard]] bool wait_joined(std::chrono::milliseconds timeout) const;
+  /// The members etcd lists now, this one included (when joined), oldest first.
+  [[nodiscard]] std::vector<member> members() const;
+  /// True while this member may have been declared dead (see the file's
+  /// comment): it must not host what the cluster owns.
+  [[nodiscard]] bool fenced() const noexcept;
+  /// This member's epoch (0 until it joined).
+  [[nodiscard]] std::uint64_t epoch() const noexcept;
+
+  /// Tells `to` member_up for every member listed now (itself excluded),
+  /// then every member_up, member_down and member_left, in the order etcd
+  /// saw them, until it stops.
+  template <class A>
+  void subscribe(const actor_ref<A>& to) {
+    static_assert(handles<A, member_up> && handles<A, member_down> && handles<A, member_left>,
+                  "troupe: a cluster subscriber needs handlers on(troupe::member_up), on(troupe::member_down) "
+                  "and on(troupe::member_left)");
+    if (!to) throw std::invalid_argument("troupe::cluster::subscribe: an empty actor_ref");
+    subscribe_cell(detail::cell_ptr(to.cell()), [to](const member_up& e) { to.tell(e); },
+                   [to](const member_down& e) { to.tell(e); }, [to](const member_left& e) { to.tell(e); });
+  }
+
+  /// Leaves gracefully: marks the membership as leaving, then revokes the
+  /// lease, so the others see member_left at once. Blocks up to
+  /// request_timeout for each of those two calls; a second call does nothing.
+  void leave();
+
+  [[nodiscard]] cluster_stats stats() const noexcept;
+
+ private:
+  void subscribe_cell(detail::cell_ptr who, std::function<void(const member_up&)> up,
+                      std::function<void(const member_down&)> down, std::function<void(const member_left&)> left);
+  std::shared_ptr<cluster_detail::membership> m_;
+};
+
+} // namespace troupe

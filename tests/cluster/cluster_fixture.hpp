@@ -1,0 +1,135 @@
+#pragma once
+// Cluster members for tests: an actor system, a node on loopback and its
+// cluster membership in this process (member_node), or in a child process
+// that can be killed with -9 (member_process, running troupe-test-member).
+// Events reach the test as lines: "up beta 1", "down beta 1", "left beta 1"
+// (name and epoch).
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <poll.h>
+
+#include "support/etcd_server.hpp"
+#include "troupe/cluster/cluster.hpp"
+#include "troupe/troupe.hpp"
+
+namespace cluster_test {
+
+using namespace std::chrono_literals;
+inline constexpr const char* test_cookie = "cluster-test-cookie";
+
+inline troupe::node_options node_opts(std::string name) {
+  troupe::node_options o;
+  o.name = std::move(name);
+  o.cookie = test_cookie;
+  o.heartbeat_interval = 100ms;
+  o.heartbeat_timeout = 600ms;
+  o.reconnect_min = 50ms;
+  o.reconnect_max = 400ms;
+  return o;
+}
+
+inline troupe::cluster_options cluster_opts(std::vector<std::string> etcd, std::chrono::milliseconds ttl = 3s) {
+  troupe::cluster_options o;
+  o.etcd = std::move(etcd);
+  o.name = "test";
+  o.ttl = ttl;
+  o.request_timeout = std::min<std::chrono::milliseconds>(500ms, ttl / 4);
+  return o;
+}
+
+struct member_events : troupe::actor<member_events> {
+  using out_ref = troupe::actor_ref<troupe::inbox<std::string>::actor_type>;
+  explicit member_events(out_ref out) : out_(std::move(out)) {}
+  void on(troupe::member_up e) { out_.tell("up " + line(e.member)); }
+  void on(troupe::member_down e) { out_.tell("down " + line(e.member)); }
+  void on(troupe::member_left e) { out_.tell("left " + line(e.member)); }
+  static std::string line(const troupe::member& m) { return m.name + " " + std::to_string(m.epoch); }
+  out_ref out_;
+};
+
+/// The next event line, or "none" after `within`.
+inline std::string next_event(troupe::inbox<std::string>& in, std::chrono::milliseconds within = 20s) {
+  auto e = in.receive(within);
+  return e ? *e : std::string("none");
+}
+
+/// A member in this process; its events go to `events`.
+struct member_node {
+  member_node(const std::string& name, std::vector<std::string> etcd, std::chrono::milliseconds ttl = 3s)
+      : sys(troupe::system_config{.threads = 2}), n(sys, node_opts(name)), events(sys) {
+    c = std::make_unique<troupe::cluster>(n, cluster_opts(std::move(etcd), ttl));
+    c->subscribe(sys.spawn<member_events>(events.ref()));
+  }
+  troupe::actor_system sys;
+  troupe::node n;
+  troupe::inbox<std::string> events;
+  std::unique_ptr<troupe::cluster> c;
+  ~member_node() { c.reset(); }
+};
+
+#ifdef TROUPE_TEST_MEMBER
+/// A member in a child process (troupe-test-member): started, joined,
+/// killed with -9 or told to leave (its stdin closed).
+class member_process {
+ public:
+  member_process(const std::string& name, const std::string& etcd, std::chrono::milliseconds ttl) {
+    int in[2], out[2];
+    if (::pipe(in) != 0 || ::pipe(out) != 0) throw std::runtime_error("pipe");
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(in[0], 0);
+      ::dup2(out[1], 1);
+      ::close(in[1]);
+      ::close(out[0]);
+      const std::string ttl_ms = std::to_string(ttl.count());
+      ::execl(TROUPE_TEST_MEMBER, "troupe-test-member", etcd.c_str(), name.c_str(), ttl_ms.c_str(), nullptr);
+      ::_exit(127);
+    }
+    ::close(in[0]);
+    ::close(out[1]);
+    to_ = in[1];
+    from_ = out[0];
+  }
+  ~member_process() {
+    kill();
+    ::close(to_);
+    ::close(from_);
+  }
+  /// Waits for the child's "joined" line (true), or `within` (false).
+  bool wait_joined(std::chrono::milliseconds within) {
+    pollfd p{from_, POLLIN, 0};
+    std::string got;
+    const auto until = std::chrono::steady_clock::now() + within;
+    while (got.find("joined\n") == std::string::npos) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+      char buf[256];
+      const ssize_t n = ::read(from_, buf, sizeof buf);
+      if (n <= 0) return false;
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int to_ = -1;
+  int from_ = -1;
+};
+#endif
+
+} // namespace cluster_test
