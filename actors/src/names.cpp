@@ -53,6 +53,7 @@ std::string_view to_string(drop_reason r) noexcept {
     case drop_reason::not_serializable: return "not_serializable";
     case drop_reason::not_exposed: return "not_exposed";
     case drop_reason::malformed: return "malformed";
+    case drop_reason::not_activated: return "not_activated";
   }
   return "unknown";
 }

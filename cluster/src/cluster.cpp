@@ -1,8 +1,15 @@
 #include "troupe/cluster/cluster.hpp"
 
 #include <algorithm>
+#include <future>
 
+#include <boost/asio/post.hpp>
+
+#include "troupe/transport/node_io.hpp"
+
+#include "activator.hpp"
 #include "membership.hpp"
+#include "router.hpp"
 
 namespace troupe {
 
@@ -53,23 +60,72 @@ void check(const cluster_options& o) {
   }
 }
 
+/// Stops what this member hosts, on the I/O thread, and waits for it (not
+/// past 2 s: when the node stopped first, nothing runs there any more).
+void stop_activations(node& n, const std::shared_ptr<cluster_detail::activations>& acts) {
+  auto stopped = std::make_shared<std::promise<void>>();
+  auto done = stopped->get_future();
+  boost::asio::post(io_context_of(n), [acts, stopped] {
+    acts->stop();
+    stopped->set_value();
+  });
+  (void)done.wait_for(std::chrono::seconds(2));
+}
+
 } // namespace
 
-cluster::cluster(node& n, cluster_options opts) {
+cluster::cluster(actor_system& sys, node& n, cluster_options opts) : sys_(sys), node_(n) {
   check(opts);
   auto eps = checked_endpoints(opts);
   auto host = checked_advertise(opts, n);
+  const auto timeout = opts.request_timeout;
   m_ = std::make_shared<cluster_detail::membership>(n, std::move(opts), std::move(eps), std::move(host));
+  acts_ = std::make_shared<cluster_detail::activations>(n, m_, timeout);
+  router_ = std::make_shared<cluster_detail::router>(sys, n, m_, acts_, timeout);
+  m_->on_fence([a = std::weak_ptr<cluster_detail::activations>(acts_)](const char* why) {
+    if (auto p = a.lock()) p->deactivate_all(why);
+  });
+  activator_ = sys.spawn<cluster_detail::activator>(n, std::weak_ptr<cluster_detail::activations>(acts_));
+  n.publish(cluster_detail::activator_name, activator_);
   m_->start();
 }
 
-cluster::~cluster() { m_->stop(true); }
+cluster::~cluster() {
+  // Activations stop before the lease goes (so nobody activates an
+  // identity while ours still runs), then the membership leaves.
+  stop_activations(node_, acts_);
+  router_->stop();
+  m_->stop(true);
+  node_.unpublish(cluster_detail::activator_name);
+  activator_.stop();
+}
+
+void cluster::add_kind(const std::string& name, kind_options o,
+                       std::function<detail::cell_ptr(const std::string& identity)> make) {
+  if (!name_ok(name)) throw std::invalid_argument("troupe::cluster::kind: '" + name + "' (letters, digits, '-', '_', '.')");
+  acts_->add_kind(name, std::move(make), o);
+  m_->add_kind(name);
+}
+
+void cluster::mark_singleton(const std::string& kind) { router_->singleton_kind(kind); }
+
+std::shared_ptr<cluster_detail::identity_slot> cluster::slot(const std::string& kind, const std::string& identity,
+                                                             std::size_t max_held, cluster_detail::resolve_fn resolve) {
+  if (kind.empty()) throw std::invalid_argument("troupe::cluster::get: an empty kind");
+  if (max_held == 0) throw std::invalid_argument("troupe::cluster::get: max_held must be at least 1");
+  return router_->slot(kind, identity, std::move(resolve), max_held);
+}
+
+std::size_t cluster::active() const { return acts_->active(); }
 
 bool cluster::wait_joined(std::chrono::milliseconds timeout) const { return m_->wait_joined(timeout); }
 std::vector<member> cluster::members() const { return m_->members(); }
 bool cluster::fenced() const noexcept { return m_->fenced(); }
 std::uint64_t cluster::epoch() const noexcept { return m_->epoch(); }
-void cluster::leave() { m_->stop(true); }
+void cluster::leave() {
+  stop_activations(node_, acts_);
+  m_->stop(true);
+}
 cluster_stats cluster::stats() const noexcept { return m_->stats(); }
 
 void cluster::subscribe_cell(detail::cell_ptr who, std::function<void(const member_up&)> up,

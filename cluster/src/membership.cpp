@@ -43,11 +43,13 @@ membership::membership(node& n, cluster_options opts, std::vector<endpoint> etcd
       io_(io_context_of(n)),
       opts_(std::move(opts)),
       advertise_(std::move(advertise_host)),
+      cluster_prefix_("/troupe/" + opts_.name + "/"),
       prefix_(members_prefix(opts_.name)),
       etcd_(io_, std::move(etcd), opts_.request_timeout),
       renew_timer_(io_),
       retry_timer_(io_),
-      fence_timer_(io_) {}
+      fence_timer_(io_),
+      kinds_(opts_.kinds) {}
 
 void membership::start() {
   asio::post(io_, [self = shared_from_this()] { self->join(); });
@@ -77,7 +79,7 @@ std::string membership::record(bool leaving) const {
   r.set_epoch(epoch_.load(std::memory_order_relaxed) + (registered_ ? 0 : 1));
   r.set_host(advertise_);
   r.set_port(node_.port());
-  for (const auto& k : opts_.kinds) r.add_kinds(k);
+  for (const auto& k : kinds_) r.add_kinds(k);
   r.set_leaving(leaving);
   return r.SerializeAsString();
 }
@@ -147,7 +149,9 @@ void membership::listed(const etcd::RangeResponse& r) {
     if (it == table_.end()) {
       arrived(h);
     } else {
-      it->second.leaving = h.leaving;
+      it->second = h;
+      std::lock_guard lock(mx_);
+      if (auto s = snapshot_.find(name); s != snapshot_.end()) s->second = h.m;
     }
   }
   auto me = now.find(node_.name());
@@ -226,7 +230,11 @@ void membership::changed(held h) {
   }
   auto it = table_.find(name);
   if (it != table_.end() && same_life(it->second.m, h.m)) {
-    it->second.leaving = h.leaving;  // marked leaving: its DELETE follows
+    // The same life rewrote its record: a kind added, or marked leaving
+    // (its DELETE follows). Not an event.
+    it->second = h;
+    std::lock_guard lock(mx_);
+    if (auto s = snapshot_.find(name); s != snapshot_.end()) s->second = h.m;
     return;
   }
   if (it != table_.end()) {
@@ -264,41 +272,9 @@ void membership::raise_gone(const held& h) {
 
 void membership::set_self(const held& h) {
   since_ = h.m.since;
+  self_ = h.m;
   std::lock_guard lock(mx_);
   snapshot_.insert_or_assign(h.m.name, h.m);
-}
-
-// ---- events ------------------------------------------------------------------
-
-void membership::raise(member_event e) {
-  std::lock_guard lock(mx_);
-  // The snapshot moves with the events under one lock, so a subscriber
-  // sees each member exactly once as up (at subscribe time, or raised).
-  std::visit(
-      [this](const auto& ev) {
-        using E = std::decay_t<decltype(ev)>;
-        if constexpr (std::is_same_v<E, member_up>) {
-          snapshot_.insert_or_assign(ev.member.name, ev.member);
-          n_.up.fetch_add(1, std::memory_order_relaxed);
-        } else {
-          snapshot_.erase(ev.member.name);
-          (std::is_same_v<E, member_down> ? n_.down : n_.left).fetch_add(1, std::memory_order_relaxed);
-        }
-        detail::logger().info("troupe cluster {}: {} {} (incarnation {:x}, epoch {})", opts_.name, ev.member.name,
-                              std::is_same_v<E, member_up> ? "up" : std::is_same_v<E, member_down> ? "down" : "left",
-                              ev.member.incarnation, ev.member.epoch);
-      },
-      e);
-  std::erase_if(subscribers_, [](const subscriber& s) { return s.who->box().is_closed(); });
-  for (auto& s : subscribers_) s.deliver(e);  // a tell from the I/O thread never blocks
-}
-
-void membership::subscribe(detail::cell_ptr who, std::function<void(const member_event&)> deliver) {
-  std::lock_guard lock(mx_);
-  for (const auto& [name, m] : snapshot_) {
-    if (name != node_.name()) deliver(member_up{m});
-  }
-  subscribers_.push_back({std::move(who), std::move(deliver)});
 }
 
 // ---- staying a member ----------------------------------------------------------
@@ -343,6 +319,7 @@ void membership::renewed(clock::time_point sent) {
 
 void membership::fence(const std::string& why) {
   if (fenced_.exchange(true, std::memory_order_acq_rel)) return;
+  if (on_fence_) on_fence_("fenced");
   n_.fenced.fetch_add(1, std::memory_order_relaxed);
   detail::logger().warn("troupe cluster {}: {} fenced ({}): it hosts nothing the cluster owns until it renews",
                         opts_.name, node_.name(), why);
@@ -350,6 +327,7 @@ void membership::fence(const std::string& why) {
 
 void membership::lost_lease(const std::string& why) {
   fence(why);
+  if (on_fence_) on_fence_("lease lost");  // fenced already (no renewal) or not: nothing it hosted may stay
   registered_ = false;
   lease_ = 0;
   fence_timer_.cancel();
@@ -451,40 +429,6 @@ void membership::stop(bool leave) {
   // The node may have stopped already (its I/O thread then runs nothing):
   // wait no longer than the two calls a leave makes.
   (void)finished.wait_for(opts_.request_timeout * 2 + milliseconds(500));
-}
-
-// ---- snapshots -------------------------------------------------------------------
-
-bool membership::wait_joined(milliseconds timeout) const {
-  std::unique_lock lock(mx_);
-  return joined_cv_.wait_for(lock, timeout, [this] { return joined_; });
-}
-
-std::vector<member> membership::members() const {
-  std::vector<member> out;
-  {
-    std::lock_guard lock(mx_);
-    out.reserve(snapshot_.size());
-    for (const auto& [name, m] : snapshot_) out.push_back(m);
-  }
-  std::sort(out.begin(), out.end(), [](const member& a, const member& b) {
-    return a.since != b.since ? a.since < b.since : a.name < b.name;
-  });
-  return out;
-}
-
-cluster_stats membership::stats() const noexcept {
-  cluster_stats s;
-  s.joins = n_.joins.load(std::memory_order_relaxed);
-  s.renewals = n_.renewals.load(std::memory_order_relaxed);
-  s.renewal_failures = n_.renewal_failures.load(std::memory_order_relaxed);
-  s.fenced = n_.fenced.load(std::memory_order_relaxed);
-  s.watch_restarts = n_.watch_restarts.load(std::memory_order_relaxed);
-  s.members_up = n_.up.load(std::memory_order_relaxed);
-  s.members_down = n_.down.load(std::memory_order_relaxed);
-  s.members_left = n_.left.load(std::memory_order_relaxed);
-  s.dial_failures = n_.dial_failures.load(std::memory_order_relaxed);
-  return s;
 }
 
 } // namespace troupe::cluster_detail

@@ -55,6 +55,22 @@ class membership : public std::enable_shared_from_this<membership> {
   [[nodiscard]] cluster_stats stats() const noexcept;
   void subscribe(detail::cell_ptr who, std::function<void(const member_event&)> deliver);
 
+  /// Hosts `kind` from now on: published with the membership. @threadsafe
+  void add_kind(const std::string& kind);
+  /// Called on the I/O thread whenever this member fences itself or loses
+  /// its lease (activations stop there). Set before start().
+  void on_fence(std::function<void(const char*)> f) { on_fence_ = std::move(f); }
+
+  // For the activations and the router, on the I/O thread.
+  [[nodiscard]] etcd_client& etcd() noexcept { return etcd_; }
+  [[nodiscard]] std::int64_t lease() const noexcept { return lease_; }
+  [[nodiscard]] const std::string& key_prefix() const noexcept { return cluster_prefix_; }
+  /// The members that host `kind` now: this one while registered and not
+  /// fenced, the others as listed.
+  [[nodiscard]] std::vector<const member*> hosting(const std::string& kind);
+  /// A member listed now (this one included while registered), or null.
+  [[nodiscard]] const member* find(const std::string& name);
+
  private:
   struct held {
     member m;
@@ -105,7 +121,8 @@ class membership : public std::enable_shared_from_this<membership> {
   asio::io_context& io_;
   const cluster_options opts_;
   const std::string advertise_;
-  const std::string prefix_;
+  const std::string cluster_prefix_;  // /troupe/<cluster>/
+  const std::string prefix_;          // /troupe/<cluster>/members/
   etcd_client etcd_;
   asio::steady_timer renew_timer_;
   asio::steady_timer retry_timer_;
@@ -117,7 +134,10 @@ class membership : public std::enable_shared_from_this<membership> {
   bool registered_ = false;  // our key is written under lease_
   bool trouble_ = false;     // etcd is failing now (logged once)
   bool stopping_ = false;
-  std::map<std::string, held> table_;  // the members as this member knows them, itself included
+  std::map<std::string, held> table_;  // the other members as this member knows them
+  std::vector<std::string> kinds_;     // hosted here (published in our record)
+  member self_;                        // this member as it registered
+  std::function<void(const char*)> on_fence_;
 
   // Any thread.
   mutable std::mutex mx_;

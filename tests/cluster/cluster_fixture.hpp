@@ -10,13 +10,17 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include <poll.h>
 
 #include "support/etcd_server.hpp"
+#include "support/test_support.hpp"
+#include "test_messages.pb.h"
 #include "troupe/cluster/cluster.hpp"
 #include "troupe/troupe.hpp"
 
@@ -55,17 +59,67 @@ struct member_events : troupe::actor<member_events> {
   out_ref out_;
 };
 
+/// Waits until `pred` holds (true) or `within` passed (false).
+template <class P>
+bool eventually(P&& pred, std::chrono::milliseconds within = 10s) {
+  return troupe::test::wait_until(std::forward<P>(pred), within);
+}
+
 /// The next event line, or "none" after `within`.
 inline std::string next_event(troupe::inbox<std::string>& in, std::chrono::milliseconds within = 20s) {
   auto e = in.receive(within);
   return e ? *e : std::string("none");
 }
 
+/// Identities active now in this process, and whether one was ever active
+/// twice at once (the activations record themselves).
+struct activation_log {
+  std::mutex mx;
+  std::map<std::string, int> live;
+  bool twice = false;
+  void up(const std::string& id) {
+    std::lock_guard lock(mx);
+    if (++live[id] > 1) twice = true;
+  }
+  void down(const std::string& id) {
+    std::lock_guard lock(mx);
+    if (--live[id] == 0) live.erase(id);
+  }
+  static activation_log& get() {
+    static activation_log log;
+    return log;
+  }
+};
+
+/// The virtual actor of the tests: counts the pings it got (its state
+/// starts again at 0 when activated anew).
+struct session : troupe::actor<session> {
+  using remote_interface = troupe::accepts<troupe_test::Ping, troupe_test::Count>;
+  explicit session(std::string id) : id_(std::move(id)) { activation_log::get().up(id_); }
+  void on_stop() { activation_log::get().down(id_); }
+  void on(const troupe_test::Ping& p) {
+    ++n_;
+    if (p.seq() != last_ + 1) in_order_ = false;
+    last_ = p.seq();
+  }
+  troupe_test::Counted on(const troupe_test::Count&) {
+    troupe_test::Counted c;
+    c.set_n(n_);
+    c.set_last_seq(last_);
+    c.set_in_order(in_order_);
+    return c;
+  }
+  std::string id_;
+  std::int64_t n_ = 0;
+  std::int64_t last_ = 0;
+  bool in_order_ = true;
+};
+
 /// A member in this process; its events go to `events`.
 struct member_node {
   member_node(const std::string& name, std::vector<std::string> etcd, std::chrono::milliseconds ttl = 3s)
       : sys(troupe::system_config{.threads = 2}), n(sys, node_opts(name)), events(sys) {
-    c = std::make_unique<troupe::cluster>(n, cluster_opts(std::move(etcd), ttl));
+    c = std::make_unique<troupe::cluster>(sys, n, cluster_opts(std::move(etcd), ttl));
     c->subscribe(sys.spawn<member_events>(events.ref()));
   }
   troupe::actor_system sys;

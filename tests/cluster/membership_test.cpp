@@ -24,15 +24,6 @@ std::set<std::string> names(const std::vector<troupe::member>& ms) {
 
 /// Waits until `pred` holds (true) or `within` passed (false); polls a
 /// condition another thread moves, with a bound.
-template <class P>
-bool eventually(P pred, std::chrono::milliseconds within = 10s) {
-  const auto until = clock::now() + within;
-  while (!pred()) {
-    if (clock::now() > until) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
 
 
 } // namespace
@@ -201,7 +192,7 @@ TEST(ClusterOptions, BadOptionsAreRefusedWhereTheyAreGiven) {
   troupe::node n(sys, node_opts("alpha"));
   auto refused = [&](troupe::cluster_options o, const std::string& naming) {
     try {
-      troupe::cluster c(n, std::move(o));
+      troupe::cluster c(sys, n, std::move(o));
       ADD_FAILURE() << "accepted; wanted a refusal naming " << naming;
     } catch (const std::invalid_argument& e) {
       EXPECT_NE(std::string(e.what()).find(naming), std::string::npos) << e.what();
@@ -235,7 +226,7 @@ TEST(ClusterOptions, BadOptionsAreRefusedWhereTheyAreGiven) {
   wild.listen_host = "0.0.0.0";
   troupe::node w(sys, wild);
   try {
-    troupe::cluster c(w, ok);
+    troupe::cluster c(sys, w, ok);
     ADD_FAILURE() << "a wildcard listen address with no advertise_host was accepted";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("advertise_host"), std::string::npos) << e.what();
@@ -243,7 +234,7 @@ TEST(ClusterOptions, BadOptionsAreRefusedWhereTheyAreGiven) {
   troupe::node_options quiet = node_opts("gamma");
   quiet.listen = false;
   troupe::node q(sys, quiet);
-  EXPECT_THROW(troupe::cluster(q, ok), std::invalid_argument);
+  EXPECT_THROW(troupe::cluster(sys, q, ok), std::invalid_argument);
 }
 
 } // namespace cluster_test

@@ -28,9 +28,10 @@ enum class drop_reason : unsigned char {
   not_serializable, ///< sent to a remote actor, but its type cannot cross the network (no protobuf, no codec)
   not_exposed,      ///< arrived from another node for an actor (or a message type) this node does not expose
   malformed,        ///< arrived from another node, but its bytes did not decode as its type
+  not_activated,    ///< sent to a cluster's virtual actor that could not be activated (no member hosts its kind, etcd unreachable)
 };
 
-inline constexpr std::size_t drop_reason_count = 9;
+inline constexpr std::size_t drop_reason_count = 10;
 
 [[nodiscard]] std::string_view to_string(drop_reason r) noexcept;
 

@@ -21,13 +21,18 @@
 #include <vector>
 
 #include "troupe/actors/actor_ref.hpp"
+#include "troupe/actors/actor_system.hpp"
 #include "troupe/actors/send_result.hpp"
+#include "troupe/cluster/virtual_ref.hpp"
 #include "troupe/transport/node.hpp"
 
 namespace troupe {
 
 namespace cluster_detail {
 class membership;
+class activations;
+class router;
+struct activator;
 }
 
 /// How a node joins a cluster. Checked by the cluster's constructor.
@@ -50,6 +55,16 @@ struct cluster_options {
   /// The kinds of virtual actor this member hosts (names), published with
   /// its membership.
   std::vector<std::string> kinds;
+};
+
+/// How this member hosts a kind of virtual actor (cluster::kind).
+struct kind_options {
+  /// An activation that received nothing for this long is stopped
+  /// (passivated); the next message activates it again. 0: never.
+  std::chrono::milliseconds idle_after{std::chrono::minutes(5)};
+  /// Messages a sender holds per identity while its activation is being
+  /// found; past that `tell` says `full`.
+  std::size_t max_held = 1024;
 };
 
 /// One member as etcd lists it.
@@ -96,7 +111,7 @@ class cluster {
   /// Starts joining (asynchronously: etcd may be down now; the member
   /// keeps trying and joins when it can).
   /// @throws std::invalid_argument for a bad option (naming it).
-  cluster(node& n, cluster_options opts);
+  cluster(actor_system& sys, node& n, cluster_options opts);
   /// Leaves (see leave()) and stops.
   ~cluster();
   cluster(const cluster&) = delete;
@@ -126,6 +141,52 @@ class cluster {
                    [to](const member_down& e) { to.tell(e); }, [to](const member_left& e) { to.tell(e); });
   }
 
+  /// Hosts virtual actors of kind `name` on this member: when one of its
+  /// identities is placed here, an A is spawned with the identity
+  /// (`A(std::string identity)`, or `A()` when A has no such constructor).
+  /// A declares the messages other members may send it
+  /// (`using remote_interface = troupe::accepts<...>`). Call on every member
+  /// that should host the kind; members that only send need get().
+  template <class A>
+  void kind(const std::string& name, kind_options o = {}) {
+    add_kind(name, o, [&sys = sys_, &n = node_](const std::string& identity) {
+      actor_ref<A> ref;
+      if constexpr (std::is_constructible_v<A, std::string>) {
+        ref = sys.spawn<A>(identity);
+      } else {
+        ref = sys.spawn<A>();
+      }
+      n.expose(ref);
+      return detail::cell_ptr(ref.cell());
+    });
+  }
+
+  /// A handle to `identity` of `kind`, valid before the actor exists: the
+  /// first message activates it on the member that owns it (rendezvous
+  /// hashing over the members hosting the kind), at most one activation
+  /// in the cluster at any time. See virtual_ref.hpp. @threadsafe
+  template <class A>
+  [[nodiscard]] virtual_ref<A> get(const std::string& kind, const std::string& identity,
+                                   std::size_t max_held = 1024) {
+    return virtual_ref<A>(slot(kind, identity, max_held, [](const peer& p, std::uint64_t id) {
+      return detail::cell_ptr(p.resolve<A>(id).cell());
+    }));
+  }
+
+  /// The singleton `name`: exactly one A in the cluster, on the oldest
+  /// member that declared it (this one is a candidate from now on); moved
+  /// to the next oldest when that member dies, leaves or fences itself.
+  template <class A>
+  [[nodiscard]] virtual_ref<A> singleton(const std::string& name) {
+    const std::string k = "singleton." + name;
+    mark_singleton(k);
+    kind<A>(k, kind_options{.idle_after = std::chrono::milliseconds(0)});
+    return get<A>(k, "");
+  }
+
+  /// Activations hosted here now (virtual actors and singletons).
+  [[nodiscard]] std::size_t active() const;
+
   /// Leaves gracefully: marks the membership as leaving, then revokes the
   /// lease, so the others see member_left at once. Blocks up to
   /// request_timeout for each of those two calls; a second call does nothing.
@@ -134,9 +195,19 @@ class cluster {
   [[nodiscard]] cluster_stats stats() const noexcept;
 
  private:
+  void add_kind(const std::string& name, kind_options o,
+                std::function<detail::cell_ptr(const std::string& identity)> make);
+  void mark_singleton(const std::string& kind);
+  std::shared_ptr<cluster_detail::identity_slot> slot(const std::string& kind, const std::string& identity,
+                                                      std::size_t max_held, cluster_detail::resolve_fn resolve);
   void subscribe_cell(detail::cell_ptr who, std::function<void(const member_up&)> up,
                       std::function<void(const member_down&)> down, std::function<void(const member_left&)> left);
+  actor_system& sys_;
+  node& node_;
   std::shared_ptr<cluster_detail::membership> m_;
+  std::shared_ptr<cluster_detail::activations> acts_;
+  std::shared_ptr<cluster_detail::router> router_;
+  actor_ref<cluster_detail::activator> activator_;
 };
 
 } // namespace troupe

@@ -172,6 +172,11 @@ class mailbox {
   /// @threadsafe (a snapshot)
   [[nodiscard]] bool is_closed() const noexcept { return (word_.load(std::memory_order_seq_cst) & closed_bit) != 0; }
 
+  /// Messages ever pushed (user and system), modulo 2^32: the same value
+  /// at two looks means nothing was pushed in between (the cluster's idle
+  /// check). One relaxed load, off the message path. @threadsafe
+  [[nodiscard]] std::uint32_t pushes() const noexcept { return position(word_.load(std::memory_order_relaxed)); }
+
   /// User messages not yet finished: queued, plus those the consumer took
   /// in its current turn (up to a quantum), plus a token a parked consumer
   /// holds. This is what the bound counts. @threadsafe (a snapshot. Read
