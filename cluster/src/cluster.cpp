@@ -9,6 +9,7 @@
 
 #include "activator.hpp"
 #include "membership.hpp"
+#include "names.hpp"
 #include "router.hpp"
 
 namespace troupe {
@@ -82,6 +83,10 @@ cluster::cluster(actor_system& sys, node& n, cluster_options opts) : sys_(sys), 
   m_ = std::make_shared<cluster_detail::membership>(n, std::move(opts), std::move(eps), std::move(host));
   acts_ = std::make_shared<cluster_detail::activations>(n, m_, timeout);
   router_ = std::make_shared<cluster_detail::router>(sys, n, m_, acts_, timeout);
+  names_ = std::make_shared<cluster_detail::names>(n, m_);
+  m_->on_rejoined([w = std::weak_ptr<cluster_detail::names>(names_)] {
+    if (auto p = w.lock()) p->rejoined();
+  });
   m_->on_fence([a = std::weak_ptr<cluster_detail::activations>(acts_)](const char* why) {
     if (auto p = a.lock()) p->deactivate_all(why);
   });
@@ -117,6 +122,70 @@ std::shared_ptr<cluster_detail::identity_slot> cluster::slot(const std::string& 
 }
 
 std::size_t cluster::active() const { return acts_->active(); }
+
+namespace {
+/// Runs `start(done)` on the node's I/O thread and waits up to `timeout`
+/// for `done`'s result.
+template <class T>
+result<T> on_io_and_wait(node& n, std::chrono::milliseconds timeout,
+                         std::function<void(std::function<void(result<T>)>)> start) {
+  auto p = std::make_shared<std::promise<result<T>>>();
+  auto f = p->get_future();
+  boost::asio::post(io_context_of(n), [p, start = std::move(start)] {
+    start([p](result<T> r) { p->set_value(std::move(r)); });
+  });
+  if (f.wait_for(timeout) != std::future_status::ready) return failure{ask_error::timeout, "etcd did not answer in time"};
+  return f.get();
+}
+} // namespace
+
+result<bool> cluster::put_name(const std::string& name, detail::cell_ptr cell, const std::type_info& type,
+                               std::chrono::milliseconds timeout) {
+  if (name.empty()) throw std::invalid_argument("troupe::cluster::put: an empty name");
+  {
+    std::lock_guard lock(local_mx_);
+    local_names_.insert_or_assign(name, std::make_pair(cell, &type));
+  }
+  auto r = on_io_and_wait<bool>(node_, timeout, [n = names_, name](auto done) { n->put(name, std::move(done)); });
+  if (!r) {
+    std::lock_guard lock(local_mx_);
+    local_names_.erase(name);
+  }
+  return r;
+}
+
+result<std::string> cluster::name_holder(const std::string& name, std::chrono::milliseconds timeout) {
+  return on_io_and_wait<std::string>(node_, timeout, [n = names_, name](auto done) { n->holder(name, std::move(done)); });
+}
+
+result<detail::cell_ptr> cluster::local_name(const std::string& name, const std::type_info& type) {
+  std::lock_guard lock(local_mx_);
+  auto it = local_names_.find(name);
+  if (it == local_names_.end() || it->second.first->box().is_closed()) {
+    return failure{errc::not_published, "the actor named " + name + " here has stopped"};
+  }
+  if (*it->second.second != type) {
+    return failure{errc::interface_mismatch, "the actor named " + name + " is of another type"};
+  }
+  return it->second.first;
+}
+
+result<peer> cluster::peer_of(const std::string& name, std::chrono::milliseconds timeout) {
+  if (auto p = node_.find_peer(name)) return *p;
+  for (const auto& m : members()) {
+    if (m.name == name) return node_.connect(m.host, m.port, timeout);
+  }
+  return failure{errc::refused, "no member " + name + " is listed"};
+}
+
+void cluster::remove(const std::string& name) {
+  {
+    std::lock_guard lock(local_mx_);
+    if (local_names_.erase(name) == 0) return;
+  }
+  node_.unpublish(name_publication(name));
+  boost::asio::post(io_context_of(node_), [n = names_, name] { n->remove(name); });
+}
 
 bool cluster::wait_joined(std::chrono::milliseconds timeout) const { return m_->wait_joined(timeout); }
 std::vector<member> cluster::members() const { return m_->members(); }

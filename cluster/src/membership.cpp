@@ -100,7 +100,7 @@ void membership::register_self() {
     self->etcd_fine();
     self->registered_ = true;
     self->epoch_.fetch_add(1, std::memory_order_acq_rel);
-    self->n_.joins.fetch_add(1, std::memory_order_relaxed);
+    if (self->n_.joins.fetch_add(1, std::memory_order_relaxed) > 0 && self->on_rejoined_) self->on_rejoined_();
     self->renewed(sent);
     self->arm_renew(self->opts_.ttl / 3);
     detail::logger().info("troupe cluster {}: {} joined (epoch {}, lease {:x}, etcd {})", self->opts_.name,

@@ -60,6 +60,9 @@ class membership : public std::enable_shared_from_this<membership> {
   /// Called on the I/O thread whenever this member fences itself or loses
   /// its lease (activations stop there). Set before start().
   void on_fence(std::function<void(const char*)> f) { on_fence_ = std::move(f); }
+  /// Called on the I/O thread after it joined again under a new lease
+  /// (not after the first join). Set before start().
+  void on_rejoined(std::function<void()> f) { on_rejoined_ = std::move(f); }
 
   // For the activations and the router, on the I/O thread.
   [[nodiscard]] etcd_client& etcd() noexcept { return etcd_; }
@@ -138,6 +141,7 @@ class membership : public std::enable_shared_from_this<membership> {
   std::vector<std::string> kinds_;     // hosted here (published in our record)
   member self_;                        // this member as it registered
   std::function<void(const char*)> on_fence_;
+  std::function<void()> on_rejoined_;
 
   // Any thread.
   mutable std::mutex mx_;

@@ -15,6 +15,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
+#include <typeinfo>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -32,6 +35,7 @@ namespace cluster_detail {
 class membership;
 class activations;
 class router;
+class names;
 struct activator;
 }
 
@@ -62,9 +66,6 @@ struct kind_options {
   /// An activation that received nothing for this long is stopped
   /// (passivated); the next message activates it again. 0: never.
   std::chrono::milliseconds idle_after{std::chrono::minutes(5)};
-  /// Messages a sender holds per identity while its activation is being
-  /// found; past that `tell` says `full`.
-  std::size_t max_held = 1024;
 };
 
 /// One member as etcd lists it.
@@ -164,7 +165,9 @@ class cluster {
   /// A handle to `identity` of `kind`, valid before the actor exists: the
   /// first message activates it on the member that owns it (rendezvous
   /// hashing over the members hosting the kind), at most one activation
-  /// in the cluster at any time. See virtual_ref.hpp. @threadsafe
+  /// in the cluster at any time. Messages wait on this member while the
+  /// activation is being found, at most `max_held` per identity (past that
+  /// `tell` says `full`). See virtual_ref.hpp. @threadsafe
   template <class A>
   [[nodiscard]] virtual_ref<A> get(const std::string& kind, const std::string& identity,
                                    std::size_t max_held = 1024) {
@@ -184,6 +187,42 @@ class cluster {
     return get<A>(k, "");
   }
 
+  /// Gives `ref` the cluster-wide `name`: any member's get<A>(name) finds
+  /// it. The name is held under this member's lease, so it goes when this
+  /// member dies or leaves (and is written again if it joins anew). Blocks
+  /// up to `timeout` (call it outside handlers): true, or errc::name_taken
+  /// (another member holds it; the message names it), errc::refused (not
+  /// joined), ask_error::timeout, errc::io_error (etcd unreachable).
+  template <class A>
+  result<bool> put(const std::string& name, const actor_ref<A>& ref,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    if (!ref) throw std::invalid_argument("troupe::cluster::put: an empty actor_ref");
+    node_.publish(name_publication(name), ref);
+    auto r = put_name(name, detail::cell_ptr(ref.cell()), typeid(A), timeout);
+    if (!r) node_.unpublish(name_publication(name));
+    return r;
+  }
+  /// The actor holding the cluster-wide `name`, as a handle of type A (its
+  /// type, or an interface it satisfies when it is on another member).
+  /// Blocks up to `timeout`: errc::not_published (nobody holds it, or its
+  /// actor stopped), errc::interface_mismatch, ask_error::timeout,
+  /// errc::io_error.
+  template <class A>
+  result<actor_ref<A>> get(const std::string& name, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    auto where = name_holder(name, timeout);
+    if (!where) return failure{where.error(), std::string(where.message())};
+    if (*where == node_.name()) {
+      auto local = local_name(name, typeid(A));
+      if (!local) return failure{local.error(), std::string(local.message())};
+      return actor_ref<A>::from_cell(local->get());
+    }
+    auto p = peer_of(*where, timeout);
+    if (!p) return failure{p.error(), std::string(p.message())};
+    return p->lookup<A>(name_publication(name), timeout);
+  }
+  /// Gives up the cluster-wide `name` if this member holds it.
+  void remove(const std::string& name);
+
   /// Activations hosted here now (virtual actors and singletons).
   [[nodiscard]] std::size_t active() const;
 
@@ -195,6 +234,13 @@ class cluster {
   [[nodiscard]] cluster_stats stats() const noexcept;
 
  private:
+  static std::string name_publication(const std::string& name) { return "troupe.cluster.name/" + name; }
+  result<bool> put_name(const std::string& name, detail::cell_ptr cell, const std::type_info& type,
+                        std::chrono::milliseconds timeout);
+  result<std::string> name_holder(const std::string& name, std::chrono::milliseconds timeout);
+  result<detail::cell_ptr> local_name(const std::string& name, const std::type_info& type);
+  /// The link to member `name` (connecting to it when there is none).
+  result<peer> peer_of(const std::string& name, std::chrono::milliseconds timeout);
   void add_kind(const std::string& name, kind_options o,
                 std::function<detail::cell_ptr(const std::string& identity)> make);
   void mark_singleton(const std::string& kind);
@@ -207,6 +253,9 @@ class cluster {
   std::shared_ptr<cluster_detail::membership> m_;
   std::shared_ptr<cluster_detail::activations> acts_;
   std::shared_ptr<cluster_detail::router> router_;
+  std::shared_ptr<cluster_detail::names> names_;
+  std::mutex local_mx_;
+  std::map<std::string, std::pair<detail::cell_ptr, const std::type_info*>> local_names_;
   actor_ref<cluster_detail::activator> activator_;
 };
 

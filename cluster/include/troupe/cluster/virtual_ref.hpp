@@ -6,7 +6,7 @@
 /// or it was passivated), the next message finds its new home.
 ///
 /// Messages sent while the activation is not known are held, in order, on
-/// the sending member (at most `kind_options::max_held` per identity; past
+/// the sending member (at most `max_held` per identity, see cluster::get; past
 /// that `tell` says `full`), and sent once it is. When activation
 /// fails (no member hosts the kind, etcd unreachable) they become dead
 /// letters (drop_reason::not_activated) and asks fail with the reason:
