@@ -21,12 +21,14 @@ inline constexpr auto stall_limit = std::chrono::seconds(120);
   std::fprintf(stderr,
                "troupe-bench: %s\n"
                "usage: troupe-bench pingpong|fanin|spawn|ring|idle|remote-pingpong|remote-flood|uds-pingpong|pipe-pingpong|\n"
-               "                    shm-pingpong|shm-flood|remote-flood-cuts|worker-spawn|overload|tls-connect|serve\n"
+               "                    shm-pingpong|shm-flood|remote-flood-cuts|worker-spawn|overload|tls-connect|serve|\n"
+               "                    cluster-join|cluster-activate|cluster-call|cluster-failover (each starts its own etcd)\n"
                "                    [--n N] [--k K] [--threads T] [--capacity C] [--connect HOST:PORT]\n"
                "                    [--delivery reliable|at-most-once] [--cut-ms M] (remote-flood-cuts)\n"
                "                    [--tls] (remote-pingpong, remote-flood, remote-flood-cuts: TLS 1.3)\n"
                "                    [--consumer-ns D] [--spill-dir DIR] (overload)\n"
-               "       troupe-bench serve [--port P | --unix PATH | --shm PATH | --fds R,W] [--threads T] [--tls-dir DIR]\n",
+               "       troupe-bench serve [--port P | --unix PATH | --shm PATH | --fds R,W] [--threads T] [--tls-dir DIR]\n"
+               "       troupe-bench cluster-member --etcd HOST:PORT --name NAME --n MEMBERS (run by the cluster workloads)\n",
                msg.c_str());
   std::exit(2);
 }

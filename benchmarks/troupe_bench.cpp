@@ -30,6 +30,7 @@
 
 #include "bench_common.hpp"
 #include "overload.hpp"
+#include "cluster_workloads.hpp"
 #include "remote_workloads.hpp"
 
 #include <unistd.h>
@@ -235,6 +236,8 @@ struct options {
   std::string fds;
   std::string delivery;  // --delivery reliable|at-most-once (remote workloads, serve)
   std::string tls_dir;   // serve --tls-dir DIR
+  std::string etcd;      // cluster-member --etcd HOST:PORT
+  std::string name;      // cluster-member --name NAME
   bool tls = false;      // --tls (the remote workloads)
   bool port_given = false;
 };
@@ -262,6 +265,8 @@ options parse(int argc, char** argv) {
     else if (a == "--fds") o.fds = argv[++i];
     else if (a == "--cut-ms") o.cut_ms = parse_number(a, argv[++i]);
     else if (a == "--tls-dir") o.tls_dir = argv[++i];
+    else if (a == "--etcd") o.etcd = argv[++i];
+    else if (a == "--name") o.name = argv[++i];
     else if (a == "--delivery") {
       o.delivery = argv[++i];
       if (o.delivery != "reliable" && o.delivery != "at-most-once") {
@@ -302,7 +307,11 @@ int main(int argc, char** argv) {
   else if (w == "shm-transfer" || w == "shm-copy") def(o.n, 2000), def(o.k, 1024);
   else if (w == "worker-spawn") def(o.n, 200);
   else if (w == "overload") def(o.n, 2'000'000), def(o.capacity, 1024), def(o.consumer_ns, 1000);
-  else if (w == "serve") {}
+  else if (w == "cluster-join") def(o.n, 8);
+  else if (w == "cluster-activate") def(o.n, 1000);
+  else if (w == "cluster-call") def(o.n, 20'000);
+  else if (w == "cluster-failover") o.n = 1;
+  else if (w == "serve" || w == "cluster-member") {}
   else usage_error("unknown workload '" + w + "'");
   if (o.threads == 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
   const bool remote = w == "remote-pingpong" || w == "remote-flood" || w == "remote-flood-cuts";
@@ -320,6 +329,26 @@ int main(int argc, char** argv) {
     usage_error("--port, --unix, --shm and --fds are for serve");
   }
   if ((o.consumer_ns != 0 || !o.spill_dir.empty()) && w != "overload") usage_error("--consumer-ns and --spill-dir are for overload");
+  const bool cluster = w.rfind("cluster-", 0) == 0;
+  if ((!o.etcd.empty() || !o.name.empty()) && w != "cluster-member") usage_error("--etcd and --name are for cluster-member");
+  if (w == "cluster-member") {
+    if (o.etcd.empty() || o.name.empty() || o.n == 0) usage_error("cluster-member needs --etcd, --name and --n");
+    run_cluster_member(o.etcd, o.name, o.n, o.threads);
+  }
+  if (cluster) {
+    const cluster_bench_options co{o.n, o.threads, "/proc/self/exe"};
+    const outcome r = w == "cluster-join"       ? run_cluster_join(co)
+                      : w == "cluster-activate" ? run_cluster_activate(co)
+                      : w == "cluster-call"     ? run_cluster_call(co)
+                                                : run_cluster_failover(co);
+    std::printf("{\"workload\":\"%s\",\"n\":%llu,\"threads\":%llu,\"seconds\":%.6f,\"ns_per_op\":%.1f,"
+                "\"ops_per_s\":%.0f,\"rss_bytes\":%llu%s}\n",
+                w.c_str(), static_cast<unsigned long long>(o.n), static_cast<unsigned long long>(o.threads), r.seconds,
+                r.seconds * 1e9 / static_cast<double>(r.units), static_cast<double>(r.units) / r.seconds,
+                static_cast<unsigned long long>(current_rss()), r.extra.c_str());
+    std::fflush(stdout);
+    return 0;
+  }
   if (w == "overload") {
     if (o.spill_dir.empty()) o.spill_dir = std::filesystem::temp_directory_path().string();
     std::error_code ec;

@@ -313,6 +313,17 @@ void actor_cell::dead_letter(envelope* e) noexcept {
   }
 }
 
+bool actor_cell::handed_over(envelope* e) noexcept {
+  // A handover stop: what was queued before the close goes on to where the
+  // actor lives next. (A send after the close is refused: its sender knows.)
+  if (extras_ == nullptr || !extras_->handover) return false;
+  try {
+    return extras_->handover(e);
+  } catch (...) {
+    return false;  // no memory to hand it over: a dead letter after all
+  }
+}
+
 void actor_cell::close_and_drain(turn t) noexcept {
   // Close, then account for every message admitted before the close.
   const std::uint64_t word = mailbox_.close();
@@ -323,7 +334,7 @@ void actor_cell::close_and_drain(turn t) noexcept {
       system_undeliverable(e);
     } else if (auto* u = static_cast<envelope*>(mailbox_.pop())) {
       --left;
-      dead_letter(u);
+      if (!handed_over(u)) dead_letter(u);
     } else {
       std::this_thread::yield();  // a sender is between its two steps
     }

@@ -20,6 +20,17 @@ void invoke_stop(actor_cell& self, envelope* e) {
 }
 constexpr message_ops stop_ops{&invoke_stop, &destroy_envelope<exit_reason>, &typeid(exit_reason), nullptr};
 
+using handover_fn = std::function<bool(envelope*)>;
+void invoke_handover_stop(actor_cell& self, envelope* e) {
+  auto* m = static_cast<message_envelope<handover_fn>*>(e);
+  if (!self.suspended()) self.extras().handover = std::move(m->value);
+  delete m;
+  if (self.suspended()) return;
+  self.request_stop(exit_reason::stopped);
+}
+constexpr message_ops handover_stop_ops{&invoke_handover_stop, &destroy_envelope<handover_fn>, &typeid(handover_fn),
+                                        nullptr};
+
 struct start_tag {};
 void invoke_start(actor_cell& self, envelope* e) {
   delete static_cast<message_envelope<start_tag>*>(e);
@@ -153,6 +164,10 @@ system_kind kind_of(const envelope* e) noexcept {
 }
 
 envelope* make_stop_envelope(exit_reason why) { return new message_envelope<exit_reason>(&stop_ops, why); }
+
+envelope* make_handover_stop_envelope(std::function<bool(envelope*)> handover) {
+  return new message_envelope<handover_fn>(&handover_stop_ops, std::move(handover));
+}
 
 envelope* make_start_envelope() { return new message_envelope<start_tag>(&start_ops); }
 

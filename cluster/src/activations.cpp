@@ -19,9 +19,15 @@ void stop_cell(const detail::cell_ptr& c) { c->enqueue_system(detail::make_stop_
 activations::activations(node& n, std::shared_ptr<membership> m, std::chrono::milliseconds request_timeout)
     : node_(n), m_(std::move(m)), timeout_(request_timeout), sweep_timer_(io_context_of(n)) {}
 
-void activations::add_kind(const std::string& kind, factory_fn make, kind_options o) {
+void activations::add_kind(const std::string& kind, factory_fn make, resolve_fn resolve, kind_options o) {
   std::lock_guard lock(mx_);
-  kinds_.insert_or_assign(kind, kind_entry{std::move(make), o});
+  kinds_.insert_or_assign(kind, kind_entry{std::move(make), std::move(resolve), o});
+}
+
+resolve_fn activations::resolver_of(const std::string& kind) const {
+  std::lock_guard lock(mx_);
+  auto it = kinds_.find(kind);
+  return it == kinds_.end() ? resolve_fn() : it->second.resolve;
 }
 
 bool activations::hosts(const std::string& kind) const {
@@ -180,9 +186,15 @@ void activations::passivate(const key& k) {
   if (it == table_.end()) return;
   const std::int64_t revision = it->second.revision;
   // Stopped first, the key deleted after: never two activations at once.
-  // A message arriving meanwhile finds the actor stopped; its sender finds
-  // the identity again (here: the key still names this member).
-  stop_cell(it->second.cell);
+  // A message arriving meanwhile finds the actor stopped (its sender finds
+  // the identity again); one that got into the mailbox before the stop is
+  // handed over to the identity's next activation instead of being lost.
+  if (leftover_) {
+    it->second.cell->enqueue_system(detail::make_handover_stop_envelope(
+        [f = leftover_, k](detail::envelope* e) { return f(k.first, k.second, e); }));
+  } else {
+    stop_cell(it->second.cell);
+  }
   table_.erase(it);
   {
     std::lock_guard lock(mx_);

@@ -41,8 +41,15 @@ class activations : public std::enable_shared_from_this<activations> {
  public:
   activations(node& n, std::shared_ptr<membership> m, std::chrono::milliseconds request_timeout);
 
-  /// Hosts `kind` here from now on. @threadsafe
-  void add_kind(const std::string& kind, factory_fn make, kind_options o);
+  /// Hosts `kind` here from now on; `resolve` makes handles to its actors
+  /// on other members (for messages handed over at a passivation). @threadsafe
+  void add_kind(const std::string& kind, factory_fn make, resolve_fn resolve, kind_options o);
+  [[nodiscard]] resolve_fn resolver_of(const std::string& kind) const;
+  /// Where the messages a passivated activation had not handled go (the
+  /// router holds them for the identity's next activation). Set once, before use.
+  void on_leftover(std::function<bool(const std::string& kind, const std::string& identity, detail::envelope* e)> f) {
+    leftover_ = std::move(f);
+  }
   [[nodiscard]] bool hosts(const std::string& kind) const;
 
   using done_fn = std::function<void(activation_outcome)>;
@@ -59,6 +66,7 @@ class activations : public std::enable_shared_from_this<activations> {
   using key = std::pair<std::string, std::string>;
   struct kind_entry {
     factory_fn make;
+    resolve_fn resolve;
     kind_options opts;
   };
   struct activation {
@@ -91,6 +99,7 @@ class activations : public std::enable_shared_from_this<activations> {
   std::map<std::string, kind_entry> kinds_;
   std::size_t active_ = 0;
   std::atomic<std::uint64_t> passivated_{0};
+  std::function<bool(const std::string&, const std::string&, detail::envelope*)> leftover_;
 };
 
 } // namespace troupe::cluster_detail

@@ -84,6 +84,12 @@ cluster::cluster(actor_system& sys, node& n, cluster_options opts) : sys_(sys), 
   acts_ = std::make_shared<cluster_detail::activations>(n, m_, timeout);
   router_ = std::make_shared<cluster_detail::router>(sys, n, m_, acts_, timeout);
   names_ = std::make_shared<cluster_detail::names>(n, m_);
+  acts_->on_leftover([r = std::weak_ptr<cluster_detail::router>(router_)](const std::string& kind,
+                                                                           const std::string& identity,
+                                                                           detail::envelope* e) {
+    auto p = r.lock();
+    return p && p->rehome(kind, identity, e);
+  });
   m_->on_rejoined([w = std::weak_ptr<cluster_detail::names>(names_)] {
     if (auto p = w.lock()) p->rejoined();
   });
@@ -106,9 +112,10 @@ cluster::~cluster() {
 }
 
 void cluster::add_kind(const std::string& name, kind_options o,
-                       std::function<detail::cell_ptr(const std::string& identity)> make) {
+                       std::function<detail::cell_ptr(const std::string& identity)> make,
+                       cluster_detail::resolve_fn resolve) {
   if (!name_ok(name)) throw std::invalid_argument("troupe::cluster::kind: '" + name + "' (letters, digits, '-', '_', '.')");
-  acts_->add_kind(name, std::move(make), o);
+  acts_->add_kind(name, std::move(make), std::move(resolve), o);
   m_->add_kind(name);
 }
 

@@ -29,6 +29,7 @@ send_result identity_slot::hold(held_send send) {
   bool full = false;
   {
     std::lock_guard lock(mx_);
+    if (cell_ && cell_->box().is_closed()) cell_ = detail::cell_ptr();  // stopped: find it again
     if (cell_) {
       // Activated meanwhile: send now (outside the lock).
     } else {

@@ -3,6 +3,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <limits>
+
 #include "placement.hpp"
 #include "troupe/actors/detail/system_core.hpp"
 #include "troupe/transport/node_io.hpp"
@@ -70,6 +72,22 @@ std::shared_ptr<identity_slot> router::slot(const std::string& kind, const std::
   auto s = std::make_shared<identity_slot>(weak_from_this(), kind, identity, std::move(resolve), max_held);
   slots_[{kind, identity}] = s;
   return s;
+}
+
+bool router::rehome(const std::string& kind, const std::string& identity, detail::envelope* e) {
+  resolve_fn resolve = acts_->resolver_of(kind);
+  if (!resolve) return false;
+  auto s = slot(kind, identity, std::move(resolve), std::numeric_limits<std::size_t>::max());
+  // The slot lives while its resolution runs (the router holds it there).
+  const send_result r = s->hold([e](const detail::cell_ptr& c, const failure* why) {
+    if (!c) {
+      detail::discard(e, ask_error::actor_stopped, why != nullptr ? why->message.c_str() : "not activated");
+      return true;
+    }
+    (void)c->enqueue(e);  // refused: enqueue made it a dead letter (or failed its ask)
+    return true;
+  });
+  return r == send_result::ok;
 }
 
 void router::singleton_kind(const std::string& kind) {

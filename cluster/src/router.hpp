@@ -34,6 +34,10 @@ class router : public std::enable_shared_from_this<router> {
   void count_not_activated(const identity_slot& s);
   /// A message refused: max_held were held for its identity already.
   void count_refused(const identity_slot& s);
+  /// Holds `e` (a message a passivated activation of (kind, identity) had
+  /// not handled) for the identity's next activation: false when it cannot
+  /// (the kind is not hosted here, or the cluster is stopping). Any thread.
+  bool rehome(const std::string& kind, const std::string& identity, detail::envelope* e);
   /// Marks `kind` as a singleton's: placed on the oldest member hosting it.
   void singleton_kind(const std::string& kind);
   void stop();

@@ -159,7 +159,7 @@ class cluster {
       }
       n.expose(ref);
       return detail::cell_ptr(ref.cell());
-    });
+    }, resolver<A>());
   }
 
   /// A handle to `identity` of `kind`, valid before the actor exists: the
@@ -171,9 +171,7 @@ class cluster {
   template <class A>
   [[nodiscard]] virtual_ref<A> get(const std::string& kind, const std::string& identity,
                                    std::size_t max_held = 1024) {
-    return virtual_ref<A>(slot(kind, identity, max_held, [](const peer& p, std::uint64_t id) {
-      return detail::cell_ptr(p.resolve<A>(id).cell());
-    }));
+    return virtual_ref<A>(slot(kind, identity, max_held, resolver<A>()));
   }
 
   /// The singleton `name`: exactly one A in the cluster, on the oldest
@@ -241,8 +239,12 @@ class cluster {
   result<detail::cell_ptr> local_name(const std::string& name, const std::type_info& type);
   /// The link to member `name` (connecting to it when there is none).
   result<peer> peer_of(const std::string& name, std::chrono::milliseconds timeout);
+  template <class A>
+  static cluster_detail::resolve_fn resolver() {
+    return [](const peer& p, std::uint64_t id) { return detail::cell_ptr(p.resolve<A>(id).cell()); };
+  }
   void add_kind(const std::string& name, kind_options o,
-                std::function<detail::cell_ptr(const std::string& identity)> make);
+                std::function<detail::cell_ptr(const std::string& identity)> make, cluster_detail::resolve_fn resolve);
   void mark_singleton(const std::string& kind);
   std::shared_ptr<cluster_detail::identity_slot> slot(const std::string& kind, const std::string& identity,
                                                       std::size_t max_held, cluster_detail::resolve_fn resolve);

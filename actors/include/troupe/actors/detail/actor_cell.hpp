@@ -43,6 +43,10 @@ struct executor {
 
 /// A system envelope asking an actor to stop. @threadsafe to create.
 envelope* make_stop_envelope(exit_reason why);
+/// A stop (reason `stopped`) whose user messages still queued at the end
+/// go to `handover` instead of being dead letters (the cluster's
+/// passivation: they follow the identity to its next activation).
+envelope* make_handover_stop_envelope(std::function<bool(envelope*)> handover);
 
 /// The actor currently running on this thread, if any.
 actor_cell* current_cell() noexcept;
@@ -285,6 +289,9 @@ class actor_cell : public resumable {
   result finish_turn(turn t) noexcept;
   /// Closes the mailbox and dead-letters what is queued beyond `t`.
   void close_and_drain(turn t) noexcept;
+  /// A user message left at the final stop, given to a handover stop's
+  /// taker (true), or not (then it is a dead letter). Consumer only.
+  bool handed_over(envelope* e) noexcept;
   /// Ends a consumer turn with the mailbox's `finish` (`hold`: keep a
   /// token), then marks the mute list seen and wakes the muted senders if
   /// the mailbox is at or below its low-water mark. Every turn end that may

@@ -69,6 +69,12 @@ struct cell_extras {
   bool stash_current = false;
   std::size_t stash_capacity = 0;  ///< 0 = the mailbox's capacity
 
+  // Where user messages left in the mailbox at the final stop go instead
+  // of becoming dead letters (set by a handover stop: the cluster's
+  // passivation re-sends them to the identity's next activation). True:
+  // it took the envelope.
+  std::function<bool(envelope*)> handover;
+
   // Behaviours pushed by become().
   std::vector<std::shared_ptr<const behavior>> behaviors;
 
