@@ -80,6 +80,7 @@ std::string membership::record(bool leaving) const {
   r.set_host(advertise_);
   r.set_port(node_.port());
   for (const auto& k : kinds_) r.add_kinds(k);
+  written_kinds_ = kinds_.size();
   r.set_leaving(leaving);
   return r.SerializeAsString();
 }
@@ -103,6 +104,7 @@ void membership::register_self() {
     if (self->n_.joins.fetch_add(1, std::memory_order_relaxed) > 0 && self->on_rejoined_) self->on_rejoined_();
     self->renewed(sent);
     self->arm_renew(self->opts_.ttl / 3);
+    if (self->written_kinds_ != self->kinds_.size()) self->republish();  // a kind added while registering
     detail::logger().info("troupe cluster {}: {} joined (epoch {}, lease {:x}, etcd {})", self->opts_.name,
                           self->node_.name(), self->epoch(), lease, self->etcd_.where());
     self->list();
@@ -301,6 +303,7 @@ void membership::renew() {
     self->etcd_fine();
     self->renewed(sent);
     self->arm_renew(self->opts_.ttl / 3);
+    if (self->written_kinds_ != self->kinds_.size()) self->republish();  // a kind added while registering
   });
 }
 
@@ -318,8 +321,11 @@ void membership::renewed(clock::time_point sent) {
 }
 
 void membership::fence(const std::string& why) {
-  if (fenced_.exchange(true, std::memory_order_acq_rel)) return;
+  if (fenced_.load(std::memory_order_acquire)) return;
+  // What it hosts stops first, then the flag shows (both on the I/O
+  // thread, where activations start: none can slip in between).
   if (on_fence_) on_fence_("fenced");
+  fenced_.store(true, std::memory_order_release);
   n_.fenced.fetch_add(1, std::memory_order_relaxed);
   detail::logger().warn("troupe cluster {}: {} fenced ({}): it hosts nothing the cluster owns until it renews",
                         opts_.name, node_.name(), why);

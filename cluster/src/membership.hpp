@@ -119,6 +119,8 @@ class membership : public std::enable_shared_from_this<membership> {
   void etcd_fine();
   [[nodiscard]] std::string self_key() const { return prefix_ + node_.name(); }
   [[nodiscard]] std::string record(bool leaving) const;
+  /// Writes this member's record again (its kinds changed).
+  void republish();
 
   node& node_;
   asio::io_context& io_;
@@ -139,6 +141,7 @@ class membership : public std::enable_shared_from_this<membership> {
   bool stopping_ = false;
   std::map<std::string, held> table_;  // the other members as this member knows them
   std::vector<std::string> kinds_;     // hosted here (published in our record)
+  mutable std::size_t written_kinds_ = 0;  // how many of them the last record written had
   member self_;                        // this member as it registered
   std::function<void(const char*)> on_fence_;
   std::function<void()> on_rejoined_;

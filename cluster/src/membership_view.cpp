@@ -17,14 +17,19 @@ void membership::add_kind(const std::string& kind) {
     if (std::find(self->kinds_.begin(), self->kinds_.end(), kind) != self->kinds_.end()) return;
     self->kinds_.push_back(kind);
     self->self_.kinds = self->kinds_;
-    if (!self->registered_ || self->stopping_) return;  // the next registration publishes it
-    etcd::PutRequest req;
-    req.set_key(self->self_key());
-    req.set_value(self->record(false));
-    req.set_lease(self->lease_);
-    self->etcd_.put(req, [self](const result<etcd::PutResponse>& r) {
-      if (!r) self->etcd_trouble("publishing a kind", std::string(r.message()));  // the next join publishes it
-    });
+    // Not registered yet (or registering): the registration publishes it,
+    // or republishes once it sees it missed it.
+    if (self->registered_ && !self->stopping_) self->republish();
+  });
+}
+
+void membership::republish() {
+  etcd::PutRequest req;
+  req.set_key(self_key());
+  req.set_value(record(false));
+  req.set_lease(lease_);
+  etcd_.put(req, [self = shared_from_this()](const result<etcd::PutResponse>& r) {
+    if (!r) self->etcd_trouble("publishing a kind", std::string(r.message()));  // the next join publishes it
   });
 }
 
