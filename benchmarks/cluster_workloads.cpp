@@ -104,6 +104,12 @@ struct scene {
       std::this_thread::sleep_for(5ms);  // polling etcd's view, bounded
     }
   }
+  ~scene() {
+    // Members end cleanly (a killed one was waited for already): no link
+    // is cut under a message in flight.
+    c.leave();
+    for (auto& k : kids) k->finish();
+  }
   int hosting() {
     int k = 0;
     for (const auto& m : c.members()) k += static_cast<int>(std::count(m.kinds.begin(), m.kinds.end(), "vball"));
@@ -235,8 +241,12 @@ outcome run_cluster_activate(const cluster_bench_options& o) {
 outcome run_cluster_call(const cluster_bench_options& o) {
   scene s(o, 1);
   auto v = s.c.get<vball>("vball", "call-1");
+  // The members link up on their own (the one whose name sorts first dials).
   auto peer = s.n.find_peer("m1");
-  if (!peer) fail("cluster-call: no link to the member");
+  for (auto until = steady::now() + 30s; !peer; peer = s.n.find_peer("m1")) {
+    if (steady::now() > until) fail("cluster-call: no link to the member within 30 s");
+    std::this_thread::sleep_for(1ms);
+  }
   auto plain = peer->lookup<pball>("ponger", 30s);
   if (!plain) fail("cluster-call: " + std::string(plain.message()));
   for (int i = 0; i < 100; ++i) {  // warm both paths: the activation, the links, the proxies

@@ -18,6 +18,7 @@
 
 #include <poll.h>
 
+#include "support/child_process.hpp"
 #include "support/etcd_server.hpp"
 #include "support/test_support.hpp"
 #include "test_messages.pb.h"
@@ -130,59 +131,18 @@ struct member_node {
 };
 
 #ifdef TROUPE_TEST_MEMBER
-/// A member in a child process (troupe-test-member): started, joined,
-/// killed with -9 or told to leave (its stdin closed).
+/// A member in a child process (troupe-test-member, hosting "session"):
+/// started, joined, killed with -9 or ended cleanly.
 class member_process {
  public:
-  member_process(const std::string& name, const std::string& etcd, std::chrono::milliseconds ttl) {
-    int in[2], out[2];
-    if (::pipe(in) != 0 || ::pipe(out) != 0) throw std::runtime_error("pipe");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(in[0], 0);
-      ::dup2(out[1], 1);
-      ::close(in[1]);
-      ::close(out[0]);
-      const std::string ttl_ms = std::to_string(ttl.count());
-      ::execl(TROUPE_TEST_MEMBER, "troupe-test-member", etcd.c_str(), name.c_str(), ttl_ms.c_str(), nullptr);
-      ::_exit(127);
-    }
-    ::close(in[0]);
-    ::close(out[1]);
-    to_ = in[1];
-    from_ = out[0];
-  }
-  ~member_process() {
-    kill();
-    ::close(to_);
-    ::close(from_);
-  }
+  member_process(const std::string& name, const std::string& etcd, std::chrono::milliseconds ttl)
+      : p_(TROUPE_TEST_MEMBER, {etcd, name, std::to_string(ttl.count())}) {}
   /// Waits for the child's "joined" line (true), or `within` (false).
-  bool wait_joined(std::chrono::milliseconds within) {
-    pollfd p{from_, POLLIN, 0};
-    std::string got;
-    const auto until = std::chrono::steady_clock::now() + within;
-    while (got.find("joined\n") == std::string::npos) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
-      char buf[256];
-      const ssize_t n = ::read(from_, buf, sizeof buf);
-      if (n <= 0) return false;
-      got.append(buf, static_cast<std::size_t>(n));
-    }
-    return true;
-  }
-  void kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
+  bool wait_joined(std::chrono::milliseconds within) { return p_.wait_line("joined", within); }
+  void kill() { p_.kill(); }
 
  private:
-  pid_t pid_ = -1;
-  int to_ = -1;
-  int from_ = -1;
+  troupe::test::child_process p_;
 };
 #endif
 

@@ -4,6 +4,7 @@
 // for a clean end), and waited for. wait_line() reads its stdout until a
 // line, with a deadline.
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -20,9 +21,11 @@ class child_process {
  public:
   /// Starts `path` with `args` (argv[1...]).
   child_process(const std::string& path, const std::vector<std::string>& args) {
+    // Close-on-exec: another child started later must not inherit our ends
+    // (it would hold this one's stdin open after finish()).
     int in[2], out[2];
-    if (::pipe(in) != 0) throw std::runtime_error("child_process: pipe");
-    if (::pipe(out) != 0) {
+    if (::pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error("child_process: pipe");
+    if (::pipe2(out, O_CLOEXEC) != 0) {
       ::close(in[0]);
       ::close(in[1]);
       throw std::runtime_error("child_process: pipe");
