@@ -133,7 +133,13 @@ fuzz() {
 
 demo() {
   build
-  exec build/examples/troupe-demo "$@"
+  build/examples/troupe-demo "$@"
+  # The cluster part: etcd (installed by setup), three members, a client;
+  # the busiest member is killed and its sessions come back elsewhere.
+  if command -v etcd >/dev/null; then
+    log "a cluster on etcd: examples/cluster/run.sh"
+    examples/cluster/run.sh build
+  fi
 }
 
 bench() {

@@ -16,6 +16,7 @@
 #include <map>
 #include <string>
 
+#include <spdlog/spdlog.h>
 #include <troupe/cluster/cluster.hpp>
 #include <troupe/troupe.hpp>
 
@@ -67,7 +68,7 @@ struct watcher : troupe::actor<watcher> {
 troupe::node_options options(const std::string& name) {
   troupe::node_options o;
   o.name = name;
-  o.cookie = "cluster-example";  // every member shares it (use TLS between machines)
+  o.cookie = "cluster-example-cookie";  // every member shares it (and TLS between machines)
   return o;
 }
 
@@ -92,6 +93,7 @@ int member(const std::string& name, const std::string& etcd) {
 }
 
 int client(const std::string& etcd, int users) {
+  spdlog::set_level(spdlog::level::warn);  // the client's own lines only (members log to their files)
   troupe::actor_system sys;
   troupe::node node(sys, options("client-" + std::to_string(::getpid())));
   this_node = &node;

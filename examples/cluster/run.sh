@@ -14,14 +14,26 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A loopback port nobody answers on (bash's /dev/tcp: no curl or python needed).
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}
+healthy() {
+  local reply
+  reply=$( (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /health HTTP/1.0\r\n\r\n' >&3 && cat <&3) 2>/dev/null) || return 1
+  [[ $reply == *'"health":"true"'* ]]
+}
 cport=$(free_port); pport=$(free_port)
 etcd --name demo --data-dir "$work/etcd" --log-level error \
   --listen-client-urls "http://127.0.0.1:$cport" --advertise-client-urls "http://127.0.0.1:$cport" \
   --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
   --initial-cluster "demo=http://127.0.0.1:$pport" >"$work/etcd.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$cport/health" >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 200); do healthy "$cport" && break; sleep 0.1; done
 ep=127.0.0.1:$cport
 echo "== etcd on $ep; starting members alpha, beta, gamma"
 declare -A member_pid
