@@ -205,7 +205,15 @@ void membership::on_watch(const etcd::WatchResponse& w) {
   for (const auto& ev : w.events()) {
     if (ev.type() == etcd::Event::DELETE) {
       const std::string_view key = ev.kv().key();
-      if (key.starts_with(prefix_)) gone(std::string(key.substr(prefix_.size())));
+      if (!key.starts_with(prefix_)) continue;
+      const std::string name(key.substr(prefix_.size()));
+      // Our key deleted: ours only if the record deleted was this life (a
+      // watch from before a rejoin reports the old life's key going).
+      if (name == node_.name() && ev.has_prev_kv()) {
+        auto was = decode(ev.prev_kv());
+        if (!was || !is_self(was->m)) continue;
+      }
+      gone(name);
     } else if (auto h = decode(ev.kv())) {
       changed(std::move(*h));
     }

@@ -9,7 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <time.h>
+
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -92,12 +96,40 @@ struct activation_log {
   }
 };
 
+/// Across processes: when TROUPE_ACTIVATION_LOG names a file, every
+/// activation appends "up|down IDENTITY MEMBER NANOSECONDS" to it (one
+/// write each, O_APPEND; CLOCK_MONOTONIC, which all processes share).
+struct activation_file {
+  static std::string& member() {
+    static std::string m;
+    return m;
+  }
+  static void note(const char* what, const std::string& id) {
+    static const char* path = std::getenv("TROUPE_ACTIVATION_LOG");
+    if (path == nullptr) return;
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    const std::string line = std::string(what) + " " + id + " " + member() + " " +
+                             std::to_string(static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec) + "\n";
+    const int fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT, 0600);
+    if (fd < 0) return;
+    (void)!::write(fd, line.data(), line.size());
+    ::close(fd);
+  }
+};
+
 /// The virtual actor of the tests: counts the pings it got (its state
 /// starts again at 0 when activated anew).
 struct session : troupe::actor<session> {
   using remote_interface = troupe::accepts<troupe_test::Ping, troupe_test::Count>;
-  explicit session(std::string id) : id_(std::move(id)) { activation_log::get().up(id_); }
-  void on_stop() { activation_log::get().down(id_); }
+  explicit session(std::string id) : id_(std::move(id)) {
+    activation_log::get().up(id_);
+    activation_file::note("up", id_);
+  }
+  void on_stop() {
+    activation_log::get().down(id_);
+    activation_file::note("down", id_);
+  }
   void on(const troupe_test::Ping& p) {
     ++n_;
     if (p.seq() != last_ + 1) in_order_ = false;

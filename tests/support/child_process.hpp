@@ -79,6 +79,16 @@ class child_process {
       buf_.append(chunk, static_cast<std::size_t>(n));
     }
   }
+  /// Writes `text` to the child's stdin: false when it cannot (closed).
+  bool write(const std::string& text) {
+    std::size_t done = 0;
+    while (to_ >= 0 && done < text.size()) {
+      const ssize_t n = ::write(to_, text.data() + done, text.size() - done);
+      if (n <= 0) return false;
+      done += static_cast<std::size_t>(n);
+    }
+    return done == text.size();
+  }
   /// Closes its stdin (a child that waits for it ends cleanly) and waits.
   void finish() {
     if (to_ >= 0) ::close(to_);
