@@ -86,7 +86,7 @@ void activations::attempt(const key& k, std::int64_t reclaim) {
   put->set_value(record());
   put->set_lease(m_->lease());
   txn.add_failure()->mutable_request_range()->set_key(activation_key(k));
-  m_->etcd().txn(txn, [self = shared_from_this(), k](result<etcd::TxnResponse> r) {
+  m_->store().txn(txn, [self = shared_from_this(), k](result<etcd::TxnResponse> r) {
     if (self->stopping_) return self->finish(k, {{}, {}, "the member is leaving"});
     if (!r) return self->finish(k, {{}, {}, std::string(r.message())});
     self->created(k, *r);
@@ -210,7 +210,7 @@ void activations::passivate(const key& k) {
   cmp->set_result(etcd::Compare::EQUAL);
   cmp->set_mod_revision(revision);
   txn.add_success()->mutable_request_delete_range()->set_key(activation_key(k));
-  m_->etcd().txn(txn, [](const result<etcd::TxnResponse>&) {
+  m_->store().txn(txn, [](const result<etcd::TxnResponse>&) {
     // Not deleted (etcd unreachable): the key stays until our lease goes,
     // and activating the identity here again reclaims it.
   });

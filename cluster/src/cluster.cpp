@@ -115,6 +115,10 @@ void cluster::add_kind(const std::string& name, kind_options o,
                        std::function<detail::cell_ptr(const std::string& identity)> make,
                        cluster_detail::resolve_fn resolve) {
   if (!name_ok(name)) throw std::invalid_argument("troupe::cluster::kind: '" + name + "' (letters, digits, '-', '_', '.')");
+  if (!m_->store().supports_ownership()) {
+    throw std::logic_error("troupe::cluster::kind: this cluster's provider keeps membership only; virtual actors "
+                           "and singletons need one that can own keys (etcd)");
+  }
   acts_->add_kind(name, std::move(make), std::move(resolve), o);
   m_->add_kind(name);
 }
@@ -130,65 +134,67 @@ std::shared_ptr<cluster_detail::identity_slot> cluster::slot(const std::string& 
 
 std::size_t cluster::active() const { return acts_->active(); }
 
-namespace {
-/// Runs `start(done)` on the node's I/O thread and waits up to `timeout`
-/// for `done`'s result.
-template <class T>
-result<T> on_io_and_wait(node& n, std::chrono::milliseconds timeout,
-                         std::function<void(std::function<void(result<T>)>)> start) {
-  auto p = std::make_shared<std::promise<result<T>>>();
-  auto f = p->get_future();
-  boost::asio::post(io_context_of(n), [p, start = std::move(start)] {
-    start([p](result<T> r) { p->set_value(std::move(r)); });
-  });
-  if (f.wait_for(timeout) != std::future_status::ready) return failure{ask_error::timeout, "etcd did not answer in time"};
-  return f.get();
-}
-} // namespace
-
-result<bool> cluster::put_name(const std::string& name, detail::cell_ptr cell, const std::type_info& type,
-                               std::chrono::milliseconds timeout) {
+void cluster::put_name_then(const std::string& name, detail::cell_ptr cell, const std::type_info& type,
+                            std::function<void(result<bool>)> done) {
   if (name.empty()) throw std::invalid_argument("troupe::cluster::put: an empty name");
+  if (!m_->store().supports_ownership()) {
+    node_.unpublish(name_publication(name));
+    return done(failure{errc::refused, "this cluster's provider keeps membership only: names need one that can own keys"});
+  }
   {
-    std::lock_guard lock(local_mx_);
-    local_names_.insert_or_assign(name, std::make_pair(cell, &type));
+    std::lock_guard lock(locals_->mx);
+    locals_->held.insert_or_assign(name, std::make_pair(cell, &type));
   }
-  auto r = on_io_and_wait<bool>(node_, timeout, [n = names_, name](auto done) { n->put(name, std::move(done)); });
-  if (!r) {
-    std::lock_guard lock(local_mx_);
-    local_names_.erase(name);
-  }
-  return r;
+  // Callbacks hold what they use (never `this`): they may run after the
+  // cluster is gone, failed by its etcd client closing.
+  boost::asio::post(io_context_of(node_), [n = names_, locals = locals_, &node = node_, name, done = std::move(done)]() mutable {
+    n->put(name, [locals, &node, name, done = std::move(done)](result<bool> r) {
+      if (!r) {
+        {
+          std::lock_guard lock(locals->mx);
+          locals->held.erase(name);
+        }
+        node.unpublish(name_publication(name));
+      }
+      done(std::move(r));
+    });
+  });
 }
 
-result<std::string> cluster::name_holder(const std::string& name, std::chrono::milliseconds timeout) {
-  return on_io_and_wait<std::string>(node_, timeout, [n = names_, name](auto done) { n->holder(name, std::move(done)); });
-}
-
-result<detail::cell_ptr> cluster::local_name(const std::string& name, const std::type_info& type) {
-  std::lock_guard lock(local_mx_);
-  auto it = local_names_.find(name);
-  if (it == local_names_.end() || it->second.first->box().is_closed()) {
-    return failure{errc::not_published, "the actor named " + name + " here has stopped"};
-  }
-  if (*it->second.second != type) {
-    return failure{errc::interface_mismatch, "the actor named " + name + " is of another type"};
-  }
-  return it->second.first;
-}
-
-result<peer> cluster::peer_of(const std::string& name, std::chrono::milliseconds timeout) {
-  if (auto p = node_.find_peer(name)) return *p;
-  for (const auto& m : members()) {
-    if (m.name == name) return node_.connect(m.host, m.port, timeout);
-  }
-  return failure{errc::refused, "no member " + name + " is listed"};
+void cluster::holder_then(const std::string& name, std::chrono::milliseconds timeout, const std::type_info& type,
+                          std::function<void(result<std::pair<detail::cell_ptr, peer>>)> done) {
+  using where = std::pair<detail::cell_ptr, peer>;
+  boost::asio::post(io_context_of(node_), [n = names_, m = m_, locals = locals_, &node = node_, name, timeout, &type,
+                                           done = std::move(done)]() mutable {
+    n->holder(name, [m, locals, &node, name, timeout, &type, done = std::move(done)](result<std::string> holder) mutable {
+      if (!holder) return done(failure{holder.error(), std::string(holder.message())});
+      if (*holder == node.name()) {
+        std::lock_guard lock(locals->mx);
+        auto it = locals->held.find(name);
+        if (it == locals->held.end() || it->second.first->box().is_closed()) {
+          return done(failure{errc::not_published, "the actor named " + name + " here has stopped"});
+        }
+        if (*it->second.second != type) {
+          return done(failure{errc::interface_mismatch, "the actor named " + name + " is of another type"});
+        }
+        return done(where{it->second.first, peer()});
+      }
+      if (auto p = node.find_peer(*holder)) return done(where{detail::cell_ptr(), *p});
+      if (const member* h = m->find(*holder)) {
+        return node.connect_then(h->host, h->port, timeout, [done = std::move(done)](result<peer> p) mutable {
+          if (!p) return done(failure{p.error(), std::string(p.message())});
+          done(where{detail::cell_ptr(), *p});
+        });
+      }
+      done(failure{errc::refused, "the holder of " + name + ", member " + *holder + ", is not listed"});
+    });
+  });
 }
 
 void cluster::remove(const std::string& name) {
   {
-    std::lock_guard lock(local_mx_);
-    if (local_names_.erase(name) == 0) return;
+    std::lock_guard lock(locals_->mx);
+    if (locals_->held.erase(name) == 0) return;
   }
   node_.unpublish(name_publication(name));
   boost::asio::post(io_context_of(node_), [n = names_, name] { n->remove(name); });

@@ -45,7 +45,7 @@ membership::membership(node& n, cluster_options opts, std::vector<endpoint> etcd
       advertise_(std::move(advertise_host)),
       cluster_prefix_("/troupe/" + opts_.name + "/"),
       prefix_(members_prefix(opts_.name)),
-      etcd_(io_, std::move(etcd), opts_.request_timeout),
+      store_(std::make_unique<etcd_client>(io_, std::move(etcd), opts_.request_timeout)),
       renew_timer_(io_),
       retry_timer_(io_),
       fence_timer_(io_),
@@ -61,7 +61,7 @@ void membership::join() {
   if (stopping_) return;
   registered_ = false;
   const auto ttl_s = std::chrono::duration_cast<std::chrono::seconds>(opts_.ttl).count();
-  etcd_.grant(ttl_s, [self = shared_from_this()](result<etcd::LeaseGrantResponse> r) {
+  store_->grant(ttl_s, [self = shared_from_this()](result<etcd::LeaseGrantResponse> r) {
     if (self->stopping_) return;
     if (!r || r->ttl() <= 0 || r->id() == 0) {
       self->etcd_trouble("granting a lease", r ? "no lease granted: " + r->error() : std::string(r.message()));
@@ -91,7 +91,7 @@ void membership::register_self() {
   req.set_value(record(false));
   req.set_lease(lease_);
   const auto sent = clock::now();
-  etcd_.put(req, [self = shared_from_this(), lease = lease_, sent](result<etcd::PutResponse> r) {
+  store_->put(req, [self = shared_from_this(), lease = lease_, sent](result<etcd::PutResponse> r) {
     if (self->stopping_ || lease != self->lease_) return;
     if (!r) {
       // The lease may have expired meanwhile: a new one, after a pause.
@@ -106,7 +106,7 @@ void membership::register_self() {
     self->arm_renew(self->opts_.ttl / 3);
     if (self->written_kinds_ != self->kinds_.size()) self->republish();  // a kind added while registering
     detail::logger().info("troupe cluster {}: {} joined (epoch {}, lease {:x}, etcd {})", self->opts_.name,
-                          self->node_.name(), self->epoch(), lease, self->etcd_.where());
+                          self->node_.name(), self->epoch(), lease, self->store_->where());
     self->list();
   });
 }
@@ -118,7 +118,7 @@ void membership::list() {
   etcd::RangeRequest req;
   req.set_key(prefix_);
   req.set_range_end(prefix_end(prefix_));
-  etcd_.range(req, [self = shared_from_this()](result<etcd::RangeResponse> r) {
+  store_->range(req, [self = shared_from_this()](result<etcd::RangeResponse> r) {
     if (self->stopping_) return;
     if (!r) {
       self->etcd_trouble("listing the members", std::string(r.message()));
@@ -192,7 +192,7 @@ void membership::watch(std::int64_t from) {
   req.set_start_revision(from);
   req.set_prev_kv(true);
   auto self = shared_from_this();
-  watch_ = etcd_.watch(
+  watch_ = store_->watch(
       req, [self](const etcd::WatchResponse& w) { self->on_watch(w); },
       [self](const std::string& why) { self->watch_ended(why); });
 }
@@ -299,7 +299,7 @@ void membership::arm_renew(milliseconds delay) {
 void membership::renew() {
   if (!registered_) return arm_renew(opts_.ttl / 3);
   const auto sent = clock::now();
-  etcd_.keep_alive(lease_, [self = shared_from_this(), lease = lease_, sent](result<etcd::LeaseKeepAliveResponse> r) {
+  store_->keep_alive(lease_, [self = shared_from_this(), lease = lease_, sent](result<etcd::LeaseKeepAliveResponse> r) {
     if (self->stopping_ || lease != self->lease_) return;
     if (!r) {
       self->n_.renewal_failures.fetch_add(1, std::memory_order_relaxed);
@@ -374,7 +374,7 @@ void membership::etcd_trouble(const std::string& what, const std::string& why) {
 void membership::etcd_fine() {
   if (!trouble_) return;
   trouble_ = false;
-  detail::logger().info("troupe cluster {}: etcd answers again ({})", opts_.name, etcd_.where());
+  detail::logger().info("troupe cluster {}: etcd answers again ({})", opts_.name, store_->where());
 }
 
 // ---- links to the members ------------------------------------------------------
@@ -417,7 +417,7 @@ void membership::stop(bool leave) {
     if (self->watch_) self->watch_->close();
     self->watch_.reset();
     auto finish = [self, done] {
-      self->etcd_.close();
+      self->store_->close();
       self->fenced_.store(true, std::memory_order_release);
       done->set_value();
     };
@@ -427,8 +427,8 @@ void membership::stop(bool leave) {
     req.set_key(self->self_key());
     req.set_value(self->record(true));
     req.set_lease(self->lease_);
-    self->etcd_.put(req, [self, finish](const result<etcd::PutResponse>&) {
-      self->etcd_.revoke(self->lease_, [self, finish](const result<etcd::LeaseRevokeResponse>& r) {
+    self->store_->put(req, [self, finish](const result<etcd::PutResponse>&) {
+      self->store_->revoke(self->lease_, [self, finish](const result<etcd::LeaseRevokeResponse>& r) {
         if (r) {
           detail::logger().info("troupe cluster {}: {} left", self->opts_.name, self->node_.name());
         } else {

@@ -65,7 +65,8 @@ class membership : public std::enable_shared_from_this<membership> {
   void on_rejoined(std::function<void()> f) { on_rejoined_ = std::move(f); }
 
   // For the activations and the router, on the I/O thread.
-  [[nodiscard]] etcd_client& etcd() noexcept { return etcd_; }
+  /// Where the cluster keeps what must agree (etcd).
+  [[nodiscard]] provider& store() noexcept { return *store_; }
   [[nodiscard]] std::int64_t lease() const noexcept { return lease_; }
   [[nodiscard]] const std::string& key_prefix() const noexcept { return cluster_prefix_; }
   /// The members that host `kind` now: this one while registered and not
@@ -128,7 +129,7 @@ class membership : public std::enable_shared_from_this<membership> {
   const std::string advertise_;
   const std::string cluster_prefix_;  // /troupe/<cluster>/
   const std::string prefix_;          // /troupe/<cluster>/members/
-  etcd_client etcd_;
+  const std::unique_ptr<provider> store_;
   asio::steady_timer renew_timer_;
   asio::steady_timer retry_timer_;
   asio::steady_timer fence_timer_;

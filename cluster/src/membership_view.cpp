@@ -28,7 +28,7 @@ void membership::republish() {
   req.set_key(self_key());
   req.set_value(record(false));
   req.set_lease(lease_);
-  etcd_.put(req, [self = shared_from_this()](const result<etcd::PutResponse>& r) {
+  store_->put(req, [self = shared_from_this()](const result<etcd::PutResponse>& r) {
     if (!r) self->etcd_trouble("publishing a kind", std::string(r.message()));  // the next join publishes it
   });
 }

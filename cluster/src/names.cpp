@@ -36,7 +36,7 @@ void names::claim(const std::string& name, std::int64_t rewrite, int tries, std:
   put->set_value(record());
   put->set_lease(m_->lease());
   txn.add_failure()->mutable_request_range()->set_key(key(name));
-  m_->etcd().txn(txn, [self = shared_from_this(), name, tries, done = std::move(done)](result<etcd::TxnResponse> r) {
+  m_->store().txn(txn, [self = shared_from_this(), name, tries, done = std::move(done)](result<etcd::TxnResponse> r) {
     if (!r) return done(failure{r.error(), std::string(r.message())});
     if (r->succeeded()) {
       self->held_[name] = true;
@@ -57,7 +57,7 @@ void names::claim(const std::string& name, std::int64_t rewrite, int tries, std:
 void names::holder(const std::string& name, std::function<void(result<std::string>)> done) {
   etcd::RangeRequest req;
   req.set_key(key(name));
-  m_->etcd().range(req, [name, done = std::move(done)](result<etcd::RangeResponse> r) {
+  m_->store().range(req, [name, done = std::move(done)](result<etcd::RangeResponse> r) {
     if (!r) return done(failure{r.error(), std::string(r.message())});
     cluster_records::name_holder h;
     if (r->kvs().empty() || !h.ParseFromString(r->kvs(0).value())) {
@@ -71,7 +71,7 @@ void names::remove(const std::string& name) {
   if (held_.erase(name) == 0) return;
   etcd::DeleteRangeRequest del;
   del.set_key(key(name));
-  m_->etcd().remove(del, [](const result<etcd::DeleteRangeResponse>&) {
+  m_->store().remove(del, [](const result<etcd::DeleteRangeResponse>&) {
     // Not removed (etcd unreachable): it goes with our lease.
   });
 }

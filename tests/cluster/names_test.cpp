@@ -2,6 +2,8 @@
 // exclusive, and gone with their holder.
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "cluster_fixture.hpp"
 #include "transport/test_actors.hpp"
 
@@ -27,6 +29,16 @@ TEST(ClusterNames, ANameIsFoundFromEveryMemberHeldByOneAndGoesWithItsHolder) {
   auto pong = remote->ask(ping, 10s).get();
   ASSERT_TRUE(pong.ok()) << pong.message();
   EXPECT_EQ(pong->seq(), 7);
+  // Without blocking: the outcome comes to a callback.
+  std::promise<troupe::result<troupe::actor_ref<troupe_test::echo>>> got;
+  b.c->get_then<troupe_test::echo>("ledger", 5s, [&](troupe::result<troupe::actor_ref<troupe_test::echo>> r) {
+    got.set_value(std::move(r));
+  });
+  auto fut = got.get_future();
+  ASSERT_EQ(fut.wait_for(10s), std::future_status::ready);
+  auto later = fut.get();
+  ASSERT_TRUE(later.ok()) << later.message();
+  EXPECT_TRUE(later->ask(ping, 10s).get().ok());
   // From its holder: the local actor itself.
   auto local = a->c->get<troupe_test::echo>("ledger");
   ASSERT_TRUE(local.ok()) << local.message();

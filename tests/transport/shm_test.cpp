@@ -668,7 +668,9 @@ TEST_F(shm_bad_input, ADoorbellRungMoreOftenThanTheNodeWaitedClosesTheConnection
   auto p = established_peer("raw-bell");
   const std::string bells(4096, 'R');
   for (int i = 0; i < 4; ++i) {
-    ASSERT_EQ(::send(p->control(), bells.data(), bells.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bells.size()));
+    // The node may hang up before the last ring (what the test wants):
+    // then the send fails, and the rest is not sent.
+    if (::send(p->control(), bells.data(), bells.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bells.size())) break;
   }
   expect_closed(std::move(p));
   EXPECT_TRUE(troupe::test::wait_until([&] { return n->stats().bad_frames == 1; }, 2s)) << n->stats().bad_frames;

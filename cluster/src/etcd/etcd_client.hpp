@@ -17,6 +17,7 @@
 #include "etcd/http_channel.hpp"
 #include "etcd/json_stream.hpp"
 #include "etcd_api.pb.h"
+#include "provider.hpp"
 #include "troupe/actors/send_result.hpp"
 
 namespace troupe::cluster_detail {
@@ -29,33 +30,26 @@ namespace troupe::cluster_detail {
 /// The end of the key range that holds every key starting with `prefix`.
 [[nodiscard]] std::string prefix_end(std::string prefix);
 
-class etcd_client {
+/// The etcd provider: both membership and ownership.
+class etcd_client final : public provider {
  public:
-  template <class R>
-  using done_fn = std::function<void(result<R>)>;
-
   etcd_client(asio::io_context& io, std::vector<endpoint> endpoints, std::chrono::milliseconds timeout);
 
-  void grant(std::int64_t ttl_seconds, done_fn<etcd::LeaseGrantResponse> done);
-  /// One renewal (the gateway ends the stream after one answer). A TTL of 0
-  /// in the reply: etcd no longer has the lease.
-  void keep_alive(std::int64_t lease, done_fn<etcd::LeaseKeepAliveResponse> done);
-  void revoke(std::int64_t lease, done_fn<etcd::LeaseRevokeResponse> done);
-  void put(const etcd::PutRequest& req, done_fn<etcd::PutResponse> done);
-  void range(const etcd::RangeRequest& req, done_fn<etcd::RangeResponse> done);
-  void remove(const etcd::DeleteRangeRequest& req, done_fn<etcd::DeleteRangeResponse> done);
-  void txn(const etcd::TxnRequest& req, done_fn<etcd::TxnResponse> done);
-
-  /// Opens a watch on the endpoint in use: `on_response` for each response
-  /// (the first says created), `on_end` once when it ends (not after the
-  /// returned stream's close()).
+  void grant(std::int64_t ttl_seconds, done_fn<etcd::LeaseGrantResponse> done) override;
+  /// One renewal (the gateway ends the stream after one answer).
+  void keep_alive(std::int64_t lease, done_fn<etcd::LeaseKeepAliveResponse> done) override;
+  void revoke(std::int64_t lease, done_fn<etcd::LeaseRevokeResponse> done) override;
+  void put(const etcd::PutRequest& req, done_fn<etcd::PutResponse> done) override;
+  void range(const etcd::RangeRequest& req, done_fn<etcd::RangeResponse> done) override;
+  /// On the endpoint in use; the first response says created.
   std::shared_ptr<json_stream> watch(const etcd::WatchCreateRequest& req,
                                      std::function<void(const etcd::WatchResponse&)> on_response,
-                                     std::function<void(const std::string& why)> on_end);
-
-  /// Fails what is queued and closes the connection.
-  void close() { channel_->close(); }
-  [[nodiscard]] std::string where() const { return channel_->current().text(); }
+                                     std::function<void(const std::string& why)> on_end) override;
+  [[nodiscard]] bool supports_ownership() const noexcept override { return true; }
+  void txn(const etcd::TxnRequest& req, done_fn<etcd::TxnResponse> done) override;
+  void remove(const etcd::DeleteRangeRequest& req, done_fn<etcd::DeleteRangeResponse> done) override;
+  void close() override { channel_->close(); }
+  [[nodiscard]] std::string where() const override { return channel_->current().text(); }
 
  private:
   /// POSTs `req` to `path`; parses the reply into R (or, for a streamed

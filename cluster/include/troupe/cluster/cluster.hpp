@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <typeinfo>
@@ -187,36 +188,47 @@ class cluster {
 
   /// Gives `ref` the cluster-wide `name`: any member's get<A>(name) finds
   /// it. The name is held under this member's lease, so it goes when this
-  /// member dies or leaves (and is written again if it joins anew). Blocks
-  /// up to `timeout` (call it outside handlers): true, or errc::name_taken
-  /// (another member holds it; the message names it), errc::refused (not
-  /// joined), ask_error::timeout, errc::io_error (etcd unreachable).
+  /// member dies or leaves (and is written again if it joins anew).
+  /// `done` runs once, on the node's I/O thread (keep it short, never block
+  /// in it): true, or errc::name_taken (another member holds it; the
+  /// message names it), errc::refused (not joined, or fenced),
+  /// ask_error::timeout, errc::io_error (etcd unreachable). @threadsafe
+  template <class A>
+  void put_then(const std::string& name, const actor_ref<A>& ref, std::function<void(result<bool>)> done) {
+    if (!ref) throw std::invalid_argument("troupe::cluster::put: an empty actor_ref");
+    node_.publish(name_publication(name), ref);
+    put_name_then(name, detail::cell_ptr(ref.cell()), typeid(A), std::move(done));
+  }
+  /// put_then, waiting up to `timeout` for the outcome (outside handlers).
   template <class A>
   result<bool> put(const std::string& name, const actor_ref<A>& ref,
                    std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-    if (!ref) throw std::invalid_argument("troupe::cluster::put: an empty actor_ref");
-    node_.publish(name_publication(name), ref);
-    auto r = put_name(name, detail::cell_ptr(ref.cell()), typeid(A), timeout);
-    if (!r) node_.unpublish(name_publication(name));
-    return r;
+    auto p = std::make_shared<std::promise<result<bool>>>();
+    auto f = p->get_future();
+    put_then(name, ref, [p](result<bool> r) { p->set_value(std::move(r)); });
+    return waited(f, timeout);
   }
   /// The actor holding the cluster-wide `name`, as a handle of type A (its
-  /// type, or an interface it satisfies when it is on another member).
-  /// Blocks up to `timeout`: errc::not_published (nobody holds it, or its
-  /// actor stopped), errc::interface_mismatch, ask_error::timeout,
-  /// errc::io_error.
+  /// type, or an interface it satisfies when it is on another member), to
+  /// `done`, once, on a transport thread (or this one when it fails at
+  /// once): errc::not_published (nobody holds it, or its actor stopped),
+  /// errc::interface_mismatch, ask_error::timeout, errc::io_error. @threadsafe
+  template <class A>
+  void get_then(const std::string& name, std::chrono::milliseconds timeout,
+                std::function<void(result<actor_ref<A>>)> done) {
+    holder_then(name, timeout, typeid(A), [name, timeout, done](result<std::pair<detail::cell_ptr, peer>> where) mutable {
+      if (!where) return done(failure{where.error(), std::string(where.message())});
+      if (where->first) return done(actor_ref<A>::from_cell(where->first.get()));  // held here
+      where->second.lookup_then<A>(name_publication(name), timeout, std::move(done));
+    });
+  }
+  /// get_then, waiting up to `timeout` for the outcome (outside handlers).
   template <class A>
   result<actor_ref<A>> get(const std::string& name, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-    auto where = name_holder(name, timeout);
-    if (!where) return failure{where.error(), std::string(where.message())};
-    if (*where == node_.name()) {
-      auto local = local_name(name, typeid(A));
-      if (!local) return failure{local.error(), std::string(local.message())};
-      return actor_ref<A>::from_cell(local->get());
-    }
-    auto p = peer_of(*where, timeout);
-    if (!p) return failure{p.error(), std::string(p.message())};
-    return p->lookup<A>(name_publication(name), timeout);
+    auto p = std::make_shared<std::promise<result<actor_ref<A>>>>();
+    auto f = p->get_future();
+    get_then<A>(name, timeout, [p](result<actor_ref<A>> r) { p->set_value(std::move(r)); });
+    return waited(f, timeout + std::chrono::seconds(1));
   }
   /// Gives up the cluster-wide `name` if this member holds it.
   void remove(const std::string& name);
@@ -233,12 +245,17 @@ class cluster {
 
  private:
   static std::string name_publication(const std::string& name) { return "troupe.cluster.name/" + name; }
-  result<bool> put_name(const std::string& name, detail::cell_ptr cell, const std::type_info& type,
-                        std::chrono::milliseconds timeout);
-  result<std::string> name_holder(const std::string& name, std::chrono::milliseconds timeout);
-  result<detail::cell_ptr> local_name(const std::string& name, const std::type_info& type);
-  /// The link to member `name` (connecting to it when there is none).
-  result<peer> peer_of(const std::string& name, std::chrono::milliseconds timeout);
+  template <class T>
+  static result<T> waited(std::future<result<T>>& f, std::chrono::milliseconds timeout) {
+    if (f.wait_for(timeout) != std::future_status::ready) return failure{ask_error::timeout, "no answer in time"};
+    return f.get();
+  }
+  void put_name_then(const std::string& name, detail::cell_ptr cell, const std::type_info& type,
+                     std::function<void(result<bool>)> done);
+  /// Where `name` is held: the local actor (when held here, checked to be
+  /// of `type`), or the link to the member holding it (connected if need be).
+  void holder_then(const std::string& name, std::chrono::milliseconds timeout, const std::type_info& type,
+                   std::function<void(result<std::pair<detail::cell_ptr, peer>>)> done);
   template <class A>
   static cluster_detail::resolve_fn resolver() {
     return [](const peer& p, std::uint64_t id) { return detail::cell_ptr(p.resolve<A>(id).cell()); };
@@ -256,8 +273,12 @@ class cluster {
   std::shared_ptr<cluster_detail::activations> acts_;
   std::shared_ptr<cluster_detail::router> router_;
   std::shared_ptr<cluster_detail::names> names_;
-  std::mutex local_mx_;
-  std::map<std::string, std::pair<detail::cell_ptr, const std::type_info*>> local_names_;
+  /// The names held here (shared with callbacks that may outlive a call).
+  struct local_names {
+    std::mutex mx;
+    std::map<std::string, std::pair<detail::cell_ptr, const std::type_info*>> held;
+  };
+  std::shared_ptr<local_names> locals_ = std::make_shared<local_names>();
   actor_ref<cluster_detail::activator> activator_;
 };
 
