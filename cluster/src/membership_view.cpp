@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 
 #include "membership.hpp"
+#include "troupe/actors/detail/system_core.hpp"
 #include "troupe/detail/logger.hpp"
 
 // What the rest of the cluster and its users see of the membership: the
@@ -75,6 +76,9 @@ void membership::raise(member_event e) {
 }
 
 void membership::subscribe(detail::cell_ptr who, std::function<void(const member_event&)> deliver) {
+  // Under the lock the I/O thread raises events with: a full subscriber
+  // takes these over its bound rather than block us (and so the I/O thread).
+  detail::never_block_scope never_block;
   std::lock_guard lock(mx_);
   for (const auto& [name, m] : snapshot_) {
     if (name != node_.name()) deliver(member_up{m});
