@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +39,8 @@ class child_process {
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("child_process: fork");
     if (pid_ == 0) {
+      // Dies with us, even when we crash or _Exit (no etcd or member left behind).
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       ::dup2(in[0], 0);
       ::dup2(out[1], 1);
       ::close(in[0]);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -128,6 +129,8 @@ class etcd_server {
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("etcd_server: fork failed");
     if (pid_ == 0) {
+      // Dies with us, even when we crash or _Exit (no etcd or member left behind).
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
       if (fd >= 0) {
         ::dup2(fd, 1);
