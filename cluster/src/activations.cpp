@@ -58,14 +58,6 @@ void activations::activate(const std::string& kind, const std::string& identity,
   if (waiting.size() == 1) attempt(k, 0);  // one transaction per identity at a time
 }
 
-std::string activations::record() const {
-  cluster_records::activation rec;
-  rec.set_node(node_.name());
-  rec.set_incarnation(node_.incarnation());
-  rec.set_epoch(m_->epoch());
-  return rec.SerializeAsString();
-}
-
 void activations::attempt(const key& k, std::int64_t reclaim) {
   // Create-if-absent under our lease (or, reclaiming a key an earlier
   // activation here left, rewrite it if it is still that one); otherwise
@@ -83,7 +75,7 @@ void activations::attempt(const key& k, std::int64_t reclaim) {
   cmp->set_result(etcd::Compare::EQUAL);
   auto* put = txn.add_success()->mutable_request_put();
   put->set_key(activation_key(k));
-  put->set_value(record());
+  put->set_value(m_->holder_record());
   put->set_lease(m_->lease());
   txn.add_failure()->mutable_request_range()->set_key(activation_key(k));
   m_->store().txn(txn, [self = shared_from_this(), k](result<etcd::TxnResponse> r) {
@@ -102,11 +94,11 @@ void activations::created(const key& k, const etcd::TxnResponse& r) {
     return attempt(k, 0);  // it went meanwhile (its holder died, or passivated it): create it
   }
   const auto& kv = rs[0].response_range().kvs(0);
-  cluster_records::activation holder;
+  cluster_records::holder holder;
   if (!holder.ParseFromString(kv.value())) {
     return finish(k, {{}, {}, "the activation record under " + activation_key(k) + " is not one"});
   }
-  if (holder.node() == node_.name() && holder.incarnation() == node_.incarnation() && holder.epoch() == m_->epoch()) {
+  if (m_->is_this_node(holder) && holder.epoch() == m_->epoch()) {
     return attempt(k, kv.mod_revision());  // left by an earlier activation here: reclaim it
   }
   finish(k, {{}, holder.node(), {}});

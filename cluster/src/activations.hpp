@@ -81,7 +81,6 @@ class activations : public std::enable_shared_from_this<activations> {
   void created(const key& k, const etcd::TxnResponse& r);
   void finish(const key& k, const activation_outcome& o);
   void start_here(const key& k, std::int64_t revision);
-  [[nodiscard]] std::string record() const;
   void arm_sweep();
   void sweep();
   void passivate(const key& k);

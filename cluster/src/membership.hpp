@@ -72,6 +72,13 @@ class membership : public std::enable_shared_from_this<membership> {
   /// The members that host `kind` now: this one while registered and not
   /// fenced, the others as listed.
   [[nodiscard]] std::vector<const member*> hosting(const std::string& kind);
+  /// What a key this member holds under its lease says: this node, its
+  /// incarnation, its epoch (cluster_records::holder, serialized).
+  [[nodiscard]] std::string holder_record() const;
+  /// `h` names this node in this incarnation (any epoch).
+  [[nodiscard]] bool is_this_node(const cluster_records::holder& h) const {
+    return h.node() == node_.name() && h.incarnation() == node_.incarnation();
+  }
   /// A member listed now (this one included while registered), or null.
   [[nodiscard]] const member* find(const std::string& name);
 

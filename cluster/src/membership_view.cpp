@@ -34,6 +34,14 @@ void membership::republish() {
   });
 }
 
+std::string membership::holder_record() const {
+  cluster_records::holder h;
+  h.set_node(node_.name());
+  h.set_incarnation(node_.incarnation());
+  h.set_epoch(epoch());
+  return h.SerializeAsString();
+}
+
 std::vector<const member*> membership::hosting(const std::string& kind) {
   std::vector<const member*> out;
   auto hosts = [&kind](const member& m) { return std::find(m.kinds.begin(), m.kinds.end(), kind) != m.kinds.end(); };

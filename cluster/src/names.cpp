@@ -4,14 +4,6 @@
 
 namespace troupe::cluster_detail {
 
-std::string names::record() const {
-  cluster_records::name_holder r;
-  r.set_node(node_.name());
-  r.set_incarnation(node_.incarnation());
-  r.set_epoch(m_->epoch());
-  return r.SerializeAsString();
-}
-
 void names::put(const std::string& name, std::function<void(result<bool>)> done) {
   if (m_->lease() == 0) return done(failure{errc::refused, "not joined yet (or fenced): no lease to hold a name under"});
   claim(name, 0, 0, std::move(done));
@@ -33,7 +25,7 @@ void names::claim(const std::string& name, std::int64_t rewrite, int tries, std:
   }
   auto* put = txn.add_success()->mutable_request_put();
   put->set_key(key(name));
-  put->set_value(record());
+  put->set_value(m_->holder_record());
   put->set_lease(m_->lease());
   txn.add_failure()->mutable_request_range()->set_key(key(name));
   m_->store().txn(txn, [self = shared_from_this(), name, tries, done = std::move(done)](result<etcd::TxnResponse> r) {
@@ -46,8 +38,8 @@ void names::claim(const std::string& name, std::int64_t rewrite, int tries, std:
     if (tries >= 3) return done(failure{errc::refused, "the name " + name + " kept changing hands"});
     if (rs.empty() || rs[0].response_range().kvs().empty()) return self->claim(name, 0, tries + 1, done);
     const auto& kv = rs[0].response_range().kvs(0);
-    cluster_records::name_holder h;
-    if (h.ParseFromString(kv.value()) && h.node() == self->node_.name() && h.incarnation() == self->node_.incarnation()) {
+    cluster_records::holder h;
+    if (h.ParseFromString(kv.value()) && self->m_->is_this_node(h)) {
       return self->claim(name, kv.mod_revision(), tries + 1, done);  // ours (an earlier lease, or a put again)
     }
     done(failure{errc::name_taken, "the name " + name + " is held by member " + h.node()});
@@ -59,7 +51,7 @@ void names::holder(const std::string& name, std::function<void(result<std::strin
   req.set_key(key(name));
   m_->store().range(req, [name, done = std::move(done)](result<etcd::RangeResponse> r) {
     if (!r) return done(failure{r.error(), std::string(r.message())});
-    cluster_records::name_holder h;
+    cluster_records::holder h;
     if (r->kvs().empty() || !h.ParseFromString(r->kvs(0).value())) {
       return done(failure{errc::not_published, "no member holds the name " + name});
     }

@@ -36,7 +36,6 @@ class names : public std::enable_shared_from_this<names> {
 
  private:
   [[nodiscard]] std::string key(const std::string& name) const { return m_->key_prefix() + "names/" + name; }
-  [[nodiscard]] std::string record() const;
   void claim(const std::string& name, std::int64_t rewrite, int tries, std::function<void(result<bool>)> done);
 
   node& node_;

@@ -2,7 +2,6 @@
 
 #include <charconv>
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -61,21 +60,14 @@ void http_channel::next() {
 }
 
 void http_channel::connect() {
-  const endpoint& e = endpoints_[at_];
   // The timeout covers the whole call: resolving and connecting included.
   stream_.expires_after(timeout_);
-  resolver_.async_resolve(e.host, std::to_string(e.port),
-                          [self = shared_from_this()](const error_code& ec, asio::ip::tcp::resolver::results_type rs) {
-                            if (self->closed_) return;
-                            if (ec) return self->fail_connection(ec);
-                            self->stream_.async_connect(rs, [self](const error_code& ec2, const auto&) {
-                              if (self->closed_) return;
-                              if (ec2) return self->fail_connection(ec2);
-                              self->connected_ = true;
-                              self->stream_.socket().set_option(asio::ip::tcp::no_delay(true));
-                              self->send();
-                            });
-                          });
+  dial(resolver_, stream_, endpoints_[at_], [self = shared_from_this()](const error_code& ec) {
+    if (self->closed_) return;
+    if (ec) return self->fail_connection(ec);
+    self->connected_ = true;
+    self->send();
+  });
 }
 
 void http_channel::send() {

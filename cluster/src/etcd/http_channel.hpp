@@ -45,6 +45,24 @@ struct endpoint {
 /// of 0 or past 65535, an empty host). A leading "http://" is allowed.
 [[nodiscard]] std::optional<endpoint> parse_endpoint(std::string_view text);
 
+/// Resolves `to` and connects `stream` (TCP_NODELAY once connected); `then`
+/// gets the outcome, on the I/O thread. The caller keeps `resolver` and
+/// `stream` alive until then (its handler holds their owner).
+template <class Then>
+void dial(asio::ip::tcp::resolver& resolver, beast::tcp_stream& stream, const endpoint& to, Then then) {
+  resolver.async_resolve(to.host, std::to_string(to.port),
+                         [&stream, then = std::move(then)](const error_code& ec,
+                                                           asio::ip::tcp::resolver::results_type rs) mutable {
+                           if (ec) return then(ec);
+                           stream.async_connect(rs, [&stream, then = std::move(then)](const error_code& ec2,
+                                                                                     const auto&) mutable {
+                             error_code ignored;  // the option is a latency nicety: never worth failing for
+                             if (!ec2) stream.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+                             then(ec2);
+                           });
+                         });
+}
+
 /// What a call came back with: the HTTP status and body, or why there is none.
 struct http_reply {
   error_code ec;        ///< set when no answer came (connect, write, read, timeout)

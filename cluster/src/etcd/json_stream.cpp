@@ -42,31 +42,28 @@ void json_stream::start() {
   // silent for as long as nothing changes; whoever owns the stream decides
   // when it is dead (the lease keep-alive notices a lost etcd).
   stream_.expires_after(timeout_);
-  resolver_.async_resolve(
-      where_.host, std::to_string(where_.port),
-      [self = shared_from_this()](const error_code& ec, asio::ip::tcp::resolver::results_type rs) {
-        if (self->closed_) return;
-        if (ec) return self->end(ec);
-        self->stream_.async_connect(rs, [self](const error_code& ec2, const auto&) {
-          if (self->closed_) return;
-          if (ec2) return self->end(ec2);
-          self->stream_.socket().set_option(asio::ip::tcp::no_delay(true));
-          http::async_write(self->stream_, self->req_, [self](const error_code& ec3, std::size_t) {
-            if (self->closed_) return;
-            if (ec3) return self->end(ec3);
-            self->parser_.emplace();
-            self->parser_->body_limit(boost::none);  // the lines are bounded instead
-            self->parser_->on_chunk_body(self->on_chunk_);  // Beast keeps a reference: a member
-            http::async_read_header(self->stream_, self->buf_, *self->parser_, [self](const error_code& ec4, std::size_t) {
-              if (self->closed_) return;
-              if (ec4) return self->end(ec4);
-              if (self->parser_->get().result_int() != 200) return self->end(asio::error::connection_refused);
-              self->stream_.expires_never();
-              self->read_more();
-            });
-          });
-        });
-      });
+  dial(resolver_, stream_, where_, [self = shared_from_this()](const error_code& ec) {
+    if (self->closed_) return;
+    if (ec) return self->end(ec);
+    http::async_write(self->stream_, self->req_, [self](const error_code& ec2, std::size_t) {
+      if (self->closed_) return;
+      if (ec2) return self->end(ec2);
+      self->read_header();
+    });
+  });
+}
+
+void json_stream::read_header() {
+  parser_.emplace();
+  parser_->body_limit(boost::none);  // the lines are bounded instead
+  parser_->on_chunk_body(on_chunk_);  // Beast keeps a reference: a member
+  http::async_read_header(stream_, buf_, *parser_, [self = shared_from_this()](const error_code& ec, std::size_t) {
+    if (self->closed_) return;
+    if (ec) return self->end(ec);
+    if (self->parser_->get().result_int() != 200) return self->end(asio::error::connection_refused);
+    self->stream_.expires_never();
+    self->read_more();
+  });
 }
 
 void json_stream::read_more() {

@@ -39,6 +39,7 @@ class json_stream : public std::enable_shared_from_this<json_stream> {
   void close();
 
  private:
+  void read_header();
   void read_more();
   void end(error_code ec);
 
