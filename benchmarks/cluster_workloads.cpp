@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "ball.hpp"
 #include "bench.pb.h"
 #include "support/child_process.hpp"
 #include "support/etcd_server.hpp"
@@ -23,48 +24,24 @@ constexpr auto member_ttl = 3s;
 
 troupe::node* member_node = nullptr;  // the member process's node, for vball
 
-/// A sender's actor as the members know it: it accepts a Ball.
-struct ball_sink : troupe::interface {
-  using remote_interface = troupe::accepts<Ball>;
-  void on(Ball);
-};
-
-/// Sends a ball back to its sender (by tell, when it names one), and
-/// answers asks with the ball stamped with this member's name.
-class bouncer {
- public:
-  Ball bounce(Ball b) {
-    if (b.from() != 0 && member_node != nullptr) {
-      if (b.from() != back_id_ || b.node() != back_node_) {
-        auto p = member_node->find_peer(b.node());
-        if (!p) return b;
-        back_ = p->resolve<ball_sink>(b.from());
-        back_id_ = b.from();
-        back_node_ = b.node();
-      }
-      back_.tell(b);
-    }
-    b.set_node(member_node != nullptr ? member_node->name() : "");
-    return b;
-  }
-
- private:
-  troupe::actor_ref<ball_sink> back_;
-  std::uint64_t back_id_ = 0;
-  std::string back_node_;
-};
-
-/// The virtual actor of the workloads, and the plain actor beside it.
+/// The virtual actor of the workloads, and the plain actor beside it: each
+/// sends the ball back (a tell) and answers asks with it stamped with this
+/// member's name (cluster-failover reads where the identity lives).
+Ball bounce(ball_return& back, Ball b) {
+  back.send_back(b);
+  b.set_node(member_node != nullptr ? member_node->name() : "");
+  return b;
+}
 struct vball : troupe::actor<vball> {
   using remote_interface = troupe::accepts<Ball>;
   explicit vball(const std::string&) {}
-  Ball on(Ball b) { return bouncer_.bounce(std::move(b)); }
-  bouncer bouncer_;
+  Ball on(Ball b) { return bounce(back_, std::move(b)); }
+  ball_return back_{member_node};
 };
 struct pball : troupe::actor<pball> {
   using remote_interface = troupe::accepts<Ball>;
-  Ball on(Ball b) { return bouncer_.bounce(std::move(b)); }
-  bouncer bouncer_;
+  Ball on(Ball b) { return bounce(back_, std::move(b)); }
+  ball_return back_{member_node};
 };
 
 troupe::node_options member_options(const std::string& name) {

@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "ball.hpp"
 #include "bench.pb.h"
 #include "support/fault_proxy.hpp"
 
@@ -28,34 +29,16 @@ using troupe_bench::Item;
 
 // -- the serving side -------------------------------------------------------------
 
-/// The pinger as the serving side knows it: it accepts a Ball.
-struct ball_catcher : troupe::interface {
-  using remote_interface = troupe::accepts<Ball>;
-  void on(Ball);
-};
-
 /// Sends every ball back to where it came from, with a tell (asks are
 /// answered too, for the warm-up).
 struct ponger : troupe::actor<ponger> {
   using remote_interface = troupe::accepts<Ball>;
-  explicit ponger(troupe::node* n) : node_(n) {}
+  explicit ponger(troupe::node* n) : back_(n) {}
   Ball on(Ball b) {
-    if (b.from() != 0) {
-      if (b.from() != back_id_ || b.node() != back_node_) {
-        auto p = node_->find_peer(b.node());
-        if (!p) return b;
-        back_ = p->resolve<ball_catcher>(b.from());
-        back_id_ = b.from();
-        back_node_ = b.node();
-      }
-      back_.tell(b);
-    }
+    back_.send_back(b);
     return b;
   }
-  troupe::node* node_;
-  troupe::actor_ref<ball_catcher> back_;
-  std::uint64_t back_id_ = 0;
-  std::string back_node_;
+  ball_return back_;
 };
 
 struct flood_sink : troupe::actor<flood_sink> {
