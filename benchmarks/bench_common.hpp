@@ -20,7 +20,7 @@ inline constexpr auto stall_limit = std::chrono::seconds(120);
 [[noreturn]] inline void usage_error(const std::string& msg) {
   std::fprintf(stderr,
                "troupe-bench: %s\n"
-               "usage: troupe-bench pingpong|fanin|spawn|ring|idle|remote-pingpong|remote-flood|uds-pingpong|pipe-pingpong|\n"
+               "usage: troupe-bench pingpong|fanin|spawn|ring|idle|ask|coro-ask|remote-pingpong|remote-flood|uds-pingpong|pipe-pingpong|\n"
                "                    shm-pingpong|shm-flood|remote-flood-cuts|worker-spawn|overload|tls-connect|serve|\n"
                "                    cluster-join|cluster-activate|cluster-call|cluster-failover (each starts its own etcd)\n"
                "                    [--n N] [--k K] [--threads T] [--capacity C] [--connect HOST:PORT]\n"

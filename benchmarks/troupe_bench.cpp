@@ -13,6 +13,9 @@
 //             message; each answers the spawner and stops         (actor)
 //   ring      K actors pass one token N hops                      (hop)
 //   idle      spawn N waiting actors; bytes_per_actor = RSS growth / N (actor)
+//   ask       an actor asks another N times, one ask in flight, the next
+//             from each reply's continuation                    (round trip)
+//   coro-ask  the same from one coroutine handler, co_await in a loop (round trip)
 //   shm-transfer, shm-copy  N buffers of K KiB to another process over shared
 //             memory, handed over (shared_bytes) or copied (protobuf bytes) (buffer)
 //   tls-connect  N connects with a full TLS 1.3 handshake, then N resumed
@@ -30,6 +33,7 @@
 
 #include "bench_common.hpp"
 #include "overload.hpp"
+#include "ask_workloads.hpp"
 #include "cluster_workloads.hpp"
 #include "remote_workloads.hpp"
 
@@ -299,6 +303,7 @@ int main(int argc, char** argv) {
   else if (w == "spawn") def(o.n, 200'000);
   else if (w == "ring") def(o.n, 1'000'000), def(o.k, 1000);
   else if (w == "idle") def(o.n, 100'000);
+  else if (w == "ask" || w == "coro-ask") def(o.n, 1'000'000);
   else if (w == "remote-pingpong" || w == "uds-pingpong" || w == "pipe-pingpong") def(o.n, 20'000);
   else if (w == "shm-pingpong") def(o.n, 200'000);
   else if (w == "remote-flood" || w == "shm-flood") def(o.n, 5'000'000);
@@ -414,6 +419,8 @@ int main(int argc, char** argv) {
     else if (w == "fanin") r = run_fanin(sys, o.n, o.k, o.capacity);
     else if (w == "spawn") r = run_spawn(sys, o.n);
     else if (w == "ring") r = run_ring(sys, o.n, o.k);
+    else if (w == "ask") r = run_ask(sys, o.n);
+    else if (w == "coro-ask") r = run_coro_ask(sys, o.n);
     else r = run_idle(sys, o.n);
     const u64 rss = current_rss();
     std::printf("{\"workload\":\"%s\",\"n\":%llu,\"threads\":%llu,\"seconds\":%.6f,\"ns_per_op\":%.1f,"

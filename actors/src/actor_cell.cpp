@@ -43,6 +43,7 @@ actor_cell::~actor_cell() {
   if (extras_ != nullptr) {
     for (envelope* e : extras_->stash) discard(e, ask_error::actor_stopped, "receiver stopped");
     for (envelope* e : extras_->unstashed) discard(e, ask_error::actor_stopped, "receiver stopped");
+    fail_thrown();
   }
   if (muted_on_ != nullptr) muted_on_->release();
   delete mute_list_.load(std::memory_order_acquire);
@@ -203,8 +204,11 @@ envelope* actor_cell::next(turn& t, std::size_t& handled, bool trims) noexcept {
     ++t.system;  // system messages do not count against the quantum
     return s;
   }
-  if (extras_ != nullptr && (extras_->suspended || !extras_->unstashed.empty())) [[unlikely]] {
-    if (extras_->suspended) return nullptr;  // between incarnations: only the system lane is served
+  if (extras_ != nullptr && (extras_->suspended || extras_->exclusive_waits != 0 || !extras_->unstashed.empty()))
+      [[unlikely]] {
+    // Between incarnations, or a non-reentrant coroutine handler waits:
+    // only the system lane is served.
+    if (extras_->suspended || extras_->exclusive_waits != 0) return nullptr;
     envelope* e = extras_->unstashed.front();
     extras_->unstashed.pop_front();
     ++handled;
@@ -250,7 +254,7 @@ resumable::result actor_cell::resume() {
   if (extras_ != nullptr && extras_->idle_tracking) extras_->last_active_ns.store(steady_ns(), std::memory_order_relaxed);
   tls_current = prev;
   if (stop_requested_) return end_of_life(t);
-  if (extras_ != nullptr && extras_->suspended) return park(t, {});
+  if (extras_ != nullptr && (extras_->suspended || extras_->exclusive_waits != 0)) return park(t, {});
   return finish_turn(t);
 }
 
@@ -273,23 +277,6 @@ resumable::result actor_cell::finish_turn(turn t) noexcept {
   return finish_and_wake(t, unstashed_left) != 0 ? result::yield : result::idle;
 }
 
-void complete_ask(actor_cell& self, std::uint64_t id, void* r) {
-  cell_extras* x = self.extras_if_any();
-  if (x == nullptr) {
-    self.system().count_drop(drop_reason::late_reply, typeid(void));
-    return;
-  }
-  auto it = x->asks.find(id);
-  if (it == x->asks.end()) {
-    self.system().count_drop(drop_reason::late_reply, typeid(void));
-    return;
-  }
-  std::unique_ptr<pending_ask_base> p = std::move(it->second);
-  x->asks.erase(it);
-  p->timeout.cancel();
-  p->complete(r);
-}
-
 envelope* actor_cell::external_pop() noexcept {
   while (auto* s = static_cast<envelope*>(mailbox_.pop_system())) {
     system_undeliverable(s);  // an inbox has no system lane: monitors see it as gone
@@ -301,6 +288,11 @@ envelope* actor_cell::external_pop() noexcept {
 }
 
 void actor_cell::external_close() noexcept { close_and_drain(turn{}); }
+
+send_result actor_cell::refuse_unserializable(const std::type_info& type) noexcept {
+  sys_->count_drop(drop_reason::not_serializable, type);
+  return send_result::not_serializable;
+}
 
 void actor_cell::dead_letter(envelope* e) noexcept {
   // A cell closed because its node is gone (a remote proxy) says so.
@@ -324,9 +316,8 @@ bool actor_cell::handed_over(envelope* e) noexcept {
   }
 }
 
-void actor_cell::close_and_drain(turn t) noexcept {
-  // Close, then account for every message admitted before the close.
-  const std::uint64_t word = mailbox_.close();
+void actor_cell::drain(std::uint64_t word, turn t) noexcept {
+  // Account for every message admitted before the close.
   std::uint64_t left = mailbox::pending(word) - t.user - t.system;
   while (left > 0) {
     if (auto* e = static_cast<envelope*>(mailbox_.pop_system())) {

@@ -8,6 +8,7 @@
 #include "troupe/actors/detail/cell_extras.hpp"
 #include "troupe/actors/detail/system_core.hpp"
 #include "troupe/actors/signals.hpp"
+#include "troupe/actors/task.hpp"
 
 namespace troupe::detail {
 
@@ -23,6 +24,38 @@ void actor_cell::fail(const char* what) noexcept {
   request_stop(exit_reason::exception);
 }
 
+void actor_cell::fail_after_down(envelope* e, const char* what) noexcept {
+  try {
+    extras().thrown.push_back(cell_extras::thrown_ask{e, nullptr, ask_error::exception, what});
+  } catch (...) {
+    discard(e, ask_error::exception, what);  // no memory to hold it: fail it now
+  }
+}
+
+void actor_cell::fail_after_down(reply_slot_base* slot, ask_error code, std::string what) noexcept {
+  if (slot == nullptr) return;
+  try {
+    extras().thrown.push_back(cell_extras::thrown_ask{nullptr, slot, code, std::move(what)});
+  } catch (...) {
+    slot->fail(code, "the actor stopped");
+    delete slot;
+  }
+}
+
+void actor_cell::fail_thrown() noexcept {
+  if (extras_ == nullptr) return;
+  std::vector<cell_extras::thrown_ask> thrown = std::move(extras_->thrown);
+  extras_->thrown.clear();
+  for (auto& t : thrown) {
+    if (t.message != nullptr) {
+      discard(t.message, t.code, t.what.c_str());
+    } else {
+      t.slot->fail(t.code, std::move(t.what));
+      delete t.slot;
+    }
+  }
+}
+
 resumable::result actor_cell::end_of_life(turn t) noexcept {
   stop_requested_ = false;
   // A send of this last turn may have muted it: that wait ends with the turn.
@@ -34,6 +67,7 @@ resumable::result actor_cell::end_of_life(turn t) noexcept {
 
 void actor_cell::end_incarnation() noexcept {
   actor_cell* prev = std::exchange(tls_current, this);
+  if (extras_ != nullptr && extras_->tasks != nullptr) destroy_tasks(*this);  // before the state they use
   if (instance_alive_) {
     if (stop_reason_ != exit_reason::killed) {
       try {
@@ -52,8 +86,11 @@ void actor_cell::end_incarnation() noexcept {
   cell_extras& x = *extras_;
   for (auto& tm : x.timers) tm.cancel();
   x.timers.clear();
-  for (auto& [id, p] : x.asks) p->timeout.cancel();
+  x.ask_timer.cancel();
+  x.ask_timer = {};  // its callback holds this cell
+  x.ask_timer_at = std::chrono::steady_clock::time_point::max();
   x.asks.clear();
+  x.exclusive_waits = 0;
   x.idle_timer.cancel();
   x.idle_timer = {};  // its callback holds this cell: keeping the handle kept the cell (and its timer) alive for good
   x.idle_tracking = false;
@@ -72,6 +109,7 @@ void actor_cell::end_incarnation() noexcept {
 resumable::result actor_cell::suspend(turn t) noexcept {
   cell_extras& x = *extras_;
   x.suspended = true;
+  fail_thrown();  // restarted in place: no `down` to wait for
   try {
     x.supervisor->enqueue_system(new message_envelope<child_exit>(
         x.child_exit_ops, child_exit{cell_ptr(this), stop_reason_, x.exit_what}));
@@ -92,12 +130,19 @@ void actor_cell::abandon() noexcept {
 
 void actor_cell::close_for_good(turn t) noexcept {
   if (spill_ != nullptr) t.user += spill_->shut_down();  // the spill's token, if it holds one
-  close_and_drain(t);
-  if (extras_ == nullptr) return;
-  std::vector<watcher> watchers = std::move(extras_->watchers);
-  extras_->watchers.clear();
-  for (const watcher& w : watchers) send_down(*this, monitor_request{w.who, w.id, w.down_ops});
-  extras_->monitoring.clear();
+  // Closed first, so a watcher that sends on its `down` finds it closed;
+  // then the `down`s, before any ask this stop fails: a watcher learns of
+  // the stop before the failed replies (a dispatcher routing on `down`
+  // sends nothing more to it).
+  const std::uint64_t word = mailbox_.close();
+  if (extras_ != nullptr) {
+    std::vector<watcher> watchers = std::move(extras_->watchers);
+    extras_->watchers.clear();
+    for (const watcher& w : watchers) send_down(*this, monitor_request{w.who, w.id, w.down_ops});
+    extras_->monitoring.clear();
+    fail_thrown();
+  }
+  drain(word, t);
 }
 
 resumable::result actor_cell::final_stop(turn t) noexcept {

@@ -27,6 +27,7 @@ std::string_view to_string(send_result r) noexcept {
     case send_result::full: return "full";
     case send_result::dropped: return "dropped";
     case send_result::dead: return "dead";
+    case send_result::not_serializable: return "not_serializable";
   }
   return "unknown";
 }
@@ -68,7 +69,9 @@ void system_config::validate() const {
   }
 }
 
-actor_system::actor_system(system_config cfg) : core_(std::make_unique<detail::system_core>(std::move(cfg))) {}
+actor_system::actor_system(system_config cfg) : core_(std::make_unique<detail::system_core>(std::move(cfg))) {
+  core_->set_owner(this);
+}
 
 actor_system::~actor_system() = default;
 

@@ -9,6 +9,7 @@
 #include "troupe/actors/behavior.hpp"
 #include "troupe/actors/pool.hpp"
 #include "troupe/actors/promise.hpp"
+#include "troupe/actors/task.hpp"
 #include "troupe/actors/registry.hpp"
 #include "troupe/actors/router.hpp"
 #include "troupe/actors/signals.hpp"

@@ -74,6 +74,18 @@ TEST(SpawnOptions, DefaultMailboxComesFromTheConfig) {
       << "capacity 3 with one message in the handler leaves room for 2";
 }
 
+// A spawn_options that sets only the thread keeps the system's mailbox (it
+// silently got the built-in defaults: capacity 1024, mute_sender).
+TEST(SpawnOptions, OptionsNotGivenTakeTheSystemDefaults) {
+  actor_system sys(system_config{.threads = 1, .default_mailbox = {.capacity = 5, .policy = overflow::fail}});
+  auto on_thread = sys.spawn_with<troupe::test::recorder>(spawn_options{.dedicated_thread = true});
+  EXPECT_EQ(on_thread.metrics().capacity, 5u);
+  auto plain = sys.spawn<troupe::test::recorder>();
+  EXPECT_EQ(plain.metrics().capacity, 5u);
+  auto given = sys.spawn_with<troupe::test::recorder>(spawn_options{.mailbox = {.capacity = 9}});
+  EXPECT_EQ(given.metrics().capacity, 9u);
+}
+
 TEST(SpawnOptions, UnboundedMailboxNeverRefusesOrBlocks) {
   held_recorder h(system_config{.threads = 1},
                                 {.mailbox = mailbox_options::make_unbounded(), .dedicated_thread = true});

@@ -120,7 +120,8 @@ struct producer : actor<producer> {
           break;
         case send_result::full:
         case send_result::dropped: ++rep.refused; break;
-        case send_result::dead: ++rep.dead; break;
+        case send_result::dead:
+        case send_result::not_serializable: ++rep.dead; break;
       }
       if (r == send_result::muted) {
         ++rep.muted;

@@ -88,5 +88,46 @@ TEST(Monitor, EveryWatcherOfManyGetsItsDown) {
   for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(next(in).kind, "down");
 }
 
+/// Asks a worker jobs and reports, in the order it sees them, the worker's
+/// `down` and each failed reply.
+struct dispatcher : troupe::actor<dispatcher> {
+  struct job {};
+  struct thrower : troupe::actor<thrower> {
+    int on(job) { throw std::runtime_error("job failed"); }
+  };
+  dispatcher(events_ref out, troupe::actor_ref<thrower> w, int jobs) : out_(std::move(out)), w_(std::move(w)), jobs_(jobs) {}
+  void on_start() {
+    monitor(w_);
+    for (int i = 0; i < jobs_; ++i) {
+      ask(w_, job{}, 10s, [this](troupe::result<int> r) {
+        out_.tell(event{r.ok() ? "reply" : "failed", std::string(r.message()), troupe::exit_reason::normal, 0});
+      });
+    }
+  }
+  void on(const troupe::down& d) { out_.tell(event{"down", d.what, d.reason, d.monitor}); }
+  events_ref out_;
+  troupe::actor_ref<thrower> w_;
+  int jobs_;
+};
+
+// A dispatcher routing on `down` must hear of the dead worker before the
+// failed replies, or it sends their retries to the dead worker first. The
+// worker throws on the first job; the second waits in its mailbox.
+TEST(Monitor, TheDownArrivesBeforeTheFailedAsks) {
+  for (int jobs : {1, 2}) {
+    troupe::actor_system sys;
+    events in(sys);
+    auto w = sys.spawn<dispatcher::thrower>();
+    auto d = sys.spawn<dispatcher>(in.ref(), w, jobs);
+    const event first = next(in);
+    EXPECT_EQ(first.kind, "down") << jobs << " jobs; first: " << first.kind << " " << first.detail;
+    EXPECT_EQ(first.reason, troupe::exit_reason::exception);
+    for (int i = 0; i < jobs; ++i) {
+      const event e = next(in);
+      EXPECT_EQ(e.kind, "failed") << e.detail;
+    }
+  }
+}
+
 } // namespace
 } // namespace toolkit

@@ -285,20 +285,28 @@ TEST_F(two_nodes, ASenderWaitingForCreditLongerThanTheHeartbeatTimeoutIsCountedO
 struct plain {
   int x = 0;
 };
-/// Handles a type that cannot cross the network as well as one that can.
+/// Handles a type that cannot cross the network, a protobuf message it
+/// does not list in its remote_interface, and one it lists.
 struct mixed : troupe::actor<mixed> {
   using remote_interface = troupe::accepts<Ping>;
   troupe_test::Pong on(Ping) { return {}; }
   void on(plain) {}
+  void on(troupe_test::Pong) {}
 };
 
-TEST_F(two_nodes, SendingATypeThatCannotCrossIsACountedDeadLetter) {
+// Refused at once, with a result of its own (it used to answer ok and count
+// the dead letter later, on the link's thread).
+TEST_F(two_nodes, SendingATypeThatCannotCrossIsRefusedAtOnceAndCounted) {
   b->publish("mixed", sys_b.spawn<mixed>());
   auto m = connect_a_to_b().lookup<mixed>("mixed", 10s).value();
-  EXPECT_TRUE(troupe::accepted(m.tell(plain{7})));
   const auto idx = static_cast<std::size_t>(troupe::drop_reason::not_serializable);
-  EXPECT_TRUE(troupe::test::wait_until([&] { return sys_a.stats().dead_letters[idx] == 1; }, troupe::test::long_wait));
+  EXPECT_EQ(m.tell(plain{7}), troupe::send_result::not_serializable);
+  EXPECT_EQ(sys_a.stats().dead_letters[idx], 1u);
+  EXPECT_EQ(m.tell(troupe_test::Pong{}), troupe::send_result::not_serializable) << "not in its remote_interface";
+  EXPECT_EQ(sys_a.stats().dead_letters[idx], 2u);
+  EXPECT_EQ(troupe::to_string(troupe::send_result::not_serializable), "not_serializable");
   EXPECT_TRUE(m.ask(Ping{}, 10s).get().ok());  // the session is fine
+  EXPECT_EQ(sys_b.stats().dead_letters[idx], 0u);
 }
 
 TEST_F(two_nodes, ATypeWithACodecCrossesBothWays) {

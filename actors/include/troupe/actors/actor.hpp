@@ -22,9 +22,14 @@
 #include "troupe/actors/actor_ref.hpp"
 #include "troupe/actors/any_ref.hpp"
 #include "troupe/actors/behavior.hpp"
+#include "troupe/actors/promise.hpp"
+#include "troupe/actors/task.hpp"
 #include "troupe/actors/signals.hpp"
+#include "troupe/actors/detail/ask_awaiter.hpp"
 #include "troupe/actors/detail/cell_extras.hpp"
+#include "troupe/actors/detail/spawn.hpp"
 #include "troupe/actors/detail/system_core.hpp"
+#include "troupe/actors/system_config.hpp"
 
 namespace troupe {
 
@@ -39,6 +44,23 @@ class actor {
  public:
   /// Handle to this actor.
   [[nodiscard]] actor_ref<Derived> self() const noexcept { return actor_ref<Derived>::from_cell(cell_); }
+
+  /// The system this actor runs in.
+  [[nodiscard]] actor_system& system() const noexcept { return cell_->system().owner(); }
+  /// The system's name table (`registry().put("db", self())`).
+  [[nodiscard]] troupe::registry& registry() const noexcept { return cell_->system().names(); }
+
+  /// Spawns an actor of type A from `args` in this actor's system, with the
+  /// system's default mailbox (as `actor_system::spawn`).
+  template <class A, class... Args>
+  actor_ref<A> spawn(Args&&... args) {
+    return detail::spawn_cell<A>(cell_->system(), spawn_options{}, std::forward<Args>(args)...);
+  }
+  /// Spawns with explicit options (as `actor_system::spawn_with`).
+  template <class A, class... Args>
+  actor_ref<A> spawn_with(const spawn_options& opts, Args&&... args) {
+    return detail::spawn_cell<A>(cell_->system(), opts, std::forward<Args>(args)...);
+  }
 
   /// Stops this actor once the current handler returns (reason normal).
   void stop() noexcept { cell_->request_stop(exit_reason::normal); }
@@ -133,6 +155,13 @@ class actor {
     return self().tell(std::forward<M>(msg));
   }
 
+  /// Takes over the reply of the message being handled, in a handler that
+  /// returns `promise<R>`: return it, and settle it (or a copy) later.
+  template <class R>
+  [[nodiscard]] promise<R> make_promise() {
+    return troupe::make_promise<R>();
+  }
+
   /// Asks `to` and runs `on_reply(result<R>)` on this actor when the reply,
   /// an error or the timeout arrives. Never blocks the worker: this actor
   /// goes on handling other messages in between, so state may change before
@@ -148,21 +177,26 @@ class actor {
     static_assert(!std::is_void_v<R>, "troupe: ask needs a handler that returns its reply; use tell for void handlers.");
     static_assert(std::is_invocable_v<F&, result<R>>, "troupe: the continuation must be callable with troupe::result<R>.");
     const auto t = detail::checked_timeout(timeout, "ask");
-    detail::cell_extras& x = cell_->extras();
-    const std::uint64_t id = x.next_request++;
     auto pending = std::make_unique<detail::pending_ask<R, std::decay_t<F>>>(std::forward<F>(on_reply));
-    detail::cell_ptr me(cell_);
-    pending->timeout = cell_->system().timers().schedule_after(t, [me, id] {
-      detail::actor_reply_slot<R>(me, id).fail(ask_error::timeout, "no reply within the timeout");
-    });
-    x.asks.emplace(id, std::move(pending));
-    auto* e = new detail::message_envelope<D>(&detail::user_ops<B, D>::ops, std::forward<M>(msg));
-    e->reply = new detail::actor_reply_slot<R>(std::move(me), id);
-    if (to.cell() != nullptr) {
-      to.cell()->enqueue(e);
-    } else {
-      detail::discard(e, ask_error::actor_stopped, "ask on an empty actor_ref");
-    }
+    pending->deadline = std::chrono::steady_clock::now() + t;
+    detail::send_ask<B, D>(*cell_, to, std::move(pending), std::forward<M>(msg));
+  }
+
+  /// Asks `to` from a coroutine handler (one returning `troupe::task<T>`):
+  /// `result<R> r = co_await ask(to, msg, 1s);` The handler resumes on this
+  /// actor, in a turn, when the reply, an error or the timeout arrives.
+  /// Sent when awaited (an ask not awaited is never sent). In a `task`,
+  /// other messages are handled while it waits (state may change across
+  /// the co_await); in an `exclusive_task`, none but system messages.
+  /// @throws std::invalid_argument for a negative timeout.
+  template <class B, class M, class Rep, class Period>
+  [[nodiscard]] auto ask(const actor_ref<B>& to, M&& msg, std::chrono::duration<Rep, Period> timeout) {
+    using D = std::remove_cvref_t<M>;
+    detail::check_sendable<D>();
+    static_assert(handles<B, D>, "troupe: the asked actor has no handler `R on(M)` for this message type.");
+    static_assert(!std::is_void_v<reply_t<B, D>>,
+                  "troupe: ask needs a handler that returns its reply; use tell for void handlers.");
+    return detail::ask_awaiter<B, D>(*cell_, to, D(std::forward<M>(msg)), detail::checked_timeout(timeout, "ask"));
   }
 
  protected:

@@ -67,9 +67,12 @@ class actor_ref : public detail::handle_base {
                   "(or `R on(M)` to answer asks) to the actor class, or send a type it handles.");
     if constexpr (handles<A, D> && is_sendable_v<D>) {
       if (!cell_) return send_result::dead;
-      if constexpr (wire_type<D> && !std::is_same_v<D, shared_bytes>) {
-        // To another process: encode here, so the message is freed where it was made.
-        if (cell_->encodes_on_send()) [[unlikely]] {
+      if (cell_->encodes_on_send()) [[unlikely]] {
+        // To another process: encode here, so the message is freed where it
+        // was made; a type that cannot go there is refused now.
+        if constexpr (!detail::crosses_to<A, D>()) {
+          return cell_->refuse_unserializable(typeid(D));
+        } else if constexpr (!std::is_same_v<D, shared_bytes>) {
           if (detail::envelope* e = detail::encode_for_send<A, D>(msg)) return cell_->enqueue(e);
         }
       }

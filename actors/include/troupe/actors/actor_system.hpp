@@ -40,11 +40,12 @@ class actor_system {
   /// throws (then nothing was spawned). @threadsafe
   template <class A, class... Args>
   actor_ref<A> spawn(Args&&... args) {
-    return spawn_with<A>(spawn_options{.mailbox = core_->config().default_mailbox}, std::forward<Args>(args)...);
+    return spawn_with<A>(spawn_options{}, std::forward<Args>(args)...);
   }
 
   /// Spawns with explicit options (mailbox capacity and policy, dedicated
-  /// thread). @throws std::invalid_argument for invalid options. @threadsafe
+  /// thread); a mailbox not given is the system's default_mailbox.
+  /// @throws std::invalid_argument for invalid options. @threadsafe
   template <class A, class... Args>
   actor_ref<A> spawn_with(const spawn_options& opts, Args&&... args) {
     return detail::spawn_cell<A>(*core_, opts, std::forward<Args>(args)...);

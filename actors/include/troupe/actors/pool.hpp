@@ -82,7 +82,7 @@ class worker_pool : public actor<worker_pool<W>> {
     requires handles<W, M> && (!std::is_void_v<reply_t<W, M>>)
   promise<reply_t<W, M>> on(M job) {
     using R = reply_t<W, M>;
-    auto p = std::make_shared<promise<R>>(make_promise<R>());
+    auto p = this->template make_promise<R>();
     auto held = std::make_shared<M>(std::move(job));  // std::function needs a copyable callable
     auto run = [this, held, p]() {
       slot& s = *std::min_element(workers_.begin(), workers_.end(),
@@ -92,13 +92,13 @@ class worker_pool : public actor<worker_pool<W>> {
       this->ask(s.ref, std::move(*held), opts_.job_timeout, [this, &s, p](result<R> r) {
         --s.in_flight;
         --in_flight_;
-        p->settle(std::move(r));
+        p.settle(std::move(r));
         dispatch();
       });
     };
     waiting_.emplace_back(std::move(run));
     dispatch();
-    return promise<R>();  // the reply comes through `p`
+    return p;
   }
 
   /// Jobs running now and waiting now (for tests and metrics).

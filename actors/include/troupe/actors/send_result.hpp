@@ -22,6 +22,9 @@ enum class send_result : unsigned char {
   full,    ///< refused: the receiver is full and its policy is `fail`
   dropped, ///< discarded: the receiver is full and its policy is `drop_newest`
   dead,    ///< the receiver has stopped: the message became a dead letter
+  not_serializable,  ///< refused: the receiver is on another node, and this message type cannot
+                     ///< go there (not a protobuf message or a type with a codec, or not in the
+                     ///< receiver's `remote_interface`); counted as a dead letter
 };
 
 /// True for `ok` and `muted` (the message will be delivered).

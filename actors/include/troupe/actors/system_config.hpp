@@ -28,7 +28,8 @@ struct system_config {
 
 /// How one actor is spawned.
 struct spawn_options {
-  /// Capacity and overflow policy of its mailbox.
+  /// Capacity and overflow policy of its mailbox. Left as constructed
+  /// (equal to `mailbox_options{}`), the system's `default_mailbox` applies.
   mailbox_options mailbox{};
   /// Run the actor on a thread of its own (for actors that block: file I/O,
   /// blocking library calls), never on the pool's workers.

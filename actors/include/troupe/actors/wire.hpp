@@ -116,4 +116,24 @@ template <wire_type T>
   }
 }
 
+namespace detail {
+template <class List, class M>
+struct listed : std::false_type {};
+template <class... Ms, class M>
+struct listed<accepts<Ms...>, M> : std::bool_constant<(std::is_same_v<Ms, M> || ...)> {};
+
+/// True when a message M can go to an actor of type A on another node: it
+/// can cross the network and, when A declares its remote_interface, A lists it.
+template <class A, class M>
+consteval bool crosses_to() {
+  if constexpr (!wire_type<M>) {
+    return false;
+  } else if constexpr (requires { typename A::remote_interface; }) {
+    return listed<typename A::remote_interface, M>::value;
+  } else {
+    return true;
+  }
+}
+} // namespace detail
+
 } // namespace troupe

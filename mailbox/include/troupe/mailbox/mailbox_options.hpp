@@ -56,6 +56,8 @@ struct spill_options {
   /// fdatasync after each write (survives a machine crash, not only a
   /// process crash; thousands of messages per second instead of a million).
   bool fsync = false;
+
+  friend bool operator==(const spill_options&, const spill_options&) = default;
 };
 
 /// Name of a policy as accepted by `parse_overflow`.
@@ -93,6 +95,8 @@ struct mailbox_options {
   /// water not below capacity, spill without a directory or with a disk
   /// policy other than mute_sender or fail).
   void validate() const;
+
+  friend bool operator==(const mailbox_options&, const mailbox_options&) = default;
 
   /// `low_water` with its default applied.
   [[nodiscard]] std::size_t effective_low_water() const noexcept {

@@ -51,6 +51,8 @@ envelope* make_handover_stop_envelope(std::function<bool(envelope*)> handover);
 /// The actor currently running on this thread, if any.
 actor_cell* current_cell() noexcept;
 
+struct pending_ask_base;
+
 /// An actor's runtime state. Reference-counted: the system's registry holds
 /// one reference until the actor stops; each handle holds one.
 class actor_cell : public resumable {
@@ -129,6 +131,9 @@ class actor_cell : public resumable {
   /// True for a remote proxy: `tell` encodes a wire type before queueing it.
   /// @threadsafe (fixed at construction)
   [[nodiscard]] bool encodes_on_send() const noexcept { return encodes_on_send_; }
+  /// A message of `type` cannot go to this (remote) actor: counted as a
+  /// not_serializable dead letter. @threadsafe
+  send_result refuse_unserializable(const std::type_info& type) noexcept;
   [[nodiscard]] system_core& system() const noexcept { return *sys_; }
   [[nodiscard]] const mailbox& box() const noexcept { return mailbox_; }
   [[nodiscard]] void* instance() const noexcept { return instance_; }
@@ -146,6 +151,21 @@ class actor_cell : public resumable {
   /// Records an exception that escaped a handler: logs it and stops the
   /// actor with reason exception. @note Only from the actor's own turn.
   void fail(const char* what) noexcept;
+  /// The message whose handler threw: its ask is failed with `what` once
+  /// this actor's monitors have been sent their `down` (or, when it is
+  /// restarted, at once), so that a watcher sees the `down` before the
+  /// failed reply. Takes `e`. @note Only from the actor's own turn.
+  void fail_after_down(envelope* e, const char* what) noexcept;
+  /// The same for a reply slot alone (a coroutine handler's). Takes `slot`.
+  void fail_after_down(reply_slot_base* slot, ask_error code, std::string what) noexcept;
+  /// Registers an ask this actor made: returns its request id, and keeps
+  /// the actor's ask timer armed for the earliest deadline (`p->deadline`).
+  /// @note Only from the actor's own turn.
+  std::uint64_t add_ask(std::unique_ptr<pending_ask_base> p);
+  /// Expires the asks whose deadline passed, then re-arms the ask timer
+  /// (the timer's system message). What a continuation throws propagates.
+  /// @note Only from the actor's own turn.
+  void expire_asks();
 
   /// Runs the start hook (if the actor has one). Runtime only.
   virtual void call_start() {}
@@ -288,7 +308,11 @@ class actor_cell : public resumable {
   /// Ends a turn: mute bookkeeping, waking muted senders, idle or yield.
   result finish_turn(turn t) noexcept;
   /// Closes the mailbox and dead-letters what is queued beyond `t`.
-  void close_and_drain(turn t) noexcept;
+  void close_and_drain(turn t) noexcept { drain(mailbox_.close(), t); }
+  /// Dead-letters what is queued beyond `t` in a mailbox closed with `word`.
+  void drain(std::uint64_t word, turn t) noexcept;
+  /// Fails the asks of messages whose handler threw (see fail_after_down).
+  void fail_thrown() noexcept;
   /// A user message left at the final stop, given to a handover stop's
   /// taker (true), or not (then it is a dead letter). Consumer only.
   bool handed_over(envelope* e) noexcept;

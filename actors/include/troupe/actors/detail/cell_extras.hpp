@@ -3,6 +3,7 @@
 /// actor stays small: pending asks made by the actor, and its timers.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -16,24 +17,44 @@
 #include "troupe/actors/detail/actor_cell.hpp"
 #include "troupe/actors/exit_reason.hpp"
 #include "troupe/actors/send_result.hpp"
+#include "troupe/mailbox/block_pool.hpp"
 #include "troupe/scheduler/timer_service.hpp"
 
 namespace troupe::detail {
 
-/// A continuation waiting for the reply of an ask made by an actor.
-struct pending_ask_base {
+/// Something waiting for the reply of an ask made by an actor: a
+/// continuation, or a suspended coroutine. From the pool, like envelopes.
+struct pending_ask_base : pool::pooled {
   virtual ~pending_ask_base() = default;
-  /// Runs the continuation with a `result<R>*` (type known to the subclass).
+  /// Completes with a `result<R>*` (type known to the subclass).
   virtual void complete(void* result) = 0;
-  timer_handle timeout;
+  /// Completes with ask_error::timeout.
+  virtual void expire() = 0;
+  /// When `expire` is due (max: never).
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 
 template <class R, class F>
 struct pending_ask final : pending_ask_base {
   explicit pending_ask(F f) : fn(std::move(f)) {}
   void complete(void* r) override { fn(std::move(*static_cast<result<R>*>(r))); }
+  void expire() override { fn(result<R>(failure{ask_error::timeout, "no reply within the timeout"})); }
   F fn;
 };
+
+/// Allocates from the pool (a container's nodes, off the general allocator).
+template <class T>
+struct pool_allocator {
+  using value_type = T;
+  pool_allocator() noexcept = default;
+  template <class U>
+  pool_allocator(const pool_allocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor)
+  T* allocate(std::size_t n) { return static_cast<T*>(pool::allocate(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) noexcept { pool::deallocate(p, n * sizeof(T)); }
+  friend bool operator==(const pool_allocator&, const pool_allocator&) noexcept { return true; }
+};
+
+struct task_promise_base;
 
 /// A supervised child's report that an incarnation ended.
 struct child_exit {
@@ -50,9 +71,21 @@ struct watcher {
 };
 
 struct cell_extras {
-  // Asks this actor made, and its timers.
-  std::unordered_map<std::uint64_t, std::unique_ptr<pending_ask_base>> asks;
+  // Asks this actor made (by request id), and the one timer that expires
+  // them: armed for the earliest deadline, so an ask answered in time costs
+  // no timer of its own (see asks.cpp).
+  using ask_table = std::unordered_map<std::uint64_t, std::unique_ptr<pending_ask_base>, std::hash<std::uint64_t>,
+                                       std::equal_to<>,
+                                       pool_allocator<std::pair<const std::uint64_t, std::unique_ptr<pending_ask_base>>>>;
+  ask_table asks;
   std::uint64_t next_request = 1;
+  timer_handle ask_timer;
+  std::chrono::steady_clock::time_point ask_timer_at = std::chrono::steady_clock::time_point::max();
+
+  // Coroutine handlers suspended now (task.hpp), and how many of them wait
+  // non-reentrantly: while any does, only the system lane is served.
+  task_promise_base* tasks = nullptr;
+  std::uint32_t exclusive_waits = 0;
   std::vector<timer_handle> timers;  ///< cancelled when an incarnation ends
 
   // Monitors this actor holds (id -> target) and those watching it.
@@ -92,6 +125,15 @@ struct cell_extras {
 
   // Why the actor stopped (read by others once the mailbox is closed).
   std::string exit_what;
+  // Asks failed by this stop, answered after the `down`s: the message
+  // whose handler threw, or the reply of a coroutine handler.
+  struct thrown_ask {
+    envelope* message;      // or nullptr, then:
+    reply_slot_base* slot;
+    ask_error code;
+    std::string what;
+  };
+  std::vector<thrown_ask> thrown;
 };
 
 /// The reply of an ask, travelling back to the asking actor's system lane.
@@ -102,7 +144,7 @@ struct reply_message {
 };
 
 /// Completes request `id` of `self` with `r` (a `result<R>*`); counts a
-/// late reply when the request is gone (timed out).
+/// late reply when the request is gone (timed out). The actor's turn.
 void complete_ask(actor_cell& self, std::uint64_t id, void* r);
 
 template <class R>
@@ -117,7 +159,7 @@ struct reply_ops {
 /// Reply slot of an ask made by an actor: the reply becomes a system
 /// message to the asker.
 template <class R>
-struct actor_reply_slot final : reply_slot<R> {
+struct actor_reply_slot final : reply_slot<R>, pool::pooled {
   actor_reply_slot(cell_ptr a, std::uint64_t id) noexcept : asker(std::move(a)), request(id) {}
   void deliver(R&& v) noexcept override { send(result<R>(std::move(v))); }
   void fail(ask_error code, std::string msg) noexcept override { send(result<R>(failure{code, std::move(msg)})); }
@@ -142,9 +184,7 @@ std::function<void(result<R>)> continuation_here(F&& on_done, const char* what) 
                            " with a continuation runs it on the calling actor: call it from a handler (outside "
                            "actors, use the form that returns a future)");
   }
-  cell_extras& x = me->extras();
-  const std::uint64_t id = x.next_request++;
-  x.asks.emplace(id, std::make_unique<pending_ask<R, std::decay_t<F>>>(std::forward<F>(on_done)));
+  const std::uint64_t id = me->add_ask(std::make_unique<pending_ask<R, std::decay_t<F>>>(std::forward<F>(on_done)));
   auto slot = std::make_shared<actor_reply_slot<R>>(cell_ptr(me), id);
   return [slot](result<R> r) { slot->send(std::move(r)); };
 }

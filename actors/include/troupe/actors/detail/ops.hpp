@@ -15,6 +15,7 @@
 #include "troupe/actors/signals.hpp"
 #include "troupe/actors/envelope.hpp"
 #include "troupe/actors/promise.hpp"
+#include "troupe/actors/task.hpp"
 #include "troupe/actors/wire.hpp"
 
 namespace troupe {
@@ -37,6 +38,16 @@ template <class R>
 struct reply_of<promise<R>> {
   using type = R;
 };
+template <class R, reentrancy M>
+struct reply_of<task<R, M>> {
+  using type = R;
+};
+
+/// True when A's handler for M, returning H, takes M by value (a coroutine
+/// handler must: its frame outlives the message).
+template <class A, class M, class H>
+concept takes_by_value = requires { static_cast<H (A::*)(M)>(&A::on); } ||
+                         requires { static_cast<H (A::*)(M) const>(&A::on); };
 } // namespace detail
 
 /// The reply an asker of A with M gets: the handler's return type, or R for
@@ -47,17 +58,18 @@ using reply_t = typename detail::reply_of<handler_result_t<A, M>>::type;
 
 namespace detail {
 
-/// Runs `f` (a handler call); on an exception fails the envelope's reply
-/// slot, frees the envelope and rethrows (the actor then stops).
+/// Runs `f` (a handler call); on an exception hands the envelope to the
+/// cell, which fails its ask after the `down`s, and rethrows (the actor
+/// then stops).
 template <class F>
-void guarded(envelope* e, F&& f) {
+void guarded(actor_cell& self, envelope* e, F&& f) {
   try {
     f();
   } catch (const std::exception& ex) {
-    discard(e, ask_error::exception, ex.what());
+    self.fail_after_down(e, ex.what());
     throw;
   } catch (...) {
-    discard(e, ask_error::exception, "unknown exception");
+    self.fail_after_down(e, "unknown exception");
     throw;
   }
 }
@@ -125,7 +137,7 @@ struct user_ops {
     if (cell_extras* x = self.extras_if_any(); x != nullptr && !x->behaviors.empty()) [[unlikely]] {
       std::shared_ptr<const behavior> b = x->behaviors.back();  // alive even if the handler unbecomes
       if (const auto* h = b->find(typeid(M))) {
-        guarded(e, [&] { (*h)(&value); });
+        guarded(self, e, [&] { (*h)(&value); });
         if (stashed(self, e)) return;
         discard(e, ask_error::exception, "handled by a behaviour, which does not reply");
         return;
@@ -134,30 +146,16 @@ struct user_ops {
     A& a = *static_cast<A*>(self.instance());
     using H = handler_result_t<A, M>;
     using R = reply_t<A, M>;
-    if constexpr (is_promise<H>::value) {
-      // The handler takes the reply slot with make_promise() and answers later.
-      reply_slot_base*& pending = pending_reply();
-      pending = std::exchange(e->reply, nullptr);
-      try {
-        H p = a.on(std::move(value));
-        (void)p;  // settled (or dropped, which answers actor_stopped) by its owner
-      } catch (...) {
-        if (reply_slot_base* left = std::exchange(pending, nullptr)) e->reply = left;
-        discard(e, ask_error::exception, "handler threw");
-        throw;
-      }
-      // A slot the handler did not take goes back on its message: a stash
-      // keeps it for the replay, where make_promise() can take it.
-      if (reply_slot_base* left = std::exchange(pending, nullptr)) e->reply = left;
-      if (stashed(self, e)) return;
-      discard(e, ask_error::exception, "handler returned a promise it did not take with make_promise()");
-      return;
+    if constexpr (is_task<H>::value) {
+      return run_task(self, e, a, value);
+    } else if constexpr (is_promise<H>::value) {
+      return run_promise(self, e, a, value);
     } else if constexpr (std::is_void_v<R>) {
-      guarded(e, [&] { a.on(std::move(value)); });
+      guarded(self, e, [&] { a.on(std::move(value)); });
       if (stashed(self, e)) return;
     } else {
       std::optional<R> r;
-      guarded(e, [&] { r.emplace(a.on(std::move(value))); });
+      guarded(self, e, [&] { r.emplace(a.on(std::move(value))); });
       if (stashed(self, e)) return;
       if (e->reply != nullptr) {
         static_cast<reply_slot<R>*>(e->reply)->deliver(std::move(*r));
@@ -167,6 +165,48 @@ struct user_ops {
     }
     e->ops->destroy(e);
   }
+  /// A coroutine handler: the frame holds its own copy of the message, so
+  /// the envelope goes now, and the ask's reply slot to the task (answered
+  /// by its co_return).
+  template <class H = handler_result_t<A, M>>
+  static void run_task(actor_cell& self, envelope* e, A& a, M& value) {
+    static_assert(takes_by_value<A, M, H>,
+                  "troupe: a coroutine handler takes its message by value (`task<R> on(M m)`): a reference "
+                  "would dangle once the handler waits");
+    reply_slot_base* slot = std::exchange(e->reply, nullptr);
+    std::optional<H> t;
+    try {
+      t.emplace(a.on(std::move(value)));
+    } catch (...) {
+      e->reply = slot;
+      self.fail_after_down(e, "handler threw");
+      throw;
+    }
+    e->ops->destroy(e);
+    std::move(*t).start(self, slot);
+  }
+
+  /// A handler returning promise<R>: it takes the reply slot with
+  /// make_promise() and answers later.
+  template <class H = handler_result_t<A, M>>
+  static void run_promise(actor_cell& self, envelope* e, A& a, M& value) {
+    reply_slot_base*& pending = pending_reply();
+    pending = std::exchange(e->reply, nullptr);
+    try {
+      H p = a.on(std::move(value));
+      (void)p;  // settled (or dropped, which answers actor_stopped) by its copies
+    } catch (...) {
+      if (reply_slot_base* left = std::exchange(pending, nullptr)) e->reply = left;
+      self.fail_after_down(e, "handler threw");
+      throw;
+    }
+    // A slot the handler did not take goes back on its message: a stash
+    // keeps it for the replay, where make_promise() can take it.
+    if (reply_slot_base* left = std::exchange(pending, nullptr)) e->reply = left;
+    if (stashed(self, e)) return;
+    discard(e, ask_error::exception, "handler returned a promise it did not take with make_promise()");
+  }
+
   /// An interface type has no handler bodies: only a remote actor can run.
   static void refuse(actor_cell&, envelope* e) {
     discard(e, ask_error::actor_stopped, "an interface handle reached a local cell");

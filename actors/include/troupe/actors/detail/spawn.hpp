@@ -26,13 +26,14 @@ namespace troupe::detail {
 template <class A, class Prepare, class... Args>
 actor_ref<A> spawn_prepared(system_core& core, const spawn_options& opts, Prepare&& prepare, Args&&... args) {
   static_assert(std::is_base_of_v<actor<A>, A>, "troupe: an actor type A must derive from troupe::actor<A>");
-  auto* cell = new typed_cell<A>(&core, opts.mailbox);
+  const mailbox_options& mailbox = core.mailbox_for(opts.mailbox);
+  auto* cell = new typed_cell<A>(&core, mailbox);
   auto ref = actor_ref<A>::from_cell(cell);  // frees the cell if anything below throws
   try {
     cell->construct(std::forward<Args>(args)...);
-    if (opts.mailbox.policy == overflow::spill) {
+    if (mailbox.policy == overflow::spill) {
       if constexpr (exposable<A>) {
-        cell->attach_spill(opts.mailbox.spill, decoders_of<A>());
+        cell->attach_spill(mailbox.spill, decoders_of<A>());
       } else {
         throw std::invalid_argument(
             "troupe: overflow::spill writes messages to disk: list the types the actor accepts in "

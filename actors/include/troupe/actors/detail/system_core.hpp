@@ -31,6 +31,10 @@ struct dead_letter {
 };
 } // namespace troupe
 
+namespace troupe {
+class actor_system;
+}
+
 namespace troupe::detail {
 
 /// Marks the calling thread as one that must never block in `tell` (the
@@ -55,6 +59,14 @@ class system_core {
   [[nodiscard]] const system_config& config() const noexcept { return cfg_; }
   [[nodiscard]] std::size_t quantum() const noexcept { return quantum_; }
   [[nodiscard]] troupe::registry& names() noexcept { return registry_; }
+  /// The actor_system this runtime is behind (set once by its constructor).
+  [[nodiscard]] actor_system& owner() const noexcept { return *owner_; }
+  void set_owner(actor_system* s) noexcept { owner_ = s; }
+  /// The mailbox a spawn gets: `given`, unless it was left as constructed
+  /// (equal to `mailbox_options{}`): then the config's default_mailbox.
+  [[nodiscard]] const mailbox_options& mailbox_for(const mailbox_options& given) const {
+    return given == mailbox_options{} ? cfg_.default_mailbox : given;
+  }
   [[nodiscard]] topic<dead_letter>& dead_letters() noexcept { return dead_letters_; }
   /// True once shutdown began (spawns are refused, supervisors stop restarting). @threadsafe
   [[nodiscard]] bool shutting_down() const noexcept { return shutting_down_.load(std::memory_order_acquire); }
@@ -109,6 +121,7 @@ class system_core {
   void count_gone() noexcept;
 
   system_config cfg_;
+  actor_system* owner_ = nullptr;
   std::size_t quantum_;
   thread_pool pool_;
   log_gate timer_failure_gate_;  // before timers_: its thread may log until it stops
