@@ -9,11 +9,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct finished {
-  u64 sum;
-};
-using finished_ref = troupe::actor_ref<troupe::inbox<finished>::actor_type>;
-
 struct question {
   u64 x;
 };
@@ -25,7 +20,7 @@ struct start {};
 
 /// Asks with a continuation: the reply's continuation asks again.
 struct continuation_asker : troupe::actor<continuation_asker> {
-  continuation_asker(troupe::actor_ref<answerer> peer, finished_ref out, u64 n)
+  continuation_asker(troupe::actor_ref<answerer> peer, report_ref out, u64 n)
       : peer_(std::move(peer)), out_(std::move(out)), left_(n) {}
   void on(start) { next(); }
   void next() {
@@ -33,21 +28,21 @@ struct continuation_asker : troupe::actor<continuation_asker> {
       if (!r) fail("ask: " + std::string(r.message()));
       sum_ += *r;
       if (--left_ == 0) {
-        out_.tell(finished{sum_});
+        out_.tell(done{sum_});
       } else {
         next();
       }
     });
   }
   troupe::actor_ref<answerer> peer_;
-  finished_ref out_;
+  report_ref out_;
   u64 left_;
   u64 sum_ = 0;
 };
 
 /// Asks with co_await, N times in one coroutine handler.
 struct coroutine_asker : troupe::actor<coroutine_asker> {
-  coroutine_asker(troupe::actor_ref<answerer> peer, finished_ref out, u64 n)
+  coroutine_asker(troupe::actor_ref<answerer> peer, report_ref out, u64 n)
       : peer_(std::move(peer)), out_(std::move(out)), n_(n) {}
   troupe::task<> on(start) {
     u64 sum = 0;
@@ -56,23 +51,23 @@ struct coroutine_asker : troupe::actor<coroutine_asker> {
       if (!r) fail("coro-ask: " + std::string(r.message()));
       sum += *r;
     }
-    out_.tell(finished{sum});
+    out_.tell(done{sum});
   }
   troupe::actor_ref<answerer> peer_;
-  finished_ref out_;
+  report_ref out_;
   u64 n_;
 };
 
 template <class Asker>
 outcome run(troupe::actor_system& sys, u64 n, const char* what) {
-  troupe::inbox<finished> in(sys);
+  troupe::inbox<done> in(sys);
   auto b = sys.spawn<answerer>();
   auto a = sys.spawn<Asker>(b, in.ref(), n);
   const auto t0 = steady::now();
   a.tell(start{});
-  const finished f = await(in, what);
+  const done f = await(in, what);
   const double s = seconds_since(t0);
-  if (f.sum != n * (n + 1) / 2 + n) fail(std::string(what) + ": wrong sum of replies");
+  if (f.value != n * (n + 1) / 2 + n) fail(std::string(what) + ": wrong sum of replies");
   return {n, s, ""};
 }
 

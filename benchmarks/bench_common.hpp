@@ -52,6 +52,13 @@ inline double seconds_since(steady::time_point t0) {
   return std::chrono::duration<double>(steady::now() - t0).count();
 }
 
+/// What a workload's last actor tells the timing thread: it is over (and a
+/// value the run checks).
+struct done {
+  u64 value;
+};
+using report_ref = troupe::actor_ref<troupe::inbox<done>::actor_type>;
+
 struct outcome {
   u64 units;
   double seconds;

@@ -240,11 +240,6 @@ class server {
 
 // -- remote-pingpong ----------------------------------------------------------------
 
-struct done {
-  u64 value;
-};
-using report_ref = troupe::actor_ref<troupe::inbox<done>::actor_type>;
-
 struct start {};
 /// One ball in flight: each one that comes back goes out again.
 struct pinger : troupe::actor<pinger> {

@@ -56,11 +56,6 @@ using namespace bench;
 
 // -- pingpong -----------------------------------------------------------------
 
-struct done {
-  u64 value;
-};
-using report_ref = troupe::actor_ref<troupe::inbox<done>::actor_type>;
-
 struct pinger;
 struct ping {
   troupe::actor_ref<pinger> from;

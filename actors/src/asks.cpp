@@ -85,14 +85,17 @@ void actor_cell::expire_asks() {
 }
 
 void complete_ask(actor_cell& self, std::uint64_t id, void* r) {
-  cell_extras* x = self.extras_if_any();
-  auto it = x != nullptr ? x->asks.find(id) : cell_extras::ask_table::iterator{};
-  if (x == nullptr || it == x->asks.end()) {
-    self.system().count_drop(drop_reason::late_reply, typeid(void));
+  std::unique_ptr<pending_ask_base> p;
+  if (cell_extras* x = self.extras_if_any()) {
+    if (auto it = x->asks.find(id); it != x->asks.end()) {
+      p = std::move(it->second);
+      x->asks.erase(it);
+    }
+  }
+  if (!p) {
+    self.system().count_drop(drop_reason::late_reply, typeid(void));  // it timed out
     return;
   }
-  std::unique_ptr<pending_ask_base> p = std::move(it->second);
-  x->asks.erase(it);
   p->complete(r);
 }
 

@@ -24,20 +24,12 @@ void actor_cell::fail(const char* what) noexcept {
   request_stop(exit_reason::exception);
 }
 
-void actor_cell::fail_after_down(envelope* e, const char* what) noexcept {
-  try {
-    extras().thrown.push_back(cell_extras::thrown_ask{e, nullptr, ask_error::exception, what});
-  } catch (...) {
-    discard(e, ask_error::exception, what);  // no memory to hold it: fail it now
-  }
-}
-
 void actor_cell::fail_after_down(reply_slot_base* slot, ask_error code, std::string what) noexcept {
   if (slot == nullptr) return;
   try {
-    extras().thrown.push_back(cell_extras::thrown_ask{nullptr, slot, code, std::move(what)});
+    extras().thrown.push_back(cell_extras::thrown_ask{slot, code, what});
   } catch (...) {
-    slot->fail(code, "the actor stopped");
+    slot->fail(code, std::move(what));  // no memory to hold it: fail it now
     delete slot;
   }
 }
@@ -47,12 +39,8 @@ void actor_cell::fail_thrown() noexcept {
   std::vector<cell_extras::thrown_ask> thrown = std::move(extras_->thrown);
   extras_->thrown.clear();
   for (auto& t : thrown) {
-    if (t.message != nullptr) {
-      discard(t.message, t.code, t.what.c_str());
-    } else {
-      t.slot->fail(t.code, std::move(t.what));
-      delete t.slot;
-    }
+    t.slot->fail(t.code, std::move(t.what));
+    delete t.slot;
   }
 }
 

@@ -67,9 +67,8 @@ bool spill_box::append_locked(envelope* e, bool& disk_full) {
     name = it->second;
     payload = static_cast<wire_envelope*>(e)->payload();
   } else {
-    if (e->ops->wire == nullptr) return false;
+    if (e->ops->wire == nullptr) return false;  // not in the remote_interface: could not be read back
     name = &e->ops->wire->name();
-    if (!inbound_.contains(*name)) return false;  // could not be read back
     scratch_.clear();
     try {
       e->ops->wire->encode(*e, scratch_);

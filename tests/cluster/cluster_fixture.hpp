@@ -24,6 +24,7 @@
 
 #include "support/child_process.hpp"
 #include "support/etcd_server.hpp"
+#include "support/test_nodes.hpp"
 #include "support/test_support.hpp"
 #include "test_messages.pb.h"
 #include "troupe/cluster/cluster.hpp"
@@ -35,14 +36,7 @@ using namespace std::chrono_literals;
 inline constexpr const char* test_cookie = "cluster-test-cookie";
 
 inline troupe::node_options node_opts(std::string name) {
-  troupe::node_options o;
-  o.name = std::move(name);
-  o.cookie = test_cookie;
-  o.heartbeat_interval = 100ms;
-  o.heartbeat_timeout = 600ms;
-  o.reconnect_min = 50ms;
-  o.reconnect_max = 400ms;
-  return o;
+  return troupe::test::quick_node_options(std::move(name), test_cookie);
 }
 
 inline troupe::cluster_options cluster_opts(std::vector<std::string> etcd, std::chrono::milliseconds ttl = 3s) {

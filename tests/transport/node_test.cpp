@@ -291,7 +291,7 @@ struct mixed : troupe::actor<mixed> {
   using remote_interface = troupe::accepts<Ping>;
   troupe_test::Pong on(Ping) { return {}; }
   void on(plain) {}
-  void on(troupe_test::Pong) {}
+  troupe_test::Pong on(troupe_test::Pong p) { return p; }
 };
 
 // Refused at once, with a result of its own (it used to answer ok and count
@@ -307,6 +307,21 @@ TEST_F(two_nodes, SendingATypeThatCannotCrossIsRefusedAtOnceAndCounted) {
   EXPECT_EQ(troupe::to_string(troupe::send_result::not_serializable), "not_serializable");
   EXPECT_TRUE(m.ask(Ping{}, 10s).get().ok());  // the session is fine
   EXPECT_EQ(sys_b.stats().dead_letters[idx], 0u);
+}
+
+// An ask of a type the remote actor does not list fails on this side, as
+// the tell does, instead of going over the wire to a node that cannot
+// decode it.
+TEST_F(two_nodes, AskingATypeNotInTheRemoteInterfaceFailsHere) {
+  b->publish("mixed", sys_b.spawn<mixed>());
+  auto m = connect_a_to_b().lookup<mixed>("mixed", 10s).value();
+  const auto idx = static_cast<std::size_t>(troupe::drop_reason::not_serializable);
+  auto r = m.ask(troupe_test::Pong{}, 10s).get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), troupe::ask_error::exception) << r.message();
+  EXPECT_EQ(sys_a.stats().dead_letters[idx], 1u);
+  EXPECT_EQ(sys_b.stats().total_dead(), 0u) << "nothing reached the other node";
+  EXPECT_TRUE(m.ask(Ping{}, 10s).get().ok());
 }
 
 TEST_F(two_nodes, ATypeWithACodecCrossesBothWays) {

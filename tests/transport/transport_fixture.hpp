@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 
+#include "support/test_nodes.hpp"
 #include "support/test_support.hpp"
 #include "test_actors.hpp"
 #include "troupe/troupe.hpp"
@@ -23,15 +24,9 @@ inline constexpr const char* test_cookie = "transport-test-cookie";
 /// Options for a test node: loopback, ephemeral port, the test cookie, and
 /// heartbeats fast enough for failure tests to end quickly.
 inline troupe::node_options node_opts(std::string name) {
-  troupe::node_options o;
-  o.name = std::move(name);
-  o.cookie = test_cookie;
-  o.heartbeat_interval = 100ms;
-  o.heartbeat_timeout = 600ms;
+  troupe::node_options o = troupe::test::quick_node_options(std::move(name), test_cookie);
   o.down_after = 1s;  // an interrupted link without evidence of its peer's end
   o.handshake_timeout = 2s;
-  o.reconnect_min = 50ms;
-  o.reconnect_max = 400ms;
   return o;
 }
 

@@ -177,9 +177,8 @@ class actor {
     static_assert(!std::is_void_v<R>, "troupe: ask needs a handler that returns its reply; use tell for void handlers.");
     static_assert(std::is_invocable_v<F&, result<R>>, "troupe: the continuation must be callable with troupe::result<R>.");
     const auto t = detail::checked_timeout(timeout, "ask");
-    auto pending = std::make_unique<detail::pending_ask<R, std::decay_t<F>>>(std::forward<F>(on_reply));
-    pending->deadline = std::chrono::steady_clock::now() + t;
-    detail::send_ask<B, D>(*cell_, to, std::move(pending), std::forward<M>(msg));
+    detail::send_ask<B, D>(*cell_, to, std::make_unique<detail::pending_ask<R, std::decay_t<F>>>(std::forward<F>(on_reply)),
+                           t, std::forward<M>(msg));
   }
 
   /// Asks `to` from a coroutine handler (one returning `troupe::task<T>`):

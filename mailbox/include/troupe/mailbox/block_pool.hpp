@@ -28,4 +28,17 @@ struct pooled {
   static void operator delete(void* p, std::size_t n) noexcept { deallocate(p, n); }
 };
 
+/// A standard allocator over the pool: a container's nodes off the
+/// general allocator.
+template <class T>
+struct allocator {
+  using value_type = T;
+  allocator() noexcept = default;
+  template <class U>
+  allocator(const allocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor)
+  T* allocate(std::size_t n) { return static_cast<T*>(pool::allocate(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) noexcept { pool::deallocate(p, n * sizeof(T)); }
+  friend bool operator==(const allocator&, const allocator&) noexcept { return true; }
+};
+
 } // namespace troupe::detail::pool

@@ -151,13 +151,18 @@ class actor_cell : public resumable {
   /// Records an exception that escaped a handler: logs it and stops the
   /// actor with reason exception. @note Only from the actor's own turn.
   void fail(const char* what) noexcept;
-  /// The message whose handler threw: its ask is failed with `what` once
-  /// this actor's monitors have been sent their `down` (or, when it is
-  /// restarted, at once), so that a watcher sees the `down` before the
-  /// failed reply. Takes `e`. @note Only from the actor's own turn.
-  void fail_after_down(envelope* e, const char* what) noexcept;
-  /// The same for a reply slot alone (a coroutine handler's). Takes `slot`.
+  /// An ask this stop fails (the reply slot of a message whose handler
+  /// threw, or of a waiting coroutine handler): failed with `code` and
+  /// `what` once this actor's monitors have been sent their `down` (or,
+  /// when it is restarted, at once), so that a watcher sees the `down`
+  /// before the failed reply. Takes `slot` (nullptr: a tell, nothing to do).
+  /// @note Only from the actor's own turn.
   void fail_after_down(reply_slot_base* slot, ask_error code, std::string what) noexcept;
+  /// The message whose handler threw: frees it, and fails its ask as above.
+  void fail_after_down(envelope* e, const char* what) noexcept {
+    fail_after_down(std::exchange(e->reply, nullptr), ask_error::exception, what);
+    e->ops->destroy(e);
+  }
   /// Registers an ask this actor made: returns its request id, and keeps
   /// the actor's ask timer armed for the earliest deadline (`p->deadline`).
   /// @note Only from the actor's own turn.

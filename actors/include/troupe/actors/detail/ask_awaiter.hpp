@@ -15,12 +15,14 @@
 
 namespace troupe::detail {
 
-/// Sends `msg` from actor `self` to `to` as an ask whose reply completes
-/// `pending` (registered with its deadline). Nothing is registered or sent
-/// when this throws. @note Only from `self`'s turn.
+/// Sends `msg` from actor `self` to `to` as an ask whose reply (or, after
+/// `timeout`, its expiry) completes `pending`. Nothing is registered or
+/// sent when this throws. @note Only from `self`'s turn.
 template <class B, class D, class Msg>
-void send_ask(actor_cell& self, const actor_ref<B>& to, std::unique_ptr<pending_ask_base> pending, Msg&& msg) {
+void send_ask(actor_cell& self, const actor_ref<B>& to, std::unique_ptr<pending_ask_base> pending,
+              std::chrono::steady_clock::duration timeout, Msg&& msg) {
   using R = reply_t<B, D>;
+  pending->deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_ptr<message_envelope<D>> e(new message_envelope<D>(&user_ops<B, D>::ops, std::forward<Msg>(msg)));
   auto slot = std::make_unique<actor_reply_slot<R>>(cell_ptr(&self), 0);
   slot->request = self.add_ask(std::move(pending));
@@ -49,8 +51,7 @@ class [[nodiscard]] ask_awaiter {
                   "troupe: co_await ask(...) works in a handler returning troupe::task<R> (or exclusive_task<R>)");
     task_promise_base& root = *h.promise().root;
     auto pending = std::make_unique<resume_on_reply>(this, h, root.exclusive ? &self_.extras() : nullptr);
-    pending->deadline = std::chrono::steady_clock::now() + timeout_;
-    send_ask<B, D>(self_, to_, std::move(pending), std::move(msg_));
+    send_ask<B, D>(self_, to_, std::move(pending), timeout_, std::move(msg_));
     if (root.exclusive) ++self_.extras().exclusive_waits;
   }
   result<R> await_resume() { return std::move(*value_); }

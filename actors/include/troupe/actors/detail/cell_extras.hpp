@@ -42,18 +42,6 @@ struct pending_ask final : pending_ask_base {
   F fn;
 };
 
-/// Allocates from the pool (a container's nodes, off the general allocator).
-template <class T>
-struct pool_allocator {
-  using value_type = T;
-  pool_allocator() noexcept = default;
-  template <class U>
-  pool_allocator(const pool_allocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor)
-  T* allocate(std::size_t n) { return static_cast<T*>(pool::allocate(n * sizeof(T))); }
-  void deallocate(T* p, std::size_t n) noexcept { pool::deallocate(p, n * sizeof(T)); }
-  friend bool operator==(const pool_allocator&, const pool_allocator&) noexcept { return true; }
-};
-
 struct task_promise_base;
 
 /// A supervised child's report that an incarnation ended.
@@ -76,7 +64,7 @@ struct cell_extras {
   // no timer of its own (see asks.cpp).
   using ask_table = std::unordered_map<std::uint64_t, std::unique_ptr<pending_ask_base>, std::hash<std::uint64_t>,
                                        std::equal_to<>,
-                                       pool_allocator<std::pair<const std::uint64_t, std::unique_ptr<pending_ask_base>>>>;
+                                       pool::allocator<std::pair<const std::uint64_t, std::unique_ptr<pending_ask_base>>>>;
   ask_table asks;
   std::uint64_t next_request = 1;
   timer_handle ask_timer;
@@ -125,10 +113,8 @@ struct cell_extras {
 
   // Why the actor stopped (read by others once the mailbox is closed).
   std::string exit_what;
-  // Asks failed by this stop, answered after the `down`s: the message
-  // whose handler threw, or the reply of a coroutine handler.
+  // Asks failed by this stop, answered after the `down`s (fail_after_down).
   struct thrown_ask {
-    envelope* message;      // or nullptr, then:
     reply_slot_base* slot;
     ask_error code;
     std::string what;

@@ -110,9 +110,11 @@ struct wire_ops_for {
   static constexpr wire_ops ops{&name, &encode, reply_fn()};
 };
 
+/// How M crosses to an A elsewhere (another node, a spill file); nullptr
+/// when it cannot: not a wire type, or not in A's remote_interface.
 template <class A, class M>
 constexpr const wire_ops* wire_of() noexcept {
-  if constexpr (wire_type<M>) {
+  if constexpr (crosses_to<A, M>()) {
     return &wire_ops_for<A, M>::ops;
   } else {
     return nullptr;

@@ -65,7 +65,8 @@ class system_core {
   /// The mailbox a spawn gets: `given`, unless it was left as constructed
   /// (equal to `mailbox_options{}`): then the config's default_mailbox.
   [[nodiscard]] const mailbox_options& mailbox_for(const mailbox_options& given) const {
-    return given == mailbox_options{} ? cfg_.default_mailbox : given;
+    static const mailbox_options not_given{};
+    return given == not_given ? cfg_.default_mailbox : given;
   }
   [[nodiscard]] topic<dead_letter>& dead_letters() noexcept { return dead_letters_; }
   /// True once shutdown began (spawns are refused, supervisors stop restarting). @threadsafe
