@@ -7,6 +7,7 @@
 #   scripts/dev.sh test       build, then run the whole suite with ctest
 #   scripts/dev.sh demo       build, then run the demo and explain what it shows
 #   scripts/dev.sh sanitize   ThreadSanitizer suite, then AddressSanitizer+UBSan suite, then fuzz
+#   scripts/dev.sh clang      the actors and toolkit suites built with clang (also part of sanitize)
 #   scripts/dev.sh fuzz       libFuzzer on the frame decoder, the handshake and the TLS-wrapped handshake (clang), TROUPE_FUZZ_SECONDS each
 #   scripts/dev.sh bench      install CAF, build, print troupe-bench lines beside caf-bench
 #                             lines (TROUPE_BENCH_RUNS runs each, default 3) and their medians
@@ -104,7 +105,23 @@ sanitize() {
   cmake --build build-asan -j "$jobs"
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
     run_ctest build-asan -L runtime "$@"
+  clang_suite
   fuzz
+}
+
+# The actors and toolkit suites built with clang (coroutine handlers,
+# typed handles and the rest of the template-heavy API are tested on both
+# compilers; g++ builds everything else).
+clang_suite() {
+  if ! command -v clang++ >/dev/null; then
+    log "clang++ not installed: skipping the clang suite (apt install clang)"
+    return
+  fi
+  log "clang build of the actors and toolkit suites in build-clang/"
+  CC=clang CXX=clang++ cmake -S . -B build-clang -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DTROUPE_BUILD_EXAMPLES=OFF -DTROUPE_BUILD_BENCHMARKS=OFF >/dev/null
+  cmake --build build-clang -j "$jobs" --target actors_tests task_alloc_tests toolkit_tests
+  run_ctest build-clang -R '^(actors_tests|task_alloc_tests|toolkit_tests)\.' "$@"
 }
 
 # libFuzzer on the frame decoder and the handshake, when clang is installed,
@@ -206,5 +223,6 @@ case "$cmd" in
   sanitize) sanitize "$@" ;;
   bench) bench ;;
   fuzz) fuzz ;;
-  *) echo "usage: scripts/dev.sh {setup|build|test|demo|sanitize|fuzz|bench|peers}" >&2; exit 2 ;;
+  clang) setup; clang_suite "$@" ;;
+  *) echo "usage: scripts/dev.sh {setup|build|test|demo|sanitize|clang|fuzz|bench|peers}" >&2; exit 2 ;;
 esac

@@ -140,7 +140,7 @@ mailbox_metrics actor_cell::metrics() const {
     const auto s = spill_->stats();
     if (s.token && m.depth > 0) --m.depth;  // the spill's own place-holder, not a message
     m.spill = {s.spilled, s.spilled_bytes, s.unspooled, s.on_disk, s.disk_bytes, s.max_disk_bytes, s.held, s.refused,
-               s.corrupt, s.discarded};
+               s.corrupt, s.lost, s.discarded};
   }
   return m;
 }
@@ -277,8 +277,14 @@ resumable::result actor_cell::finish_turn(turn t) noexcept {
   return finish_and_wake(t, unstashed_left) != 0 ? result::yield : result::idle;
 }
 
-envelope* actor_cell::external_pop() noexcept {
+timer_service& actor_cell::timers() const noexcept { return sys_->timers(); }
+
+envelope* actor_cell::external_pop(const message_ops* down_ops) noexcept {
   while (auto* s = static_cast<envelope*>(mailbox_.pop_system())) {
+    if (down_ops != nullptr && s->ops == down_ops) {
+      mailbox_.finish(0, 1);
+      return s;
+    }
     system_undeliverable(s);  // an inbox has no system lane: monitors see it as gone
     mailbox_.finish(0, 1);
   }

@@ -55,6 +55,7 @@ std::string_view to_string(drop_reason r) noexcept {
     case drop_reason::not_exposed: return "not_exposed";
     case drop_reason::malformed: return "malformed";
     case drop_reason::not_activated: return "not_activated";
+    case drop_reason::spill_damaged: return "spill_damaged";
   }
   return "unknown";
 }
@@ -68,11 +69,5 @@ void system_config::validate() const {
     throw std::invalid_argument("system_config: default_mailbox cannot spill (each spill mailbox needs its own directory)");
   }
 }
-
-actor_system::actor_system(system_config cfg) : core_(std::make_unique<detail::system_core>(std::move(cfg))) {
-  core_->set_owner(this);
-}
-
-actor_system::~actor_system() = default;
 
 } // namespace troupe

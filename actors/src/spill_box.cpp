@@ -28,6 +28,7 @@ spill_box::spill_box(actor_cell& cell, const spill_options& o, std::vector<messa
     names_.emplace(t.ops, t.name);
   }
   store_ = spill::store::open(store_options_of(o));
+  count_losses_locked();  // what recovery found damaged or missing
   if (store_->empty()) return;
   if (!opts_.durable) {
     const std::uint64_t stale = store_->size();
@@ -162,6 +163,7 @@ envelope* spill_box::next(std::uint64_t taken, bool& released) noexcept {
       }
       ++n_.unspooled;
     }
+    count_losses_locked();  // damage met while reading
   } catch (const std::exception& ex) {
     // An unreadable disk: what is held still goes; the records stay for later.
     logger().error("troupe: spill {}: cannot read: {}", opts_.dir, ex.what());
@@ -238,6 +240,14 @@ std::uint64_t spill_box::shut_down() noexcept {
   return token;
 }
 
+void spill_box::count_losses_locked() noexcept {
+  const std::uint64_t lost = store_->stats().lost_records;
+  if (lost == losses_counted_) return;
+  cell_.system().count_drops(drop_reason::spill_damaged, lost - losses_counted_,
+                             "spilled message lost to damage in " + opts_.dir);
+  losses_counted_ = lost;
+}
+
 spill_box::counters spill_box::stats() const {
   std::lock_guard lock(mx_);
   counters c = n_;
@@ -246,6 +256,7 @@ spill_box::counters spill_box::stats() const {
   c.max_disk_bytes = s.max_bytes_on_disk;
   c.on_disk = s.records;
   c.corrupt += s.corrupt_records;
+  c.lost = s.lost_records;
   c.token = token_;
   return c;
 }

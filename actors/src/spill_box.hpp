@@ -77,6 +77,7 @@ class spill_box {
     std::uint64_t held = 0;           ///< kept in memory behind the spill
     std::uint64_t refused = 0;        ///< refused with disk full (on_disk_full = fail)
     std::uint64_t corrupt = 0;        ///< records found corrupt (never delivered)
+    std::uint64_t lost = 0;           ///< records lost to damage (after a corrupt one, or in a missing file)
     std::uint64_t discarded = 0;      ///< left on disk without durability, dropped at spawn or stop
     std::uint64_t disk_bytes = 0;     ///< now
     std::uint64_t max_disk_bytes = 0; ///< high-water mark
@@ -90,6 +91,9 @@ class spill_box {
   /// be written (`disk_full` says whether for lack of space).
   bool append_locked(envelope* e, bool& disk_full);
   void take_token_locked(bool& schedule) noexcept;
+
+  /// Counts (as dead letters) the records the store found lost since the last call.
+  void count_losses_locked() noexcept;
 
   /// The next envelope read back and not yet handed out, or nullptr. Consumer.
   envelope* take_ready() noexcept;
@@ -114,6 +118,7 @@ class spill_box {
   /// (when the next is asked for, or at stop): a crash delivers it again
   /// rather than losing it.
   static constexpr std::size_t read_batch = 64;
+  std::uint64_t losses_counted_ = 0;  // store_stats::lost_records already counted as dead letters
   bool delivered_unpopped_ = false;  // durable: the last record handed out is still on disk
   bool token_ = false;
   bool closed_ = false;

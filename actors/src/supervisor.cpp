@@ -38,7 +38,7 @@ supervisor::supervisor(supervisor_options opts, std::vector<child_spec> specs, s
     for (auto& s : specs) {
       any_ref ref = s.start_(core, me_ptr, &detail::user_ops<supervisor, detail::child_exit>::ops);
       if (s.registered_) (void)core.names().replace(s.name(), ref);
-      children_.push_back(child{std::move(s), std::move(ref)});
+      children_.emplace_back(std::move(s), std::move(ref));
     }
   } catch (...) {
     terminate_all(exit_reason::stopped, "supervisor failed to start");
@@ -99,6 +99,7 @@ void supervisor::on(detail::child_exit e) {
                             std::to_string(opts_.window.count()) + " ms (last: child '" + it->spec.name() + "', " +
                             std::string(to_string(e.reason)) + (e.what.empty() ? "" : ": " + e.what) + ")";
     terminate_all(e.reason, e.what);
+    self().cell()->system().note_give_up(*self().cell(), why);
     throw std::runtime_error(why);  // this supervisor fails; its own supervisor decides
   }
   const auto idx = static_cast<std::size_t>(it - children_.begin());
@@ -116,6 +117,11 @@ void supervisor::on(detail::child_exit e) {
       }
       break;
   }
+  for (std::size_t i : targets) {
+    child& t = children_[i];
+    t.reason = i == idx ? e.reason : exit_reason::stopped;
+    t.what = i == idx ? e.what : "restarted with its sibling '" + it->spec.name() + "'";
+  }
   const auto delay = next_delay(*it);
   if (delay.count() == 0) {
     on(restart_due{generation_, std::move(targets)});
@@ -126,9 +132,21 @@ void supervisor::on(detail::child_exit e) {
 
 void supervisor::on(restart_due r) {
   if (r.generation != generation_) return;
+  auto& core = self().cell()->system();
   for (std::size_t i : r.children) {
-    if (i < children_.size() && children_[i].alive) children_[i].ref.cell()->enqueue_system(detail::make_restart_envelope());
+    if (i >= children_.size() || !children_[i].alive) continue;
+    child& c = children_[i];
+    ++c.restarts;  // counted and published before the child can answer as its next incarnation
+    core.note_restart(child_restarted{any_ref(self()), c.spec.name(), c.ref, c.reason, c.what, c.restarts});
+    c.ref.cell()->enqueue_system(detail::make_restart_envelope());
   }
+}
+
+std::vector<child_restart_count> supervisor::on(restart_counts) const {
+  std::vector<child_restart_count> out;
+  out.reserve(children_.size());
+  for (const auto& c : children_) out.push_back(child_restart_count{c.spec.name(), c.restarts});
+  return out;
 }
 
 supervisor_children supervisor::on(which_children) {

@@ -60,10 +60,10 @@ void system_core::arm_metrics_log() {
       if (s.dead_letters[r] == 0) continue;
       dead += fmt::format("{}{}={}", dead.empty() ? "" : " ", to_string(static_cast<drop_reason>(r)), s.dead_letters[r]);
     }
-    log().info("troupe metrics: actors live={} spawned={} stopped={} failed={}; dead letters {} ({}); "
-               "scheduler steals={} parks={} injected={}",
-               s.live, s.spawned, s.stopped, s.failed, s.total_dead(), dead.empty() ? "none" : dead, s.pool.steals,
-               s.pool.parks, s.pool.injected);
+    log().info("troupe metrics: actors live={} spawned={} stopped={} failed={} restarts={} give-ups={}; "
+               "dead letters {} ({}); scheduler steals={} parks={} injected={}",
+               s.live, s.spawned, s.stopped, s.failed, s.restarts, s.give_ups, s.total_dead(),
+               dead.empty() ? "none" : dead, s.pool.steals, s.pool.parks, s.pool.injected);
     arm_metrics_log();
   });
 }
@@ -214,6 +214,19 @@ void system_core::log_failure(const actor_cell& c, const char* what) noexcept {
   }
 }
 
+void system_core::note_restart(const child_restarted& e) {
+  restarts_.fetch_add(1, std::memory_order_relaxed);
+  if (child_restarts_.size() != 0) child_restarts_.publish(e);
+}
+
+void system_core::note_give_up(const actor_cell& sup, const std::string& why) noexcept {
+  give_ups_.fetch_add(1, std::memory_order_relaxed);
+  try {
+    log().error("supervisor {} gave up: {}", sup.id(), why);
+  } catch (...) {
+  }
+}
+
 void system_core::stop_all_once() {
   std::vector<cell_ptr> cells;
   for (shard& s : shards_) {
@@ -287,6 +300,8 @@ system_stats system_core::stats() const noexcept {
   s.stopped = stopped_.load(std::memory_order_relaxed);
   s.failed = failed_.load(std::memory_order_relaxed);
   s.live = live_.load(std::memory_order_relaxed);
+  s.restarts = restarts_.load(std::memory_order_relaxed);
+  s.give_ups = give_ups_.load(std::memory_order_relaxed);
   for (std::size_t i = 0; i < drop_reason_count; ++i) s.dead_letters[i] = dead_[i].load(std::memory_order_relaxed);
   s.pool = pool_.stats();
   return s;

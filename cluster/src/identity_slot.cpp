@@ -11,8 +11,13 @@ constexpr int max_tries = 3;
 } // namespace
 
 identity_slot::identity_slot(std::weak_ptr<router> r, std::string k, std::string id, resolve_fn res,
-                             std::size_t max_held)
-    : kind(std::move(k)), identity(std::move(id)), resolve(std::move(res)), router_(std::move(r)), max_held_(max_held) {}
+                             std::size_t max_held, timer_service& t)
+    : kind(std::move(k)),
+      identity(std::move(id)),
+      resolve(std::move(res)),
+      timers(t),
+      router_(std::move(r)),
+      max_held_(max_held) {}
 
 detail::cell_ptr identity_slot::current() const {
   std::lock_guard lock(mx_);

@@ -69,7 +69,8 @@ std::shared_ptr<identity_slot> router::slot(const std::string& kind, const std::
   auto& w = slots_[{kind, identity}];
   if (auto s = w.lock()) return s;
   std::erase_if(slots_, [](const auto& kv) { return kv.second.expired(); });  // handles nobody holds any more
-  auto s = std::make_shared<identity_slot>(weak_from_this(), kind, identity, std::move(resolve), max_held);
+  auto s = std::make_shared<identity_slot>(weak_from_this(), kind, identity, std::move(resolve), max_held,
+                                          detail::system_access::core(sys_).timers());
   slots_[{kind, identity}] = s;
   return s;
 }

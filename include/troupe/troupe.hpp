@@ -10,6 +10,7 @@
 #include "troupe/actors/pool.hpp"
 #include "troupe/actors/promise.hpp"
 #include "troupe/actors/task.hpp"
+#include "troupe/actors/ref.hpp"
 #include "troupe/actors/registry.hpp"
 #include "troupe/actors/router.hpp"
 #include "troupe/actors/signals.hpp"
@@ -24,3 +25,4 @@
 #include "troupe/actors/wire.hpp"
 #include "troupe/transport/node.hpp"
 #include "troupe/transport/worker.hpp"
+#include "troupe/transport/process_pool.hpp"

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <deque>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -18,6 +19,7 @@
 
 #include "bytes.hpp"
 #include "cursor_file.hpp"
+#include "damage.hpp"
 #include "posix_file.hpp"
 #include "segment_reader.hpp"
 #include "troupe/spill/crc32c.hpp"
@@ -100,10 +102,20 @@ struct store::impl {
     counters.max_bytes_on_disk = std::max(counters.max_bytes_on_disk, counters.bytes_on_disk);
   }
 
-  void report_corrupt(std::uint64_t first, std::uint64_t offset, const std::string& reason) {
+  /// A bad spot at `offset` of segment `first`: the rest of the segment is
+  /// skipped, `lost` records with it (counted and logged).
+  void report_corrupt(std::uint64_t first, std::uint64_t offset, const std::string& reason, std::uint64_t lost) {
     ++counters.corrupt_records;
-    log().error("troupe::spill: corrupt record in {} at offset {}: {}; the rest of that segment is skipped",
-                path_of(first), offset, reason);
+    counters.lost_records += lost;
+    log().error("troupe::spill: corrupt record in {} at offset {}: {}; the rest of that segment is skipped: {} "
+                "record(s) lost",
+                path_of(first), offset, reason, lost);
+  }
+  /// Records [from, to) are in no segment file: counted and logged.
+  void report_missing(std::uint64_t from, std::uint64_t to) {
+    counters.lost_records += to - from;
+    log().error("troupe::spill: records {} to {} are missing from {} (a segment file deleted?): {} record(s) lost",
+                from, to - 1, dir_name, to - from);
   }
 
   /// Deletes a segment file. A failure is logged, not thrown: the records
@@ -134,9 +146,14 @@ struct store::impl {
   scanned scan(segment_reader& r, int fd, std::uint64_t first, std::uint64_t next_first, std::uint64_t consumed_below,
                std::uint64_t file_bytes);
   /// Whether a scanned segment ends cleanly: a record cut short at the end
-  /// of the last one is truncated away; anything else is reported corrupt.
-  bool settle_tail(int fd, std::uint64_t first, bool last, const scanned& sc, std::uint64_t offset,
-                   std::uint64_t& file_bytes);
+  /// of the last one (nothing valid after it) is truncated away; anything
+  /// else is reported corrupt, with the records lost: up to `next_first`,
+  /// or for the last segment up to the last record after the bad spot that
+  /// still checks out.
+  /// Returns nullopt when clean, else the first sequence past the damage.
+  std::optional<std::uint64_t> settle_tail(int fd, std::uint64_t first, std::uint64_t next_first,
+                                           std::uint64_t consumed_below, bool last, const scanned& sc,
+                                           std::uint64_t offset, std::uint64_t& file_bytes);
   void recover();
   /// Builds the segment header (when `fresh`) and the record header into `head`; its length.
   std::size_t record_head(unsigned char* head, bool fresh, std::uint64_t bytes, std::string_view type_name,
@@ -188,12 +205,22 @@ store::impl::scanned store::impl::scan(segment_reader& r, int fd, std::uint64_t 
   }
 }
 
-bool store::impl::settle_tail(int fd, std::uint64_t first, bool last, const scanned& sc, std::uint64_t offset,
-                              std::uint64_t& file_bytes) {
-  if (sc.last.what == segment_reader::status::end) return true;
-  if (sc.last.what != segment_reader::status::truncated || !last) {
-    report_corrupt(first, offset, sc.last.reason);
-    return false;
+std::optional<std::uint64_t> store::impl::settle_tail(int fd, std::uint64_t first, std::uint64_t next_first,
+                                                      std::uint64_t consumed_below, bool last, const scanned& sc,
+                                                      std::uint64_t offset, std::uint64_t& file_bytes) {
+  if (sc.last.what == segment_reader::status::end) return std::nullopt;
+  const std::uint64_t bad = first + sc.records;  // the sequence the bad spot should have held
+  const std::uint64_t lost_from = std::max(bad, consumed_below);
+  if (!last) {
+    report_corrupt(first, offset, sc.last.reason, next_first > lost_from ? next_first - lost_from : 0);
+    return next_first;
+  }
+  const auto later = detail::last_sequence_after(fd, offset + 1, file_bytes, bad, opts.segment_bytes);
+  if (sc.last.what != segment_reader::status::truncated || later) {
+    // A valid record after the bad spot: not a cut-off append but damage.
+    const std::uint64_t to = later ? *later + 1 : bad + 1;
+    report_corrupt(first, offset, sc.last.reason, to > lost_from ? to - lost_from : 0);
+    return to;  // new records go past every sequence the file still shows
   }
   // A process killed inside append: that record was never acknowledged.
   // (A 0-byte file is one killed between creating and writing it.)
@@ -204,7 +231,7 @@ bool store::impl::settle_tail(int fd, std::uint64_t first, bool last, const scan
     if (::ftruncate(fd, static_cast<off_t>(sc.end)) != 0) throw_errno(errno, "cannot truncate " + path_of(first));
     file_bytes = sc.end;
   }
-  return true;
+  return std::nullopt;
 }
 
 void store::impl::recover() {
@@ -219,6 +246,10 @@ void store::impl::recover() {
   const std::vector<std::uint64_t> names = segment_files();
   segment_reader walker(scan_chunk_bytes);
   bool last_clean = false;
+  // The next record a segment should start with: a segment starting later
+  // means records in none (a deleted file). Unknown without a trusted cursor.
+  std::optional<std::uint64_t> expected;
+  if (cur.next_sequence && !cur.damaged && opts.persist_cursor) expected = consumed_below;
   for (std::size_t i = 0; i < names.size(); ++i) {
     const std::uint64_t first = names[i];
     const bool last = i + 1 == names.size();
@@ -227,12 +258,16 @@ void store::impl::recover() {
       remove_file(first);
       continue;
     }
+    if (expected && first > *expected) report_missing(*expected, first);
     unique_fd fd = open_segment(first, last ? O_RDWR : O_RDONLY);
     std::uint64_t file_bytes = detail::file_size(fd.get(), path_of(first));
     const scanned sc = scan(walker, fd.get(), first, next_first, consumed_below, file_bytes);
-    const bool clean = settle_tail(fd.get(), first, last, sc, walker.offset(), file_bytes);
+    const auto damaged_to =
+        settle_tail(fd.get(), first, next_first, consumed_below, last, sc, walker.offset(), file_bytes);
+    const bool clean = !damaged_to;
+    expected = damaged_to.value_or(first + sc.records);  // a damaged one's losses are counted up to there
     // A new segment must sort after this one, even when it has no valid record.
-    write_sequence = std::max(write_sequence, first + sc.records + (clean ? 0 : 1));
+    write_sequence = std::max(write_sequence, clean ? first + sc.records : std::max(*damaged_to, first + 1));
     const std::uint64_t from = std::max(first, consumed_below);
     const std::uint64_t unconsumed = first + sc.records > from ? first + sc.records - from : 0;
     if (unconsumed == 0) {
@@ -373,9 +408,11 @@ const record_view* store::impl::front() {
     // The file changed since it was checked (or written): bad bytes or a
     // shorter file. Nothing after this point in it can be trusted.
     if (r.what == segment_reader::status::end) r.reason = "segment ends before its last record";
-    report_corrupt(s.first_sequence, reader.offset(), r.reason);
+    report_corrupt(s.first_sequence, reader.offset(), r.reason, stop - read_sequence);
     size -= stop - read_sequence;
     drop_front();
+    // Past the damage for good: the next open must not count it missing.
+    if (opts.persist_cursor) cursor.store(read_sequence, opts.fsync);
   }
   return nullptr;
 }

@@ -367,6 +367,24 @@ TEST(SpillMailbox, AProcessKilledWhileDeliveringFromDiskLosesNothingAfterIt) {
   EXPECT_TRUE(r.value().in_order);
 }
 
+/// A durable spill on `dir` with 4 KiB segments (what spill_in_a_killed_child(dir, n, 4096) left).
+troupe::spawn_options durable_small_segments(const fs::path& dir) {
+  auto o = spilling(dir);
+  o.mailbox.spill.durable = true;
+  o.mailbox.spill.segment_bytes = 4096;
+  return o;
+}
+
+/// The segment files in `dir`, oldest first.
+std::vector<fs::path> sorted_segments(const fs::path& dir) {
+  std::vector<fs::path> segments;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() == ".seg") segments.push_back(e.path());
+  }
+  std::sort(segments.begin(), segments.end());
+  return segments;
+}
+
 TEST(SpillMailbox, ACorruptRecordIsCountedAndNeverDeliveredTheRestArrives) {
   temp_dir d;
   const std::int64_t n = 3000;
@@ -374,11 +392,7 @@ TEST(SpillMailbox, ACorruptRecordIsCountedAndNeverDeliveredTheRestArrives) {
   const std::int64_t on_disk = spill_in_a_killed_child(dir, n, 4096);
   ASSERT_GT(on_disk, 0);
   // Flip a byte in the middle of the second segment file (of many).
-  std::vector<fs::path> segments;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.path().extension() == ".seg") segments.push_back(e.path());
-  }
-  std::sort(segments.begin(), segments.end());
+  const std::vector<fs::path> segments = sorted_segments(dir);
   ASSERT_GE(segments.size(), 3u);
   {
     std::fstream f(segments[1], std::ios::in | std::ios::out | std::ios::binary);
@@ -386,10 +400,7 @@ TEST(SpillMailbox, ACorruptRecordIsCountedAndNeverDeliveredTheRestArrives) {
     f.put('\x7f');
   }
   troupe::actor_system sys(troupe::system_config{.threads = 2});
-  auto o = spilling(dir);
-  o.mailbox.spill.durable = true;
-  o.mailbox.spill.segment_bytes = 4096;
-  auto c = sys.spawn_with<consumer>(o);
+  auto c = sys.spawn_with<consumer>(durable_small_segments(dir));
   auto r = c.ask(get_report{}, troupe::test::long_wait).get();
   ASSERT_TRUE(r.ok()) << r.message();
   EXPECT_GE(c.metrics().spill.corrupt, 1u);
@@ -397,6 +408,28 @@ TEST(SpillMailbox, ACorruptRecordIsCountedAndNeverDeliveredTheRestArrives) {
   EXPECT_GT(r.value().count, 0);
   EXPECT_TRUE(r.value().increasing) << "never a garbled, repeated or reordered message";
   EXPECT_EQ(r.value().last, n - 1) << "the later files are delivered";
+  // Every message lost with the damaged stretch is counted: delivered + lost = what was on disk.
+  EXPECT_EQ(r.value().count + static_cast<std::int64_t>(c.metrics().spill.lost), on_disk);
+  EXPECT_EQ(sys.stats().dead(troupe::drop_reason::spill_damaged), c.metrics().spill.lost);
+}
+
+TEST(SpillMailbox, ADeletedSpillFileIsCountedLostAndTheRestArrives) {
+  temp_dir d;
+  const std::int64_t n = 3000;
+  const fs::path dir = d.path() / "deleted";
+  const std::int64_t on_disk = spill_in_a_killed_child(dir, n, 4096);
+  const std::vector<fs::path> segments = sorted_segments(dir);
+  ASSERT_GE(segments.size(), 3u);
+  fs::remove(segments[1]);
+  troupe::actor_system sys(troupe::system_config{.threads = 2});
+  auto c = sys.spawn_with<consumer>(durable_small_segments(dir));
+  auto r = c.ask(get_report{}, troupe::test::long_wait).get();
+  ASSERT_TRUE(r.ok()) << r.message();
+  const auto lost = c.metrics().spill.lost;
+  EXPECT_GT(lost, 0u);
+  EXPECT_EQ(r.value().count + static_cast<std::int64_t>(lost), on_disk) << "delivered + lost = what was on disk";
+  EXPECT_EQ(sys.stats().dead(troupe::drop_reason::spill_damaged), lost);
+  EXPECT_EQ(r.value().last, n - 1);
 }
 
 TEST(SpillMailbox, WithoutDurabilityWhatAnEarlierRunLeftIsDiscardedNotDelivered) {

@@ -20,25 +20,6 @@ namespace {
 using namespace troupe::spill;
 using namespace troupe::spill::test;
 
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_file(const std::filesystem::path& p, const std::string& bytes) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
-/// Offset of fixed record `index` (0-based) within its segment file.
-constexpr std::uint64_t record_offset(std::uint64_t index) {
-  return format::segment_header_bytes + index * fixed_record_bytes;
-}
-
-/// Path of the segment file whose first record is `first`.
-std::filesystem::path segment_path(const temp_dir& t, std::uint64_t first) {
-  return t.path() / format::segment_file_name(first);
-}
 
 TEST(SpillRecovery, ReopenFindsEveryRecordInOrder) {
   temp_dir t;
@@ -162,9 +143,9 @@ TEST(SpillRecovery, FlippedByteInAMiddleRecordIsCountedAndNeverDelivered) {
   temp_dir t;
   three_segments(t);
   const auto seg = segment_path(t, records_per_segment);
-  std::string bytes = read_file(seg);
+  std::string bytes = read_bytes(seg);
   bytes[record_offset(20) + 30] ^= 0x04;  // in the payload
-  write_file(seg, bytes);
+  write_bytes(seg, bytes);
 
   auto s = store::open(small_options(t.path()));
   EXPECT_EQ(s->stats().corrupt_records, 1u);
@@ -180,9 +161,9 @@ TEST(SpillRecovery, CorruptionThatAppearsWhileOpenIsFoundOnRead) {
   append_fixed(*s, 0, 3 * records_per_segment);
   {
     const auto seg = segment_path(t, records_per_segment);
-    std::string bytes = read_file(seg);
+    std::string bytes = read_bytes(seg);
     bytes[record_offset(20) + 10] ^= 0x01;  // in the sequence number
-    write_file(seg, bytes);
+    write_bytes(seg, bytes);
   }
   EXPECT_EQ(s->stats().corrupt_records, 0u);
   EXPECT_EQ(drain_fixed(*s), expected_around_bad_76);
@@ -195,10 +176,10 @@ TEST(SpillRecovery, ImpossibleLengthIsCorrupt) {
   temp_dir t;
   three_segments(t);
   const auto seg = segment_path(t, records_per_segment);
-  std::string bytes = read_file(seg);
+  std::string bytes = read_bytes(seg);
   bytes[record_offset(20)] = 3;  // length 3 < the 10 bytes every record has
   bytes[record_offset(20) + 1] = bytes[record_offset(20) + 2] = bytes[record_offset(20) + 3] = 0;
-  write_file(seg, bytes);
+  write_bytes(seg, bytes);
   auto s = store::open(small_options(t.path()));
   EXPECT_EQ(s->stats().corrupt_records, 1u);
   EXPECT_EQ(drain_fixed(*s), expected_around_bad_76);
@@ -208,13 +189,13 @@ TEST(SpillRecovery, SequenceOutOfOrderWithAValidChecksumIsCorrupt) {
   temp_dir t;
   three_segments(t);
   const auto seg = segment_path(t, records_per_segment);
-  std::string bytes = read_file(seg);
+  std::string bytes = read_bytes(seg);
   // Rewrite record 20's sequence to 75 (a repeat of the one before) and fix its checksum.
   auto* rec = reinterpret_cast<unsigned char*>(bytes.data() + record_offset(20));
   rec[8] = 75;
   const std::uint32_t crc = crc32c(rec + 8, fixed_record_bytes - 8, crc32c(rec, 4));
   for (int i = 0; i < 4; ++i) rec[4 + i] = static_cast<unsigned char>(crc >> (8 * i));
-  write_file(seg, bytes);
+  write_bytes(seg, bytes);
   auto s = store::open(small_options(t.path()));
   EXPECT_EQ(s->stats().corrupt_records, 1u);
   EXPECT_EQ(drain_fixed(*s), expected_around_bad_76);
@@ -224,9 +205,9 @@ TEST(SpillRecovery, BadSegmentHeaderLosesOnlyThatSegment) {
   temp_dir t;
   three_segments(t);
   const auto seg = segment_path(t, records_per_segment);
-  std::string bytes = read_file(seg);
+  std::string bytes = read_bytes(seg);
   bytes[0] = 'X';
-  write_file(seg, bytes);
+  write_bytes(seg, bytes);
   auto s = store::open(small_options(t.path()));
   EXPECT_EQ(s->stats().corrupt_records, 1u);
   EXPECT_EQ(drain_fixed(*s), range(0, records_per_segment) + range(2 * records_per_segment, 3 * records_per_segment));
@@ -272,7 +253,7 @@ TEST(SpillRecovery, EmptySegmentFileLeftByACrashIsRemoved) {
     auto s = store::open(small_options(t.path()));
     append_fixed(*s, 0, records_per_segment);
   }
-  write_file(segment_path(t, records_per_segment), "");  // killed between creating and writing it
+  write_bytes(segment_path(t, records_per_segment), "");  // killed between creating and writing it
   auto s = store::open(small_options(t.path()));
   EXPECT_EQ(s->stats().truncated_tails, 0u);
   EXPECT_EQ(s->stats().corrupt_records, 0u);
@@ -289,15 +270,15 @@ TEST(SpillRecovery, DamagedCursorDeliversAgainRatherThanLoses) {
     s->pop();
     s->pop();
   }
-  write_file(t.path() / "cursor", std::string(600, '\x5a'));
+  write_bytes(t.path() / "cursor", std::string(600, '\x5a'));
   auto s = store::open(small_options(t.path()));
   EXPECT_EQ(drain_fixed(*s), range(0, 5));
 }
 
 TEST(SpillRecovery, OtherFilesInTheDirectoryAreLeftAlone) {
   temp_dir t;
-  write_file(t.path() / "notes.txt", "keep me");
-  write_file(t.path() / "123.seg", "not a segment name");
+  write_bytes(t.path() / "notes.txt", "keep me");
+  write_bytes(t.path() / "123.seg", "not a segment name");
   {
     auto s = store::open(small_options(t.path()));
     append_fixed(*s, 0, 3);
@@ -305,7 +286,7 @@ TEST(SpillRecovery, OtherFilesInTheDirectoryAreLeftAlone) {
   }
   auto s = store::open(small_options(t.path()));
   EXPECT_TRUE(s->empty());
-  EXPECT_EQ(read_file(t.path() / "notes.txt"), "keep me");
+  EXPECT_EQ(read_bytes(t.path() / "notes.txt"), "keep me");
   EXPECT_TRUE(std::filesystem::exists(t.path() / "123.seg"));
 }
 

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -108,6 +110,26 @@ inline std::vector<std::uint64_t> range(std::uint64_t from, std::uint64_t to) {
 inline std::vector<std::uint64_t> operator+(std::vector<std::uint64_t> a, const std::vector<std::uint64_t>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
+}
+
+/// The bytes of a file, and writing them back (to damage a segment on purpose).
+inline std::string read_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+inline void write_bytes(const std::filesystem::path& p, const std::string& bytes) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+/// Offset of fixed record `index` (0-based) within its segment file.
+constexpr std::uint64_t record_offset(std::uint64_t index) {
+  return format::segment_header_bytes + index * fixed_record_bytes;
+}
+
+/// Path of the segment file whose first record is `first`.
+inline std::filesystem::path segment_path(const temp_dir& t, std::uint64_t first) {
+  return t.path() / format::segment_file_name(first);
 }
 
 } // namespace troupe::spill::test

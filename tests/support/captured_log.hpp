@@ -26,7 +26,12 @@ class memory_sink final : public spdlog::sinks::base_sink<std::mutex> {
   }
 
  protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override { text_.append(msg.payload.data(), msg.payload.size()).push_back('\n'); }
+  /// Each line as "[level] text", so a test can check the level too.
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    const auto level = spdlog::level::to_string_view(msg.level);
+    text_.append("[").append(level.data(), level.size()).append("] ");
+    text_.append(msg.payload.data(), msg.payload.size()).push_back('\n');
+  }
   void flush_() override {}
 
  private:

@@ -1,6 +1,7 @@
 #include <map>
 #include <mutex>
 
+#include "support/captured_log.hpp"
 #include "toolkit.hpp"
 
 namespace toolkit {
@@ -246,6 +247,76 @@ TEST(Backoff, JitterStaysWithinItsBand) {
     ASSERT_EQ(ping_of(a), 1);
     EXPECT_GE(std::chrono::steady_clock::now() - t0, 20ms);  // 40 ms * (1 - 0.5)
   }
+}
+
+
+/// The next restart event, or a failed test.
+troupe::child_restarted next_restart(troupe::inbox<troupe::child_restarted>& in) {
+  auto e = in.receive(troupe::test::long_wait);
+  if (!e) {
+    ADD_FAILURE() << "no child_restarted event";
+    return {};
+  }
+  return *e;
+}
+
+TEST(SupervisorVisibility, RestartsAreCountedPerChildAndInStatsAndPublished) {
+  troupe::actor_system sys;
+  troupe::inbox<troupe::child_restarted> restarts(sys);
+  sys.child_restarts().subscribe(restarts.ref());
+  auto c = std::make_shared<census>();
+  auto h = troupe::spawn_supervisor(sys, {.how = troupe::strategy::one_for_all, .max_restarts = 10, .window = 10s},
+                                    {spec(c, "a"), spec(c, "b")});
+  auto a = h.child<child>("a");
+  auto b = h.child<child>("b");
+  a.tell(crash{"first"});
+  // one_for_all: a restarts for its exception, b with it.
+  std::map<std::string, troupe::child_restarted> seen;
+  for (int i = 0; i < 2; ++i) {
+    auto e = next_restart(restarts);
+    seen[e.name] = e;
+  }
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen["a"].reason, troupe::exit_reason::exception);
+  EXPECT_EQ(seen["a"].what, "first");
+  EXPECT_EQ(seen["a"].restarts, 1u);
+  EXPECT_TRUE(seen["a"].child == a);
+  EXPECT_TRUE(seen["a"].supervisor == h.ref);
+  EXPECT_EQ(seen["b"].reason, troupe::exit_reason::stopped);
+  EXPECT_NE(seen["b"].what.find("'a'"), std::string::npos) << seen["b"].what;
+  EXPECT_EQ(seen["b"].restarts, 1u);
+
+  b.tell(crash{"second"});
+  for (int i = 0; i < 2; ++i) (void)next_restart(restarts);
+  auto counts = h.ref.ask(troupe::restart_counts{}, 10s).get();
+  ASSERT_TRUE(counts);
+  ASSERT_EQ(counts->size(), 2u);
+  EXPECT_EQ((*counts)[0].name, "a");
+  EXPECT_EQ((*counts)[0].restarts, 2u);
+  EXPECT_EQ((*counts)[1].name, "b");
+  EXPECT_EQ((*counts)[1].restarts, 2u);
+  EXPECT_EQ(sys.stats().restarts, 4u);
+  EXPECT_EQ(sys.stats().give_ups, 0u);
+  EXPECT_EQ(ping_of(a), 1);  // fresh incarnations
+  EXPECT_EQ(ping_of(b), 1);
+}
+
+TEST(SupervisorVisibility, AGiveUpIsCountedAndLoggedAtErrorWithItsReason) {
+  troupe::test::captured_log log;
+  troupe::actor_system sys;
+  auto c = std::make_shared<census>();
+  auto h = troupe::spawn_supervisor(sys, {.max_restarts = 1, .window = 10s}, {spec(c, "a")});
+  auto a = h.child<child>("a");
+  a.tell(crash{"once"});
+  EXPECT_EQ(ping_of(a), 1);
+  a.tell(crash{"twice"});
+  auto d = sys.await_stopped(h.ref, troupe::test::long_wait);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->reason, troupe::exit_reason::exception);
+  EXPECT_EQ(sys.stats().give_ups, 1u);
+  EXPECT_EQ(sys.stats().restarts, 1u);
+  EXPECT_TRUE(log.contains("[error] supervisor " + std::to_string(h.ref.id()) +
+                           " gave up: restart intensity exceeded: 2 restarts in 10000 ms (last: child 'a', exception: twice)"));
 }
 
 } // namespace

@@ -324,6 +324,17 @@ TEST_F(two_nodes, AskingATypeNotInTheRemoteInterfaceFailsHere) {
   EXPECT_TRUE(m.ask(Ping{}, 10s).get().ok());
 }
 
+// A handle typed by what it accepts sends to a remote actor as its
+// actor_ref does: encoded on the sender, refused when it cannot cross.
+TEST_F(two_nodes, ATypedRefToARemoteActorSendsAndRefusesAsItsActorRefDoes) {
+  b->publish("mixed", sys_b.spawn<mixed>());
+  troupe::ref<plain, troupe_test::Pong(Ping)> m = connect_a_to_b().lookup<mixed>("mixed", 10s).value();
+  EXPECT_EQ(m.tell(plain{7}), troupe::send_result::not_serializable);
+  EXPECT_EQ(m.tell(Ping{}), troupe::send_result::ok);
+  EXPECT_TRUE(m.ask(Ping{}, 10s).get().ok());
+  EXPECT_EQ(sys_a.stats().dead_letters[static_cast<std::size_t>(troupe::drop_reason::not_serializable)], 1u);
+}
+
 TEST_F(two_nodes, ATypeWithACodecCrossesBothWays) {
   b->publish("bank", sys_b.spawn<bank>());
   auto k = connect_a_to_b().lookup<bank>("bank", 10s).value();

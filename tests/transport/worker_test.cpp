@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "child_node.hpp"
+#include "process_probe.hpp"
 #include "transport_fixture.hpp"
 
 namespace transport_test {
@@ -29,18 +30,10 @@ struct worker_root : troupe::actor<worker_root> {
 
 void worker_init(troupe::actor_system& sys, troupe::node& n, const std::vector<std::string>&) {
   n.publish("root", sys.spawn<worker_root>());
+  publish_pool_worker(sys, n);
 }
 
 namespace {
-
-bool process_gone(int pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) return true;
-  std::string line;
-  std::getline(stat, line);
-  const auto close = line.rfind(')');
-  return close == std::string::npos || close + 2 >= line.size() || line[close + 2] == 'Z' || line[close + 2] == 'X';
-}
 
 /// True when process `pid` has a troupe shared-memory segment mapped.
 bool maps_shared_segment(int pid) {

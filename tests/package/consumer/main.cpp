@@ -2,6 +2,8 @@
 // then connect two nodes.
 #include <troupe/troupe.hpp>
 
+#include "greeting.pb.h"
+
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -11,6 +13,15 @@ struct square {
 };
 struct squarer : troupe::actor<squarer> {
   int on(square s) { return s.x * s.x; }
+};
+
+/// Answers another node with a protobuf message of this project's own.
+struct greeter : troupe::actor<greeter> {
+  using remote_interface = troupe::accepts<consumer::Greeting>;
+  consumer::Greeting on(consumer::Greeting g) {
+    g.set_text("hello, " + g.text());
+    return g;
+  }
 };
 
 int main() {
@@ -36,5 +47,20 @@ int main() {
     return 1;
   }
   std::printf("consumer: node two connected to node %s\n", p.value().name().c_str());
+
+  one.publish("greeter", sys.spawn<greeter>());
+  auto g = p.value().lookup<greeter>("greeter", std::chrono::seconds(10));
+  if (!g.ok()) {
+    std::fprintf(stderr, "consumer: lookup: %s\n", std::string(g.message()).c_str());
+    return 1;
+  }
+  consumer::Greeting hi;
+  hi.set_text("two");
+  auto answer = g.value().ask(hi, std::chrono::seconds(10)).get();
+  if (!answer.ok()) {
+    std::fprintf(stderr, "consumer: ask: %s\n", std::string(answer.message()).c_str());
+    return 1;
+  }
+  std::printf("consumer: a Greeting crossed: %s\n", answer.value().text().c_str());
   return 0;
 }

@@ -168,17 +168,20 @@ class actor {
   /// the continuation runs. Exactly one call of `on_reply` is made, unless
   /// this actor stops first (then none).
   /// @throws std::invalid_argument for a negative timeout.
-  template <class B, class M, class Rep, class Period, class F>
-  void ask(const actor_ref<B>& to, M&& msg, std::chrono::duration<Rep, Period> timeout, F&& on_reply) {
+  template <class H, class M, class Rep, class Period, class F>
+  void ask(const H& to, M&& msg, std::chrono::duration<Rep, Period> timeout, F&& on_reply) {
     using D = std::remove_cvref_t<M>;
     detail::check_sendable<D>();
-    static_assert(handles<B, D>, "troupe: the asked actor has no handler `R on(M)` for this message type.");
-    using R = reply_t<B, D>;
+    using target = detail::ask_target<H, D>;
+    static_assert(target::accepts, "troupe: the asked actor has no handler `R on(M)` for this message type "
+                                   "(or the troupe::ref does not list it as `R(M)`).");
+    using R = typename target::reply;
     static_assert(!std::is_void_v<R>, "troupe: ask needs a handler that returns its reply; use tell for void handlers.");
     static_assert(std::is_invocable_v<F&, result<R>>, "troupe: the continuation must be callable with troupe::result<R>.");
     const auto t = detail::checked_timeout(timeout, "ask");
-    detail::send_ask<B, D>(*cell_, to, std::make_unique<detail::pending_ask<R, std::decay_t<F>>>(std::forward<F>(on_reply)),
-                           t, std::forward<M>(msg));
+    detail::send_ask<R, D>(*cell_, to.cell(), target::ops(to),
+                           std::make_unique<detail::pending_ask<R, std::decay_t<F>>>(std::forward<F>(on_reply)), t,
+                           std::forward<M>(msg));
   }
 
   /// Asks `to` from a coroutine handler (one returning `troupe::task<T>`):
@@ -188,14 +191,17 @@ class actor {
   /// other messages are handled while it waits (state may change across
   /// the co_await); in an `exclusive_task`, none but system messages.
   /// @throws std::invalid_argument for a negative timeout.
-  template <class B, class M, class Rep, class Period>
-  [[nodiscard]] auto ask(const actor_ref<B>& to, M&& msg, std::chrono::duration<Rep, Period> timeout) {
+  template <class H, class M, class Rep, class Period>
+  [[nodiscard]] auto ask(const H& to, M&& msg, std::chrono::duration<Rep, Period> timeout) {
     using D = std::remove_cvref_t<M>;
     detail::check_sendable<D>();
-    static_assert(handles<B, D>, "troupe: the asked actor has no handler `R on(M)` for this message type.");
-    static_assert(!std::is_void_v<reply_t<B, D>>,
-                  "troupe: ask needs a handler that returns its reply; use tell for void handlers.");
-    return detail::ask_awaiter<B, D>(*cell_, to, D(std::forward<M>(msg)), detail::checked_timeout(timeout, "ask"));
+    using target = detail::ask_target<H, D>;
+    static_assert(target::accepts, "troupe: the asked actor has no handler `R on(M)` for this message type "
+                                   "(or the troupe::ref does not list it as `R(M)`).");
+    using R = typename target::reply;
+    static_assert(!std::is_void_v<R>, "troupe: ask needs a handler that returns its reply; use tell for void handlers.");
+    return detail::ask_awaiter<R, D>(*cell_, to.cell(), target::ops(to), D(std::forward<M>(msg)),
+                                     detail::checked_timeout(timeout, "ask"));
   }
 
  protected:

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "troupe/actors/ask_future.hpp"
+#include "troupe/actors/detail/timeouts.hpp"
 #include "troupe/actors/detail/actor_cell.hpp"
 #include "troupe/actors/detail/handle_base.hpp"
 #include "troupe/actors/detail/ops.hpp"
@@ -21,21 +22,37 @@ namespace troupe {
 
 class shared_bytes;  // sent as it is, never encoded by `tell` (see below)
 
+
 namespace detail {
-/// `d` in steady_clock units, at most `timer_service::longest` (longer ones,
-/// `duration::max()` for "wait forever", are cut to that, so that
-/// `now() + timeout` cannot overflow).
-/// @throws std::invalid_argument if `d` is negative.
-template <class Rep, class Period>
-std::chrono::steady_clock::duration checked_timeout(std::chrono::duration<Rep, Period> d, const char* who) {
-  if (d < std::chrono::duration<Rep, Period>::zero()) {
-    throw std::invalid_argument(std::string(who) + ": timeout must not be negative");
+/// The send of `tell` to an actor on another node (a remote proxy `c`):
+/// encoded here, so the message is freed where it was made; a type that
+/// cannot go there is refused now.
+template <class A, class D, class M>
+send_result tell_remote(actor_cell* c, M&& msg) {
+  if constexpr (!crosses_to<A, D>()) {
+    return c->refuse_unserializable(typeid(D));
+  } else {
+    if constexpr (!std::is_same_v<D, shared_bytes>) {
+      if (envelope* e = encode_for_send<A, D>(msg)) return c->enqueue(e);
+    }
+    return c->enqueue(new message_envelope<D>(&user_ops<A, D>::ops, std::forward<M>(msg)));
   }
-  // Compared in floating point: casting `d` (or the limit) to the other's
-  // units could overflow either way.
-  constexpr auto longest = timer_service::longest;
-  if (std::chrono::duration<double>(d) >= std::chrono::duration<double>(longest)) return longest;
-  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
+}
+
+/// An ask from a thread outside the system, to cell `c` (may be null)
+/// through `ops`; the reply comes in the returned future.
+template <class R, class D, class M>
+ask_future<R> ask_from_outside(actor_cell* c, const message_ops* ops, M&& msg, std::chrono::steady_clock::duration timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto state = std::make_shared<ask_state<R>>();
+  auto* e = new message_envelope<D>(ops, std::forward<M>(msg));
+  e->reply = new future_reply_slot<R>(state);
+  if (c != nullptr) {
+    c->enqueue(e);
+  } else {
+    discard(e, ask_error::actor_stopped, "ask on an empty handle");
+  }
+  return ask_future<R>(std::move(state), deadline, c != nullptr ? &c->timers() : nullptr);
 }
 } // namespace detail
 
@@ -67,15 +84,7 @@ class actor_ref : public detail::handle_base {
                   "(or `R on(M)` to answer asks) to the actor class, or send a type it handles.");
     if constexpr (handles<A, D> && is_sendable_v<D>) {
       if (!cell_) return send_result::dead;
-      if (cell_->encodes_on_send()) [[unlikely]] {
-        // To another process: encode here, so the message is freed where it
-        // was made; a type that cannot go there is refused now.
-        if constexpr (!detail::crosses_to<A, D>()) {
-          return cell_->refuse_unserializable(typeid(D));
-        } else if constexpr (!std::is_same_v<D, shared_bytes>) {
-          if (detail::envelope* e = detail::encode_for_send<A, D>(msg)) return cell_->enqueue(e);
-        }
-      }
+      if (cell_->encodes_on_send()) [[unlikely]] return detail::tell_remote<A, D>(cell_.get(), std::forward<M>(msg));
       return cell_->enqueue(new detail::message_envelope<D>(&detail::user_ops<A, D>::ops, std::forward<M>(msg)));
     } else {
       return send_result::dead;
@@ -94,16 +103,8 @@ class actor_ref : public detail::handle_base {
     using R = reply_t<A, D>;
     static_assert(!std::is_void_v<R>,
                   "troupe: ask needs a handler that returns its reply (`R on(M)`); use tell for void handlers.");
-    const auto deadline = std::chrono::steady_clock::now() + detail::checked_timeout(timeout, "ask");
-    auto state = std::make_shared<detail::ask_state<R>>();
-    auto* e = new detail::message_envelope<D>(&detail::user_ops<A, D>::ops, std::forward<M>(msg));
-    e->reply = new detail::future_reply_slot<R>(state);
-    if (cell_) {
-      cell_->enqueue(e);
-    } else {
-      detail::discard(e, ask_error::actor_stopped, "ask on an empty actor_ref");
-    }
-    return ask_future<R>(std::move(state), deadline);
+    return detail::ask_from_outside<R, D>(cell_.get(), &detail::user_ops<A, D>::ops, std::forward<M>(msg),
+                                          detail::checked_timeout(timeout, "ask"));
   }
 
   /// Stops the actor without running its stop hook (reason killed). @threadsafe

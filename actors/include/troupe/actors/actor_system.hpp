@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -10,6 +11,7 @@
 #include "troupe/actors/actor_ref.hpp"
 #include "troupe/actors/detail/system_core.hpp"
 #include "troupe/actors/detail/spawn.hpp"
+#include "troupe/actors/signals.hpp"
 #include "troupe/actors/system_config.hpp"
 #include "troupe/actors/system_stats.hpp"
 
@@ -71,6 +73,17 @@ class actor_system {
     return core_->await_all_stopped(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
   }
 
+  /// Blocks until the actor behind `target` has stopped for good, or the
+  /// timeout: its `down` (why it stopped), or nullopt on timeout. An actor
+  /// already stopped answers at once. Works for remote actors too (their
+  /// node going away is a stop).
+  /// @throws std::invalid_argument for an empty handle or a negative
+  /// timeout. @note Not from an actor (monitor it instead).
+  template <class Rep, class Period>
+  std::optional<down> await_stopped(const any_ref& target, std::chrono::duration<Rep, Period> timeout) {
+    return await_stopped_for(target, detail::checked_timeout(timeout, "await_stopped"));
+  }
+
   /// The name table: `registry().put("db", ref)`, `registry().get<db>("db")`.
   /// A name is freed when its actor stops. @threadsafe
   [[nodiscard]] troupe::registry& registry() noexcept { return core_->names(); }
@@ -78,6 +91,10 @@ class actor_system {
   /// Every message that is not delivered is also published here:
   /// `sys.dead_letters().subscribe(ref)` (ref handles `troupe::dead_letter`). @threadsafe
   [[nodiscard]] topic<dead_letter>& dead_letters() noexcept { return core_->dead_letters(); }
+
+  /// Every restart of a supervised child is published here:
+  /// `sys.child_restarts().subscribe(ref)` (ref handles `troupe::child_restarted`). @threadsafe
+  [[nodiscard]] topic<child_restarted>& child_restarts() noexcept { return core_->child_restarts(); }
 
   /// A snapshot of the counters. @threadsafe
   [[nodiscard]] system_stats stats() const noexcept { return core_->stats(); }
@@ -87,6 +104,7 @@ class actor_system {
 
 
  private:
+  std::optional<down> await_stopped_for(const any_ref& target, std::chrono::steady_clock::duration timeout);
   friend struct detail::system_access;
   std::unique_ptr<detail::system_core> core_;
 };

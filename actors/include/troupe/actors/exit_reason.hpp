@@ -29,9 +29,10 @@ enum class drop_reason : unsigned char {
   not_exposed,      ///< arrived from another node for an actor (or a message type) this node does not expose
   malformed,        ///< arrived from another node, but its bytes did not decode as its type
   not_activated,    ///< sent to a cluster's virtual actor that could not be activated (no member hosts its kind, etcd unreachable)
+  spill_damaged,    ///< spilled to disk, then lost to damage in its spill file (a corrupt stretch, a deleted file)
 };
 
-inline constexpr std::size_t drop_reason_count = 10;
+inline constexpr std::size_t drop_reason_count = 11;
 
 [[nodiscard]] std::string_view to_string(drop_reason r) noexcept;
 

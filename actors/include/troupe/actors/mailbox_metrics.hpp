@@ -17,6 +17,7 @@ struct spill_metrics {
   std::uint64_t held = 0;            ///< messages that waited in memory behind a full disk (or unserialisable)
   std::uint64_t refused = 0;         ///< refused with a full disk (on_disk_full = fail)
   std::uint64_t corrupt = 0;         ///< corrupt records found (never delivered)
+  std::uint64_t lost = 0;            ///< messages lost to damage on disk (also dead letters, spill_damaged)
   std::uint64_t discarded = 0;       ///< left by an earlier run without durability, dropped
 };
 

@@ -140,6 +140,14 @@ struct supervisor_children {
 /// Asks a supervisor for its current children.
 struct which_children {};
 
+/// Asks a supervisor how often each child was restarted.
+struct restart_counts {};
+/// Its answer: per child, in start order.
+struct child_restart_count {
+  std::string name;
+  std::uint64_t restarts = 0;
+};
+
 /// A supervisor actor. Spawn it with `spawn_supervisor` (or as a child
 /// spec: `child_spec::of<supervisor>(name, kind, options, specs)`).
 class supervisor : public actor<supervisor> {
@@ -152,7 +160,7 @@ class supervisor : public actor<supervisor> {
 
   /// A child's incarnation ended. (Runtime message, on the system lane.)
   void on(detail::child_exit e);
-  /// A delayed restart is due.
+  /// A (delayed) restart is due.
   struct restart_due {
     std::uint64_t generation;
     std::vector<std::size_t> children;
@@ -160,16 +168,23 @@ class supervisor : public actor<supervisor> {
   void on(restart_due r);
   /// The current children (for callers that did not keep the handles).
   supervisor_children on(which_children);
+  /// Each child's restarts so far (also published, one `child_restarted`
+  /// per restart, on `actor_system::child_restarts()`, and summed in `stats()`).
+  std::vector<child_restart_count> on(restart_counts) const;
   /// Stops every child (in reverse start order) when this incarnation ends.
   void on_stop();
 
  private:
   struct child {
+    child(child_spec s, any_ref r) : spec(std::move(s)), ref(std::move(r)) {}
     child_spec spec;
     any_ref ref;
     bool alive = true;
     unsigned streak = 0;  // restarts in a row within the window
     std::chrono::steady_clock::time_point last_restart{};
+    std::uint64_t restarts = 0;
+    exit_reason reason = exit_reason::stopped;  // why the pending restart is due
+    std::string what;
   };
   void terminate_all(exit_reason why, const std::string& what);
   std::chrono::milliseconds next_delay(child& c);

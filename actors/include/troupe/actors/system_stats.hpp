@@ -14,6 +14,8 @@ struct system_stats {
   std::uint64_t stopped = 0;     ///< actors that have stopped
   std::uint64_t failed = 0;      ///< of those, stopped by an exception
   std::uint64_t live = 0;        ///< actors alive now
+  std::uint64_t restarts = 0;    ///< children restarted by their supervisors
+  std::uint64_t give_ups = 0;    ///< supervisors that exceeded their restart intensity
   /// Dead letters by `drop_reason` (index = static_cast<size_t>(reason)).
   std::array<std::uint64_t, drop_reason_count> dead_letters{};
   pool_stats pool{};

@@ -66,18 +66,18 @@ class virtual_ref {
     auto state = std::make_shared<detail::ask_state<R>>();
     if (!s_) {
       state->set(result<R>(failure{ask_error::actor_stopped, "ask on an empty virtual_ref"}));
-      return ask_future<R>(std::move(state), deadline);
+      return ask_future<R>(std::move(state), deadline, nullptr);  // settled: no deadline to keep
     }
     auto job = std::make_shared<cluster_detail::ask_job<A, D, R>>(state, D(std::move(msg)), s_);
     if (detail::cell_ptr c = s_->current()) {
-      if (job->send(c, nullptr)) return ask_future<R>(std::move(state), deadline);
+      if (job->send(c, nullptr)) return ask_future<R>(std::move(state), deadline, &s_->timers);
       s_->invalidate(c.get());
     }
     if (s_->hold([job](const detail::cell_ptr& c, const failure* why) { return job->send(c, why); }) !=
         send_result::ok) {
       state->set(result<R>(failure{ask_error::mailbox_full, "too many messages held for this identity"}));
     }
-    return ask_future<R>(std::move(state), deadline);
+    return ask_future<R>(std::move(state), deadline, &s_->timers);
   }
 
  private:

@@ -27,6 +27,11 @@ struct store_stats {
   /// cut short anywhere but at the end of the last segment. None was
   /// returned; each also lost the rest of its segment.
   std::uint64_t corrupt_records = 0;
+  /// Records lost to damage: those after each bad spot in its segment
+  /// (counted by sequence number: up to the next segment, or for the last
+  /// segment up to the last record after the spot that still checks out),
+  /// and those of segment files missing from the sequence (a file deleted).
+  std::uint64_t lost_records = 0;
   /// Records cut short at the end of the last segment, found on open (a
   /// process killed inside `append`) and truncated away.
   std::uint64_t truncated_tails = 0;

@@ -18,6 +18,10 @@
 #include "troupe/mailbox/mailbox.hpp"
 #include "troupe/scheduler/resumable.hpp"
 
+namespace troupe {
+class timer_service;
+}
+
 namespace troupe::detail {
 
 class system_core;
@@ -135,6 +139,8 @@ class actor_cell : public resumable {
   /// not_serializable dead letter. @threadsafe
   send_result refuse_unserializable(const std::type_info& type) noexcept;
   [[nodiscard]] system_core& system() const noexcept { return *sys_; }
+  /// The system's timer thread (for callers that see system_core incomplete). @threadsafe
+  [[nodiscard]] timer_service& timers() const noexcept;
   [[nodiscard]] const mailbox& box() const noexcept { return mailbox_; }
   [[nodiscard]] void* instance() const noexcept { return instance_; }
   /// True while an incarnation (the actor object) exists. @note Own turn only.
@@ -221,9 +227,12 @@ class actor_cell : public resumable {
   /// `period` without a user message. @note Own turn only.
   void set_idle_timeout(std::chrono::steady_clock::duration period, std::function<void()> fire);
 
-  /// Takes the next user message when an outside thread is the consumer
-  /// (inbox); nullptr when none is visible. @note Only the inbox's owner.
-  envelope* external_pop() noexcept;
+  /// Takes the next message when an outside thread is the consumer
+  /// (inbox); nullptr when none is visible. System messages are refused as
+  /// sent to a stopped actor, except a `down` made with `down_ops` (the
+  /// inbox's own monitors; nullptr for an inbox that takes no `down`),
+  /// which is returned first. @note Only the inbox's owner.
+  envelope* external_pop(const message_ops* down_ops) noexcept;
   /// Closes a cell consumed by an outside thread; queued messages become
   /// dead letters. @note Only the inbox's owner.
   void external_close() noexcept;

@@ -29,6 +29,21 @@ struct dead_letter {
   /// (a non-durable spill's messages on disk when its actor stops).
   std::uint64_t count = 1;
 };
+
+/// What a subscriber to `actor_system::child_restarts()` receives: a
+/// supervisor restarted one of its children (in place: `child` is the same
+/// handle as before).
+struct child_restarted {
+  any_ref supervisor;
+  std::string name;  ///< the child's name in its spec
+  any_ref child;
+  /// Why this child's incarnation ended. For a child restarted because a
+  /// sibling failed (one_for_all, rest_for_one): `stopped`, with the
+  /// sibling named in `what`.
+  exit_reason reason;
+  std::string what;
+  std::uint64_t restarts;  ///< this child's restarts so far, this one included
+};
 } // namespace troupe
 
 namespace troupe {
@@ -69,6 +84,11 @@ class system_core {
     return given == not_given ? cfg_.default_mailbox : given;
   }
   [[nodiscard]] topic<dead_letter>& dead_letters() noexcept { return dead_letters_; }
+  [[nodiscard]] topic<child_restarted>& child_restarts() noexcept { return child_restarts_; }
+  /// Counts a child restart and publishes it. @threadsafe
+  void note_restart(const child_restarted& e);
+  /// Counts and logs (at error, never rate-limited) a supervisor giving up. @threadsafe
+  void note_give_up(const actor_cell& sup, const std::string& why) noexcept;
   /// True once shutdown began (spawns are refused, supervisors stop restarting). @threadsafe
   [[nodiscard]] bool shutting_down() const noexcept { return shutting_down_.load(std::memory_order_acquire); }
 
@@ -145,6 +165,9 @@ class system_core {
 
   troupe::registry registry_;
   topic<dead_letter> dead_letters_;
+  topic<child_restarted> child_restarts_;
+  std::atomic<std::uint64_t> restarts_{0};
+  std::atomic<std::uint64_t> give_ups_{0};
 
   std::mutex dedicated_mx_;
   std::vector<std::unique_ptr<executor>> dedicated_;

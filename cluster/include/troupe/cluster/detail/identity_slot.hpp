@@ -38,7 +38,7 @@ class identity_slot : public std::enable_shared_from_this<identity_slot> {
   using held_send = std::function<bool(const detail::cell_ptr& c, const failure* why)>;
 
   identity_slot(std::weak_ptr<router> r, std::string kind, std::string identity, resolve_fn resolve,
-                std::size_t max_held);
+                std::size_t max_held, timer_service& timers);
 
   /// The activation's handle, or null while unknown. @threadsafe
   [[nodiscard]] detail::cell_ptr current() const;
@@ -56,6 +56,8 @@ class identity_slot : public std::enable_shared_from_this<identity_slot> {
   const std::string kind;
   const std::string identity;
   const resolve_fn resolve;
+  /// The system's timers: an ask's future fails at its deadline through them.
+  timer_service& timers;
 
  private:
   struct held {
