@@ -80,7 +80,7 @@ outcome run_overload(const overload_options& o) {
   outcome out;
   std::int64_t delivered = 0;
   bool in_order = false;
-  u64 max_rss = 0, max_disk = 0, spilled = 0;
+  u64 max_rss = 0, max_disk = 0, spilled = 0, syncs = 0;
   {
     troupe::actor_system sys(cfg);
     troupe::inbox<finished> done(sys);
@@ -89,6 +89,10 @@ outcome run_overload(const overload_options& o) {
     so.mailbox.policy = troupe::overflow::spill;
     so.mailbox.spill.dir = dir.string();
     so.mailbox.spill.disk_capacity_bytes = u64{16} << 30;
+    so.mailbox.spill.durable = o.durable == "spill";
+    so.mailbox.spill.write_ahead = o.durable.rfind("wal", 0) == 0;
+    if (o.durable == "wal-batch") so.mailbox.spill.sync = troupe::spill_sync::per_batch;
+    if (o.durable == "wal-interval") so.mailbox.spill.sync = troupe::spill_sync::interval;
     auto consumer = sys.spawn_with<slow_consumer>(so, static_cast<std::int64_t>(o.n),
                                                   std::chrono::nanoseconds(o.consumer_ns), done.ref());
     std::atomic<bool> sampling{true};
@@ -113,16 +117,18 @@ outcome run_overload(const overload_options& o) {
     const auto m = consumer.metrics();
     max_disk = std::max<u64>(max_disk, m.spill.max_disk_bytes);
     spilled = m.spill.spilled;
+    syncs = m.spill.syncs;
   }
   const bool empty = !has_segments(dir);
   fs::remove_all(dir, ec);
   out.units = o.n;
-  char buf[256];
+  char buf[320];
   std::snprintf(buf, sizeof buf,
-                ",\"delivered\":%lld,\"in_order\":%s,\"max_rss_bytes\":%llu,\"max_disk_bytes\":%llu,\"spilled\":%llu,"
-                "\"spill_dir_empty\":%s",
-                static_cast<long long>(delivered), in_order ? "true" : "false", static_cast<unsigned long long>(max_rss),
-                static_cast<unsigned long long>(max_disk), static_cast<unsigned long long>(spilled),
+                ",\"durable\":\"%s\",\"delivered\":%lld,\"in_order\":%s,\"max_rss_bytes\":%llu,"
+                "\"max_disk_bytes\":%llu,\"spilled\":%llu,\"syncs\":%llu,\"spill_dir_empty\":%s",
+                o.durable.c_str(), static_cast<long long>(delivered), in_order ? "true" : "false",
+                static_cast<unsigned long long>(max_rss), static_cast<unsigned long long>(max_disk),
+                static_cast<unsigned long long>(spilled), static_cast<unsigned long long>(syncs),
                 empty ? "true" : "false");
   out.extra = buf;
   if (delivered != static_cast<std::int64_t>(o.n) || !in_order || !empty) {

@@ -23,7 +23,10 @@
 //   --tls     remote-pingpong, remote-flood, remote-flood-cuts over TLS 1.3
 //             (certificates made in a temporary directory by scripts/troupe-certs)
 //   overload  a fast sender floods an actor spending D ns per message through
-//             a spill mailbox holding C in memory (--consumer-ns, --spill-dir) (message)
+//             a spill mailbox holding C in memory (--consumer-ns, --spill-dir) (message);
+//             --durable spill|wal|wal-batch|wal-interval: the durable spill, or
+//             write-ahead (every message on disk before tell returns) with
+//             sync none, per_batch or interval (100 ms)
 //
 // Only the workload is timed, not system start-up or set-up outside it.
 
@@ -229,6 +232,7 @@ struct options {
   std::string workload;
   u64 n = 0, k = 0, threads = 0, capacity = 0, port = 0, consumer_ns = 0, cut_ms = 0;
   std::string spill_dir;
+  std::string durable = "none";
   std::string connect;
   std::string unix_path;
   std::string shm_path;
@@ -261,6 +265,7 @@ options parse(int argc, char** argv) {
     else if (a == "--shm") o.shm_path = argv[++i];
     else if (a == "--consumer-ns") o.consumer_ns = parse_number(a, argv[++i]);
     else if (a == "--spill-dir") o.spill_dir = argv[++i];
+    else if (a == "--durable") o.durable = argv[++i];
     else if (a == "--fds") o.fds = argv[++i];
     else if (a == "--cut-ms") o.cut_ms = parse_number(a, argv[++i]);
     else if (a == "--tls-dir") o.tls_dir = argv[++i];
@@ -328,7 +333,13 @@ int main(int argc, char** argv) {
   if ((o.port_given || !o.unix_path.empty() || !o.shm_path.empty() || !o.fds.empty()) && w != "serve") {
     usage_error("--port, --unix, --shm and --fds are for serve");
   }
-  if ((o.consumer_ns != 0 || !o.spill_dir.empty()) && w != "overload") usage_error("--consumer-ns and --spill-dir are for overload");
+  if ((o.consumer_ns != 0 || !o.spill_dir.empty() || o.durable != "none") && w != "overload") {
+    usage_error("--consumer-ns, --spill-dir and --durable are for overload");
+  }
+  if (o.durable != "none" && o.durable != "spill" && o.durable != "wal" && o.durable != "wal-batch" &&
+      o.durable != "wal-interval") {
+    usage_error("--durable must be spill, wal, wal-batch or wal-interval");
+  }
   const bool cluster = w.rfind("cluster-", 0) == 0;
   if ((!o.etcd.empty() || !o.name.empty()) && w != "cluster-member") usage_error("--etcd and --name are for cluster-member");
   if (w == "cluster-member") {
@@ -353,7 +364,7 @@ int main(int argc, char** argv) {
     if (o.spill_dir.empty()) o.spill_dir = std::filesystem::temp_directory_path().string();
     std::error_code ec;
     if (!std::filesystem::is_directory(o.spill_dir, ec)) usage_error("--spill-dir '" + o.spill_dir + "' is not a directory");
-    const outcome r = run_overload({o.n, o.threads, o.capacity, o.consumer_ns, o.spill_dir});
+    const outcome r = run_overload({o.n, o.threads, o.capacity, o.consumer_ns, o.spill_dir, o.durable});
     std::printf("{\"workload\":\"overload\",\"n\":%llu,\"threads\":%llu,\"seconds\":%.6f,\"ns_per_op\":%.1f,"
                 "\"ops_per_s\":%.0f,\"rss_bytes\":%llu,\"capacity\":%llu,\"consumer_ns\":%llu%s}\n",
                 static_cast<unsigned long long>(o.n), static_cast<unsigned long long>(o.threads), r.seconds,

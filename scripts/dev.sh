@@ -180,7 +180,10 @@ bench() {
                 "worker-spawn --n 200")
   fi
   if [ "$only" != local ] && [ "$only" != remote ] || [ "$only" = overload ]; then
-    workloads+=("overload --n 2000000 --capacity 1024 --consumer-ns 1000 --spill-dir ${TMPDIR:-/tmp}")
+    local ov="--capacity 1024 --consumer-ns 1000 --spill-dir ${TMPDIR:-/tmp}"
+    workloads+=("overload --n 2000000 $ov" "overload --n 2000000 $ov --durable spill"
+                "overload --n 2000000 $ov --durable wal" "overload --n 2000000 $ov --durable wal-interval"
+                "overload --n 20000 $ov --durable wal-batch")
   fi
   for w in "${workloads[@]}"; do
     for ((i = 0; i < runs; i++)); do
@@ -203,12 +206,15 @@ import json, statistics, sys, collections
 runs = collections.defaultdict(list)
 for line in sys.stdin:
     who, _, js = line.strip().partition(" ")
-    if js: runs[(json.loads(js)["workload"], who)].append(json.loads(js))
+    if not js: continue
+    r = json.loads(js)
+    w = r["workload"] + ("/" + r["durable"] if r.get("durable", "none") != "none" else "")
+    runs[(w, who)].append(r)
 print("\nmedians (ns_per_op and ops_per_s; bytes_per_actor for idle):")
 for (w, who), rs in sorted(runs.items()):
     key = "bytes_per_actor" if w == "idle" else "ns_per_op"
     ops = statistics.median(r["ops_per_s"] for r in rs)
-    print(f"  {w:16s} {who:6s} {statistics.median(r[key] for r in rs):12.1f} {ops:14.0f}/s")
+    print(f"  {w:22s} {who:6s} {statistics.median(r[key] for r in rs):12.1f} {ops:14.0f}/s")
 '
 }
 

@@ -140,7 +140,7 @@ mailbox_metrics actor_cell::metrics() const {
     const auto s = spill_->stats();
     if (s.token && m.depth > 0) --m.depth;  // the spill's own place-holder, not a message
     m.spill = {s.spilled, s.spilled_bytes, s.unspooled, s.on_disk, s.disk_bytes, s.max_disk_bytes, s.held, s.refused,
-               s.corrupt, s.lost, s.discarded};
+               s.corrupt, s.lost, s.discarded, s.syncs};
   }
   return m;
 }
@@ -278,6 +278,8 @@ resumable::result actor_cell::finish_turn(turn t) noexcept {
 }
 
 timer_service& actor_cell::timers() const noexcept { return sys_->timers(); }
+
+bool actor_cell::redelivered() const noexcept { return spill_ != nullptr && spill_->redelivered(); }
 
 envelope* actor_cell::external_pop(const message_ops* down_ops) noexcept {
   while (auto* s = static_cast<envelope*>(mailbox_.pop_system())) {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <system_error>
+#include <utility>
 
 #include "troupe/actors/detail/system_core.hpp"
 #include "troupe/detail/logger.hpp"
@@ -16,21 +17,25 @@ spill::store_options store_options_of(const spill_options& o) {
   s.disk_capacity_bytes = o.disk_capacity_bytes;
   s.segment_bytes = o.segment_bytes;
   s.fsync = o.fsync;
-  s.persist_cursor = o.durable;  // without durability nothing is read back after a crash
+  s.persist_cursor = o.durable || o.write_ahead;  // without durability nothing is read back after a crash
   return s;
 }
 } // namespace
 
 spill_box::spill_box(actor_cell& cell, const spill_options& o, std::vector<message_decoder> accepts)
-    : cell_(cell), opts_(o) {
+    : cell_(cell), opts_(o), wal_(o.write_ahead), durable_(o.durable || o.write_ahead) {
   for (const auto& t : accepts) {
     inbound_.emplace(*t.name, t.ops);
     names_.emplace(t.ops, t.name);
   }
   store_ = spill::store::open(store_options_of(o));
   count_losses_locked();  // what recovery found damaged or missing
+  if (wal_) {
+    cell_.own_box().refuse_all(true);  // for good: every message goes through the disk
+    if (opts_.sync == spill_sync::interval) start_sync_timer();
+  }
   if (store_->empty()) return;
-  if (!opts_.durable) {
+  if (!durable_) {
     const std::uint64_t stale = store_->size();
     while (store_->front()) store_->pop();
     n_.discarded = stale;
@@ -40,11 +45,50 @@ spill_box::spill_box(actor_cell& cell, const spill_options& o, std::vector<messa
   // Delivered before anything sent from now on (the cell is not running yet:
   // its construction token keeps it from being scheduled).
   logger().info("troupe: spill {}: {} messages recovered from an earlier run", opts_.dir, store_->size());
+  recovered_left_ = store_->size();
   bool schedule = false;
   take_token_locked(schedule);
 }
 
+void spill_box::start_sync_timer() {
+  syncer_ = std::make_shared<syncer>();
+  syncer_->box = this;
+  std::weak_ptr<syncer> w = syncer_;
+  sync_timer_ = cell_.system().timers().schedule_periodic(opts_.sync_interval, [w] {
+    auto s = w.lock();
+    if (!s) return;
+    std::lock_guard lock(s->mx);  // shut_down waits for a sync under way
+    if (s->box != nullptr) s->box->sync_upto(UINT64_MAX);
+  });
+}
+
+void spill_box::sync_upto(std::uint64_t ticket) noexcept {
+  std::lock_guard sync_lock(sync_mx_);
+  if (synced_ >= ticket) return;  // a sync that began after that append covered it
+  try {
+    std::uint64_t upto = 0;
+    spill::sync_point p;
+    {
+      std::lock_guard lock(mx_);
+      upto = appended_;
+      p = store_->prepare_sync();
+    }
+    if (p.empty()) return;
+    p.run();
+    synced_ = upto;
+    std::lock_guard lock(mx_);
+    ++n_.syncs;
+  } catch (const std::exception& ex) {
+    logger().error("troupe: spill {}: cannot sync to stable storage: {}", opts_.dir, ex.what());
+  }
+}
+
 spill_box::~spill_box() {
+  if (syncer_) {
+    std::lock_guard lock(syncer_->mx);
+    syncer_->box = nullptr;
+  }
+  sync_timer_.cancel();
   for (envelope* e : ready_) discard(e, ask_error::actor_stopped, "receiver stopped");
   for (envelope* e : held_) discard(e, ask_error::actor_stopped, "receiver stopped");
 }
@@ -96,9 +140,21 @@ bool spill_box::append_locked(envelope* e, bool& disk_full) {
 }
 
 spill_box::outcome spill_box::offer(envelope* e, bool& schedule) noexcept {
-  std::lock_guard lock(mx_);
+  outcome out;
+  std::uint64_t ticket = 0;
+  {
+    std::lock_guard lock(mx_);
+    out = place_locked(e, schedule);
+    if (out == outcome::spilled) ticket = ++appended_;
+  }
+  // Write-ahead with sync per_batch: on stable storage before tell returns.
+  if (ticket != 0 && wal_ && opts_.sync == spill_sync::per_batch) sync_upto(ticket);
+  return out;
+}
+
+spill_box::outcome spill_box::place_locked(envelope* e, bool& schedule) noexcept {
   if (closed_) return outcome::closed;
-  if (!token_ && cell_.own_box().depth() < cell_.own_box().capacity()) return outcome::retry;  // drained meanwhile
+  if (!wal_ && !token_ && cell_.own_box().depth() < cell_.own_box().capacity()) return outcome::retry;  // drained meanwhile
   if (held_.empty()) {
     bool disk_full = false;
     if (append_locked(e, disk_full)) {
@@ -126,6 +182,7 @@ envelope* spill_box::take_ready() noexcept {
   if (ready_.empty()) return nullptr;
   envelope* e = ready_.front();
   ready_.pop_front();
+  redelivered_ = std::exchange(ready_recovered_, false);
   return e;
 }
 
@@ -142,7 +199,7 @@ envelope* spill_box::next(std::uint64_t taken, bool& released) noexcept {
     if (std::exchange(delivered_unpopped_, false)) store_->pop();  // its handler has run
     // A batch per lock (senders append under the same lock); one record
     // with durability, popped once handled.
-    const std::size_t batch = opts_.durable ? 1 : read_batch;
+    const std::size_t batch = durable_ ? 1 : read_batch;
     while (ready_.size() < batch) {
       auto rec = store_->front();
       if (!rec) break;
@@ -156,8 +213,10 @@ envelope* spill_box::next(std::uint64_t taken, bool& released) noexcept {
         continue;
       }
       ready_.push_back(wire_envelope::make(it->second, rec->payload));
-      if (opts_.durable) {
+      if (durable_) {
         delivered_unpopped_ = true;
+        ready_recovered_ = recovered_left_ > 0;  // left by an earlier run: may have been handled then
+        if (recovered_left_ > 0) --recovered_left_;
       } else {
         store_->pop();
       }
@@ -174,11 +233,12 @@ envelope* spill_box::next(std::uint64_t taken, bool& released) noexcept {
     envelope* e = held_.front();
     held_.pop_front();
     if (held_.empty()) drained_cv_.notify_all();
+    redelivered_ = false;
     return e;
   }
   if (token_) {
     token_ = false;
-    cell_.own_box().refuse_all(false);
+    if (!wal_) cell_.own_box().refuse_all(false);  // write-ahead: memory stays closed for good
     released = true;
   }
   return nullptr;
@@ -195,6 +255,12 @@ void spill_box::wait_until_drained() {
 }
 
 std::uint64_t spill_box::shut_down() noexcept {
+  if (syncer_) {
+    std::lock_guard lock(syncer_->mx);  // waits for a sync under way
+    syncer_->box = nullptr;
+  }
+  sync_timer_.cancel();
+  if (wal_ && opts_.sync != spill_sync::none) sync_upto(UINT64_MAX);  // what is on disk stays there
   std::deque<envelope*> held;
   std::uint64_t token = 0;
   std::uint64_t dropped_on_disk = 0;
@@ -211,7 +277,7 @@ std::uint64_t spill_box::shut_down() noexcept {
     } catch (const std::exception& ex) {
       logger().error("troupe: spill {}: cannot record a delivery: {}", opts_.dir, ex.what());
     }
-    if (!opts_.durable) {
+    if (!durable_) {
       std::uint64_t dropped = 0;
       try {
         while (store_->front()) {

@@ -21,6 +21,7 @@
 
 #include "troupe/actors/detail/actor_cell.hpp"
 #include "troupe/actors/detail/decoders.hpp"
+#include "troupe/scheduler/timer_service.hpp"
 #include "troupe/spill/store.hpp"
 
 namespace troupe::detail {
@@ -57,6 +58,10 @@ class spill_box {
   /// anything on disk, so nothing is handed out until memory gave it.
   envelope* next(std::uint64_t taken, bool& released) noexcept;
 
+  /// True while the consumer handles a message recovered from the files an
+  /// earlier run left (it may have been handled then). Consumer only.
+  [[nodiscard]] bool redelivered() const noexcept { return redelivered_; }
+
   /// True while messages wait in memory behind a full disk (muted senders
   /// are not woken then). @threadsafe
   [[nodiscard]] bool holding() const noexcept;
@@ -82,15 +87,26 @@ class spill_box {
     std::uint64_t disk_bytes = 0;     ///< now
     std::uint64_t max_disk_bytes = 0; ///< high-water mark
     std::uint64_t on_disk = 0;        ///< records now
+    std::uint64_t syncs = 0;          ///< write-ahead: fdatasync rounds (each covers every append before it)
     bool token = false;               ///< the spill holds a token in the mailbox's depth
   };
   [[nodiscard]] counters stats() const;
 
  private:
+  /// offer's placing of `e`: on disk, held, or refused.
+  outcome place_locked(envelope* e, bool& schedule) noexcept;
   /// Writes `e` to disk and frees it; false (e untouched) when it cannot
   /// be written (`disk_full` says whether for lack of space).
   bool append_locked(envelope* e, bool& disk_full);
   void take_token_locked(bool& schedule) noexcept;
+
+  /// Write-ahead: returns once every record appended up to `ticket` (all
+  /// of them for UINT64_MAX) is on stable storage. One caller syncs for
+  /// all that appended before it (group commit); the fdatasync runs
+  /// outside mx_, so appends go on meanwhile.
+  void sync_upto(std::uint64_t ticket) noexcept;
+  /// Arms the write-ahead `interval` timer.
+  void start_sync_timer();
 
   /// Counts (as dead letters) the records the store found lost since the last call.
   void count_losses_locked() noexcept;
@@ -106,6 +122,8 @@ class spill_box {
 
   actor_cell& cell_;
   spill_options opts_;
+  const bool wal_;      // write_ahead: every message goes through the disk
+  const bool durable_;  // records survive the process (durable or write_ahead)
   std::unordered_map<std::string, const message_ops*, name_hash, std::equal_to<>> inbound_;  // wire name -> ops of a wire_envelope
   std::unordered_map<const message_ops*, const std::string*> names_;  // inbound ops -> wire name
   mutable std::mutex mx_;
@@ -118,7 +136,20 @@ class spill_box {
   /// (when the next is asked for, or at stop): a crash delivers it again
   /// rather than losing it.
   static constexpr std::size_t read_batch = 64;
-  std::uint64_t losses_counted_ = 0;  // store_stats::lost_records already counted as dead letters
+  std::uint64_t losses_counted_ = 0;
+  std::uint64_t appended_ = 0;  // records appended (under mx_): the tickets of sync_upto
+  std::mutex sync_mx_;          // one sync at a time
+  std::uint64_t synced_ = 0;    // appended_ as of the last completed sync (under sync_mx_)
+  /// What the interval timer reaches the box through (nulled at shut_down).
+  struct syncer {
+    std::mutex mx;
+    spill_box* box = nullptr;
+  };
+  std::shared_ptr<syncer> syncer_;
+  timer_handle sync_timer_;
+  std::uint64_t recovered_left_ = 0;  // consumer: records from an earlier run not yet handed out
+  bool ready_recovered_ = false;      // consumer (durable): the record in ready_ is one of them
+  bool redelivered_ = false;          // consumer: the message being handled is one of them  // store_stats::lost_records already counted as dead letters
   bool delivered_unpopped_ = false;  // durable: the last record handed out is still on disk
   bool token_ = false;
   bool closed_ = false;

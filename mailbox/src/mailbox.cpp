@@ -18,6 +18,15 @@ std::string_view to_string(overflow o) noexcept {
   return "unknown";
 }
 
+std::string_view to_string(spill_sync s) noexcept {
+  switch (s) {
+    case spill_sync::none: return "none";
+    case spill_sync::per_batch: return "per_batch";
+    case spill_sync::interval: return "interval";
+  }
+  return "unknown";
+}
+
 std::optional<overflow> parse_overflow(std::string_view name) noexcept {
   for (overflow o : {overflow::mute_sender, overflow::fail, overflow::drop_newest, overflow::drop_oldest, overflow::spill}) {
     if (name == to_string(o)) return o;
@@ -54,6 +63,18 @@ void mailbox_options::validate() const {
       if (spill.segment_bytes < 4096) throw std::invalid_argument("mailbox_options: spill.segment_bytes must be at least 4096");
       if (spill.disk_capacity_bytes < spill.segment_bytes) {
         throw std::invalid_argument("mailbox_options: spill.disk_capacity_bytes must be at least spill.segment_bytes");
+      }
+      if (spill.sync != spill_sync::none && spill.sync != spill_sync::per_batch && spill.sync != spill_sync::interval) {
+        throw std::invalid_argument("mailbox_options: unknown spill.sync " + std::to_string(static_cast<int>(spill.sync)));
+      }
+      if (!spill.write_ahead && spill.sync != spill_sync::none) {
+        throw std::invalid_argument("mailbox_options: spill.sync is for spill.write_ahead (use spill.fsync otherwise)");
+      }
+      if (spill.write_ahead && spill.fsync) {
+        throw std::invalid_argument("mailbox_options: spill.write_ahead with spill.fsync: choose spill.sync instead");
+      }
+      if (spill.sync == spill_sync::interval && spill.sync_interval.count() <= 0) {
+        throw std::invalid_argument("mailbox_options: spill.sync_interval must be positive");
       }
       break;
     default:

@@ -15,30 +15,21 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "bytes.hpp"
-#include "cursor_file.hpp"
-#include "damage.hpp"
-#include "posix_file.hpp"
-#include "segment_reader.hpp"
+#include "store_impl.hpp"
 #include "troupe/spill/crc32c.hpp"
 #include "troupe/spill/format.hpp"
 
 namespace troupe::spill {
 
-using detail::segment_reader;
+using detail::log;
+using detail::read_chunk_bytes;
 using detail::throw_errno;
-using detail::unique_fd;
 
 namespace {
-
-/// Read buffer of the consumer; a larger record gets a buffer of its size.
-constexpr std::size_t read_chunk_bytes = 64 * 1024;
-/// Read buffer of the recovery scan in `open`.
-constexpr std::size_t scan_chunk_bytes = 256 * 1024;
-
-spdlog::logger& log() { return troupe::detail::logger(); }
 
 /// mkdir -p, every directory it creates with mode 0700.
 void make_directory(const std::filesystem::path& dir) {
@@ -54,15 +45,6 @@ void make_directory(const std::filesystem::path& dir) {
   throw_errno(err, "cannot create directory " + dir.string());
 }
 
-/// One segment file, oldest first in `store::impl::segments`.
-struct segment {
-  std::uint64_t first_sequence = 0;
-  std::uint64_t records = 0;     ///< valid records, from first_sequence on
-  std::uint64_t end = 0;         ///< offset just past the last valid record
-  std::uint64_t file_bytes = 0;  ///< size of the file
-  unique_fd fd;                  ///< open while the segment is read or appended to
-};
-
 } // namespace
 
 std::string_view to_string(append_result r) noexcept {
@@ -73,224 +55,6 @@ std::string_view to_string(append_result r) noexcept {
   return "unknown";
 }
 
-struct store::impl {
-  store_options opts;
-  std::string dir_name;
-  unique_fd dir_fd;
-  detail::cursor_file cursor;
-
-  std::deque<segment> segments;
-  bool appendable = false;           ///< segments.back() takes appends
-  std::uint64_t write_sequence = 0;  ///< sequence of the next append
-  std::uint64_t read_sequence = 0;   ///< sequence of the next record to deliver
-  std::uint64_t read_offset = 0;     ///< its offset in segments.front(), until the reader is set up
-  segment_reader reader{read_chunk_bytes};
-  bool reader_ready = false;  ///< reader is positioned in segments.front()
-  bool loaded = false;        ///< reader holds the front record
-  std::uint64_t size = 0;
-  store_stats counters;  ///< event counters and byte totals; records/segments filled in by stats()
-
-  impl(store_options o, unique_fd dfd)
-      : opts(std::move(o)), dir_name(opts.dir.string()), dir_fd(std::move(dfd)), cursor(dir_fd.get(), dir_name) {}
-
-  [[nodiscard]] std::string path_of(std::uint64_t first) const {
-    return dir_name + "/" + format::segment_file_name(first);
-  }
-
-  void add_bytes(std::uint64_t n) noexcept {
-    counters.bytes_on_disk += n;
-    counters.max_bytes_on_disk = std::max(counters.max_bytes_on_disk, counters.bytes_on_disk);
-  }
-
-  /// A bad spot at `offset` of segment `first`: the rest of the segment is
-  /// skipped, `lost` records with it (counted and logged).
-  void report_corrupt(std::uint64_t first, std::uint64_t offset, const std::string& reason, std::uint64_t lost) {
-    ++counters.corrupt_records;
-    counters.lost_records += lost;
-    log().error("troupe::spill: corrupt record in {} at offset {}: {}; the rest of that segment is skipped: {} "
-                "record(s) lost",
-                path_of(first), offset, reason, lost);
-  }
-  /// Records [from, to) are in no segment file: counted and logged.
-  void report_missing(std::uint64_t from, std::uint64_t to) {
-    counters.lost_records += to - from;
-    log().error("troupe::spill: records {} to {} are missing from {} (a segment file deleted?): {} record(s) lost",
-                from, to - 1, dir_name, to - from);
-  }
-
-  /// Deletes a segment file. A failure is logged, not thrown: the records
-  /// in it are consumed and a later open deletes it.
-  void remove_file(std::uint64_t first) {
-    const std::string name = format::segment_file_name(first);
-    if (::unlinkat(dir_fd.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
-      log().error("troupe::spill: cannot delete {}: {}", path_of(first), std::generic_category().message(errno));
-    }
-  }
-
-  [[nodiscard]] unique_fd open_segment(std::uint64_t first, int flags) const {
-    const std::string name = format::segment_file_name(first);
-    unique_fd fd(::openat(dir_fd.get(), name.c_str(), flags | O_CLOEXEC));
-    if (!fd) throw_errno(errno, "cannot open " + path_of(first));
-    return fd;
-  }
-
-  /// The first sequence numbers of the segment files in the directory, sorted.
-  [[nodiscard]] std::vector<std::uint64_t> segment_files() const;
-  /// What recovery found in one segment file.
-  struct scanned {
-    std::uint64_t records = 0;  ///< valid records
-    std::uint64_t end = 0;      ///< offset just past the last valid one
-    std::uint64_t resume = 0;   ///< offset of the first unconsumed one
-    segment_reader::result last{segment_reader::status::end, {}};  ///< why the walk stopped
-  };
-  scanned scan(segment_reader& r, int fd, std::uint64_t first, std::uint64_t next_first, std::uint64_t consumed_below,
-               std::uint64_t file_bytes);
-  /// Whether a scanned segment ends cleanly: a record cut short at the end
-  /// of the last one (nothing valid after it) is truncated away; anything
-  /// else is reported corrupt, with the records lost: up to `next_first`,
-  /// or for the last segment up to the last record after the bad spot that
-  /// still checks out.
-  /// Returns nullopt when clean, else the first sequence past the damage.
-  std::optional<std::uint64_t> settle_tail(int fd, std::uint64_t first, std::uint64_t next_first,
-                                           std::uint64_t consumed_below, bool last, const scanned& sc,
-                                           std::uint64_t offset, std::uint64_t& file_bytes);
-  void recover();
-  /// Builds the segment header (when `fresh`) and the record header into `head`; its length.
-  std::size_t record_head(unsigned char* head, bool fresh, std::uint64_t bytes, std::string_view type_name,
-                          std::string_view payload) const noexcept;
-  /// Writes one record; false when the disk is full (the write undone).
-  bool write_record(bool fresh, unique_fd& created, std::uint64_t bytes, std::string_view type_name,
-                    std::string_view payload);
-  append_result append(std::string_view type_name, std::string_view payload);
-  const record_view* front();
-  void pop();
-  void drop_front();
-  void seal_back() noexcept;
-};
-
-std::vector<std::uint64_t> store::impl::segment_files() const {
-  std::vector<std::uint64_t> names;
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it(opts.dir, ec), last; !ec && it != last; it.increment(ec)) {
-    if (auto first = format::parse_segment_file_name(it->path().filename().native())) names.push_back(*first);
-  }
-  if (ec) throw std::system_error(ec, "troupe::spill: cannot list " + dir_name);
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-store::impl::scanned store::impl::scan(segment_reader& r, int fd, std::uint64_t first, std::uint64_t next_first,
-                                       std::uint64_t consumed_below, std::uint64_t file_bytes) {
-  // Walk the records: count the valid ones, find where the unconsumed start.
-  scanned out;
-  r.reset(fd, 0, first);
-  out.last = r.read_header(file_bytes);
-  if (out.last.what != segment_reader::status::ok) return out;
-  out.end = r.offset();
-  bool resume_found = false;
-  for (;;) {
-    if (!resume_found && r.sequence() >= consumed_below) {
-      out.resume = r.offset();
-      resume_found = true;
-    }
-    out.last = r.peek(file_bytes);
-    if (out.last.what != segment_reader::status::ok) return out;
-    if (r.record().sequence >= next_first) {
-      out.last = {segment_reader::status::corrupt, "sequence out of order (overlaps the next segment)"};
-      return out;
-    }
-    r.advance();
-    ++out.records;
-    out.end = r.offset();
-  }
-}
-
-std::optional<std::uint64_t> store::impl::settle_tail(int fd, std::uint64_t first, std::uint64_t next_first,
-                                                      std::uint64_t consumed_below, bool last, const scanned& sc,
-                                                      std::uint64_t offset, std::uint64_t& file_bytes) {
-  if (sc.last.what == segment_reader::status::end) return std::nullopt;
-  const std::uint64_t bad = first + sc.records;  // the sequence the bad spot should have held
-  const std::uint64_t lost_from = std::max(bad, consumed_below);
-  if (!last) {
-    report_corrupt(first, offset, sc.last.reason, next_first > lost_from ? next_first - lost_from : 0);
-    return next_first;
-  }
-  const auto later = detail::last_sequence_after(fd, offset + 1, file_bytes, bad, opts.segment_bytes);
-  if (sc.last.what != segment_reader::status::truncated || later) {
-    // A valid record after the bad spot: not a cut-off append but damage.
-    const std::uint64_t to = later ? *later + 1 : bad + 1;
-    report_corrupt(first, offset, sc.last.reason, to > lost_from ? to - lost_from : 0);
-    return to;  // new records go past every sequence the file still shows
-  }
-  // A process killed inside append: that record was never acknowledged.
-  // (A 0-byte file is one killed between creating and writing it.)
-  if (file_bytes > sc.end) {
-    ++counters.truncated_tails;
-    log().warn("troupe::spill: {} ends in a record cut short at offset {} ({}); truncated to {} bytes", path_of(first),
-               sc.end, sc.last.reason, sc.end);
-    if (::ftruncate(fd, static_cast<off_t>(sc.end)) != 0) throw_errno(errno, "cannot truncate " + path_of(first));
-    file_bytes = sc.end;
-  }
-  return std::nullopt;
-}
-
-void store::impl::recover() {
-  const auto cur = cursor.load();
-  if (cur.damaged) {
-    log().warn("troupe::spill: {}/{} has no valid slot: every record left in {} is delivered again", dir_name,
-               format::cursor_file_name, dir_name);
-  }
-  const std::uint64_t consumed_below = cur.next_sequence.value_or(0);
-  write_sequence = consumed_below;
-  read_sequence = consumed_below;
-  const std::vector<std::uint64_t> names = segment_files();
-  segment_reader walker(scan_chunk_bytes);
-  bool last_clean = false;
-  // The next record a segment should start with: a segment starting later
-  // means records in none (a deleted file). Unknown without a trusted cursor.
-  std::optional<std::uint64_t> expected;
-  if (cur.next_sequence && !cur.damaged && opts.persist_cursor) expected = consumed_below;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    const std::uint64_t first = names[i];
-    const bool last = i + 1 == names.size();
-    const std::uint64_t next_first = last ? UINT64_MAX : names[i + 1];
-    if (!last && next_first <= consumed_below) {  // all its records precede the cursor
-      remove_file(first);
-      continue;
-    }
-    if (expected && first > *expected) report_missing(*expected, first);
-    unique_fd fd = open_segment(first, last ? O_RDWR : O_RDONLY);
-    std::uint64_t file_bytes = detail::file_size(fd.get(), path_of(first));
-    const scanned sc = scan(walker, fd.get(), first, next_first, consumed_below, file_bytes);
-    const auto damaged_to =
-        settle_tail(fd.get(), first, next_first, consumed_below, last, sc, walker.offset(), file_bytes);
-    const bool clean = !damaged_to;
-    expected = damaged_to.value_or(first + sc.records);  // a damaged one's losses are counted up to there
-    // A new segment must sort after this one, even when it has no valid record.
-    write_sequence = std::max(write_sequence, clean ? first + sc.records : std::max(*damaged_to, first + 1));
-    const std::uint64_t from = std::max(first, consumed_below);
-    const std::uint64_t unconsumed = first + sc.records > from ? first + sc.records - from : 0;
-    if (unconsumed == 0) {
-      fd.reset();
-      remove_file(first);
-      continue;
-    }
-    if (segments.empty()) {
-      read_sequence = from;
-      read_offset = sc.resume;
-    }
-    last_clean = last && clean;
-    if (!last_clean) fd.reset();  // reopened for reading when it becomes the front
-    segments.push_back(segment{first, sc.records, sc.end, file_bytes, std::move(fd)});
-    size += unconsumed;
-    add_bytes(file_bytes);
-  }
-  appendable = !segments.empty() && last_clean;
-  if (segments.empty()) read_sequence = write_sequence;
-  if (size > 0) {
-    log().debug("troupe::spill: opened {}: {} records in {} segments recovered", dir_name, size, segments.size());
-  }
-}
 
 std::size_t store::impl::record_head(unsigned char* head, bool fresh, std::uint64_t bytes, std::string_view type_name,
                                      std::string_view payload) const noexcept {
@@ -376,6 +140,8 @@ append_result store::impl::append(std::string_view type_name, std::string_view p
     appendable = true;
   }
   segment& s = segments.back();
+  unsynced_from = std::min(unsynced_from, s.first_sequence);
+  created_unsynced = created_unsynced || fresh;
   ++s.records;
   s.file_bytes += bytes;
   s.end = s.file_bytes;
@@ -455,6 +221,52 @@ void store::impl::seal_back() noexcept {
   if (segments.size() > 1) segments.back().fd.reset();  // the front keeps its descriptor for reading
 }
 
+sync_point store::impl::prepare_sync() {
+  sync_point p;
+  for (segment& s : segments) {
+    if (s.first_sequence < unsynced_from) continue;
+    const int fd = s.fd ? ::dup(s.fd.get()) : ::openat(dir_fd.get(), format::segment_file_name(s.first_sequence).c_str(),
+                                                         O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw_errno(errno, "cannot open " + path_of(s.first_sequence) + " to sync it");
+    p.fds_.push_back(fd);
+  }
+  if (created_unsynced) {
+    p.dir_ = ::dup(dir_fd.get());
+    if (p.dir_ < 0) throw_errno(errno, "cannot sync " + dir_name);
+  }
+  unsynced_from = UINT64_MAX;
+  created_unsynced = false;
+  return p;
+}
+
+// ---- sync_point ---------------------------------------------------------------
+
+sync_point::~sync_point() { close(); }
+sync_point::sync_point(sync_point&& o) noexcept : fds_(std::move(o.fds_)), dir_(std::exchange(o.dir_, -1)) {
+  o.fds_.clear();
+}
+sync_point& sync_point::operator=(sync_point&& o) noexcept {
+  if (this != &o) {
+    close();
+    fds_ = std::move(o.fds_);
+    o.fds_.clear();
+    dir_ = std::exchange(o.dir_, -1);
+  }
+  return *this;
+}
+void sync_point::close() noexcept {
+  for (int fd : fds_) ::close(fd);
+  fds_.clear();
+  if (dir_ >= 0) ::close(std::exchange(dir_, -1));
+}
+void sync_point::run() {
+  for (int fd : fds_) {
+    if (::fdatasync(fd) != 0) throw_errno(errno, "fdatasync of a spill segment");
+  }
+  if (dir_ >= 0 && ::fsync(dir_) != 0) throw_errno(errno, "fsync of a spill directory");
+  close();
+}
+
 // ---- store ------------------------------------------------------------------
 
 store::store(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
@@ -480,6 +292,8 @@ std::optional<record_view> store::front() {
 }
 
 void store::pop() { impl_->pop(); }
+
+sync_point store::prepare_sync() { return impl_->prepare_sync(); }
 
 bool store::empty() const noexcept { return impl_->size == 0; }
 

@@ -162,6 +162,12 @@ class actor {
     return troupe::make_promise<R>();
   }
 
+  /// True while handling a message that a durable (or write-ahead) spill
+  /// mailbox recovered from the files an earlier run of the process left:
+  /// it was accepted then, and may have been handled, in part, before the
+  /// crash. A handler that must not act twice checks it.
+  [[nodiscard]] bool redelivered() const noexcept { return cell_->redelivered(); }
+
   /// Asks `to` and runs `on_reply(result<R>)` on this actor when the reply,
   /// an error or the timeout arrives. Never blocks the worker: this actor
   /// goes on handling other messages in between, so state may change before

@@ -19,6 +19,7 @@ struct spill_metrics {
   std::uint64_t corrupt = 0;         ///< corrupt records found (never delivered)
   std::uint64_t lost = 0;            ///< messages lost to damage on disk (also dead letters, spill_damaged)
   std::uint64_t discarded = 0;       ///< left by an earlier run without durability, dropped
+  std::uint64_t syncs = 0;           ///< write-ahead: fdatasync rounds (each covers every write before it)
 };
 
 struct mailbox_metrics {

@@ -2,6 +2,7 @@
 /// @file Capacity and overflow policy of a mailbox, chosen by name where an
 /// actor is spawned: `mailbox_options{.capacity = 1024, .policy = overflow::fail}`.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -35,6 +36,14 @@ enum class overflow : unsigned char {
   spill,
 };
 
+/// When a write-ahead spill's writes reach stable storage (a machine crash,
+/// not only a process crash). Every policy survives `kill -9`.
+enum class spill_sync : unsigned char {
+  none,       ///< the page cache only: fastest; a power loss may lose the last messages
+  per_batch,  ///< fdatasync before `tell` returns; concurrent senders share one (group commit)
+  interval,   ///< fdatasync every `sync_interval` by a timer: a machine crash loses at most that much
+};
+
 /// Where and how much a `spill` mailbox writes to disk.
 struct spill_options {
   /// The directory of this actor's spill files (made, mode 0700, if
@@ -56,9 +65,24 @@ struct spill_options {
   /// fdatasync after each write (survives a machine crash, not only a
   /// process crash; thousands of messages per second instead of a million).
   bool fsync = false;
+  /// Write-ahead: every message `tell` answers `ok` is on disk first, not
+  /// only those past the memory capacity (durable keeps its meaning: only
+  /// what overflowed). Implies `durable`. The actor reads every message
+  /// back from disk, in order; after a crash the ones not yet handled are
+  /// delivered again, with `actor::redelivered()` true. Asks, and types not
+  /// in the remote_interface, cannot be written: they wait in memory (not
+  /// durable). Not with `fsync` (choose `sync` instead).
+  bool write_ahead = false;
+  /// With write_ahead: when its writes reach stable storage.
+  spill_sync sync = spill_sync::none;
+  /// With `sync = interval`: how often (positive).
+  std::chrono::milliseconds sync_interval{100};
 
   friend bool operator==(const spill_options&, const spill_options&) = default;
 };
+
+/// "none", "per_batch" or "interval".
+[[nodiscard]] std::string_view to_string(spill_sync s) noexcept;
 
 /// Name of a policy as accepted by `parse_overflow`.
 [[nodiscard]] std::string_view to_string(overflow o) noexcept;

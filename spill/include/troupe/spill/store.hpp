@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "troupe/spill/record_view.hpp"
 #include "troupe/spill/store_options.hpp"
@@ -40,6 +41,30 @@ enum class append_result : unsigned char {
 
 /// "ok" or "full".
 [[nodiscard]] std::string_view to_string(append_result r) noexcept;
+
+/// The files a store wrote since its last `prepare_sync`, to be made
+/// durable by `run` without the store: the owner takes it under its own
+/// serialisation and runs it outside, so appends go on during the
+/// fdatasync (a group commit). Move-only; owns duplicated descriptors.
+class sync_point {
+ public:
+  sync_point() = default;
+  ~sync_point();
+  sync_point(sync_point&& o) noexcept;
+  sync_point& operator=(sync_point&& o) noexcept;
+  sync_point(const sync_point&) = delete;
+  sync_point& operator=(const sync_point&) = delete;
+  /// fdatasync of each file written, fsync of the directory when a file was
+  /// created. Any thread. @throws std::system_error
+  void run();
+  [[nodiscard]] bool empty() const noexcept { return fds_.empty() && dir_ < 0; }
+
+ private:
+  friend class store;
+  void close() noexcept;
+  std::vector<int> fds_;
+  int dir_ = -1;
+};
 
 /// A FIFO of (type name, payload) records kept in one directory.
 ///
@@ -91,6 +116,10 @@ class store {
   /// Deletes its segment file when that was the segment's last record.
   /// @throws std::logic_error when the store is empty.
   void pop();
+
+  /// What makes every record appended so far durable (see sync_point).
+  /// With `fsync` each append already was. @throws std::system_error
+  [[nodiscard]] sync_point prepare_sync();
 
   /// True when no record is left to deliver.
   [[nodiscard]] bool empty() const noexcept;

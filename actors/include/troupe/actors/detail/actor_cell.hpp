@@ -141,6 +141,8 @@ class actor_cell : public resumable {
   [[nodiscard]] system_core& system() const noexcept { return *sys_; }
   /// The system's timer thread (for callers that see system_core incomplete). @threadsafe
   [[nodiscard]] timer_service& timers() const noexcept;
+  /// The message being handled was recovered from a spill's files at spawn. @note Own turn only.
+  [[nodiscard]] bool redelivered() const noexcept;
   [[nodiscard]] const mailbox& box() const noexcept { return mailbox_; }
   [[nodiscard]] void* instance() const noexcept { return instance_; }
   /// True while an incarnation (the actor object) exists. @note Own turn only.
