@@ -40,7 +40,10 @@ enum class overflow : unsigned char {
 /// not only a process crash). Every policy survives `kill -9`.
 enum class spill_sync : unsigned char {
   none,       ///< the page cache only: fastest; a power loss may lose the last messages
-  per_batch,  ///< fdatasync before `tell` returns; concurrent senders share one (group commit)
+  /// fdatasync before `tell` returns; concurrent senders share one (group
+  /// commit). The sender waits for it, an actor's worker too: give such an
+  /// actor's senders threads of their own (dedicated) if that matters.
+  per_batch,
   interval,   ///< fdatasync every `sync_interval` by a timer: a machine crash loses at most that much
 };
 
