@@ -38,6 +38,8 @@ deps=(
   "openssl:/usr/bin/openssl"
   "etcd-server:/usr/bin/etcd"  # the cluster tests start their own, on loopback
   "pkg-config:/usr/bin/pkg-config"
+  "python3-prometheus-client:/usr/lib/python3/dist-packages/prometheus_client/parser.py"  # checks /metrics' format
+  "tmux:/usr/bin/tmux"  # drives troupe-top in its test
 )
 
 apt_install() {

@@ -25,6 +25,17 @@ thread_local bool tls_never_block = false;
 namespace {
 thread_local actor_cell* tls_constructing = nullptr;
 thread_local reply_slot_base* tls_pending_reply = nullptr;
+
+// Which of the system's messages-processed counters this thread adds to:
+// threads take them round-robin, so two workers rarely share a cache line.
+std::atomic<std::size_t> next_counter_slot{0};
+thread_local std::size_t tls_counter_slot = static_cast<std::size_t>(-1);
+std::size_t counter_slot() noexcept {
+  if (tls_counter_slot == static_cast<std::size_t>(-1)) [[unlikely]] {
+    tls_counter_slot = next_counter_slot.fetch_add(1, std::memory_order_relaxed);
+  }
+  return tls_counter_slot;
+}
 } // namespace
 
 actor_cell* current_cell() noexcept { return tls_current; }
@@ -49,6 +60,7 @@ actor_cell::~actor_cell() {
   delete mute_list_.load(std::memory_order_acquire);
   delete extras_;
   delete spill_;
+  delete meter_.load(std::memory_order_acquire);
 }
 
 std::string actor_cell::type_name() const { return demangle(type()); }
@@ -116,6 +128,13 @@ send_result actor_cell::enqueue_slow(envelope* e, admission a) noexcept {
 }
 
 void actor_cell::enqueue_chain(envelope* first, std::uint32_t count) noexcept {
+  if (metered_.load(std::memory_order_relaxed)) [[unlikely]] {
+    const std::uint64_t now = meter_now_ns();
+    envelope* e = first;
+    for (std::uint32_t i = 0; i < count; ++i, e = static_cast<envelope*>(e->next.load(std::memory_order_relaxed))) {
+      e->sent_ns = now;
+    }
+  }
   switch (mailbox_.push_chain(first, count)) {
     case admission::accepted: return;
     case admission::accepted_schedule: schedule_hot(); return;
@@ -240,17 +259,44 @@ void actor_cell::consume(envelope* e) noexcept {
   }
 }
 
+void actor_cell::consume_metered(envelope* e, actor_meter& m, bool user) noexcept {
+  if (!user) return consume(e);
+  const std::uint64_t sent = e->sent_ns;  // before the handler frees e
+  const std::uint64_t begin = meter_now_ns();
+  consume(e);
+  const std::uint64_t end = meter_now_ns();
+  if (sent != 0 && begin >= sent) m.mailbox_time.record(begin - sent);
+  m.processing_time.record(end - begin);
+  m.processed.store(m.processed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+bool actor_cell::start_metering(std::string label) {
+  auto* fresh = new actor_meter(std::move(label));
+  actor_meter* none = nullptr;
+  if (!meter_.compare_exchange_strong(none, fresh, std::memory_order_acq_rel)) {
+    delete fresh;
+    return false;
+  }
+  metered_.store(true, std::memory_order_relaxed);
+  return true;
+}
+
 resumable::result actor_cell::resume() {
   actor_cell* prev = std::exchange(tls_current, this);
   turn t = start_turn();
   const std::size_t quantum = sys_->quantum();
   const bool trims = mailbox_.bounded() && mailbox_.policy() == overflow::drop_oldest;
-  for (std::size_t handled = 0; handled < quantum;) {
+  actor_meter* const meter = meter_.load(std::memory_order_acquire);
+  std::size_t handled = 0;
+  while (handled < quantum) {
+    const std::size_t before = handled;
     envelope* e = next(t, handled, trims);
     if (e == nullptr) break;
-    consume(e);
+    if (meter == nullptr) [[likely]] consume(e);
+    else consume_metered(e, *meter, handled != before);
     if (stop_requested_ || muted_on_ != nullptr) break;
   }
+  sys_->count_processed(counter_slot(), handled);
   if (extras_ != nullptr && extras_->idle_tracking) extras_->last_active_ns.store(steady_ns(), std::memory_order_relaxed);
   tls_current = prev;
   if (stop_requested_) return end_of_life(t);

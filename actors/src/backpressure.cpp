@@ -94,6 +94,7 @@ bool actor_cell::add_muted(const cell_ptr& sender) {
     }
     ml.actors.push_back(sender);
   }
+  sys_->count_mute();
   if (created) {
     try {
       // Wakes the muted senders if this mailbox has drained by then
@@ -121,6 +122,7 @@ void actor_cell::wait_for_room() {
       }
       ml.threads.push_back(sem);
     }
+    sys_->count_mute();
     // acquire, with the consumer's release store: once set, every turn end
     // of the consumer checks `waiting`, so no re-check is needed.
     if (ml.seen.load(std::memory_order_acquire)) {

@@ -68,6 +68,12 @@ void system_config::validate() const {
   if (default_mailbox.policy == overflow::spill) {
     throw std::invalid_argument("system_config: default_mailbox cannot spill (each spill mailbox needs its own directory)");
   }
+  for (const auto& n : actor_metrics) {
+    if (n.empty()) throw std::invalid_argument("system_config: actor_metrics holds an empty name");
+  }
+  if (actor_metrics.size() > 1000) {
+    throw std::invalid_argument("system_config: actor_metrics lists more than 1000 names (per-actor series must stay few)");
+  }
 }
 
 } // namespace troupe

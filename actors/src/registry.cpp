@@ -26,6 +26,7 @@ std::error_code registry::bind(std::string_view name, const any_ref& ref, bool o
     by_name_.emplace(std::string(name), ref);
   }
   by_cell_.emplace(ref.cell(), std::string(name));
+  if (on_bind_) on_bind_(*ref.cell(), name);
   return {};
 }
 

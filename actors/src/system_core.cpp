@@ -46,8 +46,12 @@ system_core::system_core(system_config cfg)
     : cfg_((cfg.validate(), std::move(cfg))),
       quantum_(cfg_.quantum),
       pool_(pool_options{.threads = cfg_.threads, .spin_rounds = cfg_.spin_rounds, .name = "troupe"}),
-      timers_([this](const char* what) { log_timer_failure(what); }) {
+      timers_([this](const char* what) { log_timer_failure(what); }),
+      metrics_on_(cfg_.metrics) {
   log();  // create the logger before any worker may need it
+  if (!cfg_.actor_metrics.empty()) {
+    registry_.on_bind([this](actor_cell& c, std::string_view name) { meter_if_wanted(c, name); });
+  }
   if (cfg_.metrics_log_interval.count() > 0) arm_metrics_log();
 }
 
@@ -118,13 +122,18 @@ void system_core::attach(actor_cell* c, bool dedicated, bool has_start) {
     if (s.head != nullptr) s.head->reg_prev_ = c;
     s.head = c;
   }
+  if (!cfg_.actor_metrics.empty()) meter_if_wanted(*c, {});
   if (start != nullptr) c->enqueue_system(start);
   c->release_construction_token();
 }
 
 void system_core::detach(actor_cell* c) noexcept {
   stopped_.fetch_add(1, std::memory_order_relaxed);
+  stopped_by_[static_cast<std::size_t>(c->stop_reason())].fetch_add(1, std::memory_order_relaxed);
   if (c->named()) registry_.forget(c);
+  // After forget(): a binding racing with this stop (and metering the
+  // actor by that name) has finished by now.
+  if (c->meter() != nullptr) forget_meter(c);
   {
     shard& s = shards_[c->id() % shard_count];
     std::lock_guard lock(s.mx);

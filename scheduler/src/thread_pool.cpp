@@ -153,7 +153,7 @@ bool thread_pool::on_worker() const noexcept { return tls_worker != nullptr && t
 
 pool_stats thread_pool::stats() const noexcept {
   return {steals_.load(std::memory_order_relaxed), parks_.load(std::memory_order_relaxed),
-          injected_total_.load(std::memory_order_relaxed)};
+          injected_total_.load(std::memory_order_relaxed), injected_size_.load(std::memory_order_relaxed)};
 }
 
 void thread_pool::schedule(resumable* r) noexcept {

@@ -151,4 +151,9 @@ void timer_service::failed(const char* what) noexcept {
   }
 }
 
+std::size_t timer_service::pending() const {
+  std::lock_guard lock(mx_);
+  return heap_.size();
+}
+
 } // namespace troupe

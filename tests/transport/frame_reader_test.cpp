@@ -61,7 +61,8 @@ struct reader_fixture : ::testing::Test {
   fake_stream stream;
   sink s;
   troupe::transport::node_counters counters;
-  frame_reader reader{stream, counters, 1u << 20};
+  troupe::transport::link_counters link{counters};
+  frame_reader reader{stream, link, 1u << 20};
   /// Hands `bytes` to the reader as one read (as the I/O thread does).
   bool arrive(const std::string& bytes) {
     EXPECT_LE(bytes.size(), reader.room());
@@ -89,6 +90,8 @@ TEST_F(reader_fixture, SplitsFramesWhateverTheReadBoundaries) {
   EXPECT_EQ(s.frames[2].second, std::string(300, 'x'));
   EXPECT_EQ(counters.get(troupe::transport::counter::frames_in), 3u);
   EXPECT_EQ(counters.get(troupe::transport::counter::bytes_in), bytes.size());
+  EXPECT_EQ(link.own(troupe::transport::counter::bytes_in), bytes.size());  // the link's share, and the node's
+  EXPECT_EQ(link.own(troupe::transport::counter::frames_in), 3u);
   EXPECT_EQ(s.reads_done, static_cast<int>(bytes.size())) << "every read ends with read_done";
 }
 

@@ -25,7 +25,8 @@ struct writer_fixture : ::testing::Test {
   fake_stream stream;
   host h;
   troupe::transport::node_counters counters;
-  frame_writer writer{stream, h, counters, 1u << 20};
+  troupe::transport::link_counters link{counters};
+  frame_writer writer{stream, h, link, 1u << 20};
   void append(const std::string& frame) {
     writer.append([&](std::string& out) { out += frame; });
   }
@@ -48,6 +49,8 @@ TEST_F(writer_fixture, WritesDirectlyWhenTheStreamTakesAll) {
   EXPECT_EQ(counters.get(counter::writes), 2u);
   EXPECT_EQ(counters.get(counter::frames_out), 2u);
   EXPECT_EQ(counters.get(counter::bytes_out), 6u);
+  EXPECT_EQ(link.own(counter::writes), 2u);  // the link's share, and the node's
+  EXPECT_EQ(link.own(counter::bytes_out), 6u);
   EXPECT_FALSE(writer.pending());
 }
 

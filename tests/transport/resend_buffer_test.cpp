@@ -22,7 +22,8 @@ struct resend_fixture : ::testing::Test {
   fake_stream stream;
   recording_host h;
   troupe::transport::node_counters counters;
-  frame_writer writer{stream, h, counters, 1u << 20};
+  troupe::transport::link_counters link{counters};
+  frame_writer writer{stream, h, link, 1u << 20};
 
   /// One turn of a proxy: `n` MESSAGE frames.
   void messages(int n) {

@@ -51,6 +51,16 @@ constexpr std::array<close_rule, reasons> rules{{
 
 const close_rule& rule_of(close_reason r) noexcept { return rules[static_cast<std::size_t>(r)]; }
 
+std::string_view label_of(close_reason r) noexcept {
+  static constexpr std::array<std::string_view, close_reason_count> labels{
+      "peer_left",    "peer_closed",       "read_failed",      "write_failed", "bad_frame",
+      "handshake_failed", "auth_failed",   "handshake_timeout", "tls_failed",  "not_certified",
+      "evicted",      "duplicate",         "peer_holds_stale", "heartbeat_timeout", "write_stall",
+      "out_of_sequence", "not_back",       "peer_gone",        "session_lost", "replaced",
+      "peer_reconnected", "lost_race",     "shutting_down",    "closed"};
+  return labels[static_cast<std::size_t>(r)];
+}
+
 std::error_code error_of(close_reason r) noexcept {
   switch (r) {
     case handshake_failed:

@@ -61,6 +61,11 @@ struct close_rule {
 
 [[nodiscard]] const close_rule& rule_of(close_reason r) noexcept;
 
+inline constexpr std::size_t close_reason_count = static_cast<std::size_t>(close_reason::count_);
+
+/// The reason's identifier ("peer_closed"), as a metrics label.
+[[nodiscard]] std::string_view label_of(close_reason r) noexcept;
+
 /// What a connect() that ended this way reports (troupe::errc or ask_error).
 [[nodiscard]] std::error_code error_of(close_reason r) noexcept;
 

@@ -36,8 +36,9 @@ connection::connection(node_impl& node, std::unique_ptr<byte_stream> stream, han
       user_dial_(waiter_ != nullptr),
       endpoint_(stream_->describe()),
       source_(stream_->peer_host().empty() ? endpoint_ : stream_->peer_host()),
-      reader_(*stream_, node.counters, node.opts.max_frame_bytes),
-      writer_(*stream_, *this, node.counters, node.opts.max_frame_bytes),  // and the peer's: on_established
+      counters_(node.counters),
+      reader_(*stream_, counters_, node.opts.max_frame_bytes),
+      writer_(*stream_, *this, counters_, node.opts.max_frame_bytes),  // and the peer's: on_established
       inbound_(*this, node.opts.max_frame_bytes),
       outbound_(*this),
       proxies_(std::make_shared<proxy_table>(core_, node.opts.remote_mailbox_capacity, node.opts.max_peer_links)),
@@ -329,7 +330,7 @@ void connection::on_heartbeat() {
 
 void connection::report_credit_stalls() {
   for (const auto& s : proxies_->windows().overdue(std::chrono::steady_clock::now(), node_.opts.heartbeat_timeout)) {
-    node_.counters.add(counter::credit_stalls);
+    counters_.add(counter::credit_stalls);
     const auto suffix = node_.log_limit.allow(log_limiter::credit_stall_key);
     if (!suffix) continue;
     log().warn("troupe node {}: messages to actor {} on {} have waited {} ms for flow credit (that actor is much "

@@ -158,6 +158,9 @@ class connection final : public writer_host,
 
   // -- any thread --
   [[nodiscard]] const std::string& peer_name() const noexcept { return peer_name_; }
+  /// This link's counters (every count also goes to the node's). @threadsafe
+  [[nodiscard]] link_counters& counters() noexcept { return counters_; }
+  [[nodiscard]] const link_counters& counters() const noexcept { return counters_; }
   [[nodiscard]] std::uint64_t peer_incarnation() const noexcept { return peer_incarnation_; }
   [[nodiscard]] bool alive() const noexcept { return alive_.load(std::memory_order_acquire); }
   /// The largest frame sent to the peer: what it accepts, and never more
@@ -355,6 +358,7 @@ class connection final : public writer_host,
   std::atomic<std::uint64_t> ack_sent_{0};
   std::size_t unacked_bytes_ = 0;          // the reader's: bytes delivered since its last ACK
 
+  link_counters counters_;  // before the reader and writer, which count into it
   frame_reader reader_;
   frame_writer writer_;
   inbound_path inbound_;

@@ -33,6 +33,7 @@ void connection::end(close_reason why, const std::string& detail) {
   // Counted before the stream closes: whoever sees the close sees the count.
   if (rule.first != counter::count_) node_.counters.add(rule.first);
   if (rule.second != counter::count_) node_.counters.add(rule.second);
+  node_.closes[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);
   // A stream that broke before the handshake ended is a stranger's (or a
   // probe's): logged at most once a second, like the other refusals.
   const bool stranger = !established_ && (why == close_reason::peer_closed || why == close_reason::read_failed ||

@@ -88,4 +88,44 @@ class node_counters {
   std::array<std::atomic<std::uint64_t>, counter_count> v_{};
 };
 
+/// One connection's share of its node's counters: the ones that make sense
+/// per link (traffic, writes, credit stalls) are kept here too, so the
+/// metrics endpoint can label them with the peer. Every count goes on to
+/// the node's. @threadsafe (as node_counters)
+class link_counters {
+ public:
+  explicit link_counters(node_counters& node) noexcept : node_(node) {}
+  void add(counter c, std::uint64_t n = 1) noexcept {
+    node_.add(c, n);
+    if (const int i = slot(c); i >= 0) own_[static_cast<std::size_t>(i)].fetch_add(n, std::memory_order_relaxed);
+  }
+  void add_release(counter c, std::uint64_t n = 1) noexcept {
+    node_.add_release(c, n);
+    if (const int i = slot(c); i >= 0) own_[static_cast<std::size_t>(i)].fetch_add(n, std::memory_order_relaxed);
+  }
+  /// This link's count of `c` (0 for a counter not kept per link).
+  [[nodiscard]] std::uint64_t own(counter c) const noexcept {
+    const int i = slot(c);
+    return i < 0 ? 0 : own_[static_cast<std::size_t>(i)].load(std::memory_order_relaxed);
+  }
+
+ private:
+  static constexpr int slot(counter c) noexcept {
+    switch (c) {
+      case counter::bytes_out: return 0;
+      case counter::bytes_in: return 1;
+      case counter::frames_out: return 2;
+      case counter::frames_in: return 3;
+      case counter::messages_out: return 4;
+      case counter::messages_in: return 5;
+      case counter::writes: return 6;
+      case counter::credit_stalls: return 7;
+      case counter::messages_acknowledged: return 8;
+      default: return -1;
+    }
+  }
+  node_counters& node_;
+  std::array<std::atomic<std::uint64_t>, 9> own_{};
+};
+
 } // namespace troupe::transport

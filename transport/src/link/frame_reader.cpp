@@ -5,7 +5,7 @@
 
 namespace troupe::transport {
 
-frame_reader::frame_reader(byte_stream& stream, node_counters& counters, std::uint32_t max_frame)
+frame_reader::frame_reader(byte_stream& stream, link_counters& counters, std::uint32_t max_frame)
     : stream_(&stream), counters_(counters), max_frame_(max_frame) {
   buf_.resize(handshake_chunk);
 }

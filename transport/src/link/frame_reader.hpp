@@ -58,7 +58,7 @@ class frame_reader {
   static constexpr std::uint32_t handshake_max_frame = 4096;
 
   /// Reads `stream`; frames up to `max_frame` once established.
-  frame_reader(byte_stream& stream, node_counters& counters, std::uint32_t max_frame);
+  frame_reader(byte_stream& stream, link_counters& counters, std::uint32_t max_frame);
   /// The handshake is over: reads take read_chunk from the next one on (the
   /// buffer grows after the frames in it now are handled: they point into it).
   void open_up() noexcept { chunk_ = read_chunk; }
@@ -105,7 +105,7 @@ class frame_reader {
   [[nodiscard]] std::string framing_error_text(framing_error err, std::size_t used, std::uint32_t limit,
                                                bool established) const;
   byte_stream* stream_;
-  node_counters& counters_;
+  link_counters& counters_;
   std::uint32_t max_frame_;
   // The reader's (the I/O thread's, or the read token holder's).
   std::string buf_;

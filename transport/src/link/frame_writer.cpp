@@ -18,7 +18,7 @@ constexpr bool carries_message(std::uint8_t kind) noexcept {
 }
 } // namespace
 
-frame_writer::frame_writer(byte_stream& stream, writer_host& host, node_counters& counters,
+frame_writer::frame_writer(byte_stream& stream, writer_host& host, link_counters& counters,
                            std::uint32_t max_frame) noexcept
     : stream_(&stream), host_(host), counters_(counters), unsent_limit_(unsent_limit(max_frame)) {}
 

@@ -80,7 +80,7 @@ class frame_writer {
 
   /// Writes to `stream` (which outlives the writer's use of it: the host
   /// closes the writer before it closes the stream).
-  frame_writer(byte_stream& stream, writer_host& host, node_counters& counters, std::uint32_t max_frame) noexcept;
+  frame_writer(byte_stream& stream, writer_host& host, link_counters& counters, std::uint32_t max_frame) noexcept;
 
   // -- the resend buffer (reliable delivery) --
   /// From now on what the stream takes is kept until acknowledged. The I/O
@@ -224,7 +224,7 @@ class frame_writer {
 
   byte_stream* stream_;
   writer_host& host_;
-  node_counters& counters_;
+  link_counters& counters_;
   std::mutex mx_;
   bool closed_ = false;
   std::string out_;   // frames not yet handed to the stream

@@ -28,7 +28,7 @@ void inbound_path::end() noexcept {
   last_ = nullptr;
 }
 
-void inbound_path::count_read() noexcept { c_.node().counters.add(counter::messages_in, std::exchange(messages_, 0)); }
+void inbound_path::count_read() noexcept { c_.counters().add(counter::messages_in, std::exchange(messages_, 0)); }
 
 detail::actor_cell* inbound_path::exposed_cell(std::uint64_t id, remote_control needs, bool* refused) {
   const target* to = exposed(id, c_.node().directory.generation());

@@ -45,8 +45,8 @@ void outbound_path::end_turn(detail::remote_proxy&) noexcept {
   window_ = nullptr;
   if (messages_ != 0) {
     c_.writer().add_messages(messages_);
-    c_.node().counters.add(counter::messages_out, messages_);
-    c_.node().counters.add(counter::frames_out, std::exchange(messages_, 0));
+    c_.counters().add(counter::messages_out, messages_);
+    c_.counters().add(counter::frames_out, std::exchange(messages_, 0));
   }
   c_.writer().unlock_and_flush();
 }
@@ -73,7 +73,7 @@ void outbound_path::forward(detail::remote_proxy& p, detail::envelope* e) {
     std::unique_ptr<detail::message_envelope<std::string>> f(static_cast<detail::message_envelope<std::string>*>(e));
     if (c_.writer().closed()) return;
     c_.writer().out() += f->value;  // sizes were checked where the frames were made
-    c_.node().counters.add(counter::frames_out);
+    c_.counters().add(counter::frames_out);
     return;
   }
   if (e->ops->wire == nullptr) {
@@ -231,7 +231,7 @@ void outbound_path::signal(detail::remote_proxy& p, const detail::control_signal
       control::append_down(out, {s.local, s.ref, s.why, std::string(s.detail)});
       break;
   }
-  c_.node().counters.add(counter::frames_out);
+  c_.counters().add(counter::frames_out);
 }
 
 } // namespace troupe::transport

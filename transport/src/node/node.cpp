@@ -26,6 +26,9 @@ boost::asio::io_context& io_context_of(node& n) noexcept { return n.impl_->io; }
 const std::string& node::name() const noexcept { return impl_->opts.name; }
 std::uint64_t node::incarnation() const noexcept { return impl_->incarnation; }
 std::uint16_t node::port() const noexcept { return impl_->listen.port(); }
+std::uint16_t node::metrics_port() const noexcept {
+  return impl_->metrics_endpoint ? impl_->metrics_endpoint->port() : 0;
+}
 std::string node::listen_host() const { return impl_->opts.listen ? impl_->opts.listen_host : std::string(); }
 
 result<peer> node::connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout) {

@@ -38,6 +38,15 @@ node_impl::node_impl(actor_system& s, node_options o)
   listen.open();
   if (opts.metrics_log_interval.count() > 0) arm_metrics_log();
   if (tls && opts.tls->reload_check.count() > 0) arm_tls_reload();
+  metrics_source_ = sys.add_metrics_source([this](metrics_writer& w) { write_metrics(w); });
+  if (opts.metrics) {
+    try {
+      metrics_endpoint = std::make_unique<metrics_server>(sys, *opts.metrics);
+    } catch (...) {
+      sys.remove_metrics_source(metrics_source_);
+      throw;
+    }
+  }
   thread_ = std::thread([this] {
     detail::never_block_scope never_block;  // a full local mailbox must not stall the network
     // A pipe's closed reader shows as EPIPE on this thread, not as SIGPIPE.
@@ -103,6 +112,8 @@ void node_impl::close_all() {
 void node_impl::stop() {
   if (stopped_) return;
   stopped_ = true;
+  metrics_endpoint.reset();
+  sys.remove_metrics_source(metrics_source_);
   drain_output();
   stopping_.store(true);
   asio::post(io, [this] { close_all(); });

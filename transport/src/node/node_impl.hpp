@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "link/connection.hpp"
+#include "link/close_reason.hpp"
 #include "link/counters.hpp"
 #include "link/log.hpp"
 #include "node/dialer.hpp"
@@ -42,6 +43,7 @@
 #include "node/worker_processes.hpp"
 #include "streams/tls_context.hpp"
 #include "troupe/actors/actor_system.hpp"
+#include "troupe/observe/metrics_server.hpp"
 #include "troupe/transport/node.hpp"
 
 namespace troupe::transport {
@@ -131,6 +133,10 @@ class node_impl {
   auth_penalties penalties;
   /// node_options::tls loaded (null when TLS is off); streams share it.
   std::shared_ptr<tls_context> tls;
+  /// Connections ended, by why (troupe_link_closes_total).
+  std::array<std::atomic<std::uint64_t>, close_reason_count> closes{};
+  /// node_options::metrics: the endpoint (null when off).
+  std::unique_ptr<metrics_server> metrics_endpoint;
 
   // -- what a node requires of a link's other end (link_security.cpp) --
   /// The stream over a connected TCP socket: TLS when node_options::tls is
@@ -148,6 +154,9 @@ class node_impl {
   result<peer> await(dial_state& waiter, const std::string& where, std::chrono::milliseconds timeout);
   void arm_metrics_log();
   void log_metrics();
+  /// This node's families: its counters, and each established link's (node_metrics.cpp).
+  void write_metrics(metrics_writer& w) const;
+  std::uint64_t metrics_source_ = 0;
   /// The interrupted links this node dialled at `where`.
   std::vector<std::shared_ptr<connection>> interrupted_at(const dial_address& where) const;
   /// Waits (up to a second) for messages already sent to go out.

@@ -49,6 +49,7 @@ void node_options::validate() const {
     bad("max_shm_ring_bytes must be a power of two from 4 KiB to 1 GiB");
   }
   if (metrics_log_interval.count() < 0) bad("metrics_log_interval must not be negative");
+  if (metrics) metrics->validate();
   if (remote_mailbox_capacity == 0 || remote_mailbox_capacity > mailbox::max_capacity) {
     bad("remote_mailbox_capacity must be between 1 and " + std::to_string(mailbox::max_capacity) + " (mailbox::max_capacity)");
   }

@@ -102,6 +102,20 @@ class actor_system {
   /// The config in force. @threadsafe
   [[nodiscard]] const system_config& config() const noexcept { return core_->config(); }
 
+  /// Every metric of this process's system in the Prometheus text format:
+  /// the system's own families, per-actor families (actors named in
+  /// system_config::actor_metrics) and every added source (a node's links).
+  /// What a metrics endpoint serves. @threadsafe
+  [[nodiscard]] std::string metrics_text() { return core_->metrics_text(); }
+
+  /// Adds families of one's own to metrics_text(): `f` is called on the
+  /// scraping thread, one scrape at a time, until removed. Returns the id
+  /// to remove it with. @threadsafe
+  std::uint64_t add_metrics_source(metrics_source f) { return core_->add_metrics_source(std::move(f)); }
+  /// Removes a source; once this returns it is not called again. Not from
+  /// inside a source. @threadsafe
+  void remove_metrics_source(std::uint64_t id) { core_->remove_metrics_source(id); }
+
 
  private:
   std::optional<down> await_stopped_for(const any_ref& target, std::chrono::steady_clock::duration timeout);

@@ -81,6 +81,9 @@ struct envelope : mpsc_node, pool::pooled {
   explicit envelope(const message_ops* o) noexcept : ops(o) {}
   const message_ops* ops;
   reply_slot_base* reply = nullptr;
+  /// When it was queued (steady clock, ns), for an actor with per-actor
+  /// metrics (system_config::actor_metrics); 0 for every other receiver.
+  std::uint64_t sent_ns = 0;
 };
 
 /// An envelope carrying a value of type M.

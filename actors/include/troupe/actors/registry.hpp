@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -44,6 +45,9 @@ class registry {
 
   /// For the runtime: drops every name of a stopping actor.
   void forget(const detail::actor_cell* c) noexcept;
+  /// For the runtime: called (under the registry's lock) with each actor
+  /// and the name it was just bound to. Set before any binding.
+  void on_bind(std::function<void(detail::actor_cell&, std::string_view)> f) { on_bind_ = std::move(f); }
 
  private:
   std::error_code bind(std::string_view name, const any_ref& ref, bool overwrite);
@@ -55,6 +59,7 @@ class registry {
   mutable std::mutex mx_;
   std::unordered_map<std::string, any_ref, hash, std::equal_to<>> by_name_;
   std::unordered_multimap<const detail::actor_cell*, std::string> by_cell_;
+  std::function<void(detail::actor_cell&, std::string_view)> on_bind_;
 };
 
 } // namespace troupe

@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <string>
+#include <vector>
 
 #include "troupe/mailbox/mailbox_options.hpp"
 
@@ -21,6 +23,16 @@ struct system_config {
   /// Logs a line of the system's counters (actors, dead letters by reason,
   /// scheduler) this often; 0: never. The same figures: actor_system::stats().
   std::chrono::milliseconds metrics_log_interval{0};
+  /// Always-on metrics (`actor_system::metrics_text()`, a node's or a
+  /// `metrics_server`'s /metrics): off removes the per-turn count of
+  /// messages processed, the one cost they add to the message path.
+  bool metrics = true;
+  /// Actors that get metrics of their own (mailbox depth, messages
+  /// processed, time in mailbox and processing time as histograms): those
+  /// whose registered name, or demangled type name with or without its
+  /// namespace, is in this list. Opt-in, so the number of series stays
+  /// bounded; each costs a clock read per message it sends and handles.
+  std::vector<std::string> actor_metrics{};
 
   /// Throws std::invalid_argument naming the bad field.
   void validate() const;

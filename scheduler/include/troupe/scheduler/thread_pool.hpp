@@ -36,6 +36,7 @@ struct pool_stats {
   std::uint64_t steals = 0;   ///< resumables taken from another worker
   std::uint64_t parks = 0;    ///< times a worker went to sleep
   std::uint64_t injected = 0; ///< resumables scheduled from outside the pool
+  std::uint64_t injection_depth = 0;  ///< of those, waiting in the injection queue now
 };
 
 /// A fixed pool of worker threads that runs `resumable`s.

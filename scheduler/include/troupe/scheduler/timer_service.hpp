@@ -74,6 +74,8 @@ class timer_service {
 
   /// Callbacks that threw so far. @threadsafe
   [[nodiscard]] std::uint64_t failures() const noexcept { return failures_.load(std::memory_order_relaxed); }
+  /// Timers waiting to fire (cancelled ones not yet purged included). @threadsafe
+  [[nodiscard]] std::size_t pending() const;
 
   /// Stops the thread; pending timers are dropped. Idempotent.
   void stop();
@@ -90,7 +92,7 @@ class timer_service {
   void purge_if_worth_it();
   timer_handle add(clock::time_point at, clock::duration period, std::function<void()> fn);
 
-  std::mutex mx_;
+  mutable std::mutex mx_;
   std::condition_variable cv_;
   std::priority_queue<entry, std::vector<entry>, std::greater<>> heap_;
   bool stopping_ = false;

@@ -238,6 +238,8 @@ class node {
   [[nodiscard]] std::uint64_t incarnation() const noexcept;
   /// The port it listens on (0 when not listening).
   [[nodiscard]] std::uint16_t port() const noexcept;
+  /// The port of the metrics endpoint (node_options::metrics), 0 when off.
+  [[nodiscard]] std::uint16_t metrics_port() const noexcept;
   /// The address it listens on (node_options::listen_host; empty when not
   /// listening).
   [[nodiscard]] std::string listen_host() const;

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "troupe/observe/metrics_server.hpp"
+
 namespace troupe {
 
 /// Mutual TLS 1.3 on a node's TCP links (node_options::tls). Both ends
@@ -165,6 +167,10 @@ struct node_options {
   std::vector<std::uint32_t> local_peer_uids{};
   /// Logs a line of the node's counters (node::stats()) this often; 0: never.
   std::chrono::milliseconds metrics_log_interval{0};
+  /// Serves the process's metrics (the actor system's, this node's and its
+  /// links') over HTTP at `/metrics` in the Prometheus text format; off when
+  /// unset. `{.port = 9464}` listens on loopback; see node::metrics_port.
+  std::optional<metrics_endpoint_options> metrics{};
 
   /// @throws std::invalid_argument naming the option and the rule.
   void validate() const;

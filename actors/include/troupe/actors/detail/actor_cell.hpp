@@ -11,6 +11,7 @@
 #include <string>
 #include <utility>
 
+#include "troupe/actors/detail/actor_meter.hpp"
 #include "troupe/actors/envelope.hpp"
 #include "troupe/actors/exit_reason.hpp"
 #include "troupe/actors/send_result.hpp"
@@ -84,6 +85,7 @@ class actor_cell : public resumable {
   /// Offers a user message; the cell owns `e` whatever the outcome.
   /// @threadsafe
   send_result enqueue(envelope* e) noexcept {
+    if (metered_.load(std::memory_order_relaxed)) [[unlikely]] e->sent_ns = meter_now_ns();
     const admission a = mailbox_.push(e);
     if (a == admission::accepted) [[likely]] return send_result::ok;
     if (a == admission::accepted_schedule) {
@@ -144,6 +146,8 @@ class actor_cell : public resumable {
   /// The message being handled was recovered from a spill's files at spawn. @note Own turn only.
   [[nodiscard]] bool redelivered() const noexcept;
   [[nodiscard]] const mailbox& box() const noexcept { return mailbox_; }
+  /// Its mailbox spills to disk. @threadsafe (fixed before the cell runs)
+  [[nodiscard]] bool spills() const noexcept { return spill_ != nullptr; }
   [[nodiscard]] void* instance() const noexcept { return instance_; }
   /// True while an incarnation (the actor object) exists. @note Own turn only.
   [[nodiscard]] bool alive() const noexcept { return instance_alive_; }
@@ -151,6 +155,12 @@ class actor_cell : public resumable {
   [[nodiscard]] const std::type_info& actor_type() const noexcept { return type(); }
   /// The actor's type name for logs (demangled).
   [[nodiscard]] std::string type_name() const;
+  /// Gives this actor per-actor metrics labelled `label`; false when it
+  /// has them already. Runtime only (the system, at spawn or name binding).
+  /// @threadsafe
+  bool start_metering(std::string label);
+  /// Its per-actor metrics, or nullptr. @threadsafe (fixed once set)
+  [[nodiscard]] const actor_meter* meter() const noexcept { return meter_.load(std::memory_order_acquire); }
   /// Lazily allocated rarely used state (pending asks, timers).
   /// @note Only from the actor's own turn.
   cell_extras& extras();
@@ -378,6 +388,8 @@ class actor_cell : public resumable {
   envelope* next(turn& t, std::size_t& handled, bool trims) noexcept;
   /// Runs `e`'s handler (or system action); an exception stops the actor.
   void consume(envelope* e) noexcept;
+  /// consume() timed into `m` (`user`: a user message, not a system one).
+  void consume_metered(envelope* e, actor_meter& m, bool user) noexcept;
   result park(turn t, const cell_ptr& wait_on) noexcept;
   result end_of_life(turn t) noexcept;
   void end_incarnation() noexcept;
@@ -404,6 +416,8 @@ class actor_cell : public resumable {
   // Fixed at construction, read by senders: in a padding byte beside the
   // mailbox's producer words, on the line a send writes anyway.
   bool encodes_on_send_ = false;
+  // Set once the actor has per-actor metrics: senders stamp the envelope.
+  std::atomic<bool> metered_{false};
   exit_reason stop_reason_ = exit_reason::normal;
   std::atomic<bool> named_{false};
   std::atomic<bool> parked_{false};
@@ -415,6 +429,7 @@ class actor_cell : public resumable {
   cell_extras* extras_ = nullptr;           // consumer-owned
   spill_box* spill_ = nullptr;              // overflow::spill only; set before the cell runs
   std::uint64_t id_ = 0;
+  std::atomic<actor_meter*> meter_{nullptr};  // owned; set once (start_metering)
 };
 
 /// Intrusive strong reference to a cell.

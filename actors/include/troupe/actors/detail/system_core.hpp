@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "troupe/actors/detail/actor_cell.hpp"
+#include "troupe/actors/metrics.hpp"
 #include "troupe/actors/registry.hpp"
 #include "troupe/actors/topic.hpp"
 #include "troupe/actors/system_config.hpp"
@@ -115,6 +116,27 @@ class system_core {
   /// Counts an incarnation ended by an exception. @threadsafe
   void count_failure() noexcept;
 
+  // -- metrics (system_metrics.cpp) --
+
+  /// Counts `n` user messages handled in a turn (off with
+  /// system_config::metrics = false). `slot` spreads the threads' counts
+  /// over cache lines. @threadsafe
+  void count_processed(std::size_t slot, std::size_t n) noexcept {
+    if (n == 0 || !metrics_on_) return;
+    processed_[slot % processed_.size()].v.fetch_add(n, std::memory_order_relaxed);
+  }
+  /// Counts a sender muted (an actor) or blocked (a thread) by a full mailbox. @threadsafe
+  void count_mute() noexcept { mutes_.fetch_add(1, std::memory_order_relaxed); }
+  /// Gives `c` per-actor metrics when its type (at spawn) or a name it is
+  /// bound to is in system_config::actor_metrics. @threadsafe
+  void meter_if_wanted(actor_cell& c, std::string_view name);
+  /// See actor_system::add_metrics_source. @threadsafe
+  std::uint64_t add_metrics_source(metrics_source f);
+  /// See actor_system::remove_metrics_source. @threadsafe
+  void remove_metrics_source(std::uint64_t id);
+  /// See actor_system::metrics_text. @threadsafe
+  [[nodiscard]] std::string metrics_text();
+
   void request_shutdown() noexcept;
   void await_shutdown();
   void shutdown();
@@ -138,6 +160,10 @@ class system_core {
   template <class Describe>
   void note_drops(drop_reason r, std::uint64_t n, const Describe& describe) noexcept;
   void stop_all_once();
+  /// The system's own families (counters, scheduler, metered actors).
+  void write_metrics(metrics_writer& w);
+  void write_actor_metrics(metrics_writer& w);
+  void forget_meter(actor_cell* c) noexcept;
   /// One live actor fewer (stopped, or a spawn that failed in attach).
   void count_gone() noexcept;
 
@@ -168,6 +194,19 @@ class system_core {
   topic<child_restarted> child_restarts_;
   std::atomic<std::uint64_t> restarts_{0};
   std::atomic<std::uint64_t> give_ups_{0};
+
+  struct alignas(64) padded_counter {
+    std::atomic<std::uint64_t> v{0};
+  };
+  const bool metrics_on_;
+  std::array<padded_counter, 16> processed_{};
+  std::array<std::atomic<std::uint64_t>, 5> stopped_by_{};  // by exit_reason
+  std::atomic<std::uint64_t> mutes_{0};
+  std::mutex metered_mx_;
+  std::vector<actor_cell*> metered_;  // each holds a reference, dropped at detach
+  std::mutex sources_mx_;
+  std::vector<std::pair<std::uint64_t, metrics_source>> sources_;
+  std::uint64_t next_source_ = 1;
 
   std::mutex dedicated_mx_;
   std::vector<std::unique_ptr<executor>> dedicated_;

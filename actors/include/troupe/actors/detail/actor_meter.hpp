@@ -1,0 +1,29 @@
+#pragma once
+/// @file Per-actor metrics of an actor named in system_config::actor_metrics.
+/// Made once by the system (at spawn, or when the actor's name is bound);
+/// written by the actor's own turns and its senders, read by scrapes.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "troupe/actors/metrics.hpp"
+
+namespace troupe::detail {
+
+struct actor_meter {
+  explicit actor_meter(std::string l) : label(std::move(l)) {}
+  const std::string label;                ///< the name or type it was chosen by
+  latency_histogram mailbox_time;         ///< queued until its handler began
+  latency_histogram processing_time;      ///< its handler's run
+  std::atomic<std::uint64_t> processed{0};
+};
+
+/// The steady clock in nanoseconds.
+inline std::uint64_t meter_now_ns() noexcept {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+} // namespace troupe::detail
