@@ -27,10 +27,37 @@ inline constexpr auto stall_limit = std::chrono::seconds(120);
                "                    [--delivery reliable|at-most-once] [--cut-ms M] (remote-flood-cuts)\n"
                "                    [--tls] (remote-pingpong, remote-flood, remote-flood-cuts: TLS 1.3)\n"
                "                    [--consumer-ns D] [--spill-dir DIR] (overload)\n"
+               "                    [--no-metrics | --actor-metrics] (metrics off; or per-actor metrics on the measured actors)\n"
                "       troupe-bench serve [--port P | --unix PATH | --shm PATH | --fds R,W] [--threads T] [--tls-dir DIR]\n"
+               "                    [--metrics-port P] (serve /metrics there, on loopback)\n"
                "       troupe-bench cluster-member --etcd HOST:PORT --name NAME --n MEMBERS (run by the cluster workloads)\n",
                msg.c_str());
   std::exit(2);
+}
+
+/// --no-metrics, --actor-metrics: what every actor system of the run counts.
+enum class metrics_mode { on, off, actors };
+inline metrics_mode run_metrics = metrics_mode::on;
+
+/// The run's metrics mode applied to `c`; `actors` meters the actor types
+/// the workloads measure (by name, as system_config::actor_metrics takes them).
+inline troupe::system_config with_metrics(troupe::system_config c) {
+  if (run_metrics == metrics_mode::off) c.metrics = false;
+  if (run_metrics == metrics_mode::actors) {
+    c.actor_metrics = {"pinger", "ponger", "counter", "sender", "flood_sink", "flooder", "answerer",
+                       "continuation_asker", "coroutine_asker", "ring_node"};
+  }
+  return c;
+}
+
+/// The mode as a JSON field (empty when on, the default).
+inline const char* metrics_json() {
+  return run_metrics == metrics_mode::off ? ",\"metrics\":\"off\"" : run_metrics == metrics_mode::actors ? ",\"metrics\":\"actors\"" : "";
+}
+
+/// The flag that gives a child process (serve) this run's mode, or nullptr.
+inline const char* metrics_flag() {
+  return run_metrics == metrics_mode::off ? "--no-metrics" : run_metrics == metrics_mode::actors ? "--actor-metrics" : nullptr;
 }
 
 [[noreturn]] inline void fail(const std::string& msg) {

@@ -155,12 +155,15 @@ class server {
       const char* self = o.self.c_str();
       switch (how_) {
         case link::tcp:
-          // Without TLS the argument list ends where "--tls-dir" would be.
-          ::execl(self, self, "serve", "--port", "0", "--threads", threads.c_str(), "--delivery",
-                  o.at_most_once ? "at-most-once" : "reliable",
-                  o.tls_dir.empty() ? static_cast<char*>(nullptr) : "--tls-dir", o.tls_dir.c_str(),
-                  static_cast<char*>(nullptr));
+        {
+          std::vector<const char*> args{self, "serve", "--port", "0", "--threads", threads.c_str(), "--delivery",
+                                        o.at_most_once ? "at-most-once" : "reliable"};
+          if (!o.tls_dir.empty()) args.insert(args.end(), {"--tls-dir", o.tls_dir.c_str()});
+          if (const char* m = metrics_flag()) args.push_back(m);  // the serve side measures the same way
+          args.push_back(nullptr);
+          ::execv(self, const_cast<char* const*>(args.data()));
           break;
+        }
         case link::unix_socket:
           ::execl(self, self, "serve", "--unix", path_.c_str(), "--threads", threads.c_str(), static_cast<char*>(nullptr));
           break;
@@ -291,7 +294,7 @@ struct flooder : troupe::actor<flooder> {
 troupe::system_config config(u64 threads) {
   troupe::system_config c;
   c.threads = threads;
-  return c;
+  return with_metrics(std::move(c));
 }
 
 } // namespace
@@ -529,12 +532,13 @@ void run_serve(const serve_options& so, u64 threads) {
     opts.name = "bench-serve";  // as its certificate names it
     opts.tls = bench_tls(so.tls_dir, opts.name);
   }
+  if (so.metrics_port >= 0) opts.metrics = troupe::metrics_endpoint_options{.port = static_cast<std::uint16_t>(so.metrics_port)};
   troupe::node n(sys, opts);
   n.publish("ponger", sys.spawn<ponger>(&n));
   n.publish("flood-sink", sys.spawn<flood_sink>());
   n.publish("chunk-sink", sys.spawn<chunk_sink>());
-  std::printf("{\"workload\":\"serve\",\"port\":%u,\"node\":\"%s\"}\n", static_cast<unsigned>(n.port()),
-              opts.name.c_str());
+  std::printf("{\"workload\":\"serve\",\"port\":%u,\"node\":\"%s\",\"metrics_port\":%u}\n",
+              static_cast<unsigned>(n.port()), opts.name.c_str(), static_cast<unsigned>(n.metrics_port()));
   std::fflush(stdout);
   if (so.read_fd >= 0) {
     auto p = n.adopt(so.read_fd, so.write_fd, /*initiator=*/false, std::chrono::seconds(30));

@@ -33,6 +33,7 @@ struct serve_options {
   int write_fd = -1;
   bool at_most_once = false;
   std::string tls_dir;  ///< --tls-dir: TLS with the certificates there (see make_bench_certs)
+  int metrics_port = -1;  ///< --metrics-port: serve /metrics there (0: any free port), -1: off
 };
 
 /// A CA and certificates for the bench's nodes (bench-client,

@@ -242,6 +242,7 @@ struct options {
   std::string etcd;      // cluster-member --etcd HOST:PORT
   std::string name;      // cluster-member --name NAME
   bool tls = false;      // --tls (the remote workloads)
+  int metrics_port = -1; // serve --metrics-port P
   bool port_given = false;
 };
 
@@ -251,8 +252,16 @@ options parse(int argc, char** argv) {
   o.workload = argv[1];
   for (int i = 2; i < argc; ++i) {
     const std::string_view a = argv[i];
-    if (a == "--tls") {  // the one flag without a value
+    if (a == "--tls") {  // the flags without a value
       o.tls = true;
+      continue;
+    }
+    if (a == "--no-metrics" || a == "--actor-metrics") {
+      const auto m = a == "--no-metrics" ? bench::metrics_mode::off : bench::metrics_mode::actors;
+      if (bench::run_metrics != bench::metrics_mode::on && bench::run_metrics != m) {
+        usage_error("--no-metrics and --actor-metrics exclude each other");
+      }
+      bench::run_metrics = m;
       continue;
     }
     if (i + 1 >= argc) usage_error("flag " + std::string(a) + " needs a value");
@@ -276,6 +285,13 @@ options parse(int argc, char** argv) {
       if (o.delivery != "reliable" && o.delivery != "at-most-once") {
         usage_error("--delivery needs reliable or at-most-once, not '" + o.delivery + "'");
       }
+    }
+    else if (a == "--metrics-port") {
+      const std::string_view v = argv[++i];
+      u64 p = 0;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), p);
+      if (ec != std::errc() || end != v.data() + v.size() || p > 65535) usage_error("--metrics-port needs 0..65535, not '" + std::string(v) + "'");
+      o.metrics_port = static_cast<int>(p);
     }
     else if (a == "--port") {
       const std::string_view v = argv[++i];
@@ -326,6 +342,7 @@ int main(int argc, char** argv) {
   if (o.tls && !remote && w != "tls-connect") usage_error("--tls is for remote-pingpong, remote-flood and remote-flood-cuts");
   if (o.tls && !o.connect.empty()) usage_error("--tls makes its own certificates and serve process: not with --connect");
   if (!o.tls_dir.empty() && w != "serve") usage_error("--tls-dir is for serve (the others take --tls)");
+  if (o.metrics_port >= 0 && w != "serve") usage_error("--metrics-port is for serve");
   if (!o.delivery.empty() && !remote && w != "serve") usage_error("--delivery is for remote-pingpong, remote-flood and serve");
   const bool at_most_once = o.delivery == "at-most-once";
   if (o.cut_ms != 0 && w != "remote-flood-cuts") usage_error("--cut-ms is for remote-flood-cuts");
@@ -381,6 +398,7 @@ int main(int argc, char** argv) {
     so.shm_path = o.shm_path;
     so.at_most_once = at_most_once;
     so.tls_dir = o.tls_dir;
+    so.metrics_port = o.metrics_port;
     if (!o.fds.empty()) {
       const auto comma = o.fds.find(',');
       if (comma == std::string::npos) usage_error("--fds needs READ,WRITE descriptors");
@@ -410,17 +428,18 @@ int main(int argc, char** argv) {
                       : w == "shm-pingpong"    ? run_remote_pingpong(ro, link::shm)
                                                : run_remote_pingpong(ro, link::tcp);
     std::printf("{\"workload\":\"%s\",\"n\":%llu,\"threads\":%llu,\"seconds\":%.6f,\"ns_per_op\":%.1f,"
-                "\"ops_per_s\":%.0f,\"rss_bytes\":%llu%s%s}\n",
+                "\"ops_per_s\":%.0f,\"rss_bytes\":%llu%s%s%s}\n",
                 w.c_str(), static_cast<unsigned long long>(o.n), static_cast<unsigned long long>(o.threads), r.seconds,
                 r.seconds * 1e9 / static_cast<double>(r.units), static_cast<double>(r.units) / r.seconds,
-                static_cast<unsigned long long>(current_rss()), r.extra.c_str(), o.tls ? ",\"tls\":true" : "");
+                static_cast<unsigned long long>(current_rss()), r.extra.c_str(), o.tls ? ",\"tls\":true" : "",
+                bench::metrics_json());
     std::fflush(stdout);
     return 0;
   }
 
   outcome r;
   {
-    troupe::actor_system sys(troupe::system_config{.threads = o.threads});
+    troupe::actor_system sys(bench::with_metrics(troupe::system_config{.threads = o.threads}));
     if (w == "pingpong") r = run_pingpong(sys, o.n);
     else if (w == "fanin") r = run_fanin(sys, o.n, o.k, o.capacity);
     else if (w == "spawn") r = run_spawn(sys, o.n);
@@ -430,10 +449,10 @@ int main(int argc, char** argv) {
     else r = run_idle(sys, o.n);
     const u64 rss = current_rss();
     std::printf("{\"workload\":\"%s\",\"n\":%llu,\"threads\":%llu,\"seconds\":%.6f,\"ns_per_op\":%.1f,"
-                "\"ops_per_s\":%.0f,\"rss_bytes\":%llu%s}\n",
+                "\"ops_per_s\":%.0f,\"rss_bytes\":%llu%s%s}\n",
                 w.c_str(), static_cast<unsigned long long>(o.n), static_cast<unsigned long long>(o.threads), r.seconds,
                 r.seconds * 1e9 / static_cast<double>(r.units), static_cast<double>(r.units) / r.seconds,
-                static_cast<unsigned long long>(rss), r.extra.c_str());
+                static_cast<unsigned long long>(rss), r.extra.c_str(), bench::metrics_json());
     std::fflush(stdout);
   }
   return 0;

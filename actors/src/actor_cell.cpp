@@ -128,13 +128,7 @@ send_result actor_cell::enqueue_slow(envelope* e, admission a) noexcept {
 }
 
 void actor_cell::enqueue_chain(envelope* first, std::uint32_t count) noexcept {
-  if (metered_.load(std::memory_order_relaxed)) [[unlikely]] {
-    const std::uint64_t now = meter_now_ns();
-    envelope* e = first;
-    for (std::uint32_t i = 0; i < count; ++i, e = static_cast<envelope*>(e->next.load(std::memory_order_relaxed))) {
-      e->sent_ns = now;
-    }
-  }
+  if (metered_.load(std::memory_order_relaxed)) [[unlikely]] stamp(first);  // a chain: its first message stands for it
   switch (mailbox_.push_chain(first, count)) {
     case admission::accepted: return;
     case admission::accepted_schedule: schedule_hot(); return;
@@ -261,22 +255,25 @@ void actor_cell::consume(envelope* e) noexcept {
 
 void actor_cell::consume_metered(envelope* e, actor_meter& m, bool user) noexcept {
   if (!user) return consume(e);
+  // The stamped messages (one in sample_every per sending thread) are timed:
+  // their wait in the mailbox and their handler's run.
   const std::uint64_t sent = e->sent_ns;  // before the handler frees e
+  if (sent == 0) return consume(e);
   const std::uint64_t begin = meter_now_ns();
   consume(e);
   const std::uint64_t end = meter_now_ns();
-  if (sent != 0 && begin >= sent) m.mailbox_time.record(begin - sent);
+  if (begin >= sent) m.mailbox_time.record(begin - sent);
   m.processing_time.record(end - begin);
-  m.processed.store(m.processed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
-bool actor_cell::start_metering(std::string label) {
-  auto* fresh = new actor_meter(std::move(label));
+bool actor_cell::start_metering(std::string label, std::uint32_t sample_every) {
+  auto* fresh = new actor_meter(std::move(label), sample_every);
   actor_meter* none = nullptr;
   if (!meter_.compare_exchange_strong(none, fresh, std::memory_order_acq_rel)) {
     delete fresh;
     return false;
   }
+  sample_every_.store(sample_every, std::memory_order_relaxed);
   metered_.store(true, std::memory_order_relaxed);
   return true;
 }
@@ -297,6 +294,9 @@ resumable::result actor_cell::resume() {
     if (stop_requested_ || muted_on_ != nullptr) break;
   }
   sys_->count_processed(counter_slot(), handled);
+  if (meter != nullptr) [[unlikely]] {
+    meter->processed.store(meter->processed.load(std::memory_order_relaxed) + handled, std::memory_order_relaxed);
+  }
   if (extras_ != nullptr && extras_->idle_tracking) extras_->last_active_ns.store(steady_ns(), std::memory_order_relaxed);
   tls_current = prev;
   if (stop_requested_) return end_of_life(t);

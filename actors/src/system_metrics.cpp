@@ -38,7 +38,7 @@ void system_core::meter_if_wanted(actor_cell& c, std::string_view name) {
     else if (std::find(wanted.begin(), wanted.end(), brief) != wanted.end()) label = std::string(brief);
     else return;
   }
-  if (!c.start_metering(std::move(label))) return;  // metered already (by type, or another name)
+  if (!c.start_metering(std::move(label), cfg_.actor_metrics_sample_every)) return;  // metered already (by type, or another name)
   c.add_ref();
   std::lock_guard lock(metered_mx_);
   metered_.push_back(&c);
@@ -145,10 +145,12 @@ void system_core::write_actor_metrics(metrics_writer& w) {
             static_cast<double>(mb.muted_senders), l);
     w.counter("troupe_actor_messages_processed_total", "Messages the actor handled",
               m->processed.load(std::memory_order_relaxed), l);
-    w.histogram("troupe_actor_mailbox_time_seconds", "Time from send to the start of the handler",
+    w.histogram("troupe_actor_mailbox_time_seconds",
+                "Time from send to the start of the handler (sampled: system_config::actor_metrics_sample_every)",
                 m->mailbox_time.read(), l);
     w.histogram("troupe_actor_processing_time_seconds",
-                "Time in the handler (a coroutine handler: until it first suspends)", m->processing_time.read(), l);
+                "Time in the handler, a coroutine handler's until it first suspends (sampled as above)",
+                m->processing_time.read(), l);
   }
 }
 

@@ -56,6 +56,10 @@ envelope* make_handover_stop_envelope(std::function<bool(envelope*)> handover);
 /// The actor currently running on this thread, if any.
 actor_cell* current_cell() noexcept;
 
+/// Sends left until this thread stamps the next one for a metered
+/// receiver (system_config::actor_metrics_sample_every).
+inline thread_local std::uint32_t tls_stamp_countdown = 1;
+
 struct pending_ask_base;
 
 /// An actor's runtime state. Reference-counted: the system's registry holds
@@ -85,7 +89,7 @@ class actor_cell : public resumable {
   /// Offers a user message; the cell owns `e` whatever the outcome.
   /// @threadsafe
   send_result enqueue(envelope* e) noexcept {
-    if (metered_.load(std::memory_order_relaxed)) [[unlikely]] e->sent_ns = meter_now_ns();
+    if (metered_.load(std::memory_order_relaxed)) [[unlikely]] stamp(e);
     const admission a = mailbox_.push(e);
     if (a == admission::accepted) [[likely]] return send_result::ok;
     if (a == admission::accepted_schedule) {
@@ -158,7 +162,7 @@ class actor_cell : public resumable {
   /// Gives this actor per-actor metrics labelled `label`; false when it
   /// has them already. Runtime only (the system, at spawn or name binding).
   /// @threadsafe
-  bool start_metering(std::string label);
+  bool start_metering(std::string label, std::uint32_t sample_every);
   /// Its per-actor metrics, or nullptr. @threadsafe (fixed once set)
   [[nodiscard]] const actor_meter* meter() const noexcept { return meter_.load(std::memory_order_acquire); }
   /// Lazily allocated rarely used state (pending asks, timers).
@@ -388,8 +392,22 @@ class actor_cell : public resumable {
   envelope* next(turn& t, std::size_t& handled, bool trims) noexcept;
   /// Runs `e`'s handler (or system action); an exception stops the actor.
   void consume(envelope* e) noexcept;
-  /// consume() timed into `m` (`user`: a user message, not a system one).
+  /// consume(), timed into `m` when the sender stamped it (`user`: a user
+  /// message, not a system one).
   void consume_metered(envelope* e, actor_meter& m, bool user) noexcept;
+  /// A metered actor's sender: stamps one message in sample_every (per
+  /// sending thread) with the time it was queued.
+  void stamp(envelope* e) noexcept {
+    const std::uint32_t every = sample_every_.load(std::memory_order_relaxed);
+    const std::uint32_t left = tls_stamp_countdown - 1;
+    // left >= every: the count came from a receiver that samples less often.
+    if (left == 0 || left >= every) [[unlikely]] {
+      e->sent_ns = meter_now_ns();
+      tls_stamp_countdown = every;
+    } else {
+      tls_stamp_countdown = left;
+    }
+  }
   result park(turn t, const cell_ptr& wait_on) noexcept;
   result end_of_life(turn t) noexcept;
   void end_incarnation() noexcept;
@@ -418,6 +436,7 @@ class actor_cell : public resumable {
   bool encodes_on_send_ = false;
   // Set once the actor has per-actor metrics: senders stamp the envelope.
   std::atomic<bool> metered_{false};
+  std::atomic<std::uint32_t> sample_every_{1};  // its meter's, for the senders
   exit_reason stop_reason_ = exit_reason::normal;
   std::atomic<bool> named_{false};
   std::atomic<bool> parked_{false};

@@ -13,10 +13,11 @@
 namespace troupe::detail {
 
 struct actor_meter {
-  explicit actor_meter(std::string l) : label(std::move(l)) {}
+  actor_meter(std::string l, std::uint32_t every) : label(std::move(l)), sample_every(every) {}
   const std::string label;                ///< the name or type it was chosen by
-  latency_histogram mailbox_time;         ///< queued until its handler began
-  latency_histogram processing_time;      ///< its handler's run
+  const std::uint32_t sample_every;       ///< system_config::actor_metrics_sample_every
+  latency_histogram mailbox_time;         ///< queued until its handler began (sampled)
+  latency_histogram processing_time;      ///< its handler's run (sampled)
   std::atomic<std::uint64_t> processed{0};
 };
 
