@@ -39,6 +39,15 @@ std::size_t counter_slot() noexcept {
 } // namespace
 
 actor_cell* current_cell() noexcept { return tls_current; }
+
+std::uint32_t stamp_gap(std::uint32_t every) noexcept {
+  if (every <= 1) return 1;
+  thread_local std::uint64_t state = 0x9e3779b97f4a7c15ULL ^ reinterpret_cast<std::uintptr_t>(&state);
+  state ^= state << 13;  // xorshift64
+  state ^= state >> 7;
+  state ^= state << 17;
+  return 1 + static_cast<std::uint32_t>(state % (2 * std::uint64_t{every} - 1));  // 1 .. 2*every-1
+}
 reply_slot_base*& pending_reply() noexcept { return tls_pending_reply; }
 actor_cell*& constructing_cell() noexcept { return tls_constructing; }
 

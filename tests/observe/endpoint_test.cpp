@@ -157,12 +157,48 @@ TEST(MetricsEndpoint, TimesAreSampledWhileEveryMessageIsCounted) {
   ASSERT_EQ(a.ask(std::string("n"), 10s).get().value(), 1600);
   const std::string text = sys.metrics_text();
   EXPECT_EQ(sample(text, "troupe_actor_messages_processed_total{actor=\"counter_actor\"").value_or(-1), 1601);
-  // This thread stamps one send in 16; the actor times those.
+  // This thread stamps one send in 16 on average (random gaps of 1 to 31);
+  // the actor times those.
   const double waited = sample(text, "troupe_actor_mailbox_time_seconds_count{actor=\"counter_actor\"").value_or(-1);
   const double handled = sample(text, "troupe_actor_processing_time_seconds_count{actor=\"counter_actor\"").value_or(-1);
-  EXPECT_GE(waited, 99);
-  EXPECT_LE(waited, 101);
+  EXPECT_GE(waited, 1601 / 31);
+  EXPECT_LE(waited, 1601);
+  EXPECT_GT(waited, 50) << "far fewer samples than one in 16";
+  EXPECT_LT(waited, 200) << "far more samples than one in 16";
   EXPECT_EQ(handled, waited);
+}
+
+/// Deals its messages round-robin to `n` workers, as a pool does.
+struct dealer : troupe::actor<dealer> {
+  explicit dealer(std::vector<troupe::actor_ref<other_actor>> to) : to_(std::move(to)) {}
+  void on(int i) { (void)to_[static_cast<std::size_t>(i) % to_.size()].tell(i); }
+  std::vector<troupe::actor_ref<other_actor>> to_;
+};
+
+TEST(MetricsEndpoint, SamplingReachesEveryWorkerOfARoundRobin) {
+  troupe::actor_system sys(troupe::system_config{.threads = 2, .actor_metrics = {"other_actor"}});
+  std::vector<troupe::actor_ref<other_actor>> workers;
+  for (int i = 0; i < 4; ++i) workers.push_back(sys.spawn<other_actor>());
+  auto d = sys.spawn<dealer>(workers);
+  for (int i = 0; i < 4000; ++i) d.tell(i);
+  ASSERT_TRUE(troupe::test::wait_until(
+      [&] {
+        const std::string t = sys.metrics_text();
+        for (const auto& w : workers) {
+          const auto n = sample(t, "troupe_actor_messages_processed_total{actor=\"other_actor\",id=\"" +
+                                       std::to_string(w.id()) + "\"}");
+          if (n.value_or(0) != 1000) return false;
+        }
+        return true;
+      },
+      troupe::test::long_wait));
+  // A fixed gap of 16 would stamp the same worker every time (16 % 4 == 0).
+  const std::string t = sys.metrics_text();
+  for (const auto& w : workers) {
+    const auto n = sample(t, "troupe_actor_mailbox_time_seconds_count{actor=\"other_actor\",id=\"" +
+                                 std::to_string(w.id()) + "\"}");
+    EXPECT_GT(n.value_or(0), 10) << "worker " << w.id() << "\n" << t;
+  }
 }
 
 TEST(MetricsEndpoint, MailboxTimeCountsTheWaitBehindABusyHandler) {

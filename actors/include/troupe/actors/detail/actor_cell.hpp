@@ -59,6 +59,9 @@ actor_cell* current_cell() noexcept;
 /// Sends left until this thread stamps the next one for a metered
 /// receiver (system_config::actor_metrics_sample_every).
 inline thread_local std::uint32_t tls_stamp_countdown = 1;
+/// The next gap between stamps: random, `every` on average (a fixed gap
+/// would keep stamping the same receiver of a round-robin). At least 1.
+std::uint32_t stamp_gap(std::uint32_t every) noexcept;
 
 struct pending_ask_base;
 
@@ -400,10 +403,11 @@ class actor_cell : public resumable {
   void stamp(envelope* e) noexcept {
     const std::uint32_t every = sample_every_.load(std::memory_order_relaxed);
     const std::uint32_t left = tls_stamp_countdown - 1;
-    // left >= every: the count came from a receiver that samples less often.
-    if (left == 0 || left >= every) [[unlikely]] {
+    // Gaps are below 2 * every: a longer one came from a receiver that
+    // samples less often.
+    if (left == 0 || left >= 2 * every - 1) [[unlikely]] {
       e->sent_ns = meter_now_ns();
-      tls_stamp_countdown = every;
+      tls_stamp_countdown = stamp_gap(every);
     } else {
       tls_stamp_countdown = left;
     }
