@@ -260,4 +260,18 @@ void spill(troupe::actor_system& sys, const chat::Say& event) {
   (void)m;
 }
 
+void metrics() {
+  // snippet: metrics
+  troupe::actor_system sys(troupe::system_config{.actor_metrics = {"frontdoor", "worker"}});
+  troupe::node_options opts;
+  opts.metrics = troupe::metrics_endpoint_options{.port = 9464};  // GET http://127.0.0.1:9464/metrics
+  troupe::node n(sys, opts);
+  sys.add_metrics_source([](troupe::metrics_writer& w) {    // the application's own families
+    w.gauge("app_orders_open", "Orders not yet shipped", 17);
+  });
+  std::string text = sys.metrics_text();                   // the same text, without HTTP
+  // end snippet
+  (void)text;
+}
+
 } // namespace readme

@@ -12,11 +12,13 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "exposition.hpp"
 #include "scrape.hpp"
@@ -92,60 +94,44 @@ bool on_key(char c, view_state& v) {
   return true;
 }
 
-} // namespace
+struct args {
+  std::string host, port;
+  std::chrono::milliseconds interval{1000};
+  bool once = false;
+};
 
-int main(int argc, char** argv) {
+args parse(int argc, char** argv) {
   if (argc < 2) usage("missing HOST:PORT");
+  args a;
   const std::string where = argv[1];
   const auto colon = where.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == where.size()) usage("need HOST:PORT, not '" + where + "'");
-  const std::string host = where.substr(0, colon), port = where.substr(colon + 1);
-  auto interval = std::chrono::milliseconds(1000);
-  bool once = false;
+  a.host = where.substr(0, colon);
+  a.port = where.substr(colon + 1);
   for (int i = 2; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--once") once = true;
-    else if (a == "--interval" && i + 1 < argc) {
+    const std::string arg = argv[i];
+    if (arg == "--once") a.once = true;
+    else if (arg == "--interval" && i + 1 < argc) {
       const long ms = std::strtol(argv[++i], nullptr, 10);
       if (ms < 50 || ms > 60000) usage("--interval needs 50..60000 ms");
-      interval = std::chrono::milliseconds(ms);
-    } else usage("unknown argument " + a);
+      a.interval = std::chrono::milliseconds(ms);
+    } else usage("unknown argument " + arg);
   }
-  std::signal(SIGPIPE, SIG_IGN);
+  return a;
+}
 
-  view_state v;
-  v.source = where;
-  std::string error;
-  std::vector<sample> before;
-  auto before_at = clock_type::now();
-  auto first = scrape(host, port, std::chrono::seconds(2), error);
-  if (!first) {
-    std::fprintf(stderr, "troupe-top: %s\n", error.c_str());
-    return 1;
-  }
-  before = parse_exposition(*first);
-  frame f = compute(before, {}, 0);
-  if (once) {
-    ::poll(nullptr, 0, static_cast<int>(interval.count()));
-    auto second = scrape(host, port, std::chrono::seconds(2), error);
-    if (!second) {
-      std::fprintf(stderr, "troupe-top: %s\n", error.c_str());
-      return 1;
-    }
-    const double dt = std::chrono::duration<double>(clock_type::now() - before_at).count();
-    draw(compute(parse_exposition(*second), before, dt), v, false);
-    return 0;
-  }
-
+/// Refreshes every interval and answers keys until `q`.
+int interactive(const args& a, std::vector<sample> before, clock_type::time_point before_at, view_state v) {
   raw_terminal term;
+  frame f = compute(before, {}, 0);
   draw(f, v, true);
-  auto next = clock_type::now() + interval;
+  auto next = clock_type::now() + a.interval;
   bool keys = true;  // stdin open
+  std::string error;
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next - clock_type::now());
     pollfd p{keys ? 0 : -1, POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(std::max<long>(0, left.count())));
-    if (ready > 0) {
+    if (::poll(&p, 1, static_cast<int>(std::max<long>(0, left.count()))) > 0) {
       char buf[64];
       const ssize_t n = ::read(0, buf, sizeof buf);
       if (n <= 0) keys = false;  // stdin closed: refresh only
@@ -155,18 +141,42 @@ int main(int argc, char** argv) {
       draw(f, v, true);
       continue;
     }
-    next = clock_type::now() + interval;
-    auto text = scrape(host, port, std::chrono::seconds(2), error);
-    if (!text) {
-      v.status = error;
-    } else {
-      v.status.clear();
+    next = clock_type::now() + a.interval;
+    auto text = scrape(a.host, a.port, std::chrono::seconds(2), error);
+    v.status = text ? std::string() : error;
+    if (text) {
       auto now = parse_exposition(*text);
-      const double dt = std::chrono::duration<double>(clock_type::now() - before_at).count();
-      f = compute(now, before, dt);
+      f = compute(now, before, std::chrono::duration<double>(clock_type::now() - before_at).count());
       before = std::move(now);
       before_at = clock_type::now();
     }
     draw(f, v, true);
   }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  const args a = parse(argc, argv);
+  std::signal(SIGPIPE, SIG_IGN);
+  view_state v;
+  v.source = a.host + ":" + a.port;
+  std::string error;
+  const auto first_at = clock_type::now();
+  auto first = scrape(a.host, a.port, std::chrono::seconds(2), error);
+  if (!first) {
+    std::fprintf(stderr, "troupe-top: %s\n", error.c_str());
+    return 1;
+  }
+  auto before = parse_exposition(*first);
+  if (!a.once) return interactive(a, std::move(before), first_at, v);
+  ::poll(nullptr, 0, static_cast<int>(a.interval.count()));
+  auto second = scrape(a.host, a.port, std::chrono::seconds(2), error);
+  if (!second) {
+    std::fprintf(stderr, "troupe-top: %s\n", error.c_str());
+    return 1;
+  }
+  const double dt = std::chrono::duration<double>(clock_type::now() - first_at).count();
+  draw(compute(parse_exposition(*second), before, dt), v, false);
+  return 0;
 }

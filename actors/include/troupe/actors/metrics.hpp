@@ -24,7 +24,7 @@
 namespace troupe {
 
 /// A latency histogram with fixed log buckets: bucket i holds samples of at
-/// most 2^i microseconds (1 µs .. about 8.4 s), the last everything above.
+/// most 2^i microseconds (1 µs .. about 4.2 s), the last everything above.
 /// One writer (the thread that records), any number of readers; recording
 /// is three relaxed stores, no allocation, no lock.
 class latency_histogram {

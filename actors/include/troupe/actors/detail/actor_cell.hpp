@@ -56,13 +56,6 @@ envelope* make_handover_stop_envelope(std::function<bool(envelope*)> handover);
 /// The actor currently running on this thread, if any.
 actor_cell* current_cell() noexcept;
 
-/// Sends left until this thread stamps the next one for a metered
-/// receiver (system_config::actor_metrics_sample_every).
-inline thread_local std::uint32_t tls_stamp_countdown = 1;
-/// The next gap between stamps: random, `every` on average (a fixed gap
-/// would keep stamping the same receiver of a round-robin). At least 1.
-std::uint32_t stamp_gap(std::uint32_t every) noexcept;
-
 struct pending_ask_base;
 
 /// An actor's runtime state. Reference-counted: the system's registry holds

@@ -27,4 +27,11 @@ inline std::uint64_t meter_now_ns() noexcept {
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
 }
 
+/// Sends left until this thread stamps the next one for a metered
+/// receiver (system_config::actor_metrics_sample_every).
+inline thread_local std::uint32_t tls_stamp_countdown = 1;
+/// The next gap between stamps: random, `every` on average (a fixed gap
+/// would keep stamping the same receiver of a round-robin). At least 1.
+std::uint32_t stamp_gap(std::uint32_t every) noexcept;
+
 } // namespace troupe::detail
