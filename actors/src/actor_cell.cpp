@@ -16,6 +16,7 @@
 #include "spill_box.hpp"
 #include "troupe/actors/signals.hpp"
 #include "system_messages.hpp"
+#include "troupe/detail/logger.hpp"
 
 namespace troupe::detail {
 
@@ -39,6 +40,20 @@ std::size_t counter_slot() noexcept {
 } // namespace
 
 actor_cell* current_cell() noexcept { return tls_current; }
+
+namespace {
+/// Logs a throwing on_message_span hook, at most once a second (it runs per message).
+void span_hook_failed(const char* what) noexcept {
+  static std::atomic<std::int64_t> next_ns{0};
+  const std::int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  std::int64_t due = next_ns.load(std::memory_order_relaxed);
+  if (now < due || !next_ns.compare_exchange_strong(due, now + 1'000'000'000)) return;
+  try {
+    logger().error("troupe: system_config::on_message_span threw: {} (the span is lost; the actor goes on)", what);
+  } catch (...) {
+  }
+}
+} // namespace
 
 std::uint32_t stamp_gap(std::uint32_t every) noexcept {
   if (every <= 1) return 1;
@@ -275,6 +290,29 @@ void actor_cell::consume_metered(envelope* e, actor_meter& m, bool user) noexcep
   m.processing_time.record(end - begin);
 }
 
+void actor_cell::consume_observed(envelope* e, actor_meter* m, bool user) noexcept {
+  const trace_context* sent = e->trace;  // e (and its context) is freed by the handler
+  if (sent == nullptr) return consume_metered(e, *m, user);
+  // This handling is a new span of the sender's trace; what it sends carries it.
+  const trace_context mine{sent->trace_id, new_span_id(), sent->flags};
+  const std::array<std::uint8_t, 8> parent = sent->span_id;
+  const std::type_info* type = e->ops->type;
+  const auto& hook = sys_->config().on_message_span;
+  const auto start = hook ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  const trace_context* prev = std::exchange(tls_trace, &mine);
+  if (m != nullptr) consume_metered(e, *m, user);
+  else consume(e);
+  tls_trace = prev;
+  if (!hook) return;
+  try {
+    hook(message_span{mine, parent, id_, type, start, std::chrono::steady_clock::now()});
+  } catch (const std::exception& ex) {
+    span_hook_failed(ex.what());
+  } catch (...) {
+    span_hook_failed("unknown exception");
+  }
+}
+
 bool actor_cell::start_metering(std::string label, std::uint32_t sample_every) {
   auto* fresh = new actor_meter(std::move(label), sample_every);
   actor_meter* none = nullptr;
@@ -298,8 +336,8 @@ resumable::result actor_cell::resume() {
     const std::size_t before = handled;
     envelope* e = next(t, handled, trims);
     if (e == nullptr) break;
-    if (meter == nullptr) [[likely]] consume(e);
-    else consume_metered(e, *meter, handled != before);
+    if (meter == nullptr && e->trace == nullptr) [[likely]] consume(e);
+    else consume_observed(e, meter, handled != before);
     if (stop_requested_ || muted_on_ != nullptr) break;
   }
   sys_->count_processed(counter_slot(), handled);

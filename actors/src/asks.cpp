@@ -33,7 +33,18 @@ void arm(actor_cell& self, cell_extras& x, std::chrono::steady_clock::time_point
 
 } // namespace
 
+namespace {
+/// Runs a continuation under the trace its ask was made in.
+struct continuation_trace {
+  explicit continuation_trace(const pending_ask_base& p) noexcept
+      : prev(p.trace ? std::exchange(tls_trace, &*p.trace) : tls_trace) {}
+  ~continuation_trace() { tls_trace = prev; }
+  const trace_context* prev;
+};
+} // namespace
+
 std::uint64_t actor_cell::add_ask(std::unique_ptr<pending_ask_base> p) {
+  if (tls_trace != nullptr) [[unlikely]] p->trace = *tls_trace;
   cell_extras& x = extras();
   const auto deadline = p->deadline;
   const std::uint64_t id = x.next_request++;
@@ -80,6 +91,7 @@ void actor_cell::expire_asks() {
   // walked while they run.
   for (auto& p : due) {
     if (stop_requested_) break;  // a continuation stopped the actor: the rest go with it
+    const continuation_trace in_trace(*p);
     p->expire();                  // what it throws fails the actor, as a handler's would
   }
 }
@@ -96,6 +108,7 @@ void complete_ask(actor_cell& self, std::uint64_t id, void* r) {
     self.system().count_drop(drop_reason::late_reply, typeid(void));  // it timed out
     return;
   }
+  const continuation_trace in_trace(*p);
   p->complete(r);
 }
 

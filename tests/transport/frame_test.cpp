@@ -83,6 +83,37 @@ TEST(Frame, MalformedEnvelopesAreRejected) {
   EXPECT_FALSE(decode_envelope(std::string("\x00", 1), v));                  // field number 0
 }
 
+TEST(Frame, TheTraceFieldIsProtobufsAndItsSizeIsChecked) {
+  // What the hand writer appends is what protobuf writes for field 7.
+  const troupe::trace_context t = troupe::trace_context::new_trace();
+  std::string frame;
+  append_encoded_message_frame(frame, 42, 0, 7, {}, 0, "payload");
+  append_frame_trace(frame, 0, t);
+  std::string bytes;
+  troupe::detail::put_trace(bytes, t);
+  troupe::wire::Envelope e;
+  e.set_receiver(42);
+  e.set_type_id(7);
+  e.set_payload("payload");
+  e.set_trace(bytes);
+  const std::string_view body = std::string_view(frame).substr(frame_header_bytes + seq_bytes);
+  EXPECT_EQ(body, e.SerializeAsString());
+  EXPECT_EQ(peek_frame_length(frame), frame.size() - 4);
+  envelope_view v;
+  ASSERT_TRUE(decode_envelope(body, v));
+  EXPECT_EQ(v.payload, "payload");
+  EXPECT_EQ(troupe::detail::get_trace(v.trace), t);
+  // A trace field of another size is a malformed envelope (the frame is bad).
+  e.set_trace(std::string(24, '\x01'));
+  EXPECT_FALSE(decode_envelope(e.SerializeAsString(), v));
+  e.set_trace(std::string(26, '\x01'));
+  EXPECT_FALSE(decode_envelope(e.SerializeAsString(), v));
+  // Zero ids decode (the frame is well formed) but start no trace.
+  e.set_trace(std::string(25, '\0'));
+  ASSERT_TRUE(decode_envelope(e.SerializeAsString(), v));
+  EXPECT_FALSE(troupe::detail::get_trace(v.trace).has_value());
+}
+
 TEST(Frame, SplitsManyFramesAndWaitsForTheRest) {
   std::string out;
   for (int i = 0; i < 3; ++i) append_frame(out, frame_kind::heartbeat, std::string(10, char('a' + i)));

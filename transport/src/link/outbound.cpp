@@ -156,6 +156,7 @@ void outbound_path::send_message(std::uint64_t target, detail::envelope* e) {
         cost = credit_cost(o.size() - before);
       });
     }
+    if (e->trace != nullptr) [[unlikely]] append_frame_trace(out, start, *e->trace);
   } catch (const std::exception& ex) {
     log().error("troupe node {}: encoding a {} failed: {}", c_.node().opts.name, w->name(), ex.what());
     return undo(start, w, fresh, request, e, "the message could not be encoded");
@@ -190,6 +191,7 @@ bool outbound_path::try_transfer(std::uint64_t target, detail::envelope* e, std:
     const std::uint64_t loan = c_.lent().lend(std::move(b));  // kept mapped here until the peer gives it back
     append_message_frame(w.out(), target, 0, type, fresh ? std::string_view(e->ops->wire->name()) : std::string_view(),
                          request, [&](std::string& o) { control::put_transfer(o, {t.size, loan}); }, frame_kind::transfer);
+    if (e->trace != nullptr) [[unlikely]] append_frame_trace(w.out(), start, *e->trace);
   } catch (const std::exception& ex) {
     // The descriptor went ahead of a frame that will not follow: the peer
     // would pair it with the next TRANSFER. Nothing of the frame goes out,

@@ -128,6 +128,13 @@ void append_encoded_message_frame(std::string& out, std::uint64_t receiver, std:
   out.append(payload);
 }
 
+void append_frame_trace(std::string& out, std::size_t start, const trace_context& t) {
+  out.push_back(char(0x3a));  // field 7, bytes
+  out.push_back(static_cast<char>(detail::trace_wire_bytes));
+  detail::put_trace(out, t);
+  framing::store_u32(reinterpret_cast<unsigned char*>(out.data() + start), static_cast<std::uint32_t>(out.size() - start - 4));
+}
+
 namespace framing {
 void put_varint(std::string& out, std::uint64_t v) {
   char buf[10];
@@ -244,6 +251,9 @@ bool decode_envelope(std::string_view body, envelope_view& out) noexcept {
         break;
       case 6:
         if (wt != 2 || !r.bytes(out.payload)) return false;
+        break;
+      case 7:
+        if (wt != 2 || !r.bytes(out.trace) || out.trace.size() != detail::trace_wire_bytes) return false;
         break;
       default:
         if (!r.skip(wt)) return false;

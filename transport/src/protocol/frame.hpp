@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "troupe/actors/trace.hpp"
 #include "troupe/transport/node_options.hpp"
 
 namespace google::protobuf {
@@ -162,6 +163,7 @@ struct envelope_view {
   std::string_view type_name;
   std::uint64_t request_id = 0;
   std::string_view payload;
+  std::string_view trace;  ///< field 7: the sender's trace context (detail::trace_wire_bytes), or empty
 };
 
 /// Parses an Envelope body; false when malformed. Unknown fields are skipped
@@ -187,6 +189,10 @@ void append_message_frame(std::string& out, std::uint64_t receiver, std::uint64_
 void append_encoded_message_frame(std::string& out, std::uint64_t receiver, std::uint64_t sender,
                                   std::uint32_t type_id, std::string_view type_name, std::uint64_t request_id,
                                   std::string_view payload);
+
+/// Appends field 7 (the trace context) to the MESSAGE or TRANSFER frame
+/// begun at `start`, the last frame of `out`, and patches its length.
+void append_frame_trace(std::string& out, std::size_t start, const trace_context& t);
 
 /// Appends the Envelope fields that precede the payload (receiver, sender
 /// when set, type id, type name when set, request id when set).

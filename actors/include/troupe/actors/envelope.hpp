@@ -14,6 +14,10 @@
 #include "troupe/actors/send_result.hpp"
 #include "troupe/mailbox/mpsc_queue.hpp"
 
+namespace troupe {
+struct trace_context;
+}
+
 namespace troupe::detail {
 
 class actor_cell;
@@ -76,15 +80,29 @@ struct reply_slot : reply_slot_base {
   virtual void deliver(R&& value) noexcept = 0;
 };
 
+void free_trace(trace_context* t) noexcept;
+
 /// Header of every message: queue link, operations, optional reply slot.
 struct envelope : mpsc_node, pool::pooled {
   explicit envelope(const message_ops* o) noexcept : ops(o) {}
+  ~envelope() {
+    if (trace != nullptr) [[unlikely]] free_trace(trace);
+  }
+  envelope(const envelope&) = delete;
+  envelope& operator=(const envelope&) = delete;
   const message_ops* ops;
   reply_slot_base* reply = nullptr;
   /// When it was queued (steady clock, ns), for an actor with per-actor
   /// metrics (system_config::actor_metrics); 0 for every other receiver.
   std::uint64_t sent_ns = 0;
+  /// The sender's trace context (see troupe/actors/trace.hpp), owned; null
+  /// when the sender had none.
+  trace_context* trace = nullptr;
 };
+
+/// Gives `e` the context of this thread's sends (tls_trace, not null),
+/// unless it has one (a message from the network keeps its sender's).
+void attach_trace(envelope* e);
 
 /// An envelope carrying a value of type M.
 template <class M>

@@ -4,9 +4,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "troupe/actors/trace.hpp"
 #include "troupe/mailbox/mailbox_options.hpp"
 
 namespace troupe {
@@ -40,6 +42,12 @@ struct system_config {
   /// `_count` is the number of samples, not of messages); 1 times every
   /// message (three clock reads each). At least 1.
   std::uint32_t actor_metrics_sample_every = 16;
+  /// Called with the span of every handler that ran a message carrying a
+  /// trace context (see troupe/actors/trace.hpp), on the actor's thread
+  /// right after it: export it to the tracing system in use. Keep it short
+  /// (it runs in the actor's turn); what it throws is logged. Empty: spans
+  /// are not reported (contexts still propagate).
+  std::function<void(const message_span&)> on_message_span{};
 
   /// Throws std::invalid_argument naming the bad field.
   void validate() const;

@@ -15,6 +15,7 @@
 #include "troupe/actors/envelope.hpp"
 #include "troupe/actors/exit_reason.hpp"
 #include "troupe/actors/send_result.hpp"
+#include "troupe/actors/trace.hpp"
 #include "troupe/actors/mailbox_metrics.hpp"
 #include "troupe/mailbox/mailbox.hpp"
 #include "troupe/scheduler/resumable.hpp"
@@ -86,6 +87,7 @@ class actor_cell : public resumable {
   /// @threadsafe
   send_result enqueue(envelope* e) noexcept {
     if (metered_.load(std::memory_order_relaxed)) [[unlikely]] stamp(e);
+    if (tls_trace != nullptr) [[unlikely]] attach_trace(e);
     const admission a = mailbox_.push(e);
     if (a == admission::accepted) [[likely]] return send_result::ok;
     if (a == admission::accepted_schedule) {
@@ -391,6 +393,9 @@ class actor_cell : public resumable {
   /// consume(), timed into `m` when the sender stamped it (`user`: a user
   /// message, not a system one).
   void consume_metered(envelope* e, actor_meter& m, bool user) noexcept;
+  /// consume() of a message with a trace context, or to a metered actor
+  /// (`m` may be null): the handler runs as a new span of the trace.
+  void consume_observed(envelope* e, actor_meter* m, bool user) noexcept;
   /// A metered actor's sender: stamps one message in sample_every (per
   /// sending thread) with the time it was queued.
   void stamp(envelope* e) noexcept {

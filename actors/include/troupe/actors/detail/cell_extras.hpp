@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -13,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "troupe/actors/trace.hpp"
 #include "troupe/actors/behavior.hpp"
 #include "troupe/actors/detail/actor_cell.hpp"
 #include "troupe/actors/exit_reason.hpp"
@@ -32,6 +34,9 @@ struct pending_ask_base : pool::pooled {
   virtual void expire() = 0;
   /// When `expire` is due (max: never).
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  /// The asking handler's trace context, restored while its continuation
+  /// runs (empty when it had none).
+  std::optional<trace_context> trace;
 };
 
 template <class R, class F>
