@@ -1,6 +1,7 @@
 #include "troupe/actors/detail/actor_cell.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstdlib>
 #include <stdexcept>
 #include <mutex>
@@ -292,7 +293,11 @@ void actor_cell::consume_metered(envelope* e, actor_meter& m, bool user) noexcep
 
 void actor_cell::consume_observed(envelope* e, actor_meter* m, bool user) noexcept {
   const trace_context* sent = e->trace;  // e (and its context) is freed by the handler
-  if (sent == nullptr) return consume_metered(e, *m, user);
+  if (sent == nullptr) {
+    // Metered and not traced: timed only when the sender stamped it.
+    if (!user || e->sent_ns == 0) [[likely]] return consume(e);
+    return consume_metered(e, *m, user);
+  }
   // This handling is a new span of the sender's trace; what it sends carries it.
   const trace_context mine{sent->trace_id, new_span_id(), sent->flags};
   const std::array<std::uint8_t, 8> parent = sent->span_id;
@@ -320,7 +325,7 @@ bool actor_cell::start_metering(std::string label, std::uint32_t sample_every) {
     delete fresh;
     return false;
   }
-  sample_every_.store(sample_every, std::memory_order_relaxed);
+  sample_shift_.store(static_cast<std::uint8_t>(std::countr_zero(sample_every)), std::memory_order_relaxed);
   metered_.store(true, std::memory_order_relaxed);
   return true;
 }

@@ -71,7 +71,10 @@ void system_config::validate() const {
   for (const auto& n : actor_metrics) {
     if (n.empty()) throw std::invalid_argument("system_config: actor_metrics holds an empty name");
   }
-  if (actor_metrics_sample_every == 0) throw std::invalid_argument("system_config: actor_metrics_sample_every must be at least 1");
+  if (actor_metrics_sample_every == 0 || (actor_metrics_sample_every & (actor_metrics_sample_every - 1)) != 0 ||
+      actor_metrics_sample_every > (1u << 20)) {
+    throw std::invalid_argument("system_config: actor_metrics_sample_every must be a power of two from 1 to 2^20");
+  }
   if (actor_metrics.size() > 1000) {
     throw std::invalid_argument("system_config: actor_metrics lists more than 1000 names (per-actor series must stay few)");
   }

@@ -40,8 +40,8 @@ struct system_config {
   std::vector<std::string> actor_metrics{};
   /// One message in this many is timed for the per-actor histograms (their
   /// `_count` is the number of samples, not of messages); 1 times every
-  /// message (three clock reads each). At least 1.
-  std::uint32_t actor_metrics_sample_every = 16;
+  /// message (three clock reads each). A power of two, 1 to 2^20.
+  std::uint32_t actor_metrics_sample_every = 64;
   /// Called with the span of every handler that ran a message carrying a
   /// trace context (see troupe/actors/trace.hpp), on the actor's thread
   /// right after it: export it to the tracing system in use. Keep it short

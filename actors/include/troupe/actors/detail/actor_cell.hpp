@@ -399,7 +399,7 @@ class actor_cell : public resumable {
   /// A metered actor's sender: stamps one message in sample_every (per
   /// sending thread) with the time it was queued.
   void stamp(envelope* e) noexcept {
-    const std::uint32_t every = sample_every_.load(std::memory_order_relaxed);
+    const std::uint32_t every = std::uint32_t{1} << sample_shift_.load(std::memory_order_relaxed);
     const std::uint32_t left = tls_stamp_countdown - 1;
     // Gaps are below 2 * every: a longer one came from a receiver that
     // samples less often.
@@ -436,12 +436,13 @@ class actor_cell : public resumable {
   // Fixed at construction, read by senders: in a padding byte beside the
   // mailbox's producer words, on the line a send writes anyway.
   bool encodes_on_send_ = false;
-  // Set once the actor has per-actor metrics: senders stamp the envelope.
-  std::atomic<bool> metered_{false};
-  std::atomic<std::uint32_t> sample_every_{1};  // its meter's, for the senders
   exit_reason stop_reason_ = exit_reason::normal;
   std::atomic<bool> named_{false};
   std::atomic<bool> parked_{false};
+  // Set once the actor has per-actor metrics: senders stamp the envelope.
+  // In the two padding bytes before the mailbox (the layout is unchanged).
+  std::atomic<bool> metered_{false};
+  std::atomic<std::uint8_t> sample_shift_{0};  // its meter's sample_every, as a power of two
   mailbox mailbox_;
   system_core* sys_;
   executor* executor_ = nullptr;
