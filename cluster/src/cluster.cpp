@@ -98,10 +98,17 @@ cluster::cluster(actor_system& sys, node& n, cluster_options opts) : sys_(sys), 
   });
   activator_ = sys.spawn<cluster_detail::activator>(n, std::weak_ptr<cluster_detail::activations>(acts_));
   n.publish(cluster_detail::activator_name, activator_);
+  metrics_source_ = sys.add_metrics_source([m = std::weak_ptr<cluster_detail::membership>(m_), me = n.name()](metrics_writer& w) {
+    if (auto p = m.lock()) {
+      w.gauge("troupe_cluster_members", "Members this node sees in its cluster (itself included)",
+              static_cast<double>(p->members().size()), {{"node", me}});
+    }
+  });
   m_->start();
 }
 
 cluster::~cluster() {
+  sys_.remove_metrics_source(metrics_source_);
   // Activations stop before the lease goes (so nobody activates an
   // identity while ours still runs), then the membership leaves.
   stop_activations(node_, acts_);

@@ -52,6 +52,9 @@ TEST(ClusterMembership, ThreeMembersJoinEachSeesTheOthersAndTheyConnect) {
     EXPECT_EQ(names(m->c->members()), (std::set<std::string>{"alpha", "beta", "gamma"}));
     EXPECT_FALSE(m->c->fenced());
     EXPECT_EQ(m->c->epoch(), 1u);
+    // And its metrics say so.
+    const std::string text = m->sys.metrics_text();
+    EXPECT_NE(text.find("troupe_cluster_members{node=\"" + m->n.name() + "\"} 3\n"), std::string::npos) << text;
   }
   // Oldest first, the same order on every member.
   for (auto* m : {&a, &b, &c}) {

@@ -79,6 +79,10 @@ TEST(MetricsEndpoint, ServesTextThatPrometheusParsesWithEveryDocumentedFamily) {
   auto a = sys.spawn<counter_actor>();
   for (int i = 0; i < 100; ++i) a.tell(1);
   ASSERT_EQ(a.ask(std::string("n"), 10s).get().value(), 100);
+  // Counted at the end of the actor's turn, which may still be running as the answer arrives.
+  ASSERT_TRUE(troupe::test::wait_until(
+      [&] { return sample(sys.metrics_text(), "troupe_actor_messages_processed_total{actor=\"counter_actor\"") == 101; },
+      troupe::test::long_wait));
 
   const std::string answer = http_get(srv.port(), "/metrics");
   ASSERT_EQ(http_status(answer), 200) << answer;
@@ -155,8 +159,11 @@ TEST(MetricsEndpoint, TimesAreSampledWhileEveryMessageIsCounted) {
   auto a = sys.spawn<counter_actor>();
   for (int i = 0; i < 6400; ++i) a.tell(1);
   ASSERT_EQ(a.ask(std::string("n"), 10s).get().value(), 6400);
+  // Counted exactly, at the end of each turn (the last may still be running).
+  ASSERT_TRUE(troupe::test::wait_until(
+      [&] { return sample(sys.metrics_text(), "troupe_actor_messages_processed_total{actor=\"counter_actor\"") == 6401; },
+      troupe::test::long_wait));
   const std::string text = sys.metrics_text();
-  EXPECT_EQ(sample(text, "troupe_actor_messages_processed_total{actor=\"counter_actor\"").value_or(-1), 6401);
   // This thread stamps one send in 64 on average (random gaps of 1 to 127);
   // the actor times those: about 100.
   const double waited = sample(text, "troupe_actor_mailbox_time_seconds_count{actor=\"counter_actor\"").value_or(-1);

@@ -274,4 +274,22 @@ void metrics() {
   (void)text;
 }
 
+struct checkout : troupe::actor<checkout> {
+  void on(int) {}
+};
+
+void tracing(const std::string& header, const troupe::actor_ref<checkout>& ref) {
+  // snippet: trace
+  troupe::system_config cfg;
+  cfg.on_message_span = [](const troupe::message_span& s) {  // export to your tracer
+    std::printf("%s\n", s.context.traceparent().c_str());
+  };
+  // In a request handler outside actors, with the caller's `traceparent` header:
+  if (auto ctx = troupe::trace_context::parse(header)) {
+    troupe::trace_scope scope(*ctx);
+    ref.tell(42);  // carries ctx; what its handler sends (and asks) carries it on, across nodes too
+  }
+  // end snippet
+}
+
 } // namespace readme

@@ -54,6 +54,10 @@ TEST(LinkMetrics, TheEndpointShowsEachLinkByPeerAndTheNodeCounters) {
   // The node-wide count agrees with the link's (one link).
   EXPECT_EQ(sample(text, "troupe_node_messages_out_total{node=\"alpha\"}"),
             sample(text, "troupe_link_messages_sent_total" + link));
+  // Heartbeats (every 100 ms here) are answered: the link's round trip.
+  ASSERT_TRUE(troupe::test::wait_until(
+      [&] { return sample(sys_a.metrics_text(), "troupe_link_rtt_seconds" + link) > 0; }, troupe::test::long_wait));
+  EXPECT_LT(sample(sys_a.metrics_text(), "troupe_link_rtt_seconds" + link), 1.0);
   // The system's own families are there too: one endpoint per process.
   EXPECT_GE(sample(text, "troupe_actors_spawned_total"), 0) << text;
 

@@ -95,6 +95,7 @@ frame compute(const std::vector<sample>& now, const std::vector<sample>& before_
       else if (s.name == "troupe_link_bytes_sent_total") l.bytes_out_per_s = rate(s, before, dt);
       else if (s.name == "troupe_link_bytes_received_total") l.bytes_in_per_s = rate(s, before, dt);
       else if (s.name == "troupe_link_credit_stalls_total") l.credit_stalls = s.value;
+      else if (s.name == "troupe_link_rtt_seconds") l.rtt_ms = s.value * 1e3;
     }
   }
   for (auto& [id, a] : actors) {
@@ -138,12 +139,14 @@ std::vector<std::string> render(const frame& f, const view_state& v, int width, 
   if (actors.empty()) out.push_back("  (no actor metered: name actors in system_config::actor_metrics)");
   std::vector<std::string> link_lines;
   link_lines.push_back(pad("NODE", 16) + pad("PEER", 16) + pad("MSG/S OUT", 11, true) + pad("MSG/S IN", 11, true) +
-                       pad("KB/S OUT", 10, true) + pad("KB/S IN", 10, true) + pad("STALLS", 8, true));
+                       pad("KB/S OUT", 10, true) + pad("KB/S IN", 10, true) + pad("STALLS", 8, true) +
+                       pad("RTT MS", 9, true));
   for (const auto& l : f.links) {
     if (!shown(v.filter, {&l.node, &l.peer})) continue;
     link_lines.push_back(pad(l.node, 16) + pad(l.peer, 16) + pad(fmt("%.0f", l.out_per_s), 11, true) +
                          pad(fmt("%.0f", l.in_per_s), 11, true) + pad(fmt("%.1f", l.bytes_out_per_s / 1024), 10, true) +
-                         pad(fmt("%.1f", l.bytes_in_per_s / 1024), 10, true) + pad(fmt("%.0f", l.credit_stalls), 8, true));
+                         pad(fmt("%.1f", l.bytes_in_per_s / 1024), 10, true) + pad(fmt("%.0f", l.credit_stalls), 8, true) +
+                         pad(l.rtt_ms < 0 ? std::string("-") : fmt("%.3f", l.rtt_ms), 9, true));
   }
   if (link_lines.size() == 1) link_lines.push_back("  (no links)");
   // Actors take what the links and the key line leave.

@@ -24,6 +24,7 @@ struct link_row {
   double out_per_s = 0, in_per_s = 0;  ///< messages
   double bytes_out_per_s = 0, bytes_in_per_s = 0;
   double credit_stalls = 0;  ///< so far
+  double rtt_ms = -1;        ///< the last heartbeat round trip (-1: not measured)
 };
 
 /// One refresh.

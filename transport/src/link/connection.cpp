@@ -321,11 +321,35 @@ void connection::on_heartbeat() {
   inbound_.return_idle_credit();  // so the peer's windows for actors it no longer uses fill and go
   report_credit_stalls();
   const std::uint64_t d = delivered();
+  const std::uint64_t seq = ++heartbeat_seq_;
+  heartbeat_sent_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  heartbeat_sent_seq_.store(seq, std::memory_order_release);
   writer_.append([&](std::string& out) {
-    control::append_heartbeat(out, ++heartbeat_seq_);
+    control::append_heartbeat(out, seq);
     if (ack_sent_.exchange(d, std::memory_order_relaxed) != d) control::append_ack(out, d);  // not acknowledged yet
   });
   arm_heartbeat();
+}
+
+bool connection::on_heartbeat_frame(std::string_view body) {
+  std::uint64_t seq = 0, echo = 0;
+  if (!control::parse_heartbeat(body, seq, echo)) return bad_frame("malformed HEARTBEAT");
+  const std::int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  if (echo != 0) {
+    // Only the latest heartbeat is timed (an older answer is late: skipped).
+    if (echo == heartbeat_sent_seq_.load(std::memory_order_acquire)) {
+      rtt_ns_.store(now - heartbeat_sent_ns_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    }
+    return true;
+  }
+  // A peer's own heartbeat: answered at once, but not more often than twice
+  // an interval (a peer cannot make us write more than it does).
+  const auto half = std::chrono::duration_cast<std::chrono::steady_clock::duration>(node_.opts.heartbeat_interval / 2);
+  if (seq != 0 && now - answered_ns_ >= half.count()) {
+    answered_ns_ = now;
+    writer_.append([&](std::string& out) { control::append_heartbeat(out, 0, seq); });
+  }
+  return true;
 }
 
 void connection::report_credit_stalls() {

@@ -161,6 +161,9 @@ class connection final : public writer_host,
   /// This link's counters (every count also goes to the node's). @threadsafe
   [[nodiscard]] link_counters& counters() noexcept { return counters_; }
   [[nodiscard]] const link_counters& counters() const noexcept { return counters_; }
+  /// The last heartbeat round trip in nanoseconds, or -1 before the first
+  /// (or with a peer that does not answer heartbeats). @threadsafe
+  [[nodiscard]] std::int64_t rtt_ns() const noexcept { return rtt_ns_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t peer_incarnation() const noexcept { return peer_incarnation_; }
   [[nodiscard]] bool alive() const noexcept { return alive_.load(std::memory_order_acquire); }
   /// The largest frame sent to the peer: what it accepts, and never more
@@ -301,6 +304,9 @@ class connection final : public writer_host,
   bool on_credit(std::string_view body);
   bool on_goodbye(std::string_view body);
   bool on_ack(std::string_view body);
+  /// A heartbeat: one from the peer's timer is answered at once (at most
+  /// twice a heartbeat interval); an answer to ours gives the round trip.
+  bool on_heartbeat_frame(std::string_view body);
   /// A STOP or LINK the actor's publication does not allow: counted, logged (limited).
   void refuse_control(const char* what, std::uint64_t target);
   // The session (resume.cpp).
@@ -345,6 +351,10 @@ class connection final : public writer_host,
   bool polling_ = false;  // registered with the pool
   std::unique_ptr<asio::steady_timer> timer_;  // handshake timeout, then heartbeats (down_after while suspended)
   std::uint64_t heartbeat_seq_ = 0;
+  std::atomic<std::int64_t> heartbeat_sent_ns_{0};  // when heartbeat_sent_seq_ went out
+  std::atomic<std::uint64_t> heartbeat_sent_seq_{0};
+  std::atomic<std::int64_t> rtt_ns_{-1};            // the last round trip measured (-1: none yet)
+  std::int64_t answered_ns_ = 0;                    // the reader's: when it last answered a heartbeat
   // The session.
   std::uint64_t session_ = 0;
   bool resumable_ = false;                 // reliable delivery over a stream that can be dialled again

@@ -28,7 +28,7 @@ bool connection::on_control(const frame_view& f) {
     case frame_kind::give_back: return on_return(b);
     case frame_kind::flow_credit: return on_credit(b);
     case frame_kind::goodbye: return on_goodbye(b);
-    case frame_kind::heartbeat: return true;  // it arrived: that is all it says
+    case frame_kind::heartbeat: return on_heartbeat_frame(b);
     case frame_kind::ack: return on_ack(b);
     case frame_kind::hello:
     case frame_kind::auth:

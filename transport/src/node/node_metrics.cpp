@@ -44,6 +44,10 @@ void node_impl::write_metrics(metrics_writer& w) const {
               k.own(counter::messages_acknowledged), l);
     w.counter("troupe_link_writes_total", "Writes handed to the stream (one syscall each for sockets)",
               k.own(counter::writes), l);
+    if (const std::int64_t rtt = c->rtt_ns(); rtt >= 0) {
+      w.gauge("troupe_link_rtt_seconds", "The last heartbeat round trip (sent, answered by the peer's reader)",
+              static_cast<double>(rtt) / 1e9, l);
+    }
     w.counter("troupe_link_credit_stalls_total",
               "Remote actors whose senders waited for flow credit longer than heartbeat_timeout",
               k.own(counter::credit_stalls), l);

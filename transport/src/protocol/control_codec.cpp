@@ -151,10 +151,19 @@ void append_return(std::string& out, std::uint64_t loan) {
   end_frame(out, start);
 }
 
-void append_heartbeat(std::string& out, std::uint64_t sequence) {
+void append_heartbeat(std::string& out, std::uint64_t sequence, std::uint64_t echo) {
   wire::Heartbeat w;
   w.set_sequence(sequence);
+  w.set_echo(echo);
   append_frame(out, frame_kind::heartbeat, w);
+}
+
+bool parse_heartbeat(std::string_view body, std::uint64_t& sequence, std::uint64_t& echo) {
+  wire::Heartbeat w;
+  if (!w.ParseFromArray(body.data(), static_cast<int>(body.size()))) return false;
+  sequence = w.sequence();
+  echo = w.echo();
+  return true;
 }
 
 void append_ack(std::string& out, std::uint64_t delivered) {

@@ -104,7 +104,7 @@ void append_lookup_reply(std::string& out, const lookup_reply& r);
 void append_credit(std::string& out, const credit& c);
 /// RETURN: the receiver's lent buffer `loan` is given back.
 void append_return(std::string& out, std::uint64_t loan);
-void append_heartbeat(std::string& out, std::uint64_t sequence);
+void append_heartbeat(std::string& out, std::uint64_t sequence, std::uint64_t echo = 0);
 /// ACK: every frame up to number `delivered` was delivered.
 void append_ack(std::string& out, std::uint64_t delivered);
 void append_goodbye(std::string& out, std::string_view reason);
@@ -123,6 +123,7 @@ void put_transfer(std::string& out, const transfer& t);
 [[nodiscard]] bool parse_lookup_reply(std::string_view body, lookup_reply& into);
 [[nodiscard]] bool parse_credit(std::string_view body, credit& into);
 [[nodiscard]] bool parse_ack(std::string_view body, std::uint64_t& delivered);
+[[nodiscard]] bool parse_heartbeat(std::string_view body, std::uint64_t& sequence, std::uint64_t& echo);
 [[nodiscard]] bool parse_return(std::string_view body, std::uint64_t& loan);
 /// A GOODBYE's reason ("(unreadable)" when malformed: a goodbye is taken either way).
 [[nodiscard]] std::string parse_goodbye(std::string_view body);

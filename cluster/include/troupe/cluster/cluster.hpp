@@ -269,6 +269,7 @@ class cluster {
                       std::function<void(const member_down&)> down, std::function<void(const member_left&)> left);
   actor_system& sys_;
   node& node_;
+  std::uint64_t metrics_source_ = 0;  // troupe_cluster_members in sys_'s metrics
   std::shared_ptr<cluster_detail::membership> m_;
   std::shared_ptr<cluster_detail::activations> acts_;
   std::shared_ptr<cluster_detail::router> router_;
