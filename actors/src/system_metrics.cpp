@@ -6,6 +6,7 @@
 #include <string>
 
 #include "troupe/actors/detail/system_core.hpp"
+#include "troupe/detail/logger.hpp"
 
 namespace troupe::detail {
 namespace {
@@ -38,9 +39,18 @@ void system_core::meter_if_wanted(actor_cell& c, std::string_view name) {
     else if (std::find(wanted.begin(), wanted.end(), brief) != wanted.end()) label = std::string(brief);
     else return;
   }
+  std::lock_guard lock(metered_mx_);
+  if (metered_.size() >= max_metered_actors) {
+    // A type filter can match any number of actors; the series must stay few.
+    if (!metered_cap_logged_) {
+      metered_cap_logged_ = true;
+      logger().warn("troupe: {} actors have per-actor metrics already; '{}' and any further ones get none "
+                 "(system_config::actor_metrics matches too many)", max_metered_actors, label);
+    }
+    return;
+  }
   if (!c.start_metering(std::move(label), cfg_.actor_metrics_sample_every)) return;  // metered already (by type, or another name)
   c.add_ref();
-  std::lock_guard lock(metered_mx_);
   metered_.push_back(&c);
 }
 

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "http_client.hpp"
+#include "support/captured_log.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_support.hpp"
 #include "troupe/observe/metrics_server.hpp"
@@ -204,6 +205,18 @@ TEST(MetricsEndpoint, SamplingReachesEveryWorkerOfARoundRobin) {
                                  std::to_string(w.id()) + "\"}");
     EXPECT_GT(n.value_or(0), 10) << "worker " << w.id() << "\n" << t;
   }
+}
+
+TEST(MetricsEndpoint, AFilterMatchingTooManyActorsMetersTenThousandAndSaysSo) {
+  troupe::test::captured_log log;
+  troupe::actor_system sys(troupe::system_config{.threads = 2, .actor_metrics = {"other_actor"}});
+  std::vector<troupe::actor_ref<other_actor>> many;
+  for (int i = 0; i < 10'001; ++i) many.push_back(sys.spawn<other_actor>());
+  EXPECT_EQ(log.count("10000 actors have per-actor metrics already"), 1u);
+  // The one beyond the cap has no series; one within it has.
+  const std::string text = sys.metrics_text();
+  EXPECT_EQ(text.find("id=\"" + std::to_string(many.back().id()) + "\""), std::string::npos);
+  EXPECT_NE(text.find("id=\"" + std::to_string(many.front().id()) + "\""), std::string::npos);
 }
 
 TEST(MetricsEndpoint, MailboxTimeCountsTheWaitBehindABusyHandler) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "support/captured_log.hpp"
+#include "support/span_log.hpp"
 #include "support/test_support.hpp"
 #include "troupe/troupe.hpp"
 
@@ -42,33 +43,12 @@ TEST(TraceContext, TraceparentRoundTripsAndBadHeadersStartNoTrace) {
   EXPECT_EQ(trace_context::parse(a.traceparent()), a);
 }
 
-/// The spans a system reports, for the test thread to look at.
-struct span_log {
-  std::mutex mx;
-  std::vector<message_span> spans;
-  void add(const message_span& s) {
-    std::lock_guard lock(mx);
-    spans.push_back(s);
-  }
-  std::vector<message_span> wait_for(std::size_t n) {
-    EXPECT_TRUE(troupe::test::wait_until(
-        [&] {
-          std::lock_guard lock(mx);
-          return spans.size() >= n;
-        },
-        troupe::test::long_wait));
-    std::lock_guard lock(mx);
-    return spans;
-  }
-  /// The span of the handler of a message of type T.
-  template <class T>
-  std::optional<message_span> of(const std::vector<message_span>& all) {
-    for (const auto& s : all) {
-      if (*s.message_type == typeid(T)) return s;
-    }
-    return std::nullopt;
-  }
-};
+using troupe::test::span_log;
+
+/// Waits until `log` holds `n` spans.
+void wait_for(span_log& log, std::size_t n) {
+  EXPECT_TRUE(troupe::test::wait_until([&] { return log.size() >= n; }, troupe::test::long_wait));
+}
 
 troupe::system_config traced_config(span_log& log) {
   troupe::system_config c;
@@ -111,8 +91,8 @@ TEST(TraceContext, EachHandlerIsASpanOfTheSendersTraceAndPassesItOn) {
   EXPECT_FALSE(troupe::current_trace().has_value()) << "the scope ended";
   const auto got = out.receive(troupe::test::long_wait);
   ASSERT_TRUE(got && got->trace);
-  const auto spans = log.wait_for(2);
-  const auto a = log.of<first_hop::go>(spans), b = log.of<last_hop::hop>(spans);
+  wait_for(log, 2);
+  const auto a = log.of<first_hop::go>(), b = log.of<last_hop::hop>();
   ASSERT_TRUE(a && b);
   EXPECT_EQ(a->context.trace_id, root.trace_id);
   EXPECT_EQ(b->context.trace_id, root.trace_id);
@@ -179,9 +159,9 @@ void expect_the_continuation_resumes_in_the_askers_span() {
     a.tell(typename Asker::go{});
   }
   ASSERT_TRUE(out.receive(troupe::test::long_wait));
-  const auto spans = log.wait_for(3);
-  const auto go = log.template of<typename Asker::go>(spans), ask = log.template of<int>(spans),
-             hop = log.template of<last_hop::hop>(spans);
+  wait_for(log, 3);
+  const auto go = log.template of<typename Asker::go>(), ask = log.template of<int>(),
+             hop = log.template of<last_hop::hop>();
   ASSERT_TRUE(go && ask && hop);
   EXPECT_EQ(ask->context.trace_id, root.trace_id);
   EXPECT_EQ(ask->parent_span_id, go->context.span_id) << "the ask carries the asker's span";

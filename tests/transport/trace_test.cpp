@@ -6,6 +6,7 @@
 #include <mutex>
 #include <vector>
 
+#include "support/span_log.hpp"
 #include "transport_fixture.hpp"
 
 namespace transport_test {
@@ -16,22 +17,7 @@ using troupe::trace_context;
 using troupe_test::Ping;
 using troupe_test::Pong;
 
-struct span_log {
-  std::mutex mx;
-  std::vector<message_span> spans;
-  void add(const message_span& s) {
-    std::lock_guard lock(mx);
-    spans.push_back(s);
-  }
-  template <class T>
-  std::optional<message_span> of() {
-    std::lock_guard lock(mx);
-    for (const auto& s : spans) {
-      if (*s.message_type == typeid(T)) return s;
-    }
-    return std::nullopt;
-  }
-};
+using troupe::test::span_log;
 
 troupe::system_config traced(span_log& log) {
   troupe::system_config c = two_threads();
@@ -90,15 +76,11 @@ TEST(TraceAcrossNodes, TwoNodesSpansShareOneTraceId) {
   EXPECT_NE(ping->context.span_id, go->context.span_id);
 
   // Untraced traffic on the same link stays untraced on the other side.
-  const std::size_t before = [&] {
-    std::lock_guard lock(log_b.mx);
-    return log_b.spans.size();
-  }();
+  const std::size_t before = log_b.size();
   Ping plain;
   plain.set_seq(8);
   ASSERT_TRUE(remote.value().ask(plain, 10s).get().ok());
-  std::lock_guard lock(log_b.mx);
-  EXPECT_EQ(log_b.spans.size(), before);
+  EXPECT_EQ(log_b.size(), before);
 }
 
 } // namespace

@@ -34,7 +34,8 @@ struct system_config {
   /// processed, time in mailbox and processing time as histograms): those
   /// whose registered name, or demangled type name with or without its
   /// namespace, is in this list. Opt-in, so the number of series stays
-  /// bounded. Messages handled are counted exactly; the two times are
+  /// bounded (at most 10,000 actors are metered at once: the rest get no
+  /// series, with one warning). Messages handled are counted exactly; the two times are
   /// sampled (see actor_metrics_sample_every), so each metered actor costs
   /// a few nanoseconds per message, not a clock read per message.
   std::vector<std::string> actor_metrics{};

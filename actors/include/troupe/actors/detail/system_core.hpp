@@ -204,6 +204,8 @@ class system_core {
   std::atomic<std::uint64_t> mutes_{0};
   std::mutex metered_mx_;
   std::vector<actor_cell*> metered_;  // each holds a reference, dropped at detach
+  bool metered_cap_logged_ = false;   // under metered_mx_
+  static constexpr std::size_t max_metered_actors = 10'000;
   std::mutex sources_mx_;
   std::vector<std::pair<std::uint64_t, metrics_source>> sources_;
   std::uint64_t next_source_ = 1;
