@@ -390,11 +390,9 @@ class actor_cell : public resumable {
   envelope* next(turn& t, std::size_t& handled, bool trims) noexcept;
   /// Runs `e`'s handler (or system action); an exception stops the actor.
   void consume(envelope* e) noexcept;
-  /// consume(), timed into `m` when the sender stamped it (`user`: a user
-  /// message, not a system one).
+  /// consume() timed into `m` (a stamped user message).
   void consume_metered(envelope* e, actor_meter& m, bool user) noexcept;
-  /// consume() of a message with a trace context, or to a metered actor
-  /// (`m` may be null): the handler runs as a new span of the trace.
+  /// consume() of a traced message (its handler is a new span), or to a metered actor (`m`, may be null).
   void consume_observed(envelope* e, actor_meter* m, bool user) noexcept;
   /// A metered actor's sender: stamps one message in sample_every (per
   /// sending thread) with the time it was queued.
