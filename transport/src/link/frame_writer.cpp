@@ -93,14 +93,33 @@ void frame_writer::sent_locked(std::string& bytes, std::uint64_t first_seq, std:
 
 void frame_writer::release_acked_locked() noexcept {
   while (!sent_.empty() && sent_.front().end_seq <= acked_ + 1) {
-    counters_.add(counter::messages_acknowledged, sent_.front().messages);
-    sent_bytes_ -= sent_.front().bytes.size();
+    sent_chunk& c = sent_.front();
+    counters_.add(counter::messages_acknowledged, c.messages);
+    sent_bytes_ -= c.bytes.size() - c.done;
     if (spare_.size() < 4) {
-      sent_.front().bytes.clear();
-      spare_.push_back(std::move(sent_.front().bytes));
+      c.bytes.clear();
+      spare_.push_back(std::move(c.bytes));
     }
     sent_.pop_front();
   }
+  if (sent_.empty() || sent_.front().first_seq > acked_) return;
+  // Acknowledged in part: its first frames are passed over (kept for the
+  // chunk's buffer, never written again) and their messages settled.
+  sent_chunk& c = sent_.front();
+  std::size_t passed = 0;
+  std::uint64_t messages = 0;
+  walk_frames(c.held(), [&](std::uint8_t kind, std::uint32_t, std::size_t at, std::size_t size) {
+    if (!sequenced(kind)) return true;  // a WELCOME that went before
+    if (c.first_seq > acked_) return false;
+    messages += carries_message(kind) ? 1 : 0;
+    ++c.first_seq;
+    passed = at + size;
+    return true;
+  });
+  c.done += passed;
+  c.messages -= messages;
+  sent_bytes_ -= passed;
+  counters_.add(counter::messages_acknowledged, messages);
 }
 
 void frame_writer::flush_locked() noexcept {
@@ -275,7 +294,7 @@ void frame_writer::for_each_held_locked(F&& f) {
       return true;
     });
   };
-  for (const sent_chunk& c : sent_) each(c.bytes, c.first_seq, c.bytes.size());
+  for (const sent_chunk& c : sent_) each(c.held(), c.first_seq, c.held().size());
   if (writing_) each(wbuf_, wbuf_first_, wbuf_done_);
   each(out_, out_first_, 0);
 }

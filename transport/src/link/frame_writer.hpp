@@ -205,21 +205,27 @@ class frame_writer {
   /// (retaining) or recycled, its messages then settled as acknowledged.
   void sent_locked(std::string& bytes, std::uint64_t first_seq, std::uint64_t end_seq,
                    std::uint64_t messages) noexcept;
-  /// (locked) Chunks the peer acknowledged whole leave the resend buffer;
-  /// their messages count as acknowledged.
+  /// (locked) Settles what the peer acknowledged: chunks acknowledged whole
+  /// leave the resend buffer, and the acknowledged frames at the front of
+  /// the next are passed over; their messages count as acknowledged at once
+  /// (a chunk that later frames keep growing must not hold them in flight).
   void release_acked_locked() noexcept;
   /// (locked) The buffer being written is all in the stream: the next goes.
   void finish_buffer_locked() noexcept;
 
   /// Batches written are gathered into chunks of the resend buffer up to this size.
   static constexpr std::size_t sent_chunk_bytes = std::size_t{256} << 10;
-  /// A chunk of the resend buffer: frames first_seq .. end_seq - 1, of
-  /// which `messages` are messages.
+  /// A chunk of the resend buffer: frames first_seq .. end_seq - 1, from
+  /// byte `done` of `bytes` (what is before it was acknowledged), of which
+  /// `messages` are messages.
   struct sent_chunk {
     std::string bytes;
     std::uint64_t first_seq;
     std::uint64_t end_seq;
     std::uint64_t messages;
+    std::size_t done = 0;
+    /// The frames not yet acknowledged.
+    [[nodiscard]] std::string_view held() const noexcept { return std::string_view(bytes).substr(done); }
   };
 
   byte_stream* stream_;
@@ -252,7 +258,7 @@ class frame_writer {
   std::uint64_t carrier_ = 0;        // which one (a write completing on an older one is ignored)
   std::uint64_t acked_ = 0;          // the peer delivered every frame up to here
   std::deque<sent_chunk> sent_;      // written, not acknowledged (retaining)
-  std::size_t sent_bytes_ = 0;
+  std::size_t sent_bytes_ = 0;       // bytes of sent_ not yet acknowledged
   std::vector<std::string> spare_;   // acknowledged chunks' buffers, reused for out_
 };
 
