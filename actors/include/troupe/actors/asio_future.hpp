@@ -12,7 +12,10 @@
 /// The completion runs on the handler's associated executor (posted, never
 /// on an actor's thread), and the pending ask counts as outstanding work,
 /// so `io_context::run` does not return before it completes. Needs
-/// Boost.Asio's headers (which the troupe package depends on).
+/// Boost.Asio's headers (which the troupe package depends on). Debian 12's
+/// Boost 1.74 offers `co_spawn` and `use_awaitable` to g++ in C++20 but not
+/// to clang 14 with libstdc++ (`BOOST_ASIO_HAS_CO_AWAIT` is unset there):
+/// with that compiler, complete with a callback or `use_future`.
 
 #include <utility>
 
