@@ -341,7 +341,9 @@ resumable::result actor_cell::resume() {
     const std::size_t before = handled;
     envelope* e = next(t, handled, trims);
     if (e == nullptr) break;
-    if (meter == nullptr && e->trace == nullptr) [[likely]] consume(e);
+    // Observed: a traced message, or one a metered actor's sender stamped
+    // (one in sample_every); the rest of a metered actor's go straight on.
+    if (e->trace == nullptr && (meter == nullptr || e->sent_ns == 0)) [[likely]] consume(e);
     else consume_observed(e, meter, handled != before);
     if (stop_requested_ || muted_on_ != nullptr) break;
   }
