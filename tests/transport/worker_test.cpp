@@ -12,9 +12,15 @@
 
 namespace transport_test {
 
-/// The root actor of the test workers: answers pings, exits on request.
+/// The root actor of the test workers: answers pings, exits on request,
+/// says which trace a Blob came in (its traceparent; empty when none).
 struct worker_root : troupe::actor<worker_root> {
-  using remote_interface = troupe::accepts<troupe_test::Ping, troupe_test::Add>;
+  using remote_interface = troupe::accepts<troupe_test::Ping, troupe_test::Add, troupe_test::Blob>;
+  troupe_test::Blob on(const troupe_test::Blob&) {
+    troupe_test::Blob r;
+    if (const auto t = troupe::current_trace()) r.set_data(t->traceparent());
+    return r;
+  }
   troupe_test::Pong on(troupe_test::Ping p) {
     troupe_test::Pong r;
     r.set_seq(p.seq() + static_cast<std::int64_t>(::getpid()) * 0);
@@ -85,6 +91,30 @@ TEST_F(workers, AWorkerCanBeLinkedOverASocketpairOrAPipePairInstead) {
     auto w = spawn(link);
     expect_answers_from_its_process(w);
     EXPECT_FALSE(maps_shared_segment(w.pid));
+    w.link.close("done");
+    w.link.wait_down();
+  }
+}
+
+TEST_F(workers, ATraceReachesAWorkerOverEachLink) {
+  // The worker's handler runs in the trace of the ask (a span of its own,
+  // the same trace id), over pipes, a socketpair and shared memory alike;
+  // an ask outside any trace arrives with none.
+  for (auto link : {troupe::worker_link::pipes, troupe::worker_link::socketpair, troupe::worker_link::shared_memory}) {
+    auto w = spawn(link);
+    const troupe::trace_context root = troupe::trace_context::new_trace();
+    auto seen = [&] {
+      troupe::trace_scope scope(root);
+      return w.root.ask(troupe_test::Blob{}, 10s);
+    }().get();
+    ASSERT_TRUE(seen.ok()) << seen.message();
+    const auto in_worker = troupe::trace_context::parse(seen.value().data());
+    ASSERT_TRUE(in_worker.has_value()) << "no trace in the worker: '" << seen.value().data() << "'";
+    EXPECT_EQ(in_worker->trace_id, root.trace_id);
+    EXPECT_NE(in_worker->span_id, root.span_id) << "the handler is a span of its own";
+    auto plain = w.root.ask(troupe_test::Blob{}, 10s).get();
+    ASSERT_TRUE(plain.ok()) << plain.message();
+    EXPECT_EQ(plain.value().data(), "");
     w.link.close("done");
     w.link.wait_down();
   }
