@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "troupe/actors/detail/system_core.hpp"
+#include "troupe/actors/trace.hpp"
 #include "troupe/detail/logger.hpp"
 
 namespace troupe::detail {
@@ -123,8 +124,14 @@ bool spill_box::append_locked(envelope* e, bool& disk_full) {
     }
     payload = scratch_;
   }
+  std::string_view type = *name;
   try {
-    if (store_->append(*name, payload) == spill::append_result::full) {
+    if (e->trace != nullptr) [[unlikely]] {
+      traced_name_.assign(*name).push_back('\0');
+      traced_name_ += e->trace->traceparent();
+      type = traced_name_;
+    }
+    if (store_->append(type, payload) == spill::append_result::full) {
       disk_full = true;
       return false;
     }
@@ -186,6 +193,41 @@ envelope* spill_box::take_ready() noexcept {
   return e;
 }
 
+void spill_box::unspool_locked(std::size_t batch) {
+  while (ready_.size() < batch) {
+    auto rec = store_->front();
+    if (!rec) break;
+    std::string_view type = rec->type_name;
+    std::string_view traceparent;
+    if (const std::size_t nul = type.find('\0'); nul != std::string_view::npos) {
+      traceparent = type.substr(nul + 1);
+      type = type.substr(0, nul);
+    }
+    auto it = inbound_.find(type);
+    if (it == inbound_.end()) {
+      // Written by an earlier version of this actor that accepted it.
+      ++n_.corrupt;
+      logger().error("troupe: spill {}: record {} has a type this actor does not accept ({}): not delivered",
+                     opts_.dir, rec->sequence, std::string(type).substr(0, 128));
+      store_->pop();
+      continue;
+    }
+    ready_.push_back(wire_envelope::make(it->second, rec->payload));
+    // A context that does not parse is dropped, as one from the network would be.
+    if (!traceparent.empty()) [[unlikely]] {
+      if (const auto t = trace_context::parse(traceparent)) ready_.back()->trace = new trace_context(*t);
+    }
+    if (durable_) {
+      delivered_unpopped_ = true;
+      ready_recovered_ = recovered_left_ > 0;  // left by an earlier run: may have been handled then
+      if (recovered_left_ > 0) --recovered_left_;
+    } else {
+      store_->pop();
+    }
+    ++n_.unspooled;
+  }
+}
+
 envelope* spill_box::next(std::uint64_t taken, bool& released) noexcept {
   released = false;
   // Records read back earlier passed the check below when they were read:
@@ -199,29 +241,7 @@ envelope* spill_box::next(std::uint64_t taken, bool& released) noexcept {
     if (std::exchange(delivered_unpopped_, false)) store_->pop();  // its handler has run
     // A batch per lock (senders append under the same lock); one record
     // with durability, popped once handled.
-    const std::size_t batch = durable_ ? 1 : read_batch;
-    while (ready_.size() < batch) {
-      auto rec = store_->front();
-      if (!rec) break;
-      auto it = inbound_.find(rec->type_name);
-      if (it == inbound_.end()) {
-        // Written by an earlier version of this actor that accepted it.
-        ++n_.corrupt;
-        logger().error("troupe: spill {}: record {} has a type this actor does not accept ({}): not delivered",
-                       opts_.dir, rec->sequence, std::string(rec->type_name).substr(0, 128));
-        store_->pop();
-        continue;
-      }
-      ready_.push_back(wire_envelope::make(it->second, rec->payload));
-      if (durable_) {
-        delivered_unpopped_ = true;
-        ready_recovered_ = recovered_left_ > 0;  // left by an earlier run: may have been handled then
-        if (recovered_left_ > 0) --recovered_left_;
-      } else {
-        store_->pop();
-      }
-      ++n_.unspooled;
-    }
+    unspool_locked(durable_ ? 1 : read_batch);
     count_losses_locked();  // damage met while reading
   } catch (const std::exception& ex) {
     // An unreadable disk: what is held still goes; the records stay for later.

@@ -8,6 +8,11 @@
 // policy is mute_sender). The spill owns one token in the mailbox's depth
 // while it holds anything, so the consumer stays scheduled until the spill
 // is empty.
+//
+// A record's type name is the message's wire name; a traced message's is
+// followed by a NUL and its traceparent, so the trace context survives the
+// disk (and a restart, with durability). A name is never empty and has no
+// NUL of its own.
 
 #include <condition_variable>
 #include <deque>
@@ -111,6 +116,10 @@ class spill_box {
   /// Counts (as dead letters) the records the store found lost since the last call.
   void count_losses_locked() noexcept;
 
+  /// Reads records back into ready_ until it holds `batch` or the store is
+  /// empty (a record of a type not accepted is counted and dropped).
+  /// Consumer, under mx_. @throws std::system_error (an unreadable disk)
+  void unspool_locked(std::size_t batch);
   /// The next envelope read back and not yet handed out, or nullptr. Consumer.
   envelope* take_ready() noexcept;
 
@@ -131,6 +140,7 @@ class spill_box {
   std::unique_ptr<spill::store> store_;
   std::deque<envelope*> held_;
   std::deque<envelope*> ready_;  // read back from disk, not yet delivered (consumer only)
+  std::string traced_name_;      // a traced record's type name, built here (under mx_)
   /// Without durability records are read back 64 per lock. With it, one at
   /// a time, and a record leaves the disk only once its handler has run
   /// (when the next is asked for, or at stop): a crash delivers it again

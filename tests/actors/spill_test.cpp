@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "support/span_log.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_support.hpp"
 #include "troupe/troupe.hpp"
@@ -347,6 +348,41 @@ TEST(SpillMailbox, ADeletedSpillFileIsCountedLostAndTheRestArrives) {
   EXPECT_EQ(r.value().count + static_cast<std::int64_t>(lost), on_disk) << "delivered + lost = what was on disk";
   EXPECT_EQ(sys.stats().dead(troupe::drop_reason::spill_damaged), lost);
   EXPECT_EQ(r.value().last, n - 1);
+}
+
+TEST(SpillMailbox, ATracedMessageKeepsItsTraceThroughTheDisk) {
+  // Each handling of a traced message is a span of the sender's trace,
+  // whether the message waited in memory or on disk; untraced ones stay so.
+  temp_dir d;
+  troupe::test::span_log log;
+  troupe::system_config cfg{.threads = 2};
+  cfg.on_message_span = [&log](const troupe::message_span& s) { log.add(s); };
+  troupe::actor_system sys(std::move(cfg));
+  std::binary_semaphore open(0);
+  auto c = sys.spawn_with<consumer>(spilling(d.path() / "c"));
+  c.tell(gate{&open});
+  const troupe::trace_context root = troupe::trace_context::new_trace();
+  const std::int64_t n = 200;  // 8 in memory, the rest on disk
+  {
+    troupe::trace_scope scope(root);
+    for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(c.tell(item{i}), troupe::send_result::ok) << i;
+  }
+  for (std::int64_t i = n; i < n + 20; ++i) ASSERT_EQ(c.tell(item{i}), troupe::send_result::ok) << i;
+  ASSERT_GT(c.metrics().spill.spilled, static_cast<std::uint64_t>(n + 20 - 10)) << "past 8 in memory, the rest on disk";
+  open.release();
+  // Spans are reported as each handler returns: all of them before this ask's.
+  auto r = c.ask(get_report{}, troupe::test::long_wait).get();
+  ASSERT_TRUE(r.ok()) << r.message();
+  ASSERT_EQ(r.value().count, n + 20);
+  std::lock_guard lock(log.mx);
+  std::size_t in_trace = 0;
+  for (const auto& s : log.spans) {
+    if (*s.message_type != typeid(item)) continue;
+    EXPECT_EQ(s.context.trace_id, root.trace_id);
+    EXPECT_EQ(s.parent_span_id, root.span_id);
+    ++in_trace;
+  }
+  EXPECT_EQ(in_trace, static_cast<std::size_t>(n)) << "every traced item, none of the untraced";
 }
 
 TEST(SpillMailbox, WithoutDurabilityWhatAnEarlierRunLeftIsDiscardedNotDelivered) {
