@@ -228,6 +228,17 @@ u64 parse_number(std::string_view flag, const char* text) {
   return v;
 }
 
+/// A port number, 0 (any free one) to 65535.
+u64 parse_port(std::string_view flag, const char* text) {
+  u64 v = 0;
+  const std::string_view s(text);
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v > 65535) {
+    usage_error(std::string(flag) + " needs 0..65535, not '" + std::string(s) + "'");
+  }
+  return v;
+}
+
 struct options {
   std::string workload;
   u64 n = 0, k = 0, threads = 0, capacity = 0, port = 0, consumer_ns = 0, cut_ms = 0;
@@ -286,17 +297,9 @@ options parse(int argc, char** argv) {
         usage_error("--delivery needs reliable or at-most-once, not '" + o.delivery + "'");
       }
     }
-    else if (a == "--metrics-port") {
-      const std::string_view v = argv[++i];
-      u64 p = 0;
-      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), p);
-      if (ec != std::errc() || end != v.data() + v.size() || p > 65535) usage_error("--metrics-port needs 0..65535, not '" + std::string(v) + "'");
-      o.metrics_port = static_cast<int>(p);
-    }
+    else if (a == "--metrics-port") o.metrics_port = static_cast<int>(parse_port(a, argv[++i]));
     else if (a == "--port") {
-      const std::string_view v = argv[++i];
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), o.port);
-      if (ec != std::errc() || p != v.data() + v.size() || o.port > 65535) usage_error("--port needs 0..65535, not '" + std::string(v) + "'");
+      o.port = parse_port(a, argv[++i]);
       o.port_given = true;
     }
     else usage_error("unknown flag " + std::string(a));

@@ -58,11 +58,7 @@ void span_hook_failed(const char* what) noexcept {
 
 std::uint32_t stamp_gap(std::uint32_t every) noexcept {
   if (every <= 1) return 1;
-  thread_local std::uint64_t state = 0x9e3779b97f4a7c15ULL ^ reinterpret_cast<std::uintptr_t>(&state);
-  state ^= state << 13;  // xorshift64
-  state ^= state >> 7;
-  state ^= state << 17;
-  return 1 + static_cast<std::uint32_t>(state % (2 * std::uint64_t{every} - 1));  // 1 .. 2*every-1
+  return 1 + static_cast<std::uint32_t>(random_u64() % (2 * std::uint64_t{every} - 1));  // 1 .. 2*every-1
 }
 reply_slot_base*& pending_reply() noexcept { return tls_pending_reply; }
 actor_cell*& constructing_cell() noexcept { return tls_constructing; }
@@ -293,11 +289,7 @@ void actor_cell::consume_metered(envelope* e, actor_meter& m, bool user) noexcep
 
 void actor_cell::consume_observed(envelope* e, actor_meter* m, bool user) noexcept {
   const trace_context* sent = e->trace;  // e (and its context) is freed by the handler
-  if (sent == nullptr) {
-    // Metered and not traced: timed only when the sender stamped it.
-    if (!user || e->sent_ns == 0) [[likely]] return consume(e);
-    return consume_metered(e, *m, user);
-  }
+  if (sent == nullptr) return consume_metered(e, *m, user);  // resume() sends only stamped ones here
   // This handling is a new span of the sender's trace; what it sends carries it.
   const trace_context mine{sent->trace_id, new_span_id(), sent->flags};
   const std::array<std::uint8_t, 8> parent = sent->span_id;

@@ -128,7 +128,7 @@ bool spill_box::append_locked(envelope* e, bool& disk_full) {
   try {
     if (e->trace != nullptr) [[unlikely]] {
       traced_name_.assign(*name).push_back('\0');
-      traced_name_ += e->trace->traceparent();
+      put_trace(traced_name_, *e->trace);
       type = traced_name_;
     }
     if (store_->append(type, payload) == spill::append_result::full) {
@@ -198,9 +198,9 @@ void spill_box::unspool_locked(std::size_t batch) {
     auto rec = store_->front();
     if (!rec) break;
     std::string_view type = rec->type_name;
-    std::string_view traceparent;
+    std::string_view trace;  // after the name's first NUL (a name has none of its own)
     if (const std::size_t nul = type.find('\0'); nul != std::string_view::npos) {
-      traceparent = type.substr(nul + 1);
+      trace = type.substr(nul + 1);
       type = type.substr(0, nul);
     }
     auto it = inbound_.find(type);
@@ -213,10 +213,7 @@ void spill_box::unspool_locked(std::size_t batch) {
       continue;
     }
     ready_.push_back(wire_envelope::make(it->second, rec->payload));
-    // A context that does not parse is dropped, as one from the network would be.
-    if (!traceparent.empty()) [[unlikely]] {
-      if (const auto t = trace_context::parse(traceparent)) ready_.back()->trace = new trace_context(*t);
-    }
+    if (!trace.empty()) [[unlikely]] adopt_wire_trace(ready_.back(), trace);
     if (durable_) {
       delivered_unpopped_ = true;
       ready_recovered_ = recovered_left_ > 0;  // left by an earlier run: may have been handled then

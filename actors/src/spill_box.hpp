@@ -10,9 +10,9 @@
 // is empty.
 //
 // A record's type name is the message's wire name; a traced message's is
-// followed by a NUL and its traceparent, so the trace context survives the
-// disk (and a restart, with durability). A name is never empty and has no
-// NUL of its own.
+// followed by a NUL and its trace context in wire form (detail::put_trace,
+// 25 bytes, as in the Envelope's field 7), so the context survives the disk
+// (and a restart, with durability). A name has no NUL of its own.
 
 #include <condition_variable>
 #include <deque>

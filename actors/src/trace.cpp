@@ -10,18 +10,6 @@
 namespace troupe {
 namespace {
 
-std::uint64_t next_random() noexcept {
-  // splitmix64 per thread, seeded once from the OS.
-  thread_local std::uint64_t state = [] {
-    std::random_device rd;
-    return (std::uint64_t{rd()} << 32) ^ rd();
-  }();
-  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 template <std::size_t N>
 bool all_zero(const std::array<std::uint8_t, N>& a) noexcept {
   for (auto b : a) {
@@ -84,7 +72,7 @@ std::optional<trace_context> trace_context::parse(std::string_view s) noexcept {
 
 trace_context trace_context::new_trace() {
   trace_context t;
-  const std::uint64_t a = next_random(), b = next_random() | 1;  // never all zero
+  const std::uint64_t a = detail::random_u64(), b = detail::random_u64() | 1;  // never all zero
   std::memcpy(t.trace_id.data(), &a, 8);
   std::memcpy(t.trace_id.data() + 8, &b, 8);
   t.span_id = detail::new_span_id();
@@ -105,9 +93,20 @@ trace_scope::~trace_scope() { detail::tls_trace = prev_; }
 
 namespace detail {
 
+std::uint64_t random_u64() noexcept {
+  thread_local std::uint64_t state = [] {
+    std::random_device rd;
+    return (std::uint64_t{rd()} << 32) ^ rd();
+  }();
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 std::array<std::uint8_t, 8> new_span_id() noexcept {
   std::array<std::uint8_t, 8> id{};
-  const std::uint64_t v = next_random() | 1;  // never zero
+  const std::uint64_t v = random_u64() | 1;  // never zero
   std::memcpy(id.data(), &v, 8);
   return id;
 }
@@ -132,6 +131,10 @@ void free_trace(trace_context* t) noexcept { delete t; }
 
 void attach_trace(envelope* e) {
   if (e->trace == nullptr) e->trace = new trace_context(*tls_trace);
+}
+
+void adopt_wire_trace(envelope* e, std::string_view wire) {
+  if (auto t = get_trace(wire)) e->trace = new trace_context(*t);
 }
 
 } // namespace detail

@@ -12,10 +12,13 @@
 
 #include <troupe/troupe.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace svc {
@@ -81,21 +84,31 @@ struct loadgen : troupe::actor<loadgen> {
   std::uint64_t bursts_ = 0;
 };
 
+/// `text` as a whole number from 0 to `max`, or nullopt.
+std::optional<int> whole(const char* text, int max) {
+  int v = 0;
+  const std::string_view s(text);
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || v < 0 || v > max) return std::nullopt;
+  return v;
+}
+
 int run(int argc, char** argv) {
   int port = 9464;
   int seconds = 0;
+  if (argc % 2 == 0) {
+    std::fprintf(stderr, "usage: metrics_service [--port P] [--seconds S]\n");
+    return 2;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
-    if (a == "--port") port = std::atoi(argv[i + 1]);
-    else if (a == "--seconds") seconds = std::atoi(argv[i + 1]);
-    else {
-      std::fprintf(stderr, "usage: metrics_service [--port P] [--seconds S]\n");
+    const auto v = whole(argv[i + 1], a == "--port" ? 65535 : 86400);
+    if ((a != "--port" && a != "--seconds") || !v) {
+      std::fprintf(stderr, "usage: metrics_service [--port 0..65535] [--seconds 0..86400], not %s %s\n", a.c_str(),
+                   argv[i + 1]);
       return 2;
     }
-  }
-  if (port < 0 || port > 65535) {
-    std::fprintf(stderr, "metrics_service: --port needs 0..65535\n");
-    return 2;
+    (a == "--port" ? port : seconds) = *v;
   }
 
   // The service: its front door and workers get metrics of their own.

@@ -355,9 +355,7 @@ TEST(SpillMailbox, ATracedMessageKeepsItsTraceThroughTheDisk) {
   // whether the message waited in memory or on disk; untraced ones stay so.
   temp_dir d;
   troupe::test::span_log log;
-  troupe::system_config cfg{.threads = 2};
-  cfg.on_message_span = [&log](const troupe::message_span& s) { log.add(s); };
-  troupe::actor_system sys(std::move(cfg));
+  troupe::actor_system sys(troupe::system_config{.threads = 2, .on_message_span = log.hook()});
   std::binary_semaphore open(0);
   auto c = sys.spawn_with<consumer>(spilling(d.path() / "c"));
   c.tell(gate{&open});
@@ -374,15 +372,12 @@ TEST(SpillMailbox, ATracedMessageKeepsItsTraceThroughTheDisk) {
   auto r = c.ask(get_report{}, troupe::test::long_wait).get();
   ASSERT_TRUE(r.ok()) << r.message();
   ASSERT_EQ(r.value().count, n + 20);
-  std::lock_guard lock(log.mx);
-  std::size_t in_trace = 0;
-  for (const auto& s : log.spans) {
-    if (*s.message_type != typeid(item)) continue;
+  const auto spans = log.all_of<item>();
+  EXPECT_EQ(spans.size(), static_cast<std::size_t>(n)) << "every traced item, none of the untraced";
+  for (const auto& s : spans) {
     EXPECT_EQ(s.context.trace_id, root.trace_id);
     EXPECT_EQ(s.parent_span_id, root.span_id);
-    ++in_trace;
   }
-  EXPECT_EQ(in_trace, static_cast<std::size_t>(n)) << "every traced item, none of the untraced";
 }
 
 TEST(SpillMailbox, WithoutDurabilityWhatAnEarlierRunLeftIsDiscardedNotDelivered) {

@@ -46,6 +46,17 @@ struct counter_actor : troupe::actor<counter_actor> {
   int seen = 0;
 };
 
+/// Tells a metered counter_actor `n` messages and waits until its per-actor
+/// count shows them and the ask that checked them (counted at the end of a
+/// turn, which may still be running as the answer arrives).
+void feed_metered(troupe::actor_system& sys, const troupe::actor_ref<counter_actor>& a, int n) {
+  for (int i = 0; i < n; ++i) a.tell(1);
+  ASSERT_EQ(a.ask(std::string("n"), 10s).get().value(), n);
+  ASSERT_TRUE(troupe::test::wait_until(
+      [&] { return sample(sys.metrics_text(), "troupe_actor_messages_processed_total{actor=\"counter_actor\"") == n + 1; },
+      troupe::test::long_wait));
+}
+
 struct other_actor : troupe::actor<other_actor> {
   void on(int) {}
 };
@@ -78,12 +89,7 @@ TEST(MetricsEndpoint, ServesTextThatPrometheusParsesWithEveryDocumentedFamily) {
   troupe::actor_system sys(troupe::system_config{.threads = 2, .actor_metrics = {"counter_actor"}, .actor_metrics_sample_every = 1});
   troupe::metrics_server srv(sys, {});
   auto a = sys.spawn<counter_actor>();
-  for (int i = 0; i < 100; ++i) a.tell(1);
-  ASSERT_EQ(a.ask(std::string("n"), 10s).get().value(), 100);
-  // Counted at the end of the actor's turn, which may still be running as the answer arrives.
-  ASSERT_TRUE(troupe::test::wait_until(
-      [&] { return sample(sys.metrics_text(), "troupe_actor_messages_processed_total{actor=\"counter_actor\"") == 101; },
-      troupe::test::long_wait));
+  ASSERT_NO_FATAL_FAILURE(feed_metered(sys, a, 100));
 
   const std::string answer = http_get(srv.port(), "/metrics");
   ASSERT_EQ(http_status(answer), 200) << answer;
@@ -158,12 +164,7 @@ TEST(MetricsEndpoint, TimesAreSampledWhileEveryMessageIsCounted) {
   troupe::actor_system sys(troupe::system_config{.threads = 2, .actor_metrics = {"counter_actor"}});
   ASSERT_EQ(sys.config().actor_metrics_sample_every, 64u);  // the default
   auto a = sys.spawn<counter_actor>();
-  for (int i = 0; i < 6400; ++i) a.tell(1);
-  ASSERT_EQ(a.ask(std::string("n"), 10s).get().value(), 6400);
-  // Counted exactly, at the end of each turn (the last may still be running).
-  ASSERT_TRUE(troupe::test::wait_until(
-      [&] { return sample(sys.metrics_text(), "troupe_actor_messages_processed_total{actor=\"counter_actor\"") == 6401; },
-      troupe::test::long_wait));
+  ASSERT_NO_FATAL_FAILURE(feed_metered(sys, a, 6400));  // counted exactly
   const std::string text = sys.metrics_text();
   // This thread stamps one send in 64 on average (random gaps of 1 to 127);
   // the actor times those: about 100.

@@ -27,7 +27,7 @@ using troupe::test::span_log;
 
 troupe::system_config traced(span_log& log) {
   troupe::system_config c = two_threads();
-  c.on_message_span = [&log](const message_span& s) { log.add(s); };
+  c.on_message_span = log.hook();
   return c;
 }
 

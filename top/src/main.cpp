@@ -16,6 +16,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -111,9 +112,12 @@ args parse(int argc, char** argv) {
   for (int i = 2; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--once") a.once = true;
-    else if (arg == "--interval" && i + 1 < argc) {
-      const long ms = std::strtol(argv[++i], nullptr, 10);
-      if (ms < 50 || ms > 60000) usage("--interval needs 50..60000 ms");
+    else if (arg == "--interval") {
+      if (i + 1 == argc) usage("--interval needs a value");
+      const char* v = argv[++i];
+      char* end = nullptr;
+      const long ms = std::strtol(v, &end, 10);
+      if (end == v || *end != '\0' || ms < 50 || ms > 60000) usage("--interval needs 50..60000 ms, not '" + std::string(v) + "'");
       a.interval = std::chrono::milliseconds(ms);
     } else usage("unknown argument " + arg);
   }
@@ -154,6 +158,17 @@ int interactive(const args& a, std::vector<sample> before, clock_type::time_poin
   }
 }
 
+/// The samples of one scrape; exits with the reason when there is none.
+std::vector<sample> scrape_or_exit(const args& a) {
+  std::string error;
+  auto text = scrape(a.host, a.port, std::chrono::seconds(2), error);
+  if (!text) {
+    std::fprintf(stderr, "troupe-top: %s\n", error.c_str());
+    std::exit(1);
+  }
+  return parse_exposition(*text);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -161,22 +176,12 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   view_state v;
   v.source = a.host + ":" + a.port;
-  std::string error;
   const auto first_at = clock_type::now();
-  auto first = scrape(a.host, a.port, std::chrono::seconds(2), error);
-  if (!first) {
-    std::fprintf(stderr, "troupe-top: %s\n", error.c_str());
-    return 1;
-  }
-  auto before = parse_exposition(*first);
+  auto before = scrape_or_exit(a);
   if (!a.once) return interactive(a, std::move(before), first_at, v);
   ::poll(nullptr, 0, static_cast<int>(a.interval.count()));
-  auto second = scrape(a.host, a.port, std::chrono::seconds(2), error);
-  if (!second) {
-    std::fprintf(stderr, "troupe-top: %s\n", error.c_str());
-    return 1;
-  }
+  auto now = scrape_or_exit(a);
   const double dt = std::chrono::duration<double>(clock_type::now() - first_at).count();
-  draw(compute(parse_exposition(*second), before, dt), v, false);
+  draw(compute(now, before, dt), v, false);
   return 0;
 }

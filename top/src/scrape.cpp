@@ -66,6 +66,10 @@ std::optional<std::string> scrape(const std::string& host, const std::string& po
       return std::nullopt;
     }
     if (n == 0) break;  // the endpoint closes after each answer
+    if (answer.size() + static_cast<std::size_t>(n) > max_answer_bytes) {
+      error = "the answer is larger than " + std::to_string(max_answer_bytes >> 20) + " MiB";
+      return std::nullopt;
+    }
     answer.append(buf, static_cast<std::size_t>(n));
   }
   if (answer.rfind("HTTP/1.1 200", 0) != 0) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 
 namespace troupe::top {
@@ -23,19 +24,26 @@ double rate(const sample& s, const std::map<series_key, double>& before, double 
   return (s.value - it->second) / dt;
 }
 
-/// The 99th percentile bound of a histogram from its cumulative buckets,
-/// over the window when it saw samples, else over everything.
-double p99_ms(const std::vector<sample>& now, const std::map<series_key, double>& before, const std::string& family,
-              const std::string& id) {
-  std::vector<std::pair<double, double>> window, total;  // (le, cumulative)
-  for (const auto& s : now) {
-    if (s.name != family + "_bucket" || s.label("id") != id) continue;
-    const double le = std::stod(s.label("le") == "+Inf" ? "1e308" : s.label("le"));
-    total.emplace_back(le, s.value);
+/// One actor's histogram buckets as (upper bound, cumulative count): over
+/// everything so far, and over the window since the previous scrape.
+struct buckets {
+  std::vector<std::pair<double, double>> total, window;
+  void add(const sample& s, const std::map<series_key, double>& before) {
+    const std::string le = s.label("le");
+    const double bound = le == "+Inf" ? 1e308 : std::strtod(le.c_str(), nullptr);
     auto it = before.find({s.name, s.labels});
-    window.emplace_back(le, s.value - (it == before.end() ? 0 : it->second));
+    total.emplace_back(bound, s.value);
+    window.emplace_back(bound, s.value - (it == before.end() ? 0 : it->second));
   }
-  auto pick = [](std::vector<std::pair<double, double>> b) {
+  /// The 99th percentile bound in ms, over the window when it saw samples,
+  /// else over everything (0 when none at all).
+  [[nodiscard]] double p99_ms() const {
+    const double w = pick(window);
+    return w >= 0 ? w : std::max(0.0, pick(total));
+  }
+
+ private:
+  static double pick(std::vector<std::pair<double, double>> b) {
     std::sort(b.begin(), b.end());
     if (b.empty() || b.back().second <= 0) return -1.0;
     const double want = 0.99 * b.back().second;
@@ -43,10 +51,14 @@ double p99_ms(const std::vector<sample>& now, const std::map<series_key, double>
       if (cum >= want) return le >= 1e308 ? 1e9 : le * 1e3;
     }
     return -1.0;
-  };
-  const double w = pick(window);
-  return w >= 0 ? w : std::max(0.0, pick(total));
-}
+  }
+};
+
+/// An actor's row and the buckets its percentiles come from.
+struct actor_acc {
+  actor_row row;
+  buckets processing, waiting;
+};
 
 bool shown(const std::string& filter, std::initializer_list<const std::string*> fields) {
   if (filter.empty()) return true;
@@ -70,7 +82,7 @@ std::string pad(std::string s, std::size_t w, bool right = false) {
 frame compute(const std::vector<sample>& now, const std::vector<sample>& before_v, double dt) {
   const auto before = index(before_v);
   frame f;
-  std::map<std::string, actor_row> actors;  // by id
+  std::map<std::string, actor_acc> actors;  // by id
   std::map<std::string, link_row> links;    // by node/peer
   for (const auto& s : now) {
     if (s.name == "troupe_actors_running") f.actors_running += s.value;
@@ -81,11 +93,14 @@ frame compute(const std::vector<sample>& now, const std::vector<sample>& before_
     else if (s.name == "troupe_dead_letters_total") {
       if (const double r = rate(s, before, dt); r > 0) f.dead_per_s.emplace_back(s.label("cause"), r);
     } else if (s.name.rfind("troupe_actor_", 0) == 0 && !s.label("id").empty()) {
-      actor_row& a = actors[s.label("id")];
+      actor_acc& acc = actors[s.label("id")];
+      actor_row& a = acc.row;
       a.actor = s.label("actor");
       a.id = s.label("id");
       if (s.name == "troupe_actor_mailbox_depth") a.depth = s.value;
       else if (s.name == "troupe_actor_messages_processed_total") a.per_s = rate(s, before, dt);
+      else if (s.name == "troupe_actor_processing_time_seconds_bucket") acc.processing.add(s, before);
+      else if (s.name == "troupe_actor_mailbox_time_seconds_bucket") acc.waiting.add(s, before);
     } else if (s.name.rfind("troupe_link_", 0) == 0 && !s.label("peer").empty()) {
       link_row& l = links[s.label("node") + "/" + s.label("peer")];
       l.node = s.label("node");
@@ -98,10 +113,10 @@ frame compute(const std::vector<sample>& now, const std::vector<sample>& before_
       else if (s.name == "troupe_link_rtt_seconds") l.rtt_ms = s.value * 1e3;
     }
   }
-  for (auto& [id, a] : actors) {
-    a.p99_ms = p99_ms(now, before, "troupe_actor_processing_time_seconds", id);
-    a.mailbox_p99_ms = p99_ms(now, before, "troupe_actor_mailbox_time_seconds", id);
-    f.actors.push_back(a);
+  for (auto& [id, acc] : actors) {
+    acc.row.p99_ms = acc.processing.p99_ms();
+    acc.row.mailbox_p99_ms = acc.waiting.p99_ms();
+    f.actors.push_back(std::move(acc.row));
   }
   for (auto& [k, l] : links) f.links.push_back(l);
   return f;

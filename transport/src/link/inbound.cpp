@@ -161,11 +161,6 @@ void inbound_path::answer_to(detail::envelope* e, const type_in& t, std::uint64_
   if (e->reply == nullptr) c_.reply_error_now(request, ask_error::exception, "the handler replies nothing");
 }
 
-void inbound_path::traced(detail::envelope* e, std::string_view bytes) {
-  // A context with zero ids is ignored, as the standard says (no trace).
-  if (auto t = detail::get_trace(bytes)) e->trace = new trace_context(*t);
-}
-
 bool inbound_path::on_message(const frame_view& f) {
   envelope_view v;
   if (!decode_envelope(f.body, v)) return c_.bad_frame("malformed MESSAGE");
@@ -177,7 +172,7 @@ bool inbound_path::on_message(const frame_view& f) {
   if (to == nullptr) return !c_.stopped();  // dropped (and answered), or a bad frame
   if (ti->decoder->protobuf && !well_formed_protobuf(v.payload)) return c_.bad_frame("malformed payload of " + ti->name);
   auto* e = detail::wire_envelope::make(ti->decoder->ops, v.payload);
-  if (!v.trace.empty()) [[unlikely]] traced(e, v.trace);
+  if (!v.trace.empty()) [[unlikely]] detail::adopt_wire_trace(e, v.trace);
   answer_to(e, *ti, v.request_id);
   queue(*to, e);
   return true;
@@ -208,7 +203,7 @@ bool inbound_path::on_transfer(const frame_view& f) {
   } catch (const std::exception& ex) {
     return c_.bad_frame(std::string("TRANSFER: ") + ex.what());
   }
-  if (!v.trace.empty()) [[unlikely]] traced(e, v.trace);
+  if (!v.trace.empty()) [[unlikely]] detail::adopt_wire_trace(e, v.trace);
   answer_to(e, *ti, v.request_id);
   to->ex->cell->enqueue(e);  // never blocks: readers are never-block threads
   return true;

@@ -106,8 +106,6 @@ class inbound_path {
                       const control::transfer* loan);
   /// An ask's reply slot, from the decoder (or an error answered at once).
   void answer_to(detail::envelope* e, const type_in& t, std::uint64_t request);
-  /// Gives `e` the sender's trace context (an Envelope's field 7).
-  static void traced(detail::envelope* e, std::string_view bytes);
   void queue(const target& to, detail::wire_envelope* e) noexcept;
   /// A message that no actor takes: counted, its `units` of credit given
   /// back, an ask answered with `why`.

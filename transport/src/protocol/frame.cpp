@@ -132,7 +132,7 @@ void append_frame_trace(std::string& out, std::size_t start, const trace_context
   out.push_back(char(0x3a));  // field 7, bytes
   out.push_back(static_cast<char>(detail::trace_wire_bytes));
   detail::put_trace(out, t);
-  framing::store_u32(reinterpret_cast<unsigned char*>(out.data() + start), static_cast<std::uint32_t>(out.size() - start - 4));
+  end_frame(out, start);  // the frame is longer by the field
 }
 
 namespace framing {

@@ -103,6 +103,9 @@ struct envelope : mpsc_node, pool::pooled {
 /// Gives `e` the context of this thread's sends (tls_trace, not null),
 /// unless it has one (a message from the network keeps its sender's).
 void attach_trace(envelope* e);
+/// Gives `e` the context in its wire form (put_trace: the Envelope's field
+/// 7, a spilled record's); one that does not read (zero ids) starts no trace.
+void adopt_wire_trace(envelope* e, std::string_view wire);
 
 /// An envelope carrying a value of type M.
 template <class M>

@@ -75,6 +75,9 @@ class trace_scope {
 namespace detail {
 /// The context of this thread's sends (see current_trace); null when none.
 inline thread_local const trace_context* tls_trace = nullptr;
+/// A random number from this thread's generator (splitmix64, seeded once
+/// from the OS): ids, sampling gaps. Not for secrets.
+[[nodiscard]] std::uint64_t random_u64() noexcept;
 /// A new random span id (never zero).
 [[nodiscard]] std::array<std::uint8_t, 8> new_span_id() noexcept;
 /// 25 bytes on the wire: trace id, span id, flags.

@@ -392,7 +392,7 @@ class actor_cell : public resumable {
   void consume(envelope* e) noexcept;
   /// consume() timed into `m` (a stamped user message).
   void consume_metered(envelope* e, actor_meter& m, bool user) noexcept;
-  /// consume() of a traced message (its handler is a new span), or to a metered actor (`m`, may be null).
+  /// consume() of a traced message (a new span) or one stamped for metered `m` (may be null).
   void consume_observed(envelope* e, actor_meter* m, bool user) noexcept;
   /// A metered actor's sender: stamps one message in sample_every (per
   /// sending thread) with the time it was queued.
