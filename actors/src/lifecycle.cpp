@@ -119,10 +119,12 @@ void actor_cell::abandon() noexcept {
 void actor_cell::close_for_good(turn t) noexcept {
   if (spill_ != nullptr) t.user += spill_->shut_down();  // the spill's token, if it holds one
   // Closed first, so a watcher that sends on its `down` finds it closed;
-  // then the `down`s, before any ask this stop fails: a watcher learns of
-  // the stop before the failed replies (a dispatcher routing on `down`
-  // sends nothing more to it).
+  // then its names and metric series go (a watcher may bind a successor
+  // to a name at once); then the `down`s, before any ask this stop fails:
+  // a watcher learns of the stop before the failed replies (a dispatcher
+  // routing on `down` sends nothing more to it).
   const std::uint64_t word = mailbox_.close();
+  sys_->drop_names(this);
   if (extras_ != nullptr) {
     std::vector<watcher> watchers = std::move(extras_->watchers);
     extras_->watchers.clear();

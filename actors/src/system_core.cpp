@@ -130,10 +130,6 @@ void system_core::attach(actor_cell* c, bool dedicated, bool has_start) {
 void system_core::detach(actor_cell* c) noexcept {
   stopped_.fetch_add(1, std::memory_order_relaxed);
   stopped_by_[static_cast<std::size_t>(c->stop_reason())].fetch_add(1, std::memory_order_relaxed);
-  if (c->named()) registry_.forget(c);
-  // After forget(): a binding racing with this stop (and metering the
-  // actor by that name) has finished by now.
-  if (c->meter() != nullptr) forget_meter(c);
   {
     shard& s = shards_[c->id() % shard_count];
     std::lock_guard lock(s.mx);
@@ -144,6 +140,13 @@ void system_core::detach(actor_cell* c) noexcept {
   }
   c->release();
   count_gone();
+}
+
+void system_core::drop_names(actor_cell* c) noexcept {
+  if (c->named()) registry_.forget(c);
+  // After forget(): a binding racing with this stop (and metering the
+  // actor by that name) has finished by now.
+  if (c->meter() != nullptr) forget_meter(c);
 }
 
 void system_core::count_gone() noexcept {

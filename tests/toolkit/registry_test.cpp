@@ -38,6 +38,23 @@ TEST(Registry, NameIsFreedWhenTheActorStops) {
   EXPECT_FALSE(sys.registry().put("svc", b));
 }
 
+TEST(Registry, ANameIsFreeOnceTheDownOfItsActorArrives) {
+  // Whoever learns of the stop (await_stopped, a monitor's `down`) may bind
+  // a successor to the name at once: it was freed before the `down` left.
+  troupe::actor_system sys(troupe::system_config{.threads = 2});
+  for (int round = 0; round < 1000; ++round) {
+    auto a = sys.spawn<victim>();
+    ASSERT_FALSE(sys.registry().put("svc", a));
+    a.tell(quit{});
+    ASSERT_TRUE(sys.await_stopped(a, troupe::test::long_wait).has_value());
+    ASSERT_FALSE(sys.registry().get("svc")) << "round " << round;
+    auto b = sys.spawn<victim>();
+    ASSERT_EQ(sys.registry().put("svc", b), std::error_code()) << "round " << round;
+    ASSERT_TRUE(sys.registry().erase("svc"));
+    b.tell(quit{});
+  }
+}
+
 TEST(Registry, EraseUnbinds) {
   troupe::actor_system sys;
   auto a = sys.spawn<victim>();

@@ -100,8 +100,14 @@ class system_core {
   /// its reference. @threadsafe
   void attach(actor_cell* c, bool dedicated, bool has_start);
 
-  /// Called by a cell at the very end of its last turn: unregisters it and
-  /// drops the registry's reference (the cell may be freed). @threadsafe
+  /// Called by a cell that stops for good, once its mailbox is closed and
+  /// before its `down`s go out: unbinds its names and drops its per-actor
+  /// metrics, so a watcher may bind a successor to a name at once.
+  /// Idempotent. @threadsafe
+  void drop_names(actor_cell* c) noexcept;
+  /// Called by a cell at the very end of its last turn (after drop_names):
+  /// unregisters it and drops the registry's reference (the cell may be
+  /// freed). @threadsafe
   void detach(actor_cell* c) noexcept;
 
   /// Counts and logs (rate-limited, per cause) a message that was not delivered.
