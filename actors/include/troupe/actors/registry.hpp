@@ -1,5 +1,5 @@
 #pragma once
-/// @file Names for actors, freed when the actor stops.
+/// @file Names for actors, freed when the actor stops (before its `down`s are sent).
 
 #include <cstddef>
 #include <memory>
