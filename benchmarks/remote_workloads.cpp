@@ -128,8 +128,7 @@ class server {
  public:
   server(const remote_options& o, link how) : how_(how) {
     if (!o.connect.empty()) {
-      const auto colon = o.connect.rfind(':');
-      if (colon == std::string::npos) usage_error("--connect needs HOST:PORT, not '" + o.connect + "'");
+      const auto colon = o.connect.rfind(':');  // HOST:PORT, checked where the flag was parsed
       host_ = o.connect.substr(0, colon);
       port_ = static_cast<std::uint16_t>(std::stoul(o.connect.substr(colon + 1)));
       return;

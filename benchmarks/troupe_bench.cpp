@@ -48,6 +48,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -218,25 +219,32 @@ outcome run_idle(troupe::actor_system& sys, u64 n) {
 
 // -- driver -------------------------------------------------------------------
 
-u64 parse_number(std::string_view flag, const char* text) {
+/// `text` as a whole number from `lo` to `hi`; otherwise a usage error
+/// saying `what` the flag needs and quoting `given` (the flag's whole value).
+u64 parse_whole(std::string_view flag, std::string_view text, u64 lo, u64 hi, const char* what,
+                std::string_view given = {}) {
   u64 v = 0;
-  const std::string_view s(text);
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || v == 0) {
-    usage_error(std::string(flag) + " needs a positive whole number, not '" + std::string(s) + "'");
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size() || v < lo || v > hi) {
+    usage_error(std::string(flag) + " needs " + what + ", not '" + std::string(given.empty() ? text : given) + "'");
   }
   return v;
 }
 
+u64 parse_number(std::string_view flag, const char* text) {
+  return parse_whole(flag, text, 1, std::numeric_limits<u64>::max(), "a positive whole number");
+}
+
 /// A port number, 0 (any free one) to 65535.
-u64 parse_port(std::string_view flag, const char* text) {
-  u64 v = 0;
+u64 parse_port(std::string_view flag, const char* text) { return parse_whole(flag, text, 0, 65535, "0..65535"); }
+
+/// HOST:PORT, checked here so a bad one is refused where it is given.
+std::string parse_address(std::string_view flag, const char* text) {
   const std::string_view s(text);
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || v > 65535) {
-    usage_error(std::string(flag) + " needs 0..65535, not '" + std::string(s) + "'");
-  }
-  return v;
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) usage_error(std::string(flag) + " needs HOST:PORT, not '" + std::string(s) + "'");
+  parse_whole(flag, s.substr(colon + 1), 1, 65535, "HOST:PORT with a port of 1..65535", s);
+  return std::string(s);
 }
 
 struct options {
@@ -280,7 +288,7 @@ options parse(int argc, char** argv) {
     else if (a == "--k") o.k = parse_number(a, argv[++i]);
     else if (a == "--threads") o.threads = parse_number(a, argv[++i]);
     else if (a == "--capacity") o.capacity = parse_number(a, argv[++i]);
-    else if (a == "--connect") o.connect = argv[++i];
+    else if (a == "--connect") o.connect = parse_address(a, argv[++i]);
     else if (a == "--unix") o.unix_path = argv[++i];
     else if (a == "--shm") o.shm_path = argv[++i];
     else if (a == "--consumer-ns") o.consumer_ns = parse_number(a, argv[++i]);
